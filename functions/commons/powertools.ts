@@ -1,0 +1,19 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+
+/**
+ * Powertools singletons, built once per container and shared by every handler module
+ * (attach them with middy: injectLambdaContext, logMetrics, captureLambdaHandler).
+ * Namespace `CreditRisk`; service names come from POWERTOOLS_SERVICE_NAME per function.
+ * Metric names are lowerCamelCase (docs/ARCHITECTURE.md lists them).
+ */
+export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'credit-risk' });
+export const metrics = new Metrics({
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'CreditRisk',
+  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'credit-risk',
+});
+export const tracer = new Tracer({
+  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'credit-risk',
+  enabled: process.env.POWERTOOLS_TRACE_ENABLED !== 'false' && process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined,
+});

@@ -1,0 +1,37 @@
+// Three projects mirror test/: unit (fast, no real components), integration (DuckDB, PGlite,
+// onnxruntime-node, aws-local-stepfunctions, pyspark for real), e2e (whole flows through the CLI).
+// Sources are ESM TypeScript; swc strips types, Node runs them as ES modules
+// (--experimental-vm-modules is set by scripts/jest.mjs).
+const swc = [
+  '@swc/jest',
+  {
+    jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+    module: { type: 'es6' },
+  },
+];
+
+const common = {
+  transform: { '^.+\\.ts$': swc },
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: {
+    '^#lib/(.*)$': '<rootDir>/lib/$1',
+    '^#functions/(.*)$': '<rootDir>/functions/$1',
+    '^#local/(.*)$': '<rootDir>/local/$1',
+  },
+  testEnvironment: 'node',
+  setupFiles: ['<rootDir>/test/support/setup-env.ts'],
+};
+
+export default {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+    },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+  ],
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.cjs'],
+  testTimeout: 120000,
+};

@@ -1,0 +1,34 @@
+import type { CustomerFeatureRow } from '#lib/features/online.ts';
+
+/**
+ * The online feature store: RDS (Aurora PostgreSQL) through the Data API in AWS, PGlite locally,
+ * the same SQL in both. One row per customer, tagged with the snapshot it came from.
+ */
+export interface FeatureStore {
+  /** Creates the tables if they are missing. Idempotent. */
+  init(): Promise<void>;
+  /**
+   * Loads a whole snapshot into a staging table, then swaps it in with one transaction:
+   * a reader sees the previous snapshot or the new one, never a mix.
+   */
+  replaceSnapshot(
+    snapshotId: string,
+    batches: AsyncIterable<CustomerFeatureRow[]> | Iterable<CustomerFeatureRow[]>,
+  ): Promise<{ rows: number }>;
+  /** The customer's row, or undefined when the customer is unknown. */
+  get(id: string): Promise<CustomerFeatureRow | undefined>;
+  /** The snapshot currently served, or undefined before the first load. */
+  currentSnapshot(): Promise<string | undefined>;
+  /** Cheap round trip: keeps a connection warm, proves the store answers. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The store did not answer (network, Aurora resuming, PGlite closed). Mapped to 503 by the API. */
+export class FeatureStoreUnavailableError extends Error {
+  readonly code = 'FEATURE_STORE_UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'FeatureStoreUnavailableError';
+  }
+}

@@ -1,0 +1,26 @@
+import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
+import { systemClock, type Clock } from '#lib/ports/clock.ts';
+import type { ObjectStore } from '#lib/ports/object-store.ts';
+import { ensureHome, localHome, type LocalHome } from './home.ts';
+
+/**
+ * The local composition root: the one place that picks the embedded adapters (a directory for
+ * S3, PGlite for RDS, ...). functions/commons/aws-root.ts is its AWS twin. Handlers and domain
+ * code receive ports and never know which runtime they are in.
+ *
+ * Shared file: add a port with a small, additive edit.
+ */
+export interface LocalRoot {
+  home: LocalHome;
+  objectStore: ObjectStore;
+  clock: Clock;
+}
+
+export function createLocalRoot(home: LocalHome = localHome()): LocalRoot {
+  ensureHome(home);
+  return {
+    home,
+    objectStore: new FsObjectStore(home.store),
+    clock: systemClock,
+  };
+}
