@@ -12,6 +12,7 @@ const commandModules = [
   './commands/train.ts',
   './commands/models.ts',
   './commands/serve.ts',
+  './commands/score.ts',
   './commands/pipeline.ts',
   './commands/aws.ts',
   './commands/start.ts',

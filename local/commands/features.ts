@@ -1,4 +1,11 @@
 import type { Command } from 'commander';
+import { registerBuild } from './features-build.ts';
+import { registerStore } from './features-store.ts';
 
-// Placeholder until the 'features' commands land; it registers nothing.
-export function register(_program: Command): void {}
+export function register(program: Command): void {
+  const features = program
+    .command('features')
+    .description('build point-in-time features from raw loans, publish them to the offline and online stores, read them back');
+  registerBuild(features);
+  registerStore(features);
+}
