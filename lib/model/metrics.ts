@@ -1,0 +1,408 @@
+/**
+ * Binary-classification metrics for scored holdouts, the threshold policy, and per-slice metrics.
+ *
+ * Conventions (docs/DECISIONS.md, "Evaluation and registry"):
+ * - A row is predicted positive when `p >= threshold` (see predictLabel); serving uses the same rule.
+ * - ROC AUC gives tied scores half credit (the Mann-Whitney statistic with average ranks, equal
+ *   to the trapezoid under the ROC curve built from distinct scores).
+ * - PR AUC is *average precision*, sum over distinct thresholds of (R_k - R_{k-1}) * P_k, the step
+ *   interpolation scikit-learn's average_precision_score uses; not the trapezoid under the PR
+ *   curve, which is optimistic.
+ * - KS is max |TPR - FPR| over distinct thresholds.
+ * - Logloss clips probabilities to [LOGLOSS_EPS, 1 - LOGLOSS_EPS] so one confident mistake costs
+ *   about 34.5 nats instead of Infinity.
+ * - ECE uses equal-width bins on [0, 1] (10 by default), bin i = [i/B, (i+1)/B), the last bin closed;
+ *   ECE = sum over bins of (count / n) * |mean predicted - fraction positive|.
+ * - With a single class, auc, prAuc and ks are NaN (undefined, not zero); JSON writes them as null.
+ */
+
+export interface ReliabilityBin {
+  lower: number;
+  upper: number;
+  meanPredicted: number;
+  fractionPositive: number;
+  count: number;
+}
+
+export interface Confusion {
+  tp: number;
+  fp: number;
+  tn: number;
+  fn: number;
+}
+
+export interface BinaryMetrics {
+  n: number;
+  positives: number;
+  auc: number;
+  prAuc: number;
+  ks: number;
+  brier: number;
+  logloss: number;
+  ece: number;
+  /** Non-empty equal-width bins only, in increasing order of score. */
+  reliability: ReliabilityBin[];
+  threshold: number;
+  confusion: Confusion;
+  precision: number;
+  recall: number;
+  f1: number;
+}
+
+export type ThresholdPolicy =
+  | { kind: 'max-f1' }
+  | { kind: 'cost'; falseNegativeCost: number; falsePositiveCost: number }
+  | { kind: 'fixed'; value: number };
+
+export const LOGLOSS_EPS = 1e-15;
+export const DEFAULT_RELIABILITY_BINS = 10;
+/** Slices smaller than this get a note instead of metrics: their AUC would be noise. */
+export const DEFAULT_MIN_SLICE_ROWS = 30;
+
+/** The one decision rule: positive when the probability reaches the threshold. */
+export function predictLabel(probability: number, threshold: number): 0 | 1 {
+  return probability >= threshold ? 1 : 0;
+}
+
+/**
+ * Scores sorted from highest to lowest, grouped by distinct value: after group k, everything with
+ * score >= scores[k] is predicted positive, and tp[k] / fp[k] are the cumulative counts.
+ */
+interface OperatingPoints {
+  scores: Float64Array;
+  tp: Float64Array;
+  fp: Float64Array;
+  positives: number;
+  negatives: number;
+}
+
+function validate(y: ArrayLike<number>, p: ArrayLike<number>): void {
+  if (y.length !== p.length) {
+    throw new RangeError(`labels and scores differ in length: ${y.length} labels, ${p.length} scores`);
+  }
+  for (let i = 0; i < y.length; i++) {
+    const label = y[i];
+    if (label !== 0 && label !== 1) throw new RangeError(`label at row ${i} is ${label}, expected 0 or 1`);
+    const score = p[i];
+    if (!(score >= 0 && score <= 1)) throw new RangeError(`score at row ${i} is ${score}, expected a probability in [0, 1]`);
+  }
+}
+
+function operatingPoints(y: ArrayLike<number>, p: ArrayLike<number>): OperatingPoints {
+  const n = y.length;
+  // Row indices by descending score; the order inside a tie does not matter: ties are grouped below.
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  order.sort((a, b) => p[b] - p[a] || a - b);
+  const scores: number[] = [];
+  const tp: number[] = [];
+  const fp: number[] = [];
+  let cumTp = 0;
+  let cumFp = 0;
+  for (let k = 0; k < n; k++) {
+    const i = order[k];
+    if (y[i] === 1) cumTp++;
+    else cumFp++;
+    const next = k + 1 < n ? p[order[k + 1]] : Number.NaN;
+    if (next !== p[i]) {
+      scores.push(p[i]);
+      tp.push(cumTp);
+      fp.push(cumFp);
+    }
+  }
+  return {
+    scores: Float64Array.from(scores),
+    tp: Float64Array.from(tp),
+    fp: Float64Array.from(fp),
+    positives: cumTp,
+    negatives: cumFp,
+  };
+}
+
+function rocAuc(op: OperatingPoints): number {
+  if (op.positives === 0 || op.negatives === 0) return Number.NaN;
+  let area = 0;
+  let prevTp = 0;
+  let prevFp = 0;
+  for (let k = 0; k < op.scores.length; k++) {
+    // Trapezoid over one group of tied scores: ties get half credit.
+    area += (op.fp[k] - prevFp) * (op.tp[k] + prevTp);
+    prevTp = op.tp[k];
+    prevFp = op.fp[k];
+  }
+  return area / (2 * op.positives * op.negatives);
+}
+
+function averagePrecision(op: OperatingPoints): number {
+  if (op.positives === 0 || op.negatives === 0) return Number.NaN;
+  let ap = 0;
+  let prevRecall = 0;
+  for (let k = 0; k < op.scores.length; k++) {
+    const recall = op.tp[k] / op.positives;
+    const precision = op.tp[k] / (op.tp[k] + op.fp[k]);
+    ap += (recall - prevRecall) * precision;
+    prevRecall = recall;
+  }
+  return ap;
+}
+
+function kolmogorovSmirnov(op: OperatingPoints): number {
+  if (op.positives === 0 || op.negatives === 0) return Number.NaN;
+  let ks = 0;
+  for (let k = 0; k < op.scores.length; k++) {
+    ks = Math.max(ks, Math.abs(op.tp[k] / op.positives - op.fp[k] / op.negatives));
+  }
+  return ks;
+}
+
+export function reliabilityBins(y: ArrayLike<number>, p: ArrayLike<number>, bins = DEFAULT_RELIABILITY_BINS): ReliabilityBin[] {
+  if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`bins must be a positive integer, got ${bins}`);
+  const count = new Float64Array(bins);
+  const sumP = new Float64Array(bins);
+  const sumY = new Float64Array(bins);
+  for (let i = 0; i < y.length; i++) {
+    const b = Math.min(bins - 1, Math.floor(p[i] * bins));
+    count[b]++;
+    sumP[b] += p[i];
+    sumY[b] += y[i];
+  }
+  const out: ReliabilityBin[] = [];
+  for (let b = 0; b < bins; b++) {
+    if (count[b] === 0) continue;
+    out.push({
+      lower: b / bins,
+      upper: (b + 1) / bins,
+      meanPredicted: sumP[b] / count[b],
+      fractionPositive: sumY[b] / count[b],
+      count: count[b],
+    });
+  }
+  return out;
+}
+
+export function confusionAt(y: ArrayLike<number>, p: ArrayLike<number>, threshold: number): Confusion {
+  const c: Confusion = { tp: 0, fp: 0, tn: 0, fn: 0 };
+  for (let i = 0; i < y.length; i++) {
+    const predicted = predictLabel(p[i], threshold);
+    if (predicted === 1) {
+      if (y[i] === 1) c.tp++;
+      else c.fp++;
+    } else if (y[i] === 1) c.fn++;
+    else c.tn++;
+  }
+  return c;
+}
+
+/** Precision with no predicted positives is 0 (scikit-learn's zero_division=0), likewise recall and F1. */
+function ratio(num: number, den: number): number {
+  return den === 0 ? 0 : num / den;
+}
+
+export function binaryMetrics(
+  y: ArrayLike<number>,
+  p: ArrayLike<number>,
+  threshold: number,
+  opts: { bins?: number } = {},
+): BinaryMetrics {
+  validate(y, p);
+  const n = y.length;
+  if (n === 0) throw new RangeError('cannot compute metrics on zero rows');
+  const op = operatingPoints(y, p);
+  let brier = 0;
+  let logloss = 0;
+  for (let i = 0; i < n; i++) {
+    const d = p[i] - y[i];
+    brier += d * d;
+    const q = Math.min(1 - LOGLOSS_EPS, Math.max(LOGLOSS_EPS, p[i]));
+    logloss -= y[i] === 1 ? Math.log(q) : Math.log(1 - q);
+  }
+  const reliability = reliabilityBins(y, p, opts.bins ?? DEFAULT_RELIABILITY_BINS);
+  let ece = 0;
+  for (const bin of reliability) ece += (bin.count / n) * Math.abs(bin.meanPredicted - bin.fractionPositive);
+  const confusion = confusionAt(y, p, threshold);
+  const precision = ratio(confusion.tp, confusion.tp + confusion.fp);
+  const recall = ratio(confusion.tp, confusion.tp + confusion.fn);
+  return {
+    n,
+    positives: op.positives,
+    auc: rocAuc(op),
+    prAuc: averagePrecision(op),
+    ks: kolmogorovSmirnov(op),
+    brier: brier / n,
+    logloss: logloss / n,
+    ece,
+    reliability,
+    threshold,
+    confusion,
+    precision,
+    recall,
+    f1: ratio(2 * precision * recall, precision + recall),
+  };
+}
+
+export interface RocCurve {
+  /** Starts at (0, 0) and ends at (1, 1). */
+  fpr: number[];
+  tpr: number[];
+  /** thresholds[k] produces point k; the first point uses a threshold above every score. */
+  thresholds: number[];
+}
+
+export function rocCurve(y: ArrayLike<number>, p: ArrayLike<number>): RocCurve {
+  validate(y, p);
+  const op = operatingPoints(y, p);
+  const fpr = [0];
+  const tpr = [0];
+  const thresholds = [op.scores.length > 0 ? nextUp(op.scores[0]) : 1];
+  for (let k = 0; k < op.scores.length; k++) {
+    fpr.push(ratio(op.fp[k], op.negatives));
+    tpr.push(ratio(op.tp[k], op.positives));
+    thresholds.push(op.scores[k]);
+  }
+  return { fpr, tpr, thresholds };
+}
+
+export interface PrCurve {
+  /** In order of decreasing threshold: recall rises from its first point to 1. */
+  precision: number[];
+  recall: number[];
+  thresholds: number[];
+}
+
+export function prCurve(y: ArrayLike<number>, p: ArrayLike<number>): PrCurve {
+  validate(y, p);
+  const op = operatingPoints(y, p);
+  const precision: number[] = [];
+  const recall: number[] = [];
+  const thresholds: number[] = [];
+  for (let k = 0; k < op.scores.length; k++) {
+    precision.push(ratio(op.tp[k], op.tp[k] + op.fp[k]));
+    recall.push(ratio(op.tp[k], op.positives));
+    thresholds.push(op.scores[k]);
+  }
+  return { precision, recall, thresholds };
+}
+
+/**
+ * The threshold a policy picks on a scored split (the validation split by default: choosing it on
+ * test would leak the test labels into the reported test metrics). Candidates are the distinct
+ * scores plus one just above the highest score (predict nobody positive).
+ * - max-f1: the highest threshold reaching the maximum F1.
+ * - cost: the highest threshold minimising FN * falseNegativeCost + FP * falsePositiveCost.
+ * - fixed: the value itself.
+ */
+export function chooseThreshold(y: ArrayLike<number>, p: ArrayLike<number>, policy: ThresholdPolicy): number {
+  if (policy.kind === 'fixed') {
+    if (!(policy.value >= 0 && policy.value <= 1)) throw new RangeError(`fixed threshold must be in [0, 1], got ${policy.value}`);
+    return policy.value;
+  }
+  validate(y, p);
+  if (y.length === 0) throw new RangeError('cannot choose a threshold on zero rows');
+  const op = operatingPoints(y, p);
+  const candidates = op.scores.length;
+  // Candidate -1 is "above every score": tp = fp = 0.
+  const tpAt = (k: number) => (k < 0 ? 0 : op.tp[k]);
+  const fpAt = (k: number) => (k < 0 ? 0 : op.fp[k]);
+  const thresholdAt = (k: number) => (k < 0 ? nextUp(op.scores[0]) : op.scores[k]);
+  let best = -1;
+  if (policy.kind === 'max-f1') {
+    let bestF1 = -1;
+    for (let k = -1; k < candidates; k++) {
+      const tp = tpAt(k);
+      const f1 = ratio(2 * tp, tp + fpAt(k) + op.positives);
+      if (f1 > bestF1) {
+        bestF1 = f1;
+        best = k;
+      }
+    }
+    return thresholdAt(best);
+  }
+  const { falseNegativeCost, falsePositiveCost } = policy;
+  if (!(falseNegativeCost >= 0 && falsePositiveCost >= 0) || falseNegativeCost + falsePositiveCost === 0) {
+    throw new RangeError(`costs must be >= 0 and not both 0, got FN ${falseNegativeCost}, FP ${falsePositiveCost}`);
+  }
+  let bestCost = Number.POSITIVE_INFINITY;
+  for (let k = -1; k < candidates; k++) {
+    const cost = (op.positives - tpAt(k)) * falseNegativeCost + fpAt(k) * falsePositiveCost;
+    if (cost < bestCost) {
+      bestCost = cost;
+      best = k;
+    }
+  }
+  return thresholdAt(best);
+}
+
+export interface SliceNote {
+  n: number;
+  positives: number;
+  note: string;
+}
+
+export function isSliceNote(m: BinaryMetrics | SliceNote): m is SliceNote {
+  return 'note' in m;
+}
+
+/**
+ * Metrics per value of each slicing column, e.g. { gender: ['M', 'F', ...], ageBand: [...] }.
+ * A group with fewer than minRows rows, or with one class only, gets a note instead of metrics
+ * (its AUC would be undefined or noise). Groups are sorted by value.
+ */
+export function sliceMetrics(
+  y: ArrayLike<number>,
+  p: ArrayLike<number>,
+  threshold: number,
+  slices: Record<string, ArrayLike<string>>,
+  opts: { minRows?: number; bins?: number } = {},
+): Record<string, Record<string, BinaryMetrics | SliceNote>> {
+  validate(y, p);
+  const minRows = opts.minRows ?? DEFAULT_MIN_SLICE_ROWS;
+  const out: Record<string, Record<string, BinaryMetrics | SliceNote>> = {};
+  for (const [column, values] of Object.entries(slices)) {
+    if (values.length !== y.length) {
+      throw new RangeError(`slice column ${column} has ${values.length} values for ${y.length} rows`);
+    }
+    const groups = new Map<string, number[]>();
+    for (let i = 0; i < values.length; i++) {
+      const key = values[i];
+      let rows = groups.get(key);
+      if (!rows) groups.set(key, (rows = []));
+      rows.push(i);
+    }
+    const byValue: Record<string, BinaryMetrics | SliceNote> = {};
+    for (const key of [...groups.keys()].sort()) {
+      const rows = groups.get(key) ?? [];
+      const gy = new Float64Array(rows.length);
+      const gp = new Float64Array(rows.length);
+      let positives = 0;
+      rows.forEach((r, j) => {
+        gy[j] = y[r];
+        gp[j] = p[r];
+        positives += y[r];
+      });
+      if (rows.length < minRows) {
+        byValue[key] = { n: rows.length, positives, note: `only ${rows.length} rows (fewer than ${minRows}): metrics omitted` };
+      } else if (positives === 0 || positives === rows.length) {
+        byValue[key] = {
+          n: rows.length,
+          positives,
+          note: `single class (all ${positives === 0 ? 0 : 1}): AUC, PR AUC and KS are undefined`,
+        };
+      } else {
+        byValue[key] = binaryMetrics(gy, gp, threshold, { bins: opts.bins });
+      }
+    }
+    out[column] = byValue;
+  }
+  return out;
+}
+
+/** The smallest double greater than x (x finite): a threshold that excludes a score equal to x. */
+function nextUp(x: number): number {
+  if (Number.isNaN(x) || x === Number.POSITIVE_INFINITY) return x;
+  if (x === 0) return Number.MIN_VALUE;
+  const buf = new DataView(new ArrayBuffer(8));
+  buf.setFloat64(0, x);
+  const bits = buf.getBigUint64(0);
+  buf.setBigUint64(0, x > 0 ? bits + 1n : bits - 1n);
+  return buf.getFloat64(0);
+}
