@@ -84,9 +84,27 @@ export function evaluateGate(
     `${challenger.positives} positive test rows, need at least ${c.minTestPositives}`,
   );
   // NaN comparisons are false, so an undefined AUC (single class) fails the floor.
-  check('auc_below_floor', challenger.auc >= c.minAuc, finite(challenger.auc), c.minAuc, `auc ${f4(challenger.auc)}, floor ${f4(c.minAuc)}`);
-  check('ks_below_floor', challenger.ks >= c.minKs, finite(challenger.ks), c.minKs, `ks ${f4(challenger.ks)}, floor ${f4(c.minKs)}`);
-  check('ece_above_ceiling', challenger.ece <= c.maxEce, finite(challenger.ece), c.maxEce, `ece ${f4(challenger.ece)}, ceiling ${f4(c.maxEce)}`);
+  check(
+    'auc_below_floor',
+    challenger.auc >= c.minAuc,
+    finite(challenger.auc),
+    c.minAuc,
+    `auc ${f4(challenger.auc)}, floor ${f4(c.minAuc)}`,
+  );
+  check(
+    'ks_below_floor',
+    challenger.ks >= c.minKs,
+    finite(challenger.ks),
+    c.minKs,
+    `ks ${f4(challenger.ks)}, floor ${f4(c.minKs)}`,
+  );
+  check(
+    'ece_above_ceiling',
+    challenger.ece <= c.maxEce,
+    finite(challenger.ece),
+    c.maxEce,
+    `ece ${f4(challenger.ece)}, ceiling ${f4(c.maxEce)}`,
+  );
   if (c.requireBrierBeatsBaseRate) {
     const rate = challenger.n > 0 ? challenger.positives / challenger.n : 0;
     const baseRateBrier = rate * (1 - rate);
@@ -164,7 +182,11 @@ export function gateConfig(
     if (key === 'requireBrierBeatsBaseRate') {
       if (raw === true || raw === 'true' || raw === '1') out[key] = true;
       else if (raw === false || raw === 'false' || raw === '0') out[key] = false;
-      else throw new InputError('BAD_GATE_CONFIG', `${source} must be true or false, got ${JSON.stringify(raw)}`);
+      else
+        throw new InputError(
+          'BAD_GATE_CONFIG',
+          `${source} must be true or false, got ${JSON.stringify(raw)}`,
+        );
       continue;
     }
     const value = typeof raw === 'number' ? raw : typeof raw === 'string' ? Number(raw) : Number.NaN;

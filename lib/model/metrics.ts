@@ -84,7 +84,8 @@ function validate(y: ArrayLike<number>, p: ArrayLike<number>): void {
     const label = y[i];
     if (label !== 0 && label !== 1) throw new RangeError(`label at row ${i} is ${label}, expected 0 or 1`);
     const score = p[i];
-    if (!(score >= 0 && score <= 1)) throw new RangeError(`score at row ${i} is ${score}, expected a probability in [0, 1]`);
+    if (!(score >= 0 && score <= 1))
+      throw new RangeError(`score at row ${i} is ${score}, expected a probability in [0, 1]`);
   }
 }
 
@@ -155,8 +156,13 @@ function kolmogorovSmirnov(op: OperatingPoints): number {
   return ks;
 }
 
-export function reliabilityBins(y: ArrayLike<number>, p: ArrayLike<number>, bins = DEFAULT_RELIABILITY_BINS): ReliabilityBin[] {
-  if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`bins must be a positive integer, got ${bins}`);
+export function reliabilityBins(
+  y: ArrayLike<number>,
+  p: ArrayLike<number>,
+  bins = DEFAULT_RELIABILITY_BINS,
+): ReliabilityBin[] {
+  if (!Number.isInteger(bins) || bins < 1)
+    throw new RangeError(`bins must be a positive integer, got ${bins}`);
   const count = new Float64Array(bins);
   const sumP = new Float64Array(bins);
   const sumY = new Float64Array(bins);
@@ -293,7 +299,8 @@ export function prCurve(y: ArrayLike<number>, p: ArrayLike<number>): PrCurve {
  */
 export function chooseThreshold(y: ArrayLike<number>, p: ArrayLike<number>, policy: ThresholdPolicy): number {
   if (policy.kind === 'fixed') {
-    if (!(policy.value >= 0 && policy.value <= 1)) throw new RangeError(`fixed threshold must be in [0, 1], got ${policy.value}`);
+    if (!(policy.value >= 0 && policy.value <= 1))
+      throw new RangeError(`fixed threshold must be in [0, 1], got ${policy.value}`);
     return policy.value;
   }
   validate(y, p);
@@ -319,7 +326,9 @@ export function chooseThreshold(y: ArrayLike<number>, p: ArrayLike<number>, poli
   }
   const { falseNegativeCost, falsePositiveCost } = policy;
   if (!(falseNegativeCost >= 0 && falsePositiveCost >= 0) || falseNegativeCost + falsePositiveCost === 0) {
-    throw new RangeError(`costs must be >= 0 and not both 0, got FN ${falseNegativeCost}, FP ${falsePositiveCost}`);
+    throw new RangeError(
+      `costs must be >= 0 and not both 0, got FN ${falseNegativeCost}, FP ${falsePositiveCost}`,
+    );
   }
   let bestCost = Number.POSITIVE_INFINITY;
   for (let k = -1; k < candidates; k++) {
@@ -380,7 +389,11 @@ export function sliceMetrics(
         positives += y[r];
       });
       if (rows.length < minRows) {
-        byValue[key] = { n: rows.length, positives, note: `only ${rows.length} rows (fewer than ${minRows}): metrics omitted` };
+        byValue[key] = {
+          n: rows.length,
+          positives,
+          note: `only ${rows.length} rows (fewer than ${minRows}): metrics omitted`,
+        };
       } else if (positives === 0 || positives === rows.length) {
         byValue[key] = {
           n: rows.length,

@@ -66,7 +66,9 @@ describe('evaluateGate: absolute floors', () => {
 
   it('honours a configured floor', () => {
     expect(evaluateGate(metrics({ auc: 0.62 }), undefined, { minAuc: 0.65 }).pass).toBe(false);
-    expect(evaluateGate(metrics({ brier: 0.2 }), undefined, { requireBrierBeatsBaseRate: false }).pass).toBe(true);
+    expect(evaluateGate(metrics({ brier: 0.2 }), undefined, { requireBrierBeatsBaseRate: false }).pass).toBe(
+      true,
+    );
   });
 });
 
@@ -76,7 +78,9 @@ describe('evaluateGate: challenger versus champion', () => {
     const d = evaluateGate(metrics({ auc: 0.744 }), metrics({ auc: 0.75 }));
     expect(rules(d)).toEqual(['auc_worse_than_champion']);
     expect(d.reasons[0]).toMatch(/auc 0\.7440 vs champion 0\.7500/);
-    expect(evaluateGate(metrics({ auc: 0.74 }), metrics({ auc: 0.75 }), { maxAucDrop: 0.02 }).pass).toBe(true);
+    expect(evaluateGate(metrics({ auc: 0.74 }), metrics({ auc: 0.75 }), { maxAucDrop: 0.02 }).pass).toBe(
+      true,
+    );
   });
 
   it('refuses a challenger much worse calibrated than the champion', () => {
@@ -98,7 +102,12 @@ describe('gateConfig', () => {
   it('uses defaults, then the environment, then explicit parameters', () => {
     expect(gateConfig()).toEqual(DEFAULT_GATE_CONFIG);
     const c = gateConfig(
-      { GATE_MIN_AUC: '0.7', GATE_MAX_AUC_DROP: '0.01', GATE_REQUIRE_BRIER_BEATS_BASE_RATE: 'false', GATE_MAX_ECE: '' },
+      {
+        GATE_MIN_AUC: '0.7',
+        GATE_MAX_AUC_DROP: '0.01',
+        GATE_REQUIRE_BRIER_BEATS_BASE_RATE: 'false',
+        GATE_MAX_ECE: '',
+      },
       { maxAucDrop: 0 },
     );
     expect(c).toMatchObject({ minAuc: 0.7, maxAucDrop: 0, requireBrierBeatsBaseRate: false, maxEce: 0.05 });

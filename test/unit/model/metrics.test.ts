@@ -23,7 +23,10 @@ function sample(n: number, seed: number, decimals = 2): { y: number[]; p: number
   const p: number[] = [];
   for (let i = 0; i < n; i++) {
     const label = rand() < 0.15 ? 1 : 0;
-    const raw = Math.min(0.999, Math.max(0.001, 0.2 + 0.35 * label + 0.3 * (rand() - 0.5) + 0.2 * (rand() - 0.5)));
+    const raw = Math.min(
+      0.999,
+      Math.max(0.001, 0.2 + 0.35 * label + 0.3 * (rand() - 0.5) + 0.2 * (rand() - 0.5)),
+    );
     const f = 10 ** decimals;
     y.push(label);
     p.push(Math.round(raw * f) / f);
@@ -96,7 +99,8 @@ describe('curves', () => {
     expect([roc.fpr[0], roc.tpr[0]]).toEqual([0, 0]);
     expect([roc.fpr.at(-1), roc.tpr.at(-1)]).toEqual([1, 1]);
     let area = 0;
-    for (let k = 1; k < roc.fpr.length; k++) area += ((roc.fpr[k] - roc.fpr[k - 1]) * (roc.tpr[k] + roc.tpr[k - 1])) / 2;
+    for (let k = 1; k < roc.fpr.length; k++)
+      area += ((roc.fpr[k] - roc.fpr[k - 1]) * (roc.tpr[k] + roc.tpr[k - 1])) / 2;
     expect(area).toBeCloseTo(binaryMetrics(y, p, 0.5).auc, 12);
     expect(roc.thresholds[0]).toBeGreaterThan(Math.max(...p));
   });
@@ -147,9 +151,22 @@ describe('sliceMetrics', () => {
     const f = out.gender.F;
     expect(isSliceNote(f)).toBe(false);
     const fIdx = gender.flatMap((g, i) => (g === 'F' ? [i] : []));
-    expect(f).toEqual(binaryMetrics(fIdx.map((i) => y[i]), fIdx.map((i) => p[i]), 0.4));
-    expect(out.gender.X).toEqual({ n: 10, positives: expect.any(Number), note: expect.stringMatching(/only 10 rows/) });
-    expect(out.band['all-negative']).toMatchObject({ positives: 0, note: expect.stringMatching(/single class/) });
+    expect(f).toEqual(
+      binaryMetrics(
+        fIdx.map((i) => y[i]),
+        fIdx.map((i) => p[i]),
+        0.4,
+      ),
+    );
+    expect(out.gender.X).toEqual({
+      n: 10,
+      positives: expect.any(Number),
+      note: expect.stringMatching(/only 10 rows/),
+    });
+    expect(out.band['all-negative']).toMatchObject({
+      positives: 0,
+      note: expect.stringMatching(/single class/),
+    });
     expect(JSON.stringify(out)).not.toMatch(/null|NaN/);
   });
 });
