@@ -1,4 +1,251 @@
 import type { Command } from 'commander';
+import { userInfo } from 'node:os';
+import { InputError } from '#lib/errors.ts';
+import type { Aliases } from '#lib/registry/aliases.ts';
+import type { AuditEntry } from '#lib/registry/audit.ts';
+import { readModelDirectory } from '#lib/registry/model-directory.ts';
+import { DEFAULT_MODEL_NAME, ModelRegistry, shortId, type ChangeResult } from '#lib/registry/registry.ts';
+import { createLocalRoot } from '#local/root.ts';
 
-// Placeholder until the 'models' commands land; it registers nothing.
-export function register(_program: Command): void {}
+interface CommonOptions {
+  name: string;
+  json?: boolean;
+}
+
+function openRegistry(options: CommonOptions): {
+  registry: ModelRegistry;
+  describe: (key: string) => string;
+} {
+  const root = createLocalRoot();
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry (some containers): the actor stays "cli:unknown".
+  }
+  return {
+    registry: new ModelRegistry(root.objectStore, {
+      name: options.name,
+      clock: root.clock,
+      actor: `cli:${user}`,
+    }),
+    describe: (key) => root.objectStore.describe(key),
+  };
+}
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const json = (value: unknown) => out(JSON.stringify(value, null, 2));
+const short = (v: string | null | undefined) => (v ? shortId(v) : '-');
+
+function aliasLine(a: Aliases): string {
+  const canary = a.canary ? `${shortId(a.canary.version)} at ${a.canary.weight}` : '-';
+  return `champion ${short(a.champion)}, canary ${canary}`;
+}
+
+function reportChange(options: CommonOptions, result: ChangeResult): void {
+  if (options.json) {
+    json({ aliases: result.aliases, entry: result.entry ?? null });
+    return;
+  }
+  out(
+    result.entry
+      ? `${result.entry.action}: ${short(result.entry.from)} -> ${short(result.entry.to)}`
+      : 'nothing to change',
+  );
+  out(aliasLine(result.aliases));
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows
+    .map((r) =>
+      r
+        .map((cell, c) => cell.padEnd(widths[c]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function parseWeight(raw: string): number {
+  const w = Number(raw);
+  if (!(w > 0 && w <= 1))
+    throw new InputError(
+      'BAD_CANARY_WEIGHT',
+      `--weight must be a number in (0, 1], got ${JSON.stringify(raw)}`,
+    );
+  return w;
+}
+
+export function register(program: Command): void {
+  const models = program
+    .command('models')
+    .description('the model registry: register trained models, list and inspect versions, promote, roll back')
+    .addHelpText(
+      'after',
+      `
+Versions are the sha256 of model.onnx; any unique prefix (4+ hex digits) or "champion"/"canary" works
+wherever a VERSION is asked. Every alias change is written to the audit log (models history).
+
+Examples:
+  credit-risk train --input features.parquet --target status --out model/
+  credit-risk models register model/
+  credit-risk models list
+  credit-risk models show champion
+  credit-risk models promote 3fa9c2e1
+  credit-risk models rollback --reason "p99 latency doubled"
+  credit-risk models history --json`,
+    );
+
+  const withCommon = (cmd: Command) =>
+    cmd
+      .option('--name <name>', 'model name in the registry', DEFAULT_MODEL_NAME)
+      .option('--json', 'print a machine-readable result on stdout');
+
+  withCommon(
+    models
+      .command('register')
+      .argument(
+        '<dir>',
+        'a directory with model.onnx, card.json and report.html (from credit-risk train --out)',
+      )
+      .description(
+        'register a trained model directory; prints its version (registering the same model again is a no-op)',
+      )
+      .option('--reason <text>', 'why, for the audit log', 'registered from the command line'),
+  ).action(async (dir: string, options: CommonOptions & { reason: string }) => {
+    const { registry, describe } = openRegistry(options);
+    const artifacts = await readModelDirectory(dir);
+    const result = await registry.register(artifacts, { why: options.reason });
+    if (options.json) {
+      json({ ...result, report: describe(registry.reportKey(result.version)) });
+      return;
+    }
+    process.stderr.write(
+      result.created
+        ? `registered ${registry.name} ${shortId(result.version)}\n`
+        : `already registered: ${registry.name} ${shortId(result.version)} (nothing written)\n`,
+    );
+    out(result.version);
+  });
+
+  withCommon(
+    models.command('list').description('registered versions, oldest first, with test AUC and aliases'),
+  ).action(async (options: CommonOptions) => {
+    const { registry } = openRegistry(options);
+    const versions = await registry.list();
+    if (options.json) {
+      json({ name: registry.name, aliases: await registry.aliases(), versions });
+      return;
+    }
+    if (versions.length === 0) {
+      out(`no versions registered under ${registry.name} (credit-risk models register DIR)`);
+      return;
+    }
+    const rows = [['VERSION', 'REGISTERED', 'TEST AUC', 'SNAPSHOT', 'ALIASES']];
+    for (const v of versions) {
+      rows.push([
+        v.shortId,
+        v.registeredAt ?? '-',
+        v.auc === null ? '-' : v.auc.toFixed(4),
+        v.featureSnapshot ?? '-',
+        v.aliases.join(',') || '-',
+      ]);
+    }
+    out(table(rows));
+  });
+
+  withCommon(
+    models
+      .command('show')
+      .argument('<version>', 'a version, a unique prefix, champion or canary')
+      .description("one version's card, aliases and where its files are"),
+  ).action(async (ref: string, options: CommonOptions) => {
+    const { registry, describe } = openRegistry(options);
+    const { version, card } = await registry.card(ref);
+    const aliases = await registry.aliases();
+    const files = {
+      model: describe(registry.modelKey(version)),
+      card: describe(registry.cardKey(version)),
+      report: describe(registry.reportKey(version)),
+    };
+    const roles = [
+      aliases.champion === version && 'champion',
+      aliases.canary?.version === version && 'canary',
+    ].filter(Boolean);
+    if (options.json) {
+      json({ name: registry.name, version, aliases: roles, files, card });
+      return;
+    }
+    out(`${registry.name} ${version}`);
+    out(`aliases: ${roles.join(', ') || '-'}`);
+    for (const [k, v] of Object.entries(files)) out(`${k}: ${v}`);
+    out(JSON.stringify(card, null, 2));
+  });
+
+  withCommon(
+    models
+      .command('promote')
+      .argument('<version>', 'a version, a unique prefix, or canary')
+      .description('make a version the champion (the old champion is kept for rollback; any canary ends)')
+      .option('--reason <text>', 'why, for the audit log', 'promoted from the command line'),
+  ).action(async (ref: string, options: CommonOptions & { reason: string }) => {
+    const { registry } = openRegistry(options);
+    reportChange(options, await registry.promote(ref, { why: options.reason }));
+  });
+
+  withCommon(
+    models
+      .command('canary')
+      .argument('<version>', 'a version or a unique prefix')
+      .description('send a share of the traffic to a version beside the champion')
+      .requiredOption('--weight <share>', 'share of traffic in (0, 1], e.g. 0.1')
+      .option('--reason <text>', 'why, for the audit log', 'canary from the command line'),
+  ).action(async (ref: string, options: CommonOptions & { weight: string; reason: string }) => {
+    const { registry } = openRegistry(options);
+    reportChange(
+      options,
+      await registry.setCanary(ref, parseWeight(options.weight), { why: options.reason }),
+    );
+  });
+
+  withCommon(
+    models
+      .command('clear-canary')
+      .description('stop the canary; the champion takes all traffic again')
+      .option('--reason <text>', 'why, for the audit log', 'canary cleared from the command line'),
+  ).action(async (options: CommonOptions & { reason: string }) => {
+    const { registry } = openRegistry(options);
+    reportChange(options, await registry.clearCanary({ why: options.reason }));
+  });
+
+  withCommon(
+    models
+      .command('rollback')
+      .description('put the previous champion back (and end any canary)')
+      .option('--reason <text>', 'why, for the audit log', 'rolled back from the command line'),
+  ).action(async (options: CommonOptions & { reason: string }) => {
+    const { registry } = openRegistry(options);
+    reportChange(options, await registry.rollback({ why: options.reason }));
+  });
+
+  withCommon(
+    models.command('history').description('every registration and alias change, oldest first'),
+  ).action(async (options: CommonOptions) => {
+    const { registry } = openRegistry(options);
+    const entries: AuditEntry[] = await registry.history();
+    if (options.json) {
+      json(entries);
+      return;
+    }
+    if (entries.length === 0) {
+      out(`no history for ${registry.name}`);
+      return;
+    }
+    const rows = [['SEQ', 'AT', 'ACTION', 'FROM', 'TO', 'ACTOR', 'WHY']];
+    for (const e of entries) {
+      rows.push([String(e.seq), e.at, e.action, short(e.from), short(e.to), e.actor ?? '-', e.why]);
+    }
+    out(table(rows));
+  });
+}
