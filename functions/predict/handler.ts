@@ -1,0 +1,134 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { logger, metrics, tracer } from '#functions/commons/powertools.ts';
+import { InputError } from '#lib/errors.ts';
+import type { Clock } from '#lib/ports/clock.ts';
+import type { FeatureStore } from '#lib/ports/feature-store.ts';
+import { httpErrorFor } from '#lib/serving/http-errors.ts';
+import { createPredictor, type Prediction, type ServingModel } from '#lib/serving/predictor.ts';
+import { parsePredictRequest } from '#lib/serving/request.ts';
+import { isWarmerEvent } from '#lib/serving/warmer.ts';
+
+/**
+ * POST /predict behind an API Gateway REST API (payload 1.0, docs/DECISIONS.md "Serving"), and
+ * the scheduled warm-up event. Thin: route, parse, predict, shape; the rules live in lib/serving.
+ */
+export interface PredictDeps {
+  featureStore: FeatureStore;
+  clock: Clock;
+  model: ServingModel;
+}
+
+export interface WarmerResult {
+  warmed: true;
+  modelVersion: string;
+}
+
+export type PredictEvent = APIGatewayProxyEvent | { warmer: true } | Record<string, unknown>;
+export type PredictHandler = (event: PredictEvent, context: Context) => Promise<APIGatewayProxyResult | WarmerResult>;
+
+const PREDICT_RESOURCE = '/predict';
+
+/** Probability bucket label for the score-distribution metric: ten fixed-width bins, low cardinality. */
+export function probabilityBucket(p: number): string {
+  const lo = Math.min(9, Math.max(0, Math.floor(p * 10)));
+  return `${(lo / 10).toFixed(1)}-${((lo + 1) / 10).toFixed(1)}`;
+}
+
+let coldStart = true;
+
+/**
+ * Builds a predict handler over its ports. One per model version: the local server builds one
+ * for the champion and one for the canary; AWS builds one per container (`handler` below).
+ */
+export function createPredictHandler(deps: PredictDeps): PredictHandler {
+  const predictor = createPredictor(deps);
+  const modelVersion = predictor.modelVersion;
+
+  // Metrics are added and flushed in one synchronous block: the Metrics singleton is shared, and
+  // in the local server several requests (and model versions) are in flight at once.
+  function recordColdStart(): void {
+    if (!coldStart) return;
+    coldStart = false;
+    const m = metrics.singleMetric();
+    m.addDimension('modelVersion', modelVersion);
+    m.addMetric('coldStart', MetricUnit.Count, 1);
+  }
+
+  function recordPrediction(p: Prediction, latencyMs: number): void {
+    metrics.addDimension('modelVersion', modelVersion);
+    metrics.addMetric('predictionLatency', MetricUnit.Milliseconds, latencyMs);
+    metrics.addMetric('predictions', MetricUnit.Count, 1);
+    metrics.addMetric(p.prediction === 1 ? 'predictionsPositive' : 'predictionsNegative', MetricUnit.Count, 1);
+    // Raw values: CloudWatch percentiles of `probability` give the score quantiles.
+    metrics.addMetric('probability', MetricUnit.NoUnit, p.probability);
+    metrics.publishStoredMetrics();
+    const bucket = metrics.singleMetric();
+    bucket.addDimension('modelVersion', modelVersion);
+    bucket.addDimension('probabilityBucket', probabilityBucket(p.probability));
+    bucket.addMetric('predictionsByProbabilityBucket', MetricUnit.Count, 1);
+  }
+
+  function recordError(code: string, statusCode: number): void {
+    const m = metrics.singleMetric();
+    m.addDimension('modelVersion', modelVersion);
+    m.addDimension('errorCode', code);
+    m.addMetric(statusCode >= 500 ? 'serverErrors' : 'clientErrors', MetricUnit.Count, 1);
+  }
+
+  function respond(statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult {
+    return {
+      statusCode,
+      headers: { 'content-type': 'application/json', 'x-model-version': modelVersion, ...headers },
+      body: JSON.stringify(body),
+    };
+  }
+
+  async function handle(event: PredictEvent, context: Context): Promise<APIGatewayProxyResult | WarmerResult> {
+    const started = performance.now();
+    recordColdStart();
+    if (isWarmerEvent(event)) {
+      await predictor.warm();
+      logger.debug('warmed', { modelVersion });
+      return { warmed: true, modelVersion };
+    }
+    const api = event as Partial<APIGatewayProxyEvent>;
+    const requestId = api.requestContext?.requestId ?? context.awsRequestId;
+    let customerId: string | undefined;
+    try {
+      if (typeof api.httpMethod !== 'string') {
+        throw new InputError('INVALID_EVENT', 'not an API Gateway request nor a warm-up event');
+      }
+      const resource = api.resource ?? api.path;
+      if (resource !== PREDICT_RESOURCE) throw new InputError('NOT_FOUND', `no route ${api.httpMethod} ${api.path}; use POST /predict`);
+      if (api.httpMethod !== 'POST') {
+        throw new InputError('METHOD_NOT_ALLOWED', `${api.httpMethod} is not allowed on /predict; use POST`);
+      }
+      customerId = parsePredictRequest(api.body, api.isBase64Encoded === true).id;
+      const prediction = await predictor.predict(customerId);
+      const latencyMs = performance.now() - started;
+      recordPrediction(prediction, latencyMs);
+      logger.info('prediction', {
+        requestId,
+        customerId,
+        modelVersion,
+        prediction: prediction.prediction,
+        probability: prediction.probability,
+        latencyMs,
+      });
+      return respond(200, prediction);
+    } catch (e) {
+      const answer = httpErrorFor(e);
+      const { code } = answer.body.error;
+      recordError(code, answer.statusCode);
+      if (answer.statusCode >= 500) logger.error('failed', { requestId, customerId, modelVersion, code, error: e as Error });
+      else logger.info('rejected', { requestId, customerId, modelVersion, code, statusCode: answer.statusCode });
+      return respond(answer.statusCode, answer.body, answer.headers);
+    }
+  }
+
+  return middy(handle).use(captureLambdaHandler(tracer)).use(injectLambdaContext(logger)) as unknown as PredictHandler;
+}

@@ -1,0 +1,173 @@
+import { describe, expect, it, jest } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import type { APIGatewayProxyResult, Context } from 'aws-lambda';
+import { createPredictHandler, probabilityBucket } from '#functions/predict/handler.ts';
+import { fixedClock } from '#lib/ports/clock.ts';
+import { MemoryFeatureStore, RecordingModel } from '../serving/fake-ports.ts';
+
+const context = { awsRequestId: 'req-1', functionName: 'predict', getRemainingTimeInMillis: () => 3000 } as unknown as Context;
+
+function event(name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(`events/${name}.json`, 'utf8'));
+}
+
+function setup() {
+  const featureStore = new MemoryFeatureStore();
+  const model = new RecordingModel('v-handler');
+  const handler = createPredictHandler({ featureStore, clock: fixedClock('2025-01-01'), model });
+  const call = async (e: Record<string, unknown>) => (await handler(e, context)) as APIGatewayProxyResult;
+  return { featureStore, model, handler, call };
+}
+
+describe('predict handler', () => {
+  it('events/predict-known.json gets a 200 with the contract body and the model version header', async () => {
+    const { call } = setup();
+    const res = await call(event('predict-known'));
+    expect(res.statusCode).toBe(200);
+    expect(res.headers).toMatchObject({ 'content-type': 'application/json', 'x-model-version': 'v-handler' });
+    const body = JSON.parse(res.body);
+    expect(body).toMatchObject({ id: '5008827', modelVersion: 'v-handler', threshold: 0.5, featureSnapshot: 'snap-test' });
+    expect([0, 1]).toContain(body.prediction);
+    expect(body.probability).toBeGreaterThan(0);
+  });
+
+  it('events/predict-unknown.json gets a 404 UNKNOWN_CUSTOMER', async () => {
+    const res = await setup().call(event('predict-unknown'));
+    expect(res.statusCode).toBe(404);
+    expect(JSON.parse(res.body).error.code).toBe('UNKNOWN_CUSTOMER');
+  });
+
+  it('events/predict-bad-body.json gets a 400 INVALID_JSON', async () => {
+    const res = await setup().call(event('predict-bad-body'));
+    expect(res.statusCode).toBe(400);
+    expect(JSON.parse(res.body)).toEqual({ error: { code: 'INVALID_JSON', message: expect.any(String) } });
+  });
+
+  it('events/predict-wrong-method.json gets a 405 with Allow: POST', async () => {
+    const res = await setup().call(event('predict-wrong-method'));
+    expect(res.statusCode).toBe(405);
+    expect(res.headers?.allow).toBe('POST');
+    expect(JSON.parse(res.body).error.code).toBe('METHOD_NOT_ALLOWED');
+  });
+
+  it('another path gets a 404 NOT_FOUND', async () => {
+    const res = await setup().call({ ...event('predict-known'), resource: '/score', path: '/score' });
+    expect(res.statusCode).toBe(404);
+    expect(JSON.parse(res.body).error.code).toBe('NOT_FOUND');
+  });
+
+  it('an event that is neither API Gateway nor a warm-up is refused as a 400, not a crash', async () => {
+    const res = await setup().call({ hello: 'world' });
+    expect(res.statusCode).toBe(400);
+    expect(JSON.parse(res.body).error.code).toBe('INVALID_EVENT');
+  });
+
+  it('events/warmer.json touches the model and the store and predicts nothing', async () => {
+    const { call, featureStore, model } = setup();
+    const res = (await call(event('warmer'))) as unknown as Record<string, unknown>;
+    expect(res).toEqual({ warmed: true, modelVersion: 'v-handler' });
+    expect(model.calls).toHaveLength(1);
+    expect(featureStore.pings).toBe(1);
+    expect(featureStore.gets).toBe(0);
+  });
+
+  it('an unreachable feature store gives 503 FEATURE_STORE_UNAVAILABLE, and answers again once it is back', async () => {
+    const { call, featureStore } = setup();
+    featureStore.down = true;
+    const down = await call(event('predict-known'));
+    expect(down.statusCode).toBe(503);
+    expect(JSON.parse(down.body).error.code).toBe('FEATURE_STORE_UNAVAILABLE');
+    expect(down.headers?.['retry-after']).toBeDefined();
+    featureStore.down = false;
+    const back = await call(event('predict-known'));
+    expect(back.statusCode).toBe(200);
+  });
+
+  it('a model failure is a 500 INTERNAL_ERROR body, never an unhandled rejection', async () => {
+    const featureStore = new MemoryFeatureStore();
+    const model = new RecordingModel('v-broken', undefined, 0.5, () => {
+      throw new Error('onnx exploded');
+    });
+    const handler = createPredictHandler({ featureStore, clock: fixedClock('2025-01-01'), model });
+    const res = (await handler(event('predict-known'), context)) as APIGatewayProxyResult;
+    expect(res.statusCode).toBe(500);
+    expect(JSON.parse(res.body).error).toEqual({ code: 'INTERNAL_ERROR', message: expect.not.stringContaining('onnx') });
+  });
+});
+
+describe('probability buckets', () => {
+  it.each([
+    [0, '0.0-0.1'],
+    [0.05, '0.0-0.1'],
+    [0.1, '0.1-0.2'],
+    [0.95, '0.9-1.0'],
+    [1, '0.9-1.0'],
+  ])('%p falls in %s', (p, bucket) => {
+    expect(probabilityBucket(p)).toBe(bucket);
+  });
+});
+
+describe('predict handler telemetry', () => {
+  /** Runs fn while capturing every JSON line written to stdout (EMF metrics and structured logs). */
+  async function captureStdout(fn: () => Promise<unknown>): Promise<Record<string, any>[]> {
+    const lines: string[] = [];
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    }) as typeof process.stdout.write);
+    try {
+      await fn();
+    } finally {
+      spy.mockRestore();
+    }
+    return lines
+      .join('')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
+  }
+
+  it('a prediction emits latency, count, class and probability metrics with the model version dimension', async () => {
+    const { call } = setup();
+    const out = await captureStdout(() => call(event('predict-known')));
+    const emf = out.filter((o) => o._aws && 'predictions' in o);
+    expect(emf).toHaveLength(1);
+    expect(emf[0]).toMatchObject({ modelVersion: 'v-handler', predictions: 1, probability: expect.any(Number) });
+    expect(emf[0].predictionLatency).toBeGreaterThan(0);
+    expect(emf[0]._aws.CloudWatchMetrics[0].Namespace).toBe('CreditRisk');
+    expect(emf[0]._aws.CloudWatchMetrics[0].Dimensions[0]).toContain('modelVersion');
+    expect(out.some((o) => o.probabilityBucket && o.predictionsByProbabilityBucket === 1)).toBe(true);
+  });
+
+  it('the prediction log line carries request id, customer id and model version, and no features', async () => {
+    const { call } = setup();
+    const { logger } = await import('#functions/commons/powertools.ts');
+    const info = jest.spyOn(logger, 'info');
+    try {
+      await call(event('predict-known'));
+      const entry = info.mock.calls.find((c) => c[0] === 'prediction');
+      expect(entry?.[1]).toMatchObject({
+        requestId: 'c6af9ac6-7b61-11e6-9a41-93e8deadbeef',
+        customerId: '5008827',
+        modelVersion: 'v-handler',
+      });
+      const text = JSON.stringify(entry);
+      for (const leak of ['1990-06-15', 'birthday', 'sumLoanAmount', 'age']) expect(text).not.toContain(leak);
+    } finally {
+      info.mockRestore();
+    }
+  });
+
+  it('a warm-up emits no prediction metric', async () => {
+    const { call } = setup();
+    const out = await captureStdout(() => call(event('warmer')));
+    expect(out.some((o) => 'predictions' in o || 'predictionLatency' in o)).toBe(false);
+  });
+
+  it('an error is counted by its code', async () => {
+    const { call } = setup();
+    const out = await captureStdout(() => call(event('predict-unknown')));
+    expect(out).toContainEqual(expect.objectContaining({ errorCode: 'UNKNOWN_CUSTOMER', clientErrors: 1, modelVersion: 'v-handler' }));
+    expect(out.some((o) => 'predictions' in o)).toBe(false);
+  });
+});
