@@ -419,3 +419,44 @@ function nextUp(x: number): number {
   buf.setBigUint64(0, x > 0 ? bits + 1n : bits - 1n);
   return buf.getFloat64(0);
 }
+
+/**
+ * Reliability over equal-COUNT bins (score quantiles). With a few percent positives nearly every
+ * score falls in the first equal-width bin, so the report draws this curve; ECE stays on the
+ * documented equal-width bins.
+ */
+export function reliabilityByQuantile(
+  y: ArrayLike<number>,
+  p: ArrayLike<number>,
+  bins = 20,
+): ReliabilityBin[] {
+  validate(y, p);
+  const n = y.length;
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  order.sort((a, b) => p[a] - p[b] || a - b);
+  const out: ReliabilityBin[] = [];
+  let start = 0;
+  for (let b = 1; b <= bins && start < n; b++) {
+    let end = Math.round((b * n) / bins);
+    // Never split a run of tied scores across two bins.
+    while (end < n && end > start && p[order[end]] === p[order[end - 1]]) end++;
+    if (end <= start) continue;
+    let sumP = 0;
+    let sumY = 0;
+    for (let k = start; k < end; k++) {
+      sumP += p[order[k]];
+      sumY += y[order[k]];
+    }
+    const count = end - start;
+    out.push({
+      lower: p[order[start]],
+      upper: p[order[end - 1]],
+      meanPredicted: sumP / count,
+      fractionPositive: sumY / count,
+      count,
+    });
+    start = end;
+  }
+  return out;
+}

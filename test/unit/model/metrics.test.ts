@@ -7,6 +7,7 @@ import {
   LOGLOSS_EPS,
   prCurve,
   predictLabel,
+  reliabilityByQuantile,
   rocCurve,
   sliceMetrics,
 } from '#lib/model/metrics.ts';
@@ -110,6 +111,17 @@ describe('curves', () => {
     const pr = prCurve(y, p);
     for (let k = 1; k < pr.recall.length; k++) expect(pr.recall[k]).toBeGreaterThanOrEqual(pr.recall[k - 1]);
     expect(pr.recall.at(-1)).toBe(1);
+  });
+});
+
+describe('reliabilityByQuantile', () => {
+  it('makes bins of about equal count that never split tied scores and cover every row', () => {
+    const { y, p } = sample(1000, 21);
+    const bins = reliabilityByQuantile(y, p, 10);
+    expect(bins.reduce((s, b) => s + b.count, 0)).toBe(1000);
+    for (let k = 1; k < bins.length; k++) expect(bins[k].lower).toBeGreaterThan(bins[k - 1].upper);
+    const positives = y.reduce((s, v) => s + v, 0);
+    expect(bins.reduce((s, b) => s + b.fractionPositive * b.count, 0)).toBeCloseTo(positives, 9);
   });
 });
 

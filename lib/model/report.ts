@@ -1,0 +1,442 @@
+import type { GateDecision } from './gate.ts';
+import {
+  binaryMetrics,
+  isSliceNote,
+  prCurve,
+  reliabilityByQuantile,
+  rocCurve,
+  sliceMetrics,
+  type BinaryMetrics,
+} from './metrics.ts';
+import { barChart, escapeHtml, lineChart, thin, type Series } from './report-svg.ts';
+
+/**
+ * report.html: one self-contained page a person reads to decide whether a model is fit to serve.
+ * Inline SVG and CSS only: no script, no fonts, no images, no network, so it opens from S3, from
+ * an e-mail attachment or offline, and shows the same thing in ten years.
+ */
+
+/** What the report shows about the model; the trainer maps its ModelCard onto this. */
+export interface ReportModelInfo {
+  name?: string;
+  version?: string;
+  createdAt?: string;
+  /** The decision threshold (p >= threshold is positive), chosen on the validation split. */
+  threshold: number;
+  /** How the threshold was chosen, e.g. "max F1 on validation". */
+  thresholdPolicy?: string;
+  features?: string[];
+  params?: Record<string, unknown>;
+  seed?: number;
+  snapshotId?: string;
+  codeVersion?: string;
+  trees?: number;
+  trainSeconds?: number;
+  peakRssBytes?: number;
+  /** e.g. "out-of-time by loan_date: train <= 2021-06-30 < validation <= 2021-12-31 < test". */
+  split?: string;
+}
+
+export interface ReportInput {
+  card: ReportModelInfo;
+  /** Labels and model scores on the test split. */
+  test: { y: ArrayLike<number>; p: ArrayLike<number> };
+  /** A simpler model scored on the same test rows; its threshold defaults to the model's. */
+  baseline?: { name: string; p: ArrayLike<number>; threshold?: number };
+  /** Slice columns aligned with the test rows, e.g. { gender: [...], ageBand: [...] }. */
+  slices?: Record<string, ArrayLike<string>>;
+  /** Feature importance, any order (sorted by gain here). */
+  importance?: { feature: string; gain: number; splits: number }[];
+  gate?: GateDecision;
+  generatedAt?: string;
+}
+
+const MODEL_COLOR = '#1f5fa8';
+const BASELINE_COLOR = '#d9822b';
+const NEGATIVE_COLOR = '#5b8c5a';
+const POSITIVE_COLOR = '#c23b3b';
+const REFERENCE_COLOR = '#8a8a8a';
+
+const fmt = (x: number, digits = 4) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
+const int = (x: number) => Math.round(x).toLocaleString('en-US');
+
+interface MetricRow {
+  key: keyof BinaryMetrics;
+  label: string;
+  better: 'higher' | 'lower';
+}
+
+const HEADLINE: MetricRow[] = [
+  { key: 'auc', label: 'ROC AUC', better: 'higher' },
+  { key: 'prAuc', label: 'PR AUC (average precision)', better: 'higher' },
+  { key: 'ks', label: 'KS', better: 'higher' },
+  { key: 'brier', label: 'Brier score', better: 'lower' },
+  { key: 'logloss', label: 'Log loss', better: 'lower' },
+  { key: 'ece', label: 'ECE (10 equal-width bins)', better: 'lower' },
+  { key: 'precision', label: 'Precision at threshold', better: 'higher' },
+  { key: 'recall', label: 'Recall at threshold', better: 'higher' },
+  { key: 'f1', label: 'F1 at threshold', better: 'higher' },
+];
+
+export function renderReport(input: ReportInput): string {
+  const { card, test } = input;
+  const model = binaryMetrics(test.y, test.p, card.threshold);
+  const baseline = input.baseline
+    ? binaryMetrics(test.y, input.baseline.p, input.baseline.threshold ?? card.threshold)
+    : undefined;
+  const title = `${card.name ?? 'model'} ${card.version ? card.version.slice(0, 12) : ''}`.trim();
+  const sections = [
+    header(input, model),
+    input.gate ? gateSection(input.gate) : '',
+    headlineSection(model, baseline, input.baseline?.name),
+    chartsSection(input, model),
+    input.importance && input.importance.length > 0 ? importanceSection(input.importance) : '',
+    input.slices && Object.keys(input.slices).length > 0 ? sliceSection(input) : '',
+    detailsSection(card),
+  ];
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Model report: ${escapeHtml(title)}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<main>
+${sections.filter(Boolean).join('\n')}
+</main>
+</body>
+</html>
+`;
+}
+
+function header(input: ReportInput, m: BinaryMetrics): string {
+  const { card } = input;
+  const facts: [string, string][] = [
+    ['Version', card.version ?? 'not registered yet'],
+    ['Trained', card.createdAt ?? 'n/a'],
+    ['Feature snapshot', card.snapshotId ?? 'n/a'],
+    ['Test rows', `${int(m.n)} (${int(m.positives)} positive, ${fmt((100 * m.positives) / m.n, 2)}%)`],
+    [
+      'Threshold',
+      `${fmt(card.threshold)}${card.thresholdPolicy ? ` (${card.thresholdPolicy})` : ''}; p >= threshold is positive`,
+    ],
+  ];
+  if (card.split) facts.push(['Split', card.split]);
+  return `<header>
+<h1>Model report: ${escapeHtml(card.name ?? 'model')}</h1>
+<dl class="facts">${facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('')}</dl>
+${input.generatedAt ? `<p class="muted">Generated ${escapeHtml(input.generatedAt)}. All metrics are on the test split.</p>` : '<p class="muted">All metrics are on the test split.</p>'}
+</header>`;
+}
+
+function gateSection(gate: GateDecision): string {
+  const rows = gate.checks
+    .map(
+      (c) =>
+        `<tr class="${c.pass ? 'ok' : 'fail'}"><td>${c.pass ? 'pass' : 'FAIL'}</td><td><code>${escapeHtml(c.rule)}</code></td><td>${escapeHtml(c.message)}</td></tr>`,
+    )
+    .join('');
+  return `<section id="gate">
+<h2>Quality gate: <span class="${gate.pass ? 'ok' : 'fail'}" data-gate="${gate.pass ? 'pass' : 'fail'}">${gate.pass ? 'passed' : 'failed'}</span></h2>
+<table><thead><tr><th>result</th><th>rule</th><th>detail</th></tr></thead><tbody>${rows}</tbody></table>
+</section>`;
+}
+
+function headlineSection(m: BinaryMetrics, b: BinaryMetrics | undefined, baselineName = 'baseline'): string {
+  const head = b
+    ? `<tr><th>metric</th><th>model</th><th>${escapeHtml(baselineName)}</th><th>model − baseline</th></tr>`
+    : '<tr><th>metric</th><th>model</th></tr>';
+  const rows = HEADLINE.map((row) => {
+    const mv = m[row.key] as number;
+    const cells = [
+      `<td>${escapeHtml(row.label)}</td>`,
+      `<td class="num" data-metric="${row.key}" data-model="model">${fmt(mv)}</td>`,
+    ];
+    if (b) {
+      const bv = b[row.key] as number;
+      const diff = mv - bv;
+      const modelBetter = row.better === 'higher' ? diff > 0 : diff < 0;
+      cells.push(`<td class="num" data-metric="${row.key}" data-model="baseline">${fmt(bv)}</td>`);
+      cells.push(
+        `<td class="num ${diff === 0 ? '' : modelBetter ? 'ok' : 'fail'}">${diff > 0 ? '+' : ''}${fmt(diff)}</td>`,
+      );
+    }
+    return `<tr>${cells.join('')}</tr>`;
+  }).join('');
+  const verdict = b ? baselineVerdict(m, b, baselineName) : '';
+  return `<section id="metrics">
+<h2>Headline metrics</h2>
+${verdict}
+<table class="metrics"><thead>${head}</thead><tbody>${rows}</tbody></table>
+${confusionTable(m)}
+</section>`;
+}
+
+function baselineVerdict(m: BinaryMetrics, b: BinaryMetrics, name: string): string {
+  const better = b.auc > m.auc;
+  const text = better
+    ? `The ${name} baseline is BETTER than the model on test ROC AUC (${fmt(b.auc)} vs ${fmt(m.auc)}): the simpler model should be considered.`
+    : `The ${name} baseline is not better than the model: test ROC AUC ${fmt(b.auc)} vs ${fmt(m.auc)} (model ahead by ${fmt(m.auc - b.auc)}).`;
+  return `<p class="verdict ${better ? 'fail' : 'ok'}" data-baseline-better="${better}">${escapeHtml(text)}</p>`;
+}
+
+function confusionTable(m: BinaryMetrics): string {
+  const c = m.confusion;
+  return `<h3>Confusion matrix at threshold ${fmt(m.threshold)}</h3>
+<table class="confusion">
+<thead><tr><th></th><th>predicted 0</th><th>predicted 1</th></tr></thead>
+<tbody>
+<tr><th>actual 0</th><td class="num" data-cell="tn">${int(c.tn)}</td><td class="num" data-cell="fp">${int(c.fp)}</td></tr>
+<tr><th>actual 1</th><td class="num" data-cell="fn">${int(c.fn)}</td><td class="num" data-cell="tp">${int(c.tp)}</td></tr>
+</tbody></table>`;
+}
+
+function chartsSection(input: ReportInput, m: BinaryMetrics): string {
+  const { y, p } = input.test;
+  const roc = rocCurve(y, p);
+  const rocSeries: Series[] = [
+    {
+      name: `model (AUC ${fmt(m.auc)})`,
+      color: MODEL_COLOR,
+      points: thin(roc.fpr.map((x, i) => [x, roc.tpr[i]])),
+    },
+  ];
+  const pr = prCurve(y, p);
+  const prSeries: Series[] = [
+    {
+      name: `model (AP ${fmt(m.prAuc)})`,
+      color: MODEL_COLOR,
+      points: thin(pr.recall.map((r, i) => [r, pr.precision[i]])),
+    },
+  ];
+  if (input.baseline) {
+    const broc = rocCurve(y, input.baseline.p);
+    const bm = binaryMetrics(y, input.baseline.p, input.baseline.threshold ?? input.card.threshold);
+    rocSeries.push({
+      name: `${input.baseline.name} (AUC ${fmt(bm.auc)})`,
+      color: BASELINE_COLOR,
+      points: thin(broc.fpr.map((x, i) => [x, broc.tpr[i]])),
+    });
+    const bpr = prCurve(y, input.baseline.p);
+    prSeries.push({
+      name: `${input.baseline.name} (AP ${fmt(bm.prAuc)})`,
+      color: BASELINE_COLOR,
+      points: thin(bpr.recall.map((r, i) => [r, bpr.precision[i]])),
+    });
+  }
+  rocSeries.push({
+    name: 'chance',
+    color: REFERENCE_COLOR,
+    dash: true,
+    points: [
+      [0, 0],
+      [1, 1],
+    ],
+  });
+  const rate = m.positives / m.n;
+  prSeries.push({
+    name: `base rate ${fmt(rate, 3)}`,
+    color: REFERENCE_COLOR,
+    dash: true,
+    points: [
+      [0, rate],
+      [1, rate],
+    ],
+  });
+
+  const reliability = reliabilityByQuantile(y, p, 20);
+  const calMax = niceCeil(
+    Math.max(...reliability.map((r) => Math.max(r.meanPredicted, r.fractionPositive)), 0.01),
+  );
+  const maxCount = Math.max(...reliability.map((r) => r.count));
+  const calibration = lineChart(
+    [
+      {
+        name: 'model: 20 equal-count bins',
+        color: MODEL_COLOR,
+        points: reliability.map((r) => [r.meanPredicted, r.fractionPositive]),
+        markers: reliability.map((r) => 2.5 + 3.5 * Math.sqrt(r.count / maxCount)),
+      },
+      {
+        name: 'perfect calibration',
+        color: REFERENCE_COLOR,
+        dash: true,
+        points: [
+          [0, 0],
+          [calMax, calMax],
+        ],
+      },
+    ],
+    {
+      title: `Calibration (ECE ${fmt(m.ece)})`,
+      xLabel: 'mean predicted probability',
+      yLabel: 'observed fraction positive',
+      xDomain: [0, calMax],
+      yDomain: [0, calMax],
+    },
+  );
+
+  return `<section id="curves">
+<h2>Curves</h2>
+<div class="grid">
+${lineChart(rocSeries, { title: 'ROC curve', xLabel: 'false positive rate', yLabel: 'true positive rate', legend: 'bottom-right' })}
+${lineChart(prSeries, { title: 'Precision-recall curve', xLabel: 'recall', yLabel: 'precision', legend: 'top-right' })}
+${calibration}
+${scoreDistribution(y, p, input.card.threshold)}
+</div>
+</section>`;
+}
+
+/** Per-class histograms as shares of each class, so a rare positive class is still visible. */
+function scoreDistribution(y: ArrayLike<number>, p: ArrayLike<number>, threshold: number): string {
+  const bins = 40;
+  let maxP = 0;
+  for (let i = 0; i < p.length; i++) maxP = Math.max(maxP, p[i]);
+  const hi = niceCeil(Math.max(maxP, threshold, 0.01));
+  const counts = [new Float64Array(bins), new Float64Array(bins)];
+  const totals = [0, 0];
+  for (let i = 0; i < y.length; i++) {
+    const b = Math.min(bins - 1, Math.floor((p[i] / hi) * bins));
+    counts[y[i]][b]++;
+    totals[y[i]]++;
+  }
+  const steps = (cls: 0 | 1): [number, number][] => {
+    const pts: [number, number][] = [];
+    for (let b = 0; b < bins; b++) {
+      const share = totals[cls] > 0 ? counts[cls][b] / totals[cls] : 0;
+      pts.push([(b / bins) * hi, share], [((b + 1) / bins) * hi, share]);
+    }
+    return pts;
+  };
+  const neg = steps(0);
+  const pos = steps(1);
+  const yMax = niceCeil(Math.max(...neg.map((q) => q[1]), ...pos.map((q) => q[1]), 0.01));
+  return lineChart(
+    [
+      { name: `actual 0 (${int(totals[0])} rows)`, color: NEGATIVE_COLOR, points: neg },
+      { name: `actual 1 (${int(totals[1])} rows)`, color: POSITIVE_COLOR, points: pos },
+    ],
+    {
+      title: 'Score distribution per class',
+      xLabel: 'predicted probability',
+      yLabel: 'share of the class',
+      xDomain: [0, hi],
+      yDomain: [0, yMax],
+      legend: 'top-right',
+      verticals: [{ x: threshold, label: `threshold ${fmt(threshold, 3)}`, color: '#333333' }],
+    },
+  );
+}
+
+function importanceSection(importance: { feature: string; gain: number; splits: number }[]): string {
+  const sorted = [...importance].sort((a, b) => b.gain - a.gain || a.feature.localeCompare(b.feature));
+  const total = sorted.reduce((s, r) => s + r.gain, 0) || 1;
+  const chart = barChart(
+    sorted.map((r) => ({
+      label: r.feature,
+      value: r.gain,
+      note: `${fmt((100 * r.gain) / total, 1)}% of gain, ${int(r.splits)} splits`,
+    })),
+    { title: 'Feature importance (total split gain)', color: MODEL_COLOR },
+  );
+  return `<section id="importance">
+<h2>Feature importance</h2>
+<p class="muted">Gain is the total loss reduction of the splits on a feature; splits counts how often it was used.</p>
+${chart}
+</section>`;
+}
+
+function sliceSection(input: ReportInput): string {
+  const slices = sliceMetrics(input.test.y, input.test.p, input.card.threshold, input.slices ?? {});
+  const rows: string[] = [];
+  for (const [column, groups] of Object.entries(slices)) {
+    for (const [value, m] of Object.entries(groups)) {
+      const id = `data-slice="${escapeHtml(column)}" data-value="${escapeHtml(value)}"`;
+      if (isSliceNote(m)) {
+        rows.push(
+          `<tr ${id}><td>${escapeHtml(column)}</td><td>${escapeHtml(value)}</td><td class="num">${int(m.n)}</td><td class="num">${int(m.positives)}</td><td colspan="6" class="muted">${escapeHtml(m.note)}</td></tr>`,
+        );
+        continue;
+      }
+      rows.push(
+        `<tr ${id}><td>${escapeHtml(column)}</td><td>${escapeHtml(value)}</td><td class="num">${int(m.n)}</td><td class="num">${int(m.positives)}</td>` +
+          `<td class="num" data-metric="auc">${fmt(m.auc)}</td><td class="num">${fmt(m.prAuc)}</td><td class="num">${fmt(m.ks)}</td>` +
+          `<td class="num">${fmt(m.ece)}</td><td class="num">${fmt(m.precision)}</td><td class="num">${fmt(m.recall)}</td></tr>`,
+      );
+    }
+  }
+  return `<section id="slices">
+<h2>Metrics per slice</h2>
+<p class="muted">Same threshold for every slice. Small or single-class slices get a note instead of metrics.</p>
+<table class="slices"><thead><tr><th>slice</th><th>value</th><th>rows</th><th>positives</th><th>ROC AUC</th><th>PR AUC</th><th>KS</th><th>ECE</th><th>precision</th><th>recall</th></tr></thead>
+<tbody>${rows.join('')}</tbody></table>
+</section>`;
+}
+
+function detailsSection(card: ReportModelInfo): string {
+  const facts: [string, string][] = [];
+  if (card.trees !== undefined) facts.push(['Trees', String(card.trees)]);
+  if (card.seed !== undefined) facts.push(['Seed', String(card.seed)]);
+  if (card.codeVersion) facts.push(['Code version', card.codeVersion]);
+  if (card.trainSeconds !== undefined) facts.push(['Training wall time', `${fmt(card.trainSeconds, 1)} s`]);
+  if (card.peakRssBytes !== undefined) facts.push(['Peak RSS', `${fmt(card.peakRssBytes / 2 ** 20, 0)} MiB`]);
+  const params = card.params
+    ? `<h3>Parameters</h3><table class="kv">${Object.entries(card.params)
+        .map(
+          ([k, v]) =>
+            `<tr><th>${escapeHtml(k)}</th><td><code>${escapeHtml(JSON.stringify(v))}</code></td></tr>`,
+        )
+        .join('')}</table>`
+    : '';
+  const features = card.features
+    ? `<h3>Features, in model input order</h3><ol class="features">${card.features.map((f) => `<li><code>${escapeHtml(f)}</code></li>`).join('')}</ol>`
+    : '';
+  if (facts.length === 0 && !params && !features) return '';
+  return `<section id="details">
+<h2>Training details</h2>
+<dl class="facts">${facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('')}</dl>
+${params}
+${features}
+</section>`;
+}
+
+/** Rounds up to a tidy axis limit: 0.037 -> 0.04, 0.42 -> 0.5, 0.93 -> 1. */
+function niceCeil(x: number): number {
+  if (x >= 0.5) return 1;
+  const magnitude = 10 ** Math.floor(Math.log10(x));
+  for (const step of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) {
+    if (step * magnitude >= x) return Math.min(1, step * magnitude);
+  }
+  return 1;
+}
+
+const STYLE = `
+:root { color-scheme: light; }
+body { margin: 0; background: #f6f6f3; color: #1d1d1b; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px 28px 64px; background: #fff; }
+h1 { font-size: 26px; margin: 8px 0 12px; }
+h2 { font-size: 19px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 1px solid #e2e2dc; }
+h3 { font-size: 15px; margin: 18px 0 8px; }
+.muted { color: #6b6b66; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 18px; margin: 0; }
+dl.facts dt { color: #6b6b66; }
+dl.facts dd { margin: 0; font-variant-numeric: tabular-nums; word-break: break-all; }
+table { border-collapse: collapse; margin: 6px 0 10px; font-variant-numeric: tabular-nums; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #ecece7; text-align: left; vertical-align: top; }
+thead th { border-bottom: 2px solid #d4d4cc; font-weight: 600; }
+td.num { text-align: right; }
+.ok { color: #1e7b34; }
+.fail { color: #b3261e; font-weight: 600; }
+.verdict { padding: 8px 12px; border-left: 4px solid currentColor; background: #fafaf7; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 12px; }
+svg.chart { max-width: 100%; height: auto; }
+svg .grid { stroke: #ecece7; stroke-width: 1; }
+svg .frame { fill: none; stroke: #9a9a94; stroke-width: 1; }
+svg .tick, svg .legend { font-size: 11px; fill: #4a4a46; }
+svg .axis-label { font-size: 12px; fill: #1d1d1b; }
+svg .chart-title { font-size: 14px; font-weight: 600; fill: #1d1d1b; }
+ol.features { columns: 3; margin: 0; }
+code { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+`;

@@ -1,0 +1,128 @@
+import { describe, expect, it } from '@jest/globals';
+import { evaluateGate } from '#lib/model/gate.ts';
+import { binaryMetrics } from '#lib/model/metrics.ts';
+import { renderReport, type ReportInput } from '#lib/model/report.ts';
+
+function scored(n: number, seed: number) {
+  let s = seed >>> 0;
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const y: number[] = [];
+  const p: number[] = [];
+  const weak: number[] = [];
+  const gender: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const label = rand() < 0.1 ? 1 : 0;
+    y.push(label);
+    p.push(Math.min(0.99, Math.max(0.01, 0.1 + 0.25 * label + 0.3 * (rand() - 0.5))));
+    weak.push(Math.min(0.99, Math.max(0.01, 0.1 + 0.05 * label + 0.3 * (rand() - 0.5))));
+    gender.push(i < 10 ? 'X' : i % 2 ? 'F' : 'M');
+  }
+  return { y, p, weak, gender };
+}
+
+const { y, p, weak, gender } = scored(3000, 5);
+const input: ReportInput = {
+  card: {
+    name: 'credit-risk',
+    version: 'f'.repeat(64),
+    threshold: 0.25,
+    thresholdPolicy: 'max F1 on validation',
+    features: ['age', 'income <per year> & "net"'],
+    params: { trees: 100 },
+  },
+  test: { y, p },
+  baseline: { name: 'logistic regression', p: weak },
+  slices: { gender },
+  importance: [
+    { feature: 'age', gain: 10, splits: 4 },
+    { feature: 'income <per year> & "net"', gain: 30, splits: 9 },
+  ],
+  gate: evaluateGate(binaryMetrics(y, p, 0.25), undefined),
+};
+
+const cell = (html: string, attrs: string) => {
+  const m = new RegExp(`<td[^>]*${attrs}[^>]*>([^<]*)</td>`).exec(html);
+  if (!m) throw new Error(`no cell with ${attrs}`);
+  return m[1];
+};
+
+describe('renderReport', () => {
+  const html = renderReport(input);
+
+  it('is one self-contained page: inline SVG charts, no script, no external reference', () => {
+    expect(html.startsWith('<!doctype html>')).toBe(true);
+    const titles = [...html.matchAll(/<svg[^>]*>\s*<title>([^<]*)<\/title>/g)].map((m) => m[1]);
+    expect(titles).toEqual([
+      'ROC curve',
+      'Precision-recall curve',
+      'Calibration (ECE ' + binaryMetrics(y, p, 0.25).ece.toFixed(4) + ')',
+      'Score distribution per class',
+      'Feature importance (total split gain)',
+    ]);
+    expect(html).not.toMatch(/https?:\/\//);
+    expect(html).not.toMatch(/<script|\bsrc=|\bhref=|@import|url\(/i);
+  });
+
+  it('shows the same numbers as binaryMetrics, for the model and the baseline', () => {
+    const m = binaryMetrics(y, p, 0.25);
+    const b = binaryMetrics(y, weak, 0.25);
+    for (const key of [
+      'auc',
+      'prAuc',
+      'ks',
+      'brier',
+      'logloss',
+      'ece',
+      'precision',
+      'recall',
+      'f1',
+    ] as const) {
+      expect(cell(html, `data-metric="${key}" data-model="model"`)).toBe(m[key].toFixed(4));
+      expect(cell(html, `data-metric="${key}" data-model="baseline"`)).toBe(b[key].toFixed(4));
+    }
+    for (const k of ['tp', 'fp', 'tn', 'fn'] as const) {
+      expect(cell(html, `data-cell="${k}"`)).toBe(m.confusion[k].toLocaleString('en-US'));
+    }
+  });
+
+  it('says whether the simpler baseline is better, in both directions', () => {
+    expect(html).toMatch(
+      /data-baseline-better="false">The logistic regression baseline is not better than the model/,
+    );
+    const swapped = renderReport({
+      ...input,
+      test: { y, p: weak },
+      baseline: { name: 'logistic regression', p },
+    });
+    expect(swapped).toMatch(/data-baseline-better="true">The logistic regression baseline is BETTER/);
+  });
+
+  it('has a slice table with metrics per value and a note for a tiny slice', () => {
+    const fIdx = gender.flatMap((g, i) => (g === 'F' ? [i] : []));
+    const f = binaryMetrics(
+      fIdx.map((i) => y[i]),
+      fIdx.map((i) => p[i]),
+      0.25,
+    );
+    expect(html).toMatch(
+      new RegExp(`data-slice="gender" data-value="F">.*?data-metric="auc">${f.auc.toFixed(4)}<`),
+    );
+    expect(html).toMatch(/data-slice="gender" data-value="X">.*?only 10 rows/);
+  });
+
+  it('escapes names and shows the gate decision', () => {
+    expect(html).toContain('income &lt;per year&gt; &amp; &quot;net&quot;');
+    expect(html).not.toContain('income <per year>');
+    expect(html).toContain(`data-gate="${input.gate?.pass ? 'pass' : 'fail'}"`);
+  });
+
+  it('renders without a baseline, slices, importance or gate', () => {
+    const minimal = renderReport({
+      card: { threshold: 0.5 },
+      test: { y: [0, 1, 0, 1], p: [0.1, 0.9, 0.4, 0.6] },
+    });
+    expect(minimal).toContain('data-metric="auc" data-model="model">1.0000<');
+    expect(minimal).not.toContain('data-model="baseline"');
+    expect(minimal).not.toContain('id="slices"');
+  });
+});
