@@ -249,6 +249,17 @@ export class ModelRegistry {
     return { version, card };
   }
 
+  async modelBytes(ref: string): Promise<Uint8Array> {
+    const version = await this.resolveVersion(ref);
+    const bytes = await this.store.get(this.modelKey(version));
+    if (!bytes || sha256Hex(bytes) !== version) {
+      throw new Error(
+        `${this.store.describe(this.modelKey(version))} is missing or does not hash to its version`,
+      );
+    }
+    return bytes;
+  }
+
   /**
    * The current alias state: aliases.json, rolled forward through any audit entries written after
    * it (a writer that crashed, or lost a race, between appending its entry and writing aliases.json).
