@@ -1,0 +1,141 @@
+import { describe, expect, it } from '@jest/globals';
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import {
+  allStates,
+  placeholders,
+  readAsl,
+  STATE_MACHINE_NAMES,
+  taskStates,
+  type AslDefinition,
+  type StateMachineName,
+} from '#local/sfn/definition.ts';
+
+const require = createRequire(import.meta.url);
+const aslValidator = require('asl-validator') as (
+  definition: unknown,
+  options?: { checkPaths?: boolean; checkArn?: boolean },
+) => { isValid: boolean; errorsText: (separator?: string) => string };
+
+const parsed = (name: StateMachineName) => JSON.parse(readAsl(name)) as AslDefinition;
+
+/** The DefinitionSubstitutions keys infra gives one state machine (infra/resources/orchestration.yml). */
+function infraSubstitutions(id: string): string[] {
+  const yml = readFileSync('infra/resources/orchestration.yml', 'utf8');
+  const start = yml.indexOf(`  ${id}:\n    Properties:\n      DefinitionSubstitutions:\n`);
+  expect(start).toBeGreaterThanOrEqual(0);
+  const keys: string[] = [];
+  for (const line of yml.slice(start).split('\n').slice(3)) {
+    const m = /^ {8}([A-Za-z0-9_]+):/.exec(line);
+    if (!m) break;
+    keys.push(m[1]);
+  }
+  return keys;
+}
+
+const INFRA_ID: Record<StateMachineName, string> = {
+  training: 'TrainingStateMachine',
+  'batch-scoring': 'BatchScoringStateMachine',
+};
+
+describe.each(STATE_MACHINE_NAMES)('%s.asl.json', (name) => {
+  const definition = parsed(name);
+
+  it('passes asl-validator, JSONPaths and ARNs included', () => {
+    const result = aslValidator(definition, { checkPaths: true, checkArn: true });
+    expect(result.errorsText()).toBe('');
+    expect(result.isValid).toBe(true);
+  });
+
+  it('names only placeholders that infra substitutes', () => {
+    const known = new Set(infraSubstitutions(INFRA_ID[name]));
+    const used = placeholders(readAsl(name));
+    expect(used.length).toBeGreaterThan(0);
+    expect(used.filter((p) => !known.has(p))).toEqual([]);
+  });
+
+  it('retries transient errors with backoff at every Task', () => {
+    for (const { name: state, state: s } of taskStates(definition)) {
+      const retriers = (s.Retry ?? []) as { ErrorEquals: string[]; BackoffRate?: number; MaxAttempts?: number }[];
+      expect({ state, retried: retriers.some((r) => (r.BackoffRate ?? 0) > 1 && (r.MaxAttempts ?? 0) > 1) }).toEqual({ state, retried: true });
+      // Only transient errors are retried: a bug or a bad input fails fast to the Catch.
+      expect(retriers.flatMap((r) => r.ErrorEquals)).not.toContain('States.ALL');
+      expect(retriers.flatMap((r) => r.ErrorEquals)).toContain('TransientError');
+    }
+  });
+
+  it('catches every failure of every Task (directly or by its enclosing Map)', () => {
+    const states = allStates(definition);
+    const byName = new Map(states.map((s) => [s.name, s.state]));
+    for (const { name: state, state: s, parent } of taskStates(definition)) {
+      const catcher = parent ? byName.get(parent)?.Catch : s.Catch;
+      expect({ state, catchesAll: (catcher ?? []).some((c) => c.ErrorEquals.includes('States.ALL')) }).toEqual({ state, catchesAll: true });
+    }
+  });
+
+  it('has no unreachable state', () => {
+    const reach = (d: AslDefinition): Set<string> => {
+      const seen = new Set<string>();
+      const visit = (n: string) => {
+        if (seen.has(n)) return;
+        seen.add(n);
+        const s = d.States[n];
+        for (const next of [s.Next, s.Default, ...(s.Choices ?? []).map((c) => c.Next), ...(s.Catch ?? []).map((c) => c.Next)]) {
+          if (next) visit(next);
+        }
+      };
+      visit(d.StartAt);
+      return seen;
+    };
+    expect(Object.keys(definition.States).filter((n) => !reach(definition).has(n))).toEqual([]);
+  });
+});
+
+describe('training.asl.json', () => {
+  const definition = parsed('training');
+
+  it('ends a rejected model in a Succeed state, not a failure', () => {
+    const gate = definition.States.QualityGate;
+    expect(gate.Type).toBe('Choice');
+    let at = gate.Default as string;
+    const path: string[] = [];
+    while (definition.States[at].Type !== 'Succeed' && definition.States[at].Type !== 'Fail') {
+      path.push(at);
+      at = definition.States[at].Next as string;
+    }
+    expect(path).toEqual(['NotifyRejected', 'MarkRejected']);
+    expect(definition.States[at].Type).toBe('Succeed');
+    expect(definition.States.MarkRejected.Parameters).toMatchObject({ status: 'rejected' });
+  });
+
+  it('sends every failure after the canary went live through AbortCanary before notifying', () => {
+    for (const state of ['DeployCanary', 'JudgeCanary', 'PromoteCanary', 'RollBackCanary']) {
+      expect(definition.States[state].Catch?.map((c) => c.Next)).toEqual(['AbortCanary']);
+    }
+    for (const state of ['ExtractFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'AbortCanary']) {
+      expect(definition.States[state].Catch?.map((c) => c.Next)).toEqual(['NotifyFailure']);
+    }
+    expect(definition.States.NotifyFailure.Next).toBe('Failed');
+    expect(definition.States.Failed.Type).toBe('Fail');
+  });
+
+  it('picks Glue only for inputs larger than the configured size', () => {
+    const choice = definition.States.ChooseFeatureEngine;
+    expect(choice.Default).toBe('ExtractFeatures');
+    expect(choice.Choices?.map((c) => c.Next)).toEqual(['ExtractFeaturesGlue']);
+    expect(definition.States.ExtractFeaturesGlue.Resource).toBe('arn:aws:states:::glue:startJobRun.sync');
+    expect(definition.States.BuildImage.Resource).toBe('arn:aws:states:::codebuild:startBuild.sync');
+  });
+
+  it('defaults the canary share to 10%', () => {
+    expect((definition.States.Defaults.Result as { canaryWeight: number }).canaryWeight).toBe(0.1);
+  });
+});
+
+describe('batch-scoring.asl.json', () => {
+  it('maps over the listed shards with ItemsPath and writes one manifest after', () => {
+    const d = parsed('batch-scoring');
+    expect(d.StartAt).toBe('ListShards');
+    expect(d.States.ScoreShards).toMatchObject({ Type: 'Map', ItemsPath: '$.plan.shards', Next: 'WriteManifest' });
+  });
+});
