@@ -1,4 +1,74 @@
 import type { Command } from 'commander';
+import { join } from 'node:path';
+import { InputError } from '#lib/errors.ts';
+import type { FeatureStore } from '#lib/ports/feature-store.ts';
+import { DEFAULT_MODEL_NAME, shortId } from '#lib/registry/registry.ts';
+import { createLocalRoot, type LocalRoot } from '#local/root.ts';
+import { startServe } from '#local/server/serve.ts';
+import { divertTelemetry } from '#local/server/telemetry-sink.ts';
 
-// Placeholder until the 'serve' commands land; it registers nothing.
-export function register(_program: Command): void {}
+function featureStoreOf(root: LocalRoot): FeatureStore {
+  // The local root owns the PGlite store (one instance per data directory per process).
+  const store = (root as LocalRoot & { featureStore?: FeatureStore }).featureStore;
+  if (!store) throw new InputError('NO_FEATURE_STORE', 'the local root has no online feature store configured');
+  return store;
+}
+
+function portOf(value: string | undefined): number {
+  const raw = value ?? process.env.PORT ?? '8080';
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InputError('BAD_PORT', `port must be 0-65535, got ${JSON.stringify(raw)}`);
+  return port;
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description(
+      'serve POST /predict on localhost like API Gateway + the predict Lambda: the same handler, the\n' +
+        "registry's champion, and a canary version on its share of the traffic (header x-model-version\n" +
+        'says which answered). Alias changes are picked up within a second without dropping requests.\n' +
+        'GET /openapi.json serves the API document; GET /healthz the versions being served.',
+    )
+    .option('--port <port>', 'TCP port (default $PORT or 8080; 0 picks a free one)')
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--name <model>', 'registered model name', DEFAULT_MODEL_NAME)
+    .option('--logs-to-stdout', 'keep the handler JSON logs and EMF metrics on stdout instead of files under the local home')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  credit-risk serve\n' +
+        '  curl -s localhost:8080/predict -d \'{"id":"5008827"}\'\n' +
+        '  PORT=9000 credit-risk serve\n' +
+        '  credit-risk models canary VERSION --weight 0.1   # while serving: 10% go to VERSION\n',
+    )
+    .action(async (options: { port?: string; host: string; name: string; logsToStdout?: boolean }) => {
+      const root = createLocalRoot();
+      const featureStore = featureStoreOf(root);
+      const restore = options.logsToStdout ? async () => {} : divertTelemetry({ metrics: root.home.metrics, logs: join(root.home.root, 'logs') });
+      const describe = (s: { champion: string | null; canary: { version: string; weight: number } | null }) =>
+        `champion ${s.champion ? shortId(s.champion) : '-'}${s.canary ? `, canary ${shortId(s.canary.version)} at ${s.canary.weight}` : ''}`;
+      const running = await startServe({
+        root,
+        featureStore,
+        modelName: options.name,
+        port: portOf(options.port),
+        host: options.host,
+        onReload: (s) => console.error(`serving ${describe(s)}`),
+        onReloadError: (e) => console.error(`alias reload failed, still serving the previous versions: ${(e as Error).message}`),
+      });
+      console.error(`listening on ${running.server.url}  (POST /predict, GET /openapi.json, GET /healthz; Ctrl-C stops)`);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          console.error(`${signal}: finishing requests in flight...`);
+          void running
+            .close()
+            .then(() => featureStore.close())
+            .then(restore)
+            .then(resolve);
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
+}
