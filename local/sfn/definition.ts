@@ -43,7 +43,7 @@ export interface AslState {
   Default?: string;
   Choices?: { Next: string }[];
   Catch?: { ErrorEquals: string[]; Next: string; ResultPath?: string }[];
-  Retry?: { ErrorEquals: string[] }[];
+  Retry?: { ErrorEquals: string[]; IntervalSeconds?: number; MaxAttempts?: number; BackoffRate?: number }[];
   Seconds?: number;
   Iterator?: AslDefinition;
   ItemProcessor?: AslDefinition;
