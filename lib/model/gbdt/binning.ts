@@ -1,0 +1,88 @@
+import type { Prng } from './prng.ts';
+
+/**
+ * Quantile binning. Each feature's non-missing values are cut into at most maxBin value bins by
+ * edges e_1 < ... < e_{K-1} (float32 numbers); bin 0 is reserved for missing (NaN).
+ *
+ *   bin(x) = 0                        when x is NaN
+ *          = 1 + #{ edges e <= x }    otherwise
+ *
+ * so "bins 1..b go left" is exactly "x < e_b", which is ONNX's BRANCH_LT with threshold e_b.
+ * Values are float32 before binning (the ONNX input is a float tensor), so the trainer and
+ * onnxruntime compare the same numbers against the same thresholds and route every row alike.
+ */
+export const MISSING_BIN = 0;
+
+export interface FeatureBins {
+  /** Ascending float32 edges; value bins = edges.length + 1. */
+  edges: Float32Array;
+}
+
+/**
+ * Edges for one feature from a sample of its values (NaNs are ignored). Distinct values get their
+ * own bin when there are at most maxBin of them; otherwise bins hold about equal counts, and a
+ * value more frequent than one bin's share ends its bin (so a spike such as 0 is not mixed with
+ * its neighbours).
+ */
+export function computeBinEdges(sample: Float32Array, maxBin: number): Float32Array {
+  let n = 0;
+  const values = new Float32Array(sample.length);
+  for (let i = 0; i < sample.length; i++) if (!Number.isNaN(sample[i])) values[n++] = sample[i];
+  const sorted = values.subarray(0, n).sort();
+  // Distinct values and their counts.
+  const distinct: number[] = [];
+  const counts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i > 0 && sorted[i] === sorted[i - 1]) counts[counts.length - 1]++;
+    else {
+      distinct.push(sorted[i]);
+      counts.push(1);
+    }
+  }
+  const d = distinct.length;
+  if (d <= 1) return new Float32Array(0);
+  const edges: number[] = [];
+  if (d <= maxBin) {
+    for (let i = 0; i + 1 < d; i++) edges.push(edgeBetween(distinct[i], distinct[i + 1]));
+    return Float32Array.from(edges);
+  }
+  let remaining = n;
+  let binsLeft = maxBin;
+  let inBin = 0;
+  for (let i = 0; i + 1 < d && binsLeft > 1; i++) {
+    inBin += counts[i];
+    const share = remaining / binsLeft;
+    // Close the bin when it holds its share, or when the next value alone is a spike.
+    if (inBin >= share || counts[i + 1] >= share) {
+      edges.push(edgeBetween(distinct[i], distinct[i + 1]));
+      remaining -= inBin;
+      binsLeft--;
+      inBin = 0;
+    }
+  }
+  return Float32Array.from(edges);
+}
+
+/** A float32 edge e with a < e <= c, so that a falls below it and c at or above it. */
+function edgeBetween(a: number, c: number): number {
+  const mid = Math.fround(a / 2 + c / 2);
+  return mid > a && mid <= c ? mid : c;
+}
+
+/** The bin of one float32 value (see the module comment). */
+export function binOf(x: number, edges: Float32Array): number {
+  if (Number.isNaN(x)) return MISSING_BIN;
+  let lo = 0;
+  let hi = edges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (edges[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo + 1;
+}
+
+/** Row indices used to find bin edges: all rows, or a seeded sample of binSampleCount rows. */
+export function binSampleRows(numRows: number, binSampleCount: number, prng: Prng): Uint32Array {
+  return prng.sampleSorted(numRows, binSampleCount);
+}

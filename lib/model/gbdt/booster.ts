@@ -1,0 +1,738 @@
+import { binOf, computeBinEdges } from './binning.ts';
+import {
+  P_A,
+  P_B,
+  P_C,
+  P_D,
+  P_E,
+  P_F,
+  P_G,
+  P_TASK,
+  TASK_BIN,
+  TASK_GRADIENTS,
+  TASK_HISTOGRAM,
+  type SharedViews,
+} from './kernels.ts';
+import { resolveParams, type GbdtParams } from './params.ts';
+import { WorkerPool } from './pool.ts';
+import { Prng } from './prng.ts';
+import { allocateTree, compactTree, leafByBins, leafByValues, type Tree } from './tree.ts';
+
+/** A feature matrix by column (NaN = missing) with 0/1 labels. */
+export interface LabelledColumns {
+  numRows: number;
+  /** One array per feature, each numRows long. */
+  columns: ArrayLike<number>[];
+  label: Uint8Array;
+}
+
+export interface GbdtModel {
+  numFeatures: number;
+  /** The starting raw score (log-odds of the weighted training mean), float32-rounded. */
+  baseScore: number;
+  trees: Tree[];
+  /** Bin edges of each feature (float32), as used by the trees' binThreshold. */
+  binEdges: Float32Array[];
+}
+
+export interface IterationRecord {
+  tree: number;
+  leaves: number;
+  trainLogloss?: number;
+  validLogloss?: number;
+}
+
+export interface GbdtTrainingResult {
+  model: GbdtModel;
+  params: GbdtParams;
+  /** Trees kept (after early stopping). */
+  bestIteration: number;
+  /** Trees built before stopping. */
+  treesBuilt: number;
+  stoppedEarly: boolean;
+  /** Why boosting ended: 'trees' (numTrees reached), 'early-stopping' or 'no-split'. */
+  stopReason: 'trees' | 'early-stopping' | 'no-split';
+  history: IterationRecord[];
+  positiveWeight: number;
+  /** Rows per bin of every feature on the training rows (bin 0 = missing), for reference statistics. */
+  binCounts: Float64Array[];
+  threads: number;
+}
+
+export interface GbdtProgress {
+  tree: number;
+  numTrees: number;
+  validLogloss?: number;
+  bestIteration: number;
+}
+
+export interface TrainGbdtOptions {
+  params?: Partial<GbdtParams>;
+  valid?: LabelledColumns;
+  /** Called after every tree; the caller decides what to print. */
+  onTree?: (p: GbdtProgress) => void;
+}
+
+const HIST_ITEM_ROWS = 8192;
+const HIST_MAX_ITEMS = 32;
+const BIN_CHUNK_ROWS = 1 << 18;
+const GRAD_CHUNK_ROWS = 1 << 16;
+
+function sharedFloat32(n: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(Math.max(1, n) * 4), 0, n);
+}
+function sharedFloat64(n: number): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(Math.max(1, n) * 8), 0, n);
+}
+function sharedUint32(n: number): Uint32Array {
+  return new Uint32Array(new SharedArrayBuffer(Math.max(1, n) * 4), 0, n);
+}
+function sharedUint8(n: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(Math.max(1, n)), 0, n);
+}
+function sharedInt32(n: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(Math.max(1, n) * 4), 0, n);
+}
+
+function checkColumns(data: LabelledColumns, numFeatures: number, what: string): void {
+  if (data.columns.length !== numFeatures) {
+    throw new RangeError(`${what} has ${data.columns.length} feature columns, expected ${numFeatures}`);
+  }
+  if (data.label.length !== data.numRows)
+    throw new RangeError(`${what} has ${data.label.length} labels for ${data.numRows} rows`);
+  for (const c of data.columns) {
+    if (c.length !== data.numRows)
+      throw new RangeError(`${what} has a column of ${c.length} values for ${data.numRows} rows`);
+  }
+}
+
+function logloss(score: Float64Array, label: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < score.length; i++) {
+    const s = score[i];
+    // log(1 + e^-s) for y = 1, log(1 + e^s) for y = 0, computed without overflow.
+    const z = label[i] === 1 ? -s : s;
+    sum += z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
+  }
+  return sum / Math.max(1, score.length);
+}
+
+interface SplitCandidate {
+  gain: number;
+  feature: number;
+  bin: number;
+  missingLeft: boolean;
+  leftGrad: number;
+  leftHess: number;
+  leftCount: number;
+}
+
+const NO_SPLIT: SplitCandidate = {
+  gain: Number.NEGATIVE_INFINITY,
+  feature: -1,
+  bin: 0,
+  missingLeft: false,
+  leftGrad: 0,
+  leftHess: 0,
+  leftCount: 0,
+};
+
+/**
+ * Trains a binary-logloss histogram GBDT. Deterministic: the same columns, labels and params
+ * (numThreads included or not) give the same trees, bit for bit.
+ */
+export async function trainGbdt(
+  train: LabelledColumns,
+  options: TrainGbdtOptions = {},
+): Promise<GbdtTrainingResult> {
+  const params = resolveParams(options.params);
+  const n = train.numRows;
+  const numFeatures = train.columns.length;
+  checkColumns(train, numFeatures, 'the training set');
+  if (options.valid) checkColumns(options.valid, numFeatures, 'the validation set');
+  if (n < 2) throw new RangeError(`need at least 2 training rows, got ${n}`);
+  if (numFeatures < 1) throw new RangeError('need at least one feature');
+
+  const prng = new Prng(params.seed);
+
+  // Float32 feature values (what the ONNX model will see), shared with the workers for binning.
+  const raw: Float32Array[] = [];
+  for (let f = 0; f < numFeatures; f++) {
+    const col = sharedFloat32(n);
+    const src = train.columns[f];
+    for (let i = 0; i < n; i++) col[i] = src[i];
+    raw.push(col);
+  }
+
+  // Bin edges from a seeded row sample (the same rows for every feature).
+  const sampleRows = prng.sampleSorted(n, params.binSampleCount);
+  const binEdges: Float32Array[] = [];
+  const sample = new Float32Array(sampleRows.length);
+  for (let f = 0; f < numFeatures; f++) {
+    for (let i = 0; i < sampleRows.length; i++) sample[i] = raw[f][sampleRows[i]];
+    binEdges.push(computeBinEdges(sample, params.maxBin));
+  }
+  const edgeStart = sharedInt32(numFeatures + 1);
+  const numBins = sharedInt32(numFeatures);
+  const binOffset = sharedInt32(numFeatures + 1);
+  for (let f = 0; f < numFeatures; f++) {
+    edgeStart[f + 1] = edgeStart[f] + binEdges[f].length;
+    numBins[f] = binEdges[f].length + 2;
+    binOffset[f + 1] = binOffset[f] + numBins[f];
+  }
+  const totalBins = binOffset[numFeatures];
+  const edges = sharedFloat32(edgeStart[numFeatures]);
+  for (let f = 0; f < numFeatures; f++) edges.set(binEdges[f], edgeStart[f]);
+
+  const label = sharedUint8(n);
+  let positives = 0;
+  for (let i = 0; i < n; i++) {
+    const y = train.label[i];
+    if (y !== 0 && y !== 1) throw new RangeError(`training label at row ${i} is ${y}, expected 0 or 1`);
+    label[i] = y;
+    positives += y;
+  }
+  const negatives = n - positives;
+  if (positives === 0 || negatives === 0) throw new RangeError('the training set has a single class');
+  const positiveWeight = params.isUnbalance ? negatives / positives : params.scalePosWeight;
+
+  const views: SharedViews = {
+    control: sharedInt32(4),
+    params: sharedFloat64(16),
+    numRows: n,
+    numFeatures,
+    raw,
+    edges,
+    edgeStart,
+    bins: Array.from({ length: numFeatures }, () => sharedUint8(n)),
+    binOffset,
+    numBins,
+    label,
+    score: sharedFloat64(n),
+    grad: sharedFloat64(n),
+    hess: sharedFloat64(n),
+    rows: sharedUint32(n),
+    orderedGrad: sharedFloat64(n),
+    orderedHess: sharedFloat64(n),
+    usedFeatures: sharedInt32(numFeatures),
+    hist: sharedFloat64((params.numLeaves + HIST_MAX_ITEMS) * totalBins * 3),
+  };
+  const pool = new WorkerPool(views, params.numThreads);
+  try {
+    const binChunks = Math.ceil(n / BIN_CHUNK_ROWS);
+    views.params[P_TASK] = TASK_BIN;
+    views.params[P_A] = BIN_CHUNK_ROWS;
+    views.params[P_B] = binChunks;
+    pool.run(numFeatures * binChunks);
+    pool.releaseRaw();
+    raw.length = 0;
+
+    const binCounts = views.bins.map((col, f) => {
+      const counts = new Float64Array(numBins[f]);
+      for (let i = 0; i < n; i++) counts[col[i]]++;
+      return counts;
+    });
+
+    const valid = options.valid;
+    const validBins = valid ? binColumns(valid.columns, valid.numRows, binEdges) : undefined;
+    const validScore = valid ? new Float64Array(valid.numRows) : undefined;
+
+    // Boost from the (weighted) average, like LightGBM's boost_from_average.
+    const meanPositive = (positives * positiveWeight) / (positives * positiveWeight + negatives);
+    const baseScore = Math.fround(Math.log(meanPositive / (1 - meanPositive)));
+    views.score.fill(baseScore);
+    validScore?.fill(baseScore);
+
+    const grower = new TreeGrower(views, pool, params, totalBins);
+    const trees: Tree[] = [];
+    const history: IterationRecord[] = [];
+    let bestIteration = 0;
+    let bestLoss = Number.POSITIVE_INFINITY;
+    let stopReason: GbdtTrainingResult['stopReason'] = 'trees';
+    let bag: Uint32Array | undefined;
+    let outOfBag: Uint32Array | undefined;
+    const bagging = params.baggingFreq > 0 && params.baggingFraction < 1;
+    const gradItems = Math.ceil(n / GRAD_CHUNK_ROWS);
+
+    for (let iter = 0; iter < params.numTrees; iter++) {
+      views.params[P_TASK] = TASK_GRADIENTS;
+      views.params[P_A] = GRAD_CHUNK_ROWS;
+      views.params[P_B] = positiveWeight;
+      pool.run(gradItems);
+
+      if (bagging && iter % params.baggingFreq === 0) {
+        bag = prng.sampleSorted(n, Math.max(1, Math.round(n * params.baggingFraction)));
+        outOfBag = complement(bag, n);
+      }
+      let numUsed = numFeatures;
+      if (params.featureFraction < 1) {
+        const used = prng.sampleSorted(
+          numFeatures,
+          Math.max(1, Math.round(numFeatures * params.featureFraction)),
+        );
+        views.usedFeatures.set(used);
+        numUsed = used.length;
+      } else {
+        for (let f = 0; f < numFeatures; f++) views.usedFeatures[f] = f;
+      }
+
+      const tree = grower.grow(bag, numUsed);
+      if (tree.numNodes <= 1) {
+        stopReason = 'no-split';
+        break;
+      }
+      // Training scores: rows of the bag by their leaf ranges, the others by walking the tree.
+      grower.addLeafValues(tree, views.score);
+      if (outOfBag) {
+        for (let i = 0; i < outOfBag.length; i++) {
+          const r = outOfBag[i];
+          views.score[r] += tree.value[leafByBins(tree, views.bins, r)];
+        }
+      }
+      trees.push(tree);
+
+      const record: IterationRecord = { tree: iter + 1, leaves: (tree.numNodes + 1) / 2 };
+      if (valid && validBins && validScore) {
+        for (let r = 0; r < valid.numRows; r++) validScore[r] += tree.value[leafByBins(tree, validBins, r)];
+        const loss = logloss(validScore, valid.label);
+        record.validLogloss = loss;
+        if (loss < bestLoss) {
+          bestLoss = loss;
+          bestIteration = iter + 1;
+        }
+      } else {
+        bestIteration = iter + 1;
+      }
+      history.push(record);
+      options.onTree?.({
+        tree: iter + 1,
+        numTrees: params.numTrees,
+        validLogloss: record.validLogloss,
+        bestIteration,
+      });
+      if (valid && params.earlyStoppingRounds > 0 && iter + 1 - bestIteration >= params.earlyStoppingRounds) {
+        stopReason = 'early-stopping';
+        break;
+      }
+    }
+    const treesBuilt = trees.length;
+    // Without early stopping every tree is kept (as LightGBM does); with it, the best prefix.
+    if (!valid || params.earlyStoppingRounds === 0) bestIteration = treesBuilt;
+    return {
+      model: { numFeatures, baseScore, trees: trees.slice(0, bestIteration), binEdges },
+      params,
+      bestIteration,
+      treesBuilt,
+      stoppedEarly: stopReason === 'early-stopping',
+      stopReason,
+      history,
+      positiveWeight,
+      binCounts,
+      threads: pool.threads,
+    };
+  } finally {
+    await pool.close();
+  }
+}
+
+/** Bins columns with known edges (the validation set, or any new data) on the calling thread. */
+export function binColumns(
+  columns: ArrayLike<number>[],
+  numRows: number,
+  binEdges: Float32Array[],
+): Uint8Array[] {
+  return columns.map((col, f) => {
+    const out = new Uint8Array(numRows);
+    const e = binEdges[f];
+    for (let i = 0; i < numRows; i++) out[i] = binOf(Math.fround(col[i]), e);
+    return out;
+  });
+}
+
+function complement(sortedSubset: Uint32Array, n: number): Uint32Array {
+  const out = new Uint32Array(n - sortedSubset.length);
+  let j = 0;
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    if (j < sortedSubset.length && sortedSubset[j] === i) j++;
+    else out[k++] = i;
+  }
+  return out;
+}
+
+/** Leaf-wise growth of one tree over the shared arrays. */
+class TreeGrower {
+  private readonly temp: Uint32Array;
+  // Per current leaf (indexed 0..leaves-1).
+  private readonly leafBegin: Int32Array;
+  private readonly leafEnd: Int32Array;
+  private readonly leafNode: Int32Array;
+  private readonly leafSlot: Int32Array;
+  private readonly leafGrad: Float64Array;
+  private readonly leafHess: Float64Array;
+  private readonly leafBest: SplitCandidate[];
+  private lastLeafRanges: { begin: Int32Array; end: Int32Array; node: Int32Array; count: number } | undefined;
+
+  constructor(
+    private readonly s: SharedViews,
+    private readonly pool: WorkerPool,
+    private readonly p: GbdtParams,
+    private readonly totalBins: number,
+  ) {
+    this.temp = new Uint32Array(s.numRows);
+    const L = p.numLeaves;
+    this.leafBegin = new Int32Array(L);
+    this.leafEnd = new Int32Array(L);
+    this.leafNode = new Int32Array(L);
+    this.leafSlot = new Int32Array(L);
+    this.leafGrad = new Float64Array(L);
+    this.leafHess = new Float64Array(L);
+    this.leafBest = new Array<SplitCandidate>(L).fill(NO_SPLIT);
+  }
+
+  grow(bag: Uint32Array | undefined, numUsed: number): Tree {
+    const { s, p } = this;
+    const rows = s.rows;
+    let count: number;
+    if (bag) {
+      rows.set(bag);
+      count = bag.length;
+    } else {
+      for (let i = 0; i < s.numRows; i++) rows[i] = i;
+      count = s.numRows;
+    }
+    const identity = !bag;
+    const tree = allocateTree(p.numLeaves);
+    tree.numNodes = 1;
+    this.leafBegin[0] = 0;
+    this.leafEnd[0] = count;
+    this.leafNode[0] = 0;
+    this.leafSlot[0] = 0;
+    this.buildHistogram(0, count, 0, identity, numUsed);
+    // Totals from the first used feature's histogram: every row lands in exactly one of its bins.
+    let g = 0;
+    let h = 0;
+    {
+      const f = s.usedFeatures[0];
+      const o = s.binOffset[f] * 3;
+      for (let b = 0; b < s.numBins[f]; b++) {
+        g += s.hist[o + b * 3];
+        h += s.hist[o + b * 3 + 1];
+      }
+    }
+    this.leafGrad[0] = g;
+    this.leafHess[0] = h;
+    tree.count[0] = count;
+    tree.depth[0] = 0;
+    tree.value[0] = this.output(g, h);
+    this.leafBest[0] = this.canSplit(count, h, 0) ? this.findBestSplit(0, g, h, count, numUsed) : NO_SPLIT;
+
+    let leaves = 1;
+    while (leaves < p.numLeaves) {
+      let best = -1;
+      let bestGain = Number.NEGATIVE_INFINITY;
+      for (let l = 0; l < leaves; l++) {
+        if (this.leafBest[l].gain > bestGain) {
+          bestGain = this.leafBest[l].gain;
+          best = l;
+        }
+      }
+      if (best < 0 || !(bestGain > p.minGainToSplit)) break;
+      this.split(tree, best, leaves, numUsed);
+      leaves++;
+    }
+    for (let l = 0; l < leaves; l++) tree.value[this.leafNode[l]] = Math.fround(tree.value[this.leafNode[l]]);
+    this.lastLeafRanges = {
+      begin: this.leafBegin.slice(0, leaves),
+      end: this.leafEnd.slice(0, leaves),
+      node: this.leafNode.slice(0, leaves),
+      count: leaves,
+    };
+    return compactTree(tree);
+  }
+
+  /** Adds each leaf's value to the scores of the rows it holds (the rows of the last tree grown). */
+  addLeafValues(tree: Tree, score: Float64Array): void {
+    const ranges = this.lastLeafRanges;
+    if (!ranges) return;
+    const rows = this.s.rows;
+    for (let l = 0; l < ranges.count; l++) {
+      const v = tree.value[ranges.node[l]];
+      for (let i = ranges.begin[l]; i < ranges.end[l]; i++) score[rows[i]] += v;
+    }
+  }
+
+  private output(g: number, h: number): number {
+    const denom = h + this.p.lambdaL2;
+    return denom > 0 ? (-g / denom) * this.p.learningRate : 0;
+  }
+
+  private canSplit(count: number, hess: number, depth: number): boolean {
+    const p = this.p;
+    return (
+      count >= 2 * p.minDataInLeaf &&
+      hess >= 2 * p.minSumHessianInLeaf &&
+      (p.maxDepth < 0 || depth < p.maxDepth)
+    );
+  }
+
+  private buildHistogram(begin: number, end: number, slot: number, identity: boolean, numUsed: number): void {
+    const { s, pool, totalBins } = this;
+    const count = end - begin;
+    const items = Math.max(1, Math.min(HIST_MAX_ITEMS, Math.ceil(count / HIST_ITEM_ROWS)));
+    const perItem = Math.ceil(count / items);
+    const prm = s.params;
+    prm[P_TASK] = TASK_HISTOGRAM;
+    prm[P_A] = begin;
+    prm[P_B] = end;
+    prm[P_C] = perItem;
+    prm[P_D] = identity ? 1 : 0;
+    prm[P_E] = numUsed;
+    prm[P_F] = slot * totalBins;
+    prm[P_G] = this.p.numLeaves * totalBins;
+    pool.run(items);
+    // Add the items' partial histograms in item order: the same sums whatever thread made them.
+    const hist = s.hist;
+    for (let k = 1; k < items; k++) {
+      const scratch = (this.p.numLeaves + k - 1) * totalBins;
+      for (let j = 0; j < numUsed; j++) {
+        const f = s.usedFeatures[j];
+        const dst = (slot * totalBins + s.binOffset[f]) * 3;
+        const src = (scratch + s.binOffset[f]) * 3;
+        const len = s.numBins[f] * 3;
+        for (let i = 0; i < len; i++) hist[dst + i] += hist[src + i];
+      }
+    }
+  }
+
+  private split(tree: Tree, leaf: number, newLeaf: number, numUsed: number): void {
+    const { s, totalBins } = this;
+    const cand = this.leafBest[leaf];
+    const node = this.leafNode[leaf];
+    const begin = this.leafBegin[leaf];
+    const end = this.leafEnd[leaf];
+    const f = cand.feature;
+    const col = s.bins[f];
+    const rows = s.rows;
+    const temp = this.temp;
+    const thr = cand.bin;
+    const missLeft = cand.missingLeft;
+    // Stable partition: left rows stay in order at the front, right rows follow in order.
+    let li = begin;
+    let ri = 0;
+    for (let i = begin; i < end; i++) {
+      const r = rows[i];
+      const b = col[r];
+      if (b === 0 ? missLeft : b <= thr) rows[li++] = r;
+      else temp[ri++] = r;
+    }
+    rows.set(temp.subarray(0, ri), li);
+    const mid = li;
+    const leftCount = mid - begin;
+    const rightCount = end - mid;
+    if (leftCount !== cand.leftCount) {
+      throw new Error(
+        `internal: split of feature ${f} sent ${leftCount} rows left, histogram said ${cand.leftCount}`,
+      );
+    }
+
+    const leftNode = tree.numNodes;
+    const rightNode = tree.numNodes + 1;
+    tree.numNodes += 2;
+    tree.feature[node] = f;
+    tree.binThreshold[node] = thr;
+    const edges = s.edges;
+    tree.threshold[node] = thr === 0 ? Number.NEGATIVE_INFINITY : edges[s.edgeStart[f] + thr - 1];
+    tree.missingLeft[node] = missLeft ? 1 : 0;
+    tree.left[node] = leftNode;
+    tree.right[node] = rightNode;
+    tree.gain[node] = cand.gain;
+
+    const g = this.leafGrad[leaf];
+    const h = this.leafHess[leaf];
+    const lg = cand.leftGrad;
+    const lh = cand.leftHess;
+    const rg = g - lg;
+    const rh = h - lh;
+    const depth = tree.depth[node] + 1;
+    for (const [child, cg, ch, cc] of [
+      [leftNode, lg, lh, leftCount],
+      [rightNode, rg, rh, rightCount],
+    ] as const) {
+      tree.depth[child] = depth;
+      tree.count[child] = cc;
+      tree.value[child] = this.output(cg, ch);
+    }
+
+    // The left child keeps the leaf's index, the right child takes newLeaf.
+    const parentSlot = this.leafSlot[leaf];
+    this.leafBegin[leaf] = begin;
+    this.leafEnd[leaf] = mid;
+    this.leafNode[leaf] = leftNode;
+    this.leafGrad[leaf] = lg;
+    this.leafHess[leaf] = lh;
+    this.leafBegin[newLeaf] = mid;
+    this.leafEnd[newLeaf] = end;
+    this.leafNode[newLeaf] = rightNode;
+    this.leafGrad[newLeaf] = rg;
+    this.leafHess[newLeaf] = rh;
+
+    const leftSplittable = this.canSplit(leftCount, lh, depth);
+    const rightSplittable = this.canSplit(rightCount, rh, depth);
+    if (!leftSplittable && !rightSplittable) {
+      this.leafBest[leaf] = NO_SPLIT;
+      this.leafBest[newLeaf] = NO_SPLIT;
+      this.leafSlot[newLeaf] = newLeaf;
+      return;
+    }
+    // Build the smaller child's histogram; the larger one is the parent's minus it.
+    const smallerIsLeft = leftCount <= rightCount;
+    const freeSlot = newLeaf;
+    const smallerSlot = freeSlot;
+    const largerSlot = parentSlot;
+    const [sb, se] = smallerIsLeft ? [begin, mid] : [mid, end];
+    this.buildHistogram(sb, se, smallerSlot, false, numUsed);
+    const hist = s.hist;
+    for (let j = 0; j < numUsed; j++) {
+      const ff = s.usedFeatures[j];
+      const dst = (largerSlot * totalBins + s.binOffset[ff]) * 3;
+      const src = (smallerSlot * totalBins + s.binOffset[ff]) * 3;
+      const len = s.numBins[ff] * 3;
+      for (let i = 0; i < len; i++) hist[dst + i] -= hist[src + i];
+    }
+    this.leafSlot[leaf] = smallerIsLeft ? smallerSlot : largerSlot;
+    this.leafSlot[newLeaf] = smallerIsLeft ? largerSlot : smallerSlot;
+    this.leafBest[leaf] = leftSplittable
+      ? this.findBestSplit(this.leafSlot[leaf], lg, lh, leftCount, numUsed)
+      : NO_SPLIT;
+    this.leafBest[newLeaf] = rightSplittable
+      ? this.findBestSplit(this.leafSlot[newLeaf], rg, rh, rightCount, numUsed)
+      : NO_SPLIT;
+  }
+
+  /**
+   * The best split of a leaf over the used features. For each feature the value bins are scanned
+   * left to right; missing values (bin 0) are tried on both sides, and "missing alone versus all
+   * values" is the bin-0 candidate. Ties keep the first candidate (lower feature, lower bin,
+   * missing right before missing left), so the choice is deterministic.
+   */
+  private findBestSplit(slot: number, g: number, h: number, count: number, numUsed: number): SplitCandidate {
+    const { s, p, totalBins } = this;
+    const hist = s.hist;
+    const lambda = p.lambdaL2;
+    const minData = p.minDataInLeaf;
+    const minHess = p.minSumHessianInLeaf;
+    const parentScore = (g * g) / (h + lambda);
+    let bestGain = Number.NEGATIVE_INFINITY;
+    let bestFeature = -1;
+    let bestBin = 0;
+    let bestMissLeft = false;
+    let bestLg = 0;
+    let bestLh = 0;
+    let bestLc = 0;
+    for (let j = 0; j < numUsed; j++) {
+      const f = s.usedFeatures[j];
+      const o = (slot * totalBins + s.binOffset[f]) * 3;
+      const valueBins = s.numBins[f] - 1;
+      const mg = hist[o];
+      const mh = hist[o + 1];
+      const mc = hist[o + 2];
+      let lg = 0;
+      let lh = 0;
+      let lc = 0;
+      for (let b = 0; b < valueBins; b++) {
+        if (b > 0) {
+          const k = o + b * 3;
+          lg += hist[k];
+          lh += hist[k + 1];
+          lc += hist[k + 2];
+          // Missing to the right (or, with no missing rows here, to the larger side).
+          const rc = count - lc;
+          if (lc >= minData && rc >= minData) {
+            const rh = h - lh;
+            if (lh >= minHess && rh >= minHess && lh + lambda > 0 && rh + lambda > 0) {
+              const rg = g - lg;
+              const gain = (lg * lg) / (lh + lambda) + (rg * rg) / (rh + lambda) - parentScore;
+              if (gain > bestGain) {
+                bestGain = gain;
+                bestFeature = f;
+                bestBin = b;
+                bestMissLeft = mc === 0 && lc >= rc;
+                bestLg = lg;
+                bestLh = lh;
+                bestLc = lc;
+              }
+            }
+          }
+        }
+        if (mc > 0) {
+          // Missing to the left.
+          const xg = lg + mg;
+          const xh = lh + mh;
+          const xc = lc + mc;
+          const rc = count - xc;
+          if (xc >= minData && rc >= minData) {
+            const rh = h - xh;
+            if (xh >= minHess && rh >= minHess && xh + lambda > 0 && rh + lambda > 0) {
+              const rg = g - xg;
+              const gain = (xg * xg) / (xh + lambda) + (rg * rg) / (rh + lambda) - parentScore;
+              if (gain > bestGain) {
+                bestGain = gain;
+                bestFeature = f;
+                bestBin = b;
+                bestMissLeft = true;
+                bestLg = xg;
+                bestLh = xh;
+                bestLc = xc;
+              }
+            }
+          }
+        }
+      }
+    }
+    if (bestFeature < 0) return NO_SPLIT;
+    return {
+      gain: bestGain,
+      feature: bestFeature,
+      bin: bestBin,
+      missingLeft: bestMissLeft,
+      leftGrad: bestLg,
+      leftHess: bestLh,
+      leftCount: bestLc,
+    };
+  }
+}
+
+/** Raw scores (log-odds) of row-major float32 rows, routing by value exactly as the ONNX model. */
+export function predictRaw(model: GbdtModel, matrix: Float32Array, numRows: number): Float64Array {
+  const F = model.numFeatures;
+  if (matrix.length !== numRows * F)
+    throw new RangeError(`matrix has ${matrix.length} values, expected ${numRows} x ${F}`);
+  const out = new Float64Array(numRows).fill(model.baseScore);
+  for (const tree of model.trees) {
+    for (let r = 0; r < numRows; r++) out[r] += tree.value[leafByValues(tree, matrix, r * F)];
+  }
+  return out;
+}
+
+export function sigmoid(x: number): number {
+  return 1 / (1 + Math.exp(-x));
+}
+
+/** Probabilities of class 1 for row-major float32 rows. */
+export function predictProbability(model: GbdtModel, matrix: Float32Array, numRows: number): Float64Array {
+  const raw = predictRaw(model, matrix, numRows);
+  for (let i = 0; i < numRows; i++) raw[i] = sigmoid(raw[i]);
+  return raw;
+}
+
+/** Columns (NaN = missing) to the row-major float32 matrix the model and ONNX take. */
+export function toRowMajorFloat32(columns: ArrayLike<number>[], numRows: number): Float32Array {
+  const F = columns.length;
+  const out = new Float32Array(numRows * F);
+  for (let f = 0; f < F; f++) {
+    const c = columns[f];
+    for (let r = 0; r < numRows; r++) out[r * F + f] = c[r];
+  }
+  return out;
+}

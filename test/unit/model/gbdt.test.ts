@@ -1,0 +1,132 @@
+import { describe, expect, it } from '@jest/globals';
+import { binOf, computeBinEdges } from '#lib/model/gbdt/binning.ts';
+import { binColumns, predictProbability, predictRaw, toRowMajorFloat32, trainGbdt, type LabelledColumns } from '#lib/model/gbdt/booster.ts';
+import { Prng } from '#lib/model/gbdt/prng.ts';
+import { leafByBins, numLeaves } from '#lib/model/gbdt/tree.ts';
+import { binaryMetrics } from '#lib/model/metrics.ts';
+import { syntheticTable, type SyntheticTable } from './synthetic-data.ts';
+
+function slice(t: SyntheticTable, from: number, to: number): LabelledColumns {
+  return { numRows: to - from, columns: t.columns.map((c) => c.subarray(from, to)), label: t.label.subarray(from, to) };
+}
+
+const table = syntheticTable(12_000, 11);
+const train = slice(table, 0, 8000);
+const valid = slice(table, 8000, 10_000);
+const test = slice(table, 10_000, 12_000);
+const small = { numTrees: 40, learningRate: 0.1, numLeaves: 15 };
+
+describe('quantile binning', () => {
+  it('routes every value to a bin consistent with the x < edge rule the exported trees use', () => {
+    const prng = new Prng(5);
+    const values = Float32Array.from({ length: 5000 }, () => Math.fround((prng.next() - 0.5) * 1e4));
+    values[0] = Number.NEGATIVE_INFINITY;
+    values[1] = Number.POSITIVE_INFINITY;
+    const edges = computeBinEdges(values, 32);
+    expect(edges.length).toBe(31);
+    const disagreements: string[] = [];
+    for (const x of values) {
+      const b = binOf(x, edges);
+      for (let k = 1; k <= edges.length; k++) if (b <= k !== x < edges[k - 1]) disagreements.push(`${x} vs edge ${k}`);
+    }
+    expect(disagreements).toEqual([]);
+  });
+
+  it('gives each distinct value its own bin when there are few, and NaN bin 0', () => {
+    const edges = computeBinEdges(Float32Array.from([3, 1, 2, 2, Number.NaN, 3, 1]), 255);
+    expect([...edges]).toEqual([1.5, 2.5]);
+    expect([binOf(1, edges), binOf(2, edges), binOf(3, edges), binOf(Number.NaN, edges)]).toEqual([1, 2, 3, 0]);
+  });
+
+  it('keeps a frequent value (a spike) out of its neighbours bins', () => {
+    const values = new Float32Array(10_000);
+    for (let i = 0; i < values.length; i++) values[i] = i % 2 === 0 ? 0 : i;
+    const edges = computeBinEdges(values, 16);
+    const zeroBin = binOf(0, edges);
+    expect(binOf(1, edges)).not.toBe(zeroBin);
+    expect(binOf(-1, edges)).toBe(zeroBin);
+  });
+});
+
+describe('histogram GBDT', () => {
+  it('learns the synthetic relation: holdout AUC close to that of the true probabilities', async () => {
+    const r = await trainGbdt(train, { valid, params: { ...small, numThreads: 2 } });
+    const p = predictProbability(r.model, toRowMajorFloat32(test.columns, test.numRows), test.numRows);
+    const auc = binaryMetrics(test.label, p, 0.5).auc;
+    const truthAuc = binaryMetrics(test.label, table.truth.subarray(10_000), 0.5).auc;
+    expect(auc).toBeGreaterThan(0.65);
+    expect(auc).toBeGreaterThan(truthAuc - 0.05);
+  });
+
+  it('gives bit-identical trees for the same seed, with 1 or 2 threads', async () => {
+    const params = { ...small, baggingFraction: 0.7, baggingFreq: 1, featureFraction: 0.8, seed: 3 };
+    const a = await trainGbdt(train, { params: { ...params, numThreads: 1 } });
+    const b = await trainGbdt(train, { params: { ...params, numThreads: 2 } });
+    expect(b.model.trees.length).toBe(a.model.trees.length);
+    a.model.trees.forEach((t, i) => {
+      expect(b.model.trees[i].value).toEqual(t.value);
+      expect(b.model.trees[i].threshold).toEqual(t.threshold);
+      expect(b.model.trees[i].feature).toEqual(t.feature);
+    });
+    const c = await trainGbdt(train, { params: { ...params, seed: 4, numThreads: 2 } });
+    expect(c.model.trees.some((t, i) => t.numNodes !== a.model.trees[i].numNodes || t.value.some((v, k) => v !== a.model.trees[i].value[k]))).toBe(true);
+  });
+
+  it('respects numLeaves, maxDepth and minDataInLeaf', async () => {
+    const r = await trainGbdt(train, { params: { numTrees: 10, numLeaves: 7, maxDepth: 3, minDataInLeaf: 150, numThreads: 1 } });
+    for (const t of r.model.trees) {
+      expect(numLeaves(t)).toBeLessThanOrEqual(7);
+      for (let node = 0; node < t.numNodes; node++) {
+        expect(t.depth[node]).toBeLessThanOrEqual(3);
+        if (t.left[node] < 0) expect(t.count[node]).toBeGreaterThanOrEqual(150);
+      }
+    }
+  });
+
+  it('sends missing values to the side they behave like (learned per split)', async () => {
+    // x is missing for half of the rows, and missing rows are mostly positive, like high x.
+    const n = 4000;
+    const prng = new Prng(9);
+    const x = new Float64Array(n);
+    const label = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const missing = i % 2 === 0;
+      x[i] = missing ? Number.NaN : prng.next() * 10;
+      const p = missing ? 0.8 : x[i] > 5 ? 0.8 : 0.1;
+      label[i] = prng.next() < p ? 1 : 0;
+    }
+    const r = await trainGbdt({ numRows: n, columns: [x], label }, { params: { numTrees: 5, numLeaves: 2, numThreads: 1 } });
+    const score = (v: number) => predictRaw(r.model, Float32Array.from([v]), 1)[0];
+    expect(score(Number.NaN)).toBeCloseTo(score(9), 10);
+    expect(score(Number.NaN)).toBeGreaterThan(score(1));
+  });
+
+  it('stops early when validation logloss stops improving and keeps the best trees', async () => {
+    const r = await trainGbdt(train, { valid, params: { numTrees: 400, learningRate: 0.5, numLeaves: 31, earlyStoppingRounds: 5, numThreads: 1 } });
+    expect(r.stopReason).toBe('early-stopping');
+    expect(r.treesBuilt).toBe(r.bestIteration + 5);
+    expect(r.model.trees.length).toBe(r.bestIteration);
+    const losses = r.history.map((h) => h.validLogloss ?? Infinity);
+    expect(Math.min(...losses)).toBe(losses[r.bestIteration - 1]);
+  });
+
+  it('weights positives with isUnbalance, which raises the predicted probabilities', async () => {
+    const plain = await trainGbdt(train, { params: { ...small, numThreads: 1 } });
+    const weighted = await trainGbdt(train, { params: { ...small, isUnbalance: true, numThreads: 1 } });
+    const m = toRowMajorFloat32(test.columns, test.numRows);
+    const mean = (a: Float64Array) => a.reduce((s, v) => s + v, 0) / a.length;
+    expect(weighted.positiveWeight).toBeGreaterThan(3);
+    expect(mean(predictProbability(weighted.model, m, test.numRows))).toBeGreaterThan(2 * mean(predictProbability(plain.model, m, test.numRows)));
+  });
+
+  it('routes rows the same way by bins (training) and by float32 values (the exported form)', async () => {
+    const r = await trainGbdt(train, { params: { ...small, numThreads: 1 } });
+    const bins = binColumns(test.columns, test.numRows, r.model.binEdges);
+    const byValue = predictRaw(r.model, toRowMajorFloat32(test.columns, test.numRows), test.numRows);
+    for (let row = 0; row < test.numRows; row++) {
+      let s = r.model.baseScore;
+      for (const t of r.model.trees) s += t.value[leafByBins(t, bins, row)];
+      expect(byValue[row]).toBe(s);
+    }
+  });
+});
