@@ -1,0 +1,178 @@
+import { resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import type { CustomerFeatureRow } from '#lib/features/online.ts';
+import {
+  COPY_STAGING_CSV,
+  COUNT_STAGING,
+  CREATE_SCHEMA,
+  CUSTOMER_FEATURE_COLUMNS,
+  DROP_STAGING,
+  FINISH_STAGING,
+  PING,
+  PREPARE_STAGING,
+  SELECT_CURRENT_SNAPSHOT,
+  SELECT_CUSTOMER,
+  SWAP_IN_STAGING,
+  positional,
+  rowFromColumns,
+} from '#lib/features/online-store-sql.ts';
+import { FeatureStoreUnavailableError, type FeatureStore } from '#lib/ports/feature-store.ts';
+
+/**
+ * The online feature store on PGlite (PostgreSQL compiled to WASM, embedded), with the same SQL
+ * text as Aurora (lib/features/online-store-sql.ts).
+ *
+ * - Opened lazily on first use: opening a data directory takes seconds, and most CLI commands
+ *   never touch the online store.
+ * - One instance per data directory per process (`PgliteFeatureStore.shared`): PGlite is a
+ *   single-connection database; two instances on one directory would corrupt it.
+ * - Loads go through COPY FROM a CSV blob into an index-less staging table, then one primary-key
+ *   build, then a rename swap in one transaction (measured in docs/DECISIONS.md, "Stores").
+ *   Staging is filled OUTSIDE the swap transaction: PGlite runs one statement at a time, and a
+ *   transaction holds its only connection, so readers keep reading the live table while staging
+ *   fills and wait only for the few-millisecond swap.
+ */
+export class PgliteFeatureStore implements FeatureStore {
+  private static readonly open = new Map<string, PgliteFeatureStore>();
+
+  /** The process-wide store for a data directory (created on first call, opened on first use). */
+  static shared(dataDir: string): PgliteFeatureStore {
+    const key = resolve(dataDir);
+    let store = PgliteFeatureStore.open.get(key);
+    if (!store) {
+      store = new PgliteFeatureStore(key);
+      PgliteFeatureStore.open.set(key, store);
+    }
+    return store;
+  }
+
+  private db?: Promise<PGlite>;
+  private closed = false;
+  /** Loads run one at a time: they share the single staging table. */
+  private loading: Promise<unknown> = Promise.resolve();
+
+  /** dataDir undefined = in memory (tests only: ~4 s and ~700 MB to build each time). */
+  constructor(readonly dataDir?: string) {}
+
+  private connection(): Promise<PGlite> {
+    if (this.closed) return Promise.reject(new FeatureStoreUnavailableError('the PGlite feature store is closed'));
+    this.db ??= (async () => {
+      try {
+        const db = await PGlite.create(this.dataDir);
+        for (const sql of CREATE_SCHEMA) await db.exec(sql);
+        return db;
+      } catch (e) {
+        this.db = undefined;
+        throw new FeatureStoreUnavailableError(`cannot open PGlite at ${this.dataDir ?? 'memory'}: ${String(e)}`, {
+          cause: e,
+        });
+      }
+    })();
+    return this.db;
+  }
+
+  async init(): Promise<void> {
+    await this.connection();
+  }
+
+  async get(id: string): Promise<CustomerFeatureRow | undefined> {
+    const db = await this.connection();
+    const { text } = positional(SELECT_CUSTOMER);
+    const res = await unavailableOnFailure(() => db.query<Record<string, unknown>>(text, [id]));
+    const row = res.rows[0];
+    return row === undefined ? undefined : rowFromColumns((c) => row[c]);
+  }
+
+  async currentSnapshot(): Promise<string | undefined> {
+    const db = await this.connection();
+    const res = await unavailableOnFailure(() => db.query<{ snapshot_id: string }>(SELECT_CURRENT_SNAPSHOT));
+    return res.rows[0]?.snapshot_id;
+  }
+
+  async ping(): Promise<void> {
+    const db = await this.connection();
+    await unavailableOnFailure(() => db.query(PING));
+  }
+
+  replaceSnapshot(
+    snapshotId: string,
+    batches: AsyncIterable<CustomerFeatureRow[]> | Iterable<CustomerFeatureRow[]>,
+  ): Promise<{ rows: number }> {
+    const run = this.loading.then(() => this.load(snapshotId, batches));
+    this.loading = run.catch(() => undefined);
+    return run;
+  }
+
+  private async load(
+    snapshotId: string,
+    batches: AsyncIterable<CustomerFeatureRow[]> | Iterable<CustomerFeatureRow[]>,
+  ): Promise<{ rows: number }> {
+    const db = await this.connection();
+    try {
+      for (const sql of PREPARE_STAGING) await db.exec(sql);
+      let pending: string[] = [];
+      const flush = async (): Promise<void> => {
+        if (pending.length === 0) return;
+        const blob = new Blob([pending.join('')]);
+        pending = [];
+        await db.query(COPY_STAGING_CSV, [], { blob });
+      };
+      for await (const batch of batches) {
+        for (const row of batch) pending.push(csvLine(row, snapshotId));
+        // Bounded blobs keep memory flat for big snapshots; larger ones gain nothing measurable.
+        if (pending.length >= COPY_ROWS_PER_BLOB) await flush();
+      }
+      await flush();
+      await db.exec(FINISH_STAGING);
+      const count = (await db.query<{ n: number }>(COUNT_STAGING)).rows[0].n;
+      const swap = SWAP_IN_STAGING.map(positional);
+      await db.transaction(async (tx) => {
+        for (const { text, names } of swap) {
+          const params = names.map((n) => (n === 'snapshot_id' ? snapshotId : n === 'row_count' ? count : undefined));
+          await tx.query(text, params);
+        }
+      });
+      return { rows: count };
+    } catch (e) {
+      await db.exec(DROP_STAGING).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.dataDir !== undefined && PgliteFeatureStore.open.get(this.dataDir) === this) {
+      PgliteFeatureStore.open.delete(this.dataDir);
+    }
+    const db = this.db;
+    this.db = undefined;
+    if (db) await (await db.catch(() => undefined))?.close();
+  }
+}
+
+const COPY_ROWS_PER_BLOB = 100_000;
+
+function csvLine(row: CustomerFeatureRow, snapshotId: string): string {
+  let line = '';
+  for (let i = 0; i < CUSTOMER_FEATURE_COLUMNS.length; i++) {
+    const c = CUSTOMER_FEATURE_COLUMNS[i];
+    const v = c.field === 'snapshotId' ? snapshotId : row[c.field];
+    if (i > 0) line += ',';
+    if (v === null || v === undefined) continue; // an unquoted empty cell is NULL in COPY csv
+    const s = String(v);
+    line += /[",\n\r]/.test(s) || s === '' ? `"${s.replace(/"/g, '""')}"` : s;
+  }
+  return line + '\n';
+}
+
+async function unavailableOnFailure<T>(query: () => Promise<T>): Promise<T> {
+  try {
+    return await query();
+  } catch (e) {
+    // A closed or crashed PGlite says so in its message; SQL errors are bugs and stay as they are.
+    if (/closed|not ready|aborted/i.test(String(e))) {
+      throw new FeatureStoreUnavailableError(`PGlite did not answer: ${String(e)}`, { cause: e });
+    }
+    throw e;
+  }
+}
