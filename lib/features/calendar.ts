@@ -16,6 +16,13 @@ export function wholeYearsBetween(from: string, to: string): number {
   return ty - fy - (beforeAnniversary ? 1 : 0);
 }
 
+/** Calendar days from `from` to `to` (negative when `to` is earlier). */
+export function daysBetween(from: string, to: string): number {
+  const [fy, fm, fd] = parseIsoDate(from);
+  const [ty, tm, td] = parseIsoDate(to);
+  return Math.round((Date.UTC(ty, tm - 1, td) - Date.UTC(fy, fm - 1, fd)) / 86_400_000);
+}
+
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 /** [year, month, day] of a YYYY-MM-DD string; throws on anything else (a bug upstream, not input). */

@@ -27,9 +27,11 @@ export const CUSTOMER_FEATURE_COLUMNS = [
     field: 'sumLoanAmountBeforeLastDate',
     kind: 'double',
   },
+  { name: 'previous_loan_date', type: 'date', field: 'previousLoanDate', kind: 'date' },
   { name: 'birthday', type: 'date', field: 'birthday', kind: 'date' },
   { name: 'job_start_date', type: 'date', field: 'jobStartDate', kind: 'date' },
   { name: 'flag_own_car', type: 'smallint', field: 'flagOwnCar', kind: 'long' },
+  { name: 'amt_income_total', type: 'double precision', field: 'amtIncomeTotal', kind: 'double' },
 ] as const satisfies ReadonlyArray<{
   name: string;
   type: string;

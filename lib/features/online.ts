@@ -1,5 +1,5 @@
 import { InputError } from '#lib/errors.ts';
-import { isIsoDate, wholeYearsBetween } from './calendar.ts';
+import { daysBetween, isIsoDate, wholeYearsBetween } from './calendar.ts';
 
 /**
  * The online store's row for one customer: what /predict needs to compute the features of a
@@ -28,11 +28,15 @@ export interface CustomerFeatureRow {
   nbLoansBeforeLastDate: number;
   /** Sum of loan_amount over those loans (0 when there are none). */
   sumLoanAmountBeforeLastDate: number;
+  /** The most recent loan_date strictly before lastLoanDate; null when every loan is on lastLoanDate. */
+  previousLoanDate: string | null;
   /** From the customer's most recent loan row. */
   birthday: string | null;
   /** null when unknown; the 365243 sentinel is stored as given (a date far in the future). */
   jobStartDate: string | null;
   flagOwnCar: 0 | 1 | null;
+  /** Declared income on the customer's most recent loan. */
+  amtIncomeTotal: number | null;
 }
 
 /**
@@ -47,18 +51,25 @@ export const ONLINE_ROW_COLUMNS = [
   { column: 'last_loan_date', field: 'lastLoanDate', type: 'DATE' },
   { column: 'nb_loans_before_last_date', field: 'nbLoansBeforeLastDate', type: 'INTEGER' },
   { column: 'sum_loan_amount_before_last_date', field: 'sumLoanAmountBeforeLastDate', type: 'DOUBLE' },
+  { column: 'previous_loan_date', field: 'previousLoanDate', type: 'DATE' },
   { column: 'birthday', field: 'birthday', type: 'DATE' },
   { column: 'job_start_date', field: 'jobStartDate', type: 'DATE' },
   { column: 'flag_own_car', field: 'flagOwnCar', type: 'INTEGER' },
+  { column: 'amt_income_total', field: 'amtIncomeTotal', type: 'DOUBLE' },
 ] as const satisfies ReadonlyArray<{ column: string; field: keyof CustomerFeatureRow; type: string }>;
 
-/** The feature columns of the offline table, in order, that the online vector reproduces. */
+/**
+ * The feature columns of the offline table (lib/features/catalog.ts FEATURE_NAMES), in order, that
+ * the online vector reproduces; a unit test holds the two lists equal.
+ */
 export const ONLINE_FEATURE_NAMES = [
   'nb_previous_loans',
   'avg_amount_loans_previous',
   'age',
   'years_on_the_job',
   'flag_own_car',
+  'days_since_previous_loan',
+  'amt_income_total',
 ] as const;
 
 export type OnlineFeatureName = (typeof ONLINE_FEATURE_NAMES)[number];
@@ -85,12 +96,16 @@ export function onlineFeatureVector(row: CustomerFeatureRow, asOf: string): Reco
   const sameDayAsLast = asOf === row.lastLoanDate;
   const nb = sameDayAsLast ? row.nbLoansBeforeLastDate : row.nbLoans;
   const sum = sameDayAsLast ? row.sumLoanAmountBeforeLastDate : row.sumLoanAmount;
+  const latestPrevious = sameDayAsLast ? row.previousLoanDate : row.lastLoanDate;
   return {
     nb_previous_loans: nb,
+    // The SQL divides (exact micro-unit sum / 1e6) by the count; the stored sum is that double.
     avg_amount_loans_previous: nb === 0 ? null : sum / nb,
     age: row.birthday === null ? null : wholeYearsBetween(row.birthday, asOf),
     years_on_the_job:
       row.jobStartDate === null || row.jobStartDate > asOf ? null : wholeYearsBetween(row.jobStartDate, asOf),
     flag_own_car: row.flagOwnCar,
+    days_since_previous_loan: latestPrevious === null ? null : daysBetween(latestPrevious, asOf),
+    amt_income_total: row.amtIncomeTotal,
   };
 }

@@ -15,9 +15,11 @@ function customer(id: number, snapshotId: string, over: Partial<CustomerFeatureR
     lastLoanDate: '2021-06-30',
     nbLoansBeforeLastDate: 2,
     sumLoanAmountBeforeLastDate: 200.05,
+    previousLoanDate: '2020-12-31',
     birthday: '1980-02-29',
     jobStartDate: '2010-01-15',
     flagOwnCar: 1,
+    amtIncomeTotal: 112500.5,
     ...over,
   };
 }
@@ -50,7 +52,7 @@ describe('PgliteFeatureStore (real PGlite in a temp data dir)', () => {
   });
 
   it('round-trips a row exactly, nulls and dates included', async () => {
-    const withNulls = customer(7, 'A', { birthday: null, jobStartDate: null, flagOwnCar: null, nbLoansBeforeLastDate: 0, sumLoanAmountBeforeLastDate: 0 });
+    const withNulls = customer(7, 'A', { birthday: null, jobStartDate: null, flagOwnCar: null, nbLoansBeforeLastDate: 0, sumLoanAmountBeforeLastDate: 0, previousLoanDate: null, amtIncomeTotal: null });
     const sentinel = customer(8, 'A', { jobStartDate: '3024-11-02', flagOwnCar: 0 });
     const res = await store.replaceSnapshot('A', [[customer(6, 'A'), withNulls], [sentinel]]);
     expect(res).toEqual({ rows: 3 });
