@@ -46,6 +46,8 @@ function customers(n: number): CustomerFeatureRow[] {
       birthday: `19${60 + (i % 40)}-0${1 + (i % 9)}-15`,
       jobStartDate: i % 4 === 0 ? null : `20${10 + (i % 10)}-03-01`,
       flagOwnCar: (i % 2) as 0 | 1,
+      previousLoanDate: '2024-03-01',
+      amtIncomeTotal: 50000 + (i % 100) * 1000,
     });
   }
   return rows;

@@ -49,7 +49,7 @@ describeWithPython('credit-risk serve over the local registry (real ONNX models)
     const checker = openApiChecker();
     const predict = async () => {
       const res = await fetch(`${serve.server.url}/predict`, { method: 'POST', body: '{"id":"5008827"}' });
-      const body = await res.json();
+      const body = (await res.json()) as any;
       const headers = Object.fromEntries(res.headers.entries());
       expect(checker.check('/predict', 'POST', res.status, headers, body)).toEqual([]);
       return { status: res.status, version: headers['x-model-version'], body };

@@ -15,6 +15,8 @@ export function customerRow(overrides: Partial<CustomerFeatureRow> = {}): Custom
     birthday: '1990-06-15',
     jobStartDate: '2015-01-10',
     flagOwnCar: 1,
+    previousLoanDate: '2024-01-15',
+    amtIncomeTotal: 120000,
     ...overrides,
   };
 }
