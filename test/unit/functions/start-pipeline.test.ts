@@ -11,7 +11,9 @@ const ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:credit-risk-prod
 const event = (file: string) => JSON.parse(readFileSync(`events/${file}`, 'utf8')) as unknown;
 const sfn = mockClient(SFNClient);
 
-beforeEach(() => sfn.reset());
+beforeEach(() => {
+  sfn.reset();
+});
 
 describe('start-pipeline function', () => {
   it('starts one training execution named after the key and ETag, with the object as input', async () => {
