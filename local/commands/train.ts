@@ -1,4 +1,234 @@
-import type { Command } from 'commander';
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync, renameSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { once } from 'node:events';
+import { InvalidArgumentError, type Command } from 'commander';
+import { InputError } from '#lib/errors.ts';
+import { loadOnnxModel } from '#lib/model/onnx-runtime.ts';
+import { readTable } from '#lib/model/table.ts';
+import { trainModel, writeModelDirectory } from '#lib/model/train.ts';
 
-// Placeholder until the 'train' commands land; it registers nothing.
-export function register(_program: Command): void {}
+function intOption(name: string, min: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    return n;
+  };
+}
+
+function numberOption(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+    return n;
+  };
+}
+
+function list(v: string, previous: string[] = []): string[] {
+  return [...previous, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+}
+
+/** The git commit of the working tree, when there is one (CODE_VERSION wins, e.g. in CI). */
+function codeVersion(): string | null {
+  if (process.env.CODE_VERSION) return process.env.CODE_VERSION;
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+interface TrainCliOptions {
+  input: string;
+  target?: string;
+  out: string;
+  timeColumn?: string;
+  randomSplit?: boolean;
+  ignore?: string[];
+  seed?: number;
+  trees?: number;
+  numLeaves?: number;
+  learningRate?: number;
+  maxBin?: number;
+  earlyStopping?: number;
+  threads?: number;
+  name?: string;
+  json?: boolean;
+}
+
+interface PredictCliOptions {
+  model: string;
+  input: string;
+  out: string;
+  batch: number;
+}
+
+export function register(program: Command): void {
+  program
+    .command('train')
+    .description(
+      'train a GBDT on a table (.parquet or .csv) whose feature columns are numeric (empty = missing) and whose target is 0/1;\n' +
+        'writes DIR/model.onnx, DIR/card.json and DIR/report.html. With a time column the split is out of time\n' +
+        '(oldest 70% train, next 15% validation, newest 15% test), otherwise random by --seed. Next to a\n' +
+        '`features build` output, its manifest.json supplies the ids, time and label columns.',
+    )
+    .requiredOption('--input <table>', 'the training table (.parquet or .csv)')
+    .option('--target <column>', 'the 0/1 label column (default: the manifest label)')
+    .requiredOption('--out <dir>', 'directory for model.onnx, card.json, report.html')
+    .option('--time-column <column>', 'split out of time by this date/number column (never a feature)')
+    .option('--random-split', 'split randomly by --seed even when the manifest names a time column')
+    .option('--ignore <columns>', 'comma-separated columns that are neither features nor target (ids)', list)
+    .option('--seed <n>', 'seed for the random split, bagging and feature sampling', intOption('--seed', 0), 42)
+    .option('--trees <n>', 'maximum boosting rounds (early stopping may keep fewer)', intOption('--trees', 1))
+    .option('--num-leaves <n>', 'maximum leaves per tree', intOption('--num-leaves', 2))
+    .option('--learning-rate <r>', 'shrinkage per tree', numberOption('--learning-rate'))
+    .option('--max-bin <n>', 'value bins per feature (<= 255; missing has its own bin)', intOption('--max-bin', 2))
+    .option('--early-stopping <n>', 'stop after n trees without validation improvement (0 = off)', intOption('--early-stopping', 0))
+    .option('--threads <n>', 'threads for training (default: all cores)', intOption('--threads', 1))
+    .option('--name <name>', 'model name written in the card', 'credit-risk')
+    .option('--json', 'print {"auc","prAuc","ks","brier","logloss","ece","threshold","trees","trainSeconds","version"} on stdout')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  credit-risk features build --input loans.csv --out features/
+  credit-risk train --input features/features.parquet --out model/        # ids, time, label from the manifest
+  credit-risk train --input any.csv --target default --ignore customer_id --out model/ --json
+  credit-risk train --input loans.parquet --target status --time-column loan_date --trees 500 --out model/
+  open model/report.html
+
+Progress goes to stderr; bad input exits with code 2 and one "error [CODE]: message" line.`,
+    )
+    .action(async (opts: TrainCliOptions) => {
+      const started = performance.now();
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      const trained = await trainModel({
+        input: resolve(opts.input),
+        target: opts.target,
+        timeColumn: opts.randomSplit ? null : opts.timeColumn,
+        ignore: opts.ignore,
+        seed: opts.seed,
+        params: {
+          numTrees: opts.trees,
+          numLeaves: opts.numLeaves,
+          learningRate: opts.learningRate,
+          maxBin: opts.maxBin,
+          earlyStoppingRounds: opts.earlyStopping,
+          numThreads: opts.threads,
+        },
+        name: opts.name,
+        codeVersion: codeVersion(),
+        onProgress: log,
+      });
+      await writeModelDirectory(resolve(opts.out), trained);
+      const m = trained.card.metrics.test;
+      const trainSeconds = (performance.now() - started) / 1000;
+      log(`wrote ${join(opts.out, 'model.onnx')}, card.json, report.html (version ${trained.version.slice(0, 12)})`);
+      if (opts.json) {
+        const out = {
+          auc: m.auc,
+          prAuc: m.prAuc,
+          ks: m.ks,
+          brier: m.brier,
+          logloss: m.logloss,
+          ece: m.ece,
+          threshold: trained.card.threshold,
+          trees: trained.card.training.trees,
+          trainSeconds,
+          version: trained.version,
+        };
+        process.stdout.write(`${JSON.stringify(out)}\n`);
+      }
+    });
+
+  program
+    .command('predict-file')
+    .description(
+      'score every row of a table with a trained model: writes a CSV with the id columns passed through\n' +
+        'and a `probability` column (of the label being 1). Features are taken by name in the order\n' +
+        'of card.json (next to model.onnx); empty cells are missing values.',
+    )
+    .requiredOption('--model <model.onnx>', 'a model written by `credit-risk train` (card.json must sit beside it)')
+    .requiredOption('--input <table>', 'the rows to score (.parquet or .csv) with the model\'s feature columns')
+    .requiredOption('--out <file.csv>', 'where to write the predictions')
+    .option('--batch <rows>', 'rows per onnxruntime call', intOption('--batch', 1), 65_536)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  credit-risk predict-file --model model/model.onnx --input features/features.parquet --out predictions.csv
+  credit-risk predict-file --model model/model.onnx --input new-loans.csv --out scored.csv`,
+    )
+    .action(async (opts: PredictCliOptions) => {
+      await predictFile(opts);
+    });
+}
+
+async function predictFile(opts: PredictCliOptions): Promise<void> {
+  const modelPath = resolve(opts.model);
+  if (!existsSync(modelPath)) throw new InputError('NO_SUCH_FILE', `${opts.model} does not exist`);
+  const cardPath = join(dirname(modelPath), 'card.json');
+  if (!existsSync(cardPath)) throw new InputError('MISSING_MODEL_FILE', `${cardPath} does not exist: predict-file needs the card beside model.onnx`);
+  const card = JSON.parse(readFileSync(cardPath, 'utf8')) as { features?: string[]; idColumns?: string[] };
+  const features = card.features;
+  if (!Array.isArray(features) || features.length === 0) throw new InputError('BAD_MODEL_CARD', `${cardPath} has no "features" list`);
+  const table = await readTable(resolve(opts.input));
+  const missing = features.filter((f) => !table.columns.has(f));
+  if (missing.length > 0) {
+    throw new InputError('MISSING_FEATURE', `${opts.input} lacks the model's feature column(s) ${missing.join(', ')}`);
+  }
+  const columns = features.map((f) => {
+    const col = table.columns.get(f);
+    if (!col || col.kind !== 'numeric') throw new InputError('NON_NUMERIC_FEATURE', `feature column "${f}" of ${opts.input} is not numeric`, { column: f });
+    return col.values;
+  });
+  const idColumns = (card.idColumns ?? []).filter((c) => table.columns.has(c));
+  const model = await loadOnnxModel(modelPath);
+  if (model.numFeatures !== features.length) {
+    throw new InputError('BAD_MODEL_CARD', `card.json lists ${features.length} features but model.onnx takes ${model.numFeatures}`);
+  }
+  const outPath = resolve(opts.out);
+  await mkdir(dirname(outPath), { recursive: true });
+  const tmp = `${outPath}.tmp-${process.pid}`;
+  const stream = createWriteStream(tmp);
+  const csvCell = (v: string | number | null) => {
+    if (v === null || (typeof v === 'number' && Number.isNaN(v))) return '';
+    const s = String(v);
+    return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+  };
+  const write = async (s: string) => {
+    if (!stream.write(s)) await once(stream, 'drain');
+  };
+  try {
+    await write(`${[...idColumns, 'probability'].map(csvCell).join(',')}\n`);
+    const F = features.length;
+    for (let start = 0; start < table.numRows; start += opts.batch) {
+      const rows = Math.min(opts.batch, table.numRows - start);
+      const matrix = new Float32Array(rows * F);
+      for (let f = 0; f < F; f++) {
+        const c = columns[f];
+        for (let i = 0; i < rows; i++) matrix[i * F + f] = c[start + i];
+      }
+      const p = await model.scoreRows(matrix, rows);
+      let text = '';
+      for (let i = 0; i < rows; i++) {
+        const r = start + i;
+        const cells = idColumns.map((c) => {
+          const col = table.columns.get(c);
+          if (!col) return '';
+          return csvCell(col.values[r]);
+        });
+        cells.push(String(Number(p[i].toPrecision(9))));
+        text += `${cells.join(',')}\n`;
+      }
+      await write(text);
+    }
+    stream.end();
+    await once(stream, 'finish');
+    renameSync(tmp, outPath);
+  } finally {
+    await model.release();
+  }
+  process.stderr.write(`scored ${table.numRows} rows -> ${opts.out}\n`);
+}

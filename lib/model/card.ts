@@ -1,0 +1,137 @@
+import type { GbdtParams } from './gbdt/params.ts';
+import type { FeatureImportance } from './explain.ts';
+import type { BinaryMetrics, SliceNote, ThresholdPolicy } from './metrics.ts';
+
+/**
+ * card.json: everything a person or a later step needs to know about one trained model, beside
+ * model.onnx (whose sha256 is `version`). Serving reads `features` and `threshold`; the registry
+ * reads `metrics.test.auc` and `data.snapshotId`; drift checks read `reference`.
+ * Bump CARD_SCHEMA_VERSION when a field changes meaning.
+ */
+export const CARD_SCHEMA_VERSION = 1;
+
+export interface FeatureReference {
+  feature: string;
+  /** Float32 bin edges on the training rows (the model's own bins): value bin k is [edges[k-1], edges[k]). */
+  edges: number[];
+  /** Training rows per bin: counts[0] = missing, counts[k] = value bin k (k = 1..edges.length + 1). */
+  counts: number[];
+  rows: number;
+  missingShare: number;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+}
+
+export interface SplitPart {
+  rows: number;
+  positives: number;
+  /** First and last time (ISO date) in the part, for out-of-time splits. */
+  from?: string;
+  to?: string;
+}
+
+export interface SplitSummary {
+  kind: 'out-of-time' | 'random';
+  timeColumn: string | null;
+  fractions: { train: number; valid: number; test: number };
+  seed: number;
+  train: SplitPart;
+  valid: SplitPart;
+  test: SplitPart;
+}
+
+export interface ModelCard {
+  schemaVersion: number;
+  name: string;
+  /** sha256 of model.onnx. */
+  version: string;
+  createdAt: string;
+  algorithm: 'histogram-gbdt';
+  /** Model input order: column j of the [N, F] input tensor is features[j]; NaN = missing. */
+  features: string[];
+  target: string;
+  idColumns: string[];
+  data: {
+    /** File name of the training table. */
+    input: string;
+    rows: number;
+    /** Feature snapshot id and sha256 of its manifest.json, when the table is a snapshot. */
+    snapshotId: string | null;
+    manifestSha256: string | null;
+  };
+  /** Git commit (or CODE_VERSION) of the code that trained the model, when known. */
+  codeVersion: string | null;
+  seed: number;
+  /** The GBDT parameters used (numThreads left out: it does not change the model). */
+  params: Omit<GbdtParams, 'numThreads'>;
+  training: {
+    trees: number;
+    treesBuilt: number;
+    stopReason: string;
+    wallSeconds: number;
+    peakRssBytes: number;
+    threads: number;
+    positiveWeight: number;
+    /** Validation logloss after each tree. */
+    validLogloss: number[];
+  };
+  split: SplitSummary;
+  /** label = 1 when probability >= threshold (float32 number, also inside model.onnx). */
+  threshold: number;
+  thresholdPolicy: { policy: ThresholdPolicy; chosenOn: 'validation'; description: string };
+  metrics: {
+    test: BinaryMetrics;
+    valid: BinaryMetrics;
+    slices: Record<string, Record<string, BinaryMetrics | SliceNote>>;
+  };
+  baseline: {
+    name: 'logistic-regression';
+    description: string;
+    metrics: { test: BinaryMetrics; valid: BinaryMetrics };
+    /** Whether the GBDT beats the simpler model on test AUC, in words. */
+    verdict: string;
+  };
+  importance: FeatureImportance[];
+  reference: FeatureReference[];
+  onnx: { irVersion: number; opset: number; mlOpset: number; input: string; outputs: string[] };
+}
+
+/** Reference statistics of one feature from the trainer's bins and the raw training values. */
+export function featureReference(feature: string, edges: Float32Array, counts: Float64Array, values: ArrayLike<number>): FeatureReference {
+  let rows = 0;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  let sum = 0;
+  let finite = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    rows++;
+    if (Number.isFinite(v)) {
+      finite++;
+      sum += v;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+  }
+  return {
+    feature,
+    edges: Array.from(edges),
+    counts: Array.from(counts),
+    rows,
+    missingShare: rows > 0 ? counts[0] / rows : 0,
+    min: finite > 0 ? min : null,
+    max: finite > 0 ? max : null,
+    mean: finite > 0 ? sum / finite : null,
+  };
+}
+
+/** One sentence comparing the model with the baseline on test AUC. */
+export function baselineVerdict(modelAuc: number, baselineAuc: number): string {
+  const d = modelAuc - baselineAuc;
+  const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : 'n/a');
+  if (!Number.isFinite(d)) return `cannot compare: test AUC ${fmt(modelAuc)} (GBDT) vs ${fmt(baselineAuc)} (logistic regression)`;
+  if (d > 0.002) return `the GBDT beats the logistic-regression baseline on test AUC: ${fmt(modelAuc)} vs ${fmt(baselineAuc)} (+${d.toFixed(4)})`;
+  if (d >= -0.002) return `the GBDT and the logistic-regression baseline are within 0.002 test AUC (${fmt(modelAuc)} vs ${fmt(baselineAuc)}): the simpler model would do as well`;
+  return `the simpler logistic-regression baseline is BETTER on test AUC: ${fmt(baselineAuc)} vs ${fmt(modelAuc)} (GBDT)`;
+}

@@ -1,0 +1,166 @@
+import { Prng } from './gbdt/prng.ts';
+
+/**
+ * The baseline: L2-regularised logistic regression on standardised features, with missing values
+ * imputed by the training mean plus one "was missing" indicator per feature that has missing
+ * values (missingness carries signal here, e.g. no previous loans). Fitted by Newton's method
+ * (the problem is small and convex), on at most maxRows training rows (a seeded sample) so the
+ * baseline never costs more than the model it is compared with.
+ */
+export interface LogisticModel {
+  /** Per input feature: mean and standard deviation on the training rows (NaN ignored). */
+  means: Float64Array;
+  stds: Float64Array;
+  /** Features that got a missing-value indicator, in order after the features. */
+  indicatorOf: number[];
+  /** Weights on [standardised features..., indicators...]. */
+  weights: Float64Array;
+  bias: number;
+  iterations: number;
+}
+
+export interface LogisticOptions {
+  /** L2 penalty on the weights (not the bias), per row: the loss is mean logloss + l2/2 * |w|^2. */
+  l2?: number;
+  maxIterations?: number;
+  maxRows?: number;
+  seed?: number;
+}
+
+export function fitLogistic(columns: ArrayLike<number>[], label: Uint8Array, options: LogisticOptions = {}): LogisticModel {
+  const l2 = options.l2 ?? 1e-4;
+  const maxIterations = options.maxIterations ?? 25;
+  const F = columns.length;
+  const n = label.length;
+  const rows = new Prng(options.seed ?? 1).sampleSorted(n, options.maxRows ?? 500_000);
+  const m = rows.length;
+  const means = new Float64Array(F);
+  const stds = new Float64Array(F);
+  const indicatorOf: number[] = [];
+  for (let f = 0; f < F; f++) {
+    const c = columns[f];
+    let sum = 0;
+    let sq = 0;
+    let k = 0;
+    let missing = 0;
+    for (let i = 0; i < m; i++) {
+      const v = c[rows[i]];
+      if (Number.isNaN(v)) missing++;
+      else {
+        sum += v;
+        sq += v * v;
+        k++;
+      }
+    }
+    means[f] = k > 0 ? sum / k : 0;
+    const variance = k > 0 ? sq / k - means[f] * means[f] : 0;
+    stds[f] = variance > 1e-12 ? Math.sqrt(variance) : 1;
+    if (missing > 0) indicatorOf.push(f);
+  }
+  const D = F + indicatorOf.length;
+  // Design matrix, row-major, standardised and imputed (imputed = the mean = 0 after scaling).
+  const X = new Float64Array(m * D);
+  for (let i = 0; i < m; i++) fillRow(X, i * D, columns, rows[i], means, stds, indicatorOf);
+  const y = new Float64Array(m);
+  for (let i = 0; i < m; i++) y[i] = label[rows[i]];
+
+  // Parameters theta = [w (D), bias].
+  const P = D + 1;
+  const theta = new Float64Array(P);
+  const positives = y.reduce((s, v) => s + v, 0);
+  const rate = Math.min(1 - 1e-6, Math.max(1e-6, positives / m));
+  theta[D] = Math.log(rate / (1 - rate));
+  let iterations = 0;
+  for (; iterations < maxIterations; iterations++) {
+    const grad = new Float64Array(P);
+    const hess = new Float64Array(P * P);
+    for (let i = 0; i < m; i++) {
+      const o = i * D;
+      let z = theta[D];
+      for (let d = 0; d < D; d++) z += theta[d] * X[o + d];
+      const p = 1 / (1 + Math.exp(-z));
+      const r = p - y[i];
+      const w = p * (1 - p);
+      for (let a = 0; a < D; a++) {
+        const xa = X[o + a];
+        grad[a] += r * xa;
+        const wa = w * xa;
+        for (let b = 0; b <= a; b++) hess[a * P + b] += wa * X[o + b];
+        hess[D * P + a] += wa;
+      }
+      grad[D] += r;
+      hess[D * P + D] += w;
+    }
+    for (let a = 0; a < P; a++) {
+      grad[a] /= m;
+      for (let b = 0; b <= a; b++) hess[a * P + b] /= m;
+    }
+    // hess is lower-triangular as filled; the bias row was filled in row D: mirror everything.
+    for (let a = 0; a < P; a++) for (let b = a + 1; b < P; b++) hess[a * P + b] = hess[b * P + a];
+    for (let d = 0; d < D; d++) {
+      grad[d] += l2 * theta[d];
+      hess[d * P + d] += l2;
+    }
+    hess[D * P + D] += 1e-12;
+    const step = solveSymmetric(hess, grad, P);
+    let maxStep = 0;
+    for (let a = 0; a < P; a++) {
+      theta[a] -= step[a];
+      maxStep = Math.max(maxStep, Math.abs(step[a]));
+    }
+    if (maxStep < 1e-8) {
+      iterations++;
+      break;
+    }
+  }
+  return { means, stds, indicatorOf, weights: theta.slice(0, D), bias: theta[D], iterations };
+}
+
+function fillRow(X: Float64Array, o: number, columns: ArrayLike<number>[], row: number, means: Float64Array, stds: Float64Array, indicatorOf: number[]): void {
+  const F = columns.length;
+  for (let f = 0; f < F; f++) {
+    const v = columns[f][row];
+    X[o + f] = Number.isNaN(v) ? 0 : (v - means[f]) / stds[f];
+  }
+  for (let k = 0; k < indicatorOf.length; k++) X[o + F + k] = Number.isNaN(columns[indicatorOf[k]][row]) ? 1 : 0;
+}
+
+/** Solves A x = b for a symmetric positive definite A (Cholesky), A given as a full P x P matrix. */
+function solveSymmetric(A: Float64Array, b: Float64Array, P: number): Float64Array {
+  const L = new Float64Array(P * P);
+  for (let i = 0; i < P; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = A[i * P + j];
+      for (let k = 0; k < j; k++) s -= L[i * P + k] * L[j * P + k];
+      if (i === j) L[i * P + i] = Math.sqrt(Math.max(s, 1e-300));
+      else L[i * P + j] = s / L[j * P + j];
+    }
+  }
+  const z = new Float64Array(P);
+  for (let i = 0; i < P; i++) {
+    let s = b[i];
+    for (let k = 0; k < i; k++) s -= L[i * P + k] * z[k];
+    z[i] = s / L[i * P + i];
+  }
+  const x = new Float64Array(P);
+  for (let i = P - 1; i >= 0; i--) {
+    let s = z[i];
+    for (let k = i + 1; k < P; k++) s -= L[k * P + i] * x[k];
+    x[i] = s / L[i * P + i];
+  }
+  return x;
+}
+
+/** Probabilities of class 1 for rows given by column (NaN = missing). */
+export function predictLogistic(model: LogisticModel, columns: ArrayLike<number>[], numRows: number): Float64Array {
+  const D = model.weights.length;
+  const row = new Float64Array(D);
+  const out = new Float64Array(numRows);
+  for (let i = 0; i < numRows; i++) {
+    fillRow(row, 0, columns, i, model.means, model.stds, model.indicatorOf);
+    let z = model.bias;
+    for (let d = 0; d < D; d++) z += model.weights[d] * row[d];
+    out[i] = 1 / (1 + Math.exp(-z));
+  }
+  return out;
+}

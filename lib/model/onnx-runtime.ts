@@ -1,0 +1,81 @@
+import { readFile } from 'node:fs/promises';
+import onnxProto from 'onnx-proto';
+import * as ort from 'onnxruntime-node';
+import { INPUT_NAME, LABEL_OUTPUT, PROBABILITIES_OUTPUT } from './onnx-export.ts';
+
+/**
+ * Loading and running an exported model with onnxruntime-node, shared by serving, predict-file,
+ * the trainer's tests and the benchmarks: one place that knows the input and output names.
+ */
+export interface OnnxOutputs {
+  /** label[i] = 1 when probabilities[i][1] >= the model's threshold. */
+  label: BigInt64Array;
+  /** Row-major [rows, 2]: [1 - p, p]. */
+  probabilities: Float32Array;
+}
+
+export interface OnnxModel {
+  /** Width of the input tensor (features per row), from the model's input shape. */
+  readonly numFeatures: number;
+  /** metadata_props of the model (feature_names, threshold, ...). */
+  readonly metadata: Record<string, string>;
+  /** Scores `rows` rows of a row-major [rows, numFeatures] float matrix (NaN = missing). */
+  run(input: Float32Array, rows: number): Promise<OnnxOutputs>;
+  /** The class-1 probability of each row. */
+  scoreRows(input: Float32Array, rows: number): Promise<Float32Array>;
+  release(): Promise<void>;
+}
+
+export interface LoadOptions {
+  /** onnxruntime's intra-op threads; default 1 (Lambda and serving scale by instances, not threads). */
+  intraOpNumThreads?: number;
+}
+
+export async function loadOnnxModel(source: string | Uint8Array, options: LoadOptions = {}): Promise<OnnxModel> {
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: options.intraOpNumThreads ?? 1,
+    interOpNumThreads: 1,
+  };
+  const bytes = typeof source === 'string' ? new Uint8Array(await readFile(source)) : source;
+  const session = await ort.InferenceSession.create(bytes, sessionOptions);
+  const numFeatures = inputWidth(session);
+  const metadata = readMetadata(bytes);
+  const run = async (input: Float32Array, rows: number): Promise<OnnxOutputs> => {
+    if (input.length !== rows * numFeatures) {
+      throw new RangeError(`input has ${input.length} values, expected ${rows} rows x ${numFeatures} features`);
+    }
+    const tensor = new ort.Tensor('float32', input, [rows, numFeatures]);
+    const out = await session.run({ [INPUT_NAME]: tensor });
+    return {
+      label: out[LABEL_OUTPUT].data as BigInt64Array,
+      probabilities: out[PROBABILITIES_OUTPUT].data as Float32Array,
+    };
+  };
+  return {
+    numFeatures,
+    metadata,
+    run,
+    async scoreRows(input, rows) {
+      const { probabilities } = await run(input, rows);
+      const p = new Float32Array(rows);
+      for (let i = 0; i < rows; i++) p[i] = probabilities[2 * i + 1];
+      return p;
+    },
+    release: () => session.release(),
+  };
+}
+
+function inputWidth(session: ort.InferenceSession): number {
+  const meta = session.inputMetadata.find((m) => m.name === INPUT_NAME);
+  const width = meta?.isTensor ? meta.shape[1] : undefined;
+  if (typeof width !== 'number') throw new Error(`the model has no float input "${INPUT_NAME}" of fixed width [N, F]`);
+  return width;
+}
+
+/** metadata_props, read from the protobuf (onnxruntime-node does not expose them). */
+export function readMetadata(bytes: Uint8Array): Record<string, string> {
+  const model = onnxProto.onnx.ModelProto.decode(bytes);
+  const out: Record<string, string> = {};
+  for (const entry of model.metadataProps) if (entry.key) out[entry.key] = entry.value ?? '';
+  return out;
+}
