@@ -69,7 +69,9 @@ function expectedSet(id: number, snapshotId: string) {
 }
 
 describe('RdsDataFeatureStore (aws-sdk-client-mock, exact Data API requests)', () => {
-  beforeEach(() => rdsMock.reset());
+  beforeEach(() => {
+    rdsMock.reset();
+  });
 
   it('reads one customer by primary key with a typed parameter and maps the typed fields back', async () => {
     rdsMock.on(ExecuteStatementCommand).resolves({
