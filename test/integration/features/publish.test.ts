@@ -1,0 +1,146 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
+import { PgliteFeatureStore } from '#lib/adapters/local/pglite-feature-store.ts';
+import { CURRENT_KEY, publishSnapshot, readCurrentSnapshot, snapshotKeys } from '#lib/features/publish.ts';
+import { fixedClock } from '#lib/ports/clock.ts';
+import { InputError } from '#lib/errors.ts';
+
+/**
+ * A snapshot directory as `features build` leaves it (features.parquet, online.parquet,
+ * quarantine.csv, then manifest.json), written here with DuckDB so publish is tested on its own.
+ */
+async function snapshotDir(snapshotId: string, customers: number[], opts: { manifest?: boolean; duplicateOnline?: boolean } = {}): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'cr-snap-'));
+  const db = await DuckDBInstance.create(':memory:');
+  const conn = await db.connect();
+  const ids = customers.join(', ');
+  await conn.run(`COPY (SELECT id * 10 AS loan_id, id, DATE '2022-01-05' AS loan_date, 0 AS status, 0 AS nb_previous_loans
+                        FROM unnest([${ids}]) t(id)) TO '${join(dir, 'features.parquet')}' (FORMAT parquet)`);
+  const dup = opts.duplicateOnline ? ` UNION ALL SELECT ${customers[0]}` : '';
+  await conn.run(`COPY (SELECT CAST(id AS VARCHAR) AS id, 2 AS nb_loans, 250.5 + id AS sum_loan_amount, DATE '2022-01-05' AS last_loan_date,
+                        1 AS nb_loans_before_last_date, 100.25 AS sum_loan_amount_before_last_date, DATE '2021-03-01' AS previous_loan_date,
+                        DATE '1985-07-14' AS birthday, CAST(NULL AS DATE) AS job_start_date, 1 AS flag_own_car, 54000.0 AS amt_income_total,
+                        'extra columns are ignored' AS note
+                        FROM (SELECT unnest([${ids}]) AS id${dup})) TO '${join(dir, 'online.parquet')}' (FORMAT parquet)`);
+  conn.closeSync();
+  db.closeSync();
+  writeFileSync(join(dir, 'quarantine.csv'), 'line,reason,raw\n3,BAD_DATE,"x,y"\n');
+  if (opts.manifest !== false) writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ snapshotId, rowsValid: customers.length }));
+  return dir;
+}
+
+describe('publishSnapshot (FsObjectStore + real PGlite)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'cr-publish-'));
+  const objectStore = new FsObjectStore(join(root, 'store'));
+  let featureStore: PgliteFeatureStore;
+  const clock = fixedClock('2024-05-01');
+
+  beforeAll(() => {
+    featureStore = PgliteFeatureStore.shared(join(root, 'pglite'));
+  });
+  afterAll(async () => {
+    await featureStore.close();
+  });
+
+  async function state() {
+    return { current: (await readCurrentSnapshot(objectStore))?.snapshotId, online: await featureStore.currentSnapshot() };
+  }
+
+  it('refuses a directory without manifest.json and writes nothing', async () => {
+    const dir = await snapshotDir('s0', [1], { manifest: false });
+    const err = await publishSnapshot({ snapshotDir: dir, objectStore, featureStore }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as InputError).code).toBe('SNAPSHOT_INCOMPLETE');
+    expect((err as InputError).message).toContain('manifest.json');
+    expect(await objectStore.list('')).toEqual([]);
+    await expect(publishSnapshot({ snapshotDir: join(root, 'nope'), objectStore, featureStore })).rejects.toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
+  });
+
+  it('publishes the offline objects, the online rows and then CURRENT', async () => {
+    const progress: string[] = [];
+    const res = await publishSnapshot({ snapshotDir: await snapshotDir('s1', [5008804, 5008805]), objectStore, featureStore, clock, onProgress: (m) => progress.push(m) });
+    const keys = snapshotKeys('s1');
+    expect(res).toEqual({
+      snapshotId: 's1',
+      manifestKey: keys.manifest,
+      objectsWritten: [keys.part, keys.quarantine, keys.manifest],
+      objectsKept: [],
+      onlineRows: 2,
+      current: { snapshotId: 's1', publishedAt: '2024-05-01T12:00:00.000Z', manifestKey: keys.manifest },
+      alreadyCurrent: false,
+    });
+    expect((await objectStore.list('')).map((o) => o.key)).toEqual([CURRENT_KEY, keys.manifest, keys.part, keys.quarantine].sort());
+    expect(await state()).toEqual({ current: 's1', online: 's1' });
+    expect(await featureStore.get('5008805')).toEqual({
+      id: '5008805',
+      snapshotId: 's1',
+      nbLoans: 2,
+      sumLoanAmount: 250.5 + 5008805,
+      lastLoanDate: '2022-01-05',
+      nbLoansBeforeLastDate: 1,
+      sumLoanAmountBeforeLastDate: 100.25,
+      previousLoanDate: '2021-03-01',
+      birthday: '1985-07-14',
+      jobStartDate: null,
+      flagOwnCar: 1,
+      amtIncomeTotal: 54000,
+    });
+    expect(progress.some((p) => p.includes('online store now serves snapshot s1'))).toBe(true);
+  });
+
+  it('publishing the same snapshot again changes nothing', async () => {
+    const res = await publishSnapshot({ snapshotDir: await snapshotDir('s1', [5008804, 5008805]), objectStore, featureStore, clock: fixedClock('2024-06-01') });
+    expect(res.alreadyCurrent).toBe(true);
+    expect(res.objectsWritten).toEqual([]);
+    expect(res.onlineRows).toBeNull();
+    expect((await readCurrentSnapshot(objectStore))?.publishedAt).toBe('2024-05-01T12:00:00.000Z');
+  });
+
+  it('a crash after the offline objects leaves s1 current in both stores; a re-run finishes the publish', async () => {
+    const dir = await snapshotDir('s2', [7, 8, 9]);
+    const crash = async (step: string) => {
+      if (step === 'offline') throw new Error('crash after offline');
+    };
+    await expect(publishSnapshot({ snapshotDir: dir, objectStore, featureStore, afterStep: crash })).rejects.toThrow('crash after offline');
+    expect(await state()).toEqual({ current: 's1', online: 's1' });
+    expect(await featureStore.get('7')).toBeUndefined();
+
+    const res = await publishSnapshot({ snapshotDir: dir, objectStore, featureStore, clock });
+    expect(res.objectsWritten).toEqual([]);
+    expect(res.objectsKept).toEqual(Object.values(snapshotKeys('s2')));
+    expect(res.onlineRows).toBe(3);
+    expect(await state()).toEqual({ current: 's2', online: 's2' });
+  });
+
+  it('a failed online load leaves the previous snapshot current in both stores', async () => {
+    const dir = await snapshotDir('s3', [11, 12], { duplicateOnline: true });
+    await expect(publishSnapshot({ snapshotDir: dir, objectStore, featureStore })).rejects.toThrow(/unique|duplicate/i);
+    expect(await state()).toEqual({ current: 's2', online: 's2' });
+    expect(await featureStore.get('11')).toBeUndefined();
+    expect((await featureStore.get('8'))?.snapshotId).toBe('s2');
+  });
+
+  it('a crash before CURRENT is the documented window (online new, CURRENT old), closed by a re-run', async () => {
+    const dir = await snapshotDir('s4', [21]);
+    const crash = async (step: string) => {
+      if (step === 'online') throw new Error('crash before CURRENT');
+    };
+    await expect(publishSnapshot({ snapshotDir: dir, objectStore, featureStore, afterStep: crash })).rejects.toThrow('crash before CURRENT');
+    expect(await state()).toEqual({ current: 's2', online: 's4' });
+    const res = await publishSnapshot({ snapshotDir: dir, objectStore, featureStore, clock });
+    expect(res.onlineRows).toBeNull(); // not reloaded
+    expect(await state()).toEqual({ current: 's4', online: 's4' });
+  });
+
+  it('refuses a snapshot whose parquet is missing, naming the file', async () => {
+    const dir = join(root, 'partial');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ snapshotId: 's5' }));
+    await expect(publishSnapshot({ snapshotDir: dir, objectStore, featureStore })).rejects.toThrow(join(dir, 'features.parquet'));
+    expect(existsSync(join(root, 'store', 'features', 'snapshot=s5'))).toBe(false);
+  });
+});
