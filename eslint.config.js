@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/', '.venv/', '.credit-risk/', 'dist/', '.serverless/', 'bench/results/', '**/*.cjs', 'bench/peers/'],
+    ignores: ['node_modules/', '.venv/', '.venv-scan/', '.credit-risk/', 'dist/', '.serverless/', 'bench/results/', '**/*.cjs', 'bench/peers/'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

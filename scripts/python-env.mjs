@@ -43,7 +43,44 @@ export function requirePythonOrExplain() {
   return null;
 }
 
+// A second, named venv from its own requirements file (e.g. .venv-scan from requirements-scan.txt:
+// checkov pins packages that would conflict with requirements-dev.txt). Same stamp-and-rebuild rule
+// as ensurePython(); returns the venv's bin directory, or null when it could not be built.
+export function ensureVenv(name, requirementsFile, { quiet = false } = {}) {
+  const dir = resolve(root, name);
+  const py = resolve(dir, 'bin/python');
+  const reqs = resolve(root, requirementsFile);
+  const stampFile = resolve(dir, '.requirements.sha256');
+  const want = createHash('sha256').update(readFileSync(reqs)).digest('hex');
+  if (existsSync(py) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === want) return resolve(dir, 'bin');
+  const base = process.env.PYTHON ?? 'python3';
+  if (!quiet) console.log(`[python] building ${name} from ${requirementsFile} with ${base}`);
+  const ok =
+    (existsSync(py) || run(base, ['-m', 'venv', dir])) &&
+    run(py, ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', '-r', reqs]);
+  if (!ok) return null;
+  writeFileSync(stampFile, want);
+  return resolve(dir, 'bin');
+}
+
+/** The IaC scanners (checkov, cfn-lint) in .venv-scan; with CI=true a failure to build them exits 1. */
+export function requireScanToolsOrExplain() {
+  const bin = ensureVenv('.venv-scan', 'requirements-scan.txt');
+  if (bin) return bin;
+  const msg = 'the IaC scanners (.venv-scan from requirements-scan.txt: checkov, cfn-lint) could not be installed';
+  if (process.env.CI === 'true') {
+    console.error(`[python] FAILED: ${msg}; with CI=true this is a failure, not a skip.`);
+    process.exit(1);
+  }
+  console.error(`[python] WARNING: ${msg}; the template scans in test/integration/infra will be SKIPPED.`);
+  return null;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const py = requirePythonOrExplain();
   if (py) console.log(py);
+  if (process.argv.includes('--scan')) {
+    const bin = requireScanToolsOrExplain();
+    if (bin) console.log(bin);
+  }
 }

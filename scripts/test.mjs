@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { requirePythonOrExplain } from './python-env.mjs';
+import { requirePythonOrExplain, requireScanToolsOrExplain } from './python-env.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const results = resolve(root, '.test-results');
@@ -17,6 +17,9 @@ if (python) {
   env.CREDIT_RISK_PYTHON = python;
   env.PYSPARK_PYTHON = python;
 }
+// checkov and cfn-lint for the offline proof of the infrastructure (test/integration/infra).
+const scanBin = requireScanToolsOrExplain();
+if (scanBin) env.CREDIT_RISK_SCAN_BIN = scanBin;
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const step = (name, cmd, args) => {
