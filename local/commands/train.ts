@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { InvalidArgumentError, type Command } from 'commander';
 import { InputError } from '#lib/errors.ts';
 import { loadOnnxModel } from '#lib/model/onnx-runtime.ts';
-import { readTable } from '#lib/model/table.ts';
+import { isoDay, readTable } from '#lib/model/table.ts';
 import { trainModel, writeModelDirectory } from '#lib/model/train.ts';
 
 function intOption(name: string, min: number) {
@@ -217,7 +217,11 @@ async function predictFile(opts: PredictCliOptions): Promise<void> {
         const cells = idColumns.map((c) => {
           const col = table.columns.get(c);
           if (!col) return '';
-          return csvCell(col.values[r]);
+          const v = col.values[r];
+          if (col.kind === 'date' && typeof v === 'number' && !Number.isNaN(v)) {
+            return Number.isInteger(v) ? isoDay(v) : new Date(v * 86_400_000).toISOString();
+          }
+          return csvCell(v);
         });
         cells.push(String(Number(p[i].toPrecision(9))));
         text += `${cells.join(',')}\n`;
