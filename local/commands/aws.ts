@@ -1,4 +1,233 @@
 import type { Command } from 'commander';
+import { GetJobRunCommand, GlueClient, StartJobRunCommand } from '@aws-sdk/client-glue';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  SFNClient,
+  StartExecutionCommand,
+  type HistoryEvent,
+} from '@aws-sdk/client-sfn';
+import { InputError } from '#lib/errors.ts';
+import { recordFromHistory } from '#lib/pipeline/execution-history.ts';
+import { runDecision, runModelVersion } from '#lib/pipeline/run-record.ts';
+import { formatRunStatus } from '#local/runs/run-view.ts';
 
-// Placeholder until the 'aws' commands land; it registers nothing.
-export function register(_program: Command): void {}
+/**
+ * `credit-risk aws ...`: operate the deployed system from a laptop with the caller's AWS
+ * credentials (the SDK's default chain). Region and resource names come from options, then from
+ * the environment (AWS_REGION, CREDIT_RISK_TRAINING_STATE_MACHINE_ARN, CREDIT_RISK_GLUE_JOB),
+ * the same values `serverless info` prints after a deploy.
+ */
+interface AwsOptions {
+  region?: string;
+  json?: boolean;
+}
+
+interface PipelineOptions extends AwsOptions {
+  stateMachineArn?: string;
+}
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+function region(options: AwsOptions): string {
+  const r = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  if (!r) throw new InputError('NO_REGION', 'no AWS region: pass --region or set AWS_REGION');
+  return r;
+}
+
+function stateMachineArn(options: PipelineOptions): string {
+  const arn = options.stateMachineArn ?? process.env.CREDIT_RISK_TRAINING_STATE_MACHINE_ARN;
+  if (!arn) {
+    throw new InputError(
+      'NO_STATE_MACHINE',
+      'no training state machine: pass --state-machine-arn or set CREDIT_RISK_TRAINING_STATE_MACHINE_ARN (serverless info lists it)',
+    );
+  }
+  if (!/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]+$/.test(arn)) {
+    throw new InputError('BAD_STATE_MACHINE_ARN', `${arn} is not a state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)`);
+  }
+  return arn;
+}
+
+/** An execution ARN, or a bare execution name under the state machine. */
+export function executionArn(machineArn: string, ref: string): string {
+  if (ref.startsWith('arn:')) return ref;
+  if (!/^[A-Za-z0-9_-]{1,80}$/.test(ref)) throw new InputError('BAD_EXECUTION', `${JSON.stringify(ref)} is neither an execution ARN nor an execution name`);
+  return `${machineArn.replace(':stateMachine:', ':execution:')}:${ref}`;
+}
+
+export function trainingInput(options: { input?: string; size?: string; canaryWeight?: string }): Record<string, unknown> {
+  const input: Record<string, unknown> = { trigger: 'cli' };
+  if (options.input !== undefined) input.input = options.input;
+  if (options.size !== undefined) {
+    const n = Number(options.size);
+    if (!Number.isInteger(n) || n < 0) throw new InputError('BAD_SIZE', `--size must be a whole number of bytes, got ${JSON.stringify(options.size)}`);
+    input.sizeBytes = n;
+  }
+  if (options.canaryWeight !== undefined) {
+    const w = Number(options.canaryWeight);
+    if (!(w > 0 && w < 1)) throw new InputError('BAD_CANARY_WEIGHT', `--canary-weight must be in (0, 1), got ${JSON.stringify(options.canaryWeight)}`);
+    input.canaryWeight = w;
+  }
+  return input;
+}
+
+async function fullHistory(sfn: SFNClient, arn: string): Promise<HistoryEvent[]> {
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await sfn.send(new GetExecutionHistoryCommand({ executionArn: arn, maxResults: 1000, nextToken, includeExecutionData: true }));
+    events.push(...(page.events ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return events;
+}
+
+async function pipelineStatus(options: PipelineOptions, ref: string | undefined): Promise<void> {
+  const machine = stateMachineArn(options);
+  const sfn = new SFNClient({ region: region(options) });
+  let arn: string;
+  if (ref) arn = executionArn(machine, ref);
+  else {
+    const latest = await sfn.send(new ListExecutionsCommand({ stateMachineArn: machine, maxResults: 1 }));
+    const first = latest.executions?.[0]?.executionArn;
+    if (!first) throw new InputError('NO_RUNS', `state machine ${machine} has no executions yet`);
+    arn = first;
+  }
+  const described = await sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
+  const record = recordFromHistory({
+    executionId: described.name ?? arn,
+    stateMachine: machine.split(':').at(-1) ?? machine,
+    startedAt: described.startDate ?? new Date(0),
+    history: await fullHistory(sfn, arn),
+    status: described.status,
+  });
+  if (options.json) {
+    out(
+      JSON.stringify(
+        {
+          executionArn: arn,
+          status: described.status,
+          decision: runDecision(record),
+          modelVersion: runModelVersion(record),
+          startDate: described.startDate?.toISOString() ?? null,
+          stopDate: described.stopDate?.toISOString() ?? null,
+          error: described.error ?? null,
+          cause: described.cause ?? null,
+          states: record.states.map((s) => ({ name: s.name, type: s.type, ms: s.ms ?? null, error: s.error ?? null })),
+        },
+        null,
+        2,
+      ),
+    );
+    return;
+  }
+  out(`${arn}\n${formatRunStatus(record)}`);
+}
+
+export function register(program: Command): void {
+  const aws = program
+    .command('aws')
+    .description('operate the deployed system in an AWS account: start and watch training runs and the Glue feature job')
+    .addHelpText(
+      'after',
+      '\nUses your AWS credentials (the SDK default chain: env, ~/.aws, SSO). Region: --region or AWS_REGION.\n' +
+        'Examples:\n' +
+        '  export CREDIT_RISK_TRAINING_STATE_MACHINE_ARN=arn:aws:states:eu-west-1:123456789012:stateMachine:credit-risk-prod-training\n' +
+        '  credit-risk aws pipeline run --input raw/2025/03/loans.csv\n' +
+        '  credit-risk aws pipeline status              # the latest execution\n' +
+        '  credit-risk aws glue run --input s3://credit-risk-prod-raw/raw/big/ --output s3://credit-risk-prod-features/features/snapshot=big-1/\n' +
+        '  credit-risk aws glue status jr_0123456789abcdef\n',
+    );
+
+  const pipeline = aws.command('pipeline').description('the training state machine in Step Functions');
+  pipeline
+    .command('run')
+    .description('start a training execution (StartExecution); prints its ARN')
+    .option('--input <key>', 'raw object key or prefix in the raw bucket (default: the state machine default, raw/)')
+    .option('--size <bytes>', 'input size in bytes; above the configured size the Glue job extracts features')
+    .option('--canary-weight <w>', 'share of traffic for the canary, in (0, 1) (default 0.1)')
+    .option('--name <name>', 'execution name (default: generated by Step Functions)')
+    .option('--state-machine-arn <arn>', 'default $CREDIT_RISK_TRAINING_STATE_MACHINE_ARN')
+    .option('--region <region>', 'default $AWS_REGION')
+    .option('--json', 'print {executionArn, startDate} as JSON')
+    .action(async (options: PipelineOptions & { input?: string; size?: string; canaryWeight?: string; name?: string }) => {
+      const machine = stateMachineArn(options);
+      const input = trainingInput(options);
+      const sfn = new SFNClient({ region: region(options) });
+      const started = await sfn.send(
+        new StartExecutionCommand({ stateMachineArn: machine, input: JSON.stringify(input), ...(options.name ? { name: options.name } : {}) }),
+      );
+      if (options.json) out(JSON.stringify({ executionArn: started.executionArn, startDate: started.startDate?.toISOString() ?? null }));
+      else {
+        out(started.executionArn ?? '');
+        progress(`follow it: credit-risk aws pipeline status ${started.executionArn ?? ''}`);
+      }
+    });
+  pipeline
+    .command('status [execution]')
+    .description('state by state view of an execution (DescribeExecution + GetExecutionHistory); default: the latest')
+    .option('--state-machine-arn <arn>', 'default $CREDIT_RISK_TRAINING_STATE_MACHINE_ARN')
+    .option('--region <region>', 'default $AWS_REGION')
+    .option('--json', 'machine-readable status')
+    .action(async (execution: string | undefined, options: PipelineOptions) => pipelineStatus(options, execution));
+
+  const glue = aws.command('glue').description('the Spark feature job in Glue (the same feature SQL as DuckDB, for inputs too large for one Lambda)');
+  const jobName = (options: { jobName?: string }) => {
+    const name = options.jobName ?? process.env.CREDIT_RISK_GLUE_JOB;
+    if (!name) throw new InputError('NO_GLUE_JOB', 'no Glue job: pass --job-name or set CREDIT_RISK_GLUE_JOB (e.g. credit-risk-prod-extract-features)');
+    return name;
+  };
+  glue
+    .command('run')
+    .description('start the feature job (StartJobRun); prints the job run id')
+    .requiredOption('--input <s3uri>', 'raw data: s3://bucket/key or prefix')
+    .requiredOption('--output <s3uri>', 'snapshot directory: s3://bucket/features/snapshot=<id>/')
+    .option('--snapshot-id <id>', 'snapshot id recorded in the output (default: the output folder name)')
+    .option('--job-name <name>', 'default $CREDIT_RISK_GLUE_JOB')
+    .option('--region <region>', 'default $AWS_REGION')
+    .option('--json', 'print {jobRunId} as JSON')
+    .action(async (options: AwsOptions & { input: string; output: string; snapshotId?: string; jobName?: string }) => {
+      for (const [flag, value] of [['--input', options.input], ['--output', options.output]] as const) {
+        if (!/^s3:\/\/[a-z0-9.-]{3,63}\/./.test(value)) throw new InputError('BAD_S3_URI', `${flag} must be s3://bucket/key, got ${JSON.stringify(value)}`);
+      }
+      const snapshotId = options.snapshotId ?? /snapshot=([^/]+)/.exec(options.output)?.[1];
+      const client = new GlueClient({ region: region(options) });
+      const started = await client.send(
+        new StartJobRunCommand({
+          JobName: jobName(options),
+          Arguments: { '--input': options.input, '--output': options.output, ...(snapshotId ? { '--snapshot-id': snapshotId } : {}) },
+        }),
+      );
+      if (options.json) out(JSON.stringify({ jobRunId: started.JobRunId ?? null }));
+      else {
+        out(started.JobRunId ?? '');
+        progress(`follow it: credit-risk aws glue status ${started.JobRunId ?? ''}`);
+      }
+    });
+  glue
+    .command('status <runId>')
+    .description('state, duration and error of a job run (GetJobRun)')
+    .option('--job-name <name>', 'default $CREDIT_RISK_GLUE_JOB')
+    .option('--region <region>', 'default $AWS_REGION')
+    .option('--json', 'machine-readable status')
+    .action(async (runId: string, options: AwsOptions & { jobName?: string }) => {
+      const client = new GlueClient({ region: region(options) });
+      const { JobRun: run } = await client.send(new GetJobRunCommand({ JobName: jobName(options), RunId: runId }));
+      const view = {
+        jobRunId: run?.Id ?? runId,
+        state: run?.JobRunState ?? 'UNKNOWN',
+        startedOn: run?.StartedOn?.toISOString() ?? null,
+        completedOn: run?.CompletedOn?.toISOString() ?? null,
+        executionSeconds: run?.ExecutionTime ?? null,
+        error: run?.ErrorMessage ?? null,
+      };
+      if (options.json) out(JSON.stringify(view, null, 2));
+      else {
+        out(`${view.jobRunId}  ${view.state}${view.executionSeconds !== null ? `  ${view.executionSeconds} s` : ''}`);
+        if (view.error) out(`error: ${view.error}`);
+      }
+    });
+}
