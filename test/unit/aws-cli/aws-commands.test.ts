@@ -35,7 +35,9 @@ beforeEach(() => {
   delete process.env.CREDIT_RISK_GLUE_JOB;
 });
 
-afterEach(() => jest.restoreAllMocks());
+afterEach(() => {
+  jest.restoreAllMocks();
+});
 
 describe('credit-risk aws pipeline', () => {
   it('run starts an execution with the input, size and canary share given', async () => {
