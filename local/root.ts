@@ -1,4 +1,6 @@
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
+import { PgliteFeatureStore } from '#lib/adapters/local/pglite-feature-store.ts';
+import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { systemClock, type Clock } from '#lib/ports/clock.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { ensureHome, localHome, type LocalHome } from './home.ts';
@@ -13,6 +15,11 @@ import { ensureHome, localHome, type LocalHome } from './home.ts';
 export interface LocalRoot {
   home: LocalHome;
   objectStore: ObjectStore;
+  /**
+   * The online feature store: PGlite on home.pglite, one instance per process, opened on first
+   * use (opening takes a second or more; commands that never read features never pay it).
+   */
+  featureStore: FeatureStore;
   clock: Clock;
 }
 
@@ -21,6 +28,7 @@ export function createLocalRoot(home: LocalHome = localHome()): LocalRoot {
   return {
     home,
     objectStore: new FsObjectStore(home.store),
+    featureStore: PgliteFeatureStore.shared(home.pglite),
     clock: systemClock,
   };
 }

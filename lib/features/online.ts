@@ -1,4 +1,5 @@
 import { InputError } from '#lib/errors.ts';
+import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { daysBetween, isIsoDate, wholeYearsBetween } from './calendar.ts';
 
 /**
@@ -108,4 +109,23 @@ export function onlineFeatureVector(row: CustomerFeatureRow, asOf: string): Reco
     days_since_previous_loan: latestPrevious === null ? null : daysBetween(latestPrevious, asOf),
     amt_income_total: row.amtIncomeTotal,
   };
+}
+
+/** What `features get` prints and what a caller of the online store gets for one customer. */
+export interface OnlineFeatures {
+  id: string;
+  asOf: string;
+  snapshotId: string;
+  features: Record<OnlineFeatureName, number | null>;
+}
+
+/** Looks a customer up in the online store and computes its vector on asOf; UNKNOWN_CUSTOMER if absent. */
+export async function lookupOnlineFeatures(
+  store: Pick<FeatureStore, 'get'>,
+  id: string,
+  asOf: string,
+): Promise<OnlineFeatures> {
+  const row = await store.get(id);
+  if (!row) throw new InputError('UNKNOWN_CUSTOMER', `customer ${JSON.stringify(id)} is not in the online feature store`, { id });
+  return { id: row.id, asOf, snapshotId: row.snapshotId, features: onlineFeatureVector(row, asOf) };
 }
