@@ -1,7 +1,7 @@
 /**
  * Builds the zip of every zip-packaged Lambda in serverless.yml (`package.artifact:
- * dist/lambda/<dir>.zip`): one esbuild ESM bundle `handler.mjs` per function, plus what a bundle
- * cannot contain - native bindings (DuckDB, onnxruntime-node, linux-x64 only: their functions run
+ * dist/lambda/<dir>.zip`): the esbuild bundle `index.mjs` from scripts/build.ts (the same bundler
+ * the predict image and the local runtime use), plus what a bundle cannot contain - native bindings (DuckDB, onnxruntime-node, linux-x64 only: their functions run
  * on x86_64) and the feature SQL file read next to the bundle. The predict function is a container
  * image (Dockerfile) and is not built here.
  *
@@ -11,9 +11,9 @@
  * HANDLER_NOT_BUILT (so the template can still be packaged and checked offline; the infra test
  * lists missing handlers as a failure of its own). `npm run deploy` always uses --strict.
  */
-import { build, type Metafile } from 'esbuild';
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { buildFunctions } from '../scripts/build.ts';
 import { zipDirectory } from './zip.ts';
 
 export type Architecture = 'x86_64' | 'arm64';
@@ -43,6 +43,9 @@ export const ZIP_FUNCTIONS: ZipFunction[] = [
  * parts to keep: only the linux-x64 binaries (onnxruntime-node ships every platform: 288 MB).
  */
 const NATIVE_PACKAGES: Record<string, { copy: string[]; prune?: (pkgDir: string) => void }> = {
+  '@duckdb/node-api': {
+    copy: ['@duckdb/node-api', '@duckdb/node-bindings', '@duckdb/node-bindings-linux-x64', 'detect-libc'],
+  },
   '@duckdb/node-bindings': {
     copy: ['@duckdb/node-bindings', '@duckdb/node-bindings-linux-x64', 'detect-libc'],
   },
@@ -89,44 +92,25 @@ export async function bundleFunction(fn: ZipFunction, { strict = false } = {}): 
   if (stub) {
     if (strict) throw new Error(`functions/${fn.dir}/handler.ts does not exist: cannot deploy ${fn.key}`);
     writeFileSync(
-      join(workDir, 'handler.mjs'),
+      join(workDir, 'index.mjs'),
       `// Stub: functions/${fn.dir}/handler.ts did not exist when this zip was built.\n` +
         `export const handler = async () => { throw new Error('HANDLER_NOT_BUILT: functions/${fn.dir}/handler.ts'); };\n`,
     );
   } else {
-    const result = await build({
-      entryPoints: [entry],
-      outfile: join(workDir, 'handler.mjs'),
-      bundle: true,
-      platform: 'node',
-      target: 'node22',
-      format: 'esm',
-      sourcemap: 'linked',
-      minifySyntax: true,
-      legalComments: 'none',
-      metafile: true,
-      logLevel: 'warning',
-      external: Object.keys(NATIVE_PACKAGES),
-      // CommonJS dependencies inside an ESM bundle still call require().
-      banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-    });
-    natives = usedExternals(result.metafile);
+    const [built] = await buildFunctions({ only: [fn.dir], outDir: LAMBDA_OUT });
+    natives = built.externals.filter((e) => e in NATIVE_PACKAGES);
+    const unknown = built.externals.filter((e) => !(e in NATIVE_PACKAGES));
+    if (unknown.length > 0) throw new Error(`${fn.key} imports ${unknown.join(', ')} at run time, which no zip ships`);
     if (natives.length > 0 && fn.architecture !== 'x86_64')
       throw new Error(`${fn.key} loads ${natives.join(', ')} (linux-x64 binaries) but is declared ${fn.architecture}`);
     for (const pkg of natives) copyNative(pkg, workDir);
-    if (Object.keys(result.metafile.inputs).some((p) => p.endsWith('lib/features/feature-sql.ts')))
+    // lib/features/feature-sql.ts reads sql/features.sql next to the bundle (import.meta.url).
+    if (readFileSync(built.file, 'utf8').includes('sql/features.sql'))
       cpSync(join(root, 'lib/features/sql'), join(workDir, 'sql'), { recursive: true });
   }
   const zip = join(LAMBDA_OUT, `${fn.dir}.zip`);
   const { bytes, sha256 } = zipDirectory(workDir, zip);
   return { dir: fn.dir, zip, stub, natives, bytes, sha256 };
-}
-
-function usedExternals(meta: Metafile): string[] {
-  const used = new Set<string>();
-  for (const out of Object.values(meta.outputs))
-    for (const imp of out.imports) if (imp.external && imp.path in NATIVE_PACKAGES) used.add(imp.path);
-  return [...used].sort();
 }
 
 function copyNative(pkg: string, workDir: string): void {
