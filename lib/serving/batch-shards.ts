@@ -1,0 +1,269 @@
+import { DuckDBInstance } from '@duckdb/node-api';
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InputError } from '#lib/errors.ts';
+import type { Clock } from '#lib/ports/clock.ts';
+import { getJson, type ObjectStore } from '#lib/ports/object-store.ts';
+import { scoreFeatureTable } from './batch-scoring.ts';
+import type { ServingModel } from './predictor.ts';
+
+/**
+ * Batch scoring of a whole feature snapshot in the object store, in the three steps the
+ * batch-scoring state machine runs (state-machines/batch-scoring.asl.json):
+ *
+ *   planBatch     features/CURRENT (or a given snapshot) -> its part-*.parquet shards, and the ONE
+ *                 model version every shard will use (resolved once: a promotion during the run
+ *                 must not mix two models in one output)
+ *   scoreShard    one shard -> predictions/<model>/<version>/snapshot=<id>/<same file name>, with
+ *                 scoreFeatureTable (the scoring code and threshold rule of POST /predict)
+ *   writeManifest every shard's result -> .../manifest.json, then predictions/<model>/CURRENT
+ *                 swapped last (the commit point: readers of CURRENT never see a partial run)
+ *
+ * Offline store layout (lib/features/publish.ts): features/snapshot=<id>/part-NNNNN.parquet and
+ * manifest.json (written last: a folder without it is not a snapshot), features/CURRENT = JSON
+ * {snapshotId, ...}. The keys are repeated here rather than imported so this module does not
+ * depend on the publish code's other imports (the online store); a test holds them equal.
+ */
+export const FEATURES_CURRENT_KEY = 'features/CURRENT';
+
+export function snapshotPrefix(snapshotId: string): string {
+  return `features/snapshot=${snapshotId}/`;
+}
+
+export function predictionsPrefix(modelName: string, modelVersion: string, snapshotId: string): string {
+  return `predictions/${modelName}/${modelVersion}/snapshot=${snapshotId}/`;
+}
+
+export function predictionsCurrentKey(modelName: string): string {
+  return `predictions/${modelName}/CURRENT`;
+}
+
+const SNAPSHOT_ID = /^[A-Za-z0-9._-]{1,128}$/;
+const SHARD_FILE = /^part-[A-Za-z0-9._-]*\.parquet$/;
+
+/**
+ * Where the model comes from: the directory baked into the function (MODEL_DIR, like predict) or
+ * the registry (champion unless a version is asked for). `resolve` pins a version once per run;
+ * `load` gives that exact version (cached per container by the implementations below).
+ */
+export interface BatchModelSource {
+  readonly modelName: string;
+  resolve(requested?: string): Promise<string>;
+  load(version: string): Promise<ServingModel>;
+}
+
+export interface ShardRef {
+  key: string;
+  size: number;
+}
+
+/** list-shards' answer; the state machine hands it to every score-shard and to write-manifest. */
+export interface BatchPlan {
+  snapshotId: string;
+  modelName: string;
+  modelVersion: string;
+  outputPrefix: string;
+  shards: ShardRef[];
+}
+
+export interface ShardResult {
+  key: string;
+  outputKey: string;
+  rows: number;
+  positives: number;
+  snapshotId: string;
+  modelVersion: string;
+  /** True when the output was already there from an earlier attempt and was counted, not re-scored. */
+  reused: boolean;
+}
+
+export interface BatchManifest {
+  snapshotId: string;
+  modelName: string;
+  modelVersion: string;
+  runId: string | null;
+  createdAt: string;
+  rows: number;
+  positives: number;
+  shards: Array<Pick<ShardResult, 'key' | 'outputKey' | 'rows' | 'positives'>>;
+}
+
+export interface ManifestResult {
+  manifestKey: string;
+  currentKey: string;
+  snapshotId: string;
+  modelVersion: string;
+  shards: number;
+  rows: number;
+  positives: number;
+}
+
+export async function planBatch(options: {
+  store: ObjectStore;
+  models: BatchModelSource;
+  snapshotId?: string;
+  modelVersion?: string;
+}): Promise<BatchPlan> {
+  const { store, models } = options;
+  let snapshotId = options.snapshotId;
+  if (snapshotId === undefined) {
+    const current = await getJson<{ snapshotId?: unknown }>(store, FEATURES_CURRENT_KEY);
+    if (current === undefined) {
+      throw new InputError('NO_CURRENT_SNAPSHOT', `${store.describe(FEATURES_CURRENT_KEY)} does not exist: publish features first, or name a snapshotId`);
+    }
+    if (typeof current.snapshotId !== 'string') {
+      throw new InputError('BAD_CURRENT_POINTER', `${store.describe(FEATURES_CURRENT_KEY)} has no string "snapshotId"`);
+    }
+    snapshotId = current.snapshotId;
+  }
+  if (!SNAPSHOT_ID.test(snapshotId)) {
+    throw new InputError('BAD_SNAPSHOT_ID', `snapshot id ${JSON.stringify(snapshotId)} must be 1-128 of letters, digits, dot, dash, underscore`);
+  }
+  const prefix = snapshotPrefix(snapshotId);
+  const manifestKey = `${prefix}manifest.json`;
+  const objects = await store.list(prefix);
+  if (!objects.some((o) => o.key === manifestKey)) {
+    throw new InputError(
+      'SNAPSHOT_INCOMPLETE',
+      `snapshot ${snapshotId} has no ${store.describe(manifestKey)}: it is not a published snapshot (publish writes the manifest last)`,
+    );
+  }
+  const shards = objects
+    .filter((o) => !o.key.slice(prefix.length).includes('/') && SHARD_FILE.test(o.key.slice(prefix.length)))
+    .map((o) => ({ key: o.key, size: o.size }));
+  if (shards.length === 0) {
+    throw new InputError('NO_SHARDS', `snapshot ${snapshotId} (${store.describe(manifestKey)}) has no part-*.parquet file next to its manifest to score`);
+  }
+  const modelVersion = await models.resolve(options.modelVersion);
+  return {
+    snapshotId,
+    modelName: models.modelName,
+    modelVersion,
+    outputPrefix: predictionsPrefix(models.modelName, modelVersion, snapshotId),
+    shards,
+  };
+}
+
+/** The snapshot a shard key belongs to; an InputError when the key is not a snapshot shard. */
+export function snapshotOfShard(key: string): string {
+  const m = /^features\/snapshot=([^/]+)\/([^/]+)$/.exec(key);
+  if (!m || !SNAPSHOT_ID.test(m[1]) || !SHARD_FILE.test(m[2])) {
+    throw new InputError('BAD_SHARD_KEY', `shard key ${JSON.stringify(key)} is not features/snapshot=<id>/part-*.parquet`);
+  }
+  return m[1];
+}
+
+export async function scoreShard(options: {
+  store: ObjectStore;
+  models: BatchModelSource;
+  key: string;
+  /** The version list-shards pinned (or any reference the model source resolves). */
+  modelVersion: string;
+  /** Scratch space (/tmp in Lambda); the shard and its predictions are removed after. */
+  tmpDir: string;
+}): Promise<ShardResult> {
+  const { store, models, key } = options;
+  const snapshotId = snapshotOfShard(key);
+  // The plan carries a full version already; a person invoking by hand may say "champion".
+  const modelVersion = await models.resolve(options.modelVersion);
+  const fileName = key.slice(key.lastIndexOf('/') + 1);
+  const outputKey = predictionsPrefix(models.modelName, modelVersion, snapshotId) + fileName;
+  const work = join(options.tmpDir, `batch-score-${randomUUID()}`);
+  await mkdir(work, { recursive: true });
+  try {
+    // Outputs are written whole (atomic put) under a key named by model version and shard: one
+    // that exists is this shard's finished answer from an earlier attempt, so count it and reuse.
+    if (await store.head(outputKey)) {
+      const existing = join(work, 'existing.parquet');
+      await store.download(outputKey, existing);
+      const counted = await countPredictions(existing);
+      return { key, outputKey, ...counted, snapshotId, modelVersion, reused: true };
+    }
+    if (!(await store.head(key))) throw new InputError('UNKNOWN_SHARD', `no shard at ${store.describe(key)}`);
+    const model = await models.load(modelVersion);
+    const input = join(work, fileName);
+    const output = join(work, `predictions-${fileName}`);
+    await store.download(key, input);
+    const scored = await scoreFeatureTable({ input, output, model });
+    await store.upload(output, outputKey, { contentType: 'application/vnd.apache.parquet' });
+    return { key, outputKey, rows: scored.rows, positives: scored.positives, snapshotId, modelVersion, reused: false };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function countPredictions(file: string): Promise<{ rows: number; positives: number }> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    const reader = await connection.runAndReadAll(
+      `SELECT count(*)::BIGINT AS n, coalesce(sum(prediction), 0)::BIGINT AS p FROM read_parquet('${file.replace(/'/g, "''")}')`,
+    );
+    const row = reader.getRowObjects()[0];
+    return { rows: Number(row.n), positives: Number(row.p) };
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
+
+export async function writeManifest(options: {
+  store: ObjectStore;
+  clock: Clock;
+  results: readonly ShardResult[];
+  /** When given, every planned shard must have exactly one result (nothing silently missing). */
+  plan?: Pick<BatchPlan, 'snapshotId' | 'modelName' | 'modelVersion'> & { shards: ReadonlyArray<{ key: string }> };
+  modelName: string;
+  runId?: string;
+}): Promise<ManifestResult> {
+  const { store, results, plan } = options;
+  if (results.length === 0) throw new InputError('NO_RESULTS', 'write-manifest got no shard results');
+  const snapshotId = plan?.snapshotId ?? results[0].snapshotId;
+  const modelVersion = plan?.modelVersion ?? results[0].modelVersion;
+  const modelName = plan?.modelName ?? options.modelName;
+  for (const r of results) {
+    if (r.snapshotId !== snapshotId || r.modelVersion !== modelVersion) {
+      throw new InputError(
+        'MIXED_RESULTS',
+        `shard ${r.key} was scored for snapshot ${r.snapshotId} with ${r.modelVersion}, the run is snapshot ${snapshotId} with ${modelVersion}`,
+      );
+    }
+  }
+  const seen = new Set<string>();
+  for (const r of results) {
+    if (seen.has(r.key)) throw new InputError('DUPLICATE_SHARD', `shard ${r.key} has two results`);
+    seen.add(r.key);
+  }
+  if (plan) {
+    const missing = plan.shards.filter((s) => !seen.has(s.key)).map((s) => s.key);
+    if (missing.length > 0) throw new InputError('MISSING_SHARDS', `no result for planned shard(s) ${missing.join(', ')}`);
+    const planned = new Set(plan.shards.map((s) => s.key));
+    const extra = results.filter((r) => !planned.has(r.key)).map((r) => r.key);
+    if (extra.length > 0) throw new InputError('UNPLANNED_SHARDS', `result(s) for shard(s) not in the plan: ${extra.join(', ')}`);
+  }
+  for (const r of results) {
+    if (!(await store.head(r.outputKey))) {
+      throw new InputError('MISSING_OUTPUT', `shard ${r.key} reports ${store.describe(r.outputKey)}, which does not exist`);
+    }
+  }
+  const manifest: BatchManifest = {
+    snapshotId,
+    modelName,
+    modelVersion,
+    runId: options.runId ?? null,
+    createdAt: options.clock.now().toISOString(),
+    rows: results.reduce((s, r) => s + r.rows, 0),
+    positives: results.reduce((s, r) => s + r.positives, 0),
+    shards: [...results].sort((a, b) => (a.key < b.key ? -1 : 1)).map(({ key, outputKey, rows, positives }) => ({ key, outputKey, rows, positives })),
+  };
+  const manifestKey = `${predictionsPrefix(modelName, modelVersion, snapshotId)}manifest.json`;
+  await store.put(manifestKey, JSON.stringify(manifest, null, 2) + '\n', { contentType: 'application/json' });
+  const currentKey = predictionsCurrentKey(modelName);
+  await store.put(
+    currentKey,
+    JSON.stringify({ manifestKey, snapshotId, modelVersion, createdAt: manifest.createdAt }, null, 2) + '\n',
+    { contentType: 'application/json' },
+  );
+  return { manifestKey, currentKey, snapshotId, modelVersion, shards: results.length, rows: manifest.rows, positives: manifest.positives };
+}

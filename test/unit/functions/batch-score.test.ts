@@ -1,0 +1,184 @@
+import { describe, expect, it } from '@jest/globals';
+import type { Context } from 'aws-lambda';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHandler, parseBatchScoreEvent } from '#functions/batch-score/handler.ts';
+import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
+import { fixedClock } from '#lib/ports/clock.ts';
+import type { BatchModelSource, BatchPlan, ManifestResult, ShardResult } from '#lib/serving/batch-shards.ts';
+
+const context = { awsRequestId: 'req-1', functionName: 'batch-score', getRemainingTimeInMillis: () => 60000 } as unknown as Context;
+const V1 = 'a'.repeat(64);
+
+/** A model source that pins V1 and records what it was asked; scoring is the integration test's job. */
+function models(): BatchModelSource & { asked: Array<string | undefined> } {
+  const asked: Array<string | undefined> = [];
+  return {
+    modelName: 'credit-risk',
+    asked,
+    async resolve(requested) {
+      asked.push(requested);
+      return V1;
+    },
+    async load() {
+      throw new Error('not used in these tests');
+    },
+  };
+}
+
+async function storeWithSnapshot(): Promise<FsObjectStore> {
+  const store = new FsObjectStore(mkdtempSync(join(tmpdir(), 'cr-batch-unit-')));
+  await store.put('features/CURRENT', JSON.stringify({ snapshotId: 's2', publishedAt: '2025-01-01T00:00:00Z', manifestKey: 'features/snapshot=s2/manifest.json' }));
+  for (const id of ['s1', 's2']) {
+    await store.put(`features/snapshot=${id}/manifest.json`, JSON.stringify({ snapshotId: id }));
+    await store.put(`features/snapshot=${id}/part-00001.parquet`, 'PAR1-fake-b');
+    await store.put(`features/snapshot=${id}/part-00000.parquet`, 'PAR1-fake-a');
+  }
+  // Not shards: the online table, a nested folder, a non-parquet file.
+  await store.put('features/snapshot=s2/online.parquet', 'PAR1-online');
+  await store.put('features/snapshot=s2/extra/part-00009.parquet', 'PAR1-nested');
+  await store.put('features/snapshot=s2/part-00002.csv', 'a,b');
+  return store;
+}
+
+function handlerFor(store: FsObjectStore, source = models()) {
+  return createHandler({ featuresStore: store, models: source, clock: fixedClock('2025-02-03'), tmpDir: mkdtempSync(join(tmpdir(), 'cr-batch-tmp-')) });
+}
+
+function result(key: string, rows: number, positives: number, over: Partial<ShardResult> = {}): ShardResult {
+  const file = key.slice(key.lastIndexOf('/') + 1);
+  return { key, outputKey: `predictions/credit-risk/${V1}/snapshot=s2/${file}`, rows, positives, snapshotId: 's2', modelVersion: V1, reused: false, ...over };
+}
+
+describe('batch-score event parsing', () => {
+  it('names the unknown action', () => {
+    expect(() => parseBatchScoreEvent({ action: 'score-everything' })).toThrow(/BAD_BATCH_EVENT|action/);
+    try {
+      parseBatchScoreEvent({ action: 'score-everything' });
+    } catch (e) {
+      expect((e as { code: string }).code).toBe('BAD_BATCH_EVENT');
+    }
+  });
+
+  it('refuses a score-shard without the pinned model version', () => {
+    expect(() => parseBatchScoreEvent({ action: 'score-shard', shard: { key: 'features/snapshot=s/part-0.parquet' } })).toThrow(
+      /plan: give plan.modelVersion/,
+    );
+  });
+
+  it('refuses a snapshot id that could escape its folder', () => {
+    expect(() => parseBatchScoreEvent({ action: 'list-shards', request: { snapshotId: '../models' } })).toThrow(/request.snapshotId/);
+  });
+});
+
+describe('list-shards', () => {
+  it('plans the part files of the CURRENT snapshot, nothing else, with one pinned model version', async () => {
+    const store = await storeWithSnapshot();
+    const source = models();
+    const plan = (await handlerFor(store, source)({ action: 'list-shards', request: {}, runId: 'run-1' }, context)) as BatchPlan;
+    expect(plan).toEqual({
+      snapshotId: 's2',
+      modelName: 'credit-risk',
+      modelVersion: V1,
+      outputPrefix: `predictions/credit-risk/${V1}/snapshot=s2/`,
+      shards: [
+        { key: 'features/snapshot=s2/part-00000.parquet', size: 11 },
+        { key: 'features/snapshot=s2/part-00001.parquet', size: 11 },
+      ],
+    });
+    expect(source.asked).toEqual([undefined]);
+  });
+
+  it('takes the snapshot and model version from the execution input (the ASL passes it as request)', async () => {
+    const store = await storeWithSnapshot();
+    const source = models();
+    const plan = (await handlerFor(store, source)({ action: 'list-shards', request: { snapshotId: 's1', modelVersion: 'canary' } }, context)) as BatchPlan;
+    expect(plan.snapshotId).toBe('s1');
+    expect(plan.shards.map((s) => s.key)).toEqual(['features/snapshot=s1/part-00000.parquet', 'features/snapshot=s1/part-00001.parquet']);
+    expect(source.asked).toEqual(['canary']);
+  });
+
+  it('says to publish first when there is no CURRENT pointer', async () => {
+    const store = new FsObjectStore(mkdtempSync(join(tmpdir(), 'cr-batch-empty-')));
+    await expect(handlerFor(store)({ action: 'list-shards' }, context)).rejects.toMatchObject({ code: 'NO_CURRENT_SNAPSHOT' });
+  });
+
+  it('refuses a snapshot folder without manifest.json (an unfinished publish)', async () => {
+    const store = await storeWithSnapshot();
+    await store.put('features/snapshot=s3/part-00000.parquet', 'PAR1');
+    await expect(handlerFor(store)({ action: 'list-shards', snapshotId: 's3' }, context)).rejects.toMatchObject({
+      code: 'SNAPSHOT_INCOMPLETE',
+      message: expect.stringContaining('snapshot=s3'),
+    });
+  });
+
+  it('refuses a snapshot with no part file to score', async () => {
+    const store = await storeWithSnapshot();
+    await store.put('features/snapshot=s4/manifest.json', '{}');
+    await store.put('features/snapshot=s4/online.parquet', 'PAR1');
+    await expect(handlerFor(store)({ action: 'list-shards', snapshotId: 's4' }, context)).rejects.toMatchObject({ code: 'NO_SHARDS' });
+  });
+});
+
+describe('score-shard', () => {
+  it('refuses a key outside features/snapshot=<id>/part-*.parquet before touching the store', async () => {
+    const store = await storeWithSnapshot();
+    await expect(
+      handlerFor(store)({ action: 'score-shard', key: 'models/credit-risk/aliases.json', modelVersion: V1 }, context),
+    ).rejects.toMatchObject({ code: 'BAD_SHARD_KEY' });
+  });
+});
+
+describe('write-manifest', () => {
+  const plan = {
+    snapshotId: 's2',
+    modelName: 'credit-risk',
+    modelVersion: V1,
+    outputPrefix: `predictions/credit-risk/${V1}/snapshot=s2/`,
+    shards: [{ key: 'features/snapshot=s2/part-00000.parquet' }, { key: 'features/snapshot=s2/part-00001.parquet' }],
+  };
+
+  async function withOutputs(results: ShardResult[]) {
+    const store = await storeWithSnapshot();
+    for (const r of results) await store.put(r.outputKey, 'PAR1-predictions');
+    return store;
+  }
+
+  it('writes the manifest with the totals, then swaps predictions/<model>/CURRENT to it', async () => {
+    const results = [result('features/snapshot=s2/part-00001.parquet', 40, 3), result('features/snapshot=s2/part-00000.parquet', 60, 5)];
+    const store = await withOutputs(results);
+    const answer = (await handlerFor(store)({ action: 'write-manifest', plan, shards: results, runId: 'run-1' }, context)) as ManifestResult;
+    const manifestKey = `predictions/credit-risk/${V1}/snapshot=s2/manifest.json`;
+    expect(answer).toEqual({ manifestKey, currentKey: 'predictions/credit-risk/CURRENT', snapshotId: 's2', modelVersion: V1, shards: 2, rows: 100, positives: 8 });
+    const manifest = JSON.parse(readFileSync(store.describe(manifestKey), 'utf8'));
+    expect(manifest).toMatchObject({ snapshotId: 's2', modelVersion: V1, runId: 'run-1', rows: 100, positives: 8, createdAt: '2025-02-03T12:00:00.000Z' });
+    expect(manifest.shards.map((s: { key: string }) => s.key)).toEqual(['features/snapshot=s2/part-00000.parquet', 'features/snapshot=s2/part-00001.parquet']);
+    expect(JSON.parse(readFileSync(store.describe('predictions/credit-risk/CURRENT'), 'utf8'))).toMatchObject({ manifestKey, snapshotId: 's2' });
+  });
+
+  it('writes nothing when a planned shard has no result', async () => {
+    const results = [result('features/snapshot=s2/part-00000.parquet', 60, 5)];
+    const store = await withOutputs(results);
+    await expect(handlerFor(store)({ action: 'write-manifest', plan, shards: results }, context)).rejects.toMatchObject({
+      code: 'MISSING_SHARDS',
+      message: expect.stringContaining('part-00001'),
+    });
+    expect(await store.head('predictions/credit-risk/CURRENT')).toBeUndefined();
+  });
+
+  it('refuses a result whose predictions file is not in the store', async () => {
+    const results = [result('features/snapshot=s2/part-00000.parquet', 60, 5), result('features/snapshot=s2/part-00001.parquet', 40, 3)];
+    const store = await withOutputs(results.slice(0, 1));
+    await expect(handlerFor(store)({ action: 'write-manifest', plan, shards: results }, context)).rejects.toMatchObject({ code: 'MISSING_OUTPUT' });
+  });
+
+  it('refuses results scored with two model versions', async () => {
+    const results = [
+      result('features/snapshot=s2/part-00000.parquet', 60, 5),
+      result('features/snapshot=s2/part-00001.parquet', 40, 3, { modelVersion: 'b'.repeat(64) }),
+    ];
+    const store = await withOutputs(results);
+    await expect(handlerFor(store)({ action: 'write-manifest', results }, context)).rejects.toMatchObject({ code: 'MIXED_RESULTS' });
+  });
+});
