@@ -1,0 +1,98 @@
+import { RDSDataClient } from '@aws-sdk/client-rds-data';
+import { S3Client } from '@aws-sdk/client-s3';
+import { RdsDataFeatureStore } from '#lib/adapters/aws/rds-data-feature-store.ts';
+import { S3ObjectStore } from '#lib/adapters/aws/s3-object-store.ts';
+import { systemClock, type Clock } from '#lib/ports/clock.ts';
+import type { FeatureStore } from '#lib/ports/feature-store.ts';
+import type { ObjectStore } from '#lib/ports/object-store.ts';
+
+/**
+ * The AWS composition root: the one place that picks the AWS adapters. local/root.ts is its
+ * embedded twin. Each port is built on first use and then kept for the container's life (SDK
+ * clients reuse their connections across invocations), so a function only needs the environment
+ * variables of the ports it touches, and importing a handler module never throws.
+ *
+ * Environment (set per function in serverless.yml):
+ * | variable         | port                                   | example                                   |
+ * |------------------|----------------------------------------|-------------------------------------------|
+ * | RAW_BUCKET       | rawStore: raw loan files               | credit-risk-dev-raw                       |
+ * | FEATURES_BUCKET  | featuresStore: snapshots, CURRENT, quarantine | credit-risk-dev-features           |
+ * | MODELS_BUCKET    | modelsStore: registry, candidates      | credit-risk-dev-models                    |
+ * | DB_CLUSTER_ARN   | featureStore: Aurora cluster (Data API) | arn:aws:rds:eu-west-1:123:cluster:cr-dev |
+ * | DB_SECRET_ARN    | featureStore: database credentials secret | arn:aws:secretsmanager:...:secret:...  |
+ * | DB_NAME          | featureStore: database name (default creditrisk) | creditrisk                       |
+ * | OBJECT_KEY_PREFIX| optional key prefix inside every bucket (e.g. a test namespace) | ''                  |
+ *
+ * Shared file: add a port with a small, additive edit.
+ */
+export interface AwsRoot {
+  rawStore: ObjectStore;
+  rawBucket: string;
+  featuresStore: ObjectStore;
+  modelsStore: ObjectStore;
+  featureStore: FeatureStore;
+  clock: Clock;
+  s3: S3Client;
+  rdsData: RDSDataClient;
+}
+
+export function requiredEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = env[name];
+  if (value === undefined || value === '') {
+    throw new Error(`environment variable ${name} is not set (serverless.yml sets it for the functions that need it)`);
+  }
+  return value;
+}
+
+/** Builds the root over `env`; every member is created on first access. */
+export function createAwsRoot(env: NodeJS.ProcessEnv = process.env): AwsRoot {
+  const cache = new Map<string, unknown>();
+  const once = <T>(name: string, make: () => T): T => {
+    if (!cache.has(name)) cache.set(name, make());
+    return cache.get(name) as T;
+  };
+  const prefix = env.OBJECT_KEY_PREFIX ?? '';
+  const root: AwsRoot = {
+    get s3() {
+      return once('s3', () => new S3Client({}));
+    },
+    get rdsData() {
+      // The Data API may hold a statement for 45 s (longer with continueAfterTimeout): the
+      // client must not give up first (AWS recommends socket/request timeouts of at least 1 min).
+      return once('rdsData', () => new RDSDataClient({ requestHandler: { requestTimeout: 60_000 } }));
+    },
+    get rawBucket() {
+      return requiredEnv('RAW_BUCKET', env);
+    },
+    get rawStore() {
+      return once('rawStore', () => new S3ObjectStore(root.s3, requiredEnv('RAW_BUCKET', env), prefix));
+    },
+    get featuresStore() {
+      return once('featuresStore', () => new S3ObjectStore(root.s3, requiredEnv('FEATURES_BUCKET', env), prefix));
+    },
+    get modelsStore() {
+      return once('modelsStore', () => new S3ObjectStore(root.s3, requiredEnv('MODELS_BUCKET', env), prefix));
+    },
+    get featureStore() {
+      return once(
+        'featureStore',
+        () =>
+          new RdsDataFeatureStore(root.rdsData, {
+            resourceArn: requiredEnv('DB_CLUSTER_ARN', env),
+            secretArn: requiredEnv('DB_SECRET_ARN', env),
+            database: env.DB_NAME || 'creditrisk',
+          }),
+      );
+    },
+    clock: systemClock,
+  };
+  return root;
+}
+
+let containerRoot: AwsRoot | undefined;
+
+/** The root of this Lambda container (one per process). */
+export function awsRoot(): AwsRoot {
+  containerRoot ??= createAwsRoot();
+  return containerRoot;
+}
