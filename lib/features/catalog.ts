@@ -1,0 +1,132 @@
+/**
+ * The catalog of the offline feature table (DIR/features.parquet, one row per loan): every column
+ * in order, its type and what it means. lib/features/sql/features.sql computes exactly these
+ * columns in this order (a test checks it), the manifest copies this list, and the trainer reads
+ * which columns are ids, time, label and features from the manifest.
+ */
+
+/** Bump when the meaning of a feature changes without the SQL text changing (it is in the snapshot id). */
+export const FEATURE_CODE_VERSION = '1';
+
+export type ColumnRole = 'id' | 'time' | 'label' | 'feature';
+
+/** Output column types, as DuckDB names them (Spark's INT/BIGINT/DOUBLE/DATE are the same types). */
+export type FeatureColumnType = 'BIGINT' | 'INTEGER' | 'DOUBLE' | 'DATE';
+
+export interface FeatureColumn {
+  name: string;
+  type: FeatureColumnType;
+  role: ColumnRole;
+  nullable: boolean;
+  description: string;
+  /** Why the column is a feature, for extras beyond DATA.md's five. */
+  justification?: string;
+}
+
+export const FEATURE_TABLE_COLUMNS = [
+  {
+    name: 'loan_id',
+    type: 'BIGINT',
+    role: 'id',
+    nullable: false,
+    description: 'The loan (unique per row of the raw file).',
+  },
+  {
+    name: 'id',
+    type: 'BIGINT',
+    role: 'id',
+    nullable: false,
+    description: 'The customer; the key /predict is called with.',
+  },
+  {
+    name: 'loan_date',
+    type: 'DATE',
+    role: 'time',
+    nullable: false,
+    description: 'The date D the loan was granted; every feature uses only what was known before D.',
+  },
+  {
+    name: 'status',
+    type: 'INTEGER',
+    role: 'label',
+    nullable: false,
+    description: 'The label: 1 = the loan went bad.',
+  },
+  {
+    name: 'nb_previous_loans',
+    type: 'INTEGER',
+    role: 'feature',
+    nullable: false,
+    description:
+      "Number of the customer's loans with loan_date strictly before D. Same-day loans do not see each other; a first loan has 0.",
+  },
+  {
+    name: 'avg_amount_loans_previous',
+    type: 'DOUBLE',
+    role: 'feature',
+    nullable: true,
+    description:
+      'Mean loan_amount of those previous loans (amounts rounded half up to 6 decimals and summed exactly); null when there are none.',
+  },
+  {
+    name: 'age',
+    type: 'INTEGER',
+    role: 'feature',
+    nullable: false,
+    description:
+      'Whole years from birthday to D, anniversary semantics: the birthday itself counts; a 29 February birthday has its anniversary on 1 March in non-leap years.',
+  },
+  {
+    name: 'years_on_the_job',
+    type: 'INTEGER',
+    role: 'feature',
+    nullable: true,
+    description:
+      'Whole years from job_start_date to D (same anniversary rule); null when job_start_date is after D (the days_employed=365243 "not employed" sentinel, or a future start), never negative.',
+  },
+  { name: 'flag_own_car', type: 'INTEGER', role: 'feature', nullable: false, description: 'Y -> 1, N -> 0.' },
+  {
+    name: 'days_since_previous_loan',
+    type: 'INTEGER',
+    role: 'feature',
+    nullable: true,
+    description:
+      "Days from the customer's most recent loan date strictly before D to D; null for a first loan (and for every loan of the first loan day).",
+    justification:
+      'Recency of borrowing (DATA.md asks for "recency ... of previous loans"): a customer coming back days after the last loan is a different risk from one coming back after years. Known at application time, computed online from the last loan dates.',
+  },
+  {
+    name: 'amt_income_total',
+    type: 'DOUBLE',
+    role: 'feature',
+    nullable: false,
+    description:
+      "The applicant's declared income on the loan row (online: from the customer's most recent loan).",
+    justification:
+      'Income is the applicant attribute most directly tied to repayment capacity and is known at application time; passing it through costs nothing and lets the model use it if an ablation shows it helps.',
+  },
+] as const satisfies readonly FeatureColumn[];
+
+export type FeatureTableColumnName = (typeof FEATURE_TABLE_COLUMNS)[number]['name'];
+
+export const FEATURE_TABLE_COLUMN_NAMES: readonly FeatureTableColumnName[] = FEATURE_TABLE_COLUMNS.map(
+  (c) => c.name,
+);
+
+export const ID_COLUMNS = ['loan_id', 'id'] as const;
+export const TIME_COLUMN = 'loan_date';
+export const LABEL_COLUMN = 'status';
+
+/** The model inputs, in table order. */
+export const FEATURE_NAMES: readonly string[] = FEATURE_TABLE_COLUMNS.filter((c) => c.role === 'feature').map(
+  (c) => c.name,
+);
+
+/** The five features DATA.md defines; every other feature is an extra with a justification. */
+export const CORE_FEATURE_NAMES = [
+  'nb_previous_loans',
+  'avg_amount_loans_previous',
+  'age',
+  'years_on_the_job',
+  'flag_own_car',
+] as const;
