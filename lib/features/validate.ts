@@ -1,0 +1,295 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { closeSync, openSync, readSync, renameSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { InputError } from '#lib/errors.ts';
+import { isIsoDate } from './calendar.ts';
+import { RAW_COLUMNS, RAW_COLUMN_NAMES, type QuarantineReason, type RawColumnName } from './raw-schema.ts';
+import { readCsvHeader, readRecordsAtLines, scanRawFile, type RawFileScan } from './validate-scan.ts';
+import { parsedColumnsSql, reasonColumnSql, sqlIdentifier, sqlString, typedColumnsSql } from './validate-rules.ts';
+
+/**
+ * Validation and quarantine: raw loan records (CSV, or Parquet with the same columns) in, a typed
+ * DuckDB table of the valid rows out (`raw_valid`, RAW_VALID_COLUMNS), every other row in a
+ * quarantine CSV `line,reason,raw` with one reason each (raw-schema.ts, QUARANTINE_REASONS).
+ * rowsIn = rowsValid + rowsQuarantined, always: nothing is silently dropped.
+ *
+ * How: DuckDB parses the file in parallel with every column as VARCHAR (store_rejects captures
+ * structurally broken records: wrong field count, bad quoting, invalid UTF-8), the rules run as one
+ * SQL CASE in the same pass, duplicates of loan_id are found with one GROUP BY, and a streaming
+ * pass in JS hashes the bytes meanwhile and finds what makes record numbers differ from physical
+ * line numbers (blank lines, line breaks inside quotes). The exact original text of quarantined
+ * records is read back from the file by line number at the end.
+ *
+ * File-level problems are InputErrors and leave nothing behind: FILE_NOT_FOUND, NOT_A_FILE,
+ * EMPTY_FILE (0 bytes, or only whitespace/BOM), MISSING_COLUMNS (names them), DUPLICATE_COLUMNS,
+ * BAD_DATE (asOf). A header with no rows is NOT an error: it is a valid file with 0 rows.
+ * Header names are matched case-insensitively after trimming, in any order; extra columns are
+ * ignored (reported through onWarning) but kept in the quarantined raw text.
+ */
+export interface ValidationSummary {
+  rowsIn: number;
+  rowsValid: number;
+  rowsQuarantined: number;
+  byReason: Record<string, number>;
+  inputSha256: string;
+}
+
+export interface ValidateOptions {
+  quarantinePath: string;
+  /** YYYY-MM-DD; a loan_date after it is 'future_loan_date'. Default: today (UTC). */
+  asOf?: string;
+  /** Name of the table of valid rows (default 'raw_valid'); replaced if it exists. */
+  table?: string;
+  /** Non-fatal remarks about the file (extra columns ignored). */
+  onWarning?: (message: string) => void;
+}
+
+let scanCounter = 0;
+
+export async function validateRawInto(conn: DuckDBConnection, inputPath: string, opts: ValidateOptions): Promise<ValidationSummary> {
+  const table = opts.table ?? 'raw_valid';
+  const asOf = opts.asOf ?? new Date().toISOString().slice(0, 10);
+  if (!isIsoDate(asOf)) throw new InputError('BAD_DATE', `as-of date must be a real date YYYY-MM-DD, got ${JSON.stringify(asOf)}`);
+  const format = detectFormat(inputPath);
+  const id = `${process.pid}_${++scanCounter}`;
+  const rejectsTable = `__rejects_${id}`;
+  const rejectsScan = `__reject_scans_${id}`;
+  const stage = sqlIdentifier(table);
+  const run = async (sql: string): Promise<void> => {
+    await conn.run(sql);
+  };
+  const cleanup = async (): Promise<void> => {
+    await run(`DROP TABLE IF EXISTS temp.${sqlIdentifier(rejectsTable)}; DROP TABLE IF EXISTS temp.${sqlIdentifier(rejectsScan)}`);
+  };
+
+  let source: string;
+  let fileColumns: string[];
+  if (format === 'parquet') {
+    fileColumns = await parquetColumns(conn, inputPath);
+    const mapping = mapHeader(fileColumns, inputPath, opts.onWarning);
+    source = `(SELECT ${RAW_COLUMN_NAMES.map((c) => `CAST(${sqlIdentifier(fileColumns[mapping.get(c) as number])} AS VARCHAR) AS ${sqlIdentifier(c)}`).join(', ')}, ordinality
+      FROM read_parquet(${sqlString(inputPath)}) WITH ORDINALITY)`;
+  } else {
+    const header = readCsvHeader(inputPath);
+    if (header.empty) throw new InputError('EMPTY_FILE', `${inputPath} is empty: expected a header line with the columns ${RAW_COLUMN_NAMES.join(',')}`);
+    fileColumns = header.names;
+    const mapping = mapHeader(fileColumns, inputPath, opts.onWarning);
+    const byPosition = new Map<number, RawColumnName>([...mapping].map(([name, i]) => [i, name]));
+    const columns = fileColumns.map((_, i) => `${sqlString(byPosition.get(i) ?? `__extra_${i}`)}: 'VARCHAR'`).join(', ');
+    source = `read_csv(${sqlString(inputPath)}, columns = {${columns}}, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
+      strict_mode = true, store_rejects = true, rejects_table = ${sqlString(rejectsTable)}, rejects_scan = ${sqlString(rejectsScan)}) WITH ORDINALITY`;
+  }
+
+  // The parse and the rules run in DuckDB's threads while this thread hashes and scans the bytes.
+  const checked = run(`CREATE OR REPLACE TEMP TABLE ${stage} AS
+SELECT ${typedColumnsSql()},
+  CAST(ordinality AS BIGINT) + ${format === 'csv' ? 1 : 0} AS line,
+  reason
+FROM (SELECT *, ${reasonColumnSql(asOf)}
+      FROM (SELECT *, ${parsedColumnsSql()} FROM ${source}))`);
+  let scan: RawFileScan;
+  try {
+    scan = scanRawFile(inputPath, { csv: format === 'csv' });
+  } finally {
+    await checked.catch(async (e: unknown) => {
+      await cleanup().catch(() => undefined);
+      throw translateDuckDbError(e, inputPath);
+    });
+  }
+
+  try {
+    const rejects = format === 'csv' ? await readRejects(conn, rejectsTable) : [];
+    await fixLineNumbers(conn, stage, scan, rejects);
+    // Duplicates: among rows that pass every other rule, the first occurrence (lowest line) stays.
+    await run(`UPDATE ${stage} SET reason = 'duplicate_loan_id'
+      FROM (SELECT loan_id, min(line) AS first_line FROM ${stage} WHERE reason IS NULL GROUP BY loan_id HAVING count(*) > 1) d
+      WHERE ${stage}.reason IS NULL AND ${stage}.loan_id = d.loan_id AND ${stage}.line <> d.first_line`);
+    const quarantined = await readQuarantined(conn, stage);
+    for (const r of rejects) quarantined.push({ line: physicalLine(r.record, scan), reason: r.reason });
+    quarantined.sort((a, b) => a.line - b.line);
+    const counts = await conn.runAndReadAll(`SELECT count(*) FILTER (WHERE reason IS NULL) AS valid, count(*) AS total FROM ${stage}`);
+    const [validText, totalText] = counts.getRows()[0] as [bigint, bigint];
+    const rowsValid = Number(validText);
+    const rowsIn = Number(totalText) + rejects.length;
+
+    writeQuarantine(opts.quarantinePath, inputPath, quarantined, format);
+    await run(`DELETE FROM ${stage} WHERE reason IS NOT NULL; ALTER TABLE ${stage} DROP COLUMN reason`);
+
+    const byReason: Record<string, number> = {};
+    for (const r of quarantined) byReason[r.reason] = (byReason[r.reason] ?? 0) + 1;
+    const summary: ValidationSummary = {
+      rowsIn,
+      rowsValid,
+      rowsQuarantined: quarantined.length,
+      byReason,
+      inputSha256: scan.sha256,
+    };
+    if (summary.rowsValid + summary.rowsQuarantined !== summary.rowsIn) {
+      throw new Error(`validation counts do not reconcile: ${JSON.stringify(summary)}`);
+    }
+    return summary;
+  } catch (e) {
+    await run(`DROP TABLE IF EXISTS ${stage}`).catch(() => undefined);
+    throw e;
+  } finally {
+    await cleanup();
+  }
+}
+
+function detectFormat(path: string): 'csv' | 'parquet' {
+  let size: number;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new InputError('NOT_A_FILE', `${path} is not a file`);
+    size = st.size;
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    throw new InputError('FILE_NOT_FOUND', `input file not found: ${path}`);
+  }
+  if (size === 0) throw new InputError('EMPTY_FILE', `${path} is empty (0 bytes): expected a header line with the columns ${RAW_COLUMN_NAMES.join(',')}`);
+  const fd = openSync(path, 'r');
+  try {
+    const magic = Buffer.alloc(4);
+    readSync(fd, magic, 0, 4, 0);
+    return magic.toString('latin1') === 'PAR1' ? 'parquet' : 'csv';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Canonical column -> position in the file. Throws MISSING_COLUMNS / DUPLICATE_COLUMNS. */
+export function mapHeader(names: readonly string[], path: string, onWarning?: (message: string) => void): Map<RawColumnName, number> {
+  const byName = new Map<string, number>();
+  const duplicates: string[] = [];
+  names.forEach((raw, i) => {
+    const name = raw.trim().toLowerCase();
+    if (byName.has(name)) duplicates.push(raw);
+    else byName.set(name, i);
+  });
+  const mapping = new Map<RawColumnName, number>();
+  const missing: string[] = [];
+  for (const c of RAW_COLUMN_NAMES) {
+    const i = byName.get(c);
+    if (i === undefined) missing.push(c);
+    else mapping.set(c, i);
+  }
+  if (missing.length > 0) {
+    throw new InputError(
+      'MISSING_COLUMNS',
+      `${path}: the header lacks ${missing.length === 1 ? 'the required column' : 'the required columns'} ${missing.join(', ')} ` +
+        `(found: ${names.slice(0, 30).join(',')}${names.length > 30 ? ',...' : ''})`,
+      { missing },
+    );
+  }
+  const canonical = new Set<string>(RAW_COLUMN_NAMES);
+  const dupRequired = duplicates.filter((n) => canonical.has(n.trim().toLowerCase()));
+  if (dupRequired.length > 0) {
+    throw new InputError('DUPLICATE_COLUMNS', `${path}: the header names ${dupRequired.join(', ')} more than once`, { duplicates: dupRequired });
+  }
+  const extra = names.filter((n) => !canonical.has(n.trim().toLowerCase()));
+  if (extra.length > 0) onWarning?.(`${path}: ignoring ${extra.length} extra column(s): ${extra.join(', ')}`);
+  return mapping;
+}
+
+async function parquetColumns(conn: DuckDBConnection, path: string): Promise<string[]> {
+  try {
+    const r = await conn.runAndReadAll(`SELECT name FROM parquet_schema(${sqlString(path)}) WHERE num_children IS NULL OR num_children = 0`);
+    return r.getRows().map((row) => String(row[0]));
+  } catch (e) {
+    throw translateDuckDbError(e, path);
+  }
+}
+
+interface RejectedRecord {
+  /** DuckDB's record number (header = 1, blank lines counted, multi-line records count once). */
+  record: number;
+  reason: QuarantineReason;
+}
+
+async function readRejects(conn: DuckDBConnection, rejectsTable: string): Promise<RejectedRecord[]> {
+  // One row per error: a record can have several. Invalid UTF-8 wins (its fields cannot be read at all).
+  const r = await conn.runAndReadAll(`SELECT CAST(line AS BIGINT) AS line, bool_or(error_type = 'INVALID ENCODING') AS encoding
+    FROM temp.${sqlIdentifier(rejectsTable)} GROUP BY line ORDER BY line`);
+  return r.getRows().map(([line, encoding]) => ({ record: Number(line), reason: encoding ? 'invalid_utf8' : 'wrong_column_count' }));
+}
+
+/**
+ * `line` was set to ordinal + 1, right for a file where every record is one line and none was
+ * rejected. Otherwise shift it: first to DuckDB's record number (skipping the record numbers of
+ * rejected records and blank lines), then to the physical line (adding the line breaks inside
+ * quotes of the records before). Both shifts are step functions of few breakpoints: ASOF joins.
+ */
+async function fixLineNumbers(conn: DuckDBConnection, stage: string, scan: RawFileScan, rejects: RejectedRecord[]): Promise<void> {
+  const skipped = [...new Set([...rejects.map((r) => r.record), ...scan.blankRecords])].sort((a, b) => a - b);
+  if (skipped.length === 0 && scan.multiLineRecords.length === 0) return;
+  // Ordinal k (1-based among emitted rows) is record k + 1 + (number of skipped records before it).
+  // Skipped record s (rank i, 0-based) comes before ordinal k iff s - 1 - i <= k - 1.
+  const skipSteps = skipped.map((s, i) => [s - 1 - i, i + 1] as const);
+  let extra = 0;
+  const lineSteps = scan.multiLineRecords.map(([record, lines]) => [record + 1, (extra += lines)] as const);
+  const values = (rows: ReadonlyArray<readonly [number, number]>): string =>
+    rows.length === 0 ? '(SELECT NULL::BIGINT AS a, NULL::BIGINT AS b WHERE false)' : `(VALUES ${rows.map(([a, b]) => `(${a}, ${b})`).join(', ')})`;
+  await conn.run(`UPDATE ${stage} SET line = fixed.line FROM (
+    SELECT r.line AS old_line, r.record + coalesce(l.b, 0) AS line FROM (
+      SELECT o.line, o.line + coalesce(s.b, 0) AS record
+      FROM (SELECT line FROM ${stage}) o ASOF LEFT JOIN ${values(skipSteps)} s(a, b) ON o.line - 1 >= s.a
+    ) r ASOF LEFT JOIN ${values(lineSteps)} l(a, b) ON r.record >= l.a
+  ) fixed WHERE ${stage}.line = fixed.old_line`);
+}
+
+/** Physical line of a DuckDB record number. */
+function physicalLine(record: number, scan: RawFileScan): number {
+  let extra = 0;
+  for (const [r, lines] of scan.multiLineRecords) {
+    if (r < record) extra += lines;
+    else break;
+  }
+  return record + extra;
+}
+
+interface QuarantinedRow {
+  line: number;
+  reason: string;
+}
+
+async function readQuarantined(conn: DuckDBConnection, stage: string): Promise<QuarantinedRow[]> {
+  const r = await conn.runAndReadAll(`SELECT line, reason FROM ${stage} WHERE reason IS NOT NULL ORDER BY line`);
+  return r.getRows().map(([line, reason]) => ({ line: Number(line), reason: String(reason) }));
+}
+
+/** The quarantine CSV, written under a temp name and renamed: a reader never sees half of it. */
+function writeQuarantine(path: string, inputPath: string, rows: QuarantinedRow[], format: 'csv' | 'parquet'): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, 'line,reason,raw\n');
+    const texts = format === 'csv' ? readRecordsAtLines(inputPath, rows.map((r) => r.line)) : new Map<number, string>();
+    const batch: string[] = [];
+    const flush = (): void => {
+      appendFileSync(tmp, batch.join(''));
+      batch.length = 0;
+    };
+    for (const r of rows) {
+      batch.push(`${r.line},${r.reason},${csvQuote(texts.get(r.line) ?? '')}\n`);
+      if (batch.length >= 10_000) flush();
+    }
+    flush();
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+function csvQuote(value: string): string {
+  return /[",\r\n]/.test(value) || value === '' ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+function translateDuckDbError(e: unknown, path: string): unknown {
+  const message = e instanceof Error ? e.message : String(e);
+  if (/Invalid Input Error|Conversion Error|Invalid unicode|No magic bytes|Parquet/i.test(message)) {
+    return new InputError('UNREADABLE_INPUT', `${path} cannot be read as raw loans: ${message.split('\n')[0]}`);
+  }
+  return e;
+}
+
+/** For the summary's readers: the columns of the valid table, in order. */
+export const VALID_TABLE_COLUMNS = [...RAW_COLUMNS.map((c) => c.name), 'line'] as const;
