@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { createHandler, parseBatchScoreEvent } from '#functions/batch-score/handler.ts';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
-import type { BatchModelSource, BatchPlan, ManifestResult, ShardResult } from '#lib/serving/batch-shards.ts';
+import { CURRENT_KEY, snapshotKeys } from '#lib/features/publish.ts';
+import { FEATURES_CURRENT_KEY, snapshotPrefix, type BatchModelSource, type BatchPlan, type ManifestResult, type ShardResult } from '#lib/serving/batch-shards.ts';
 
 const context = { awsRequestId: 'req-1', functionName: 'batch-score', getRemainingTimeInMillis: () => 60000 } as unknown as Context;
 const V1 = 'a'.repeat(64);
@@ -73,6 +74,14 @@ describe('batch-score event parsing', () => {
 });
 
 describe('list-shards', () => {
+  it('reads the offline store layout that features publish writes', () => {
+    expect(FEATURES_CURRENT_KEY).toBe(CURRENT_KEY);
+    const keys = snapshotKeys('s9');
+    expect(keys.part.startsWith(snapshotPrefix('s9'))).toBe(true);
+    expect(keys.part.slice(snapshotPrefix('s9').length)).toMatch(/^part-[0-9]+\.parquet$/);
+    expect(keys.manifest).toBe(`${snapshotPrefix('s9')}manifest.json`);
+  });
+
   it('plans the part files of the CURRENT snapshot, nothing else, with one pinned model version', async () => {
     const store = await storeWithSnapshot();
     const source = models();
