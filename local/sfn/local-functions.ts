@@ -1,0 +1,138 @@
+import type { Context } from 'aws-lambda';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { AliasTableDeployer } from '#lib/adapters/local/alias-table-deployer.ts';
+import { BuildDirBuilder } from '#lib/adapters/local/build-dir-builder.ts';
+import { EmfFileMetricsReader } from '#lib/adapters/local/emf-metrics-reader.ts';
+import { JsonlNotifier } from '#lib/adapters/local/jsonl-notifier.ts';
+import { ID_COLUMNS, LABEL_COLUMN, TIME_COLUMN } from '#lib/features/catalog.ts';
+import type { GbdtParams } from '#lib/model/gbdt/params.ts';
+import type { Builder } from '#lib/ports/builder.ts';
+import type { MetricsReader } from '#lib/ports/metrics-reader.ts';
+import type { Notifier } from '#lib/ports/notifier.ts';
+import { loadOnnxModel } from '#lib/model/onnx-runtime.ts';
+import { readTable } from '#lib/model/table.ts';
+import { trainModel, writeModelDirectory } from '#lib/model/train.ts';
+import type { OnnxScorer } from '#lib/registry/candidate.ts';
+import type { LocalRoot } from '#local/root.ts';
+
+/**
+ * The local runtime's Lambda functions: each name the state machines invoke, built from the same
+ * handler factory as in AWS (functions/<name>/handler.ts) over the local root's adapters. Built
+ * lazily, so a run that never reaches a function never loads it.
+ */
+export type LocalFunction = (payload: unknown) => Promise<unknown>;
+
+export interface LocalDeployment {
+  deployer: AliasTableDeployer;
+  builder: Builder;
+  metrics: MetricsReader;
+  notifier: Notifier;
+}
+
+export function localDeployment(root: LocalRoot): LocalDeployment {
+  return {
+    deployer: new AliasTableDeployer(join(root.home.builds, 'alias-live.json'), () => root.clock.now()),
+    builder: new BuildDirBuilder(root.home.builds, root.objectStore, bundlePredict),
+    metrics: new EmfFileMetricsReader(root.home.metrics),
+    notifier: new JsonlNotifier(join(root.home.notifications, 'notifications.jsonl'), () => root.clock.now()),
+  };
+}
+
+/** The esbuild bundle of the predict function (scripts/build.ts, the bundle CodeBuild puts in the image). */
+async function bundlePredict(outDir: string): Promise<string> {
+  const { buildFunctions } = await import('../../scripts/build.ts');
+  const [built] = await buildFunctions({ outDir, only: ['predict'] });
+  // buildFunctions writes <outDir>/predict/index.mjs.
+  return built.file;
+}
+
+function lambdaContext(functionName: string): Context {
+  const started = Date.now();
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: `local-${Math.random().toString(16).slice(2, 10)}`,
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, 900_000 - (Date.now() - started)),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/** ONNX scoring for the evaluate step (the champion and challenger on the same rows). */
+export const onnxScorer: OnnxScorer = async (model, rows, n) => {
+  const loaded = await loadOnnxModel(model);
+  try {
+    return Float64Array.from(await loaded.scoreRows(rows, n));
+  } finally {
+    await loaded.release();
+  }
+};
+
+/**
+ * The trainer behind the train step: the feature table the handler downloaded, the label, time
+ * and id columns of the feature catalog (the handler fetches the table without its manifest),
+ * then the model directory and the test split for the evaluate step.
+ */
+export async function trainFeatures(request: {
+  input: string;
+  out: string;
+  seed?: number;
+  params?: Record<string, unknown>;
+  snapshotId?: string;
+}) {
+  const table = await readTable(request.input);
+  const manifestNextTo = existsSync(join(request.input, '..', 'manifest.json'));
+  const trained = await trainModel({
+    input: table,
+    ...(manifestNextTo
+      ? {}
+      : { target: LABEL_COLUMN, timeColumn: table.columns.has(TIME_COLUMN) ? TIME_COLUMN : null, ignore: ID_COLUMNS.filter((c) => table.columns.has(c)) }),
+    seed: request.seed,
+    params: (request.params ?? {}) as Partial<GbdtParams>,
+    snapshotId: request.snapshotId,
+    codeVersion: null,
+  });
+  await writeModelDirectory(request.out, trained);
+  return { testSet: { columns: trained.testColumns, y: trained.testPredictions.y, p: trained.testPredictions.p } };
+}
+
+export function localFunctions(root: LocalRoot, deployment: LocalDeployment = localDeployment(root)): Record<string, LocalFunction> {
+  const env = process.env;
+  const lazy = (name: string, build: () => Promise<(event: unknown, context: Context) => Promise<unknown>>): LocalFunction => {
+    let built: Promise<(event: unknown, context: Context) => Promise<unknown>> | undefined;
+    return async (payload) => {
+      built ??= build();
+      return (await built)(payload, lambdaContext(name));
+    };
+  };
+  return {
+    train: lazy('train', async () =>
+      (await import('#functions/train/handler.ts')).createHandler({
+        featuresStore: root.objectStore,
+        modelsStore: root.objectStore,
+        train: trainFeatures,
+        tmpDir: root.home.tmp,
+      }),
+    ),
+    evaluate: lazy('evaluate', async () =>
+      (await import('#functions/evaluate/handler.ts')).createHandler({ modelsStore: root.objectStore, score: onnxScorer, env }),
+    ),
+    register: lazy('register', async () => (await import('#functions/register/handler.ts')).createHandler({ modelsStore: root.objectStore, env })),
+    canary: lazy('canary', async () =>
+      (await import('#functions/canary/handler.ts')).createHandler({
+        deployer: deployment.deployer,
+        metrics: deployment.metrics,
+        modelsStore: root.objectStore,
+        clock: root.clock,
+        env,
+      }),
+    ),
+  };
+}

@@ -1,0 +1,161 @@
+import { InputError } from '#lib/errors.ts';
+import { reusableAnswers, type RunEvent, type RunRecord } from '#lib/pipeline/run-record.ts';
+import { DEFAULT_MODEL_NAME, ModelRegistry } from '#lib/registry/registry.ts';
+import type { LocalRoot } from '#local/root.ts';
+import { newExecutionName, RunStore } from '#local/runs/run-store.ts';
+import { readAsl, substitute, type AslDefinition, type StateMachineName } from './definition.ts';
+import { localDeployment, localFunctions, type LocalDeployment, type LocalFunction } from './local-functions.ts';
+import { runLocally, type LocalRunResult, type LocalServices } from './runner.ts';
+
+/**
+ * `credit-risk pipeline run` underneath: the training ASL file, run on this machine against the
+ * local root, recorded under home.runs. The ${Placeholders} get local names (function names the
+ * local function table knows, a topic the notification log stands for), as DefinitionSubstitutions
+ * give AWS ARNs.
+ */
+export const LOCAL_SUBSTITUTIONS: Readonly<Record<string, string>> = Object.freeze({
+  ExtractFeaturesFunctionArn: 'arn:aws:lambda:local:000000000000:function:extract-features',
+  TrainFunctionArn: 'arn:aws:lambda:local:000000000000:function:train',
+  EvaluateFunctionArn: 'arn:aws:lambda:local:000000000000:function:evaluate',
+  RegisterFunctionArn: 'arn:aws:lambda:local:000000000000:function:register',
+  CanaryFunctionArn: 'arn:aws:lambda:local:000000000000:function:canary',
+  BatchScoreFunctionArn: 'arn:aws:lambda:local:000000000000:function:batch-score',
+  FeatureGlueJobName: 'extract-features',
+  ImageBuildProjectName: 'predict-image',
+  NotificationTopicArn: 'arn:aws:sns:local:000000000000:credit-risk-notifications',
+  RawBucketName: 'raw',
+  FeaturesBucketName: 'features',
+  ModelsBucketName: 'models',
+  PredictFunctionName: 'predict',
+  PredictAliasName: 'live',
+  ModelName: DEFAULT_MODEL_NAME,
+});
+
+/**
+ * Steps whose answers a resumed run takes from the failed one when their input is unchanged:
+ * the expensive, content-addressed ones. Evaluate is re-run (it reads the champion, which may
+ * have moved); Register is re-run because it is free when repeated (same bytes, same version,
+ * nothing written) and its audit line names the run; the canary steps act on live aliases and
+ * always run.
+ */
+export const REUSABLE_STATES: ReadonlySet<string> = new Set(['ExtractFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train', 'BuildImage']);
+
+/** Local Wait states: 600 s of canary watch become 600 x 0.01 = 6 s (CREDIT_RISK_WAIT_SCALE). */
+export const DEFAULT_LOCAL_WAIT_SCALE = 0.01;
+
+export function definitionFor(name: StateMachineName): AslDefinition {
+  return JSON.parse(substitute(readAsl(name), LOCAL_SUBSTITUTIONS)) as AslDefinition;
+}
+
+/** CREDIT_RISK_FAIL_AT=Train,BuildImage -> ['Train', 'BuildImage'] (tests only). */
+export function failAtFromEnv(env: Record<string, string | undefined> = process.env): string[] {
+  return (env.CREDIT_RISK_FAIL_AT ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+export function waitScaleFromEnv(env: Record<string, string | undefined> = process.env): number {
+  const raw = env.CREDIT_RISK_WAIT_SCALE;
+  if (raw === undefined || raw === '') return DEFAULT_LOCAL_WAIT_SCALE;
+  const n = Number(raw);
+  if (!(n >= 0) || !Number.isFinite(n)) throw new InputError('BAD_WAIT_SCALE', `CREDIT_RISK_WAIT_SCALE must be a number >= 0, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+export interface LocalPipelineOptions {
+  root: LocalRoot;
+  /** Execution input (state-machines/training.asl.json, every field optional). */
+  input: Record<string, unknown>;
+  stateMachine?: StateMachineName;
+  executionName?: string;
+  waitScale?: number;
+  failAt?: readonly string[];
+  /** A failed run to resume: same input, finished steps reused. */
+  resume?: RunRecord;
+  /** Replace or add local functions (tests; the extract-features step until its handler lands). */
+  functions?: Record<string, LocalFunction>;
+  deployment?: LocalDeployment;
+  onEvent?: (event: RunEvent, record: RunRecord) => void;
+}
+
+export interface LocalPipelineRun {
+  record: RunRecord;
+  result: LocalRunResult;
+}
+
+/**
+ * Before the first local canary: a registry champion that the local alias table does not serve
+ * yet (promoted with `credit-risk models promote`, or by an older checkout) gets its build and
+ * version, as the stack's first deploy gives the real alias its first version.
+ */
+export async function alignAliasWithRegistry(root: LocalRoot, deployment: LocalDeployment, modelName = DEFAULT_MODEL_NAME): Promise<void> {
+  const champion = (await new ModelRegistry(root.objectStore, { name: modelName }).aliases()).champion;
+  if (!champion) return;
+  const routing = await deployment.deployer.routing();
+  if (routing && (await deployment.deployer.modelOf(routing.functionVersion)) === champion) return;
+  const built = await deployment.builder.build({ modelName, modelVersion: champion });
+  const version = await deployment.deployer.publish({ modelVersion: champion, artifact: built.artifact, buildId: built.buildId });
+  await deployment.deployer.route({ functionVersion: version.functionVersion, canary: null });
+}
+
+export async function runPipelineLocally(options: LocalPipelineOptions): Promise<LocalPipelineRun> {
+  const { root } = options;
+  const stateMachine = options.stateMachine ?? 'training';
+  const deployment = options.deployment ?? localDeployment(root);
+  const functions = { ...localFunctions(root, deployment), ...options.functions };
+  await alignAliasWithRegistry(root, deployment);
+
+  const services: LocalServices = {
+    async lambda(name, payload) {
+      const fn = functions[name];
+      if (!fn) throw new Error(`no local function ${name} (have: ${Object.keys(functions).sort().join(', ')})`);
+      return fn(payload);
+    },
+    async glueJob(jobName, args) {
+      // Locally the "Glue job" is the same feature SQL on DuckDB: the extract function builds the
+      // snapshot the job would have written, and PublishGlueFeatures then publishes it.
+      const fn = functions['extract-features'];
+      if (!fn) throw new Error(`no local stand-in for the Glue job ${jobName}`);
+      const input = (args['--input'] ?? '').replace(/^s3:\/\/[^/]+\//, '');
+      await fn({ input, snapshotId: args['--snapshot-id'], publish: false });
+      return { jobRunId: `jr_local_${args['--snapshot-id'] ?? 'run'}` };
+    },
+    async codeBuild(_project, env) {
+      const built = await deployment.builder.build({ modelName: env.MODEL_NAME ?? DEFAULT_MODEL_NAME, modelVersion: env.MODEL_VERSION });
+      return { buildId: built.buildId, exported: { IMAGE_URI: built.artifact } };
+    },
+    async publish(_topic, subject, message) {
+      return deployment.notifier.notify({ subject: subject ?? '(no subject)', message });
+    },
+  };
+
+  const executionName = options.executionName ?? newExecutionName(stateMachine, root.clock.now());
+  const store = new RunStore(root.home.runs);
+  const input = options.resume ? (options.resume.input as Record<string, unknown>) : options.input;
+  const failAt = options.failAt ?? [];
+  const { record, onEvent } = store.start({
+    executionId: executionName,
+    stateMachine,
+    input,
+    startedAt: root.clock.now(),
+    resumedFrom: options.resume?.executionId,
+    failAt: [...failAt],
+  });
+  const result = await runLocally({
+    definition: definitionFor(stateMachine),
+    input,
+    executionName,
+    stateMachineName: stateMachine,
+    services,
+    waitScale: options.waitScale ?? DEFAULT_LOCAL_WAIT_SCALE,
+    failAt,
+    reuse: options.resume ? reusableAnswers(options.resume, REUSABLE_STATES) : undefined,
+    reusable: REUSABLE_STATES,
+    onEvent: (event) => {
+      onEvent(event);
+      options.onEvent?.(event, record);
+    },
+  });
+  return { record, result };
+}

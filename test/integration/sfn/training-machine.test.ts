@@ -1,0 +1,182 @@
+import { describe, expect, it } from '@jest/globals';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AliasTableDeployer } from '#lib/adapters/local/alias-table-deployer.ts';
+import { BuildDirBuilder } from '#lib/adapters/local/build-dir-builder.ts';
+import { JsonlNotifier } from '#lib/adapters/local/jsonl-notifier.ts';
+import { sha256Hex, ModelRegistry } from '#lib/registry/registry.ts';
+import type { MetricsReader, VersionTraffic } from '#lib/ports/metrics-reader.ts';
+import { runDecision, reusedStates } from '#lib/pipeline/run-record.ts';
+import { createLocalRoot } from '#local/root.ts';
+import { definitionFor, runPipelineLocally } from '#local/sfn/local-pipeline.ts';
+import { taskStates } from '#local/sfn/definition.ts';
+import type { LocalFunction } from '#local/sfn/local-functions.ts';
+import { RunStore } from '#local/runs/run-store.ts';
+import { freshHome } from '../../support/home.ts';
+
+/**
+ * The real training.asl.json on the local runner, with the real canary function, registry,
+ * alias table, build directories and notification log; the ML steps are stand-ins (their own
+ * tests cover them) so that every path of the machine runs in about a second.
+ */
+const HIST = [500, 200, 100, 80, 50, 30, 20, 10, 6, 4];
+
+function setup(canary: 'good' | 'errors' = 'good') {
+  const home = freshHome('cr-sfn-');
+  const root = createLocalRoot(home);
+  const registry = new ModelRegistry(root.objectStore);
+  const calls: string[] = [];
+  const metrics: MetricsReader = {
+    async traffic(modelVersion): Promise<VersionTraffic> {
+      const isCanary = (await registry.aliases()).canary?.version === modelVersion;
+      if (isCanary && canary === 'errors') return { modelVersion, predictions: 10, serverErrors: 90, p99LatencyMs: 12, scoreHistogram: HIST.map((c) => c / 100) };
+      return { modelVersion, predictions: isCanary ? 200 : 1800, serverErrors: 0, p99LatencyMs: 12, scoreHistogram: HIST.map((c) => (c * (isCanary ? 200 : 1800)) / 1000) };
+    },
+  };
+  const bundle = async (dir: string) => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'index.mjs'), 'export const handler = async () => ({});\n');
+    return join(dir, 'index.mjs');
+  };
+  const deployment = {
+    deployer: new AliasTableDeployer(join(home.builds, 'alias-live.json')),
+    builder: new BuildDirBuilder(home.builds, root.objectStore, bundle),
+    metrics,
+    notifier: new JsonlNotifier(join(home.notifications, 'notifications.jsonl')),
+  };
+  const candidates = new Map<string, Uint8Array>();
+  const functions: Record<string, LocalFunction> = {
+    'extract-features': async (p) => {
+      calls.push('extract-features');
+      const payload = p as { publishSnapshot?: string; snapshotId?: string };
+      return { snapshotId: payload.publishSnapshot ?? 'snap-1', rowsIn: 100, rowsValid: 98, rowsQuarantined: 2 };
+    },
+    train: async (p) => {
+      calls.push('train');
+      const params = (p as { params: { model?: number } }).params;
+      const model = new Uint8Array([params.model ?? 1]);
+      const version = sha256Hex(model);
+      candidates.set(version, model);
+      return { candidateKey: `candidates/${version}`, version, metrics: { auc: 0.8 } };
+    },
+    evaluate: async (p) => {
+      calls.push('evaluate');
+      const { gate } = p as { gate: { reject?: boolean } };
+      return { gate: gate.reject ? { pass: false, reasons: ['auc_below_floor: 0.5 < 0.6'], checks: [] } : { pass: true, reasons: [], checks: [] } };
+    },
+    register: async (p) => {
+      calls.push('register');
+      const version = (p as { candidateKey: string }).candidateKey.split('/')[1];
+      return registry.register({ model: candidates.get(version) as Uint8Array, card: '{}', report: '' });
+    },
+  };
+  const run = (input: Record<string, unknown>, extra: Partial<Parameters<typeof runPipelineLocally>[0]> = {}) =>
+    runPipelineLocally({ root, input, functions, deployment, waitScale: 0.001, ...extra });
+  const notifications = () =>
+    readFileSync(join(home.notifications, 'notifications.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { subject: string; message: string });
+  return { home, root, registry, deployment, calls, run, notifications };
+}
+
+const tasks = (record: { states: { name: string; type: string }[] }) => record.states.filter((s) => s.type === 'Task').map((s) => s.name);
+
+describe('training state machine on the local runner', () => {
+  it('promotes the first model outright, then canaries and promotes a better one', async () => {
+    const t = setup();
+    const first = await t.run({ train: { model: 1 } });
+    expect(first.result).toMatchObject({ status: 'succeeded', output: { status: 'promoted' } });
+    expect(tasks(first.record)).toEqual(['ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'NotifyPromoted']);
+    const v1 = (await t.registry.aliases()).champion as string;
+    expect(v1).toBe(sha256Hex(new Uint8Array([1])));
+
+    const second = await t.run({ train: { model: 2 } });
+    expect(second.result.output).toMatchObject({ status: 'promoted', modelVersion: sha256Hex(new Uint8Array([2])) });
+    expect(tasks(second.record)).toEqual(['ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'JudgeCanary', 'PromoteCanary', 'NotifyPromoted']);
+    expect(second.record.states.map((s) => s.name)).toContain('WaitForCanaryTraffic');
+    expect(await t.registry.aliases()).toMatchObject({ champion: sha256Hex(new Uint8Array([2])), canary: null, previousChampions: [v1] });
+    expect(await t.deployment.deployer.routing()).toEqual({ functionVersion: '2', canary: null });
+    expect(t.notifications().map((n) => n.subject)).toEqual(['credit-risk: new champion', 'credit-risk: new champion']);
+    // Recorded under home.runs, newest first.
+    expect(new RunStore(t.home.runs).list().map((r) => runDecision(r))).toEqual(['promoted', 'promoted']);
+  });
+
+  it('rolls back a canary whose metrics are bad: the champion keeps serving alone', async () => {
+    const t = setup('errors');
+    await t.run({ train: { model: 1 } });
+    const v1 = (await t.registry.aliases()).champion;
+    const { result, record } = await t.run({ train: { model: 2 } });
+    expect(result).toMatchObject({ status: 'succeeded', output: { status: 'rolled-back', reasons: [expect.stringMatching(/^canary_error_rate: /), expect.any(String)] } });
+    expect(tasks(record).slice(-3)).toEqual(['JudgeCanary', 'RollBackCanary', 'NotifyRolledBack']);
+    expect(await t.registry.aliases()).toMatchObject({ champion: v1, canary: null });
+    expect(await t.deployment.deployer.routing()).toEqual({ functionVersion: '1', canary: null });
+    expect(t.notifications().at(-1)?.message).toMatch(/rolled back canary .* Reasons: \["canary_error_rate/);
+  });
+
+  it('ends a model that fails the gate as rejected: nothing registered, built or deployed', async () => {
+    const t = setup();
+    await t.run({ train: { model: 1 } });
+    const before = await t.registry.history();
+    const { result, record } = await t.run({ train: { model: 2 }, gate: { reject: true } });
+    expect(result).toMatchObject({ status: 'succeeded', output: { status: 'rejected', reasons: ['auc_below_floor: 0.5 < 0.6'] } });
+    expect(tasks(record)).toEqual(['ExtractFeatures', 'Train', 'Evaluate', 'NotifyRejected']);
+    expect(record.states.at(-1)).toMatchObject({ name: 'Rejected', type: 'Succeed' });
+    expect(await t.registry.history()).toEqual(before);
+    expect((await t.deployment.deployer.read()).versions).toHaveLength(1);
+  });
+
+  it('retrains byte-identical models as "unchanged" without a canary', async () => {
+    const t = setup();
+    await t.run({ train: { model: 1 } });
+    const { result } = await t.run({ train: { model: 1 } });
+    expect(result.output).toMatchObject({ status: 'unchanged' });
+    expect(await t.deployment.deployer.routing()).toEqual({ functionVersion: '1', canary: null });
+  });
+
+  it('extracts large inputs with the Glue job branch, then publishes its snapshot', async () => {
+    const t = setup();
+    const { result, record } = await t.run({ train: { model: 1 }, sizeBytes: 5_000_000_000 });
+    expect(result.status).toBe('succeeded');
+    expect(tasks(record).slice(0, 3)).toEqual(['ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train']);
+    expect((result.output as { snapshotId: string }).snapshotId).toBe(`glue-${record.executionId}`);
+  });
+
+  const MAIN_PATH_TASKS = taskStates(definitionFor('training'))
+    .map((s) => s.name)
+    .filter((n) => !n.startsWith('Notify') && !['ExtractFeaturesGlue', 'PublishGlueFeatures', 'AbortCanary', 'RollBackCanary'].includes(n));
+
+  it('covers every main-path Task in the fault tests below', () => {
+    expect(MAIN_PATH_TASKS).toEqual(['ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'JudgeCanary', 'PromoteCanary']);
+  });
+
+  it.each(MAIN_PATH_TASKS)('a fault at %s ends the run failed with the champion serving alone; resume completes it', async (state) => {
+    const t = setup();
+    await t.run({ train: { model: 1 } });
+    const aliasesBefore = await t.registry.aliases();
+    const routingBefore = await t.deployment.deployer.routing();
+    const failed = await t.run({ train: { model: 2 } }, { failAt: [state] });
+    expect(failed.result).toMatchObject({ status: 'failed', error: { error: 'TrainingFailed' } });
+    expect(failed.record.states.find((s) => s.error)?.name).toBe(state);
+    expect(failed.record.states.map((s) => s.name).slice(-2)).toEqual(['NotifyFailure', 'Failed']);
+    const after = await t.registry.aliases();
+    expect({ champion: after.champion, canary: after.canary }).toEqual({ champion: aliasesBefore.champion, canary: null });
+    expect(await t.deployment.deployer.routing()).toEqual(routingBefore);
+    expect(t.notifications().at(-1)?.message).toMatch(new RegExp(`failed: InjectedFault: fault injected at ${state}`));
+
+    t.calls.length = 0;
+    const registered = (await t.registry.history()).filter((e) => e.action === 'register').length;
+    const resumed = await t.run({}, { resume: failed.record });
+    expect(resumed.result.output).toMatchObject({ status: 'promoted', modelVersion: sha256Hex(new Uint8Array([2])) });
+    expect(resumed.record.resumedFrom).toBe(failed.record.executionId);
+    // Whatever finished before the fault is reused, not recomputed.
+    const finishedBefore = ['ExtractFeatures', 'Train', 'BuildImage'].filter(
+      (s) => MAIN_PATH_TASKS.indexOf(s) < MAIN_PATH_TASKS.indexOf(state),
+    );
+    expect(reusedStates(resumed.record).sort()).toEqual(finishedBefore.sort());
+    if (finishedBefore.includes('Train')) expect(t.calls).not.toContain('train');
+    // Register runs again but, the bytes being the same, registers nothing new.
+    const registeredAfter = (await t.registry.history()).filter((e) => e.action === 'register').length;
+    expect(registeredAfter).toBe(MAIN_PATH_TASKS.indexOf(state) > MAIN_PATH_TASKS.indexOf('Register') ? registered : registered + 1);
+  });
+});
