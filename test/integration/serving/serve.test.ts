@@ -38,13 +38,14 @@ describeWithPython('credit-risk serve over the local registry (real ONNX models)
   it('serves the champion, routes the canary share, and follows alias changes while serving', async () => {
     const home = freshHome();
     const objectStore = new FsObjectStore(home.store);
-    const root: LocalRoot = { home, objectStore, clock: fixedClock('2025-01-01') };
+    const featureStore = new MemoryFeatureStore();
+    const root: LocalRoot = { home, objectStore, featureStore, clock: fixedClock('2025-01-01') };
     const registry = new ModelRegistry(objectStore);
     const a = await registry.register(artifacts(writeFixtureModel(python, 0.5, 1)));
     const b = await registry.register(artifacts(writeFixtureModel(python, 0.5, 2)));
     await registry.promote(a.version);
 
-    const serve = await startServe({ root, featureStore: new MemoryFeatureStore(), modelName: registry.name, port: 0, pollMs: 50 });
+    const serve = await startServe({ root, featureStore, modelName: registry.name, port: 0, pollMs: 50 });
     running.push(serve);
     const checker = openApiChecker();
     const predict = async () => {
@@ -82,8 +83,9 @@ describeWithPython('credit-risk serve over the local registry (real ONNX models)
 
   it('refuses to start without a champion, saying how to get one', async () => {
     const home = freshHome();
-    const root: LocalRoot = { home, objectStore: new FsObjectStore(home.store), clock: fixedClock('2025-01-01') };
-    await expect(startServe({ root, featureStore: new MemoryFeatureStore(), modelName: 'credit-risk', port: 0 })).rejects.toMatchObject({
+    const featureStore = new MemoryFeatureStore();
+    const root: LocalRoot = { home, objectStore: new FsObjectStore(home.store), featureStore, clock: fixedClock('2025-01-01') };
+    await expect(startServe({ root, featureStore, modelName: 'credit-risk', port: 0 })).rejects.toMatchObject({
       code: 'NO_CHAMPION',
       message: expect.stringContaining('models promote'),
     });
