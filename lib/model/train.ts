@@ -433,3 +433,27 @@ export async function writeModelDirectory(dir: string, trained: TrainedModel): P
     await rename(tmp, join(dir, file));
   }
 }
+
+/**
+ * The train step of the pipeline in one call (what functions/train's TrainFn needs): trains on a
+ * local table, writes the model directory and returns the test split with the model's scores and
+ * every numeric column (so the evaluate step can score the champion on the same rows).
+ */
+export async function trainToDirectory(request: {
+  input: string;
+  out: string;
+  seed?: number;
+  params?: Record<string, unknown>;
+  snapshotId?: string;
+  onProgress?: (line: string) => void;
+}): Promise<{ trained: TrainedModel; testSet: { columns: Record<string, Float32Array>; y: Uint8Array; p: Float64Array } }> {
+  const trained = await trainModel({
+    input: request.input,
+    seed: request.seed,
+    params: request.params as Partial<GbdtParams> | undefined,
+    snapshotId: request.snapshotId,
+    onProgress: request.onProgress,
+  });
+  await writeModelDirectory(request.out, trained);
+  return { trained, testSet: { columns: trained.testColumns, y: trained.testPredictions.y, p: trained.testPredictions.p } };
+}
