@@ -113,6 +113,20 @@ export function localFunctions(root: LocalRoot, deployment: LocalDeployment = lo
     };
   };
   return {
+    'extract-features': lazy('extract-features', async () =>
+      (await import('#functions/extract-features/handler.ts')).createHandler({
+        rawStore: root.objectStore,
+        featuresStore: root.objectStore,
+        featureStore: root.featureStore,
+        tmpDir: root.home.tmp,
+        clock: root.clock,
+        buildFeatures: async ({ input, out, asOf }) => {
+          const { buildFeatures } = await import('#lib/features/build.ts');
+          const built = await buildFeatures({ input, outDir: out, asOf, clock: root.clock });
+          return { snapshotId: built.snapshotId, rowsIn: built.summary.rowsIn, rowsValid: built.summary.rowsValid, rowsQuarantined: built.summary.rowsQuarantined };
+        },
+      }),
+    ),
     train: lazy('train', async () =>
       (await import('#functions/train/handler.ts')).createHandler({
         featuresStore: root.objectStore,

@@ -106,19 +106,26 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
   const functions = { ...localFunctions(root, deployment), ...options.functions };
   await alignAliasWithRegistry(root, deployment);
 
+  // Locally the Glue job is the same feature SQL on DuckDB, and it builds AND publishes the
+  // snapshot (the extract function does both); PublishGlueFeatures then answers with that result.
+  const glueSnapshots = new Map<string, unknown>();
   const services: LocalServices = {
     async lambda(name, payload) {
+      const publishOnly = (payload as { publishSnapshot?: unknown }).publishSnapshot;
+      if (name === 'extract-features' && typeof publishOnly === 'string') {
+        if (!glueSnapshots.has(publishOnly)) throw new Error(`the local Glue stand-in built no snapshot ${publishOnly}`);
+        return glueSnapshots.get(publishOnly);
+      }
       const fn = functions[name];
       if (!fn) throw new Error(`no local function ${name} (have: ${Object.keys(functions).sort().join(', ')})`);
       return fn(payload);
     },
     async glueJob(jobName, args) {
-      // Locally the "Glue job" is the same feature SQL on DuckDB: the extract function builds the
-      // snapshot the job would have written, and PublishGlueFeatures then publishes it.
       const fn = functions['extract-features'];
       if (!fn) throw new Error(`no local stand-in for the Glue job ${jobName}`);
       const input = (args['--input'] ?? '').replace(/^s3:\/\/[^/]+\//, '');
-      await fn({ input, snapshotId: args['--snapshot-id'], publish: false });
+      const asOf = (options.resume?.input as { asOf?: string } | undefined)?.asOf ?? (options.input.asOf as string | undefined);
+      glueSnapshots.set(args['--snapshot-id'] ?? '', await fn({ input, ...(asOf ? { asOf } : {}) }));
       return { jobRunId: `jr_local_${args['--snapshot-id'] ?? 'run'}` };
     },
     async codeBuild(_project, env) {

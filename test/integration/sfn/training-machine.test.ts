@@ -139,7 +139,7 @@ describe('training state machine on the local runner', () => {
     const { result, record } = await t.run({ train: { model: 1 }, sizeBytes: 5_000_000_000 });
     expect(result.status).toBe('succeeded');
     expect(tasks(record).slice(0, 3)).toEqual(['ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train']);
-    expect((result.output as { snapshotId: string }).snapshotId).toBe(`glue-${record.executionId}`);
+    expect((result.output as { snapshotId: string }).snapshotId).toBe('snap-1');
   });
 
   const MAIN_PATH_TASKS = taskStates(definitionFor('training'))
