@@ -29,11 +29,12 @@ export async function* readOnlineRows(
       c.type === 'DATE' ? `strftime(CAST(${c.column} AS DATE), '%Y-%m-%d') AS ${c.column}` : `CAST(${c.column} AS ${c.type}) AS ${c.column}`,
     ).join(', ');
     const result = await conn.stream(`SELECT ${select} FROM ${source}`);
+    const fields = ONLINE_ROW_COLUMNS.map((c) => c.field);
     let batch: CustomerFeatureRow[] = [];
-    for await (const rows of result.yieldRowObjectJs()) {
+    for await (const rows of result.yieldRowsJs()) {
       for (const r of rows) {
         const row: Record<string, unknown> = { snapshotId };
-        for (const c of ONLINE_ROW_COLUMNS) row[c.field] = r[c.column] ?? null;
+        for (let i = 0; i < fields.length; i++) row[fields[i]] = r[i] ?? null;
         batch.push(row as unknown as CustomerFeatureRow);
       }
       if (batch.length >= batchRows) {

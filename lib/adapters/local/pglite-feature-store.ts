@@ -159,8 +159,12 @@ function csvLine(row: CustomerFeatureRow, snapshotId: string): string {
     const v = c.field === 'snapshotId' ? snapshotId : row[c.field];
     if (i > 0) line += ',';
     if (v === null || v === undefined) continue; // an unquoted empty cell is NULL in COPY csv
+    if (c.kind !== 'string') {
+      line += v; // numbers and YYYY-MM-DD dates never need quoting
+      continue;
+    }
     const s = String(v);
-    line += /[",\n\r]/.test(s) || s === '' ? `"${s.replace(/"/g, '""')}"` : s;
+    line += s === '' || /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   }
   return line + '\n';
 }
