@@ -77,6 +77,10 @@ export async function main(args: string[]): Promise<void> {
     maxBin: Number(arg(args, '--max-bin', '255')),
   };
   const python = resolve('.venv/bin/python');
+  // OpenMP threads spin while waiting by default; on a shared, oversubscribed machine (ours) that
+  // makes LightGBM and scikit-learn several times slower than they are. Passive waiting is the
+  // fair setting there (our workers block in Atomics.wait, i.e. passive too).
+  const peerEnv = { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE', OMP_NUM_THREADS: String(params.threads) };
   const work = join(tmpdir(), `bench-train-${process.pid}`);
   const results: Record<string, unknown>[] = [];
   const datasets: { label: string; rows: number; peers: boolean }[] = [
@@ -94,10 +98,10 @@ export async function main(args: string[]): Promise<void> {
         ['ours (TypeScript GBDT)', () => runJson(process.execPath, ['bin/run-ts.mjs', 'bench/train/ours.ts', dir, JSON.stringify(params)])],
       ];
       if (ds.peers) {
-        contestants.push(['LightGBM 4.5', () => runJson(python, ['bench/train/peers.py', 'lightgbm', dir, JSON.stringify(params)])]);
+        contestants.push(['LightGBM 4.5', () => runJson(python, ['bench/train/peers.py', 'lightgbm', dir, JSON.stringify(params)], peerEnv)]);
         contestants.push([
           'scikit-learn HGB 1.5',
-          () => runJson(python, ['bench/train/peers.py', 'sklearn', dir, JSON.stringify(params)], { ...process.env, OMP_NUM_THREADS: String(params.threads) }),
+          () => runJson(python, ['bench/train/peers.py', 'sklearn', dir, JSON.stringify(params)], peerEnv),
         ]);
       }
       const row: Record<string, unknown> = { dataset: ds.label, trainRows: meta.rows.train, features: meta.features.length };
