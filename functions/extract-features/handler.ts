@@ -7,7 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
+import { awsRoot } from '#functions/commons/aws-root.ts';
 import { logger, metrics } from '#functions/commons/powertools.ts';
+import { buildFeatures } from '#lib/features/build.ts';
 import { InputError } from '#lib/errors.ts';
 import { publishSnapshot } from '#lib/features/publish.ts';
 import type { Clock } from '#lib/ports/clock.ts';
@@ -166,3 +168,36 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
     context: Context,
   ) => Promise<ExtractFeaturesResult>;
 }
+
+/**
+ * The BuildFeaturesFn over lib/features/build.ts (DuckDB), the same build `features build` runs.
+ * `tuning` sizes DuckDB for the function (threads ~ vCPUs, memory below the function's memory).
+ */
+export function featureSqlBuild(clock?: Clock, tuning: { threads?: number; memoryLimit?: string } = {}): BuildFeaturesFn {
+  return async ({ input, out, asOf }) => {
+    const built = await buildFeatures({ input, outDir: out, asOf, clock, ...tuning });
+    const { rowsIn, rowsValid, rowsQuarantined } = built.summary;
+    return { snapshotId: built.snapshotId, rowsIn, rowsValid, rowsQuarantined };
+  };
+}
+
+/** DuckDB sized from the Lambda's memory: ~1 vCPU per 1,769 MB, and 60% of memory for DuckDB. */
+function lambdaTuning(env: NodeJS.ProcessEnv = process.env): { threads?: number; memoryLimit?: string } {
+  const mb = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
+  if (!Number.isFinite(mb) || mb <= 0) return {};
+  return { threads: Math.max(1, Math.min(6, Math.round(mb / 1769))), memoryLimit: `${Math.floor(mb * 0.6)}MB` };
+}
+
+/** The Lambda entry point: AWS adapters from the container's composition root, built on first call. */
+export const handler = createHandler(() => {
+  const root = awsRoot();
+  return {
+    rawStore: root.rawStore,
+    rawBucket: root.rawBucket,
+    featuresStore: root.featuresStore,
+    featureStore: root.featureStore,
+    buildFeatures: featureSqlBuild(root.clock, lambdaTuning()),
+    tmpDir: tmpdir(),
+    clock: root.clock,
+  };
+});

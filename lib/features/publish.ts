@@ -135,7 +135,7 @@ export async function publishSnapshot(options: PublishOptions): Promise<PublishR
   if (existsSync(files.quarantine)) uploads.push([files.quarantine, keys.quarantine, 'text/csv']);
   uploads.push([files.manifest, keys.manifest, 'application/json']);
   for (const [file, key, contentType] of uploads) {
-    const wrote = await uploadOnce(objectStore, file, key, contentType);
+    const wrote = await uploadOnce(objectStore, file, key, contentType, key === keys.manifest ? snapshotId : undefined);
     (wrote ? written : kept).push(key);
     progress(`${wrote ? 'uploaded' : 'already there'}: ${objectStore.describe(key)}`);
   }
@@ -174,22 +174,34 @@ export async function publishSnapshot(options: PublishOptions): Promise<PublishR
   };
 }
 
-/** Uploads create-if-absent; true when written, false when an identical-size object was there. */
-async function uploadOnce(store: ObjectStore, file: string, key: string, contentType: string): Promise<boolean> {
+/**
+ * Uploads create-if-absent; true when written, false when the object was already there. A data
+ * file already there must have the local file's size (same snapshot id = same content). A
+ * manifest (manifestOf set) records build times too, so a rebuild's manifest differs in bytes:
+ * the one already published is kept when it names the same snapshot.
+ */
+async function uploadOnce(store: ObjectStore, file: string, key: string, contentType: string, manifestOf?: string): Promise<boolean> {
   const size = statSync(file).size;
   const existing = await store.head(key);
-  if (existing) return checkSame(existing.size, size, store, key);
+  if (existing) return checkSame(existing.size, size, store, key, manifestOf);
   try {
     await store.upload(file, key, { contentType, ifAbsent: true });
     return true;
   } catch (e) {
     if (!(e instanceof ObjectExistsError)) throw e;
     const raced = await store.head(key);
-    return checkSame(raced?.size ?? -1, size, store, key);
+    return checkSame(raced?.size ?? -1, size, store, key, manifestOf);
   }
 }
 
-function checkSame(existingSize: number, size: number, store: ObjectStore, key: string): false {
+async function checkSame(existingSize: number, size: number, store: ObjectStore, key: string, manifestOf?: string): Promise<false> {
+  if (manifestOf !== undefined) {
+    const published = await getJson<{ snapshotId?: unknown }>(store, key);
+    if (published?.snapshotId !== manifestOf) {
+      throw new Error(`${store.describe(key)} names snapshot ${JSON.stringify(published?.snapshotId)}, expected ${manifestOf}`);
+    }
+    return false;
+  }
   // A snapshot id is derived from the content: different bytes under the same id is a bug upstream.
   if (existingSize !== size) {
     throw new Error(`${store.describe(key)} exists with ${existingSize} bytes, the local file has ${size}: snapshot ids must be content-derived`);

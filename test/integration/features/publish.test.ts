@@ -76,6 +76,14 @@ describe('publishSnapshot (FsObjectStore + real PGlite)', () => {
     expect((await readCurrentSnapshot(objectStore))?.publishedAt).toBe('2024-05-01T12:00:00.000Z');
   });
 
+  it('keeps the published manifest when a rebuild of the same snapshot has other build times in it', async () => {
+    const dir = await snapshotDir('s1', [5008804, 5008805]);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ snapshotId: 's1', rowsValid: 2, timingsMs: { build: 12345 } }));
+    const res = await publishSnapshot({ snapshotDir: dir, objectStore, featureStore });
+    expect(res.alreadyCurrent).toBe(true);
+    expect(JSON.parse(new TextDecoder().decode(await objectStore.get(snapshotKeys('s1').manifest)))).toEqual({ snapshotId: 's1', rowsValid: 2 });
+  });
+
   it('a crash after the offline objects leaves s1 current in both stores; a re-run finishes the publish', async () => {
     const dir = await snapshotDir('s2', [7, 8, 9]);
     const crash = async (step: string) => {
