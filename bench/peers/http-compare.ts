@@ -1,0 +1,413 @@
+/**
+ * HTTP side by side: our `credit-risk serve` and the Python peers, each a child process on a
+ * 127.0.0.1 port, each hit in turn by the same autocannon run (bench/serve/load.mjs, its own
+ * process) with the same request mix, connections and duration (servers that close every
+ * connection get one fresh connection per request, see TargetSpec.keepAlive). Peak RSS is the sum over the
+ * target's process tree (gunicorn and uvicorn fork workers), polled from /proc.
+ *
+ * Targets:
+ *   ours              node bin/credit-risk.mjs serve (PGlite online store, the registered champion)
+ *   flask             reference_flask.py on Flask's own server (pickled random forest, SQLite)
+ *   gunicorn          the same app under gunicorn -w 2 (sync workers, the default)
+ *   starlette-onnx    starlette_onnx.py under uvicorn --workers 2, uvloop + httptools, same model.onnx
+ *
+ * Everything started here is killed when the comparison ends, fails, times out or is interrupted.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import type { PreparedData } from './prepare.ts';
+
+const repo = resolve(import.meta.dirname, '../..');
+const peersDir = resolve(import.meta.dirname);
+
+export interface TargetSpec {
+  name: string;
+  description: string;
+  command: string;
+  args: (port: number) => string[];
+  cwd: string;
+  env: Record<string, string>;
+  /**
+   * False for servers that close the connection after every response (Flask's dev server,
+   * gunicorn sync workers): the load generator then opens a fresh connection per request
+   * (bench/serve/load.mjs --new-connection-per-request) instead of autocannon's keep-alive clients.
+   */
+  keepAlive: boolean;
+}
+
+export interface LoadFigures {
+  requestsPerSecond: number;
+  requests: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  latencyMaxMs: number;
+  statusCounts: { '2xx': number; '4xx': number; '5xx': number };
+  errors: number;
+  timeouts: number;
+  client: string;
+}
+
+export interface TargetResult extends LoadFigures {
+  name: string;
+  description: string;
+  /** Sum of VmRSS over the target's processes, max over the measured window (MiB). */
+  peakRssMiB: number;
+  processes: number;
+  startSeconds: number;
+  contract: ContractCheck;
+}
+
+export interface ContractCheck {
+  ok: boolean;
+  problems: string[];
+  /** Probability answered for each checked known id. */
+  probabilities: Record<string, number>;
+}
+
+export interface CompareOptions {
+  data: PreparedData;
+  python: string;
+  seconds: number;
+  warmupSeconds: number;
+  connections: number;
+  work: string;
+  only?: readonly string[];
+  log?: (line: string) => void;
+}
+
+export function targets(data: PreparedData, python: string): TargetSpec[] {
+  const bin = resolve(python, '..');
+  const peerEnv = { FOREST: data.forest, SQLITE: data.sqlite, MODEL_DIR: data.modelDir, PYTHONDONTWRITEBYTECODE: '1' };
+  return [
+    {
+      name: 'ours',
+      description: 'credit-risk serve: Node, predict handler, onnxruntime-node, PGlite online store',
+      command: process.execPath,
+      args: (port) => [join(repo, 'bin/credit-risk.mjs'), 'serve', '--port', String(port)],
+      cwd: repo,
+      env: { CREDIT_RISK_HOME: data.home },
+      keepAlive: true,
+    },
+    {
+      name: 'flask',
+      description: "reference design on Flask's own server: pickled RandomForestClassifier (defaults), SQLite",
+      command: python,
+      args: () => [join(peersDir, 'reference_flask.py')],
+      cwd: peersDir,
+      env: peerEnv,
+      keepAlive: false,
+    },
+    {
+      name: 'gunicorn',
+      description: 'the same reference app under gunicorn -w 2 (sync workers)',
+      command: join(bin, 'gunicorn'),
+      args: (port) => ['-w', '2', '-b', `127.0.0.1:${port}`, 'reference_flask:app'],
+      cwd: peersDir,
+      env: peerEnv,
+      keepAlive: false,
+    },
+    {
+      name: 'starlette-onnx',
+      description: 'Starlette on uvicorn --workers 2 (uvloop, httptools), onnxruntime with the same model.onnx, SQLite',
+      command: join(bin, 'uvicorn'),
+      args: (port) => ['starlette_onnx:app', '--host', '127.0.0.1', '--port', String(port), '--workers', '2', '--loop', 'uvloop', '--http', 'httptools', '--no-access-log', '--log-level', 'warning'],
+      cwd: peersDir,
+      env: peerEnv,
+      keepAlive: true,
+    },
+  ];
+}
+
+/** The request mix every target gets: 80% known ids, 10% unknown ids, 10% bad bodies (half malformed JSON, half a numeric id). */
+export function requestMix(ids: readonly string[]): Array<{ method: string; path: string; headers: Record<string, string>; body: string }> {
+  const mix = [];
+  for (let i = 0; i < 100; i++) {
+    let body: string;
+    if (i % 10 === 8) body = JSON.stringify({ id: String(9_000_000_000 + i) });
+    else if (i % 10 === 9) body = i % 20 === 9 ? '{"id": ' : '{"id": 5008827}';
+    else body = JSON.stringify({ id: ids[(i * 7919) % ids.length] });
+    mix.push({ method: 'POST', path: '/predict', headers: { 'content-type': 'application/json' }, body });
+  }
+  return mix;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every process in the tree under rootPid (itself included), from /proc. */
+function processTree(rootPid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(entry));
+      children.set(ppid, list);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  const out: number[] = [];
+  const stack = [rootPid];
+  while (stack.length > 0) {
+    const pid = stack.pop() as number;
+    out.push(pid);
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+function rssBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Polls the tree's summed RSS until stopped; returns the peak and the largest process count seen. */
+function watchRss(rootPid: number, everyMs = 200): { stop(): { peakBytes: number; processes: number } } {
+  let peakBytes = 0;
+  let processes = 0;
+  const poll = () => {
+    const tree = processTree(rootPid);
+    processes = Math.max(processes, tree.length);
+    peakBytes = Math.max(peakBytes, tree.reduce((s, pid) => s + rssBytes(pid), 0));
+  };
+  poll();
+  const timer = setInterval(poll, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      poll();
+      return { peakBytes, processes };
+    },
+  };
+}
+
+/** Children still running, killed (whole process group) on every way out. */
+const running = new Set<ChildProcess>();
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function killAll(): void {
+  for (const child of running) killGroup(child, 'SIGKILL');
+}
+
+let exitHooked = false;
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  const exited = new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
+  killGroup(child, 'SIGTERM');
+  const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+  // Workers of a pre-fork server may outlive the master by a moment: make sure the group is gone.
+  killGroup(child, 'SIGKILL');
+  running.delete(child);
+}
+
+async function post(url: string, body: string): Promise<{ status: number; json: unknown }> {
+  const r = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(10_000) });
+  const text = await r.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: r.status, json };
+}
+
+async function waitReady(url: string, id: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`exited with code ${child.exitCode} before answering`);
+    try {
+      const r = await post(url, JSON.stringify({ id }));
+      if (r.status === 200) return;
+      last = `status ${r.status}: ${JSON.stringify(r.json)}`;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await sleep(250);
+  }
+  throw new Error(`not ready after ${timeoutMs / 1000} s (${last})`);
+}
+
+/** The contract every target must keep for the mix to mean the same work: 200 / 404 / 400 with our bodies. */
+async function checkContract(url: string, ids: readonly string[]): Promise<ContractCheck> {
+  const problems: string[] = [];
+  const probabilities: Record<string, number> = {};
+  for (const id of ids) {
+    const r = await post(url, JSON.stringify({ id }));
+    const body = r.json as Record<string, unknown>;
+    if (r.status !== 200 || typeof body.probability !== 'number' || body.id !== id || (body.prediction !== 0 && body.prediction !== 1)) {
+      problems.push(`known id ${id}: ${r.status} ${JSON.stringify(r.json)}`);
+    } else {
+      probabilities[id] = body.probability;
+    }
+  }
+  const expect = async (what: string, body: string, status: number, code: string) => {
+    const r = await post(url, body);
+    const got = (r.json as { error?: { code?: string } }).error?.code;
+    if (r.status !== status || got !== code) problems.push(`${what}: expected ${status} ${code}, got ${r.status} ${JSON.stringify(r.json)}`);
+  };
+  await expect('unknown id', JSON.stringify({ id: '9000000001' }), 404, 'UNKNOWN_CUSTOMER');
+  await expect('malformed JSON', '{"id": ', 400, 'INVALID_JSON');
+  await expect('numeric id', '{"id": 5008827}', 400, 'INVALID_ID');
+  return { ok: problems.length === 0, problems, probabilities };
+}
+
+async function runLoad(url: string, seconds: number, connections: number, mixFile: string, keepAlive: boolean): Promise<LoadFigures> {
+  const args = [join(repo, 'bench/serve/load.mjs'), url, String(seconds), String(connections), mixFile, ...(keepAlive ? [] : ['--new-connection-per-request'])];
+  const result = await new Promise<Record<string, any>>((resolveLoad, reject) => {
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    running.add(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.on('exit', (code) => {
+      running.delete(child);
+      if (code === 0) resolveLoad(JSON.parse(out));
+      else reject(new Error(`autocannon exited ${code}`));
+    });
+  });
+  return {
+    requestsPerSecond: result.requests.total / seconds,
+    requests: result.requests.total,
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
+    latencyMaxMs: result.latency.max,
+    statusCounts: { '2xx': result['2xx'], '4xx': result['4xx'], '5xx': result['5xx'] },
+    errors: result.errors,
+    timeouts: result.timeouts,
+    client: keepAlive ? 'autocannon, keep-alive connections' : 'closed loops, a new connection per request',
+  };
+}
+
+export async function compareHttp(options: CompareOptions): Promise<TargetResult[]> {
+  hookExit();
+  const log = options.log ?? ((line: string) => console.error(line));
+  const mixFile = join(options.work, 'mix.json');
+  writeFileSync(mixFile, JSON.stringify(requestMix(options.data.ids)));
+  const checkIds = Array.from({ length: 20 }, (_, i) => options.data.ids[(i * 104729) % options.data.ids.length]);
+  const results: TargetResult[] = [];
+  for (const spec of targets(options.data, options.python)) {
+    if (options.only && !options.only.includes(spec.name)) continue;
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}/predict`;
+    const logFile = join(options.work, `${spec.name}.log`);
+    const fd = openSync(logFile, 'w');
+    const started = performance.now();
+    // detached: its own process group, so the whole tree (pre-fork workers too) can be killed at once.
+    const child = spawn(spec.command, spec.args(port), { cwd: spec.cwd, env: { ...process.env, ...spec.env, PORT: String(port) }, stdio: ['ignore', fd, fd], detached: true });
+    closeSync(fd);
+    running.add(child);
+    try {
+      log(`[serve bench] ${spec.name}: starting on port ${port} (log ${logFile})`);
+      await waitReady(url, options.data.ids[0], child, 180_000);
+      const startSeconds = (performance.now() - started) / 1000;
+      const contract = await checkContract(url, checkIds);
+      if (!contract.ok) log(`[serve bench] ${spec.name}: CONTRACT PROBLEMS: ${contract.problems.join('; ')}`);
+      if (options.warmupSeconds > 0) await runLoad(url, options.warmupSeconds, options.connections, mixFile, spec.keepAlive);
+      const rss = watchRss(child.pid as number);
+      let figures: LoadFigures;
+      let memory: { peakBytes: number; processes: number } | undefined;
+      try {
+        figures = await runLoad(url, options.seconds, options.connections, mixFile, spec.keepAlive);
+      } finally {
+        memory = rss.stop();
+      }
+      const result: TargetResult = { name: spec.name, description: spec.description, ...figures, peakRssMiB: memory.peakBytes / 2 ** 20, processes: memory.processes, startSeconds, contract };
+      log(
+        `[serve bench] ${spec.name}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.latencyP50Ms} ms, p99 ${result.latencyP99Ms} ms, ` +
+          `peak RSS ${result.peakRssMiB.toFixed(0)} MiB over ${result.processes} process(es), 5xx ${result.statusCounts['5xx']}, errors ${result.errors}`,
+      );
+      results.push(result);
+    } catch (e) {
+      throw new Error(`${spec.name}: ${(e as Error).message} (see ${logFile})`, { cause: e });
+    } finally {
+      await stopChild(child);
+    }
+  }
+  return results;
+}
+
+export interface Ratios {
+  throughputVsGunicorn?: number;
+  p99GunicornOverOurs?: number;
+  throughputVsFlask?: number;
+  throughputVsStarlette?: number;
+  /** Largest |ours - starlette| probability over the checked ids (same model, same rows: should be ~0). */
+  maxProbabilityDiffVsStarlette?: number;
+  goals: Record<string, { goal: string; measured: number | undefined; met: boolean | undefined }>;
+}
+
+export function ratios(results: readonly TargetResult[]): Ratios {
+  const by = (name: string) => results.find((r) => r.name === name);
+  const ours = by('ours');
+  const gunicorn = by('gunicorn');
+  const flask = by('flask');
+  const starlette = by('starlette-onnx');
+  const div = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? undefined : a / b);
+  const out: Ratios = {
+    throughputVsGunicorn: div(ours?.requestsPerSecond, gunicorn?.requestsPerSecond),
+    p99GunicornOverOurs: div(gunicorn?.latencyP99Ms, ours?.latencyP99Ms),
+    throughputVsFlask: div(ours?.requestsPerSecond, flask?.requestsPerSecond),
+    throughputVsStarlette: div(ours?.requestsPerSecond, starlette?.requestsPerSecond),
+    goals: {},
+  };
+  if (ours && starlette) {
+    let max = 0;
+    for (const [id, p] of Object.entries(ours.contract.probabilities)) {
+      const q = starlette.contract.probabilities[id];
+      if (q !== undefined) max = Math.max(max, Math.abs(p - q));
+    }
+    out.maxProbabilityDiffVsStarlette = max;
+  }
+  const goal = (text: string, measured: number | undefined, min: number) => ({ goal: text, measured, met: measured === undefined ? undefined : measured >= min });
+  out.goals = {
+    throughputVsGunicorn: goal('>= 20x', out.throughputVsGunicorn, 20),
+    p99VsGunicorn: goal('ours <= 1/10 of gunicorn p99', out.p99GunicornOverOurs, 10),
+    throughputVsStarlette: goal('>= 5x', out.throughputVsStarlette, 5),
+  };
+  return out;
+}
