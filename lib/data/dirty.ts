@@ -47,16 +47,46 @@ function setDayAfter(target: RawColumnName, source: RawColumnName) {
 
 export const DIRTY_CLASSES: readonly DirtyClass[] = [
   { name: 'missing_id', reason: 'missing_id', make: set('id', '') },
-  { name: 'non_numeric_id', reason: 'non_numeric_id', make: ({ fields }) => ((fields[ID] = `C${fields[ID]}`), fields) },
+  {
+    name: 'non_numeric_id',
+    reason: 'non_numeric_id',
+    make: ({ fields }) => ((fields[ID] = `C${fields[ID]}`), fields),
+  },
   { name: 'missing_loan_id', reason: 'missing_loan_id', make: set('loan_id', '') },
-  { name: 'non_numeric_loan_id', reason: 'non_numeric_loan_id', make: ({ fields }) => ((fields[LOAN_ID] = `${fields[LOAN_ID]}x`), fields) },
+  {
+    name: 'non_numeric_loan_id',
+    reason: 'non_numeric_loan_id',
+    make: ({ fields }) => ((fields[LOAN_ID] = `${fields[LOAN_ID]}x`), fields),
+  },
   // An exact repeat of the previous clean record: the first one is kept.
-  { name: 'duplicate_loan_id', reason: 'duplicate_loan_id', make: ({ lastCleanRecord }) => ({ text: lastCleanRecord }) },
-  { name: 'invalid_date_format', reason: 'invalid_date', make: ({ fields }) => ((fields[col('loan_date')] = fields[col('loan_date')].split('-').reverse().join('/')), fields) },
-  { name: 'impossible_date_feb30', reason: 'impossible_date', make: ({ fields }) => ((fields[col('loan_date')] = `${fields[col('loan_date')].slice(0, 4)}-02-30`), fields) },
+  {
+    name: 'duplicate_loan_id',
+    reason: 'duplicate_loan_id',
+    make: ({ lastCleanRecord }) => ({ text: lastCleanRecord }),
+  },
+  {
+    name: 'invalid_date_format',
+    reason: 'invalid_date',
+    make: ({ fields }) => (
+      (fields[col('loan_date')] = fields[col('loan_date')].split('-').reverse().join('/')),
+      fields
+    ),
+  },
+  {
+    name: 'impossible_date_feb30',
+    reason: 'impossible_date',
+    make: ({ fields }) => (
+      (fields[col('loan_date')] = `${fields[col('loan_date')].slice(0, 4)}-02-30`),
+      fields
+    ),
+  },
   { name: 'impossible_date_year1', reason: 'impossible_date', make: set('birthday', '0001-01-01') },
   { name: 'future_loan_date', reason: 'future_loan_date', make: set('loan_date', '2999-01-01') },
-  { name: 'birthday_after_loan_date', reason: 'birthday_after_loan_date', make: setDayAfter('birthday', 'loan_date') },
+  {
+    name: 'birthday_after_loan_date',
+    reason: 'birthday_after_loan_date',
+    make: setDayAfter('birthday', 'loan_date'),
+  },
   { name: 'zero_amount', reason: 'non_positive_amount', make: set('loan_amount', '0') },
   { name: 'negative_amount', reason: 'non_positive_amount', make: set('loan_amount', '-50.0') },
   { name: 'zero_income', reason: 'non_positive_income', make: set('amt_income_total', '0.0') },
@@ -64,13 +94,25 @@ export const DIRTY_CLASSES: readonly DirtyClass[] = [
   { name: 'nan_amount', reason: 'non_finite_number', make: set('loan_amount', 'NaN') },
   { name: 'infinite_income', reason: 'non_finite_number', make: set('amt_income_total', 'Infinity') },
   { name: 'non_numeric_children', reason: 'invalid_number', make: set('cnt_children', 'two') },
-  { name: 'fractional_days_birth', reason: 'invalid_number', make: ({ fields }) => ((fields[col('days_birth')] = `${fields[col('days_birth')]}.5`), fields) },
+  {
+    name: 'fractional_days_birth',
+    reason: 'invalid_number',
+    make: ({ fields }) => ((fields[col('days_birth')] = `${fields[col('days_birth')]}.5`), fields),
+  },
   { name: 'missing_gender', reason: 'missing_value', make: set('code_gender', '') },
   { name: 'unknown_income_type', reason: 'unknown_category', make: set('name_income_type', 'Unemployed') },
   { name: 'unknown_occupation', reason: 'unknown_category', make: set('occupation_type', 'Astronaut') },
   // Quoted fields: a comma and a newline inside quotes are data, not separators.
-  { name: 'quoted_comma_category', reason: 'unknown_category', make: set('occupation_type', 'Laborers, night shift') },
-  { name: 'quoted_newline_category', reason: 'unknown_category', make: set('name_housing_type', 'House /\napartment') },
+  {
+    name: 'quoted_comma_category',
+    reason: 'unknown_category',
+    make: set('occupation_type', 'Laborers, night shift'),
+  },
+  {
+    name: 'quoted_newline_category',
+    reason: 'unknown_category',
+    make: set('name_housing_type', 'House /\napartment'),
+  },
   { name: 'bad_yes_no_flag', reason: 'invalid_flag', make: set('flag_own_car', 'Yes') },
   { name: 'bad_zero_one_flag', reason: 'invalid_flag', make: set('flag_phone', '2') },
   { name: 'status_not_binary', reason: 'invalid_status', make: set('status', '2') },

@@ -1,7 +1,12 @@
 import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '#lib/errors.ts';
-import { CATEGORIES, DAYS_EMPLOYED_NOT_EMPLOYED, RAW_COLUMN_NAMES, type QuarantineReason } from '#lib/features/raw-schema.ts';
+import {
+  CATEGORIES,
+  DAYS_EMPLOYED_NOT_EMPLOYED,
+  RAW_COLUMN_NAMES,
+  type QuarantineReason,
+} from '#lib/features/raw-schema.ts';
 import { IsoDateCache, daysFromCivil, daysFromIso, civilFromDays, isoFromDays } from './civil-date.ts';
 import { DIRTY_CLASSES, csvField, type DirtyClass } from './dirty.ts';
 import { labelScore, sigmoid, LABEL_NOISE_SD } from './label.ts';
@@ -68,10 +73,16 @@ export function parseDrift(specs: readonly string[]): Drift {
     const [kind, amountText] = spec.trim().split(':');
     const amount = amountText === undefined ? defaultDriftAmount(kind) : Number(amountText);
     if (!['income', 'amount', 'label'].includes(kind)) {
-      throw new InputError('BAD_DRIFT', `unknown drift kind ${JSON.stringify(kind)} in ${JSON.stringify(spec)}: use income:X, amount:X or label:A`);
+      throw new InputError(
+        'BAD_DRIFT',
+        `unknown drift kind ${JSON.stringify(kind)} in ${JSON.stringify(spec)}: use income:X, amount:X or label:A`,
+      );
     }
     if (!Number.isFinite(amount) || amount <= -1 || (kind === 'label' && (amount < 0 || amount > 1))) {
-      throw new InputError('BAD_DRIFT', `bad drift amount in ${JSON.stringify(spec)}: income/amount need a number > -1, label a number in [0, 1]`);
+      throw new InputError(
+        'BAD_DRIFT',
+        `bad drift amount in ${JSON.stringify(spec)}: income/amount need a number > -1, label a number in [0, 1]`,
+      );
     }
     drift[kind as keyof Drift] = amount;
   }
@@ -87,12 +98,21 @@ const GENDER = new WeightedChoice(['F', 'M'], [0.67, 0.33]);
 const INCOME_TYPE = new WeightedChoice(CATEGORIES.name_income_type, [0.516, 0.23, 0.168, 0.081, 0.0005]);
 const EDUCATION = new WeightedChoice(CATEGORIES.name_education_type, [0.68, 0.27, 0.039, 0.01, 0.0009]);
 const FAMILY = new WeightedChoice(CATEGORIES.name_family_status, [0.69, 0.13, 0.08, 0.058, 0.042]);
-const HOUSING = new WeightedChoice(CATEGORIES.name_housing_type, [0.893, 0.048, 0.032, 0.016, 0.0072, 0.0046]);
+const HOUSING = new WeightedChoice(
+  CATEGORIES.name_housing_type,
+  [0.893, 0.048, 0.032, 0.016, 0.0072, 0.0046],
+);
 const OCCUPATION = new WeightedChoice(
   CATEGORIES.occupation_type,
-  [0.17, 0.1, 0.1, 0.08, 0.06, 0.04, 0.035, 0.03, 0.018, 0.016, 0.015, 0.009, 0.005, 0.004, 0.004, 0.002, 0.002, 0.0015],
+  [
+    0.17, 0.1, 0.1, 0.08, 0.06, 0.04, 0.035, 0.03, 0.018, 0.016, 0.015, 0.009, 0.005, 0.004, 0.004, 0.002,
+    0.002, 0.0015,
+  ],
 );
-const CHILDREN = new WeightedChoice([0, 1, 2, 3, 4, 5, 7, 14, 19], [0.69, 0.2, 0.09, 0.012, 0.0017, 0.0005, 0.0002, 0.00005, 0.00005]);
+const CHILDREN = new WeightedChoice(
+  [0, 1, 2, 3, 4, 5, 7, 14, 19],
+  [0.69, 0.2, 0.09, 0.012, 0.0017, 0.0005, 0.0002, 0.00005, 0.00005],
+);
 
 interface Customer {
   id: number;
@@ -119,17 +139,23 @@ export function generateLoans(options: GenerateOptions): GenerateResult {
   const started = process.hrtime.bigint();
   const rows = options.rows;
   const dirtyRate = options.dirtyRate ?? 0;
-  if (!Number.isInteger(rows) || rows < 0) throw new InputError('BAD_ROWS', `--rows must be a whole number >= 0, got ${rows}`);
-  if (!(dirtyRate >= 0 && dirtyRate <= 0.5)) throw new InputError('BAD_DIRTY_RATE', `--dirty-rate must be between 0 and 0.5, got ${dirtyRate}`);
+  if (!Number.isInteger(rows) || rows < 0)
+    throw new InputError('BAD_ROWS', `--rows must be a whole number >= 0, got ${rows}`);
+  if (!(dirtyRate >= 0 && dirtyRate <= 0.5))
+    throw new InputError('BAD_DIRTY_RATE', `--dirty-rate must be between 0 and 0.5, got ${dirtyRate}`);
   const years = options.years ?? DEFAULT_YEARS;
-  if (!(years > 0 && years <= 50)) throw new InputError('BAD_YEARS', `--years must be > 0 and <= 50, got ${years}`);
+  if (!(years > 0 && years <= 50))
+    throw new InputError('BAD_YEARS', `--years must be > 0 and <= 50, got ${years}`);
   const startText = options.startDate ?? DEFAULT_START_DATE;
   let startDay: number;
   try {
     startDay = daysFromIso(startText);
     if (isoFromDays(startDay) !== startText) throw new Error('not a calendar date');
   } catch {
-    throw new InputError('BAD_DATE', `--start-date must be a real date YYYY-MM-DD, got ${JSON.stringify(startText)}`);
+    throw new InputError(
+      'BAD_DATE',
+      `--start-date must be a real date YYYY-MM-DD, got ${JSON.stringify(startText)}`,
+    );
   }
   const drift = options.drift ?? {};
   const incomeFactor = 1 + (drift.income ?? 0);
@@ -225,11 +251,17 @@ export function generateLoans(options: GenerateOptions): GenerateResult {
       customers++;
       nextCustomerId += 1 + Math.floor(-Math.log(1 - customerRandom.next()) * 2.9);
       // 1..60 loans, mean about 21 (the real file: ~36k customers for 777,715 loans).
-      const nLoans = Math.min(60, 1 + Math.floor(61 * Math.pow(loanRandom.next(), 1.85)), cleanRows - cleanWritten);
+      const nLoans = Math.min(
+        60,
+        1 + Math.floor(61 * Math.pow(loanRandom.next(), 1.85)),
+        cleanRows - cleanWritten,
+      );
       drawLoanDates(loanRandom, nLoans, startDay, windowDays, loanDays);
       amounts.length = 0;
       for (let i = 0; i < nLoans; i++) {
-        amounts.push(Math.max(1, Math.round(c.amountScale * Math.exp(0.25 * loanRandom.normal()) * amountFactor)));
+        amounts.push(
+          Math.max(1, Math.round(c.amountScale * Math.exp(0.25 * loanRandom.normal()) * amountFactor)),
+        );
       }
       if (loanDays[0] < firstLoan) firstLoan = loanDays[0];
       if (loanDays[nLoans - 1] > lastLoan) lastLoan = loanDays[nLoans - 1];
@@ -248,7 +280,8 @@ export function generateLoans(options: GenerateOptions): GenerateResult {
         nbPrevious = countBeforeDay;
         const dayYear = dayYears[day - startDay];
         const dayMonthDay = dayMonthDays[day - startDay];
-        const years = c.jobStartDays > day ? null : dayYear - c.jobStartYear - (dayMonthDay < c.jobStartMonthDay ? 1 : 0);
+        const years =
+          c.jobStartDays > day ? null : dayYear - c.jobStartYear - (dayMonthDay < c.jobStartMonthDay ? 1 : 0);
         const z = labelScore(
           {
             nbPreviousLoans: nbPrevious,
@@ -271,14 +304,32 @@ export function generateLoans(options: GenerateOptions): GenerateResult {
         cleanWritten++;
         if (quoteEvery > 0 && cleanWritten % quoteEvery === quoteEvery >> 1) {
           // Quoting a field that needs none is legal CSV: these rows must be accepted as they are.
-          record = [String(loanId), ...c.fields, String(status), c.birthdayText, c.jobStartText, loanDate, amount].map((f) => `"${f}"`).join(',');
+          record = [
+            String(loanId),
+            ...c.fields,
+            String(status),
+            c.birthdayText,
+            c.jobStartText,
+            loanDate,
+            amount,
+          ]
+            .map((f) => `"${f}"`)
+            .join(',');
           quotedValidRows++;
         }
         push(record + eol);
         written++;
         if (dirtyRows > 0) {
           lastCleanRecord = record;
-          lastCleanFields = [String(loanId), ...c.fields, String(status), c.birthdayText, c.jobStartText, loanDate, amount];
+          lastCleanFields = [
+            String(loanId),
+            ...c.fields,
+            String(status),
+            c.birthdayText,
+            c.jobStartText,
+            loanDate,
+            amount,
+          ];
           // Spread the dirty records evenly, cycling through the classes so each one appears.
           const due = Math.floor((cleanWritten * dirtyRows) / cleanRows);
           while (dirtyWritten < due) writeDirty(DIRTY_CLASSES[dirtyWritten % DIRTY_CLASSES.length]);
@@ -318,7 +369,13 @@ export function generateLoans(options: GenerateOptions): GenerateResult {
   };
 }
 
-function makeCustomer(r: SeededRandom, id: number, referenceDay: number, incomeFactor: number, dates: IsoDateCache): Customer {
+function makeCustomer(
+  r: SeededRandom,
+  id: number,
+  referenceDay: number,
+  incomeFactor: number,
+  dates: IsoDateCache,
+): Customer {
   const gender = GENDER.pick(r);
   const incomeType = INCOME_TYPE.pick(r);
   const pensioner = incomeType === 'Pensioner';
@@ -396,7 +453,13 @@ function makeCustomer(r: SeededRandom, id: number, referenceDay: number, incomeF
  * n sorted loan dates inside the window: a customer's loans follow each other at irregular gaps
  * (about a month), some on the same day as the previous one; a long history is squeezed to fit.
  */
-function drawLoanDates(r: SeededRandom, n: number, startDay: number, windowDays: number, outDays: number[]): void {
+function drawLoanDates(
+  r: SeededRandom,
+  n: number,
+  startDay: number,
+  windowDays: number,
+  outDays: number[],
+): void {
   outDays.length = 0;
   let offset = 0;
   for (let i = 0; i < n; i++) {
@@ -408,4 +471,3 @@ function drawLoanDates(r: SeededRandom, n: number, startDay: number, windowDays:
   const first = startDay + Math.floor(r.next() * (windowDays - Math.floor(span * scale)));
   for (let i = 0; i < n; i++) outDays[i] = first + Math.floor(outDays[i] * scale);
 }
-

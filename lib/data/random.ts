@@ -79,7 +79,8 @@ export class WeightedChoice<T> {
     private readonly values: readonly T[],
     weights: readonly number[],
   ) {
-    if (values.length !== weights.length || values.length === 0) throw new Error('values and weights must be non-empty and aligned');
+    if (values.length !== weights.length || values.length === 0)
+      throw new Error('values and weights must be non-empty and aligned');
     let sum = 0;
     this.cumulative = weights.map((w) => (sum += w));
     this.cumulative = this.cumulative.map((c) => c / sum);

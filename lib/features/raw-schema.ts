@@ -103,15 +103,35 @@ export const CATEGORIES = {
 } as const satisfies Partial<Record<RawColumnName, readonly string[]>>;
 
 /** Y/N flags. */
-export const YES_NO_FLAG_COLUMNS = ['flag_own_car', 'flag_own_realty'] as const satisfies readonly RawColumnName[];
+export const YES_NO_FLAG_COLUMNS = [
+  'flag_own_car',
+  'flag_own_realty',
+] as const satisfies readonly RawColumnName[];
 /** 0/1 flags. */
-export const ZERO_ONE_FLAG_COLUMNS = ['flag_mobil', 'flag_work_phone', 'flag_phone', 'flag_email'] as const satisfies readonly RawColumnName[];
+export const ZERO_ONE_FLAG_COLUMNS = [
+  'flag_mobil',
+  'flag_work_phone',
+  'flag_phone',
+  'flag_email',
+] as const satisfies readonly RawColumnName[];
 /** Dates, YYYY-MM-DD. */
-export const DATE_COLUMNS = ['birthday', 'job_start_date', 'loan_date'] as const satisfies readonly RawColumnName[];
+export const DATE_COLUMNS = [
+  'birthday',
+  'job_start_date',
+  'loan_date',
+] as const satisfies readonly RawColumnName[];
 /** Whole numbers (the text may be written `2` or `2.0`, as pandas exports do). */
-export const INTEGER_COLUMNS = ['cnt_children', 'days_birth', 'days_employed'] as const satisfies readonly RawColumnName[];
+export const INTEGER_COLUMNS = [
+  'cnt_children',
+  'days_birth',
+  'days_employed',
+] as const satisfies readonly RawColumnName[];
 /** Real numbers. */
-export const REAL_COLUMNS = ['amt_income_total', 'cnt_fam_members', 'loan_amount'] as const satisfies readonly RawColumnName[];
+export const REAL_COLUMNS = [
+  'amt_income_total',
+  'cnt_fam_members',
+  'loan_amount',
+] as const satisfies readonly RawColumnName[];
 
 /** Dates before this year are not real records (placeholder dates like 0001-01-01). */
 export const MIN_PLAUSIBLE_YEAR = 1900;
@@ -131,18 +151,23 @@ export const QUARANTINE_REASONS = {
   non_numeric_id: 'id is not a non-negative whole number',
   missing_value: 'a required field is empty (every column but occupation_type is required)',
   non_finite_number: 'a numeric field is NaN or Infinity',
-  invalid_number: 'a numeric field is not a number, or not a whole number where one is required (cnt_children, days_*), or cnt_children is negative',
-  invalid_flag: 'flag_own_car/flag_own_realty not Y or N, or flag_mobil/flag_work_phone/flag_phone/flag_email not 0 or 1',
+  invalid_number:
+    'a numeric field is not a number, or not a whole number where one is required (cnt_children, days_*), or cnt_children is negative',
+  invalid_flag:
+    'flag_own_car/flag_own_realty not Y or N, or flag_mobil/flag_work_phone/flag_phone/flag_email not 0 or 1',
   invalid_status: 'status is not 0 or 1',
-  unknown_category: 'code_gender, name_*_type, name_family_status or occupation_type outside the allowed values (CATEGORIES)',
+  unknown_category:
+    'code_gender, name_*_type, name_family_status or occupation_type outside the allowed values (CATEGORIES)',
   invalid_date: 'a date is not written YYYY-MM-DD',
   impossible_date: 'a date that does not exist (2023-02-30) or is before year 1900 (0001-01-01)',
   future_loan_date: 'loan_date is after the as-of date of the run',
   birthday_after_loan_date: 'birthday is after loan_date',
   non_positive_amount: 'loan_amount is zero or negative',
   non_positive_income: 'amt_income_total is zero or negative',
-  duplicate_loan_id: 'another valid row with the same loan_id came earlier in the file (the first one is kept)',
-  unclassified: 'the row failed the validity test but no rule above names it: a bug in the rules, please report it',
+  duplicate_loan_id:
+    'another valid row with the same loan_id came earlier in the file (the first one is kept)',
+  unclassified:
+    'the row failed the validity test but no rule above names it: a bug in the rules, please report it',
 } as const;
 
 export type QuarantineReason = keyof typeof QUARANTINE_REASONS;

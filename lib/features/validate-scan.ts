@@ -21,6 +21,13 @@ export interface RawFileScan {
   multiLineRecords: Array<[number, number]>;
   /** Number of records including the header and blank lines, excluding a final empty line. */
   records: number;
+  /**
+   * True when every data record starts with a plain whole number (the loan_id, when it is the
+   * first column) greater than the previous record's: then no loan_id can repeat and the
+   * duplicate search (a GROUP BY over every row) is skipped. The real file and the generator's are
+   * in loan_id order.
+   */
+  loanIdsStrictlyIncrease: boolean;
 }
 
 const CHUNK = 1 << 22;
@@ -28,7 +35,7 @@ const LF = 0x0a;
 const CR = 0x0d;
 const QUOTE = 0x22;
 
-export function scanRawFile(path: string, options: { csv: boolean }): RawFileScan {
+export function scanRawFile(path: string, options: { csv: boolean; loanIdFirst?: boolean }): RawFileScan {
   const hash = createHash('sha256');
   const fd = openSync(path, 'r');
   const buf = Buffer.allocUnsafe(CHUNK);
@@ -40,6 +47,30 @@ export function scanRawFile(path: string, options: { csv: boolean }): RawFileSca
   let extraLines = 0; // line breaks inside quotes in the current record
   let recordLength = 0; // bytes of the current record seen so far (excluding CR before LF)
   let lastByteWasCr = false;
+  // Leading loan_id of each data record, parsed across chunk boundaries.
+  let idsIncrease = options.csv && options.loanIdFirst === true;
+  let parsingId = false;
+  let idValue = 0;
+  let idDigits = 0;
+  let lastId = -1;
+  /** Parses digits from `from` until the comma; returns where it stopped (n when the chunk ran out). */
+  const parseId = (b: Buffer, from: number, n: number): number => {
+    let i = from;
+    while (i < n) {
+      const c = b[i];
+      if (c >= 0x30 && c <= 0x39) {
+        idValue = idValue * 10 + (c - 0x30);
+        idDigits++;
+        i++;
+        continue;
+      }
+      if (c !== 0x2c || idDigits === 0 || idDigits > 15 || idValue <= lastId) idsIncrease = false;
+      lastId = idValue;
+      parsingId = false;
+      return i;
+    }
+    return n;
+  };
   try {
     for (;;) {
       const n = readSync(fd, buf, 0, CHUNK, null);
@@ -49,6 +80,7 @@ export function scanRawFile(path: string, options: { csv: boolean }): RawFileSca
       bytes += n;
       if (!options.csv) continue;
       let pos = 0;
+      if (parsingId && idsIncrease) parseId(b, 0, n);
       // Next quote at or after pos (-1: none left in this chunk); searched again only once passed,
       // so a chunk without quotes costs one memchr for them.
       let nextQuote = b.indexOf(QUOTE, 0);
@@ -94,6 +126,12 @@ export function scanRawFile(path: string, options: { csv: boolean }): RawFileSca
         recordLength = 0;
         lastByteWasCr = false;
         pos = lf + 1;
+        if (idsIncrease && record >= 2) {
+          parsingId = true;
+          idValue = 0;
+          idDigits = 0;
+          parseId(b, pos, n);
+        }
       }
     }
   } finally {
@@ -101,10 +139,20 @@ export function scanRawFile(path: string, options: { csv: boolean }): RawFileSca
   }
   // A last record without a line break still counts; an empty tail after the last LF does not.
   const records = options.csv ? record - (recordLength === 0 && !inQuotes ? 1 : 0) : 0;
-  if (options.csv && (recordLength > 0 || inQuotes) && extraLines > 0) multiLineRecords.push([record, extraLines]);
+  if (options.csv && (recordLength > 0 || inQuotes) && extraLines > 0)
+    multiLineRecords.push([record, extraLines]);
   // Trailing blank lines do not shift anything after them: keep only blanks before the last record.
   while (blankRecords.length > 0 && blankRecords[blankRecords.length - 1] >= records) blankRecords.pop();
-  return { sha256: hash.digest('hex'), bytes, blankRecords, multiLineRecords, records };
+  // A record cut by the end of the file in the middle of its id: the id was not followed by a comma.
+  if (parsingId && recordLength > 0) idsIncrease = false;
+  return {
+    sha256: hash.digest('hex'),
+    bytes,
+    blankRecords,
+    multiLineRecords,
+    records,
+    loanIdsStrictlyIncrease: idsIncrease,
+  };
 }
 
 /**
@@ -113,7 +161,11 @@ export function scanRawFile(path: string, options: { csv: boolean }): RawFileSca
  * outside quotes; invalid UTF-8 bytes become U+FFFD (the quarantine file is UTF-8); a record longer
  * than maxRecordBytes is cut there.
  */
-export function readRecordsAtLines(path: string, lines: readonly number[], maxRecordBytes = 1 << 20): Map<number, string> {
+export function readRecordsAtLines(
+  path: string,
+  lines: readonly number[],
+  maxRecordBytes = 1 << 20,
+): Map<number, string> {
   const out = new Map<number, string>();
   if (lines.length === 0) return out;
   const fd = openSync(path, 'r');
@@ -171,7 +223,8 @@ function readRecordAt(fd: number, offset: number, maxBytes: number): string {
   if (record.length > maxBytes) record = record.subarray(0, maxBytes);
   if (record.length > 0 && record[record.length - 1] === CR) record = record.subarray(0, record.length - 1);
   // Strip a byte-order mark if the record is the first of the file.
-  if (offset === 0 && record[0] === 0xef && record[1] === 0xbb && record[2] === 0xbf) record = record.subarray(3);
+  if (offset === 0 && record[0] === 0xef && record[1] === 0xbb && record[2] === 0xbf)
+    record = record.subarray(3);
   return record.toString('utf8');
 }
 

@@ -1,10 +1,25 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { closeSync, openSync, readSync, renameSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import {
+  closeSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  appendFileSync,
+} from 'node:fs';
 import { InputError } from '#lib/errors.ts';
 import { isIsoDate } from './calendar.ts';
 import { RAW_COLUMNS, RAW_COLUMN_NAMES, type QuarantineReason, type RawColumnName } from './raw-schema.ts';
 import { readCsvHeader, readRecordsAtLines, scanRawFile, type RawFileScan } from './validate-scan.ts';
-import { parsedColumnsSql, reasonColumnSql, sqlIdentifier, sqlString, typedColumnsSql } from './validate-rules.ts';
+import {
+  parsedColumnsSql,
+  reasonColumnSql,
+  sqlIdentifier,
+  sqlString,
+  typedColumnsSql,
+} from './validate-rules.ts';
 
 /**
  * Validation and quarantine: raw loan records (CSV, or Parquet with the same columns) in, a typed
@@ -45,10 +60,18 @@ export interface ValidateOptions {
 
 let scanCounter = 0;
 
-export async function validateRawInto(conn: DuckDBConnection, inputPath: string, opts: ValidateOptions): Promise<ValidationSummary> {
+export async function validateRawInto(
+  conn: DuckDBConnection,
+  inputPath: string,
+  opts: ValidateOptions,
+): Promise<ValidationSummary> {
   const table = opts.table ?? 'raw_valid';
   const asOf = opts.asOf ?? new Date().toISOString().slice(0, 10);
-  if (!isIsoDate(asOf)) throw new InputError('BAD_DATE', `as-of date must be a real date YYYY-MM-DD, got ${JSON.stringify(asOf)}`);
+  if (!isIsoDate(asOf))
+    throw new InputError(
+      'BAD_DATE',
+      `as-of date must be a real date YYYY-MM-DD, got ${JSON.stringify(asOf)}`,
+    );
   const format = detectFormat(inputPath);
   const id = `${process.pid}_${++scanCounter}`;
   const rejectsTable = `__rejects_${id}`;
@@ -58,7 +81,9 @@ export async function validateRawInto(conn: DuckDBConnection, inputPath: string,
     await conn.run(sql);
   };
   const cleanup = async (): Promise<void> => {
-    await run(`DROP TABLE IF EXISTS temp.${sqlIdentifier(rejectsTable)}; DROP TABLE IF EXISTS temp.${sqlIdentifier(rejectsScan)}`);
+    await run(
+      `DROP TABLE IF EXISTS temp.${sqlIdentifier(rejectsTable)}; DROP TABLE IF EXISTS temp.${sqlIdentifier(rejectsScan)}`,
+    );
   };
 
   let source: string;
@@ -70,11 +95,17 @@ export async function validateRawInto(conn: DuckDBConnection, inputPath: string,
       FROM read_parquet(${sqlString(inputPath)}) WITH ORDINALITY)`;
   } else {
     const header = readCsvHeader(inputPath);
-    if (header.empty) throw new InputError('EMPTY_FILE', `${inputPath} is empty: expected a header line with the columns ${RAW_COLUMN_NAMES.join(',')}`);
+    if (header.empty)
+      throw new InputError(
+        'EMPTY_FILE',
+        `${inputPath} is empty: expected a header line with the columns ${RAW_COLUMN_NAMES.join(',')}`,
+      );
     fileColumns = header.names;
     const mapping = mapHeader(fileColumns, inputPath, opts.onWarning);
     const byPosition = new Map<number, RawColumnName>([...mapping].map(([name, i]) => [i, name]));
-    const columns = fileColumns.map((_, i) => `${sqlString(byPosition.get(i) ?? `__extra_${i}`)}: 'VARCHAR'`).join(', ');
+    const columns = fileColumns
+      .map((_, i) => `${sqlString(byPosition.get(i) ?? `__extra_${i}`)}: 'VARCHAR'`)
+      .join(', ');
     source = `read_csv(${sqlString(inputPath)}, columns = {${columns}}, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
       strict_mode = true, store_rejects = true, rejects_table = ${sqlString(rejectsTable)}, rejects_scan = ${sqlString(rejectsScan)}) WITH ORDINALITY`;
   }
@@ -88,7 +119,10 @@ FROM (SELECT *, ${reasonColumnSql(asOf)}
       FROM (SELECT *, ${parsedColumnsSql()} FROM ${source}))`);
   let scan: RawFileScan;
   try {
-    scan = scanRawFile(inputPath, { csv: format === 'csv' });
+    scan = scanRawFile(inputPath, {
+      csv: format === 'csv',
+      loanIdFirst: fileColumns[0]?.trim().toLowerCase() === 'loan_id',
+    });
   } finally {
     await checked.catch(async (e: unknown) => {
       await cleanup().catch(() => undefined);
@@ -100,13 +134,17 @@ FROM (SELECT *, ${reasonColumnSql(asOf)}
     const rejects = format === 'csv' ? await readRejects(conn, rejectsTable) : [];
     await fixLineNumbers(conn, stage, scan, rejects);
     // Duplicates: among rows that pass every other rule, the first occurrence (lowest line) stays.
-    await run(`UPDATE ${stage} SET reason = 'duplicate_loan_id'
+    // Skipped when the scan proved the loan_ids strictly increase (then none can repeat).
+    if (!scan.loanIdsStrictlyIncrease)
+      await run(`UPDATE ${stage} SET reason = 'duplicate_loan_id'
       FROM (SELECT loan_id, min(line) AS first_line FROM ${stage} WHERE reason IS NULL GROUP BY loan_id HAVING count(*) > 1) d
       WHERE ${stage}.reason IS NULL AND ${stage}.loan_id = d.loan_id AND ${stage}.line <> d.first_line`);
     const quarantined = await readQuarantined(conn, stage);
     for (const r of rejects) quarantined.push({ line: physicalLine(r.record, scan), reason: r.reason });
     quarantined.sort((a, b) => a.line - b.line);
-    const counts = await conn.runAndReadAll(`SELECT count(*) FILTER (WHERE reason IS NULL) AS valid, count(*) AS total FROM ${stage}`);
+    const counts = await conn.runAndReadAll(
+      `SELECT count(*) FILTER (WHERE reason IS NULL) AS valid, count(*) AS total FROM ${stage}`,
+    );
     const [validText, totalText] = counts.getRows()[0] as [bigint, bigint];
     const rowsValid = Number(validText);
     const rowsIn = Number(totalText) + rejects.length;
@@ -145,7 +183,11 @@ function detectFormat(path: string): 'csv' | 'parquet' {
     if (e instanceof InputError) throw e;
     throw new InputError('FILE_NOT_FOUND', `input file not found: ${path}`);
   }
-  if (size === 0) throw new InputError('EMPTY_FILE', `${path} is empty (0 bytes): expected a header line with the columns ${RAW_COLUMN_NAMES.join(',')}`);
+  if (size === 0)
+    throw new InputError(
+      'EMPTY_FILE',
+      `${path} is empty (0 bytes): expected a header line with the columns ${RAW_COLUMN_NAMES.join(',')}`,
+    );
   const fd = openSync(path, 'r');
   try {
     const magic = Buffer.alloc(4);
@@ -157,7 +199,11 @@ function detectFormat(path: string): 'csv' | 'parquet' {
 }
 
 /** Canonical column -> position in the file. Throws MISSING_COLUMNS / DUPLICATE_COLUMNS. */
-export function mapHeader(names: readonly string[], path: string, onWarning?: (message: string) => void): Map<RawColumnName, number> {
+export function mapHeader(
+  names: readonly string[],
+  path: string,
+  onWarning?: (message: string) => void,
+): Map<RawColumnName, number> {
   const byName = new Map<string, number>();
   const duplicates: string[] = [];
   names.forEach((raw, i) => {
@@ -183,7 +229,11 @@ export function mapHeader(names: readonly string[], path: string, onWarning?: (m
   const canonical = new Set<string>(RAW_COLUMN_NAMES);
   const dupRequired = duplicates.filter((n) => canonical.has(n.trim().toLowerCase()));
   if (dupRequired.length > 0) {
-    throw new InputError('DUPLICATE_COLUMNS', `${path}: the header names ${dupRequired.join(', ')} more than once`, { duplicates: dupRequired });
+    throw new InputError(
+      'DUPLICATE_COLUMNS',
+      `${path}: the header names ${dupRequired.join(', ')} more than once`,
+      { duplicates: dupRequired },
+    );
   }
   const extra = names.filter((n) => !canonical.has(n.trim().toLowerCase()));
   if (extra.length > 0) onWarning?.(`${path}: ignoring ${extra.length} extra column(s): ${extra.join(', ')}`);
@@ -192,7 +242,9 @@ export function mapHeader(names: readonly string[], path: string, onWarning?: (m
 
 async function parquetColumns(conn: DuckDBConnection, path: string): Promise<string[]> {
   try {
-    const r = await conn.runAndReadAll(`SELECT name FROM parquet_schema(${sqlString(path)}) WHERE num_children IS NULL OR num_children = 0`);
+    const r = await conn.runAndReadAll(
+      `SELECT name FROM parquet_schema(${sqlString(path)}) WHERE num_children IS NULL OR num_children = 0`,
+    );
     return r.getRows().map((row) => String(row[0]));
   } catch (e) {
     throw translateDuckDbError(e, path);
@@ -207,9 +259,15 @@ interface RejectedRecord {
 
 async function readRejects(conn: DuckDBConnection, rejectsTable: string): Promise<RejectedRecord[]> {
   // One row per error: a record can have several. Invalid UTF-8 wins (its fields cannot be read at all).
-  const r = await conn.runAndReadAll(`SELECT CAST(line AS BIGINT) AS line, bool_or(error_type = 'INVALID ENCODING') AS encoding
+  const r =
+    await conn.runAndReadAll(`SELECT CAST(line AS BIGINT) AS line, bool_or(error_type = 'INVALID ENCODING') AS encoding
     FROM temp.${sqlIdentifier(rejectsTable)} GROUP BY line ORDER BY line`);
-  return r.getRows().map(([line, encoding]) => ({ record: Number(line), reason: encoding ? 'invalid_utf8' : 'wrong_column_count' }));
+  return r
+    .getRows()
+    .map(([line, encoding]) => ({
+      record: Number(line),
+      reason: encoding ? 'invalid_utf8' : 'wrong_column_count',
+    }));
 }
 
 /**
@@ -218,7 +276,12 @@ async function readRejects(conn: DuckDBConnection, rejectsTable: string): Promis
  * rejected records and blank lines), then to the physical line (adding the line breaks inside
  * quotes of the records before). Both shifts are step functions of few breakpoints: ASOF joins.
  */
-async function fixLineNumbers(conn: DuckDBConnection, stage: string, scan: RawFileScan, rejects: RejectedRecord[]): Promise<void> {
+async function fixLineNumbers(
+  conn: DuckDBConnection,
+  stage: string,
+  scan: RawFileScan,
+  rejects: RejectedRecord[],
+): Promise<void> {
   const skipped = [...new Set([...rejects.map((r) => r.record), ...scan.blankRecords])].sort((a, b) => a - b);
   if (skipped.length === 0 && scan.multiLineRecords.length === 0) return;
   // Ordinal k (1-based among emitted rows) is record k + 1 + (number of skipped records before it).
@@ -227,7 +290,9 @@ async function fixLineNumbers(conn: DuckDBConnection, stage: string, scan: RawFi
   let extra = 0;
   const lineSteps = scan.multiLineRecords.map(([record, lines]) => [record + 1, (extra += lines)] as const);
   const values = (rows: ReadonlyArray<readonly [number, number]>): string =>
-    rows.length === 0 ? '(SELECT NULL::BIGINT AS a, NULL::BIGINT AS b WHERE false)' : `(VALUES ${rows.map(([a, b]) => `(${a}, ${b})`).join(', ')})`;
+    rows.length === 0
+      ? '(SELECT NULL::BIGINT AS a, NULL::BIGINT AS b WHERE false)'
+      : `(VALUES ${rows.map(([a, b]) => `(${a}, ${b})`).join(', ')})`;
   await conn.run(`UPDATE ${stage} SET line = fixed.line FROM (
     SELECT r.line AS old_line, r.record + coalesce(l.b, 0) AS line FROM (
       SELECT o.line, o.line + coalesce(s.b, 0) AS record
@@ -252,16 +317,29 @@ interface QuarantinedRow {
 }
 
 async function readQuarantined(conn: DuckDBConnection, stage: string): Promise<QuarantinedRow[]> {
-  const r = await conn.runAndReadAll(`SELECT line, reason FROM ${stage} WHERE reason IS NOT NULL ORDER BY line`);
+  const r = await conn.runAndReadAll(
+    `SELECT line, reason FROM ${stage} WHERE reason IS NOT NULL ORDER BY line`,
+  );
   return r.getRows().map(([line, reason]) => ({ line: Number(line), reason: String(reason) }));
 }
 
 /** The quarantine CSV, written under a temp name and renamed: a reader never sees half of it. */
-function writeQuarantine(path: string, inputPath: string, rows: QuarantinedRow[], format: 'csv' | 'parquet'): void {
+function writeQuarantine(
+  path: string,
+  inputPath: string,
+  rows: QuarantinedRow[],
+  format: 'csv' | 'parquet',
+): void {
   const tmp = `${path}.tmp-${process.pid}`;
   try {
     writeFileSync(tmp, 'line,reason,raw\n');
-    const texts = format === 'csv' ? readRecordsAtLines(inputPath, rows.map((r) => r.line)) : new Map<number, string>();
+    const texts =
+      format === 'csv'
+        ? readRecordsAtLines(
+            inputPath,
+            rows.map((r) => r.line),
+          )
+        : new Map<number, string>();
     const batch: string[] = [];
     const flush = (): void => {
       appendFileSync(tmp, batch.join(''));
@@ -286,7 +364,10 @@ function csvQuote(value: string): string {
 function translateDuckDbError(e: unknown, path: string): unknown {
   const message = e instanceof Error ? e.message : String(e);
   if (/Invalid Input Error|Conversion Error|Invalid unicode|No magic bytes|Parquet/i.test(message)) {
-    return new InputError('UNREADABLE_INPUT', `${path} cannot be read as raw loans: ${message.split('\n')[0]}`);
+    return new InputError(
+      'UNREADABLE_INPUT',
+      `${path} cannot be read as raw loans: ${message.split('\n')[0]}`,
+    );
   }
   return e;
 }
