@@ -3,11 +3,15 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
+import { tmpdir } from 'node:os';
 import { z } from 'zod';
+import { awsRoot } from '#functions/commons/aws-root.ts';
 import { logger, metrics } from '#functions/commons/powertools.ts';
 import { InputError } from '#lib/errors.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
+import { DEFAULT_MODEL_NAME, ModelRegistry } from '#lib/registry/registry.ts';
+import { directoryModelSource, registryModelSource } from '#lib/serving/batch-model-source.ts';
 import {
   planBatch,
   scoreShard,
@@ -162,3 +166,25 @@ export function createHandler(deps: BatchScoreDeps): BatchScoreHandler {
   }
   return middy(handle).use(injectLambdaContext(logger)).use(logMetrics(metrics)) as unknown as BatchScoreHandler;
 }
+
+/**
+ * The deps in AWS (serverless.yml batchScore): FEATURES_BUCKET for snapshots and predictions, and
+ * the model from MODEL_DIR when the function carries one (as the predict image does), else the
+ * registry in MODELS_BUCKET (the zip-packaged function: champion unless the run names a version).
+ */
+export function awsBatchScoreDeps(env: NodeJS.ProcessEnv = process.env): BatchScoreDeps {
+  const root = awsRoot();
+  const modelName = env.MODEL_NAME || DEFAULT_MODEL_NAME;
+  const models = env.MODEL_DIR
+    ? directoryModelSource(env.MODEL_DIR, modelName)
+    : registryModelSource(root.modelsStore, new ModelRegistry(root.modelsStore, { name: modelName }));
+  return { featuresStore: root.featuresStore, models, clock: root.clock, tmpDir: tmpdir() };
+}
+
+let built: BatchScoreHandler | undefined;
+
+/** The Lambda entry point; the ports are built on the first invocation and kept for the container. */
+export const handler: BatchScoreHandler = (event, context) => {
+  built ??= createHandler(awsBatchScoreDeps());
+  return built(event, context);
+};

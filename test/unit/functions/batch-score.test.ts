@@ -191,3 +191,26 @@ describe('write-manifest', () => {
     await expect(handlerFor(store)({ action: 'write-manifest', results }, context)).rejects.toMatchObject({ code: 'MIXED_RESULTS' });
   });
 });
+
+describe('the AWS entry point', () => {
+  it('reads features/CURRENT from FEATURES_BUCKET under the key prefix (the AWS root\'s S3 store)', async () => {
+    const { mockClient } = await import('aws-sdk-client-mock');
+    const { GetObjectCommand, ListObjectsV2Command, NoSuchKey, S3Client } = await import('@aws-sdk/client-s3');
+    const s3 = mockClient(S3Client);
+    s3.on(GetObjectCommand).rejects(new NoSuchKey({ message: 'no such key', $metadata: {} }));
+    s3.on(ListObjectsV2Command).resolves({ Contents: [] });
+    const saved = { ...process.env };
+    Object.assign(process.env, { FEATURES_BUCKET: 'cr-dev-features', MODELS_BUCKET: 'cr-dev-models', OBJECT_KEY_PREFIX: 'test-ns/' });
+    try {
+      const { handler } = await import('#functions/batch-score/handler.ts');
+      await expect(handler({ action: 'list-shards', request: {} }, context)).rejects.toMatchObject({
+        code: 'NO_CURRENT_SNAPSHOT',
+        message: expect.stringContaining('s3://cr-dev-features/test-ns/features/CURRENT'),
+      });
+      expect(s3.commandCalls(GetObjectCommand)[0].args[0].input).toEqual({ Bucket: 'cr-dev-features', Key: 'test-ns/features/CURRENT' });
+    } finally {
+      process.env = saved;
+      s3.restore();
+    }
+  });
+});
