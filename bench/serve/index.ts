@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- serve [--seconds S] [--connections C] [--customers N] [--batch-rows N]
- *                         [--data-customers N] [--data-dir DIR] [--warmup S] [--targets a,b] [--http-only]`
+ *                         [--data-rows N] [--data-dir DIR] [--warmup S] [--targets a,b] [--http-only]`
  *
  * Serving figures for docs/BENCHMARKS.md "## Serving": in-process handler latency with the feature
  * lookup, ONNX run cost per row, cold start of the bundled predict function in a fresh process,
@@ -9,8 +9,8 @@
  * peers (the challenge's Flask + pickled random forest reference design on Flask's server and on
  * gunicorn, and Starlette + uvicorn + onnxruntime with our model.onnx), each a child process hit in
  * turn by autocannon (its own process) with the same request mix, over data the bench prepares
- * once (bench/peers/prepare.ts: loans, features, publish, trained and registered GBDT, SQLite rows,
- * random forest) and reuses from --data-dir.
+ * once (bench/peers/prepare.ts: generated loans, features build, publish, trained and registered
+ * GBDT, SQLite rows, random forest) and reuses from --data-dir.
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import { execFileSync } from 'node:child_process';
@@ -90,7 +90,7 @@ export async function main(argv: string[]): Promise<void> {
       connections: { type: 'string', default: '32' },
       customers: { type: 'string', default: '50000' },
       'batch-rows': { type: 'string', default: '1000000' },
-      'data-customers': { type: 'string', default: '20000' },
+      'data-rows': { type: 'string', default: '200000' },
       'data-dir': { type: 'string' },
       warmup: { type: 'string', default: '2' },
       targets: { type: 'string', default: 'ours,flask,gunicorn,starlette-onnx' },
@@ -191,10 +191,10 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   // 5. HTTP side by side: ours and the Python peers, each a child process, the same autocannon run.
-  const dataCustomers = Number(values['data-customers']);
+  const dataRows = Number(values['data-rows']);
   const data = await prepareServeData({
-    dir: values['data-dir'] ?? join(tmpdir(), `credit-risk-bench-serve-c${dataCustomers}`),
-    customers: dataCustomers,
+    dir: values['data-dir'] ?? join(tmpdir(), `credit-risk-bench-serve-r${dataRows}`),
+    rows: dataRows,
     seed: 7,
     python,
   });
