@@ -149,7 +149,16 @@ FROM (SELECT *, ${reasonColumnSql(asOf)}
     const rowsValid = Number(validText);
     const rowsIn = Number(totalText) + rejects.length;
 
-    writeQuarantine(opts.quarantinePath, inputPath, quarantined, format);
+    const texts =
+      format === 'csv'
+        ? readRecordsAtLines(inputPath, uniqueSorted(quarantined.map((r) => r.line)))
+        : await parquetRowsAsCsv(
+            conn,
+            inputPath,
+            fileColumns,
+            quarantined.map((r) => r.line),
+          );
+    writeQuarantine(opts.quarantinePath, quarantined, texts);
     await run(`DELETE FROM ${stage} WHERE reason IS NOT NULL; ALTER TABLE ${stage} DROP COLUMN reason`);
 
     const byReason: Record<string, number> = {};
@@ -262,12 +271,10 @@ async function readRejects(conn: DuckDBConnection, rejectsTable: string): Promis
   const r =
     await conn.runAndReadAll(`SELECT CAST(line AS BIGINT) AS line, bool_or(error_type = 'INVALID ENCODING') AS encoding
     FROM temp.${sqlIdentifier(rejectsTable)} GROUP BY line ORDER BY line`);
-  return r
-    .getRows()
-    .map(([line, encoding]) => ({
-      record: Number(line),
-      reason: encoding ? 'invalid_utf8' : 'wrong_column_count',
-    }));
+  return r.getRows().map(([line, encoding]) => ({
+    record: Number(line),
+    reason: encoding ? 'invalid_utf8' : 'wrong_column_count',
+  }));
 }
 
 /**
@@ -324,22 +331,10 @@ async function readQuarantined(conn: DuckDBConnection, stage: string): Promise<Q
 }
 
 /** The quarantine CSV, written under a temp name and renamed: a reader never sees half of it. */
-function writeQuarantine(
-  path: string,
-  inputPath: string,
-  rows: QuarantinedRow[],
-  format: 'csv' | 'parquet',
-): void {
+function writeQuarantine(path: string, rows: QuarantinedRow[], texts: Map<number, string>): void {
   const tmp = `${path}.tmp-${process.pid}`;
   try {
     writeFileSync(tmp, 'line,reason,raw\n');
-    const texts =
-      format === 'csv'
-        ? readRecordsAtLines(
-            inputPath,
-            rows.map((r) => r.line),
-          )
-        : new Map<number, string>();
     const batch: string[] = [];
     const flush = (): void => {
       appendFileSync(tmp, batch.join(''));
@@ -355,6 +350,36 @@ function writeQuarantine(
     rmSync(tmp, { force: true });
     throw e;
   }
+}
+
+function uniqueSorted(values: number[]): number[] {
+  return [...new Set(values)].sort((a, b) => a - b);
+}
+
+/** Parquet has no original text: the quarantined rows' fields, as one CSV record in file column order. */
+async function parquetRowsAsCsv(
+  conn: DuckDBConnection,
+  path: string,
+  columns: string[],
+  rowNumbers: number[],
+): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  for (let i = 0; i < rowNumbers.length; i += 10_000) {
+    const chunk = rowNumbers.slice(i, i + 10_000);
+    const r = await conn.runAndReadAll(
+      `SELECT ordinality, ${columns.map((c) => `CAST(${sqlIdentifier(c)} AS VARCHAR)`).join(', ')}
+       FROM read_parquet(${sqlString(path)}) WITH ORDINALITY WHERE ordinality IN (${chunk.join(', ')})`,
+    );
+    for (const [n, ...fields] of r.getRows()) {
+      out.set(Number(n), fields.map((f) => (f === null ? '' : csvField(String(f)))).join(','));
+    }
+  }
+  return out;
+}
+
+/** A CSV field, quoted only when needed. */
+function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
 function csvQuote(value: string): string {
