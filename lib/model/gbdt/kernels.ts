@@ -39,7 +39,6 @@ export interface SharedViews {
   hist: Float64Array;
 }
 
-export const TASK_STOP = 0;
 export const TASK_BIN = 1;
 export const TASK_GRADIENTS = 2;
 export const TASK_HISTOGRAM = 3;

@@ -1,43 +1,64 @@
 import { Worker } from 'node:worker_threads';
-import { drainWorkItems, runWorkItem, TASK_STOP, type SharedViews } from './kernels.ts';
-
-const TASK_RELEASE_RAW = 4;
+import { drainWorkItems, runWorkItem, TASK_BIN, type SharedViews } from './kernels.ts';
 
 /**
  * numThreads - 1 worker threads that share the training arrays with the main thread
- * (SharedArrayBuffers) and wake on an Atomics counter: a histogram task costs a few microseconds
- * to hand out, not a postMessage round trip. The main thread works too and then waits, so a
- * task's results are complete when run() returns.
+ * (SharedArrayBuffers) and wake on an Atomics word: a histogram task costs microseconds to hand
+ * out, not a postMessage round trip.
+ *
+ * control[0] packs (generation << 9) | (closed << 8) | joined-workers. A worker that wakes joins
+ * the current task only while it is open (compare-and-swap), takes work items, and leaves. The
+ * main thread takes items too, then closes the task and waits only for workers that joined: on a
+ * busy machine a worker the OS has not scheduled yet costs nothing, the main thread does its
+ * share. Which thread runs an item never changes the result (see kernels.ts).
  *
  * Workers are built from the kernels' source text (eval), which keeps them working the same way
  * under tsx, jest and an esbuild bundle, with no separate worker file to ship.
  */
+const CLOSED = 256;
+const JOINED_MASK = 255;
+const GENERATION_SHIFT = 9;
+const GENERATION_MASK = 0x3fffff;
+
 export class WorkerPool {
   private readonly workers: Worker[] = [];
+  private generation = 0;
 
   constructor(
     readonly views: SharedViews,
     numThreads: number,
   ) {
+    Atomics.store(views.control, 0, CLOSED);
     const source = `
       const { workerData } = require('node:worker_threads');
       const runWorkItem = (${runWorkItem.toString()});
       const drainWorkItems = (${drainWorkItems.toString()});
       const s = workerData;
       const control = s.control;
-      // The generation when this worker was created: a task handed out before the worker got
-      // here must still be seen as new (the main thread is already waiting for it).
-      let seen = ${Atomics.load(views.control, 0)};
+      let last = 0;
       for (;;) {
-        Atomics.wait(control, 0, seen);
-        const generation = Atomics.load(control, 0);
-        if (generation === seen) continue;
-        seen = generation;
-        const task = s.params[0];
-        if (task === ${TASK_RELEASE_RAW}) s.raw = [];
-        else if (task !== ${TASK_STOP}) drainWorkItems(s, runWorkItem);
-        if (Atomics.sub(control, 1, 1) === 1) Atomics.notify(control, 1);
-        if (task === ${TASK_STOP}) break;
+        let word = Atomics.load(control, 0);
+        const generation = word >>> ${GENERATION_SHIFT};
+        if (generation === last) {
+          Atomics.wait(control, 0, word);
+          continue;
+        }
+        last = generation;
+        let joined = false;
+        while ((word >>> ${GENERATION_SHIFT}) === generation && (word & ${CLOSED}) === 0) {
+          const seen = Atomics.compareExchange(control, 0, word, word + 1);
+          if (seen === word) {
+            joined = true;
+            break;
+          }
+          word = seen;
+        }
+        if (!joined) continue;
+        // The raw values are only needed for binning: drop them with the first later task.
+        if (s.params[0] !== ${TASK_BIN} && s.raw.length > 0) s.raw = [];
+        drainWorkItems(s, runWorkItem);
+        Atomics.sub(control, 0, 1);
+        Atomics.notify(control, 0);
       }
     `;
     for (let i = 1; i < numThreads; i++) {
@@ -61,46 +82,31 @@ export class WorkerPool {
       drainWorkItems(this.views, runWorkItem);
       return;
     }
-    this.wake();
+    // Generation 0 means "nothing yet" to the workers, so it is skipped on wrap-around.
+    this.generation = (this.generation % GENERATION_MASK) + 1;
+    Atomics.store(control, 0, this.generation << GENERATION_SHIFT);
+    Atomics.notify(control, 0);
     drainWorkItems(this.views, runWorkItem);
-    this.waitForWorkers();
+    let word = Atomics.load(control, 0);
+    for (;;) {
+      const seen = Atomics.compareExchange(control, 0, word, word | CLOSED);
+      if (seen === word) break;
+      word = seen;
+    }
+    for (;;) {
+      word = Atomics.load(control, 0);
+      if ((word & JOINED_MASK) === 0) return;
+      Atomics.wait(control, 0, word);
+    }
   }
 
-  /** Lets the workers drop their reference to the raw values once the bins are built. */
+  /** The main thread's reference to the raw values; workers drop theirs with their next task. */
   releaseRaw(): void {
     this.views.raw = [];
-    this.broadcast(TASK_RELEASE_RAW);
   }
 
   async close(): Promise<void> {
-    if (this.workers.length === 0) return;
-    this.broadcast(TASK_STOP);
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers.length = 0;
-  }
-
-  private broadcast(task: number): void {
-    if (this.workers.length === 0) return;
-    this.views.params[0] = task;
-    this.views.params[1] = 0;
-    Atomics.store(this.views.control, 2, 0);
-    this.wake();
-    this.waitForWorkers();
-  }
-
-  private wake(): void {
-    const { control } = this.views;
-    Atomics.store(control, 1, this.workers.length);
-    Atomics.add(control, 0, 1);
-    Atomics.notify(control, 0);
-  }
-
-  private waitForWorkers(): void {
-    const { control } = this.views;
-    for (;;) {
-      const pending = Atomics.load(control, 1);
-      if (pending === 0) return;
-      Atomics.wait(control, 1, pending);
-    }
   }
 }

@@ -59,7 +59,10 @@ describe('histogram GBDT', () => {
   });
 
   it('gives bit-identical trees for the same seed, with 1 or 2 threads', async () => {
-    const params = { ...small, baggingFraction: 0.7, baggingFreq: 1, featureFraction: 0.8, seed: 3 };
+    // Big enough that histograms, gradients and binning are split into several work items.
+    const big = syntheticTable(60_000, 12);
+    const train = { numRows: big.numRows, columns: big.columns, label: big.label };
+    const params = { ...small, numTrees: 15, baggingFraction: 0.7, baggingFreq: 1, featureFraction: 0.8, seed: 3 };
     const a = await trainGbdt(train, { params: { ...params, numThreads: 1 } });
     const b = await trainGbdt(train, { params: { ...params, numThreads: 2 } });
     expect(b.model.trees.length).toBe(a.model.trees.length);
