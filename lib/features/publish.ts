@@ -147,7 +147,10 @@ export async function publishSnapshot(options: PublishOptions): Promise<PublishR
     progress(`online store already serves snapshot ${snapshotId}`);
   } else {
     progress(`loading ${SNAPSHOT_FILES.online} into the online store (staging, then one-transaction swap)`);
-    onlineRows = (await featureStore.replaceSnapshot(snapshotId, readOnlineRows(files.online, snapshotId))).rows;
+    const loaded = featureStore.replaceSnapshotFromParquet
+      ? await featureStore.replaceSnapshotFromParquet(snapshotId, files.online)
+      : await featureStore.replaceSnapshot(snapshotId, readOnlineRows(files.online, snapshotId));
+    onlineRows = loaded.rows;
     progress(`online store now serves snapshot ${snapshotId} (${onlineRows} customers)`);
   }
   await afterStep('online');

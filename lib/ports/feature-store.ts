@@ -15,6 +15,12 @@ export interface FeatureStore {
     snapshotId: string,
     batches: AsyncIterable<CustomerFeatureRow[]> | Iterable<CustomerFeatureRow[]>,
   ): Promise<{ rows: number }>;
+  /**
+   * Optional faster replaceSnapshot from a snapshot's online.parquet (the columns of
+   * lib/features/online.ts ONLINE_ROW_COLUMNS), read the adapter's own fastest way, with the same
+   * guarantees. Callers use it when present and fall back to replaceSnapshot(readOnlineRows(...)).
+   */
+  replaceSnapshotFromParquet?(snapshotId: string, file: string): Promise<{ rows: number }>;
   /** The customer's row, or undefined when the customer is unknown. */
   get(id: string): Promise<CustomerFeatureRow | undefined>;
   /** The snapshot currently served, or undefined before the first load. */

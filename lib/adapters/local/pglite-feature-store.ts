@@ -1,5 +1,8 @@
-import { resolve } from 'node:path';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { writeOnlineCsv } from '#lib/features/snapshot-reader.ts';
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
 import {
   COPY_STAGING_CSV,
@@ -98,31 +101,56 @@ export class PgliteFeatureStore implements FeatureStore {
     snapshotId: string,
     batches: AsyncIterable<CustomerFeatureRow[]> | Iterable<CustomerFeatureRow[]>,
   ): Promise<{ rows: number }> {
-    const run = this.loading.then(() => this.load(snapshotId, batches));
-    this.loading = run.catch(() => undefined);
-    return run;
+    return this.serially(() =>
+      this.load(snapshotId, async (db) => {
+        let pending: string[] = [];
+        const flush = async (): Promise<void> => {
+          if (pending.length === 0) return;
+          const blob = new Blob([pending.join('')]);
+          pending = [];
+          await db.query(COPY_STAGING_CSV, [], { blob });
+        };
+        for await (const batch of batches) {
+          for (const row of batch) pending.push(csvLine(row, snapshotId));
+          // Bounded blobs keep memory flat for big snapshots; larger ones gain nothing measurable.
+          if (pending.length >= COPY_ROWS_PER_BLOB) await flush();
+        }
+        await flush();
+      }),
+    );
   }
 
-  private async load(
-    snapshotId: string,
-    batches: AsyncIterable<CustomerFeatureRow[]> | Iterable<CustomerFeatureRow[]>,
-  ): Promise<{ rows: number }> {
+  /**
+   * DuckDB turns online.parquet into the CSV that COPY reads: no JS object per customer, which
+   * is most of the time of a big load through replaceSnapshot (docs/DECISIONS.md, "Stores").
+   */
+  replaceSnapshotFromParquet(snapshotId: string, file: string): Promise<{ rows: number }> {
+    return this.serially(() =>
+      this.load(snapshotId, async (db) => {
+        const work = await mkdtemp(join(tmpdir(), 'cr-online-csv-'));
+        try {
+          const csv = join(work, 'online.csv');
+          await writeOnlineCsv(file, snapshotId, csv);
+          await db.query(COPY_STAGING_CSV, [], { blob: new Blob([await readFile(csv)]) });
+        } finally {
+          await rm(work, { recursive: true, force: true });
+        }
+      }),
+    );
+  }
+
+  private serially<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.loading.then(run);
+    this.loading = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Staging, filled by `fill`, then the primary key and the one-transaction swap; staging dropped on failure. */
+  private async load(snapshotId: string, fill: (db: PGlite) => Promise<void>): Promise<{ rows: number }> {
     const db = await this.connection();
     try {
       for (const sql of PREPARE_STAGING) await db.exec(sql);
-      let pending: string[] = [];
-      const flush = async (): Promise<void> => {
-        if (pending.length === 0) return;
-        const blob = new Blob([pending.join('')]);
-        pending = [];
-        await db.query(COPY_STAGING_CSV, [], { blob });
-      };
-      for await (const batch of batches) {
-        for (const row of batch) pending.push(csvLine(row, snapshotId));
-        // Bounded blobs keep memory flat for big snapshots; larger ones gain nothing measurable.
-        if (pending.length >= COPY_ROWS_PER_BLOB) await flush();
-      }
-      await flush();
+      await fill(db);
       await db.exec(FINISH_STAGING);
       const count = (await db.query<{ n: number }>(COUNT_STAGING)).rows[0].n;
       const swap = SWAP_IN_STAGING.map(positional);

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { PgliteFeatureStore } from '#lib/adapters/local/pglite-feature-store.ts';
+import { readOnlineRows } from '#lib/features/snapshot-reader.ts';
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
 import { FeatureStoreUnavailableError } from '#lib/ports/feature-store.ts';
 
@@ -119,6 +121,44 @@ describe('PgliteFeatureStore (real PGlite in a temp data dir)', () => {
       else expect(s).toEqual({ onlyNew: undefined, onlyOld: 'OLD', shared: 'OLD' });
     }
     expect(await store.currentSnapshot()).toBe('NEW');
+  });
+
+  it('loads online.parquet through DuckDB-written CSV with every double bit-exact, like the row path', async () => {
+    const file = join(dir, 'online.parquet');
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    // awkward doubles: 0.1+0.2, thirds, tiny and huge magnitudes, and nulls where allowed
+    await conn.run(`COPY (SELECT CAST(id AS VARCHAR) AS id, 3 AS nb_loans, amount AS sum_loan_amount, DATE '2021-06-30' AS last_loan_date,
+        2 AS nb_loans_before_last_date, amount / 3 AS sum_loan_amount_before_last_date,
+        CASE WHEN id % 2 = 0 THEN NULL ELSE DATE '2020-12-31' END AS previous_loan_date, DATE '1980-02-29' AS birthday,
+        CASE WHEN id % 3 = 0 THEN DATE '3024-11-02' ELSE NULL END AS job_start_date,
+        CASE WHEN id % 4 = 0 THEN NULL ELSE CAST(id % 2 AS INTEGER) END AS flag_own_car, amount * 1e6 AS amt_income_total
+      FROM (VALUES (1, 0.1::DOUBLE + 0.2::DOUBLE), (2, 1::DOUBLE / 3), (3, 1e-7::DOUBLE), (4, 123456789.123456789::DOUBLE), (5, 2100.123456::DOUBLE), (6, 5e-324::DOUBLE)) t(id, amount))
+      TO '${file}' (FORMAT parquet)`);
+    conn.closeSync();
+    db.closeSync();
+    const viaRows: Array<CustomerFeatureRow | undefined> = [];
+    await store.replaceSnapshot('ROWS', readOnlineRows(file, 'ROWS'));
+    for (let id = 1; id <= 6; id++) viaRows.push(await store.get(String(id)));
+    expect(await store.replaceSnapshotFromParquet('PARQUET', file)).toEqual({ rows: 6 });
+    for (let id = 1; id <= 6; id++) {
+      expect(await store.get(String(id))).toEqual({ ...viaRows[id - 1], snapshotId: 'PARQUET' });
+    }
+    expect((await store.get('1'))?.sumLoanAmount).toBe(0.1 + 0.2);
+    expect((await store.get('2'))?.sumLoanAmountBeforeLastDate).toBe(1 / 3 / 3);
+    expect(await store.currentSnapshot()).toBe('PARQUET');
+  });
+
+  it('refuses an online.parquet without the online columns and keeps the current snapshot', async () => {
+    const file = join(dir, 'bad.parquet');
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    await conn.run(`COPY (SELECT '1' AS id, 3 AS nb_loans) TO '${file}' (FORMAT parquet)`);
+    conn.closeSync();
+    db.closeSync();
+    await expect(store.replaceSnapshotFromParquet('BAD', file)).rejects.toThrow(/lacks the online column\(s\) sum_loan_amount/);
+    expect(await store.currentSnapshot()).toBe('PARQUET');
+    await store.replaceSnapshot('NEW', [rows('NEW', 2000, 3000)]);
   });
 
   it('persists across a close and a reopen of the data directory', async () => {
