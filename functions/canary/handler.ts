@@ -104,6 +104,7 @@ export function createHandler(deps: CanaryDeps) {
     switch (request.action) {
       case 'deploy': {
         const deployment = await deployCanary(steps, request);
+        metrics.addMetric(deployment.status === 'canary' ? 'canariesStarted' : 'modelsDeployedWithoutCanary', MetricUnit.Count, 1);
         logger.info('canary deployed', { ...deployment });
         return deployment;
       }
@@ -115,6 +116,7 @@ export function createHandler(deps: CanaryDeps) {
       }
       case 'promote':
         await promoteCanary(steps, { deployment: request.deployment as Deployment });
+        metrics.addMetric('canaryPromoted', MetricUnit.Count, 1);
         logger.info('canary promoted', { modelVersion: request.deployment.modelVersion });
         return { promoted: request.deployment.modelVersion };
       case 'rollback':
@@ -124,6 +126,7 @@ export function createHandler(deps: CanaryDeps) {
         return { rolledBack: request.deployment.modelVersion };
       case 'abort': {
         const result = await abortCanary(steps, request);
+        metrics.addMetric('canaryAborted', MetricUnit.Count, 1);
         logger.warn('canary aborted', { modelVersion: request.modelVersion, error: request.error, ...result });
         return result;
       }

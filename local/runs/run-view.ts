@@ -28,6 +28,8 @@ export function formatRunStatus(record: RunRecord): string {
     `started   ${record.startedAt}${record.seconds !== undefined ? `, took ${record.seconds.toFixed(1)} s` : ''}`,
   ];
   if (record.failAt) lines.push(`injected  fault at ${record.failAt.join(', ')}`);
+  const reasons = (record.output as { reasons?: unknown } | undefined)?.reasons;
+  if (Array.isArray(reasons) && reasons.length > 0) lines.push(`why       ${reasons.map(String).join('\n          ')}`);
   const reused = new Set(record.tasks.filter((t) => t.reused).map((t) => t.name));
   const rows = [['state', 'type', 'time', 'result']];
   for (const s of record.states) {

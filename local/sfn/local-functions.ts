@@ -1,11 +1,14 @@
 import type { Context } from 'aws-lambda';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AliasTableDeployer } from '#lib/adapters/local/alias-table-deployer.ts';
 import { BuildDirBuilder } from '#lib/adapters/local/build-dir-builder.ts';
 import { EmfFileMetricsReader } from '#lib/adapters/local/emf-metrics-reader.ts';
 import { JsonlNotifier } from '#lib/adapters/local/jsonl-notifier.ts';
-import { ID_COLUMNS, LABEL_COLUMN, TIME_COLUMN } from '#lib/features/catalog.ts';
+import { FEATURE_CODE_VERSION, ID_COLUMNS, LABEL_COLUMN, TIME_COLUMN } from '#lib/features/catalog.ts';
+import { FEATURE_SQL_PATH } from '#lib/features/feature-sql.ts';
+import { readCurrentSnapshot } from '#lib/features/publish.ts';
 import type { GbdtParams } from '#lib/model/gbdt/params.ts';
 import type { Builder } from '#lib/ports/builder.ts';
 import type { MetricsReader } from '#lib/ports/metrics-reader.ts';
@@ -93,19 +96,69 @@ export async function trainFeatures(request: {
     input: table,
     ...(manifestNextTo
       ? {}
-      : { target: LABEL_COLUMN, timeColumn: table.columns.has(TIME_COLUMN) ? TIME_COLUMN : null, ignore: ID_COLUMNS.filter((c) => table.columns.has(c)) }),
+      : {
+          target: LABEL_COLUMN,
+          timeColumn: table.columns.has(TIME_COLUMN) ? TIME_COLUMN : null,
+          ignore: ID_COLUMNS.filter((c) => table.columns.has(c)),
+        }),
     seed: request.seed,
     params: (request.params ?? {}) as Partial<GbdtParams>,
     snapshotId: request.snapshotId,
     codeVersion: null,
   });
   await writeModelDirectory(request.out, trained);
-  return { testSet: { columns: trained.testColumns, y: trained.testPredictions.y, p: trained.testPredictions.p } };
+  return {
+    testSet: { columns: trained.testColumns, y: trained.testPredictions.y, p: trained.testPredictions.p },
+  };
 }
 
-export function localFunctions(root: LocalRoot, deployment: LocalDeployment = localDeployment(root)): Record<string, LocalFunction> {
+/**
+ * Content-addressed reuse of the extract step across runs: the same raw bytes (the store's ETag),
+ * snapshot date, feature SQL and feature code give the same snapshot, so while that snapshot is
+ * still the current one there is nothing to rebuild or republish. A different raw file, date or
+ * SQL gives another key; a snapshot published since makes the entry stale. Keyed outside the
+ * handler because the handler only learns the snapshot id after building it.
+ */
+export function cachedExtract(root: LocalRoot, extract: LocalFunction): LocalFunction {
+  const dir = join(root.home.root, 'cache', 'extract-features');
+  return async (payload) => {
+    const { input, asOf } = (payload ?? {}) as { input?: unknown; asOf?: unknown };
+    const head =
+      typeof input === 'string' && typeof asOf === 'string' ? await root.objectStore.head(input) : undefined;
+    if (!head?.etag) return extract(payload);
+    const key = createHash('sha256')
+      .update(
+        JSON.stringify([
+          head.etag,
+          asOf,
+          FEATURE_CODE_VERSION,
+          createHash('sha256').update(readFileSync(FEATURE_SQL_PATH)).digest('hex'),
+        ]),
+      )
+      .digest('hex');
+    const file = join(dir, `${key}.json`);
+    if (existsSync(file)) {
+      const cached = JSON.parse(readFileSync(file, 'utf8')) as { snapshotId: string };
+      if ((await readCurrentSnapshot(root.objectStore))?.snapshotId === cached.snapshotId)
+        return { ...cached, alreadyCurrent: true, reused: true };
+    }
+    const result = (await extract(payload)) as { snapshotId: string };
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${file}.tmp`, JSON.stringify(result));
+    renameSync(`${file}.tmp`, file);
+    return result;
+  };
+}
+
+export function localFunctions(
+  root: LocalRoot,
+  deployment: LocalDeployment = localDeployment(root),
+): Record<string, LocalFunction> {
   const env = process.env;
-  const lazy = (name: string, build: () => Promise<(event: unknown, context: Context) => Promise<unknown>>): LocalFunction => {
+  const lazy = (
+    name: string,
+    build: () => Promise<(event: unknown, context: Context) => Promise<unknown>>,
+  ): LocalFunction => {
     let built: Promise<(event: unknown, context: Context) => Promise<unknown>> | undefined;
     return async (payload) => {
       built ??= build();
@@ -113,19 +166,27 @@ export function localFunctions(root: LocalRoot, deployment: LocalDeployment = lo
     };
   };
   return {
-    'extract-features': lazy('extract-features', async () =>
-      (await import('#functions/extract-features/handler.ts')).createHandler({
-        rawStore: root.objectStore,
-        featuresStore: root.objectStore,
-        featureStore: root.featureStore,
-        tmpDir: root.home.tmp,
-        clock: root.clock,
-        buildFeatures: async ({ input, out, asOf }) => {
-          const { buildFeatures } = await import('#lib/features/build.ts');
-          const built = await buildFeatures({ input, outDir: out, asOf, clock: root.clock });
-          return { snapshotId: built.snapshotId, rowsIn: built.summary.rowsIn, rowsValid: built.summary.rowsValid, rowsQuarantined: built.summary.rowsQuarantined };
-        },
-      }),
+    'extract-features': cachedExtract(
+      root,
+      lazy('extract-features', async () =>
+        (await import('#functions/extract-features/handler.ts')).createHandler({
+          rawStore: root.objectStore,
+          featuresStore: root.objectStore,
+          featureStore: root.featureStore,
+          tmpDir: root.home.tmp,
+          clock: root.clock,
+          buildFeatures: async ({ input, out, asOf }) => {
+            const { buildFeatures } = await import('#lib/features/build.ts');
+            const built = await buildFeatures({ input, outDir: out, asOf, clock: root.clock });
+            return {
+              snapshotId: built.snapshotId,
+              rowsIn: built.summary.rowsIn,
+              rowsValid: built.summary.rowsValid,
+              rowsQuarantined: built.summary.rowsQuarantined,
+            };
+          },
+        }),
+      ),
     ),
     train: lazy('train', async () =>
       (await import('#functions/train/handler.ts')).createHandler({
@@ -136,9 +197,15 @@ export function localFunctions(root: LocalRoot, deployment: LocalDeployment = lo
       }),
     ),
     evaluate: lazy('evaluate', async () =>
-      (await import('#functions/evaluate/handler.ts')).createHandler({ modelsStore: root.objectStore, score: onnxScorer, env }),
+      (await import('#functions/evaluate/handler.ts')).createHandler({
+        modelsStore: root.objectStore,
+        score: onnxScorer,
+        env,
+      }),
     ),
-    register: lazy('register', async () => (await import('#functions/register/handler.ts')).createHandler({ modelsStore: root.objectStore, env })),
+    register: lazy('register', async () =>
+      (await import('#functions/register/handler.ts')).createHandler({ modelsStore: root.objectStore, env }),
+    ),
     canary: lazy('canary', async () =>
       (await import('#functions/canary/handler.ts')).createHandler({
         deployer: deployment.deployer,
