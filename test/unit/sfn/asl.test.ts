@@ -139,3 +139,34 @@ describe('batch-scoring.asl.json', () => {
     expect(d.States.ScoreShards).toMatchObject({ Type: 'Map', ItemsPath: '$.plan.shards', Next: 'WriteManifest' });
   });
 });
+
+describe('docs/ARCHITECTURE.md', () => {
+  const doc = readFileSync('docs/ARCHITECTURE.md', 'utf8');
+  const section = doc.slice(doc.indexOf('## Orchestration: the training state machine'));
+  const mermaid = section.slice(section.indexOf('```mermaid'), section.indexOf('```', section.indexOf('```mermaid') + 3));
+
+  it('draws every state of training.asl.json', () => {
+    const definition = parsed('training');
+    const names = Object.keys(definition.States);
+    expect(names.filter((n) => !new RegExp(`\\b${n}\\b`).test(mermaid))).toEqual([]);
+  });
+
+  it('draws every transition of training.asl.json as an arrow', () => {
+    const definition = parsed('training');
+    // Edges in the diagram: "A --> B", "A -->|label| B", "A -.-> B", with "A & B -.-> C" fan-ins.
+    const drawn = new Set<string>();
+    for (const line of mermaid.split('\n')) {
+      const parts = line.trim().split(/\s+(?:-->|-\.->)(?:\|[^|]*\|)?\s+/);
+      for (let i = 0; i + 1 < parts.length; i++) {
+        for (const from of parts[i].split(/\s*&\s*/)) drawn.add(`${from}>${parts[i + 1].split(/[\s([]/)[0]}`);
+      }
+    }
+    const missing: string[] = [];
+    for (const [name, s] of Object.entries(definition.States)) {
+      for (const next of [s.Next, s.Default, ...(s.Choices ?? []).map((c) => c.Next), ...(s.Catch ?? []).map((c) => c.Next)]) {
+        if (next && !drawn.has(`${name}>${next}`)) missing.push(`${name} -> ${next}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
