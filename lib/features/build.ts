@@ -143,7 +143,7 @@ export async function buildFeatures(options: BuildOptions): Promise<BuildResult>
     let featureSource: string;
     let onlineSource: string;
     if (engine === 'duckdb') {
-      await createFeatureViews(conn, sql);
+      await step('history', () => createFeatureViews(conn, sql));
       featureSource = sql.features;
       onlineSource = sql.online;
     } else {

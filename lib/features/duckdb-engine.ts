@@ -44,12 +44,25 @@ export function sqlString(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
 
+/**
+ * Views that both queries read, computed once as temporary tables instead of being inlined twice
+ * (DuckDB inlines views). Same SELECT, same rows: only when it is evaluated changes. The per-day
+ * history is the expensive one (a window over every customer's loan days).
+ */
+export const MATERIALIZED_VIEWS: readonly string[] = ['feature_history'];
+
 /** Creates the feature views over the table `raw_valid` that must already exist on `conn`. */
 export async function createFeatureViews(
   conn: DuckDBConnection,
   sql: FeatureSql = loadFeatureSql(),
+  materialize: readonly string[] = MATERIALIZED_VIEWS,
 ): Promise<void> {
-  for (const view of sql.views) await conn.run(view.sql);
+  for (const view of sql.views) {
+    const text = materialize.includes(view.name)
+      ? view.sql.replace(/CREATE OR REPLACE TEMPORARY VIEW /i, 'CREATE OR REPLACE TEMPORARY TABLE ')
+      : view.sql;
+    await conn.run(text);
+  }
 }
 
 export type OutputFormat = 'parquet' | 'csv';
