@@ -15,6 +15,8 @@ import {
   type OnnxScorer,
 } from '#lib/registry/candidate.ts';
 import { DEFAULT_MODEL_NAME, ModelRegistry } from '#lib/registry/registry.ts';
+import { awsRoot } from '#functions/commons/aws-root.ts';
+import { scoreOnnxBytes } from '#lib/model/onnx-runtime.ts';
 
 /**
  * Evaluate step: the staged candidate against the current champion on the same test rows, and
@@ -74,3 +76,12 @@ export function createHandler(deps: EvaluateDeps) {
     context: Context,
   ) => Promise<EvaluateResult>;
 }
+
+/** The Lambda entry: ports from the AWS root, resolved on first use (importing never reads env). */
+export const handler = createHandler({
+  get modelsStore() {
+    return awsRoot().modelsStore;
+  },
+  score: scoreOnnxBytes,
+  env: process.env,
+});

@@ -9,6 +9,7 @@ import { InputError } from '#lib/errors.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { loadCandidate } from '#lib/registry/candidate.ts';
 import { DEFAULT_MODEL_NAME, ModelRegistry, type RegisterResult } from '#lib/registry/registry.ts';
+import { awsRoot } from '#functions/commons/aws-root.ts';
 
 /** Register step: copies a staged candidate into the registry (immutable, idempotent). */
 export interface RegisterDeps {
@@ -48,3 +49,11 @@ export function createHandler(deps: RegisterDeps) {
     context: Context,
   ) => Promise<RegisterResult>;
 }
+
+/** The Lambda entry: ports from the AWS root, resolved on first use (importing never reads env). */
+export const handler = createHandler({
+  get modelsStore() {
+    return awsRoot().modelsStore;
+  },
+  env: process.env,
+});

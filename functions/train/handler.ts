@@ -13,6 +13,9 @@ import { binaryMetrics, type BinaryMetrics } from '#lib/model/metrics.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { cardEssentials, stageCandidate, type TestSet } from '#lib/registry/candidate.ts';
 import { readModelDirectory } from '#lib/registry/model-directory.ts';
+import { awsRoot } from '#functions/commons/aws-root.ts';
+import { trainToDirectory } from '#lib/model/train.ts';
+import { snapshotKeys } from '#lib/features/publish.ts';
 
 /**
  * Training step of the pipeline: features Parquet (object store) -> trainer -> a staged candidate
@@ -63,7 +66,7 @@ const TrainEvent = z
 
 /** Where a published feature snapshot keeps its table (the features area's layout). */
 export function featuresKeyFor(snapshotId: string): string {
-  return `features/snapshot=${snapshotId}/features.parquet`;
+  return snapshotKeys(snapshotId).part;
 }
 
 export function parseTrainEvent(event: unknown): z.infer<typeof TrainEvent> {
@@ -125,3 +128,15 @@ export function createHandler(deps: TrainDeps) {
     context: Context,
   ) => Promise<TrainResult>;
 }
+
+/** The Lambda entry: ports from the AWS root, resolved on first use (importing never reads env). */
+export const handler = createHandler({
+  get featuresStore() {
+    return awsRoot().featuresStore;
+  },
+  get modelsStore() {
+    return awsRoot().modelsStore;
+  },
+  train: trainToDirectory,
+  tmpDir: process.env.TMPDIR ?? '/tmp',
+});

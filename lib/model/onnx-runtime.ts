@@ -79,3 +79,17 @@ export function readMetadata(bytes: Uint8Array): Record<string, string> {
   for (const entry of model.metadataProps) if (entry.key) out[entry.key] = entry.value ?? '';
   return out;
 }
+
+/**
+ * Scores row-major float32 rows ([n, features], NaN = missing) with a model given as bytes and
+ * returns P(y=1): the evaluate step's scorer (champion and challenger on the same rows), in AWS
+ * and locally. The session lives only for the call.
+ */
+export async function scoreOnnxBytes(model: Uint8Array, rows: Float32Array, n: number): Promise<Float64Array> {
+  const loaded = await loadOnnxModel(model);
+  try {
+    return Float64Array.from(await loaded.scoreRows(rows, n));
+  } finally {
+    await loaded.release();
+  }
+}

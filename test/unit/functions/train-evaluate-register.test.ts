@@ -60,7 +60,7 @@ const fakeScorer: OnnxScorer = async (model, rows, n, f) => {
 function setup() {
   const home = freshHome();
   const store = new FsObjectStore(home.store);
-  const featuresKey = 'features/snapshot=s1/features.parquet';
+  const featuresKey = 'features/snapshot=s1/part-00000.parquet';
   return { home, store, featuresKey };
 }
 
