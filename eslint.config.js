@@ -15,6 +15,19 @@ export default tseslint.config(
     },
   },
   {
+    // Plain JS files (scripts, bench load generator, bin shims) run on Node: declare its globals
+    // (TypeScript files get them from @types/node, and no-undef is off for them).
+    files: ['**/*.js', '**/*.mjs'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          'Buffer', 'performance', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate',
+          'queueMicrotask', 'structuredClone', 'fetch', 'AbortController', 'AbortSignal', 'TextEncoder', 'TextDecoder',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
