@@ -1,0 +1,36 @@
+/**
+ * One run of our path, in its own process so that its wall time and peak RSS are measured like
+ * the peers': validate + features (DuckDB) + Parquet + online.parquet (features build), then the
+ * online load into the local online store (PGlite, the same call `features publish` makes).
+ * usage: node bin/run-ts.mjs bench/features/our-path.ts INPUT OUTDIR PGLITE_DIR AS_OF
+ * prints {"buildMs": {...per step}, "storeOpenMs", "onlineLoadMs", "rows", "customers"} on stdout.
+ */
+import { PgliteFeatureStore } from '#lib/adapters/local/pglite-feature-store.ts';
+import { buildFeatures } from '#lib/features/build.ts';
+import { readOnlineRows } from '#lib/features/snapshot-reader.ts';
+
+const [input, outDir, pgliteDir, asOf] = process.argv.slice(2);
+const built = await buildFeatures({ input, outDir, asOf });
+const file = `${outDir}/online.parquet`;
+
+let t0 = performance.now();
+const store = new PgliteFeatureStore(pgliteDir);
+await store.init();
+const storeOpenMs = Math.round(performance.now() - t0);
+
+t0 = performance.now();
+const loaded = store.replaceSnapshotFromParquet
+  ? await store.replaceSnapshotFromParquet(built.snapshotId, file)
+  : await store.replaceSnapshot(built.snapshotId, readOnlineRows(file, built.snapshotId));
+const onlineLoadMs = Math.round(performance.now() - t0);
+await store.close();
+
+console.log(
+  JSON.stringify({
+    buildMs: built.manifest.timingsMs,
+    storeOpenMs,
+    onlineLoadMs,
+    rows: built.summary.rowsValid,
+    customers: loaded.rows,
+  }),
+);
