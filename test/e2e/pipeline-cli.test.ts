@@ -1,0 +1,94 @@
+/** @jest-environment ./test/integration/serving/onnx-environment.cjs */
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { main } from '#local/cli.ts';
+import { freshHome } from '../support/home.ts';
+
+/**
+ * `credit-risk pipeline run|status|history|resume` through the CLI entry point, on a fresh home
+ * (CREDIT_RISK_HOME) and 4,000 generated rows: the --json contract, the records, the failure path
+ * with an injected fault, and resume.
+ */
+const home = freshHome('cr-e2e-cli-');
+const GATE = JSON.stringify({ requireBrierBeatsBaseRate: false, maxEce: 0.3, minAuc: 0.5, minTestPositives: 1, minTestRows: 50, maxAucDrop: 1 });
+let out: string[] = [];
+let err: string[] = [];
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  out = [];
+  err = [];
+  const write = (sink: string[]) => (chunk: unknown) => sink.push(String(chunk)) > 0;
+  const o = jest.spyOn(process.stdout, 'write').mockImplementation(write(out));
+  const e = jest.spyOn(process.stderr, 'write').mockImplementation(write(err));
+  const c = jest.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(`${a.join(' ')}\n`));
+  process.exitCode = 0;
+  try {
+    const code = await main(['node', 'credit-risk', ...args]);
+    return { code: code || Number(process.exitCode ?? 0), stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+    c.mockRestore();
+    process.exitCode = 0;
+  }
+}
+
+beforeAll(() => {
+  process.env.CREDIT_RISK_HOME = home.root;
+  process.env.CREDIT_RISK_WAIT_SCALE = '0';
+});
+
+afterAll(() => {
+  delete process.env.CREDIT_RISK_HOME;
+  delete process.env.CREDIT_RISK_WAIT_SCALE;
+  delete process.env.CREDIT_RISK_FAIL_AT;
+});
+
+describe('credit-risk pipeline (CLI)', () => {
+  let firstRun = '';
+
+  it('run --json prints exactly executionId, status, modelVersion, decision, seconds', async () => {
+    const r = await cli('pipeline', 'run', '--rows', '4000', '--train', '{"numTrees":3,"earlyStoppingRounds":0}', '--gate', GATE, '--no-traffic', '--json');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(Object.keys(result)).toEqual(['executionId', 'status', 'modelVersion', 'decision', 'seconds']);
+    expect(result).toMatchObject({ status: 'succeeded', decision: 'promoted', modelVersion: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(r.stderr).toMatch(/✓ ExtractFeatures/);
+    firstRun = result.executionId as string;
+  }, 180_000);
+
+  it('a fault fails the run with exit code 1, status names the state, resume finishes it', async () => {
+    process.env.CREDIT_RISK_FAIL_AT = 'BuildImage';
+    const failed = await cli('pipeline', 'run', '--rows', '4000', '--train', '{"numTrees":4,"earlyStoppingRounds":0}', '--gate', GATE, '--no-traffic', '--canary', '{"minCanaryRequests":0,"minChampionRequests":1000000000}', '--json');
+    delete process.env.CREDIT_RISK_FAIL_AT;
+    expect(failed.code).toBe(1);
+    const run = JSON.parse(failed.stdout) as { executionId: string; status: string; decision: string | null };
+    expect(run).toMatchObject({ status: 'failed', decision: null });
+
+    const status = await cli('pipeline', 'status', run.executionId);
+    expect(status.stdout).toMatch(/^status {4}failed/m);
+    expect(status.stdout).toMatch(/^BuildImage\s+Task\s+\S+ \S+\s+caught InjectedFault: fault injected at BuildImage/m);
+    expect(status.stdout).toContain(`credit-risk pipeline resume ${run.executionId}`);
+
+    const resumed = await cli('pipeline', 'resume', run.executionId, '--no-traffic', '--json');
+    expect(resumed.code).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ status: 'succeeded', decision: 'promoted' });
+    expect(resumed.stderr).toMatch(/✓ Train\s+\S+ s\s+\(reused from the failed run\)/);
+    const notes = readFileSync(join(home.notifications, 'notifications.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { subject: string });
+    expect(notes.map((n) => n.subject)).toEqual(['credit-risk: new champion', 'credit-risk: training run failed', 'credit-risk: new champion']);
+  }, 180_000);
+
+  it('history lists every run newest first; status and resume refuse what they cannot do', async () => {
+    const history = await cli('pipeline', 'history', '--json');
+    const runs = JSON.parse(history.stdout) as { executionId: string; status: string }[];
+    expect(runs.map((r) => r.status)).toEqual(['succeeded', 'failed', 'succeeded']);
+    expect(runs.at(-1)?.executionId).toBe(firstRun);
+    const unknown = await cli('pipeline', 'status', 'nope');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/error \[UNKNOWN_RUN\]/);
+    const notFailed = await cli('pipeline', 'resume', firstRun);
+    expect(notFailed.code).toBe(2);
+    expect(notFailed.stderr).toMatch(/error \[NOT_FAILED\]/);
+  }, 60_000);
+});
