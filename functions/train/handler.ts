@@ -96,6 +96,12 @@ export function createHandler(deps: TrainDeps) {
     try {
       const input = join(work, featuresKey.endsWith('.csv') ? 'features.csv' : 'features.parquet');
       await deps.featuresStore.download(featuresKey, input);
+      // The snapshot's manifest beside the table tells the trainer the label, time and id columns
+      // and gives the card its lineage (snapshot id, manifest hash).
+      const manifestKey = `${featuresKey.slice(0, featuresKey.lastIndexOf('/') + 1)}manifest.json`;
+      if (await deps.featuresStore.head(manifestKey)) {
+        await deps.featuresStore.download(manifestKey, join(work, 'manifest.json'));
+      }
       const out = join(work, 'model');
       const started = performance.now();
       const { testSet } = await deps.train({

@@ -6,17 +6,14 @@ import { AliasTableDeployer } from '#lib/adapters/local/alias-table-deployer.ts'
 import { BuildDirBuilder } from '#lib/adapters/local/build-dir-builder.ts';
 import { EmfFileMetricsReader } from '#lib/adapters/local/emf-metrics-reader.ts';
 import { JsonlNotifier } from '#lib/adapters/local/jsonl-notifier.ts';
-import { FEATURE_CODE_VERSION, ID_COLUMNS, LABEL_COLUMN, TIME_COLUMN } from '#lib/features/catalog.ts';
+import { FEATURE_CODE_VERSION } from '#lib/features/catalog.ts';
 import { FEATURE_SQL_PATH } from '#lib/features/feature-sql.ts';
 import { readCurrentSnapshot } from '#lib/features/publish.ts';
-import type { GbdtParams } from '#lib/model/gbdt/params.ts';
 import type { Builder } from '#lib/ports/builder.ts';
 import type { MetricsReader } from '#lib/ports/metrics-reader.ts';
 import type { Notifier } from '#lib/ports/notifier.ts';
-import { loadOnnxModel } from '#lib/model/onnx-runtime.ts';
-import { readTable } from '#lib/model/table.ts';
-import { trainModel, writeModelDirectory } from '#lib/model/train.ts';
-import type { OnnxScorer } from '#lib/registry/candidate.ts';
+import { scoreOnnxBytes } from '#lib/model/onnx-runtime.ts';
+import { trainToDirectory } from '#lib/model/train.ts';
 import type { LocalRoot } from '#local/root.ts';
 
 /**
@@ -65,50 +62,6 @@ function lambdaContext(functionName: string): Context {
     done: () => undefined,
     fail: () => undefined,
     succeed: () => undefined,
-  };
-}
-
-/** ONNX scoring for the evaluate step (the champion and challenger on the same rows). */
-export const onnxScorer: OnnxScorer = async (model, rows, n) => {
-  const loaded = await loadOnnxModel(model);
-  try {
-    return Float64Array.from(await loaded.scoreRows(rows, n));
-  } finally {
-    await loaded.release();
-  }
-};
-
-/**
- * The trainer behind the train step: the feature table the handler downloaded, the label, time
- * and id columns of the feature catalog (the handler fetches the table without its manifest),
- * then the model directory and the test split for the evaluate step.
- */
-export async function trainFeatures(request: {
-  input: string;
-  out: string;
-  seed?: number;
-  params?: Record<string, unknown>;
-  snapshotId?: string;
-}) {
-  const table = await readTable(request.input);
-  const manifestNextTo = existsSync(join(request.input, '..', 'manifest.json'));
-  const trained = await trainModel({
-    input: table,
-    ...(manifestNextTo
-      ? {}
-      : {
-          target: LABEL_COLUMN,
-          timeColumn: table.columns.has(TIME_COLUMN) ? TIME_COLUMN : null,
-          ignore: ID_COLUMNS.filter((c) => table.columns.has(c)),
-        }),
-    seed: request.seed,
-    params: (request.params ?? {}) as Partial<GbdtParams>,
-    snapshotId: request.snapshotId,
-    codeVersion: null,
-  });
-  await writeModelDirectory(request.out, trained);
-  return {
-    testSet: { columns: trained.testColumns, y: trained.testPredictions.y, p: trained.testPredictions.p },
   };
 }
 
@@ -192,14 +145,14 @@ export function localFunctions(
       (await import('#functions/train/handler.ts')).createHandler({
         featuresStore: root.objectStore,
         modelsStore: root.objectStore,
-        train: trainFeatures,
+        train: trainToDirectory,
         tmpDir: root.home.tmp,
       }),
     ),
     evaluate: lazy('evaluate', async () =>
       (await import('#functions/evaluate/handler.ts')).createHandler({
         modelsStore: root.objectStore,
-        score: onnxScorer,
+        score: scoreOnnxBytes,
         env,
       }),
     ),
