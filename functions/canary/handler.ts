@@ -4,6 +4,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
+import { awsRoot } from '#functions/commons/aws-root.ts';
 import { logger, metrics } from '#functions/commons/powertools.ts';
 import {
   abortCanary,
@@ -137,3 +138,18 @@ export function createHandler(deps: CanaryDeps) {
     context: Context,
   ) => Promise<unknown>;
 }
+
+/** The Lambda entry: ports from the AWS root, resolved on first use (importing never reads env). */
+export const handler = createHandler({
+  get deployer() {
+    return awsRoot().deployer;
+  },
+  get metrics() {
+    return awsRoot().metricsReader;
+  },
+  get modelsStore() {
+    return awsRoot().modelsStore;
+  },
+  clock: awsRoot().clock,
+  env: process.env,
+});

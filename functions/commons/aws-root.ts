@@ -1,9 +1,15 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { RDSDataClient } from '@aws-sdk/client-rds-data';
 import { S3Client } from '@aws-sdk/client-s3';
+import { CloudWatchMetricsReader } from '#lib/adapters/aws/cloudwatch-metrics-reader.ts';
+import { LambdaAliasDeployer } from '#lib/adapters/aws/lambda-alias-deployer.ts';
 import { RdsDataFeatureStore } from '#lib/adapters/aws/rds-data-feature-store.ts';
 import { S3ObjectStore } from '#lib/adapters/aws/s3-object-store.ts';
 import { systemClock, type Clock } from '#lib/ports/clock.ts';
+import type { Deployer } from '#lib/ports/deployer.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
+import type { MetricsReader } from '#lib/ports/metrics-reader.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 
 /**
@@ -21,6 +27,8 @@ import type { ObjectStore } from '#lib/ports/object-store.ts';
  * | DB_CLUSTER_ARN   | featureStore: Aurora cluster (Data API) | arn:aws:rds:eu-west-1:123:cluster:cr-dev |
  * | DB_SECRET_ARN    | featureStore: database credentials secret | arn:aws:secretsmanager:...:secret:...  |
  * | DB_NAME          | featureStore: database name (default creditrisk) | creditrisk                       |
+ * | PREDICT_FUNCTION_NAME | deployer: the predict function whose versions the canary moves | credit-risk-dev-predict |
+ * | PREDICT_ALIAS    | deployer: the alias API Gateway calls (default live) | live                             |
  * | OBJECT_KEY_PREFIX| optional key prefix inside every bucket (e.g. a test namespace) | ''                  |
  *
  * Shared file: add a port with a small, additive edit.
@@ -31,6 +39,10 @@ export interface AwsRoot {
   featuresStore: ObjectStore;
   modelsStore: ObjectStore;
   featureStore: FeatureStore;
+  /** Lambda versions and the predict alias's routing (the canary step). */
+  deployer: Deployer;
+  /** The predict function's CloudWatch metrics per model version (judging the canary). */
+  metricsReader: MetricsReader;
   clock: Clock;
   s3: S3Client;
   rdsData: RDSDataClient;
@@ -83,6 +95,15 @@ export function createAwsRoot(env: NodeJS.ProcessEnv = process.env): AwsRoot {
             database: env.DB_NAME || 'creditrisk',
           }),
       );
+    },
+    get deployer() {
+      return once(
+        'deployer',
+        () => new LambdaAliasDeployer(new LambdaClient({}), requiredEnv('PREDICT_FUNCTION_NAME', env), env.PREDICT_ALIAS || 'live'),
+      );
+    },
+    get metricsReader() {
+      return once('metricsReader', () => new CloudWatchMetricsReader(new CloudWatchClient({})));
     },
     clock: systemClock,
   };

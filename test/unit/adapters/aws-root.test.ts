@@ -1,5 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
+import { GetAliasCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
 import { createAwsRoot } from '#functions/commons/aws-root.ts';
+import { CloudWatchMetricsReader } from '#lib/adapters/aws/cloudwatch-metrics-reader.ts';
 import { RdsDataFeatureStore } from '#lib/adapters/aws/rds-data-feature-store.ts';
 import { S3ObjectStore } from '#lib/adapters/aws/s3-object-store.ts';
 
@@ -26,5 +29,20 @@ describe('AWS composition root', () => {
     expect(root.featureStore).toBeInstanceOf(RdsDataFeatureStore);
     expect(root.featureStore).toBe(root.featureStore);
     expect(root.s3).toBe(root.s3);
+  });
+
+  it('points the canary deployer at PREDICT_FUNCTION_NAME and its live alias', async () => {
+    expect(() => createAwsRoot({}).deployer).toThrow(/PREDICT_FUNCTION_NAME is not set/);
+    const lambda = mockClient(LambdaClient);
+    lambda.on(GetAliasCommand).resolves({ FunctionVersion: '7', RoutingConfig: { AdditionalVersionWeights: { '8': 0.1 } } });
+    try {
+      const root = createAwsRoot({ PREDICT_FUNCTION_NAME: 'cr-dev-predict' });
+      await root.deployer.routing();
+      expect(lambda.commandCalls(GetAliasCommand)[0].args[0].input).toEqual({ FunctionName: 'cr-dev-predict', Name: 'live' });
+      expect(root.metricsReader).toBeInstanceOf(CloudWatchMetricsReader);
+      expect(root.deployer).toBe(root.deployer);
+    } finally {
+      lambda.restore();
+    }
   });
 });
