@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Prng } from '#lib/model/gbdt/prng.ts';
+import { FEATURE_NAMES } from '#lib/features/catalog.ts';
 
 /**
  * The benchmark's inputs, shared by every contestant so they train and test on the very same
@@ -12,15 +13,8 @@ export interface BenchSplit {
   rows: { train: number; valid: number; test: number };
 }
 
-const FEATURES = [
-  'nb_previous_loans',
-  'avg_amount_loans_previous',
-  'age',
-  'years_on_the_job',
-  'flag_own_car',
-  'days_since_previous_loan',
-  'amt_income_total',
-];
+// The columns of our feature table, in catalog order, so the synthetic table has the real shape.
+const FEATURES = [...FEATURE_NAMES];
 
 /**
  * A synthetic table shaped like our features (same columns, missing patterns and ranges; a few
