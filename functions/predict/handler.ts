@@ -3,6 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { awsRoot } from '#functions/commons/aws-root.ts';
 import { logger, metrics, tracer } from '#functions/commons/powertools.ts';
 import { InputError } from '#lib/errors.ts';
 import type { Clock } from '#lib/ports/clock.ts';
@@ -11,6 +12,7 @@ import { httpErrorFor } from '#lib/serving/http-errors.ts';
 import { createPredictor, type Prediction, type ServingModel } from '#lib/serving/predictor.ts';
 import { parsePredictRequest } from '#lib/serving/request.ts';
 import { isWarmerEvent } from '#lib/serving/warmer.ts';
+import { loadServingModelFromDir } from '#lib/serving/model.ts';
 
 /**
  * POST /predict behind an API Gateway REST API (payload 1.0, docs/DECISIONS.md "Serving"), and
@@ -132,3 +134,20 @@ export function createPredictHandler(deps: PredictDeps): PredictHandler {
 
   return middy(handle).use(captureLambdaHandler(tracer)).use(injectLambdaContext(logger)) as unknown as PredictHandler;
 }
+
+/**
+ * The Lambda entry (the container image's CMD index.handler). The model baked into the image at
+ * MODEL_DIR is loaded while the module loads, i.e. in the Lambda init phase, so the ONNX session
+ * exists once per container before the first request. The feature store (RDS Data API) comes
+ * from the AWS root. Without MODEL_DIR (a test importing this module) nothing is loaded.
+ */
+const bakedModel = process.env.MODEL_DIR ? await loadServingModelFromDir(process.env.MODEL_DIR) : undefined;
+let awsHandler: PredictHandler | undefined;
+
+export const handler: PredictHandler = (event, context) => {
+  if (!bakedModel) {
+    throw new Error('MODEL_DIR is not set: the predict image bakes its model into /opt/model (Dockerfile)');
+  }
+  awsHandler ??= createPredictHandler({ featureStore: awsRoot().featureStore, clock: awsRoot().clock, model: bakedModel });
+  return awsHandler(event, context);
+};
