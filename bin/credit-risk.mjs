@@ -4,5 +4,10 @@
 import { register } from 'tsx/esm/api';
 
 register();
+// The local CLI never traces (the Tracer is off outside Lambda), but merely loading the X-Ray SDK
+// (Powertools Tracer) installs cls-hooked's async hooks, which made every await in
+// `credit-risk serve` about 15x dearer (docs/BENCHMARKS.md, Serving). Manual mode loads it without
+// them; it must be set before the first import of the SDK.
+if (process.env.AWS_LAMBDA_FUNCTION_NAME === undefined) process.env.AWS_XRAY_MANUAL_MODE ??= '1';
 const { main } = await import('../local/cli.ts');
 process.exitCode = await main(process.argv);

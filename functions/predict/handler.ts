@@ -36,9 +36,10 @@ const PREDICT_RESOURCE = '/predict';
 
 /** Probability bucket label for the score-distribution metric: ten fixed-width bins, low cardinality. */
 export function probabilityBucket(p: number): string {
-  const lo = Math.min(9, Math.max(0, Math.floor(p * 10)));
-  return `${(lo / 10).toFixed(1)}-${((lo + 1) / 10).toFixed(1)}`;
+  return BUCKET_LABELS[Math.min(9, Math.max(0, Math.floor(p * 10)))];
 }
+
+const BUCKET_LABELS = Array.from({ length: 10 }, (_, lo) => `${(lo / 10).toFixed(1)}-${((lo + 1) / 10).toFixed(1)}`);
 
 let coldStart = true;
 
@@ -52,12 +53,16 @@ export function createPredictHandler(deps: PredictDeps): PredictHandler {
 
   // Metrics are added and flushed in one synchronous block: the Metrics singleton is shared, and
   // in the local server several requests (and model versions) are in flight at once.
+  // One single-metric emitter per handler, reused: `metrics.singleMetric()` builds a new Metrics
+  // (a Console, environment reads) on every call, which was a visible share of the per-request CPU
+  // (docs/BENCHMARKS.md, Serving). It publishes on each addMetric and then clears its dimensions,
+  // so every use sets its dimensions first, all in one synchronous block.
+  const single = metrics.singleMetric();
   function recordColdStart(): void {
     if (!coldStart) return;
     coldStart = false;
-    const m = metrics.singleMetric();
-    m.addDimension('modelVersion', modelVersion);
-    m.addMetric('coldStart', MetricUnit.Count, 1);
+    single.addDimension('modelVersion', modelVersion);
+    single.addMetric('coldStart', MetricUnit.Count, 1);
   }
 
   function recordPrediction(p: Prediction, latencyMs: number): void {
@@ -68,17 +73,15 @@ export function createPredictHandler(deps: PredictDeps): PredictHandler {
     // Raw values: CloudWatch percentiles of `probability` give the score quantiles.
     metrics.addMetric('probability', MetricUnit.NoUnit, p.probability);
     metrics.publishStoredMetrics();
-    const bucket = metrics.singleMetric();
-    bucket.addDimension('modelVersion', modelVersion);
-    bucket.addDimension('probabilityBucket', probabilityBucket(p.probability));
-    bucket.addMetric('predictionsByProbabilityBucket', MetricUnit.Count, 1);
+    single.addDimension('modelVersion', modelVersion);
+    single.addDimension('probabilityBucket', probabilityBucket(p.probability));
+    single.addMetric('predictionsByProbabilityBucket', MetricUnit.Count, 1);
   }
 
   function recordError(code: string, statusCode: number): void {
-    const m = metrics.singleMetric();
-    m.addDimension('modelVersion', modelVersion);
-    m.addDimension('errorCode', code);
-    m.addMetric(statusCode >= 500 ? 'serverErrors' : 'clientErrors', MetricUnit.Count, 1);
+    single.addDimension('modelVersion', modelVersion);
+    single.addDimension('errorCode', code);
+    single.addMetric(statusCode >= 500 ? 'serverErrors' : 'clientErrors', MetricUnit.Count, 1);
   }
 
   function respond(statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult {
