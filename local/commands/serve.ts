@@ -56,6 +56,8 @@ export function register(program: Command): void {
         host: options.host,
         onReload: (s) => console.error(`serving ${describe(s)}`),
         onReloadError: (e) => console.error(`alias reload failed, still serving the previous versions: ${(e as Error).message}`),
+        onFeatureCacheLoad: (c) => console.error(`online features: snapshot ${c.snapshotId} in memory (${c.rows} customers, ${Math.round(c.ms)} ms)`),
+        onFeatureCacheError: (e) => console.error(`online feature cache: ${(e as Error).message}; lookups go to the store meanwhile`),
       });
       console.error(`listening on ${running.server.url}  (POST /predict, GET /openapi.json, GET /healthz; Ctrl-C stops)`);
       await new Promise<void>((resolve) => {

@@ -4,6 +4,7 @@ import { createPredictHandler } from '#functions/predict/handler.ts';
 import { InputError } from '#lib/errors.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
+import { CachedFeatureStore, isScannable } from '#lib/serving/cached-feature-store.ts';
 import { loadRegisteredModel } from '#lib/serving/model.ts';
 import type { LocalRoot } from '#local/root.ts';
 import { startLocalApiServer, type ApiHandler, type LocalApiServer } from './http-server.ts';
@@ -21,11 +22,24 @@ export interface ServeOptions {
   pollMs?: number;
   onReload?: (state: AliasState) => void;
   onReloadError?: (error: unknown) => void;
+  /**
+   * Answer lookups from an in-memory copy of the current snapshot, kept in step with the store
+   * (lib/serving/cached-feature-store.ts); only for stores that can be scanned (PGlite). Default true.
+   */
+  cacheFeatures?: boolean;
+  /** How often the cache confirms the store's current snapshot (ms). */
+  featurePollMs?: number;
+  /** The longest the cache answers without a confirmation (ms); past it lookups go to the store. */
+  featureMaxStaleMs?: number;
+  onFeatureCacheLoad?: (info: { snapshotId: string; rows: number; ms: number }) => void;
+  onFeatureCacheError?: (error: unknown) => void;
 }
 
 export interface RunningServe {
   server: LocalApiServer;
   router: ModelRouter<ApiHandler>;
+  /** The in-memory copy of the online table, when one is used. */
+  featureCache?: CachedFeatureStore;
   /** Stops accepting, finishes in-flight requests, frees the models (not the feature store). */
   close(): Promise<void>;
 }
@@ -36,7 +50,17 @@ export interface RunningServe {
  * the local object store into its own predict handler over the shared feature store.
  */
 export async function startServe(options: ServeOptions): Promise<RunningServe> {
-  const { root, featureStore } = options;
+  const { root } = options;
+  const featureCache =
+    options.cacheFeatures !== false && isScannable(options.featureStore)
+      ? await new CachedFeatureStore(options.featureStore, {
+          pollMs: options.featurePollMs,
+          maxStaleMs: options.featureMaxStaleMs,
+          onLoad: options.onFeatureCacheLoad,
+          onError: options.onFeatureCacheError,
+        }).start()
+      : undefined;
+  const featureStore = featureCache ?? options.featureStore;
   const registry = new ModelRegistry(root.objectStore, { name: options.modelName, clock: root.clock });
   const router = new ModelRouter<ApiHandler>({
     readAliases: async () => {
@@ -55,12 +79,14 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     await router.refresh();
   } catch (e) {
     if (e instanceof Error && /no champion/.test(e.message)) {
+      await featureCache?.close();
       throw new InputError(
         'NO_CHAMPION',
         `model ${options.modelName} has no champion to serve: train, register and promote one ` +
           '(credit-risk models register DIR, credit-risk models promote VERSION), or run npm start',
       );
     }
+    await featureCache?.close();
     throw e;
   }
   router.watch(options.pollMs ?? 500);
@@ -69,9 +95,11 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   return {
     server,
     router,
+    featureCache,
     async close() {
       await server.close();
       await router.close();
+      await featureCache?.close();
     },
   };
 }

@@ -80,10 +80,26 @@ export class PgliteFeatureStore implements FeatureStore {
 
   async get(id: string): Promise<CustomerFeatureRow | undefined> {
     const db = await this.connection();
-    const { text } = positional(SELECT_CUSTOMER);
-    const res = await unavailableOnFailure(() => db.query<Record<string, unknown>>(text, [id]));
+    const res = await unavailableOnFailure(() => db.query<Record<string, unknown>>(SELECT_CUSTOMER_TEXT, [id]));
     const row = res.rows[0];
     return row === undefined ? undefined : rowFromColumns((c) => row[c]);
+  }
+
+  /**
+   * Every row of the live table in id order, in pages of `pageRows` (keyset pages, no long
+   * transaction: loads and lookups interleave). Rows carry their snapshot id, so a reader sees a
+   * swap between two pages (lib/serving/cached-feature-store.ts reads the table this way).
+   */
+  async *scanRows(pageRows = 20_000): AsyncIterable<CustomerFeatureRow[]> {
+    const db = await this.connection();
+    let after = '';
+    for (;;) {
+      const page = await unavailableOnFailure(() => db.query<Record<string, unknown>>(SCAN_PAGE, [after, pageRows]));
+      if (page.rows.length === 0) return;
+      yield page.rows.map((row) => rowFromColumns((c) => row[c]));
+      if (page.rows.length < pageRows) return;
+      after = page.rows[page.rows.length - 1].id as string;
+    }
   }
 
   async currentSnapshot(): Promise<string | undefined> {
@@ -179,6 +195,11 @@ export class PgliteFeatureStore implements FeatureStore {
 }
 
 const COPY_ROWS_PER_BLOB = 100_000;
+const SELECT_CUSTOMER_TEXT = positional(SELECT_CUSTOMER).text;
+
+/** SELECT_CUSTOMER's columns for a page of customers after an id (the primary key orders them). */
+const SCAN_PAGE = positional(SELECT_CUSTOMER.replace(/ WHERE id = :id$/, ' WHERE id > :after ORDER BY id LIMIT :limit')).text;
+if (!SCAN_PAGE.includes('ORDER BY id')) throw new Error('SELECT_CUSTOMER no longer ends with WHERE id = :id');
 
 function csvLine(row: CustomerFeatureRow, snapshotId: string): string {
   let line = '';
