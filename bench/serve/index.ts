@@ -12,6 +12,7 @@
  * once (bench/peers/prepare.ts: generated loans, features build, publish, trained and registered
  * GBDT, SQLite rows, random forest) and reuses from --data-dir.
  */
+import './untraced.ts';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ import type { CustomerFeatureRow } from '#lib/features/online.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { scoreFeatureTable } from '#lib/serving/batch-scoring.ts';
+import { CachedFeatureStore, isScannable } from '#lib/serving/cached-feature-store.ts';
 import { loadServingModelFromDir } from '#lib/serving/model.ts';
 import { buildFunctions } from '../../scripts/build.ts';
 import { compareHttp, ratios } from '../peers/http-compare.ts';
@@ -110,26 +112,52 @@ export async function main(argv: string[]): Promise<void> {
     const model = await loadServingModelFromDir(modelDir);
     results.store = kind;
 
-    // 1. In-process handler latency (parse, lookup, features, ONNX, metrics, log), stdout muted.
-    const handler = createPredictHandler({ featureStore: store, clock: fixedClock('2025-01-01'), model });
+    // 1. In-process handler latency (parse, lookup, features, ONNX, metrics, log), stdout muted:
+    // over the store itself, and over the in-memory copy of its current snapshot that
+    // `credit-risk serve` puts in front of it (lib/serving/cached-feature-store.ts); and the
+    // lookup alone through each.
     const context = { awsRequestId: 'bench', functionName: 'predict' } as Context;
     const event = (id: string) => ({ resource: '/predict', path: '/predict', httpMethod: 'POST', body: `{"id":"${id}"}`, isBase64Encoded: false, requestContext: { requestId: 'r' } });
-    const write = process.stdout.write;
-    process.stdout.write = (() => true) as typeof process.stdout.write;
-    const lat: number[] = [];
-    try {
-      for (let i = 0; i < 2000; i++) await handler(event(ids[i % ids.length]), context);
-      for (let i = 0; i < 20000; i++) {
-        const t = performance.now();
-        const r = (await handler(event(ids[(i * 7919) % ids.length]), context)) as APIGatewayProxyResult;
-        lat.push(performance.now() - t);
-        if (r.statusCode !== 200) throw new Error(`unexpected ${r.statusCode}`);
+    const inProcess = async (featureStore: FeatureStore) => {
+      const handler = createPredictHandler({ featureStore, clock: fixedClock('2025-01-01'), model });
+      const write = process.stdout.write;
+      process.stdout.write = (() => true) as typeof process.stdout.write;
+      const lat: number[] = [];
+      const lookup: number[] = [];
+      try {
+        for (let i = 0; i < 2000; i++) await handler(event(ids[i % ids.length]), context);
+        for (let i = 0; i < 20000; i++) {
+          const t = performance.now();
+          const r = (await handler(event(ids[(i * 7919) % ids.length]), context)) as APIGatewayProxyResult;
+          lat.push(performance.now() - t);
+          if (r.statusCode !== 200) throw new Error(`unexpected ${r.statusCode}`);
+        }
+        for (let i = 0; i < 20000; i++) {
+          const t = performance.now();
+          await featureStore.get(ids[(i * 7919) % ids.length]);
+          lookup.push(performance.now() - t);
+        }
+      } finally {
+        process.stdout.write = write;
       }
-    } finally {
-      process.stdout.write = write;
+      lat.sort((a, b) => a - b);
+      lookup.sort((a, b) => a - b);
+      return { calls: lat.length, p50Ms: percentile(lat, 0.5), p99Ms: percentile(lat, 0.99), lookupP50Ms: percentile(lookup, 0.5), lookupP99Ms: percentile(lookup, 0.99) };
+    };
+    results.inProcess = { store: kind, ...(await inProcess(store)) };
+    if (isScannable(store)) {
+      const heapBefore = process.memoryUsage().heapUsed;
+      let load: { rows: number; ms: number } | undefined;
+      const cache = await new CachedFeatureStore(store, { onLoad: (l) => (load = l) }).start();
+      const heapAfter = process.memoryUsage().heapUsed;
+      results.inProcessCached = {
+        store: `in-memory copy of the ${kind} snapshot`,
+        load,
+        heapDeltaMiB: (heapAfter - heapBefore) / 2 ** 20,
+        ...(await inProcess(cache)),
+      };
+      await cache.close();
     }
-    lat.sort((a, b) => a - b);
-    results.inProcess = { calls: lat.length, p50Ms: percentile(lat, 0.5), p99Ms: percentile(lat, 0.99) };
 
     // 2. ONNX run cost: one row at a time, and per row in a 100k batch.
     const one = new Float32Array([5, 100, 40, 10, 0]);
