@@ -302,34 +302,22 @@ export function generateLoans(options: GenerateOptions): GenerateResult {
         const amount = `${amounts[i]}.0`;
         let record = `${loanId},${c.middle},${status},${c.birthdayText},${c.jobStartText},${loanDate},${amount}`;
         cleanWritten++;
-        if (quoteEvery > 0 && cleanWritten % quoteEvery === quoteEvery >> 1) {
+        const quoted = quoteEvery > 0 && cleanWritten % quoteEvery === quoteEvery >> 1;
+        // The record's fields one by one, only when a quoted copy or a dirty variant needs them.
+        const fields =
+          quoted || dirtyRows > 0
+            ? [String(loanId), ...c.fields, String(status), c.birthdayText, c.jobStartText, loanDate, amount]
+            : undefined;
+        if (quoted && fields) {
           // Quoting a field that needs none is legal CSV: these rows must be accepted as they are.
-          record = [
-            String(loanId),
-            ...c.fields,
-            String(status),
-            c.birthdayText,
-            c.jobStartText,
-            loanDate,
-            amount,
-          ]
-            .map((f) => `"${f}"`)
-            .join(',');
+          record = fields.map((f) => `"${f}"`).join(',');
           quotedValidRows++;
         }
         push(record + eol);
         written++;
         if (dirtyRows > 0) {
           lastCleanRecord = record;
-          lastCleanFields = [
-            String(loanId),
-            ...c.fields,
-            String(status),
-            c.birthdayText,
-            c.jobStartText,
-            loanDate,
-            amount,
-          ];
+          lastCleanFields = fields as string[];
           // Spread the dirty records evenly, cycling through the classes so each one appears.
           const due = Math.floor((cleanWritten * dirtyRows) / cleanRows);
           while (dirtyWritten < due) writeDirty(DIRTY_CLASSES[dirtyWritten % DIRTY_CLASSES.length]);
