@@ -242,6 +242,9 @@ const OUTAGE_ERRORS = new Set([
   'StatementTimeoutException',
   'ThrottlingException',
   'TimeoutError',
+  // A transaction idle for 3 minutes (or expired after 24 h) is gone: the load must start over,
+  // which the caller's retry does; it is an outage of the load, not a bug in the SQL.
+  'TransactionNotFoundException',
 ]);
 
 /** Connection-level failures the Data API reports as a BadRequest with the driver's text. */

@@ -5,6 +5,7 @@ import {
   BeginTransactionCommand,
   CommitTransactionCommand,
   DatabaseResumingException,
+  TransactionNotFoundException,
   ExecuteStatementCommand,
   RDSDataClient,
   RollbackTransactionCommand,
@@ -205,6 +206,21 @@ describe('RdsDataFeatureStore (aws-sdk-client-mock, exact Data API requests)', (
     await expect(store.ping()).rejects.toBeInstanceOf(FeatureStoreUnavailableError);
     const err = await store.get('1').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BadRequestException);
+  });
+
+  it('maps a transaction the Data API already dropped (idle timeout) to FeatureStoreUnavailableError, so the load is retried', async () => {
+    rdsMock.on(BeginTransactionCommand).resolves({ transactionId: 'tx-7' });
+    rdsMock.on(ExecuteStatementCommand).resolves({});
+    rdsMock
+      .on(BatchExecuteStatementCommand)
+      .rejects(new TransactionNotFoundException({ message: 'Transaction tx-7 is not found', $metadata: {} }));
+    rdsMock.on(RollbackTransactionCommand).rejects(new TransactionNotFoundException({ message: 'Transaction tx-7 is not found', $metadata: {} }));
+    const store = new RdsDataFeatureStore(new RDSDataClient({}), target);
+    const err = await store.replaceSnapshot('s7', [[customer(1)]]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FeatureStoreUnavailableError);
+    expect((err as Error).message).toContain('TransactionNotFoundException');
+    expect(rdsMock.commandCalls(RollbackTransactionCommand)[0].args[0].input).toEqual({ ...txBase, transactionId: 'tx-7' });
+    expect(rdsMock.commandCalls(CommitTransactionCommand)).toHaveLength(0);
   });
 
   it('refuses a row that alone would not fit in a request, and rolls back', async () => {
