@@ -7,7 +7,26 @@ const require = createRequire(import.meta.url);
 const jestBin = require.resolve('jest/bin/jest');
 const r = spawnSync(
   process.execPath,
-  ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', jestBin, ...process.argv.slice(2)],
+  ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', jestBin, ...projectsLast(process.argv.slice(2))],
   { stdio: 'inherit' },
 );
 process.exit(r.status ?? 1);
+
+/**
+ * jest's --selectProjects takes several values, so in `--selectProjects unit test/unit/x` the path
+ * would be read as a second project name and the whole project would run. Move the flag and its
+ * project names to the end, so `npm run test:unit -- test/unit/x` runs what it says.
+ */
+function projectsLast(args) {
+  const projects = new Set(['unit', 'integration', 'e2e']);
+  const rest = [];
+  const selected = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== '--selectProjects') {
+      rest.push(args[i]);
+      continue;
+    }
+    while (i + 1 < args.length && projects.has(args[i + 1])) selected.push(args[++i]);
+  }
+  return selected.length > 0 ? [...rest, '--selectProjects', ...selected] : rest;
+}
