@@ -138,6 +138,19 @@ describe('batch-scoring.asl.json', () => {
     expect(d.StartAt).toBe('ListShards');
     expect(d.States.ScoreShards).toMatchObject({ Type: 'Map', ItemsPath: '$.plan.shards', Next: 'WriteManifest' });
   });
+
+  it('hands each Map item its own shard and the pinned version, never the whole shard list (256 KB payloads)', () => {
+    const d = parsed('batch-scoring');
+    expect(d.States.ScoreShards.ItemSelector).toEqual({
+      'shard.$': '$$.Map.Item.Value',
+      'index.$': '$$.Map.Item.Index',
+      'modelVersion.$': '$.plan.modelVersion',
+      'runId.$': '$$.Execution.Name',
+    });
+    // One copy of the list in the execution state: the plan keeps it once, for WriteManifest.
+    expect(Object.keys(d.States.ListShards.ResultSelector as object).filter((k) => k.startsWith('shards'))).toEqual(['shards.$']);
+    expect(JSON.stringify(d.States)).not.toContain('$.plan.result');
+  });
 });
 
 describe('docs/ARCHITECTURE.md', () => {
