@@ -9,9 +9,10 @@ import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { awsRoot } from '#functions/commons/aws-root.ts';
 import { logger, metrics } from '#functions/commons/powertools.ts';
-import { buildFeatures } from '#lib/features/build.ts';
+import { buildFeatures, finishFeatureSnapshot, prepareFeatureInput, type PreparedInput } from '#lib/features/build.ts';
 import { InputError } from '#lib/errors.ts';
 import { publishSnapshot } from '#lib/features/publish.ts';
+import { fetchStagedOutput, stagePreparedInput, type StagedInput } from '#lib/features/staging.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
@@ -21,7 +22,14 @@ import type { ObjectStore } from '#lib/ports/object-store.ts';
  * features (DuckDB) -> a published snapshot (offline store + online store, CURRENT swapped).
  * Triggered by an S3 ObjectCreated notification (or its EventBridge form) on the raw bucket, or
  * called by the training state machine with `{ "input": "<raw key>", "asOf": "YYYY-MM-DD" }`.
- * Thin: the build and the publish are lib code, the same the CLI runs.
+ *
+ * The Glue branch of the training machine calls it for the two stages around the Glue job
+ * (lib/features/build.ts, lib/features/staging.ts):
+ *   {"stage": "prepare", "request": {"input": "<raw key>", "asOf"?}}  validate, stage raw_valid.parquet +
+ *        quarantine under staging/<snapshotId>/, answer the keys the job reads and writes;
+ *   {"stage": "publish", "staging": "staging/<snapshotId>/"}  the job's Parquet -> the same
+ *        snapshot (manifest) as the DuckDB build -> published, answered like a full build.
+ * Thin: the build, the stages and the publish are lib code, the same the CLI runs.
  */
 
 /** What `features build` reports (lib/features/build.ts), the part this step passes on. */
@@ -34,6 +42,14 @@ export interface BuildSummary {
 
 export type BuildFeaturesFn = (request: { input: string; out: string; asOf?: string }) => Promise<BuildSummary>;
 
+/** The build's two stages around an external engine (the Glue job), lib/features/build.ts. */
+export interface FeatureStages {
+  /** raw file -> DIR/raw_valid.parquet, quarantine.csv, prepared.json. */
+  prepare(request: { input: string; out: string; asOf?: string }): Promise<PreparedInput>;
+  /** prepared dir + the engine's Parquet directories -> a snapshot directory at `out`. */
+  finish(request: { preparedDir: string; featuresDir: string; onlineDir: string; out: string }): Promise<BuildSummary>;
+}
+
 export interface ExtractFeaturesDeps {
   /** Where raw loan files land (RAW_BUCKET in AWS). */
   rawStore: ObjectStore;
@@ -44,6 +60,8 @@ export interface ExtractFeaturesDeps {
   /** The online store (Aurora via the Data API in AWS, PGlite locally). */
   featureStore: FeatureStore;
   buildFeatures: BuildFeaturesFn;
+  /** The prepare and finish stages (default: lib/features/build.ts with the given clock). */
+  stages?: FeatureStages;
   /** Scratch directory (/tmp in Lambda). */
   tmpDir?: string;
   clock?: Clock;
@@ -90,6 +108,46 @@ export interface ExtractRequest {
   asOf?: string;
 }
 
+/**
+ * `request` is the full build's direct request ({input, asOf?}), nested because the state machine
+ * passes its whole config there: JSONPath cannot add a field to an object, nor leave out an
+ * absent asOf.
+ */
+const PrepareRequest = z.object({
+  stage: z.literal('prepare'),
+  request: DirectEvent,
+});
+
+const PublishRequest = z.object({
+  stage: z.literal('publish'),
+  staging: z.string().min(1),
+});
+
+export type StageRequest = z.infer<typeof PrepareRequest> | z.infer<typeof PublishRequest>;
+
+const STAGES = ['prepare', 'publish'] as const;
+
+/** What the handler was asked: a full build (one of the event shapes) or one stage of the Glue branch. */
+export type ExtractEvent = ({ kind: 'build' } & ExtractRequest) | ({ kind: 'stage' } & StageRequest);
+
+export function parseEvent(event: unknown): ExtractEvent {
+  if (event && typeof event === 'object' && 'stage' in event) {
+    const stage = (event as { stage: unknown }).stage;
+    const schema = stage === 'prepare' ? PrepareRequest : stage === 'publish' ? PublishRequest : undefined;
+    if (!schema) {
+      throw new InputError('BAD_EXTRACT_EVENT', `unknown stage ${JSON.stringify(stage)}: expected one of ${STAGES.join(', ')}`);
+    }
+    const parsed = schema.safeParse(event);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const expected = stage === 'prepare' ? '{"stage": "prepare", "request": {"input": "<raw key>", "asOf"?: "YYYY-MM-DD"}}' : '{"stage": "publish", "staging": "staging/<snapshot id>/"}';
+      throw new InputError('BAD_EXTRACT_EVENT', `expected ${expected} (${issue.path.join('.')}: ${issue.message})`);
+    }
+    return { kind: 'stage', ...parsed.data };
+  }
+  return { kind: 'build', ...parseExtractEvent(event) };
+}
+
 /** The raw object to build from, whichever of the three event shapes arrived. */
 export function parseExtractEvent(event: unknown): ExtractRequest {
   const direct = DirectEvent.safeParse(event);
@@ -120,44 +178,80 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
   let resolved: ExtractFeaturesDeps | undefined;
   const getDeps = () => (resolved ??= typeof deps === 'function' ? deps() : deps);
 
-  async function handle(event: unknown): Promise<ExtractFeaturesResult> {
+  /** The raw object downloaded into work (its own name kept: the build reads .csv or .parquet by it). */
+  async function downloadRaw(d: ExtractFeaturesDeps, key: string, work: string): Promise<string> {
+    const input = join(work, 'input', basename(key) || 'raw.csv');
+    if (!(await d.rawStore.head(key))) {
+      throw new InputError('RAW_NOT_FOUND', `raw file not found: ${d.rawStore.describe(key)}`);
+    }
+    await d.rawStore.download(key, input);
+    return input;
+  }
+
+  async function publish(d: ExtractFeaturesDeps, out: string, summary: BuildSummary, input: string, started: number): Promise<ExtractFeaturesResult> {
+    const published = await publishSnapshot({
+      snapshotDir: out,
+      objectStore: d.featuresStore,
+      featureStore: d.featureStore,
+      clock: d.clock,
+      onProgress: (message) => logger.debug(message),
+    });
+    const seconds = (performance.now() - started) / 1000;
+    metrics.addMetric('extractRowsIn', MetricUnit.Count, summary.rowsIn);
+    metrics.addMetric('extractRowsQuarantined', MetricUnit.Count, summary.rowsQuarantined);
+    metrics.addMetric('extractSeconds', MetricUnit.Seconds, seconds);
+    const result: ExtractFeaturesResult = {
+      snapshotId: published.snapshotId,
+      rowsIn: summary.rowsIn,
+      rowsValid: summary.rowsValid,
+      rowsQuarantined: summary.rowsQuarantined,
+      input,
+      alreadyCurrent: published.alreadyCurrent,
+    };
+    logger.info('snapshot published', { ...result, onlineRows: published.onlineRows, seconds });
+    return result;
+  }
+
+  async function handle(event: unknown): Promise<ExtractFeaturesResult | StagedInput> {
     const d = getDeps();
-    const request = parseExtractEvent(event);
-    if (request.bucket !== undefined && d.rawBucket !== undefined && request.bucket !== d.rawBucket) {
+    const request = parseEvent(event);
+    if (request.kind === 'build' && request.bucket !== undefined && d.rawBucket !== undefined && request.bucket !== d.rawBucket) {
       throw new InputError('WRONG_BUCKET', `event names bucket ${request.bucket}, this function reads ${d.rawBucket}`);
     }
-    logger.info('extracting features', { ...request });
+    const { kind: _kind, ...logged } = request;
+    logger.info(request.kind === 'build' ? 'extracting features' : `feature stage ${request.stage}`, { ...logged });
+    const stages = d.stages ?? featureStages(d.clock);
     const work = await mkdtemp(join(d.tmpDir ?? tmpdir(), 'extract-'));
     try {
       const started = performance.now();
-      const input = join(work, 'input', basename(request.key) || 'raw.csv');
-      if (!(await d.rawStore.head(request.key))) {
-        throw new InputError('RAW_NOT_FOUND', `raw file not found: ${d.rawStore.describe(request.key)}`);
+      if (request.kind === 'build') {
+        const input = await downloadRaw(d, request.key, work);
+        const out = join(work, 'snapshot');
+        const summary = await d.buildFeatures({ input, out, ...(request.asOf ? { asOf: request.asOf } : {}) });
+        return await publish(d, out, summary, request.key, started);
       }
-      await d.rawStore.download(request.key, input);
+      if (request.stage === 'prepare') {
+        const { input: key, asOf } = request.request;
+        const input = await downloadRaw(d, key, work);
+        const preparedDir = join(work, 'prepared');
+        const prepared = await stages.prepare({ input, out: preparedDir, ...(asOf ? { asOf } : {}) });
+        const staged = await stagePreparedInput({
+          store: d.featuresStore,
+          preparedDir,
+          prepared,
+          source: { key, location: d.rawStore.describe(key) },
+        });
+        metrics.addMetric('prepareSeconds', MetricUnit.Seconds, (performance.now() - started) / 1000);
+        logger.info('input staged for the feature job', { ...staged });
+        return staged;
+      }
+      const fetched = await fetchStagedOutput({ store: d.featuresStore, staging: request.staging, dir: join(work, 'staged') });
       const out = join(work, 'snapshot');
-      const summary = await d.buildFeatures({ input, out, ...(request.asOf ? { asOf: request.asOf } : {}) });
-      const published = await publishSnapshot({
-        snapshotDir: out,
-        objectStore: d.featuresStore,
-        featureStore: d.featureStore,
-        clock: d.clock,
-        onProgress: (message) => logger.debug(message),
-      });
-      const seconds = (performance.now() - started) / 1000;
-      metrics.addMetric('extractRowsIn', MetricUnit.Count, summary.rowsIn);
-      metrics.addMetric('extractRowsQuarantined', MetricUnit.Count, summary.rowsQuarantined);
-      metrics.addMetric('extractSeconds', MetricUnit.Seconds, seconds);
-      const result: ExtractFeaturesResult = {
-        snapshotId: published.snapshotId,
-        rowsIn: summary.rowsIn,
-        rowsValid: summary.rowsValid,
-        rowsQuarantined: summary.rowsQuarantined,
-        input: request.key,
-        alreadyCurrent: published.alreadyCurrent,
-      };
-      logger.info('snapshot published', { ...result, onlineRows: published.onlineRows, seconds });
-      return result;
+      const summary = await stages.finish({ preparedDir: fetched.preparedDir, featuresDir: fetched.featuresDir, onlineDir: fetched.onlineDir, out });
+      if (summary.snapshotId !== fetched.prepared.snapshotId) {
+        throw new Error(`the finished snapshot is ${summary.snapshotId}, the staged input announced ${fetched.prepared.snapshotId}`);
+      }
+      return await publish(d, out, summary, fetched.prepared.source.key, started);
     } finally {
       await rm(work, { recursive: true, force: true });
     }
@@ -166,7 +260,19 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
   return middy(handle).use(injectLambdaContext(logger)).use(logMetrics(metrics)) as unknown as (
     event: unknown,
     context: Context,
-  ) => Promise<ExtractFeaturesResult>;
+  ) => Promise<ExtractFeaturesResult | StagedInput>;
+}
+
+/** The stages of lib/features/build.ts, sized like the build (`tuning`). */
+export function featureStages(clock?: Clock, tuning: { threads?: number; memoryLimit?: string } = {}): FeatureStages {
+  return {
+    prepare: ({ input, out, asOf }) => prepareFeatureInput({ input, outDir: out, asOf, clock, ...tuning }),
+    async finish({ preparedDir, featuresDir, onlineDir, out }) {
+      const built = await finishFeatureSnapshot({ preparedDir, featuresDir, onlineDir, outDir: out, engine: 'spark', clock, ...tuning });
+      const { rowsIn, rowsValid, rowsQuarantined } = built.summary;
+      return { snapshotId: built.snapshotId, rowsIn, rowsValid, rowsQuarantined };
+    },
+  };
 }
 
 /**
@@ -197,6 +303,7 @@ export const handler = createHandler(() => {
     featuresStore: root.featuresStore,
     featureStore: root.featureStore,
     buildFeatures: featureSqlBuild(root.clock, lambdaTuning()),
+    stages: featureStages(root.clock, lambdaTuning()),
     tmpDir: tmpdir(),
     clock: root.clock,
   };

@@ -75,6 +75,8 @@ function lambdaContext(functionName: string): Context {
 export function cachedExtract(root: LocalRoot, extract: LocalFunction): LocalFunction {
   const dir = join(root.home.root, 'cache', 'extract-features');
   return async (payload) => {
+    // The Glue branch's stage requests are content-addressed by the stages themselves.
+    if (payload && typeof payload === 'object' && 'stage' in payload) return extract(payload);
     const { input, asOf } = (payload ?? {}) as { input?: unknown; asOf?: unknown };
     const head =
       typeof input === 'string' && typeof asOf === 'string' ? await root.objectStore.head(input) : undefined;

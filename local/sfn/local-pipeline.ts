@@ -5,6 +5,7 @@ import type { LocalRoot } from '#local/root.ts';
 import { newExecutionName, RunStore } from '#local/runs/run-store.ts';
 import { readAsl, substitute, type AslDefinition, type StateMachineName } from './definition.ts';
 import { localDeployment, localFunctions, type LocalDeployment, type LocalFunction } from './local-functions.ts';
+import { localFeatureGlueJob, type LocalGlueJob } from './local-glue-job.ts';
 import { runLocally, type LocalRunResult, type LocalServices } from './runner.ts';
 
 /**
@@ -38,7 +39,14 @@ export const LOCAL_SUBSTITUTIONS: Readonly<Record<string, string>> = Object.free
  * nothing written) and its audit line names the run; the canary steps act on live aliases and
  * always run.
  */
-export const REUSABLE_STATES: ReadonlySet<string> = new Set(['ExtractFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train', 'BuildImage']);
+export const REUSABLE_STATES: ReadonlySet<string> = new Set([
+  'ExtractFeatures',
+  'PrepareGlueFeatures',
+  'ExtractFeaturesGlue',
+  'PublishGlueFeatures',
+  'Train',
+  'BuildImage',
+]);
 
 /** Local Wait states: 600 s of canary watch become 600 x 0.01 = 6 s (CREDIT_RISK_WAIT_SCALE). */
 export const DEFAULT_LOCAL_WAIT_SCALE = 0.01;
@@ -73,8 +81,10 @@ export interface LocalPipelineOptions {
   failAt?: readonly string[];
   /** A failed run to resume: same input, finished steps reused. */
   resume?: RunRecord;
-  /** Replace or add local functions (tests; the extract-features step until its handler lands). */
+  /** Replace or add local functions (tests). */
   functions?: Record<string, LocalFunction>;
+  /** Replace or add local Glue jobs by job name (tests that do not exercise pyspark). */
+  glueJobs?: Record<string, LocalGlueJob>;
   deployment?: LocalDeployment;
   onEvent?: (event: RunEvent, record: RunRecord) => void;
 }
@@ -106,27 +116,21 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
   const functions = { ...localFunctions(root, deployment), ...options.functions };
   await alignAliasWithRegistry(root, deployment);
 
-  // Locally the Glue job is the same feature SQL on DuckDB, and it builds AND publishes the
-  // snapshot (the extract function does both); PublishGlueFeatures then answers with that result.
-  const glueSnapshots = new Map<string, unknown>();
+  // The Glue job is jobs/glue/extract_features.py on local pyspark, over the local object store.
+  const glueJobs: Record<string, LocalGlueJob> = {
+    [LOCAL_SUBSTITUTIONS.FeatureGlueJobName]: localFeatureGlueJob({ store: root.objectStore, tmpDir: root.home.tmp }),
+    ...options.glueJobs,
+  };
   const services: LocalServices = {
     async lambda(name, payload) {
-      const publishOnly = (payload as { publishSnapshot?: unknown }).publishSnapshot;
-      if (name === 'extract-features' && typeof publishOnly === 'string') {
-        if (!glueSnapshots.has(publishOnly)) throw new Error(`the local Glue stand-in built no snapshot ${publishOnly}`);
-        return glueSnapshots.get(publishOnly);
-      }
       const fn = functions[name];
       if (!fn) throw new Error(`no local function ${name} (have: ${Object.keys(functions).sort().join(', ')})`);
       return fn(payload);
     },
     async glueJob(jobName, args) {
-      const fn = functions['extract-features'];
-      if (!fn) throw new Error(`no local stand-in for the Glue job ${jobName}`);
-      const input = (args['--input'] ?? '').replace(/^s3:\/\/[^/]+\//, '');
-      const asOf = (options.resume?.input as { asOf?: string } | undefined)?.asOf ?? (options.input.asOf as string | undefined);
-      glueSnapshots.set(args['--snapshot-id'] ?? '', await fn({ input, ...(asOf ? { asOf } : {}) }));
-      return { jobRunId: `jr_local_${args['--snapshot-id'] ?? 'run'}` };
+      const job = glueJobs[jobName];
+      if (!job) throw new Error(`no local Glue job ${jobName} (have: ${Object.keys(glueJobs).sort().join(', ')})`);
+      return job(args);
     },
     async codeBuild(_project, env) {
       const built = await deployment.builder.build({ modelName: env.MODEL_NAME ?? DEFAULT_MODEL_NAME, modelVersion: env.MODEL_VERSION });

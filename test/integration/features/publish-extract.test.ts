@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
-import { createHandler, featureSqlBuild } from '#functions/extract-features/handler.ts';
+import { createHandler, featureSqlBuild, type ExtractFeaturesResult } from '#functions/extract-features/handler.ts';
 import { generateLoans } from '#lib/data/generate.ts';
 import { lookupOnlineFeatures } from '#lib/features/online.ts';
 import { readCurrentSnapshot, snapshotKeys } from '#lib/features/publish.ts';
@@ -37,7 +37,7 @@ describe('extract-features handler, local adapters, real build and publish', () 
       clock,
     });
 
-    const result = await handler(direct, context);
+    const result = (await handler(direct, context)) as ExtractFeaturesResult;
     expect(result.rowsIn).toBe(result.rowsValid + result.rowsQuarantined);
     expect(result.rowsQuarantined).toBeGreaterThan(0);
     expect(result.rowsIn).toBeGreaterThanOrEqual(3000);

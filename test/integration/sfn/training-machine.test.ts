@@ -19,6 +19,7 @@ import { freshHome } from '../../support/home.ts';
  * alias table, build directories and notification log; the ML steps are stand-ins (their own
  * tests cover them) so that every path of the machine runs in about a second.
  */
+const GLUE_SNAPSHOT = '0123456789abcdef';
 const HIST = [500, 200, 100, 80, 50, 30, 20, 10, 6, 4];
 
 function setup(canary: 'good' | 'errors' = 'good') {
@@ -47,9 +48,15 @@ function setup(canary: 'good' | 'errors' = 'good') {
   const candidates = new Map<string, Uint8Array>();
   const functions: Record<string, LocalFunction> = {
     'extract-features': async (p) => {
-      calls.push('extract-features');
-      const payload = p as { publishSnapshot?: string; snapshotId?: string };
-      return { snapshotId: payload.publishSnapshot ?? 'snap-1', rowsIn: 100, rowsValid: 98, rowsQuarantined: 2 };
+      const payload = p as { stage?: string; staging?: string };
+      calls.push(payload.stage ? `extract-features:${payload.stage}` : 'extract-features');
+      const counts = { rowsIn: 100, rowsValid: 98, rowsQuarantined: 2 };
+      if (payload.stage === 'prepare') {
+        const staging = `staging/${GLUE_SNAPSHOT}/`;
+        return { staging, snapshotId: GLUE_SNAPSHOT, asOf: '2025-01-31', rawValidKey: `${staging}raw_valid.parquet`, engineOutputKey: `${staging}spark/`, ...counts };
+      }
+      if (payload.stage === 'publish') return { snapshotId: String(payload.staging).split('/')[1], ...counts };
+      return { snapshotId: 'snap-1', ...counts };
     },
     train: async (p) => {
       calls.push('train');
@@ -70,14 +77,22 @@ function setup(canary: 'good' | 'errors' = 'good') {
       return registry.register({ model: candidates.get(version) as Uint8Array, card: '{}', report: '' });
     },
   };
+  const glueRuns: Record<string, string>[] = [];
+  const glueJobs = {
+    'extract-features': async (args: Readonly<Record<string, string>>) => {
+      calls.push('glue');
+      glueRuns.push({ ...args });
+      return { jobRunId: 'jr_test' };
+    },
+  };
   const run = (input: Record<string, unknown>, extra: Partial<Parameters<typeof runPipelineLocally>[0]> = {}) =>
-    runPipelineLocally({ root, input, functions, deployment, waitScale: 0.001, ...extra });
+    runPipelineLocally({ root, input, functions, glueJobs, deployment, waitScale: 0.001, ...extra });
   const notifications = () =>
     readFileSync(join(home.notifications, 'notifications.jsonl'), 'utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { subject: string; message: string });
-  return { home, root, registry, deployment, calls, run, notifications };
+  return { home, root, registry, deployment, calls, glueRuns, run, notifications };
 }
 
 const tasks = (record: { states: { name: string; type: string }[] }) => record.states.filter((s) => s.type === 'Task').map((s) => s.name);
@@ -134,17 +149,26 @@ describe('training state machine on the local runner', () => {
     expect(await t.deployment.deployer.routing()).toEqual({ functionVersion: '1', canary: null });
   });
 
-  it('extracts large inputs with the Glue job branch, then publishes its snapshot', async () => {
+  it('extracts large inputs with the Glue branch: prepare, the job on the staged Parquet, publish', async () => {
     const t = setup();
     const { result, record } = await t.run({ train: { model: 1 }, sizeBytes: 5_000_000_000 });
     expect(result.status).toBe('succeeded');
-    expect(tasks(record).slice(0, 3)).toEqual(['ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train']);
-    expect((result.output as { snapshotId: string }).snapshotId).toBe('snap-1');
+    expect(tasks(record).slice(0, 4)).toEqual(['PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train']);
+    expect(t.calls.slice(0, 4)).toEqual(['extract-features:prepare', 'glue', 'extract-features:publish', 'train']);
+    // The job gets the staged keys as s3:// URIs of the features bucket (local name: features).
+    expect(t.glueRuns).toEqual([
+      {
+        '--input': `s3://features/staging/${GLUE_SNAPSHOT}/raw_valid.parquet`,
+        '--output': `s3://features/staging/${GLUE_SNAPSHOT}/spark/`,
+        '--as_of': '2025-01-31',
+      },
+    ]);
+    expect((result.output as { snapshotId: string }).snapshotId).toBe(GLUE_SNAPSHOT);
   });
 
   const MAIN_PATH_TASKS = taskStates(definitionFor('training'))
     .map((s) => s.name)
-    .filter((n) => !n.startsWith('Notify') && !['ExtractFeaturesGlue', 'PublishGlueFeatures', 'AbortCanary', 'RollBackCanary'].includes(n));
+    .filter((n) => !n.startsWith('Notify') && !['PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'AbortCanary', 'RollBackCanary'].includes(n));
 
   it('covers every main-path Task in the fault tests below', () => {
     expect(MAIN_PATH_TASKS).toEqual(['ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'JudgeCanary', 'PromoteCanary']);

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
-import { createHandler, parseExtractEvent, type BuildFeaturesFn } from '#functions/extract-features/handler.ts';
+import { createHandler, parseExtractEvent, type BuildFeaturesFn, type ExtractFeaturesResult } from '#functions/extract-features/handler.ts';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
 import { readCurrentSnapshot, snapshotKeys } from '#lib/features/publish.ts';
@@ -87,7 +87,7 @@ describe('extract-features handler', () => {
   it('takes the state machine form {input, asOf} and passes asOf to the build; a re-run is already current', async () => {
     const { objectStore, calls, handler } = setup();
     await objectStore.put('raw/2025/03/loans march.csv', 'id,loan_id\n1,1\n');
-    const first = await handler(event('extract-features-direct.json'), context);
+    const first = (await handler(event('extract-features-direct.json'), context)) as ExtractFeaturesResult;
     expect(calls[0].asOf).toBe('2025-03-01');
     expect(first.alreadyCurrent).toBe(false);
     const again = await handler(event('extract-features-direct.json'), context);

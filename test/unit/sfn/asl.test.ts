@@ -112,7 +112,7 @@ describe('training.asl.json', () => {
     for (const state of ['DeployCanary', 'JudgeCanary', 'PromoteCanary', 'RollBackCanary']) {
       expect(definition.States[state].Catch?.map((c) => c.Next)).toEqual(['AbortCanary']);
     }
-    for (const state of ['ExtractFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'AbortCanary']) {
+    for (const state of ['ExtractFeatures', 'PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'AbortCanary']) {
       expect(definition.States[state].Catch?.map((c) => c.Next)).toEqual(['NotifyFailure']);
     }
     expect(definition.States.NotifyFailure.Next).toBe('Failed');
@@ -122,9 +122,36 @@ describe('training.asl.json', () => {
   it('picks Glue only for inputs larger than the configured size', () => {
     const choice = definition.States.ChooseFeatureEngine;
     expect(choice.Default).toBe('ExtractFeatures');
-    expect(choice.Choices?.map((c) => c.Next)).toEqual(['ExtractFeaturesGlue']);
+    expect(choice.Choices?.map((c) => c.Next)).toEqual(['PrepareGlueFeatures']);
     expect(definition.States.ExtractFeaturesGlue.Resource).toBe('arn:aws:states:::glue:startJobRun.sync');
     expect(definition.States.BuildImage.Resource).toBe('arn:aws:states:::codebuild:startBuild.sync');
+  });
+
+  it('runs the Glue branch as prepare (Lambda) -> the job on the staged Parquet -> publish (Lambda)', () => {
+    const s = definition.States;
+    expect([s.PrepareGlueFeatures.Next, s.ExtractFeaturesGlue.Next, s.PublishGlueFeatures.Next]).toEqual(['ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train']);
+    // The stage requests the extract function accepts (functions/extract-features/handler.ts).
+    expect(s.PrepareGlueFeatures.Parameters).toEqual({
+      FunctionName: '${ExtractFeaturesFunctionArn}',
+      Payload: { stage: 'prepare', 'request.$': '$.config' },
+    });
+    expect(s.PublishGlueFeatures.Parameters).toEqual({
+      FunctionName: '${ExtractFeaturesFunctionArn}',
+      Payload: { stage: 'publish', 'staging.$': '$.prepared.staging' },
+    });
+    // The job's own argument names (jobs/glue/extract_features.py REQUIRED + OPTIONAL), in the
+    // underscore form Glue's getResolvedOptions looks up.
+    const py = readFileSync('jobs/glue/extract_features.py', 'utf8');
+    const names = (tuple: string) => [...(new RegExp(`^${tuple} = \\(([^)]*)\\)`, 'm').exec(py)?.[1] ?? '').matchAll(/"([a-z_]+)"/g)].map((m) => m[1]);
+    const jobArgs = new Set([...names('REQUIRED'), ...names('OPTIONAL')]);
+    expect(names('REQUIRED')).toEqual(['input', 'output']);
+    const args = (s.ExtractFeaturesGlue.Parameters as { Arguments: Record<string, string> }).Arguments;
+    expect(Object.keys(args).map((k) => k.replace(/^--/, '').replace(/\.\$$/, '')).filter((k) => !jobArgs.has(k))).toEqual([]);
+    expect(args).toEqual({
+      '--input.$': "States.Format('s3://${FeaturesBucketName}/{}', $.prepared.rawValidKey)",
+      '--output.$': "States.Format('s3://${FeaturesBucketName}/{}', $.prepared.engineOutputKey)",
+      '--as_of.$': '$.prepared.asOf',
+    });
   });
 
   it('defaults the canary share to 10%', () => {
