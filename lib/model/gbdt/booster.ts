@@ -11,6 +11,7 @@ import {
   TASK_BIN,
   TASK_GRADIENTS,
   TASK_HISTOGRAM,
+  TASK_PARTITION,
   type SharedViews,
 } from './kernels.ts';
 import { resolveParams, type GbdtParams } from './params.ts';
@@ -75,6 +76,8 @@ export interface TrainGbdtOptions {
 
 const HIST_ITEM_ROWS = 8192;
 const HIST_MAX_ITEMS = 32;
+const PART_ITEM_ROWS = 16384;
+const PART_MAX_ITEMS = 64;
 const BIN_CHUNK_ROWS = 1 << 18;
 const GRAD_CHUNK_ROWS = 1 << 16;
 
@@ -214,6 +217,9 @@ export async function trainGbdt(
     rows: sharedUint32(n),
     orderedGrad: sharedFloat64(n),
     orderedHess: sharedFloat64(n),
+    partLeft: sharedUint32(n),
+    partRight: sharedUint32(n),
+    partCount: sharedInt32(PART_MAX_ITEMS),
     usedFeatures: sharedInt32(numFeatures),
     hist: sharedFloat64((params.numLeaves + HIST_MAX_ITEMS) * totalBins * 3),
   };
@@ -362,7 +368,6 @@ function complement(sortedSubset: Uint32Array, n: number): Uint32Array {
 
 /** Leaf-wise growth of one tree over the shared arrays. */
 class TreeGrower {
-  private readonly temp: Uint32Array;
   // Per current leaf (indexed 0..leaves-1).
   private readonly leafBegin: Int32Array;
   private readonly leafEnd: Int32Array;
@@ -379,7 +384,6 @@ class TreeGrower {
     private readonly p: GbdtParams,
     private readonly totalBins: number,
   ) {
-    this.temp = new Uint32Array(s.numRows);
     const L = p.numLeaves;
     this.leafBegin = new Int32Array(L);
     this.leafEnd = new Int32Array(L);
@@ -401,14 +405,13 @@ class TreeGrower {
       for (let i = 0; i < s.numRows; i++) rows[i] = i;
       count = s.numRows;
     }
-    const identity = !bag;
     const tree = allocateTree(p.numLeaves);
     tree.numNodes = 1;
     this.leafBegin[0] = 0;
     this.leafEnd[0] = count;
     this.leafNode[0] = 0;
     this.leafSlot[0] = 0;
-    this.buildHistogram(0, count, 0, identity, numUsed);
+    this.buildHistogram(0, count, 0, numUsed);
     // Totals from the first used feature's histogram: every row lands in exactly one of its bins.
     let g = 0;
     let h = 0;
@@ -476,7 +479,7 @@ class TreeGrower {
     );
   }
 
-  private buildHistogram(begin: number, end: number, slot: number, identity: boolean, numUsed: number): void {
+  private buildHistogram(begin: number, end: number, slot: number, numUsed: number): void {
     const { s, pool, totalBins } = this;
     const count = end - begin;
     const items = Math.max(1, Math.min(HIST_MAX_ITEMS, Math.ceil(count / HIST_ITEM_ROWS)));
@@ -486,7 +489,6 @@ class TreeGrower {
     prm[P_A] = begin;
     prm[P_B] = end;
     prm[P_C] = perItem;
-    prm[P_D] = identity ? 1 : 0;
     prm[P_E] = numUsed;
     prm[P_F] = slot * totalBins;
     prm[P_G] = this.p.numLeaves * totalBins;
@@ -505,6 +507,44 @@ class TreeGrower {
     }
   }
 
+  /**
+   * Stable partition of rows[begin, end) by a split: left rows stay in order at the front, right
+   * rows follow in order; returns where the right rows start. The threads split the range into
+   * blocks and partition each into scratch; the blocks are copied back in block order, so the
+   * result is the sequential one whatever the thread count.
+   */
+  private partition(begin: number, end: number, feature: number, thr: number, missingLeft: boolean): number {
+    const { s, pool } = this;
+    const count = end - begin;
+    const items = Math.max(1, Math.min(PART_MAX_ITEMS, Math.ceil(count / PART_ITEM_ROWS)));
+    const perItem = Math.ceil(count / items);
+    const prm = s.params;
+    prm[P_TASK] = TASK_PARTITION;
+    prm[P_A] = begin;
+    prm[P_B] = end;
+    prm[P_C] = perItem;
+    prm[P_D] = feature;
+    prm[P_E] = thr;
+    prm[P_F] = missingLeft ? 1 : 0;
+    pool.run(items);
+    const { rows, partLeft, partRight, partCount } = s;
+    let dst = begin;
+    for (let k = 0; k < items; k++) {
+      const from = begin + k * perItem;
+      rows.set(partLeft.subarray(from, from + partCount[k]), dst);
+      dst += partCount[k];
+    }
+    const mid = dst;
+    for (let k = 0; k < items; k++) {
+      const from = begin + k * perItem;
+      const to = Math.min(end, from + perItem);
+      const rightCount = Math.max(0, to - from) - partCount[k];
+      rows.set(partRight.subarray(from, from + rightCount), dst);
+      dst += rightCount;
+    }
+    return mid;
+  }
+
   private split(tree: Tree, leaf: number, newLeaf: number, numUsed: number): void {
     const { s, totalBins } = this;
     const cand = this.leafBest[leaf];
@@ -512,22 +552,9 @@ class TreeGrower {
     const begin = this.leafBegin[leaf];
     const end = this.leafEnd[leaf];
     const f = cand.feature;
-    const col = s.bins[f];
-    const rows = s.rows;
-    const temp = this.temp;
     const thr = cand.bin;
     const missLeft = cand.missingLeft;
-    // Stable partition: left rows stay in order at the front, right rows follow in order.
-    let li = begin;
-    let ri = 0;
-    for (let i = begin; i < end; i++) {
-      const r = rows[i];
-      const b = col[r];
-      if (b === 0 ? missLeft : b <= thr) rows[li++] = r;
-      else temp[ri++] = r;
-    }
-    rows.set(temp.subarray(0, ri), li);
-    const mid = li;
+    const mid = this.partition(begin, end, f, thr, missLeft);
     const leftCount = mid - begin;
     const rightCount = end - mid;
     if (leftCount !== cand.leftCount) {
@@ -591,7 +618,7 @@ class TreeGrower {
     const smallerSlot = freeSlot;
     const largerSlot = parentSlot;
     const [sb, se] = smallerIsLeft ? [begin, mid] : [mid, end];
-    this.buildHistogram(sb, se, smallerSlot, false, numUsed);
+    this.buildHistogram(sb, se, smallerSlot, numUsed);
     const hist = s.hist;
     for (let j = 0; j < numUsed; j++) {
       const ff = s.usedFeatures[j];

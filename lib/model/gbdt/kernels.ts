@@ -30,9 +30,17 @@ export interface SharedViews {
   hess: Float64Array;
   /** The working row order: each leaf owns a contiguous range. */
   rows: Uint32Array;
-  /** Gradients gathered in `rows` order so histogram loops read them sequentially. */
+  /** Gradients gathered in `rows` order, so the histogram passes read them sequentially. */
   orderedGrad: Float64Array;
   orderedHess: Float64Array;
+  /**
+   * Partition scratch: work item k of a split writes the left rows of its block of `rows` to
+   * partLeft and the right rows to partRight, both from the block's first index, and its left
+   * count to partCount[k]; the caller then copies the blocks back in item order.
+   */
+  partLeft: Uint32Array;
+  partRight: Uint32Array;
+  partCount: Int32Array;
   /** Features the current tree may use. */
   usedFeatures: Int32Array;
   /** Histogram slots (one per leaf) then per-item scratch; each bin is [sumGrad, sumHess, count]. */
@@ -42,6 +50,7 @@ export interface SharedViews {
 export const TASK_BIN = 1;
 export const TASK_GRADIENTS = 2;
 export const TASK_HISTOGRAM = 3;
+export const TASK_PARTITION = 4;
 
 // params slots
 export const P_TASK = 0;
@@ -63,8 +72,8 @@ export function runWorkItem(s: SharedViews, item: number): void {
   const task = p[0];
   if (task === 1) {
     // Binning. Items are (feature, row chunk) pairs; A = rows per chunk, B = chunks per feature.
-    const chunkRows = p[2];
-    const chunks = p[3];
+    const chunkRows = p[2] | 0;
+    const chunks = p[3] | 0;
     const f = Math.floor(item / chunks);
     const from = (item % chunks) * chunkRows;
     const to = Math.min(s.numRows, from + chunkRows);
@@ -92,8 +101,8 @@ export function runWorkItem(s: SharedViews, item: number): void {
   }
   if (task === 2) {
     // Logloss gradients. A = rows per chunk, B = weight of positive rows.
-    const from = item * p[2];
-    const to = Math.min(s.numRows, from + p[2]);
+    const from = (item * p[2]) | 0;
+    const to = Math.min(s.numRows, from + p[2]) | 0;
     const w1 = p[3];
     const score = s.score;
     const label = s.label;
@@ -113,59 +122,160 @@ export function runWorkItem(s: SharedViews, item: number): void {
   }
   if (task === 3) {
     // Histogram of rows[begin, end) over the used features. A = begin, B = end, C = rows per
-    // item, D = 1 when rows[] is the identity (read gradients directly), E = number of used
-    // features, F = histogram slot offset (in bins) for item 0, G = scratch offset for item 1.
-    // Item k > 0 writes to scratch slot k - 1; the caller adds the slots in item order.
-    const begin = p[2];
-    const end = p[3];
-    const from = begin + item * p[4];
-    const to = Math.min(end, from + p[4]);
-    const identity = p[5] === 1;
-    const numUsed = p[6];
-    const base = item === 0 ? p[7] : p[8] + (item - 1) * s.binOffset[s.numFeatures];
+    // item, E = number of used features, F = histogram slot offset (in bins) for item 0,
+    // G = scratch offset for item 1. Item k > 0 writes to scratch slot k - 1; the caller adds the
+    // slots in item order. The item's gradients are first gathered in row order (a leaf's rows
+    // are scattered over the table: later passes then read them sequentially), and up to four
+    // features share one pass over the rows. Each bin still sums its rows in row order, so
+    // neither changes a sum.
+    // (Indices from the Float64 params are made int32 with `| 0`: V8 then indexes typed arrays
+    // without float-to-int checks in the loops.)
+    const begin = p[2] | 0;
+    const end = p[3] | 0;
+    const from = (begin + item * p[4]) | 0;
+    const to = Math.min(end, from + p[4]) | 0;
+    const numUsed = p[6] | 0;
+    const base = (item === 0 ? p[7] : p[8] + (item - 1) * s.binOffset[s.numFeatures]) | 0;
     const hist = s.hist;
     const rows = s.rows;
     const og = s.orderedGrad;
     const oh = s.orderedHess;
+    const used = s.usedFeatures;
+    const bins = s.bins;
+    {
+      const grad = s.grad;
+      const hess = s.hess;
+      for (let i = from; i < to; i++) {
+        const r = rows[i];
+        og[i] = grad[r];
+        oh[i] = hess[r];
+      }
+    }
     for (let j = 0; j < numUsed; j++) {
-      const f = s.usedFeatures[j];
+      const f = used[j];
       const start = (base + s.binOffset[f]) * 3;
       hist.fill(0, start, start + s.numBins[f] * 3);
     }
-    if (identity) {
-      const grad = s.grad;
-      const hess = s.hess;
-      for (let j = 0; j < numUsed; j++) {
-        const f = s.usedFeatures[j];
-        const col = s.bins[f];
-        const o = (base + s.binOffset[f]) * 3;
-        for (let r = from; r < to; r++) {
-          const k = o + col[r] * 3;
-          hist[k] += grad[r];
-          hist[k + 1] += hess[r];
+    let j = 0;
+    while (j < numUsed) {
+      const left = numUsed - j;
+      const f1 = used[j];
+      const c1 = bins[f1];
+      const o1 = (base + s.binOffset[f1]) * 3;
+      if (left >= 4) {
+        const f2 = used[j + 1];
+        const f3 = used[j + 2];
+        const f4 = used[j + 3];
+        const c2 = bins[f2];
+        const c3 = bins[f3];
+        const c4 = bins[f4];
+        const o2 = (base + s.binOffset[f2]) * 3;
+        const o3 = (base + s.binOffset[f3]) * 3;
+        const o4 = (base + s.binOffset[f4]) * 3;
+        for (let i = from; i < to; i++) {
+          const r = rows[i];
+          const g = og[i];
+          const h = oh[i];
+          let k = o1 + c1[r] * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          hist[k + 2] += 1;
+          k = o2 + c2[r] * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          hist[k + 2] += 1;
+          k = o3 + c3[r] * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          hist[k + 2] += 1;
+          k = o4 + c4[r] * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
           hist[k + 2] += 1;
         }
+        j += 4;
+      } else if (left === 3) {
+        const f2 = used[j + 1];
+        const f3 = used[j + 2];
+        const c2 = bins[f2];
+        const c3 = bins[f3];
+        const o2 = (base + s.binOffset[f2]) * 3;
+        const o3 = (base + s.binOffset[f3]) * 3;
+        for (let i = from; i < to; i++) {
+          const r = rows[i];
+          const g = og[i];
+          const h = oh[i];
+          let k = o1 + c1[r] * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          hist[k + 2] += 1;
+          k = o2 + c2[r] * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          hist[k + 2] += 1;
+          k = o3 + c3[r] * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          hist[k + 2] += 1;
+        }
+        j += 3;
+      } else if (left === 2) {
+        const f2 = used[j + 1];
+        const c2 = bins[f2];
+        const o2 = (base + s.binOffset[f2]) * 3;
+        for (let i = from; i < to; i++) {
+          const r = rows[i];
+          const g = og[i];
+          const h = oh[i];
+          let k = o1 + c1[r] * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          hist[k + 2] += 1;
+          k = o2 + c2[r] * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          hist[k + 2] += 1;
+        }
+        j += 2;
+      } else {
+        for (let i = from; i < to; i++) {
+          const r = rows[i];
+          const k = o1 + c1[r] * 3;
+          hist[k] += og[i];
+          hist[k + 1] += oh[i];
+          hist[k + 2] += 1;
+        }
+        j += 1;
       }
-      return;
     }
-    const grad = s.grad;
-    const hess = s.hess;
+    return;
+  }
+  if (task === 4) {
+    // Stable partition of one block of rows[begin, end) by a split. A = begin, B = end, C = rows
+    // per item, D = feature, E = threshold bin, F = 1 when missing values (bin 0) go left.
+    const from = (p[2] + item * p[4]) | 0;
+    const to = Math.min(p[3], from + p[4]) | 0;
+    // Branch-free: which side a row goes to is unpredictable, so every row is written to both
+    // outputs and only the side it belongs to advances (a table says, per bin, 1 = left).
+    const col = s.bins[p[5] | 0];
+    const thr = p[6] | 0;
+    const goesLeft = new Int32Array(256);
+    goesLeft[0] = p[7] === 1 ? 1 : 0;
+    for (let b = 1; b <= thr && b < 256; b++) goesLeft[b] = 1;
+    const rows = s.rows;
+    const outLeft = s.partLeft;
+    const outRight = s.partRight;
+    let nl = from;
+    let nr = from;
     for (let i = from; i < to; i++) {
       const r = rows[i];
-      og[i] = grad[r];
-      oh[i] = hess[r];
+      const left = goesLeft[col[r]];
+      outLeft[nl] = r;
+      outRight[nr] = r;
+      nl += left;
+      nr += 1 - left;
     }
-    for (let j = 0; j < numUsed; j++) {
-      const f = s.usedFeatures[j];
-      const col = s.bins[f];
-      const o = (base + s.binOffset[f]) * 3;
-      for (let i = from; i < to; i++) {
-        const k = o + col[rows[i]] * 3;
-        hist[k] += og[i];
-        hist[k + 1] += oh[i];
-        hist[k + 2] += 1;
-      }
-    }
+    s.partCount[item] = nl - from;
   }
 }
 
