@@ -77,6 +77,41 @@ def test_in_glue_the_resolver_is_asked_only_for_the_arguments_that_were_passed(m
     assert args["as_of"] is None
 
 
+def test_in_glue_the_arguments_of_the_job_definition_and_the_state_machine_resolve(monkeypatch):
+    """The argv Glue builds from infra/resources/glue.yml's DefaultArguments and the training state
+    machine's Arguments, through a resolver with the real one's rule (argparse, exact names, other
+    arguments ignored): every name the job reads is found, none is silently dropped."""
+    import argparse
+    import re
+
+    def get_resolved_options(argv, names):
+        parser = argparse.ArgumentParser()
+        for name in names:
+            parser.add_argument(f"--{name}", required=True)
+        parsed, _ = parser.parse_known_args(argv[1:])
+        return vars(parsed)
+
+    utils = types.ModuleType("awsglue.utils")
+    utils.getResolvedOptions = get_resolved_options
+    monkeypatch.setitem(sys.modules, "awsglue", types.ModuleType("awsglue"))
+    monkeypatch.setitem(sys.modules, "awsglue.utils", utils)
+
+    glue_yml = (ROOT / "infra" / "resources" / "glue.yml").read_text()
+    defaults = dict(re.findall(r"^ {8}(--[A-Za-z_-]+): (.+)$", glue_yml, re.M))
+    machine = json.loads((ROOT / "state-machines" / "training.asl.json").read_text())
+    per_run = machine["States"]["ExtractFeaturesGlue"]["Parameters"]["Arguments"]
+    argv = ["job.py", "--JOB_ID", "j_1", "--job-bookmark-option", "job-bookmark-disable"]
+    for name, value in defaults.items():
+        argv += [name, value]
+    for name in per_run:
+        argv += [name.removesuffix(".$"), f"value-of-{name}"]
+    args = job.parse_args(argv)
+    assert args["sql_path"] == defaults["--sql_path"]
+    assert args["input"] == "value-of---input.$"
+    assert args["output"] == "value-of---output.$"
+    assert args["as_of"] == "value-of---as_of.$"
+
+
 def write_history(path: Path) -> None:
     """Customer 1: born on a leap day, three loans on one day; customer 2: the 365243 sentinel."""
     d = dt.date.fromisoformat

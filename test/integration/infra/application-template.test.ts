@@ -276,10 +276,37 @@ describe('Glue', () => {
     const job = R.FeatureGlueJob.Properties;
     expect(job.Command.Name).toBe('glueetl');
     expect(job.Command.ScriptLocation).toBe(`s3://credit-risk-test-artifacts-123456789012/${scriptKey}`);
-    expect(job.DefaultArguments['--sql-path']).toBe(`s3://credit-risk-test-artifacts-123456789012/${sqlKey}`);
+    // Underscore names: Glue's getResolvedOptions looks them up exactly as the script asks (sql_path).
+    expect(job.DefaultArguments['--sql_path']).toBe(`s3://credit-risk-test-artifacts-123456789012/${sqlKey}`);
+    expect(Object.keys(job.DefaultArguments).filter((k) => k.startsWith('--') && !k.startsWith('--enable-') && k !== '--job-language')).toEqual(['--sql_path']);
     expect(['4.0', '5.0']).toContain(job.GlueVersion);
     expect(job.WorkerType).toMatch(/^G\./);
     expect(job.NumberOfWorkers).toBeGreaterThan(0);
+  });
+});
+
+describe('the Glue branch of the training machine', () => {
+  const s3Resources = (owner: string) =>
+    statements()
+      .filter((s) => s.owner === owner && s.Effect === 'Allow' && s.Action.some((a) => a.startsWith('s3:') && a !== 's3:ListBucket'))
+      .flatMap((s) => s.Resource.map((r) => JSON.stringify(r)));
+
+  it('the job reads and writes only the staging/ prefix of the features bucket, and lists only under it', () => {
+    const job = s3Resources('FeatureGlueJobRole').filter((r) => !r.includes('artifacts'));
+    expect(job).toEqual([JSON.stringify({ 'Fn::Sub': '${FeaturesBucket.Arn}/staging/*' })]);
+    const list = R.FeatureGlueJobRole.Properties.Policies[0].PolicyDocument.Statement.find((st: Json) => st.Action.includes('s3:ListBucket'));
+    expect(refName(list.Resource)).toBe('FeaturesBucket');
+    expect(list.Condition).toEqual({ StringLike: { 's3:prefix': ['staging/*'] } });
+    expect(JSON.stringify(R.FeatureGlueJobRole)).not.toContain('RawBucket');
+  });
+
+  it('the extract function may stage the job input and read the job output under staging/', () => {
+    expect(s3Resources('ExtractFeaturesRole')).toContain(JSON.stringify({ 'Fn::Sub': '${FeaturesBucket.Arn}/staging/*' }));
+  });
+
+  it('staging objects expire', () => {
+    const rule = R.FeaturesBucket.Properties.LifecycleConfiguration.Rules.find((r: Json) => r.Prefix === 'staging/');
+    expect(rule).toMatchObject({ Status: 'Enabled', ExpirationInDays: 7 });
   });
 });
 
