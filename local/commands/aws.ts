@@ -182,23 +182,29 @@ export function register(program: Command): void {
   };
   glue
     .command('run')
-    .description('start the feature job (StartJobRun); prints the job run id')
-    .requiredOption('--input <s3uri>', 'raw data: s3://bucket/key or prefix')
-    .requiredOption('--output <s3uri>', 'snapshot directory: s3://bucket/features/snapshot=<id>/')
-    .option('--snapshot-id <id>', 'snapshot id recorded in the output (default: the output folder name)')
+    .description(
+      'start the feature job (StartJobRun) on rows the prepare stage staged; prints the job run id. The training ' +
+        'state machine runs prepare -> this job -> publish itself (docs/ARCHITECTURE.md); this is for operators re-running the job',
+    )
+    .requiredOption('--input <s3uri>', 'validated rows: s3://<features bucket>/staging/<snapshot id>/raw_valid.parquet')
+    .requiredOption('--output <s3uri>', 'job output prefix: s3://<features bucket>/staging/<snapshot id>/spark/')
+    .option('--as-of <date>', 'the snapshot date YYYY-MM-DD, recorded by the job (prepared.json has it)')
     .option('--job-name <name>', 'default $CREDIT_RISK_GLUE_JOB')
     .option('--region <region>', 'default $AWS_REGION')
     .option('--json', 'print {jobRunId} as JSON')
-    .action(async (options: AwsOptions & { input: string; output: string; snapshotId?: string; jobName?: string }) => {
+    .action(async (options: AwsOptions & { input: string; output: string; asOf?: string; jobName?: string }) => {
       for (const [flag, value] of [['--input', options.input], ['--output', options.output]] as const) {
         if (!/^s3:\/\/[a-z0-9.-]{3,63}\/./.test(value)) throw new InputError('BAD_S3_URI', `${flag} must be s3://bucket/key, got ${JSON.stringify(value)}`);
       }
-      const snapshotId = options.snapshotId ?? /snapshot=([^/]+)/.exec(options.output)?.[1];
+      if (options.asOf !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(options.asOf)) {
+        throw new InputError('BAD_DATE', `--as-of must be YYYY-MM-DD, got ${JSON.stringify(options.asOf)}`);
+      }
       const client = new GlueClient({ region: region(options) });
       const started = await client.send(
         new StartJobRunCommand({
           JobName: jobName(options),
-          Arguments: { '--input': options.input, '--output': options.output, ...(snapshotId ? { '--snapshot-id': snapshotId } : {}) },
+          // The job's own argument names (jobs/glue/extract_features.py), as the state machine passes them.
+          Arguments: { '--input': options.input, '--output': options.output, ...(options.asOf ? { '--as_of': options.asOf } : {}) },
         }),
       );
       if (options.json) out(JSON.stringify({ jobRunId: started.JobRunId ?? null }));

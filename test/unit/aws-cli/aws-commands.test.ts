@@ -115,14 +115,21 @@ describe('credit-risk aws pipeline', () => {
 });
 
 describe('credit-risk aws glue', () => {
-  it('run starts the feature job with input, output and the snapshot id taken from the output', async () => {
+  it('run starts the feature job on staged rows with the job argument names the state machine uses', async () => {
     process.env.CREDIT_RISK_GLUE_JOB = 'credit-risk-prod-extract-features';
     glue.on(StartJobRunCommand).resolves({ JobRunId: 'jr_1' });
-    const r = await cli('aws', 'glue', 'run', '--region', 'eu-west-1', '--input', 's3://raw-bucket/raw/big/', '--output', 's3://features-bucket/features/snapshot=big-1/', '--json');
+    const r = await cli(
+      'aws', 'glue', 'run', '--region', 'eu-west-1', '--input', 's3://features-bucket/staging/0123456789abcdef/raw_valid.parquet',
+      '--output', 's3://features-bucket/staging/0123456789abcdef/spark/', '--as-of', '2025-01-31', '--json',
+    );
     expect(r.code).toBe(0);
     expect(glue.commandCalls(StartJobRunCommand)[0].args[0].input).toEqual({
       JobName: 'credit-risk-prod-extract-features',
-      Arguments: { '--input': 's3://raw-bucket/raw/big/', '--output': 's3://features-bucket/features/snapshot=big-1/', '--snapshot-id': 'big-1' },
+      Arguments: {
+        '--input': 's3://features-bucket/staging/0123456789abcdef/raw_valid.parquet',
+        '--output': 's3://features-bucket/staging/0123456789abcdef/spark/',
+        '--as_of': '2025-01-31',
+      },
     });
     expect(JSON.parse(r.out)).toEqual({ jobRunId: 'jr_1' });
   });
