@@ -9,7 +9,7 @@ import { taskStates, type AslDefinition } from './definition.ts';
  * state's Resource does in AWS:
  *
  *   arn:aws:states:::lambda:invoke            -> the local handler of the named function
- *   arn:aws:states:::glue:startJobRun.sync    -> the local stand-in for the Glue job
+ *   arn:aws:states:::glue:startJobRun.sync    -> the Glue job run on local pyspark (local-glue-job.ts)
  *   arn:aws:states:::codebuild:startBuild.sync -> the local build (bundle + model directory)
  *   arn:aws:states:::sns:publish              -> the local notification log
  *
