@@ -166,6 +166,26 @@ describe('training state machine on the local runner', () => {
     expect((result.output as { snapshotId: string }).snapshotId).toBe(GLUE_SNAPSHOT);
   });
 
+  const GLUE_TASKS = ['PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures'];
+
+  it.each(GLUE_TASKS)('a fault at %s (Glue branch) ends the run failed, nothing published; resume reuses the Glue steps before it', async (state) => {
+    const t = setup();
+    await t.run({ train: { model: 1 } });
+    const aliasesBefore = await t.registry.aliases();
+    const failed = await t.run({ train: { model: 2 }, sizeBytes: 5_000_000_000 }, { failAt: [state] });
+    expect(failed.result).toMatchObject({ status: 'failed', error: { error: 'TrainingFailed' } });
+    expect(failed.record.states.find((s) => s.error)?.name).toBe(state);
+    expect(t.calls).not.toContain('extract-features:publish');
+    expect(await t.registry.aliases()).toEqual(aliasesBefore);
+
+    t.calls.length = 0;
+    const resumed = await t.run({}, { resume: failed.record });
+    expect(resumed.result.output).toMatchObject({ status: 'promoted', snapshotId: GLUE_SNAPSHOT });
+    const before = GLUE_TASKS.slice(0, GLUE_TASKS.indexOf(state));
+    expect(reusedStates(resumed.record).sort()).toEqual([...before].sort());
+    expect(t.calls.filter((c) => c === 'glue')).toHaveLength(before.includes('ExtractFeaturesGlue') ? 0 : 1);
+  });
+
   const MAIN_PATH_TASKS = taskStates(definitionFor('training'))
     .map((s) => s.name)
     .filter((n) => !n.startsWith('Notify') && !['PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'AbortCanary', 'RollBackCanary'].includes(n));
