@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
-import { runSparkFeatures } from '#lib/features/spark-engine.ts';
+import { projectPython, runSparkFeatures } from '#lib/features/spark-engine.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 
 /**
@@ -30,8 +30,8 @@ export interface LocalFeatureJobOptions {
   store: ObjectStore;
   /** Scratch directory (the home's tmp). */
   tmpDir: string;
-  /** The project's Python (default: CREDIT_RISK_PYTHON or .venv/bin/python). */
-  python?: string;
+  /** The project's Python (default: CREDIT_RISK_PYTHON or .venv/bin/python, looked up per run). */
+  python?: string | (() => string | undefined);
 }
 
 export function localFeatureGlueJob(options: LocalFeatureJobOptions): LocalGlueJob {
@@ -45,13 +45,20 @@ export function localFeatureGlueJob(options: LocalFeatureJobOptions): LocalGlueJ
       throw new InputError('GLUE_INPUT_NOT_FOUND', `the feature job's --input does not exist: ${store.describe(inputKey)}`);
     }
     await mkdir(options.tmpDir, { recursive: true });
+    const python = typeof options.python === 'function' ? options.python() : (options.python ?? projectPython());
+    if (!python) {
+      throw new Error(
+        'the Glue branch runs jobs/glue/extract_features.py on local pyspark, and there is no project Python: ' +
+          'run `node scripts/python-env.mjs` (builds .venv with pyspark) or set CREDIT_RISK_PYTHON',
+      );
+    }
     const work = await mkdtemp(join(options.tmpDir, 'glue-'));
     try {
       const input = join(work, 'raw_valid.parquet');
       await store.download(inputKey, input);
       let result;
       try {
-        result = await runSparkFeatures({ inputPath: input, outputDir: join(work, 'out'), asOf, python: options.python });
+        result = await runSparkFeatures({ inputPath: input, outputDir: join(work, 'out'), asOf, python });
       } catch (e) {
         throw new Error(`the local Glue job (jobs/glue/extract_features.py on local pyspark) failed: ${(e as Error).message}`, { cause: e });
       }
