@@ -38,7 +38,7 @@ function runJson(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.e
 }
 
 /** A features table split out of time (by its manifest's time column) into the bench files. */
-async function writeFeaturesSplit(file: string, dir: string): Promise<BenchSplit> {
+export async function writeFeaturesSplit(file: string, dir: string): Promise<BenchSplit> {
   const manifest = readManifestNextTo(file);
   const table = await readTable(file);
   const label = manifest?.label ?? 'status';

@@ -12,6 +12,7 @@ import {
   TASK_GRADIENTS,
   TASK_HISTOGRAM,
   TASK_PARTITION,
+  TASK_SCORE,
   type SharedViews,
 } from './kernels.ts';
 import { resolveParams, type GbdtParams } from './params.ts';
@@ -76,8 +77,9 @@ export interface TrainGbdtOptions {
 
 const HIST_ITEM_ROWS = 8192;
 const HIST_MAX_ITEMS = 32;
-const PART_ITEM_ROWS = 16384;
+const PART_ITEM_ROWS = 32768;
 const PART_MAX_ITEMS = 64;
+const SCORE_ITEM_ROWS = 1 << 16;
 const BIN_CHUNK_ROWS = 1 << 18;
 const GRAD_CHUNK_ROWS = 1 << 16;
 
@@ -212,14 +214,15 @@ export async function trainGbdt(
     numBins,
     label,
     score: sharedFloat64(n),
-    grad: sharedFloat64(n),
-    hess: sharedFloat64(n),
+    gradHess: sharedFloat64(2 * n),
     rows: sharedUint32(n),
-    orderedGrad: sharedFloat64(n),
-    orderedHess: sharedFloat64(n),
+    orderedGradHess: sharedFloat64(2 * n),
     partLeft: sharedUint32(n),
     partRight: sharedUint32(n),
     partCount: sharedInt32(PART_MAX_ITEMS),
+    leafBegin: sharedInt32(params.numLeaves),
+    leafEnd: sharedInt32(params.numLeaves),
+    leafValue: sharedFloat64(params.numLeaves),
     usedFeatures: sharedInt32(numFeatures),
     hist: sharedFloat64((params.numLeaves + HIST_MAX_ITEMS) * totalBins * 3),
   };
@@ -288,7 +291,7 @@ export async function trainGbdt(
         break;
       }
       // Training scores: rows of the bag by their leaf ranges, the others by walking the tree.
-      grower.addLeafValues(tree, views.score);
+      grower.addLeafValues(tree);
       if (outOfBag) {
         for (let i = 0; i < outOfBag.length; i++) {
           const r = outOfBag[i];
@@ -376,6 +379,8 @@ class TreeGrower {
   private readonly leafGrad: Float64Array;
   private readonly leafHess: Float64Array;
   private readonly leafBest: SplitCandidate[];
+  /** 0, 1, ..., numRows - 1: each tree without bagging starts from it (a copy, not a loop). */
+  private identity: Uint32Array | undefined;
   private lastLeafRanges: { begin: Int32Array; end: Int32Array; node: Int32Array; count: number } | undefined;
 
   constructor(
@@ -402,7 +407,11 @@ class TreeGrower {
       rows.set(bag);
       count = bag.length;
     } else {
-      for (let i = 0; i < s.numRows; i++) rows[i] = i;
+      if (!this.identity) {
+        this.identity = new Uint32Array(s.numRows);
+        for (let i = 0; i < s.numRows; i++) this.identity[i] = i;
+      }
+      rows.set(this.identity);
       count = s.numRows;
     }
     const tree = allocateTree(p.numLeaves);
@@ -454,15 +463,23 @@ class TreeGrower {
     return compactTree(tree);
   }
 
-  /** Adds each leaf's value to the scores of the rows it holds (the rows of the last tree grown). */
-  addLeafValues(tree: Tree, score: Float64Array): void {
+  /** Adds each leaf's value to the training scores of the rows it holds (the rows of the last tree grown). */
+  addLeafValues(tree: Tree): void {
     const ranges = this.lastLeafRanges;
     if (!ranges) return;
-    const rows = this.s.rows;
+    const s = this.s;
+    let positions = 0;
     for (let l = 0; l < ranges.count; l++) {
-      const v = tree.value[ranges.node[l]];
-      for (let i = ranges.begin[l]; i < ranges.end[l]; i++) score[rows[i]] += v;
+      s.leafBegin[l] = ranges.begin[l];
+      s.leafEnd[l] = ranges.end[l];
+      s.leafValue[l] = tree.value[ranges.node[l]];
+      positions = Math.max(positions, ranges.end[l]);
     }
+    s.params[P_TASK] = TASK_SCORE;
+    s.params[P_A] = ranges.count;
+    s.params[P_B] = positions;
+    s.params[P_C] = SCORE_ITEM_ROWS;
+    this.pool.run(Math.ceil(positions / SCORE_ITEM_ROWS));
   }
 
   private output(g: number, h: number): number {
@@ -527,6 +544,8 @@ class TreeGrower {
     prm[P_E] = thr;
     prm[P_F] = missingLeft ? 1 : 0;
     pool.run(items);
+    // The copy-back is a few memcpy calls: cheaper on this thread than another hand-out to the
+    // pool (each hand-out is a synchronisation point, costly when the machine is oversubscribed).
     const { rows, partLeft, partRight, partCount } = s;
     let dst = begin;
     for (let k = 0; k < items; k++) {

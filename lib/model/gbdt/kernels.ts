@@ -26,13 +26,12 @@ export interface SharedViews {
   numBins: Int32Array;
   label: Uint8Array;
   score: Float64Array;
-  grad: Float64Array;
-  hess: Float64Array;
+  /** Gradient and hessian of row r at [2r] and [2r + 1] (one cache line serves both). */
+  gradHess: Float64Array;
   /** The working row order: each leaf owns a contiguous range. */
   rows: Uint32Array;
-  /** Gradients gathered in `rows` order, so the histogram passes read them sequentially. */
-  orderedGrad: Float64Array;
-  orderedHess: Float64Array;
+  /** gradHess gathered in `rows` order ([2i], [2i + 1]), so histogram passes read it sequentially. */
+  orderedGradHess: Float64Array;
   /**
    * Partition scratch: work item k of a split writes the left rows of its block of `rows` to
    * partLeft and the right rows to partRight, both from the block's first index, and its left
@@ -41,6 +40,10 @@ export interface SharedViews {
   partLeft: Uint32Array;
   partRight: Uint32Array;
   partCount: Int32Array;
+  /** The leaves of the last tree: rows[leafBegin[l], leafEnd[l]) get leafValue[l] added to their score. */
+  leafBegin: Int32Array;
+  leafEnd: Int32Array;
+  leafValue: Float64Array;
   /** Features the current tree may use. */
   usedFeatures: Int32Array;
   /** Histogram slots (one per leaf) then per-item scratch; each bin is [sumGrad, sumHess, count]. */
@@ -51,6 +54,7 @@ export const TASK_BIN = 1;
 export const TASK_GRADIENTS = 2;
 export const TASK_HISTOGRAM = 3;
 export const TASK_PARTITION = 4;
+export const TASK_SCORE = 5;
 
 // params slots
 export const P_TASK = 0;
@@ -106,16 +110,15 @@ export function runWorkItem(s: SharedViews, item: number): void {
     const w1 = p[3];
     const score = s.score;
     const label = s.label;
-    const grad = s.grad;
-    const hess = s.hess;
+    const gh = s.gradHess;
     for (let r = from; r < to; r++) {
       const prob = 1 / (1 + Math.exp(-score[r]));
       if (label[r] === 1) {
-        grad[r] = (prob - 1) * w1;
-        hess[r] = prob * (1 - prob) * w1;
+        gh[2 * r] = (prob - 1) * w1;
+        gh[2 * r + 1] = prob * (1 - prob) * w1;
       } else {
-        grad[r] = prob;
-        hess[r] = prob * (1 - prob);
+        gh[2 * r] = prob;
+        gh[2 * r + 1] = prob * (1 - prob);
       }
     }
     return;
@@ -138,17 +141,15 @@ export function runWorkItem(s: SharedViews, item: number): void {
     const base = (item === 0 ? p[7] : p[8] + (item - 1) * s.binOffset[s.numFeatures]) | 0;
     const hist = s.hist;
     const rows = s.rows;
-    const og = s.orderedGrad;
-    const oh = s.orderedHess;
+    const ogh = s.orderedGradHess;
     const used = s.usedFeatures;
     const bins = s.bins;
     {
-      const grad = s.grad;
-      const hess = s.hess;
+      const gh = s.gradHess;
       for (let i = from; i < to; i++) {
         const r = rows[i];
-        og[i] = grad[r];
-        oh[i] = hess[r];
+        ogh[2 * i] = gh[2 * r];
+        ogh[2 * i + 1] = gh[2 * r + 1];
       }
     }
     for (let j = 0; j < numUsed; j++) {
@@ -174,8 +175,8 @@ export function runWorkItem(s: SharedViews, item: number): void {
         const o4 = (base + s.binOffset[f4]) * 3;
         for (let i = from; i < to; i++) {
           const r = rows[i];
-          const g = og[i];
-          const h = oh[i];
+          const g = ogh[2 * i];
+          const h = ogh[2 * i + 1];
           let k = o1 + c1[r] * 3;
           hist[k] += g;
           hist[k + 1] += h;
@@ -203,8 +204,8 @@ export function runWorkItem(s: SharedViews, item: number): void {
         const o3 = (base + s.binOffset[f3]) * 3;
         for (let i = from; i < to; i++) {
           const r = rows[i];
-          const g = og[i];
-          const h = oh[i];
+          const g = ogh[2 * i];
+          const h = ogh[2 * i + 1];
           let k = o1 + c1[r] * 3;
           hist[k] += g;
           hist[k + 1] += h;
@@ -225,8 +226,8 @@ export function runWorkItem(s: SharedViews, item: number): void {
         const o2 = (base + s.binOffset[f2]) * 3;
         for (let i = from; i < to; i++) {
           const r = rows[i];
-          const g = og[i];
-          const h = oh[i];
+          const g = ogh[2 * i];
+          const h = ogh[2 * i + 1];
           let k = o1 + c1[r] * 3;
           hist[k] += g;
           hist[k + 1] += h;
@@ -241,8 +242,8 @@ export function runWorkItem(s: SharedViews, item: number): void {
         for (let i = from; i < to; i++) {
           const r = rows[i];
           const k = o1 + c1[r] * 3;
-          hist[k] += og[i];
-          hist[k + 1] += oh[i];
+          hist[k] += ogh[2 * i];
+          hist[k + 1] += ogh[2 * i + 1];
           hist[k + 2] += 1;
         }
         j += 1;
@@ -276,6 +277,22 @@ export function runWorkItem(s: SharedViews, item: number): void {
       nr += 1 - left;
     }
     s.partCount[item] = nl - from;
+    return;
+  }
+  if (task === 5) {
+    // Scores += leaf values, by row positions. A = number of leaves, B = positions, C = positions
+    // per item. Every row is in one leaf, so each score gets exactly one addition.
+    const numLeaves = p[2] | 0;
+    const from = (item * p[4]) | 0;
+    const to = Math.min(p[3], from + p[4]) | 0;
+    const rows = s.rows;
+    const score = s.score;
+    for (let l = 0; l < numLeaves; l++) {
+      const lo = Math.max(from, s.leafBegin[l]);
+      const hi = Math.min(to, s.leafEnd[l]);
+      const v = s.leafValue[l];
+      for (let i = lo; i < hi; i++) score[rows[i]] += v;
+    }
   }
 }
 

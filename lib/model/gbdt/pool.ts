@@ -19,6 +19,8 @@ const CLOSED = 256;
 const JOINED_MASK = 255;
 const GENERATION_SHIFT = 9;
 const GENERATION_MASK = 0x3fffff;
+/** Loads of the control word a waiting thread spins for before it sleeps (about a millisecond). */
+const SPIN_LOADS = 100_000;
 
 export class WorkerPool {
   private readonly workers: Worker[] = [];
@@ -40,7 +42,11 @@ export class WorkerPool {
         let word = Atomics.load(control, 0);
         const generation = word >>> ${GENERATION_SHIFT};
         if (generation === last) {
-          Atomics.wait(control, 0, word);
+          // Spin briefly before sleeping: tasks come back to back while a tree grows, and
+          // waking from Atomics.wait costs tens of microseconds each time.
+          let spins = ${SPIN_LOADS};
+          while (spins-- > 0 && Atomics.load(control, 0) === word);
+          if (Atomics.load(control, 0) === word) Atomics.wait(control, 0, word);
           continue;
         }
         last = generation;
@@ -93,9 +99,11 @@ export class WorkerPool {
       if (seen === word) break;
       word = seen;
     }
+    let spins = SPIN_LOADS;
     for (;;) {
       word = Atomics.load(control, 0);
       if ((word & JOINED_MASK) === 0) return;
+      if (spins-- > 0) continue;
       Atomics.wait(control, 0, word);
     }
   }
