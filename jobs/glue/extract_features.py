@@ -12,8 +12,12 @@ Arguments (Glue job parameters; locally the same names as command-line flags):
   --as_of        the snapshot date YYYY-MM-DD (recorded; validation already quarantined later loans)
   --shuffle_partitions, --driver_memory   local-mode tuning (Glue sizes its own workers)
 
-In Glue, arguments come through awsglue.utils.getResolvedOptions; without awsglue (local runs,
-tests) an argparse parser accepts the same names, with '-' or '_'.
+In Glue, arguments come through awsglue.utils.getResolvedOptions, which finds only the exact
+names above (underscores: the job definition sets --sql_path); without awsglue (local runs, tests)
+an argparse parser accepts the same names, with '-' or '_'. The training state machine passes
+--input s3://<features>/staging/<snapshotId>/raw_valid.parquet (validated by the extract
+function's prepare stage), --output s3://<features>/staging/<snapshotId>/spark/ and --as_of; its
+publish stage turns the output into the snapshot (lib/features/staging.ts).
 """
 
 from __future__ import annotations
