@@ -8,7 +8,7 @@
 
 /** Shared memory every thread sees (views on SharedArrayBuffers). */
 export interface SharedViews {
-  /** [generation, pending threads, next work item]. */
+  /** [generation | closed | joined workers, sleeping workers, next work item, main thread sleeping] (see pool.ts). */
   control: Int32Array;
   /** Parameters of the current task (see TASK_* and the P_* slots). */
   params: Float64Array;

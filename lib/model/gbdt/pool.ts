@@ -21,6 +21,15 @@ const GENERATION_SHIFT = 9;
 const GENERATION_MASK = 0x3fffff;
 /** Loads of the control word a waiting thread spins for before it sleeps (about a millisecond). */
 const SPIN_LOADS = 100_000;
+/**
+ * control[1] counts sleeping workers and control[3] says the main thread sleeps: Atomics.notify
+ * is a system call even with nobody waiting, so it is made only when someone is. (A thread
+ * announces it sleeps before Atomics.wait re-checks the word, and the notifier changes the word
+ * before it reads the announcement; with sequentially consistent atomics one of them sees the
+ * other, so no wake-up is lost.)
+ */
+const SLEEPING_WORKERS = 1;
+const MAIN_SLEEPING = 3;
 
 export class WorkerPool {
   private readonly workers: Worker[] = [];
@@ -46,7 +55,11 @@ export class WorkerPool {
           // waking from Atomics.wait costs tens of microseconds each time.
           let spins = ${SPIN_LOADS};
           while (spins-- > 0 && Atomics.load(control, 0) === word);
-          if (Atomics.load(control, 0) === word) Atomics.wait(control, 0, word);
+          if (Atomics.load(control, 0) === word) {
+            Atomics.add(control, ${SLEEPING_WORKERS}, 1);
+            Atomics.wait(control, 0, word);
+            Atomics.sub(control, ${SLEEPING_WORKERS}, 1);
+          }
           continue;
         }
         last = generation;
@@ -64,7 +77,7 @@ export class WorkerPool {
         if (s.params[0] !== ${TASK_BIN} && s.raw.length > 0) s.raw = [];
         drainWorkItems(s, runWorkItem);
         Atomics.sub(control, 0, 1);
-        Atomics.notify(control, 0);
+        if (Atomics.load(control, ${MAIN_SLEEPING}) !== 0) Atomics.notify(control, 0);
       }
     `;
     for (let i = 1; i < numThreads; i++) {
@@ -91,7 +104,7 @@ export class WorkerPool {
     // Generation 0 means "nothing yet" to the workers, so it is skipped on wrap-around.
     this.generation = (this.generation % GENERATION_MASK) + 1;
     Atomics.store(control, 0, this.generation << GENERATION_SHIFT);
-    Atomics.notify(control, 0);
+    if (Atomics.load(control, SLEEPING_WORKERS) !== 0) Atomics.notify(control, 0);
     drainWorkItems(this.views, runWorkItem);
     let word = Atomics.load(control, 0);
     for (;;) {
@@ -104,7 +117,9 @@ export class WorkerPool {
       word = Atomics.load(control, 0);
       if ((word & JOINED_MASK) === 0) return;
       if (spins-- > 0) continue;
+      Atomics.store(control, MAIN_SLEEPING, 1);
       Atomics.wait(control, 0, word);
+      Atomics.store(control, MAIN_SLEEPING, 0);
     }
   }
 
