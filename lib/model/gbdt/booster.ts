@@ -213,7 +213,7 @@ export async function trainGbdt(
     binOffset,
     numBins,
     label,
-    score: sharedFloat64(n),
+    expNegScore: sharedFloat64(n),
     gradHess: sharedFloat64(2 * n),
     rows: sharedUint32(n),
     orderedGradHess: sharedFloat64(2 * n),
@@ -222,7 +222,7 @@ export async function trainGbdt(
     partCount: sharedInt32(PART_MAX_ITEMS),
     leafBegin: sharedInt32(params.numLeaves),
     leafEnd: sharedInt32(params.numLeaves),
-    leafValue: sharedFloat64(params.numLeaves),
+    leafFactor: sharedFloat64(params.numLeaves),
     usedFeatures: sharedInt32(numFeatures),
     hist: sharedFloat64((params.numLeaves + HIST_MAX_ITEMS) * totalBins * 3),
   };
@@ -249,7 +249,7 @@ export async function trainGbdt(
     // Boost from the (weighted) average, like LightGBM's boost_from_average.
     const meanPositive = (positives * positiveWeight) / (positives * positiveWeight + negatives);
     const baseScore = Math.fround(Math.log(meanPositive / (1 - meanPositive)));
-    views.score.fill(baseScore);
+    views.expNegScore.fill(Math.exp(-baseScore));
     validScore?.fill(baseScore);
 
     const grower = new TreeGrower(views, pool, params, totalBins);
@@ -295,7 +295,7 @@ export async function trainGbdt(
       if (outOfBag) {
         for (let i = 0; i < outOfBag.length; i++) {
           const r = outOfBag[i];
-          views.score[r] += tree.value[leafByBins(tree, views.bins, r)];
+          views.expNegScore[r] *= Math.exp(-tree.value[leafByBins(tree, views.bins, r)]);
         }
       }
       trees.push(tree);
@@ -472,7 +472,7 @@ class TreeGrower {
     for (let l = 0; l < ranges.count; l++) {
       s.leafBegin[l] = ranges.begin[l];
       s.leafEnd[l] = ranges.end[l];
-      s.leafValue[l] = tree.value[ranges.node[l]];
+      s.leafFactor[l] = Math.exp(-tree.value[ranges.node[l]]);
       positions = Math.max(positions, ranges.end[l]);
     }
     s.params[P_TASK] = TASK_SCORE;

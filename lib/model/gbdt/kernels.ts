@@ -25,7 +25,13 @@ export interface SharedViews {
   binOffset: Int32Array;
   numBins: Int32Array;
   label: Uint8Array;
-  score: Float64Array;
+  /**
+   * e^-score of every training row. Gradients need only the sigmoid 1 / (1 + e^-score), and
+   * adding a leaf value v to a score multiplies this by e^-v: one Math.exp per leaf and tree
+   * instead of one per row and tree (the relative rounding drift after thousands of products is
+   * around 1e-13, far below what moves a split).
+   */
+  expNegScore: Float64Array;
   /** Gradient and hessian of row r at [2r] and [2r + 1] (one cache line serves both). */
   gradHess: Float64Array;
   /** The working row order: each leaf owns a contiguous range. */
@@ -43,7 +49,8 @@ export interface SharedViews {
   /** The leaves of the last tree: rows[leafBegin[l], leafEnd[l]) get leafValue[l] added to their score. */
   leafBegin: Int32Array;
   leafEnd: Int32Array;
-  leafValue: Float64Array;
+  /** e^-leafValue of each leaf (what expNegScore is multiplied by). */
+  leafFactor: Float64Array;
   /** Features the current tree may use. */
   usedFeatures: Int32Array;
   /** Histogram slots (one per leaf) then per-item scratch; each bin is [sumGrad, sumHess, count]. */
@@ -108,11 +115,11 @@ export function runWorkItem(s: SharedViews, item: number): void {
     const from = (item * p[2]) | 0;
     const to = Math.min(s.numRows, from + p[2]) | 0;
     const w1 = p[3];
-    const score = s.score;
+    const expNegScore = s.expNegScore;
     const label = s.label;
     const gh = s.gradHess;
     for (let r = from; r < to; r++) {
-      const prob = 1 / (1 + Math.exp(-score[r]));
+      const prob = 1 / (1 + expNegScore[r]);
       if (label[r] === 1) {
         gh[2 * r] = (prob - 1) * w1;
         gh[2 * r + 1] = prob * (1 - prob) * w1;
@@ -280,18 +287,18 @@ export function runWorkItem(s: SharedViews, item: number): void {
     return;
   }
   if (task === 5) {
-    // Scores += leaf values, by row positions. A = number of leaves, B = positions, C = positions
+    // Scores += leaf values (expNegScore *= e^-value), by row positions. A = number of leaves, B = positions, C = positions
     // per item. Every row is in one leaf, so each score gets exactly one addition.
     const numLeaves = p[2] | 0;
     const from = (item * p[4]) | 0;
     const to = Math.min(p[3], from + p[4]) | 0;
     const rows = s.rows;
-    const score = s.score;
+    const expNegScore = s.expNegScore;
     for (let l = 0; l < numLeaves; l++) {
       const lo = Math.max(from, s.leafBegin[l]);
       const hi = Math.min(to, s.leafEnd[l]);
-      const v = s.leafValue[l];
-      for (let i = lo; i < hi; i++) score[rows[i]] += v;
+      const factor = s.leafFactor[l];
+      for (let i = lo; i < hi; i++) expNegScore[rows[i]] *= factor;
     }
   }
 }
