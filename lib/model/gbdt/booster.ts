@@ -420,7 +420,7 @@ class TreeGrower {
     this.leafEnd[0] = count;
     this.leafNode[0] = 0;
     this.leafSlot[0] = 0;
-    this.buildHistogram(0, count, 0, numUsed);
+    this.buildHistogram(0, count, 0, numUsed, !bag);
     // Totals from the first used feature's histogram: every row lands in exactly one of its bins.
     let g = 0;
     let h = 0;
@@ -496,7 +496,7 @@ class TreeGrower {
     );
   }
 
-  private buildHistogram(begin: number, end: number, slot: number, numUsed: number): void {
+  private buildHistogram(begin: number, end: number, slot: number, numUsed: number, identity = false): void {
     const { s, pool, totalBins } = this;
     const count = end - begin;
     const items = Math.max(1, Math.min(HIST_MAX_ITEMS, Math.ceil(count / HIST_ITEM_ROWS)));
@@ -506,6 +506,7 @@ class TreeGrower {
     prm[P_A] = begin;
     prm[P_B] = end;
     prm[P_C] = perItem;
+    prm[P_D] = identity ? 1 : 0;
     prm[P_E] = numUsed;
     prm[P_F] = slot * totalBins;
     prm[P_G] = this.p.numLeaves * totalBins;

@@ -148,10 +148,13 @@ export function runWorkItem(s: SharedViews, item: number): void {
     const base = (item === 0 ? p[7] : p[8] + (item - 1) * s.binOffset[s.numFeatures]) | 0;
     const hist = s.hist;
     const rows = s.rows;
-    const ogh = s.orderedGradHess;
+    // D = 1 when rows[] is the identity (a tree's root without bagging): gradients are then
+    // already in row order and are read in place.
+    const identity = p[5] === 1;
+    const ogh = identity ? s.gradHess : s.orderedGradHess;
     const used = s.usedFeatures;
     const bins = s.bins;
-    {
+    if (!identity) {
       const gh = s.gradHess;
       for (let i = from; i < to; i++) {
         const r = rows[i];
