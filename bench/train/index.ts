@@ -7,10 +7,18 @@
  *   --big-rows N        second table (default 5000000; 0 skips)
  *   --lambda-rows N     ours alone on a Lambda-sized run (default 10000000; 0 skips)
  *   --features FILE     use a `features build` table (manifest next to it) instead of synthetic rows
+ *   --big-features FILE the same for the second table (instead of --big-rows synthetic rows)
+ *   --lambda-full FILE  the train Lambda's whole path (trainToDirectory: DuckDB read, split, GBDT with
+ *                       early stopping, baseline, ONNX export, test scoring, card, report) on a
+ *                       features table, in its own process: wall time and peak RSS of that process
  *   --trees N --leaves L --learning-rate R --threads T --max-bin B
+ *
+ * LightGBM runs twice, with OpenMP threads sleeping as soon as they wait (OMP_WAIT_POLICY=PASSIVE)
+ * and spinning 100,000 times first (GOMP_SPINCOUNT=100000, what our pool does), and the faster of
+ * the two is the reference for the ratios. scikit-learn runs once, with the spinning policy.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { toRowMajorFloat32 } from '#lib/model/gbdt/booster.ts';
@@ -64,11 +72,57 @@ export async function writeFeaturesSplit(file: string, dir: string): Promise<Ben
 
 const gib = (b: number) => (b / 2 ** 30).toFixed(2);
 
+/** A features table's label for the tables: its path and what its manifest says it was built from. */
+function featuresLabel(file: string, rows: number): string {
+  const manifestPath = join(resolve(file, '..'), 'manifest.json');
+  const snapshot = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as { snapshotId?: string }).snapshotId : undefined;
+  return `real features ${rows.toLocaleString('en-US')} rows (features build${snapshot ? ` snapshot ${snapshot}` : ''})`;
+}
+
+const LIGHTGBM = 'LightGBM 4.5';
+const LIGHTGBM_VARIANTS: { name: string; env: Record<string, string> }[] = [
+  { name: 'LightGBM 4.5 (OMP passive)', env: { OMP_WAIT_POLICY: 'PASSIVE' } },
+  { name: 'LightGBM 4.5 (OMP spin 100k)', env: { GOMP_SPINCOUNT: '100000' } },
+];
+const SKLEARN = 'scikit-learn HGB 1.5 (OMP spin 100k)';
+const OURS = 'ours (TypeScript GBDT)';
+
+interface LambdaFullResult {
+  command: string;
+  wallSeconds: number;
+  peakRssBytes: number;
+  inner?: { wallSeconds: number; steps: { at: number; line: string }[]; version: string; auc: number; trees: number };
+  error?: string;
+  loadBefore: number;
+  loadAfter: number;
+}
+
+/** trainToDirectory on a features table, in a child process measured by /usr/bin/time -v. */
+function runLambdaFull(file: string, out: string): LambdaFullResult {
+  const loadBefore = loadavg()[0];
+  const argv = ['-v', process.execPath, 'bin/run-ts.mjs', 'bench/train/lambda-full.ts', resolve(file), out];
+  const r = spawnSync('/usr/bin/time', argv, { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] });
+  const loadAfter = loadavg()[0];
+  const command = `/usr/bin/time -v node bin/run-ts.mjs bench/train/lambda-full.ts ${file} OUT`;
+  const stderr = r.stderr ?? '';
+  process.stderr.write(stderr.split('\n').filter((l) => l.startsWith('  [')).join('\n') + '\n');
+  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
+  const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(stderr);
+  if (r.status !== 0 || !rss || !wall) {
+    return { command, wallSeconds: NaN, peakRssBytes: NaN, error: stderr.trim().split('\n').slice(-3).join(' | '), loadBefore, loadAfter };
+  }
+  const wallSeconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
+  const inner = JSON.parse(r.stdout.trim().split('\n').pop() as string) as LambdaFullResult['inner'];
+  return { command, wallSeconds, peakRssBytes: Number(rss[1]) * 1024, inner, loadBefore, loadAfter };
+}
+
 export async function main(args: string[]): Promise<void> {
   const rows = Number(arg(args, '--rows', '777715'));
   const bigRows = Number(arg(args, '--big-rows', '5000000'));
   const lambdaRows = Number(arg(args, '--lambda-rows', '10000000'));
   const featuresFile = arg(args, '--features', '');
+  const bigFeaturesFile = arg(args, '--big-features', '');
+  const lambdaFullFile = arg(args, '--lambda-full', '');
   const params = {
     trees: Number(arg(args, '--trees', '200')),
     leaves: Number(arg(args, '--leaves', '31')),
@@ -77,34 +131,43 @@ export async function main(args: string[]): Promise<void> {
     maxBin: Number(arg(args, '--max-bin', '255')),
   };
   const python = resolve('.venv/bin/python');
-  // OpenMP threads spin while waiting by default; on a shared, oversubscribed machine (ours) that
-  // makes LightGBM and scikit-learn several times slower than they are. Passive waiting is the
-  // fair setting there (our workers block in Atomics.wait, i.e. passive too).
-  const peerEnv = { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE', OMP_NUM_THREADS: String(params.threads) };
+  // How OpenMP threads wait between parallel regions decides a lot on a shared 2-core machine:
+  // LightGBM runs with both policies (see the header), scikit-learn with the one our pool uses.
+  const peerEnv = (extra: Record<string, string>) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(params.threads), ...extra };
+    if (!('OMP_WAIT_POLICY' in extra)) delete env.OMP_WAIT_POLICY;
+    return env;
+  };
   const work = join(tmpdir(), `bench-train-${process.pid}`);
   const results: Record<string, unknown>[] = [];
-  const datasets: { label: string; rows: number; peers: boolean }[] = [
-    { label: featuresFile ? `features (${featuresFile})` : `synthetic ${rows.toLocaleString('en-US')}`, rows, peers: true },
+  const datasets: { label: string; rows: number; peers: boolean; file?: string }[] = [
+    { label: `synthetic ${rows.toLocaleString('en-US')} rows`, rows, peers: true, file: featuresFile || undefined },
   ];
-  if (bigRows > 0) datasets.push({ label: `synthetic ${bigRows.toLocaleString('en-US')}`, rows: bigRows, peers: true });
-  if (lambdaRows > 0) datasets.push({ label: `synthetic ${lambdaRows.toLocaleString('en-US')} (Lambda check)`, rows: lambdaRows, peers: false });
+  if (bigFeaturesFile || bigRows > 0) {
+    datasets.push({ label: `synthetic ${bigRows.toLocaleString('en-US')} rows`, rows: bigRows, peers: true, file: bigFeaturesFile || undefined });
+  }
+  if (lambdaRows > 0) datasets.push({ label: `synthetic ${lambdaRows.toLocaleString('en-US')} rows (GBDT only, Lambda check)`, rows: lambdaRows, peers: false });
+  let lambdaFull: LambdaFullResult | undefined;
 
   try {
     for (const [k, ds] of datasets.entries()) {
       const dir = join(work, String(k));
-      const meta = k === 0 && featuresFile ? await writeFeaturesSplit(resolve(featuresFile), dir) : writeSyntheticSplit(dir, ds.rows, 1 + k);
+      const meta = ds.file ? await writeFeaturesSplit(resolve(ds.file), dir) : writeSyntheticSplit(dir, ds.rows, 1 + k);
+      if (ds.file) ds.label = featuresLabel(ds.file, meta.rows.train + meta.rows.valid + meta.rows.test);
       console.error(`# ${ds.label}: train ${meta.rows.train}, test ${meta.rows.test}, ${meta.features.length} features`);
       const contestants: [string, () => RunResult | { error: string }][] = [
-        ['ours (TypeScript GBDT)', () => runJson(process.execPath, ['bin/run-ts.mjs', 'bench/train/ours.ts', dir, JSON.stringify(params)])],
+        [OURS, () => runJson(process.execPath, ['bin/run-ts.mjs', 'bench/train/ours.ts', dir, JSON.stringify(params)])],
       ];
       if (ds.peers) {
-        contestants.push(['LightGBM 4.5', () => runJson(python, ['bench/train/peers.py', 'lightgbm', dir, JSON.stringify(params)], peerEnv)]);
+        for (const v of LIGHTGBM_VARIANTS) {
+          contestants.push([v.name, () => runJson(python, ['bench/train/peers.py', 'lightgbm', dir, JSON.stringify(params)], peerEnv(v.env))]);
+        }
         contestants.push([
-          'scikit-learn HGB 1.5',
-          () => runJson(python, ['bench/train/peers.py', 'sklearn', dir, JSON.stringify(params)], peerEnv),
+          SKLEARN,
+          () => runJson(python, ['bench/train/peers.py', 'sklearn', dir, JSON.stringify(params)], peerEnv({ GOMP_SPINCOUNT: '100000' })),
         ]);
       }
-      const row: Record<string, unknown> = { dataset: ds.label, trainRows: meta.rows.train, features: meta.features.length };
+      const row: Record<string, unknown> = { dataset: ds.label, trainRows: meta.rows.train, features: meta.features.length, source: ds.file ?? 'synthetic (bench/train/data.ts)' };
       for (const [name, run] of contestants) {
         const loadBefore = loadavg()[0];
         const r = run();
@@ -112,8 +175,22 @@ export async function main(args: string[]): Promise<void> {
         row[name] = { ...r, loadBefore, loadAfter: loadavg()[0] };
         console.error(`  ${name}: ${'error' in r ? `FAILED ${r.error}` : `${r.trainSeconds.toFixed(2)} s, AUC ${r.testAuc.toFixed(4)}, peak RSS ${gib(r.peakRssBytes)} GiB, ${r.trees} trees`}`);
       }
+      // The reference: the faster LightGBM run.
+      const lgbmRuns = LIGHTGBM_VARIANTS.map((v) => row[v.name] as RunResult | { error: string } | undefined).filter(
+        (r): r is RunResult => r !== undefined && !('error' in r),
+      );
+      if (lgbmRuns.length > 0) row[LIGHTGBM] = lgbmRuns.reduce((a, b) => (b.trainSeconds < a.trainSeconds ? b : a));
       results.push(row);
       rmSync(dir, { recursive: true, force: true });
+    }
+    if (lambdaFullFile) {
+      console.error(`# Lambda full path (trainToDirectory) on ${lambdaFullFile}`);
+      lambdaFull = runLambdaFull(lambdaFullFile, join(work, 'lambda-full'));
+      console.error(
+        lambdaFull.error
+          ? `  FAILED ${lambdaFull.error}`
+          : `  ${lambdaFull.wallSeconds.toFixed(1)} s wall, peak RSS ${gib(lambdaFull.peakRssBytes)} GiB, ${lambdaFull.inner?.trees} trees, test AUC ${lambdaFull.inner?.auc.toFixed(4)}`,
+      );
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -124,8 +201,8 @@ export async function main(args: string[]): Promise<void> {
     '|---|---:|---|---:|---:|---:|---:|---:|---|',
   ];
   for (const row of results) {
-    const lgbm = row['LightGBM 4.5'] as RunResult | undefined;
-    for (const name of ['ours (TypeScript GBDT)', 'LightGBM 4.5', 'scikit-learn HGB 1.5']) {
+    const lgbm = row[LIGHTGBM] as RunResult | undefined;
+    for (const name of [OURS, ...LIGHTGBM_VARIANTS.map((v) => v.name), SKLEARN]) {
       const r = row[name] as (RunResult & { loadBefore: number; loadAfter: number }) | { error: string } | undefined;
       if (!r) continue;
       if ('error' in r) {
@@ -138,10 +215,18 @@ export async function main(args: string[]): Promise<void> {
       );
     }
   }
+  if (lambdaFull) {
+    lines.push('', '| Lambda full path (trainToDirectory) | rows | wall s | peak RSS GiB | trees | test AUC | load avg before/after |', '|---|---:|---:|---:|---:|---:|---|');
+    lines.push(
+      lambdaFull.error
+        ? `| ${lambdaFullFile} | | failed: ${lambdaFull.error} | | | | |`
+        : `| ${lambdaFullFile} | ${lambdaFull.inner?.steps[0]?.line.replace(/^read ([\d,]+) rows.*$/, '$1') ?? ''} | ${lambdaFull.wallSeconds.toFixed(1)} | ${gib(lambdaFull.peakRssBytes)} | ${lambdaFull.inner?.trees ?? ''} | ${lambdaFull.inner?.auc.toFixed(4) ?? ''} | ${lambdaFull.loadBefore.toFixed(1)} / ${lambdaFull.loadAfter.toFixed(1)} |`,
+    );
+  }
   const table = lines.join('\n');
   console.log(table);
   mkdirSync('bench/results', { recursive: true });
   const out = `bench/results/train-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(out, JSON.stringify({ params, results, table, cpus: process.env.BENCH_NOTE ?? null }, null, 2));
+  writeFileSync(out, JSON.stringify({ args, params, results, lambdaFull, table, cpus: process.env.BENCH_NOTE ?? null }, null, 2));
   console.error(`raw results: ${out}`);
 }
