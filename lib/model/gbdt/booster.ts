@@ -75,7 +75,7 @@ export interface TrainGbdtOptions {
   onTree?: (p: GbdtProgress) => void;
 }
 
-const HIST_ITEM_ROWS = 8192;
+const HIST_ITEM_ROWS = 4096;
 const HIST_MAX_ITEMS = 32;
 const PART_ITEM_ROWS = 32768;
 const PART_MAX_ITEMS = 64;
