@@ -1,6 +1,8 @@
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { writeOnlineCsv } from '#lib/features/snapshot-reader.ts';
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
@@ -29,6 +31,9 @@ import { FeatureStoreUnavailableError, type FeatureStore } from '#lib/ports/feat
  *   never touch the online store.
  * - One instance per data directory per process (`PgliteFeatureStore.shared`): PGlite is a
  *   single-connection database; two instances on one directory would corrupt it.
+ * - A NEW data directory is a copy of a template made once per machine and PGlite version
+ *   (pgliteTemplateDir(); ~0.1 s to copy instead of ~4-5 s of initdb in WASM). The template is
+ *   exactly what initdb leaves, closed cleanly; any failure with it falls back to initdb.
  * - Loads go through COPY FROM a CSV blob into an index-less staging table, then one primary-key
  *   build, then a rename swap in one transaction (measured in docs/DECISIONS.md, "Stores").
  *   Staging is filled OUTSIDE the swap transaction: PGlite runs one statement at a time, and a
@@ -54,13 +59,22 @@ export class PgliteFeatureStore implements FeatureStore {
   /** Loads run one at a time: they share the single staging table. */
   private loading: Promise<unknown> = Promise.resolve();
 
-  /** dataDir undefined = in memory (tests only: ~4 s and ~700 MB to build each time). */
-  constructor(readonly dataDir?: string) {}
+  /**
+   * dataDir undefined = in memory (tests only: ~4 s and ~700 MB to build each time).
+   * template: where the initdb template lives (default pgliteTemplateDir()); false = always initdb.
+   */
+  constructor(
+    readonly dataDir?: string,
+    private readonly options: { template?: string | false } = {},
+  ) {}
 
   private connection(): Promise<PGlite> {
     if (this.closed) return Promise.reject(new FeatureStoreUnavailableError('the PGlite feature store is closed'));
     this.db ??= (async () => {
       try {
+        if (this.dataDir !== undefined) {
+          await createFromTemplate(this.dataDir, this.options.template ?? pgliteTemplateDir()).catch(() => undefined);
+        }
         const db = await PGlite.create(this.dataDir);
         for (const sql of CREATE_SCHEMA) await db.exec(sql);
         return db;
@@ -195,6 +209,63 @@ export class PgliteFeatureStore implements FeatureStore {
 }
 
 const COPY_ROWS_PER_BLOB = 100_000;
+
+/**
+ * The initdb template for this PGlite version: `$CREDIT_RISK_PGLITE_TEMPLATE` (a directory, or
+ * `off` for none), else `<XDG cache or ~/.cache>/credit-risk/pglite-<version>-initdb`. It is a
+ * cache, not state: the same bytes initdb would write, rebuilt when missing (not under the
+ * CREDIT_RISK_HOME, so that every new home, and every test's fresh home, reuses it).
+ */
+export function pgliteTemplateDir(): string | false {
+  const configured = process.env.CREDIT_RISK_PGLITE_TEMPLATE;
+  if (configured === 'off') return false;
+  if (configured) return resolve(configured);
+  const cache = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(cache, 'credit-risk', `pglite-${pgliteVersion()}-initdb`);
+}
+
+function pgliteVersion(): string {
+  const require = createRequire(import.meta.url);
+  const entry = require.resolve('@electric-sql/pglite');
+  const pkg = JSON.parse(readFileSync(join(dirname(entry), '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** A data directory PGlite would run initdb in: missing or empty. */
+function isNewDataDir(dataDir: string): boolean {
+  return !existsSync(dataDir) || readdirSync(dataDir).length === 0;
+}
+
+/**
+ * Makes a new dataDir a copy of the template (building the template first if needed). Both are
+ * written under a temporary name and renamed into place, so a crash leaves no half directory
+ * behind for PGlite to mistake for a database; two processes building the template at once both
+ * succeed (the second rename loses and its copy is dropped).
+ */
+async function createFromTemplate(dataDir: string, template: string | false): Promise<void> {
+  if (template === false || !isNewDataDir(dataDir)) return;
+  if (!existsSync(join(template, 'PG_VERSION'))) {
+    mkdirSync(dirname(template), { recursive: true });
+    const building = `${template}.tmp-${process.pid}-${Date.now()}`;
+    try {
+      const db = await PGlite.create(building);
+      await db.close();
+      renameSync(building, template);
+    } catch (e) {
+      rmSync(building, { recursive: true, force: true });
+      if (!existsSync(join(template, 'PG_VERSION'))) throw e;
+    }
+  }
+  const copying = `${dataDir}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    mkdirSync(dirname(dataDir), { recursive: true });
+    cpSync(template, copying, { recursive: true });
+    if (existsSync(dataDir)) rmdirSync(dataDir); // empty (checked above); rmdir refuses otherwise
+    renameSync(copying, dataDir);
+  } finally {
+    rmSync(copying, { recursive: true, force: true });
+  }
+}
 const SELECT_CUSTOMER_TEXT = positional(SELECT_CUSTOMER).text;
 
 /** SELECT_CUSTOMER's columns for a page of customers after an id (the primary key orders them). */
