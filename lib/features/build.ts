@@ -31,6 +31,7 @@ import {
 import {
   createFeatureViews,
   describeQuery,
+  FEATURE_INPUT_COLUMNS,
   openFeatureDuckDb,
   sqlString,
   writeQuery,
@@ -209,7 +210,13 @@ export async function buildFeatures(options: BuildOptions): Promise<BuildResult>
       const quarantine = join(work, 'quarantine.csv');
       const summary = await step(
         'validate',
-        () => validateRawInto(conn, input, { quarantinePath: quarantine, asOf, onWarning: options.onWarning }),
+        () =>
+          validateRawInto(conn, input, {
+            quarantinePath: quarantine,
+            asOf,
+            onWarning: options.onWarning,
+            columns: FEATURE_INPUT_COLUMNS,
+          }),
         (s) => `${s.rowsIn} rows in, ${s.rowsValid} valid, ${s.rowsQuarantined} quarantined`,
       );
       await step('history', () => createFeatureViews(conn, sql));

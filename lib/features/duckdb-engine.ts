@@ -1,5 +1,6 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { loadFeatureSql, type FeatureSql } from './feature-sql.ts';
+import type { RawColumnName } from './raw-schema.ts';
 
 /**
  * DuckDB as the feature engine: one in-memory database per build, tuned for a 2-vCPU machine or a
@@ -50,6 +51,23 @@ export function sqlString(value: string): string {
  * history is the expensive one (a window over every customer's loan days).
  */
 export const MATERIALIZED_VIEWS: readonly string[] = ['feature_history'];
+
+/**
+ * The raw_valid columns features.sql reads (its feature_loans view): the DuckDB build keeps only
+ * these in memory (validateRawInto `columns`). A column missing here fails the build at once
+ * ("column not found"), and the engine-parity test compares against Spark, which gets them all.
+ */
+export const FEATURE_INPUT_COLUMNS = [
+  'loan_id',
+  'id',
+  'loan_date',
+  'status',
+  'birthday',
+  'job_start_date',
+  'flag_own_car',
+  'amt_income_total',
+  'loan_amount',
+] as const satisfies readonly RawColumnName[];
 
 /** Creates the feature views over the table `raw_valid` that must already exist on `conn`. */
 export async function createFeatureViews(

@@ -19,6 +19,7 @@ import {
   sqlIdentifier,
   sqlString,
   typedColumnsSql,
+  validColumnsSql,
 } from './validate-rules.ts';
 
 /**
@@ -63,6 +64,12 @@ export interface ValidateOptions {
   table?: string;
   /** Non-fatal remarks about the file (extra columns ignored). */
   onWarning?: (message: string) => void;
+  /**
+   * The canonical columns the view keeps (default: all, RAW_VALID_COLUMNS), for a caller that
+   * reads only some: every rule still checks every column, only fewer values are held (at 10M rows
+   * the whole typed table is about twice DuckDB's 1 GB memory limit and spills). loan_id and id are always kept.
+   */
+  columns?: readonly RawColumnName[];
 }
 
 let scanCounter = 0;
@@ -83,6 +90,7 @@ export async function validateRawInto(
   const id = `${process.pid}_${++scanCounter}`;
   const rejectsTable = `__rejects_${id}`;
   const rejectsScan = `__reject_scans_${id}`;
+  const kept = RAW_COLUMN_NAMES.filter((c) => c === 'loan_id' || c === 'id' || (opts.columns ?? RAW_COLUMN_NAMES).includes(c));
   const view = sqlIdentifier(table);
   const stage = sqlIdentifier(`${table}__checked`);
   const run = async (sql: string): Promise<void> => {
@@ -124,7 +132,7 @@ export async function validateRawInto(
   const keptOrder = await setting(conn, 'preserve_insertion_order');
   await run('SET preserve_insertion_order = true');
   const checked = run(`CREATE OR REPLACE TEMP TABLE ${stage} AS
-SELECT ${typedColumnsSql()},
+SELECT ${typedColumnsSql(kept)},
   reason
 FROM (SELECT *, ${reasonColumnSql(asOf)}
       FROM (SELECT *, ${parsedColumnsSql()} FROM ${source}))`).finally(() =>
@@ -174,7 +182,7 @@ FROM (SELECT *, ${reasonColumnSql(asOf)}
           );
     writeQuarantine(opts.quarantinePath, quarantined, texts);
     await run(`CREATE OR REPLACE TEMP VIEW ${view} AS
-      SELECT ${RAW_COLUMN_NAMES.map(sqlIdentifier).join(', ')}, ${line} AS line FROM ${stage} WHERE reason IS NULL`);
+      SELECT ${validColumnsSql(kept)}, ${line} AS line FROM ${stage} WHERE reason IS NULL`);
 
     const byReason: Record<string, number> = {};
     for (const r of quarantined) byReason[r.reason] = (byReason[r.reason] ?? 0) + 1;
@@ -361,7 +369,7 @@ interface QuarantinedRow {
 
 async function readQuarantined(conn: DuckDBConnection, stage: string, line: string): Promise<QuarantinedRow[]> {
   const r = await conn.runAndReadAll(
-    `SELECT ${line} AS line, reason FROM ${stage} WHERE reason IS NOT NULL ORDER BY line`,
+    `SELECT ${line} AS line, CAST(reason AS VARCHAR) AS reason FROM ${stage} WHERE reason IS NOT NULL ORDER BY line`,
   );
   return r.getRows().map(([line, reason]) => ({ line: Number(line), reason: String(reason) }));
 }

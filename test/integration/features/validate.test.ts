@@ -269,6 +269,31 @@ describe('validateRawInto', () => {
     expect(s.byReason).toEqual({ future_loan_date: 1 });
   });
 
+  it('keeps only the requested columns (and the ids) but still checks every column, with the same line numbers and category values', async () => {
+    const input = join(dir, 'some-columns.csv');
+    writeFileSync(input, csv(GOOD[0], withField(GOOD[1], 'name_housing_type', 'Castle'), GOOD[2]));
+    const summary = await validateRawInto(conn, input, {
+      quarantinePath: join(dir, 'some-columns-q.csv'),
+      asOf: '2022-06-01',
+      columns: ['loan_date', 'flag_own_car', 'code_gender'],
+    });
+    expect(summary.byReason).toEqual({ unknown_category: 1 });
+    const described = (await conn.runAndReadAll('DESCRIBE raw_valid')).getRows().map(([name, type]) => [name, type]);
+    expect(described).toEqual([
+      ['loan_id', 'BIGINT'],
+      ['id', 'BIGINT'],
+      ['code_gender', 'VARCHAR'],
+      ['flag_own_car', 'VARCHAR'],
+      ['loan_date', 'DATE'],
+      ['line', 'BIGINT'],
+    ]);
+    const rows = (await conn.runAndReadAll('SELECT * FROM raw_valid ORDER BY line')).getRowObjectsJson();
+    expect(rows).toEqual([
+      { loan_id: '1', id: '5008804', code_gender: 'M', flag_own_car: 'Y', loan_date: '2018-07-21', line: '2' },
+      { loan_id: '3', id: '5008806', code_gender: 'F', flag_own_car: 'N', loan_date: '2019-01-05', line: '4' },
+    ]);
+  });
+
   it('reads Parquet with the same columns', async () => {
     const source = join(dir, 'for-parquet.csv');
     writeFileSync(source, csv(GOOD[0], GOOD[2], withField(GOOD[1], 'loan_amount', '0')));
