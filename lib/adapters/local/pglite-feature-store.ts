@@ -231,6 +231,25 @@ function pgliteVersion(): string {
   return pkg.version;
 }
 
+/**
+ * Builds the initdb template if it is missing (one PGlite initdb, ~4-5 s). Returns whether it
+ * had to. Safe to race: the loser of the final rename drops its copy.
+ */
+export async function ensurePgliteTemplate(template: string): Promise<boolean> {
+  if (existsSync(join(template, 'PG_VERSION'))) return false;
+  mkdirSync(dirname(template), { recursive: true });
+  const building = `${template}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    const db = await PGlite.create(building);
+    await db.close();
+    renameSync(building, template);
+  } catch (e) {
+    rmSync(building, { recursive: true, force: true });
+    if (!existsSync(join(template, 'PG_VERSION'))) throw e;
+  }
+  return true;
+}
+
 /** A data directory PGlite would run initdb in: missing or empty. */
 function isNewDataDir(dataDir: string): boolean {
   return !existsSync(dataDir) || readdirSync(dataDir).length === 0;
@@ -244,18 +263,7 @@ function isNewDataDir(dataDir: string): boolean {
  */
 async function createFromTemplate(dataDir: string, template: string | false): Promise<void> {
   if (template === false || !isNewDataDir(dataDir)) return;
-  if (!existsSync(join(template, 'PG_VERSION'))) {
-    mkdirSync(dirname(template), { recursive: true });
-    const building = `${template}.tmp-${process.pid}-${Date.now()}`;
-    try {
-      const db = await PGlite.create(building);
-      await db.close();
-      renameSync(building, template);
-    } catch (e) {
-      rmSync(building, { recursive: true, force: true });
-      if (!existsSync(join(template, 'PG_VERSION'))) throw e;
-    }
-  }
+  await ensurePgliteTemplate(template);
   const copying = `${dataDir}.tmp-${process.pid}-${Date.now()}`;
   try {
     mkdirSync(dirname(dataDir), { recursive: true });
