@@ -28,18 +28,18 @@ export function computeBinEdges(sample: Float32Array, maxBin: number): Float32Ar
   let n = 0;
   const values = new Float32Array(sample.length);
   for (let i = 0; i < sample.length; i++) if (!Number.isNaN(sample[i])) values[n++] = sample[i];
-  const sorted = values.subarray(0, n).sort();
+  const sorted = sortFloat32(values.subarray(0, n));
   // Distinct values and their counts.
-  const distinct: number[] = [];
-  const counts: number[] = [];
+  const distinct = new Float64Array(n);
+  const counts = new Float64Array(n);
+  let d = 0;
   for (let i = 0; i < n; i++) {
-    if (i > 0 && sorted[i] === sorted[i - 1]) counts[counts.length - 1]++;
+    if (i > 0 && sorted[i] === sorted[i - 1]) counts[d - 1]++;
     else {
-      distinct.push(sorted[i]);
-      counts.push(1);
+      distinct[d] = sorted[i];
+      counts[d++] = 1;
     }
   }
-  const d = distinct.length;
   if (d <= 1) return new Float32Array(0);
   const edges: number[] = [];
   if (d <= maxBin) {
@@ -61,6 +61,48 @@ export function computeBinEdges(sample: Float32Array, maxBin: number): Float32Ar
     }
   }
   return Float32Array.from(edges);
+}
+
+/**
+ * Ascending copy of NaN-free float32 values, as Float32Array.prototype.sort orders them (-0 before
+ * +0), by a two-pass LSD radix sort on order-preserving 32-bit keys: V8's typed-array sort took
+ * ~15 ms per 200k-value sample, seven features made it the largest serial step of training set-up.
+ */
+export function sortFloat32(values: Float32Array): Float32Array {
+  const n = values.length;
+  const bits = new Uint32Array(values.buffer, values.byteOffset, n);
+  let keys = new Uint32Array(n);
+  let spare = new Uint32Array(n);
+  // Negative numbers: all bits flipped (more negative = smaller key); others: sign bit set.
+  for (let i = 0; i < n; i++) {
+    const b = bits[i];
+    keys[i] = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+  }
+  const count = new Uint32Array(65536);
+  for (let shift = 0; shift <= 16; shift += 16) {
+    count.fill(0);
+    for (let i = 0; i < n; i++) count[(keys[i] >>> shift) & 0xffff]++;
+    let sum = 0;
+    for (let k = 0; k < 65536; k++) {
+      const c = count[k];
+      count[k] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const key = keys[i];
+      spare[count[(key >>> shift) & 0xffff]++] = key;
+    }
+    const t = keys;
+    keys = spare;
+    spare = t;
+  }
+  const out = new Float32Array(n);
+  const outBits = new Uint32Array(out.buffer);
+  for (let i = 0; i < n; i++) {
+    const key = keys[i];
+    outBits[i] = key & 0x80000000 ? key & 0x7fffffff : ~key >>> 0;
+  }
+  return out;
 }
 
 /** A float32 edge e with a < e <= c, so that a falls below it and c at or above it. */

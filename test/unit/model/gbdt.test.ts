@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { binOf, computeBinEdges } from '#lib/model/gbdt/binning.ts';
+import { binOf, computeBinEdges, sortFloat32 } from '#lib/model/gbdt/binning.ts';
 import { binColumns, predictProbability, predictRaw, toRowMajorFloat32, trainGbdt, type LabelledColumns } from '#lib/model/gbdt/booster.ts';
 import { Prng } from '#lib/model/gbdt/prng.ts';
 import { leafByBins, numLeaves } from '#lib/model/gbdt/tree.ts';
@@ -17,6 +17,17 @@ const test = slice(table, 10_000, 12_000);
 const small = { numTrees: 40, learningRate: 0.1, numLeaves: 15 };
 
 describe('quantile binning', () => {
+  it('sorts float32 samples exactly as Float32Array.prototype.sort does, signed zeros and infinities included', () => {
+    const prng = new Prng(9);
+    const special = [0, -0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-45, -1e-45, 3.4e38, -3.4e38];
+    const values = Float32Array.from({ length: 4000 }, (_, i) =>
+      i % 7 === 0 ? special[i % special.length] : (prng.next() - 0.5) * 10 ** Math.floor(prng.next() * 20 - 10),
+    );
+    const expected = new Uint32Array(values.slice().sort().buffer);
+    const actual = new Uint32Array(sortFloat32(values).buffer);
+    expect(Array.from(actual)).toEqual(Array.from(expected));
+  });
+
   it('routes every value to a bin consistent with the x < edge rule the exported trees use', () => {
     const prng = new Prng(5);
     const values = Float32Array.from({ length: 5000 }, () => Math.fround((prng.next() - 0.5) * 1e4));
