@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- serve [--seconds S] [--connections C] [--customers N] [--batch-rows N]
- *                         [--data-rows N] [--data-dir DIR] [--warmup S] [--targets a,b] [--http-only]`
+ *                         [--data-rows N] [--data-dir DIR] [--warmup S] [--targets a,b] [--http-only]
+ *                         [--generator wrk|node] [--ours-args '--workers 1']`
  *
  * Serving figures for docs/BENCHMARKS.md "## Serving": in-process handler latency with the feature
  * lookup, ONNX run cost per row, cold start of the bundled predict function in a fresh process,
@@ -16,7 +17,7 @@ import './untraced.ts';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
@@ -97,6 +98,8 @@ export async function main(argv: string[]): Promise<void> {
       warmup: { type: 'string', default: '2' },
       targets: { type: 'string', default: 'ours,flask,gunicorn,starlette-onnx' },
       'http-only': { type: 'boolean', default: false },
+      generator: { type: 'string', default: 'wrk' },
+      'ours-args': { type: 'string', default: '' },
     },
   });
   const work = mkdtempSync(join(tmpdir(), 'cr-bench-serve-'));
@@ -226,6 +229,7 @@ export async function main(argv: string[]): Promise<void> {
     seed: 7,
     python,
   });
+  const loadBefore = loadavg();
   const http = await compareHttp({
     data,
     python,
@@ -234,6 +238,8 @@ export async function main(argv: string[]): Promise<void> {
     connections: Number(values.connections),
     work,
     only: values.targets!.split(','),
+    generator: values.generator === 'node' ? 'node' : 'wrk',
+    oursArgs: values['ours-args'] ? values['ours-args'].split(' ').filter(Boolean) : [],
   });
   results.httpData = {
     customers: data.customers,
@@ -243,7 +249,15 @@ export async function main(argv: string[]): Promise<void> {
     features: data.features,
     prepareSeconds: data.seconds,
   };
-  results.http = { seconds: Number(values.seconds), warmupSeconds: Number(values.warmup), connections: Number(values.connections), mix: '80% known ids, 10% unknown ids, 10% bad bodies', targets: http };
+  results.http = {
+    seconds: Number(values.seconds),
+    warmupSeconds: Number(values.warmup),
+    connections: Number(values.connections),
+    mix: '80% known ids, 10% unknown ids, 10% bad bodies',
+    client: http[0]?.client,
+    loadAverage: { before: loadBefore, after: loadavg() },
+    targets: http,
+  };
   results.ratios = ratios(http);
   // The bench process itself (sections 1-4 run in it; the HTTP targets are measured above).
   results.benchProcessPeakRssMiB = process.resourceUsage().maxRSS / 1024;

@@ -25,6 +25,12 @@ export interface CachedFeatureStoreOptions {
   /** Told about a failed poll or reload (lookups fall back to the store meanwhile). */
   onError?: (error: unknown) => void;
   onLoad?: (info: { snapshotId: string; rows: number; ms: number }) => void;
+  /**
+   * Told after each poll that confirmed the copy as current, with the copy and the time the
+   * confirmation is dated (before the read): `credit-risk serve --workers N` forwards both to its
+   * workers, which apply the same staleness bound to their copies.
+   */
+  onConfirm?: (table: OnlineSnapshotTable, confirmedAt: number) => void;
 }
 
 /**
@@ -110,7 +116,10 @@ export class CachedFeatureStore implements FeatureStore {
       this.options.onLoad?.({ snapshotId: current, rows: table.rows, ms: this.now() - started });
     }
     // A replaceSnapshot through this wrapper during the read makes what was read outdated.
-    if (generation === this.generation) this.confirmedAt = checkedAt;
+    if (generation === this.generation) {
+      this.confirmedAt = checkedAt;
+      if (this.table) this.options.onConfirm?.(this.table, checkedAt);
+    }
   }
 
   get(id: string): Promise<CustomerFeatureRow | undefined> {

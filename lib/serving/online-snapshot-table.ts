@@ -17,6 +17,20 @@ export class SnapshotChangedError extends Error {
 }
 
 /**
+ * An OnlineSnapshotTable as plain data (typed arrays, strings): what `credit-risk serve --workers N`
+ * sends from the process that owns PGlite to each worker in one structured-clone message, so a
+ * worker gets the columns as they are instead of re-building them from row objects.
+ */
+export interface OnlineSnapshotTableData {
+  snapshotId: string;
+  ids: string[];
+  numbers: Float64Array[];
+  nulls: Uint8Array[];
+  dates: Int32Array[];
+  dateTexts: string[];
+}
+
+/**
  * One online snapshot held in memory, column by column: numbers in Float64Arrays (with a null
  * flag per row for nullable columns), dates as codes into a dictionary of their YYYY-MM-DD texts
  * (a few thousand distinct days), the customer id in a Map to the row index. About 140 bytes per
@@ -64,6 +78,38 @@ export class OnlineSnapshotTable {
         this.dates[c][at] = v === null ? -1 : this.dateCode(v);
       }
     }
+  }
+
+  /** The filled table as plain data (copies trimmed to the row count); see OnlineSnapshotTable.fromData. */
+  toData(): OnlineSnapshotTableData {
+    const ids = new Array<string>(this.size);
+    for (const [id, at] of this.index) ids[at] = id;
+    return {
+      snapshotId: this.snapshotId,
+      ids,
+      numbers: this.numbers.map((a) => a.slice(0, this.size)),
+      nulls: this.nulls.map((a) => a.slice(0, this.size)),
+      dates: this.dates.map((a) => a.slice(0, this.size)),
+      dateTexts: [...this.dateTexts],
+    };
+  }
+
+  /** A table answering exactly as the one `toData` was called on. */
+  static fromData(data: OnlineSnapshotTableData): OnlineSnapshotTable {
+    const table = new OnlineSnapshotTable(data.snapshotId, 0);
+    if (data.numbers.length !== NUMERIC.length || data.dates.length !== DATES.length) {
+      throw new Error(`snapshot ${data.snapshotId}: ${data.numbers.length} number and ${data.dates.length} date columns, expected ${NUMERIC.length} and ${DATES.length}`);
+    }
+    table.numbers = data.numbers;
+    table.nulls = data.nulls;
+    table.dates = data.dates;
+    data.ids.forEach((id, at) => table.index.set(id, at));
+    data.dateTexts.forEach((text, code) => {
+      table.dateTexts.push(text);
+      table.dateCodes.set(text, code);
+    });
+    table.size = data.ids.length;
+    return table;
   }
 
   get(id: string): CustomerFeatureRow | undefined {

@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { DEFAULT_MODEL_NAME, shortId } from '#lib/registry/registry.ts';
 import { createLocalRoot, type LocalRoot } from '#local/root.ts';
+import { isScannable } from '#lib/serving/cached-feature-store.ts';
+import { startClusterServe } from '#local/server/cluster.ts';
 import { startServe } from '#local/server/serve.ts';
 import { divertTelemetry } from '#local/server/telemetry-sink.ts';
 
@@ -21,6 +24,13 @@ function portOf(value: string | undefined): number {
   return port;
 }
 
+function workersOf(value: string | undefined): number {
+  const raw = value ?? process.env.CREDIT_RISK_SERVE_WORKERS ?? String(availableParallelism());
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InputError('BAD_WORKERS', `--workers must be an integer 1-256, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
 export function register(program: Command): void {
   program
     .command('serve')
@@ -28,8 +38,11 @@ export function register(program: Command): void {
       'serve POST /predict on localhost like API Gateway + the predict Lambda: the same handler, the\n' +
         "registry's champion, and a canary version on its share of the traffic (header x-model-version\n" +
         'says which answered). Alias changes are picked up within a second without dropping requests.\n' +
-        'GET /openapi.json serves the API document; GET /healthz the versions being served.',
+        'GET /openapi.json serves the API document; GET /healthz the versions being served.\n' +
+        'With --workers N > 1 (default: one per core) N worker processes answer; this process owns\n' +
+        'the PGlite store and sends each worker an in-memory copy of the current snapshot.',
     )
+    .option('--workers <n>', 'worker processes (default $CREDIT_RISK_SERVE_WORKERS or one per core; 1: everything in this process)')
     .option('--port <port>', 'TCP port (default $PORT or 8080; 0 picks a free one)')
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--name <model>', 'registered model name', DEFAULT_MODEL_NAME)
@@ -40,11 +53,44 @@ export function register(program: Command): void {
         '  credit-risk serve\n' +
         '  curl -s localhost:8080/predict -d \'{"id":"5008827"}\'\n' +
         '  PORT=9000 credit-risk serve\n' +
+        '  credit-risk serve --workers 1                    # one process, no cluster\n' +
         '  credit-risk models canary VERSION --weight 0.1   # while serving: 10% go to VERSION\n',
     )
-    .action(async (options: { port?: string; host: string; name: string; logsToStdout?: boolean }) => {
+    .action(async (options: { port?: string; host: string; name: string; logsToStdout?: boolean; workers?: string }) => {
       const root = createLocalRoot();
       const featureStore = featureStoreOf(root);
+      const workers = workersOf(options.workers);
+      if (workers > 1 && isScannable(featureStore)) {
+        const cluster = await startClusterServe({
+          root,
+          featureStore,
+          modelName: options.name,
+          workers,
+          port: portOf(options.port),
+          host: options.host,
+          logsToStdout: options.logsToStdout,
+          log: (line) => console.error(line),
+        }).catch(async (e: unknown) => {
+          // The open PGlite store would keep this process alive after the error is printed.
+          await featureStore.close();
+          throw e;
+        });
+        console.error(
+          `listening on ${cluster.url.replace(/\/predict$/, '')}  (${workers} workers ${cluster.workerPids().join(' ')}; POST /predict, GET /openapi.json, GET /healthz; Ctrl-C stops)`,
+        );
+        await new Promise<void>((resolve) => {
+          const stop = (signal: string) => {
+            console.error(`${signal}: workers finishing requests in flight...`);
+            void cluster
+              .close()
+              .then(() => featureStore.close())
+              .then(resolve);
+          };
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+        return;
+      }
       const restore = options.logsToStdout ? async () => {} : divertTelemetry({ metrics: root.home.metrics, logs: join(root.home.root, 'logs') });
       const describe = (s: { champion: string | null; canary: { version: string; weight: number } | null }) =>
         `champion ${s.champion ? shortId(s.champion) : '-'}${s.canary ? `, canary ${shortId(s.canary.version)} at ${s.canary.weight}` : ''}`;

@@ -12,6 +12,14 @@ import { ModelRouter, type AliasState } from './model-router.ts';
 
 export const OPENAPI_FILE = resolve(import.meta.dirname, '../../openapi/openapi.json');
 
+export function noChampionError(modelName: string): InputError {
+  return new InputError(
+    'NO_CHAMPION',
+    `model ${modelName} has no champion to serve: train, register and promote one ` +
+      '(credit-risk models register DIR, credit-risk models promote VERSION), or run npm start',
+  );
+}
+
 export interface ServeOptions {
   root: LocalRoot;
   featureStore: FeatureStore;
@@ -80,11 +88,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   } catch (e) {
     if (e instanceof Error && /no champion/.test(e.message)) {
       await featureCache?.close();
-      throw new InputError(
-        'NO_CHAMPION',
-        `model ${options.modelName} has no champion to serve: train, register and promote one ` +
-          '(credit-risk models register DIR, credit-risk models promote VERSION), or run npm start',
-      );
+      throw noChampionError(options.modelName);
     }
     await featureCache?.close();
     throw e;
