@@ -117,7 +117,9 @@ export async function startClusterServe(options: ClusterServeOptions): Promise<R
 
   /** Forks one worker; resolves when it listens, rejects when it fails or dies first. */
   function fork(): Promise<Worker> {
-    const w = cluster.fork({ [SERVE_WORKER_ENV]: JSON.stringify(listening ? { ...config, port: listening.port } : config) });
+    // The same port as asked, 0 included: the primary shares one listening handle per (host, port
+    // as asked), so a replacement asking port 0 gets the very socket the first workers got.
+    const w = cluster.fork({ [SERVE_WORKER_ENV]: JSON.stringify(config) });
     const started = Date.now();
     workers.add(w);
     return new Promise<Worker>((resolveFork, rejectFork) => {

@@ -31,6 +31,8 @@ export interface LocalApiServerOptions {
   port?: number;
   host?: string;
   functionName?: string;
+  /** Extra fields of the GET /healthz body (a cluster worker says which process answered). */
+  health?: Record<string, unknown>;
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -94,7 +96,7 @@ export async function startLocalApiServer(options: LocalApiServerOptions): Promi
     if (url.pathname === '/openapi.json' && req.method === 'GET') return send(res, 200, openapiText);
     if (url.pathname === '/healthz' && req.method === 'GET') {
       const state = router.state;
-      return send(res, state ? 200 : 503, { status: state ? 'ok' : 'loading', ...state });
+      return send(res, state ? 200 : 503, { status: state ? 'ok' : 'loading', ...state, ...options.health });
     }
     if (url.pathname !== '/predict') {
       req.resume();

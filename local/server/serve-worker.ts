@@ -55,6 +55,7 @@ export async function runServeWorker(): Promise<void> {
       host: config.host,
       pollMs: config.pollMs,
       cacheFeatures: false,
+      health: { worker: process.pid },
       onReload: (s) =>
         console.error(
           `${tag} serving champion ${s.champion ? shortId(s.champion) : '-'}${s.canary ? `, canary ${shortId(s.canary.version)} at ${s.canary.weight}` : ''}`,

@@ -41,6 +41,8 @@ export interface ServeOptions {
   featureMaxStaleMs?: number;
   onFeatureCacheLoad?: (info: { snapshotId: string; rows: number; ms: number }) => void;
   onFeatureCacheError?: (error: unknown) => void;
+  /** Extra fields of the GET /healthz body. */
+  health?: Record<string, unknown>;
 }
 
 export interface RunningServe {
@@ -95,7 +97,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   }
   router.watch(options.pollMs ?? 500);
   const openapi = JSON.parse(await readFile(OPENAPI_FILE, 'utf8')) as unknown;
-  const server = await startLocalApiServer({ router, openapi, port: options.port, host: options.host });
+  const server = await startLocalApiServer({ router, openapi, port: options.port, host: options.host, health: options.health });
   return {
     server,
     router,
