@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- serve [--seconds S] [--connections C] [--customers N] [--batch-rows N]
  *                         [--data-rows N] [--data-dir DIR] [--warmup S] [--targets a,b] [--http-only]
- *                         [--generator wrk|node] [--ours-args '--workers 1']`
+ *                         [--generator wrk|node] [--ours-workers N]`
  *
  * Serving figures for docs/BENCHMARKS.md "## Serving": in-process handler latency with the feature
  * lookup, ONNX run cost per row, cold start of the bundled predict function in a fresh process,
@@ -99,7 +99,7 @@ export async function main(argv: string[]): Promise<void> {
       targets: { type: 'string', default: 'ours,flask,gunicorn,starlette-onnx' },
       'http-only': { type: 'boolean', default: false },
       generator: { type: 'string', default: 'wrk' },
-      'ours-args': { type: 'string', default: '' },
+      'ours-workers': { type: 'string' },
     },
   });
   const work = mkdtempSync(join(tmpdir(), 'cr-bench-serve-'));
@@ -239,7 +239,7 @@ export async function main(argv: string[]): Promise<void> {
     work,
     only: values.targets!.split(','),
     generator: values.generator === 'node' ? 'node' : 'wrk',
-    oursArgs: values['ours-args'] ? values['ours-args'].split(' ').filter(Boolean) : [],
+    oursArgs: values['ours-workers'] ? ['--workers', values['ours-workers']] : [],
   });
   results.httpData = {
     customers: data.customers,

@@ -7,6 +7,7 @@ import { DEFAULT_MODEL_NAME, shortId } from '#lib/registry/registry.ts';
 import { createLocalRoot, type LocalRoot } from '#local/root.ts';
 import { isScannable } from '#lib/serving/cached-feature-store.ts';
 import { startClusterServe } from '#local/server/cluster.ts';
+import { snapshotProcessEnv } from '#local/server/process-env.ts';
 import { startServe } from '#local/server/serve.ts';
 import { divertTelemetry } from '#local/server/telemetry-sink.ts';
 
@@ -91,6 +92,8 @@ export function register(program: Command): void {
         });
         return;
       }
+      // After the cluster branch: the workers fork with the real environment and snapshot their own.
+      snapshotProcessEnv();
       const restore = options.logsToStdout ? async () => {} : divertTelemetry({ metrics: root.home.metrics, logs: join(root.home.root, 'logs') });
       const describe = (s: { champion: string | null; canary: { version: string; weight: number } | null }) =>
         `champion ${s.champion ? shortId(s.champion) : '-'}${s.canary ? `, canary ${shortId(s.canary.version)} at ${s.canary.weight}` : ''}`;

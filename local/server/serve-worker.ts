@@ -5,6 +5,7 @@ import { createLocalRoot } from '#local/root.ts';
 import { SERVE_WORKER_ENV, type ServeWorkerConfig } from './cluster.ts';
 import { ReplicaFeatureStore, type ToPrimary, type ToWorker } from './replica-feature-store.ts';
 import { startServe, type RunningServe } from './serve.ts';
+import { snapshotProcessEnv } from './process-env.ts';
 import { divertTelemetry } from './telemetry-sink.ts';
 
 /**
@@ -18,6 +19,7 @@ import { divertTelemetry } from './telemetry-sink.ts';
 export async function runServeWorker(): Promise<void> {
   const config = JSON.parse(process.env[SERVE_WORKER_ENV] ?? 'null') as ServeWorkerConfig | null;
   if (!config || !process.send) throw new Error('serve-worker runs only as a credit-risk serve --workers worker');
+  snapshotProcessEnv();
   const toPrimary = (m: ToPrimary): boolean => (process.connected ? process.send!(m) : false);
   const root = createLocalRoot(); // its PGlite store is opened on first use: never here
   const store = new ReplicaFeatureStore({ send: toPrimary, maxStaleMs: config.featureMaxStaleMs });
