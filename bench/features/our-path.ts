@@ -17,6 +17,10 @@ const startMs = Math.round(performance.now());
 const [input, outDir, pgliteDir, asOf] = process.argv.slice(2);
 const built = await buildFeatures({ input, outDir, asOf });
 const file = `${outDir}/online.parquet`;
+// The process's peak RSS so far (kernel high-water mark), to tell which half sets the peak.
+const peakRssMiB = () => Math.round(process.resourceUsage().maxRSS / 1024);
+const peakAfterBuildMiB = peakRssMiB();
+const rssAfterBuildMiB = Math.round(process.memoryUsage.rss() / 2 ** 20);
 
 let t0 = performance.now();
 const store = new PgliteFeatureStore(pgliteDir);
@@ -36,6 +40,7 @@ console.log(
     buildMs: built.manifest.timingsMs,
     storeOpenMs,
     onlineLoadMs,
+    rssMiB: { peakAfterBuild: peakAfterBuildMiB, afterBuild: rssAfterBuildMiB, peakAtEnd: peakRssMiB() },
     rows: built.summary.rowsValid,
     customers: loaded.rows,
   }),
