@@ -6,13 +6,27 @@ import type { IncomingHttpHeaders } from 'node:http';
  * events/predict-*.json holds and the deployed handler receives, so the handler cannot tell the
  * local server from API Gateway. Header names are lower-cased, as Node gives them.
  */
+/** A request target made of plain path characters only: its path is itself and it has no query. */
+const PLAIN_PATH = /^\/[A-Za-z0-9_\-/]*$/;
+
+/**
+ * The path and query of a request target. The common target (`/predict`: no query, no dot
+ * segment, no percent-encoding) is its own path, which spares a WHATWG URL parse per request;
+ * anything else goes through `new URL`, which normalises it.
+ */
+export function parseRequestTarget(target: string): { pathname: string; searchParams?: URLSearchParams } {
+  if (PLAIN_PATH.test(target)) return { pathname: target };
+  const url = new URL(target, 'http://localhost');
+  return { pathname: url.pathname, searchParams: url.searchParams };
+}
+
 export function apiGatewayEvent(
   request: { method: string; url: string; headers: IncomingHttpHeaders; remoteAddress?: string },
   body: string,
   requestId: string,
   now = Date.now(),
 ): APIGatewayProxyEvent {
-  const url = new URL(request.url, 'http://localhost');
+  const url = parseRequestTarget(request.url);
   const headers: Record<string, string> = {};
   const multiValueHeaders: Record<string, string[]> = {};
   for (const [name, value] of Object.entries(request.headers)) {
@@ -23,11 +37,11 @@ export function apiGatewayEvent(
   }
   const query: Record<string, string> = {};
   const multiQuery: Record<string, string[]> = {};
-  for (const [k, v] of url.searchParams) {
+  for (const [k, v] of url.searchParams ?? []) {
     query[k] = v;
     (multiQuery[k] ??= []).push(v);
   }
-  const hasQuery = url.searchParams.size > 0;
+  const hasQuery = (url.searchParams?.size ?? 0) > 0;
   // REST API: `resource` is the matched route template; a path no route matches never reaches a
   // function there (the gateway answers 404), so the local server only forwards /predict.
   return {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { InputError } from '#lib/errors.ts';
 import { httpErrorFor } from '#lib/serving/http-errors.ts';
-import { apiGatewayEvent } from './api-gateway-event.ts';
+import { apiGatewayEvent, parseRequestTarget } from './api-gateway-event.ts';
 import type { ModelRouter } from './model-router.ts';
 
 /** What the server calls for POST /predict: the same handler the Lambda runs. */
@@ -35,9 +35,18 @@ export interface LocalApiServerOptions {
   health?: Record<string, unknown>;
 }
 
+/**
+ * One response: the headers as a flat [name, value, ...] list (no header object to build and
+ * merge per request) and the body in the same `end` call, which Node writes together with the
+ * headers. A name given twice keeps its last value, as the object spread it replaces did.
+ */
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  const list: string[] = [];
+  if (!('content-type' in headers)) list.push('content-type', 'application/json');
+  for (const name in headers) if (name !== 'content-length') list.push(name, headers[name]);
+  list.push('content-length', String(Buffer.byteLength(text)));
+  res.writeHead(status, list);
   res.end(text);
 }
 
@@ -92,7 +101,7 @@ export async function startLocalApiServer(options: LocalApiServerOptions): Promi
   const openapiText = JSON.stringify(options.openapi);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = parseRequestTarget(req.url ?? '/');
     if (url.pathname === '/openapi.json' && req.method === 'GET') return send(res, 200, openapiText);
     if (url.pathname === '/healthz' && req.method === 'GET') {
       const state = router.state;
@@ -119,7 +128,8 @@ export async function startLocalApiServer(options: LocalApiServerOptions): Promi
       );
       const result = (await lease.handler(event, lambdaContext(functionName, requestId))) as APIGatewayProxyResult;
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(result.headers ?? {})) headers[k] = String(v);
+      const given = result.headers ?? {};
+      for (const k in given) headers[k] = String(given[k]);
       headers['x-model-version'] = lease.version;
       send(res, result.statusCode, result.body, headers);
     } finally {
