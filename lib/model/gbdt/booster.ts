@@ -202,7 +202,7 @@ export async function trainGbdt(
   const positiveWeight = params.isUnbalance ? negatives / positives : params.scalePosWeight;
 
   const views: SharedViews = {
-    control: sharedInt32(4),
+    control: sharedInt32(8),
     params: sharedFloat64(16),
     numRows: n,
     numFeatures,

@@ -8,7 +8,7 @@
 
 /** Shared memory every thread sees (views on SharedArrayBuffers). */
 export interface SharedViews {
-  /** [generation | closed | joined workers, sleeping workers, next work item, main thread sleeping] (see pool.ts). */
+  /** [generation | closed | joined workers, sleeping workers, next work item, main thread sleeping, a worker failed] (see pool.ts). */
   control: Int32Array;
   /** Parameters of the current task (see TASK_* and the P_* slots). */
   params: Float64Array;
@@ -75,240 +75,250 @@ export const P_F = 7;
 export const P_G = 8;
 
 /**
- * Runs one work item of the current task. Kept as one function with the task kinds inlined
- * (rather than a dispatch over other functions) so workers can be built from its source alone.
+ * One function per task kind, each self-contained (workers are built from their source text) and
+ * each optimised by V8 on its own: a single function holding every task was first optimised
+ * during binning, then deoptimised at each task kind it had not seen yet.
  */
-export function runWorkItem(s: SharedViews, item: number): void {
+export type Kernel = (s: SharedViews, item: number) => void;
+
+export function binKernel(s: SharedViews, item: number): void {
   const p = s.params;
-  const task = p[0];
-  if (task === 1) {
-    // Binning. Items are (feature, row chunk) pairs; A = rows per chunk, B = chunks per feature.
-    const chunkRows = p[2] | 0;
-    const chunks = p[3] | 0;
-    const f = Math.floor(item / chunks);
-    const from = (item % chunks) * chunkRows;
-    const to = Math.min(s.numRows, from + chunkRows);
-    const values = s.raw[f];
-    const out = s.bins[f];
-    const e0 = s.edgeStart[f];
-    const ne = s.edgeStart[f + 1] - e0;
-    const edges = s.edges;
-    for (let r = from; r < to; r++) {
-      const x = values[r];
-      if (x !== x) {
-        out[r] = 0;
-        continue;
-      }
-      let lo = 0;
-      let hi = ne;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (edges[e0 + mid] <= x) lo = mid + 1;
-        else hi = mid;
-      }
-      out[r] = lo + 1;
+  // Binning. Items are (feature, row chunk) pairs; A = rows per chunk, B = chunks per feature.
+  const chunkRows = p[2] | 0;
+  const chunks = p[3] | 0;
+  const f = Math.floor(item / chunks);
+  const from = (item % chunks) * chunkRows;
+  const to = Math.min(s.numRows, from + chunkRows);
+  const values = s.raw[f];
+  const out = s.bins[f];
+  const e0 = s.edgeStart[f];
+  const ne = s.edgeStart[f + 1] - e0;
+  const edges = s.edges;
+  for (let r = from; r < to; r++) {
+    const x = values[r];
+    if (x !== x) {
+      out[r] = 0;
+      continue;
     }
-    return;
+    let lo = 0;
+    let hi = ne;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (edges[e0 + mid] <= x) lo = mid + 1;
+      else hi = mid;
+    }
+    out[r] = lo + 1;
   }
-  if (task === 2) {
-    // Logloss gradients. A = rows per chunk, B = weight of positive rows.
-    const from = (item * p[2]) | 0;
-    const to = Math.min(s.numRows, from + p[2]) | 0;
-    const w1 = p[3];
-    const expNegScore = s.expNegScore;
-    const label = s.label;
-    const gh = s.gradHess;
-    for (let r = from; r < to; r++) {
-      const prob = 1 / (1 + expNegScore[r]);
-      if (label[r] === 1) {
-        gh[2 * r] = (prob - 1) * w1;
-        gh[2 * r + 1] = prob * (1 - prob) * w1;
-      } else {
-        gh[2 * r] = prob;
-        gh[2 * r + 1] = prob * (1 - prob);
-      }
-    }
-    return;
-  }
-  if (task === 3) {
-    // Histogram of rows[begin, end) over the used features. A = begin, B = end, C = rows per
-    // item, E = number of used features, F = histogram slot offset (in bins) for item 0,
-    // G = scratch offset for item 1. Item k > 0 writes to scratch slot k - 1; the caller adds the
-    // slots in item order. The item's gradients are first gathered in row order (a leaf's rows
-    // are scattered over the table: later passes then read them sequentially), and up to four
-    // features share one pass over the rows. Each bin still sums its rows in row order, so
-    // neither changes a sum.
-    // (Indices from the Float64 params are made int32 with `| 0`: V8 then indexes typed arrays
-    // without float-to-int checks in the loops.)
-    const begin = p[2] | 0;
-    const end = p[3] | 0;
-    const from = (begin + item * p[4]) | 0;
-    const to = Math.min(end, from + p[4]) | 0;
-    const numUsed = p[6] | 0;
-    const base = (item === 0 ? p[7] : p[8] + (item - 1) * s.binOffset[s.numFeatures]) | 0;
-    const hist = s.hist;
-    const rows = s.rows;
-    // D = 1 when rows[] is the identity (a tree's root without bagging): gradients are then
-    // already in row order and are read in place.
-    const identity = p[5] === 1;
-    const ogh = identity ? s.gradHess : s.orderedGradHess;
-    const used = s.usedFeatures;
-    const bins = s.bins;
-    if (!identity) {
-      const gh = s.gradHess;
-      for (let i = from; i < to; i++) {
-        const r = rows[i];
-        ogh[2 * i] = gh[2 * r];
-        ogh[2 * i + 1] = gh[2 * r + 1];
-      }
-    }
-    for (let j = 0; j < numUsed; j++) {
-      const f = used[j];
-      const start = (base + s.binOffset[f]) * 3;
-      hist.fill(0, start, start + s.numBins[f] * 3);
-    }
-    let j = 0;
-    while (j < numUsed) {
-      const left = numUsed - j;
-      const f1 = used[j];
-      const c1 = bins[f1];
-      const o1 = (base + s.binOffset[f1]) * 3;
-      if (left >= 4) {
-        const f2 = used[j + 1];
-        const f3 = used[j + 2];
-        const f4 = used[j + 3];
-        const c2 = bins[f2];
-        const c3 = bins[f3];
-        const c4 = bins[f4];
-        const o2 = (base + s.binOffset[f2]) * 3;
-        const o3 = (base + s.binOffset[f3]) * 3;
-        const o4 = (base + s.binOffset[f4]) * 3;
-        for (let i = from; i < to; i++) {
-          const r = rows[i];
-          const g = ogh[2 * i];
-          const h = ogh[2 * i + 1];
-          let k = o1 + c1[r] * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          hist[k + 2] += 1;
-          k = o2 + c2[r] * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          hist[k + 2] += 1;
-          k = o3 + c3[r] * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          hist[k + 2] += 1;
-          k = o4 + c4[r] * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          hist[k + 2] += 1;
-        }
-        j += 4;
-      } else if (left === 3) {
-        const f2 = used[j + 1];
-        const f3 = used[j + 2];
-        const c2 = bins[f2];
-        const c3 = bins[f3];
-        const o2 = (base + s.binOffset[f2]) * 3;
-        const o3 = (base + s.binOffset[f3]) * 3;
-        for (let i = from; i < to; i++) {
-          const r = rows[i];
-          const g = ogh[2 * i];
-          const h = ogh[2 * i + 1];
-          let k = o1 + c1[r] * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          hist[k + 2] += 1;
-          k = o2 + c2[r] * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          hist[k + 2] += 1;
-          k = o3 + c3[r] * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          hist[k + 2] += 1;
-        }
-        j += 3;
-      } else if (left === 2) {
-        const f2 = used[j + 1];
-        const c2 = bins[f2];
-        const o2 = (base + s.binOffset[f2]) * 3;
-        for (let i = from; i < to; i++) {
-          const r = rows[i];
-          const g = ogh[2 * i];
-          const h = ogh[2 * i + 1];
-          let k = o1 + c1[r] * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          hist[k + 2] += 1;
-          k = o2 + c2[r] * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          hist[k + 2] += 1;
-        }
-        j += 2;
-      } else {
-        for (let i = from; i < to; i++) {
-          const r = rows[i];
-          const k = o1 + c1[r] * 3;
-          hist[k] += ogh[2 * i];
-          hist[k + 1] += ogh[2 * i + 1];
-          hist[k + 2] += 1;
-        }
-        j += 1;
-      }
-    }
-    return;
-  }
-  if (task === 4) {
-    // Stable partition of one block of rows[begin, end) by a split. A = begin, B = end, C = rows
-    // per item, D = feature, E = threshold bin, F = 1 when missing values (bin 0) go left.
-    const from = (p[2] + item * p[4]) | 0;
-    const to = Math.min(p[3], from + p[4]) | 0;
-    // Branch-free: which side a row goes to is unpredictable, so every row is written to both
-    // outputs and only the side it belongs to advances (a table says, per bin, 1 = left).
-    const col = s.bins[p[5] | 0];
-    const thr = p[6] | 0;
-    const goesLeft = new Int32Array(256);
-    goesLeft[0] = p[7] === 1 ? 1 : 0;
-    for (let b = 1; b <= thr && b < 256; b++) goesLeft[b] = 1;
-    const rows = s.rows;
-    const outLeft = s.partLeft;
-    const outRight = s.partRight;
-    let nl = from;
-    let nr = from;
-    for (let i = from; i < to; i++) {
-      const r = rows[i];
-      const left = goesLeft[col[r]];
-      outLeft[nl] = r;
-      outRight[nr] = r;
-      nl += left;
-      nr += 1 - left;
-    }
-    s.partCount[item] = nl - from;
-    return;
-  }
-  if (task === 5) {
-    // Scores += leaf values (expNegScore *= e^-value), by row positions. A = number of leaves, B = positions, C = positions
-    // per item. Every row is in one leaf, so each score gets exactly one addition.
-    const numLeaves = p[2] | 0;
-    const from = (item * p[4]) | 0;
-    const to = Math.min(p[3], from + p[4]) | 0;
-    const rows = s.rows;
-    const expNegScore = s.expNegScore;
-    for (let l = 0; l < numLeaves; l++) {
-      const lo = Math.max(from, s.leafBegin[l]);
-      const hi = Math.min(to, s.leafEnd[l]);
-      const factor = s.leafFactor[l];
-      for (let i = lo; i < hi; i++) expNegScore[rows[i]] *= factor;
+}
+
+export function gradientKernel(s: SharedViews, item: number): void {
+  const p = s.params;
+  // Logloss gradients. A = rows per chunk, B = weight of positive rows.
+  const from = (item * p[2]) | 0;
+  const to = Math.min(s.numRows, from + p[2]) | 0;
+  const w1 = p[3];
+  const expNegScore = s.expNegScore;
+  const label = s.label;
+  const gh = s.gradHess;
+  for (let r = from; r < to; r++) {
+    const prob = 1 / (1 + expNegScore[r]);
+    if (label[r] === 1) {
+      gh[2 * r] = (prob - 1) * w1;
+      gh[2 * r + 1] = prob * (1 - prob) * w1;
+    } else {
+      gh[2 * r] = prob;
+      gh[2 * r + 1] = prob * (1 - prob);
     }
   }
 }
 
-/** Takes work items until none is left (the same loop on every thread). */
-export function drainWorkItems(s: SharedViews, run: (s: SharedViews, item: number) => void): void {
+export function histogramKernel(s: SharedViews, item: number): void {
+  const p = s.params;
+  // Histogram of rows[begin, end) over the used features. A = begin, B = end, C = rows per
+  // item, E = number of used features, F = histogram slot offset (in bins) for item 0,
+  // G = scratch offset for item 1. Item k > 0 writes to scratch slot k - 1; the caller adds the
+  // slots in item order. The item's gradients are first gathered in row order (a leaf's rows
+  // are scattered over the table: later passes then read them sequentially), and up to four
+  // features share one pass over the rows. Each bin still sums its rows in row order, so
+  // neither changes a sum.
+  // (Indices from the Float64 params are made int32 with `| 0`: V8 then indexes typed arrays
+  // without float-to-int checks in the loops.)
+  const begin = p[2] | 0;
+  const end = p[3] | 0;
+  const from = (begin + item * p[4]) | 0;
+  const to = Math.min(end, from + p[4]) | 0;
+  const numUsed = p[6] | 0;
+  const base = (item === 0 ? p[7] : p[8] + (item - 1) * s.binOffset[s.numFeatures]) | 0;
+  const hist = s.hist;
+  const rows = s.rows;
+  // D = 1 when rows[] is the identity (a tree's root without bagging): gradients are then
+  // already in row order and are read in place.
+  const identity = p[5] === 1;
+  const ogh = identity ? s.gradHess : s.orderedGradHess;
+  const used = s.usedFeatures;
+  const bins = s.bins;
+  if (!identity) {
+    const gh = s.gradHess;
+    for (let i = from; i < to; i++) {
+      const r = rows[i];
+      ogh[2 * i] = gh[2 * r];
+      ogh[2 * i + 1] = gh[2 * r + 1];
+    }
+  }
+  for (let j = 0; j < numUsed; j++) {
+    const f = used[j];
+    const start = (base + s.binOffset[f]) * 3;
+    hist.fill(0, start, start + s.numBins[f] * 3);
+  }
+  let j = 0;
+  while (j < numUsed) {
+    const left = numUsed - j;
+    const f1 = used[j];
+    const c1 = bins[f1];
+    const o1 = (base + s.binOffset[f1]) * 3;
+    if (left >= 4) {
+      const f2 = used[j + 1];
+      const f3 = used[j + 2];
+      const f4 = used[j + 3];
+      const c2 = bins[f2];
+      const c3 = bins[f3];
+      const c4 = bins[f4];
+      const o2 = (base + s.binOffset[f2]) * 3;
+      const o3 = (base + s.binOffset[f3]) * 3;
+      const o4 = (base + s.binOffset[f4]) * 3;
+      for (let i = from; i < to; i++) {
+        const r = rows[i];
+        const g = ogh[2 * i];
+        const h = ogh[2 * i + 1];
+        let k = o1 + c1[r] * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+        k = o2 + c2[r] * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+        k = o3 + c3[r] * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+        k = o4 + c4[r] * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+      }
+      j += 4;
+    } else if (left === 3) {
+      const f2 = used[j + 1];
+      const f3 = used[j + 2];
+      const c2 = bins[f2];
+      const c3 = bins[f3];
+      const o2 = (base + s.binOffset[f2]) * 3;
+      const o3 = (base + s.binOffset[f3]) * 3;
+      for (let i = from; i < to; i++) {
+        const r = rows[i];
+        const g = ogh[2 * i];
+        const h = ogh[2 * i + 1];
+        let k = o1 + c1[r] * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+        k = o2 + c2[r] * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+        k = o3 + c3[r] * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+      }
+      j += 3;
+    } else if (left === 2) {
+      const f2 = used[j + 1];
+      const c2 = bins[f2];
+      const o2 = (base + s.binOffset[f2]) * 3;
+      for (let i = from; i < to; i++) {
+        const r = rows[i];
+        const g = ogh[2 * i];
+        const h = ogh[2 * i + 1];
+        let k = o1 + c1[r] * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+        k = o2 + c2[r] * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+      }
+      j += 2;
+    } else {
+      for (let i = from; i < to; i++) {
+        const r = rows[i];
+        const k = o1 + c1[r] * 3;
+        hist[k] += ogh[2 * i];
+        hist[k + 1] += ogh[2 * i + 1];
+        hist[k + 2] += 1;
+      }
+      j += 1;
+    }
+  }
+}
+
+export function partitionKernel(s: SharedViews, item: number): void {
+  const p = s.params;
+  // Stable partition of one block of rows[begin, end) by a split. A = begin, B = end, C = rows
+  // per item, D = feature, E = threshold bin, F = 1 when missing values (bin 0) go left.
+  const from = (p[2] + item * p[4]) | 0;
+  const to = Math.min(p[3], from + p[4]) | 0;
+  // Branch-free: which side a row goes to is unpredictable, so every row is written to both
+  // outputs and only the side it belongs to advances (a table says, per bin, 1 = left).
+  const col = s.bins[p[5] | 0];
+  const thr = p[6] | 0;
+  const goesLeft = new Int32Array(256);
+  goesLeft[0] = p[7] === 1 ? 1 : 0;
+  for (let b = 1; b <= thr && b < 256; b++) goesLeft[b] = 1;
+  const rows = s.rows;
+  const outLeft = s.partLeft;
+  const outRight = s.partRight;
+  const partCount = s.partCount;
+  let nl = from;
+  let nr = from;
+  for (let i = from; i < to; i++) {
+    const r = rows[i];
+    const left = goesLeft[col[r]];
+    outLeft[nl] = r;
+    outRight[nr] = r;
+    nl += left;
+    nr += 1 - left;
+  }
+  partCount[item] = nl - from;
+}
+
+export function scoreKernel(s: SharedViews, item: number): void {
+  const p = s.params;
+  // Scores += leaf values (expNegScore *= e^-value), by row positions. A = number of leaves,
+  // B = positions, C = positions per item. Every row is in one leaf: one update per row.
+  const numLeaves = p[2] | 0;
+  const from = (item * p[4]) | 0;
+  const to = Math.min(p[3], from + p[4]) | 0;
+  const rows = s.rows;
+  const expNegScore = s.expNegScore;
+  const { leafBegin, leafEnd, leafFactor } = s;
+  for (let l = 0; l < numLeaves; l++) {
+    const lo = Math.max(from, leafBegin[l]);
+    const hi = Math.min(to, leafEnd[l]);
+    const factor = leafFactor[l];
+    for (let i = lo; i < hi; i++) expNegScore[rows[i]] *= factor;
+  }
+}
+
+/** The kernels by task id (TASK_*); index 0 is never a task. */
+export const KERNELS: readonly Kernel[] = [binKernel, binKernel, gradientKernel, histogramKernel, partitionKernel, scoreKernel];
+
+/** Takes work items of the current task until none is left (the same loop on every thread). */
+export function drainWorkItems(s: SharedViews, kernels: readonly Kernel[]): void {
   const items = s.params[1];
+  const run = kernels[s.params[0]];
   for (;;) {
     const item = Atomics.add(s.control, 2, 1);
     if (item >= items) return;

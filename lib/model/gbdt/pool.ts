@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { drainWorkItems, runWorkItem, TASK_BIN, type SharedViews } from './kernels.ts';
+import { drainWorkItems, KERNELS, TASK_BIN, type SharedViews } from './kernels.ts';
 
 /**
  * numThreads - 1 worker threads that share the training arrays with the main thread
@@ -30,6 +30,8 @@ const SPIN_LOADS = 100_000;
  */
 const SLEEPING_WORKERS = 1;
 const MAIN_SLEEPING = 3;
+/** Set by a worker whose kernel threw (a bug): the main thread throws instead of waiting. */
+const WORKER_FAILED = 4;
 
 export class WorkerPool {
   private readonly workers: Worker[] = [];
@@ -42,7 +44,7 @@ export class WorkerPool {
     Atomics.store(views.control, 0, CLOSED);
     const source = `
       const { workerData } = require('node:worker_threads');
-      const runWorkItem = (${runWorkItem.toString()});
+      const kernels = [${KERNELS.map((k) => `(${k.toString()})`).join(', ')}];
       const drainWorkItems = (${drainWorkItems.toString()});
       const s = workerData;
       const control = s.control;
@@ -75,7 +77,16 @@ export class WorkerPool {
         if (!joined) continue;
         // The raw values are only needed for binning: drop them with the first later task.
         if (s.params[0] !== ${TASK_BIN} && s.raw.length > 0) s.raw = [];
-        drainWorkItems(s, runWorkItem);
+        try {
+          drainWorkItems(s, kernels);
+        } catch (error) {
+          // Leave the task (the main thread would wait for this worker forever), flag the
+          // failure for it to throw, then let the error end this worker.
+          Atomics.store(control, ${WORKER_FAILED}, 1);
+          Atomics.sub(control, 0, 1);
+          Atomics.notify(control, 0);
+          throw error;
+        }
         Atomics.sub(control, 0, 1);
         if (Atomics.load(control, ${MAIN_SLEEPING}) !== 0) Atomics.notify(control, 0);
       }
@@ -98,14 +109,14 @@ export class WorkerPool {
     params[1] = items;
     Atomics.store(control, 2, 0);
     if (this.workers.length === 0 || items <= 1) {
-      drainWorkItems(this.views, runWorkItem);
+      drainWorkItems(this.views, KERNELS);
       return;
     }
     // Generation 0 means "nothing yet" to the workers, so it is skipped on wrap-around.
     this.generation = (this.generation % GENERATION_MASK) + 1;
     Atomics.store(control, 0, this.generation << GENERATION_SHIFT);
     if (Atomics.load(control, SLEEPING_WORKERS) !== 0) Atomics.notify(control, 0);
-    drainWorkItems(this.views, runWorkItem);
+    drainWorkItems(this.views, KERNELS);
     let word = Atomics.load(control, 0);
     for (;;) {
       const seen = Atomics.compareExchange(control, 0, word, word | CLOSED);
@@ -115,7 +126,10 @@ export class WorkerPool {
     let spins = SPIN_LOADS;
     for (;;) {
       word = Atomics.load(control, 0);
-      if ((word & JOINED_MASK) === 0) return;
+      if ((word & JOINED_MASK) === 0) {
+        if (Atomics.load(control, WORKER_FAILED) !== 0) throw new Error('internal: a GBDT worker thread failed (its error follows on stderr)');
+        return;
+      }
       if (spins-- > 0) continue;
       Atomics.store(control, MAIN_SLEEPING, 1);
       Atomics.wait(control, 0, word);
