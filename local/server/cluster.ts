@@ -20,6 +20,20 @@ export interface ServeWorkerConfig {
 export const SERVE_WORKER_ENV = 'CREDIT_RISK_SERVE_WORKER';
 const WORKER_ENTRY = resolve(import.meta.dirname, 'serve-worker.mjs');
 
+/**
+ * V8 flags of each worker: a 32 MiB young generation (semi-space; V8's default is 16 MiB on
+ * 64-bit). A request allocates its event, context, JSON and Powertools objects and drops them a
+ * few milliseconds later; with the default, scavenges came often enough to promote objects still
+ * in flight to the old generation, and the old-generation collections that followed were the
+ * tail: in four alternated 8 s wrk runs of 2 workers, p99 8.7-14.8 ms and max 40-47 ms with it
+ * against 15.7-22.4 ms and 103-130 ms without (docs/BENCHMARKS.md, Serving). A flag the user
+ * already set (command line or NODE_OPTIONS) wins.
+ */
+function workerExecArgv(): string[] {
+  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
+  return /semi-space-size/.test(given) ? [...process.execArgv] : [...process.execArgv, '--max-semi-space-size=32'];
+}
+
 export interface ClusterServeOptions {
   root: LocalRoot;
   /** The store of record, owned by this (primary) process: PGlite locally. */
@@ -96,7 +110,7 @@ export async function startClusterServe(options: ClusterServeOptions): Promise<R
     featureMaxStaleMs: maxStaleMs,
     logsToStdout: options.logsToStdout ?? false,
   };
-  cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], serialization: 'advanced' });
+  cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], execArgv: workerExecArgv(), serialization: 'advanced' });
 
   async function answer(w: Worker, m: Extract<ToPrimary, { t: 'call' }>): Promise<void> {
     try {
