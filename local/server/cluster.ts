@@ -25,9 +25,10 @@ const WORKER_ENTRY = resolve(import.meta.dirname, 'serve-worker.mjs');
  * 64-bit). A request allocates its event, context, JSON and Powertools objects and drops them a
  * few milliseconds later; with the default, scavenges came often enough to promote objects still
  * in flight to the old generation, and the old-generation collections that followed were the
- * tail: in four alternated 8 s wrk runs of 2 workers, p99 8.7-14.8 ms and max 40-47 ms with it
- * against 15.7-22.4 ms and 103-130 ms without (docs/BENCHMARKS.md, Serving). A flag the user
- * already set (command line or NODE_OPTIONS) wins.
+ * tail. Alternated 8 s wrk runs of 2 workers on the shared machine: with it p99 8.7, 9.3, 12.2,
+ * 13.0, 14.8, 15.5, 20.5 ms (max 40-77 ms); with the default 14.4, 15.7, 17.7, 19.8, 21.3, 22.4 ms
+ * (max 36-130 ms): a modest, noisy gain (docs/BENCHMARKS.md, Serving). A flag the user already
+ * set (command line or NODE_OPTIONS) wins.
  */
 function workerExecArgv(): string[] {
   const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
