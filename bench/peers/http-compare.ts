@@ -1,8 +1,10 @@
 /**
  * HTTP side by side: our `credit-risk serve` and the Python peers, each a child process on a
- * 127.0.0.1 port, each hit in turn by the same autocannon run (bench/serve/load.mjs, its own
- * process) with the same request mix, connections and duration (servers that close every
- * connection get one fresh connection per request, see TargetSpec.keepAlive). Peak RSS is the sum over the
+ * 127.0.0.1 port, each hit in turn by the same wrk run (2 threads, the request mix as a generated
+ * Lua script; wrk reconnects after a `Connection: close` answer), with the same connections and
+ * duration. Without wrk, loudly, the same autocannon run (bench/serve/load.mjs, its own process;
+ * servers that close every connection then get one fresh connection per request, see
+ * TargetSpec.keepAlive). Each target's CPU over the measured run comes from /proc. Peak RSS is the sum over the
  * target's process tree (gunicorn and uvicorn fork workers), polled from /proc.
  *
  * Targets:

@@ -9,7 +9,7 @@
  * and HTTP side by side (bench/peers/http-compare.ts): our `credit-risk serve` and the Python
  * peers (the challenge's Flask + pickled random forest reference design on Flask's server and on
  * gunicorn, and Starlette + uvicorn + onnxruntime with our model.onnx), each a child process hit in
- * turn by autocannon (its own process) with the same request mix, over data the bench prepares
+ * turn by wrk (autocannon when wrk is missing) with the same request mix, over data the bench prepares
  * once (bench/peers/prepare.ts: generated loans, features build, publish, trained and registered
  * GBDT, SQLite rows, random forest) and reuses from --data-dir.
  */
