@@ -55,9 +55,11 @@ export function parsedColumnsSql(): string {
 
 const categoryList = (values: readonly string[]): string => `[${values.map(sqlString).join(', ')}]`;
 const idOk = (c: RawColumnName): string => `CAST(${p(c)} AS VARCHAR) = ${q(c)} AND ${p(c)} >= 0`;
-// LIKE fixes the length and the dashes, and the cast takes digits only in those places (it
-// tolerates a space, as in '2023-01-1 '); half the cost of a round trip through VARCHAR.
-const dateShaped = (c: RawColumnName): string => `${q(c)} LIKE '____-__-__' AND ${p(c)} IS NOT NULL`;
+// GLOB fixes the length, the dashes and the digits (LIKE '____-__-__' let '2023-01-1 ' and a
+// trailing tab through, since the cast trims them); the cast then rejects impossible days. About
+// 20 ns a value more than LIKE (10M values, one thread: 0.65 vs 0.45 s), cheaper than a regexp.
+const dateShaped = (c: RawColumnName): string =>
+  `${q(c)} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND ${p(c)} IS NOT NULL`;
 const whole = (c: RawColumnName): string => `${p(c)} = trunc(${p(c)}) AND abs(${p(c)}) < 2147483648`;
 // x * (x - 1) = 0 exactly for 0 and 1: one arithmetic test instead of an IN list.
 const zeroOne = (c: RawColumnName): string => `${p(c)} * (${p(c)} - 1) = 0`;
@@ -102,13 +104,13 @@ export function reasonSql(asOf: string): string {
   const required = RAW_COLUMNS.map((c) => c.name).filter(
     (c) => !OPTIONAL_VALUE_COLUMNS.includes(c) && !ID_COLUMNS.includes(c),
   );
-  const idDigits = (c: RawColumnName): string => `regexp_full_match(${q(c)}, '[0-9]{1,18}')`;
   const rules: Array<[string, string]> = [
     ['missing_loan_id', `${q('loan_id')} IS NULL`],
-    // Leading zeros fail the round trip but are still digits: the regular expression decides.
-    ['non_numeric_loan_id', `NOT coalesce(${idOk('loan_id')} OR ${idDigits('loan_id')}, false)`],
+    // An id is canonical digits: '05008804' or '+5008804' would name the same number as
+    // '5008804' but not the same string the serving API looks up, so they are not valid ids.
+    ['non_numeric_loan_id', `NOT coalesce(${idOk('loan_id')}, false)`],
     ['missing_id', `${q('id')} IS NULL`],
-    ['non_numeric_id', `NOT coalesce(${idOk('id')} OR ${idDigits('id')}, false)`],
+    ['non_numeric_id', `NOT coalesce(${idOk('id')}, false)`],
     ['missing_value', anyOf(required.map((c) => `${q(c)} IS NULL`))],
     ['non_finite_number', anyOf(NUMERIC_COLUMNS.map((c) => `NOT isfinite(${p(c)})`))],
     [
