@@ -367,7 +367,7 @@ export async function finishFeatureSnapshot(options: FinishOptions): Promise<Bui
   const parts = (dir: string) => {
     const names = existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.parquet') && !/^[._]/.test(n)) : [];
     if (names.length === 0) throw new Error(`no Parquet part files in ${dir}: the feature engine wrote no output`);
-    return `SELECT * FROM read_parquet(${sqlString(join(resolve(dir), '*.parquet'))})`;
+    return `SELECT * FROM read_parquet(${sqlString(join(resolve(dir), '*.parquet'))}, hive_partitioning = false)`;
   };
   const featureSource = parts(options.featuresDir);
   const onlineSource = parts(options.onlineDir);

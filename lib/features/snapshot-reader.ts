@@ -65,7 +65,7 @@ export async function writeOnlineCsv(file: string, snapshotId: string, csvFile: 
 /** The SELECT over the parquet file with every online column cast to its promised type; InputError if one is missing. */
 async function onlineSelect(conn: DuckDBConnection, file: string): Promise<string> {
   if (!existsSync(file)) throw new InputError('SNAPSHOT_INCOMPLETE', `online rows file not found: ${file}`);
-  const source = `read_parquet(${sqlString(file)})`;
+  const source = `read_parquet(${sqlString(file)}, hive_partitioning = false)`;
   const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`);
   const present = new Set(described.getRowObjectsJS().map((r) => String(r.column_name)));
   const missing = ONLINE_ROW_COLUMNS.filter((c) => !present.has(c.column)).map((c) => c.column);

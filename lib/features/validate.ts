@@ -109,7 +109,7 @@ export async function validateRawInto(
     fileColumns = await parquetColumns(conn, inputPath);
     const mapping = mapHeader(fileColumns, inputPath, opts.onWarning);
     source = `(SELECT ${RAW_COLUMN_NAMES.map((c) => `CAST(${sqlIdentifier(fileColumns[mapping.get(c) as number])} AS VARCHAR) AS ${sqlIdentifier(c)}`).join(', ')}
-      FROM read_parquet(${sqlString(inputPath)}))`;
+      FROM read_parquet(${sqlString(inputPath)}, hive_partitioning = false))`;
   } else {
     const header = readCsvHeader(inputPath);
     if (header.empty)
@@ -124,7 +124,7 @@ export async function validateRawInto(
       .map((_, i) => `${sqlString(byPosition.get(i) ?? `__extra_${i}`)}: 'VARCHAR'`)
       .join(', ');
     source = `read_csv(${sqlString(inputPath)}, columns = {${columns}}, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
-      strict_mode = true, store_rejects = true, rejects_table = ${sqlString(rejectsTable)}, rejects_scan = ${sqlString(rejectsScan)})`;
+      strict_mode = true, hive_partitioning = false, store_rejects = true, rejects_table = ${sqlString(rejectsTable)}, rejects_scan = ${sqlString(rejectsScan)})`;
   }
 
   await run(`ATTACH IF NOT EXISTS ':memory:' AS ${sqlIdentifier(CHECKED_DATABASE)} (COMPRESS)`);
@@ -428,7 +428,7 @@ async function parquetRowsAsCsv(
     const chunk = rowNumbers.slice(i, i + 10_000);
     const r = await conn.runAndReadAll(
       `SELECT ordinality, ${columns.map((c) => `CAST(${sqlIdentifier(c)} AS VARCHAR)`).join(', ')}
-       FROM read_parquet(${sqlString(path)}) WITH ORDINALITY WHERE ordinality IN (${chunk.join(', ')})`,
+       FROM read_parquet(${sqlString(path)}, hive_partitioning = false) WITH ORDINALITY WHERE ordinality IN (${chunk.join(', ')})`,
     );
     for (const [n, ...fields] of r.getRows()) {
       out.set(Number(n), fields.map((f) => (f === null ? '' : csvField(String(f)))).join(','));

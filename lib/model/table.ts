@@ -60,8 +60,8 @@ const quoteString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 /** The DuckDB table function that reads the file. */
 function source(path: string): string {
   const ext = extname(path).toLowerCase();
-  if (ext === '.parquet') return `read_parquet(${quoteString(path)})`;
-  if (ext === '.csv') return `read_csv(${quoteString(path)}, header = true, sample_size = -1)`;
+  if (ext === '.parquet') return `read_parquet(${quoteString(path)}, hive_partitioning = false)`;
+  if (ext === '.csv') return `read_csv(${quoteString(path)}, header = true, sample_size = -1, hive_partitioning = false)`;
   throw new InputError('BAD_TABLE', `${path}: expected a .parquet or .csv file`);
 }
 

@@ -35,7 +35,7 @@ const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 const quoteLiteral = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
 function readerSql(file: string): string {
-  return formatOf(file) === 'parquet' ? `read_parquet(${quoteLiteral(file)})` : `read_csv(${quoteLiteral(file)}, header = true)`;
+  return formatOf(file) === 'parquet' ? `read_parquet(${quoteLiteral(file)}, hive_partitioning = false)` : `read_csv(${quoteLiteral(file)}, header = true, hive_partitioning = false)`;
 }
 
 /** Rows scored per model call: large enough to amortise the call, small enough to bound memory. */

@@ -198,7 +198,7 @@ async function countPredictions(file: string): Promise<{ rows: number; positives
   const connection = await instance.connect();
   try {
     const reader = await connection.runAndReadAll(
-      `SELECT count(*)::BIGINT AS n, coalesce(sum(prediction), 0)::BIGINT AS p FROM read_parquet('${file.replace(/'/g, "''")}')`,
+      `SELECT count(*)::BIGINT AS n, coalesce(sum(prediction), 0)::BIGINT AS p FROM read_parquet('${file.replace(/'/g, "''")}', hive_partitioning = false)`,
     );
     const row = reader.getRowObjects()[0];
     return { rows: Number(row.n), positives: Number(row.p) };
