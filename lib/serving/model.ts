@@ -6,6 +6,7 @@ import { InputError } from '#lib/errors.ts';
 import { getJson, type ObjectStore } from '#lib/ports/object-store.ts';
 import type { ModelRegistry } from '#lib/registry/registry.ts';
 import type { ServingModel } from './predictor.ts';
+import { createRowBatcher } from './row-batcher.ts';
 
 /**
  * A ServingModel from a registered model's files (model.onnx + card.json): MODEL_DIR baked into
@@ -62,15 +63,19 @@ export async function loadServingModel(
   });
   const inputName = session.inputNames[0];
   const outputName = pickProbabilityOutput(session.outputNames);
+  const width = card.features.length;
+  async function run(features: Float32Array, rows: number): Promise<Float32Array> {
+    const input = new ort.Tensor('float32', features, [rows, width]);
+    const result = await session.run({ [inputName]: input }, [outputName]);
+    return classOneProbabilities(result[outputName], rows);
+  }
+  // Single-row calls of requests in flight together share one run (lib/serving/row-batcher.ts).
+  const scoreRows = createRowBatcher(run, { width });
   return {
     version,
     featureNames: card.features,
     threshold: card.threshold,
-    async scoreRows(features: Float32Array, rows: number): Promise<Float32Array> {
-      const input = new ort.Tensor('float32', features, [rows, card.features.length]);
-      const result = await session.run({ [inputName]: input }, [outputName]);
-      return classOneProbabilities(result[outputName], rows);
-    },
+    scoreRows,
     async release() {
       await session.release();
     },

@@ -34,6 +34,18 @@ describeWithPython('ONNX serving model (onnxruntime-node)', (python) => {
     await model.release();
   });
 
+  it('gives concurrent one-row calls (coalesced into one run) exactly the probabilities of a run each', async () => {
+    const model = await loadServingModelFromDir(dir);
+    const rows = Array.from({ length: 40 }, (_, i) => [i % 7, i % 5 === 0 ? Number.NaN : 50 + i, 20 + i, i % 4 === 0 ? Number.NaN : i % 9, i % 2]);
+    const alone: number[] = [];
+    for (const r of rows) alone.push((await model.scoreRows(new Float32Array(r), 1))[0]);
+    const together = await Promise.all(rows.map((r) => model.scoreRows(new Float32Array(r), 1)));
+    expect(together.map((p) => p.length)).toEqual(rows.map(() => 1));
+    expect(together.map((p) => p[0])).toEqual(alone);
+    rows.forEach((r, i) => expect(alone[i]).toBeCloseTo(fixtureProbability(r[0], r[3]), 6));
+    await model.release();
+  });
+
   it('refuses a card without features or with a threshold outside [0, 1]', () => {
     expect(() => servingCard({ threshold: 0.5 })).toThrow(/feature list/);
     expect(() => servingCard({ features: ['a'], threshold: 2 })).toThrow(/threshold/);
