@@ -3,7 +3,7 @@ import { Console } from 'node:console';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { divertTelemetry } from '#local/server/telemetry-sink.ts';
+import { divertTelemetry, LineFile } from '#local/server/telemetry-sink.ts';
 
 describe('telemetry sink (local stand-in for the CloudWatch agent)', () => {
   let restore: (() => Promise<void>) | undefined;
@@ -48,6 +48,20 @@ describe('telemetry sink (local stand-in for the CloudWatch agent)', () => {
     await restore();
     restore = undefined;
     expect(readFileSync(join(d.metrics, 'u.emf.jsonl'), 'utf8')).toBe('{"_aws":{},"last":true}\n');
+  });
+
+  it('writes a lone line within its delay bound, and a big backlog without waiting for the timer', async () => {
+    const d = dirs();
+    restore = divertTelemetry(d, 'w');
+    const file = join(d.metrics, 'w.emf.jsonl');
+    process.stdout.write('{"_aws":{},"n":1}\n');
+    expect(readFileSync(file, 'utf8')).toBe(''); // batched, not written per line
+    await new Promise((r) => setTimeout(r, LineFile.MAX_DELAY_MS + 30));
+    expect(readFileSync(file, 'utf8')).toBe('{"_aws":{},"n":1}\n');
+    const line = `{"_aws":{},"pad":"${'p'.repeat(1000)}"}\n`;
+    const count = Math.ceil(LineFile.MAX_PENDING_BYTES / line.length);
+    for (let i = 0; i < count; i++) process.stdout.write(line);
+    expect(readFileSync(file, 'utf8').length).toBe('{"_aws":{},"n":1}\n'.length + count * line.length);
   });
 
   it('calls the write callback and leaves non-JSON output to the terminal', async () => {
