@@ -35,7 +35,7 @@ export const ZIP_FUNCTIONS: ZipFunction[] = [
   { dir: 'canary', key: 'canary', architecture: 'arm64' },
   { dir: 'batch-score', key: 'batchScore', architecture: 'x86_64' },
   { dir: 'start-pipeline', key: 'startPipeline', architecture: 'arm64' },
-  { dir: 'drift-check', key: 'driftCheck', architecture: 'arm64' },
+  { dir: 'drift-check', key: 'driftCheck', architecture: 'x86_64' },
 ];
 
 /**

@@ -14,6 +14,7 @@ const commandModules = [
   './commands/serve.ts',
   './commands/score.ts',
   './commands/pipeline.ts',
+  './commands/monitor.ts',
   './commands/aws.ts',
   './commands/start.ts',
 ] as const;

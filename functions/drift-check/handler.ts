@@ -1,28 +1,140 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
-import { logger } from '#functions/commons/powertools.ts';
+import { z } from 'zod';
+import { awsRoot, requiredEnv } from '#functions/commons/aws-root.ts';
+import { logger, metrics } from '#functions/commons/powertools.ts';
+import { InputError } from '#lib/errors.ts';
+import { runDriftCheck, type DriftCheckConfig, type DriftCheckOutcome, type TrainingStarter } from '#lib/monitoring/drift-check.ts';
+import type { Clock } from '#lib/ports/clock.ts';
+import type { ObjectStore } from '#lib/ports/object-store.ts';
 
 /**
- * PLACEHOLDER (issue 7, infrastructure): the drift check is not built yet. serverless.yml already
- * deploys this function on a daily schedule with its role (read snapshots, predictions and the
- * registry; write monitoring/ reports; start the training state machine) and the CloudWatch alarm
- * on `featurePsiMax` (namespace CreditRisk, dimension service=drift-check). Until the monitoring
- * work replaces this file, it only logs that it ran: it emits no drift metric and never retrains,
- * so the drift alarm stays in INSUFFICIENT_DATA / OK. docs/ARCHITECTURE.md says the same.
+ * Daily drift check (EventBridge schedule, `{"trigger":"schedule"}`): the newest rows of the
+ * current feature snapshot against the champion's training reference (lib/monitoring). Writes the
+ * report to monitoring/drift/, emits `featurePsiMax` (namespace CreditRisk, dimension
+ * service=drift-check: exactly what the DriftAlarm watches), and above the threshold starts the
+ * training state machine with trigger "drift", at most once per cooldown. No champion or no
+ * snapshot: a logged no-op without metric.
+ *
+ * Environment: DRIFT_PSI_THRESHOLD (serverless.yml passes the alarm's driftPsiAlarm, default 0.2),
+ * DRIFT_WINDOW_DAYS (30), DRIFT_MIN_ROWS (1000), DRIFT_RETRAIN_COOLDOWN_DAYS (7), MODEL_NAME,
+ * TRAINING_STATE_MACHINE_ARN. A manual invocation may override threshold, windowDays, minRows,
+ * cooldownDays and snapshotId in the event.
  */
-export interface DriftCheckResult {
-  implemented: false;
-  message: string;
+export interface DriftCheckHandlerDeps {
+  featuresStore: ObjectStore;
+  modelsStore: ObjectStore;
+  clock: Clock;
+  starter: TrainingStarter;
+  tmpDir: string;
+  env?: Record<string, string | undefined>;
 }
 
-export function createHandler() {
-  async function handle(event: unknown): Promise<DriftCheckResult> {
-    const message = 'drift check not implemented yet (placeholder): no metric emitted, no retraining started';
-    logger.warn(message, { event });
-    return { implemented: false, message };
+const DriftEvent = z
+  .object({
+    threshold: z.number().positive().optional(),
+    windowDays: z.number().int().positive().optional(),
+    minRows: z.number().int().positive().optional(),
+    cooldownDays: z.number().nonnegative().optional(),
+    snapshotId: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/).optional(),
+  })
+  .passthrough();
+
+/** The check's settings: the event's overrides, else the environment, else the defaults. */
+export function driftConfig(event: unknown, env: Record<string, string | undefined> = {}): DriftCheckConfig {
+  const parsed = DriftEvent.safeParse(event ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new InputError('BAD_DRIFT_EVENT', `drift-check event: ${issue.path.join('.') || 'event'}: ${issue.message}`);
   }
-  return middy(handle).use(injectLambdaContext(logger)) as unknown as (event: unknown, context: Context) => Promise<DriftCheckResult>;
+  const e = parsed.data;
+  return {
+    modelName: env.MODEL_NAME || undefined,
+    threshold: e.threshold ?? envNumber(env, 'DRIFT_PSI_THRESHOLD'),
+    windowDays: e.windowDays ?? envNumber(env, 'DRIFT_WINDOW_DAYS'),
+    minRows: e.minRows ?? envNumber(env, 'DRIFT_MIN_ROWS'),
+    cooldownDays: e.cooldownDays ?? envNumber(env, 'DRIFT_RETRAIN_COOLDOWN_DAYS'),
+    snapshotId: e.snapshotId,
+  };
 }
 
-export const handler = createHandler();
+export function createHandler(deps: DriftCheckHandlerDeps) {
+  async function handle(event: unknown): Promise<DriftCheckOutcome> {
+    const config = driftConfig(event, deps.env ?? {});
+    const outcome = await runDriftCheck(deps, config);
+    if (outcome.status === 'skipped') {
+      logger.info('drift check skipped', { reason: outcome.reason });
+      return outcome;
+    }
+    const { report, reportKey } = outcome;
+    metrics.addMetric('featurePsiMax', MetricUnit.NoUnit, report.maxPsi);
+    if (report.retrain.started) metrics.addMetric('driftRetrainsStarted', MetricUnit.Count, 1);
+    logger.info('drift checked', {
+      reportKey,
+      champion: report.model.version,
+      snapshot: report.snapshot,
+      maxPsi: report.maxPsi,
+      maxPsiFeature: report.maxPsiFeature,
+      decision: report.decision,
+      retrain: report.retrain,
+    });
+    return outcome;
+  }
+  return middy(handle).use(injectLambdaContext(logger)).use(logMetrics(metrics)) as unknown as (
+    event: unknown,
+    context: Context,
+  ) => Promise<DriftCheckOutcome>;
+}
+
+/**
+ * Starts the training state machine the way start-pipeline does (StartExecution with a chosen
+ * name; ExecutionAlreadyExists means this run was already started, a success).
+ */
+export function stepFunctionsStarter(sfn: SFNClient, stateMachineArn: string): TrainingStarter {
+  return {
+    async start({ name, input }) {
+      try {
+        const out = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
+        return { started: true, executionId: out.executionArn ?? name };
+      } catch (e) {
+        if (!(e instanceof ExecutionAlreadyExists)) throw e;
+        return { started: false, executionId: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}` };
+      }
+    },
+  };
+}
+
+function envNumber(env: Record<string, string | undefined>, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`environment variable ${name} must be a number >= 0, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+let sfn: SFNClient | undefined;
+
+/** The Lambda entry: ports from the AWS root, resolved on first use (importing never reads env). */
+export const handler = createHandler({
+  get featuresStore() {
+    return awsRoot().featuresStore;
+  },
+  get modelsStore() {
+    return awsRoot().modelsStore;
+  },
+  get clock() {
+    return awsRoot().clock;
+  },
+  starter: {
+    start(request) {
+      sfn ??= new SFNClient({});
+      return stepFunctionsStarter(sfn, requiredEnv('TRAINING_STATE_MACHINE_ARN')).start(request);
+    },
+  },
+  tmpDir: process.env.TMPDIR ?? '/tmp',
+  env: process.env,
+});

@@ -1,0 +1,107 @@
+import { describe, expect, it } from '@jest/globals';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
+import type { FeatureReference } from '#lib/model/card.ts';
+import { RETRAIN_MARKER_PREFIX, compactTime } from '#lib/monitoring/drift-check.ts';
+import { ModelRegistry } from '#lib/registry/registry.ts';
+import { freshHome } from '../../support/home.ts';
+
+/** `credit-risk monitor drift` as a user runs it, against a fresh local home. */
+function cli(home: string, ...args: string[]) {
+  const r = spawnSync(process.execPath, ['bin/credit-risk.mjs', 'monitor', 'drift', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, CREDIT_RISK_HOME: home },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const REFERENCE: FeatureReference = {
+  feature: 'x',
+  edges: [1, 2, 3, 4, 5, 6, 7, 8, 9],
+  counts: [0, ...Array(10).fill(100)],
+  rows: 1000,
+  missingShare: 0,
+  min: 0,
+  max: 9.99,
+  mean: 5,
+};
+
+/** A champion whose card has one feature x (10 equal training bins), and a current snapshot with every x in [5, 10). */
+async function driftedHome(): Promise<{ home: string; store: FsObjectStore }> {
+  const home = freshHome();
+  const store = new FsObjectStore(home.store);
+  const registry = new ModelRegistry(store);
+  const card = { threshold: 0.5, features: ['x'], data: { snapshotId: null }, reference: [REFERENCE] };
+  const { version } = await registry.register({ model: new TextEncoder().encode('m'), card: JSON.stringify(card), report: 'r' });
+  await registry.promote(version);
+  const file = join(home.root, 'part.parquet');
+  const db = await DuckDBInstance.create(':memory:');
+  const c = await db.connect();
+  try {
+    await c.run(`COPY (SELECT i AS loan_id, DATE '2021-12-31' - (i % 30)::INTEGER AS loan_date, 5 + 5 * (i + 0.5) / 500 AS x FROM range(500) t(i)) TO '${file}' (FORMAT parquet)`);
+  } finally {
+    c.closeSync();
+    db.closeSync();
+  }
+  await store.upload(file, 'features/snapshot=s1/part-00000.parquet');
+  await store.put('features/snapshot=s1/manifest.json', JSON.stringify({ snapshotId: 's1', timeColumn: 'loan_date' }));
+  await store.put('features/CURRENT', JSON.stringify({ snapshotId: 's1', publishedAt: '2022-01-01T00:00:00Z', manifestKey: 'features/snapshot=s1/manifest.json' }));
+  return { home: home.root, store };
+}
+
+describe('credit-risk monitor drift', () => {
+  it('teaches with --help', () => {
+    const r = cli(freshHome().root, '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('--window-days <n>');
+    expect(r.stdout).toContain('How it works');
+    expect(r.stdout).toContain('credit-risk monitor drift --retrain');
+  });
+
+  it('without a champion says so and exits 0, writing nothing', () => {
+    const home = freshHome().root;
+    const r = cli(home);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/drift check skipped: model credit-risk has no champion/);
+    expect(r.stdout).toBe('');
+  });
+
+  it('refuses bad numbers with exit code 2', () => {
+    const r = cli(freshHome().root, '--threshold', '-1');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/BAD_NUMBER.*--threshold must be a number > 0/);
+  });
+
+  it('reports drift as a table and as JSON, with the report in the local store', async () => {
+    const { home, store } = await driftedHome();
+    const table = cli(home, '--min-rows', '100');
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/\n {2}x\s+drifted\s+\d+\.\d{4}/);
+    expect(table.stdout).toMatch(/threshold 0\.2: RETRAIN/);
+    expect(table.stdout).toContain("baseline: the card's training rows (the champion card names no training snapshot)");
+    const json = cli(home, '--min-rows', '100', '--threshold', '100', '--json');
+    const outcome = JSON.parse(json.stdout) as { status: string; reportKey: string; report: { threshold: number; decision: { retrain: boolean } } };
+    expect(outcome).toMatchObject({ status: 'checked', report: { threshold: 100, decision: { retrain: false } } });
+    expect(await store.head(outcome.reportKey)).toBeDefined();
+    expect((await store.list('monitoring/drift/')).filter((o) => !o.key.startsWith(RETRAIN_MARKER_PREFIX))).toHaveLength(2);
+  });
+
+  it('--retrain within the cooldown starts nothing and says until when', async () => {
+    const { home, store } = await driftedHome();
+    await store.put(`${RETRAIN_MARKER_PREFIX}${compactTime(new Date(Date.now() - 86_400_000))}.json`, '{}');
+    const r = cli(home, '--min-rows', '100', '--retrain', '--json');
+    expect(r.code).toBe(0);
+    const outcome = JSON.parse(r.stdout) as { report: { retrain: { started: boolean; cooldown?: { days: number } }; decision: { retrain: boolean } } };
+    expect(outcome.report.retrain).toMatchObject({ started: false, cooldown: { days: 7 } });
+    expect(outcome.report.decision.retrain).toBe(false);
+  });
+
+  it('--retrain with nothing to retrain on asks for --input', async () => {
+    const { home } = await driftedHome();
+    const r = cli(home, '--min-rows', '100', '--retrain');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/NO_RAW_INPUT.*give --input <raw key>/);
+  });
+});

@@ -1,0 +1,232 @@
+import { afterAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import type { Context } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHandler, driftConfig, stepFunctionsStarter } from '#functions/drift-check/handler.ts';
+import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
+import type { FeatureReference } from '#lib/model/card.ts';
+import { RETRAIN_MARKER_PREFIX, type CheckedReport, type DriftCheckOutcome } from '#lib/monitoring/drift-check.ts';
+import { fixedClock, type Clock } from '#lib/ports/clock.ts';
+import { getJson } from '#lib/ports/object-store.ts';
+import { ModelRegistry } from '#lib/registry/registry.ts';
+
+/**
+ * The drift-check function with a directory object store (registry and offline snapshots in their
+ * real layout, Parquet written by DuckDB) and Step Functions mocked with aws-sdk-client-mock: the
+ * exact StartExecution request is asserted. The champion's card has one feature, x, with 10 value
+ * bins of equal training mass; a snapshot either matches it or has every x in the top half.
+ */
+const ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:credit-risk-prod-training';
+const context = { awsRequestId: 'r', functionName: 'drift-check', getRemainingTimeInMillis: () => 300_000 } as unknown as Context;
+const sfn = mockClient(SFNClient);
+const work = mkdtempSync(join(tmpdir(), 'cr-drift-fn-'));
+const ENV = { DRIFT_MIN_ROWS: '100', MODEL_NAME: 'credit-risk' };
+let store: FsObjectStore;
+let n = 0;
+
+const REFERENCE: FeatureReference = {
+  feature: 'x',
+  edges: [1, 2, 3, 4, 5, 6, 7, 8, 9],
+  counts: [0, ...Array(10).fill(100)],
+  rows: 1000,
+  missingShare: 0,
+  min: 0,
+  max: 9.99,
+  mean: 5,
+};
+
+async function writeSnapshot(snapshotId: string, lo: number, current: boolean): Promise<void> {
+  const file = join(work, `${snapshotId}.parquet`);
+  const db = await DuckDBInstance.create(':memory:');
+  const c = await db.connect();
+  try {
+    // 1,000 loans over the 30 days to 2021-12-31, x spread evenly over [lo, 10).
+    await c.run(`COPY (SELECT i AS loan_id, 5008804 + i AS id, DATE '2021-12-31' - (i % 30)::INTEGER AS loan_date, 0 AS status,
+                   ${lo} + (10 - ${lo}) * (i + 0.5) / 1000 AS x FROM range(1000) t(i)) TO '${file}' (FORMAT parquet)`);
+  } finally {
+    c.closeSync();
+    db.closeSync();
+  }
+  await store.upload(file, `features/snapshot=${snapshotId}/part-00000.parquet`);
+  await store.put(`features/snapshot=${snapshotId}/manifest.json`, JSON.stringify({ snapshotId, timeColumn: 'loan_date' }));
+  if (current) await store.put('features/CURRENT', JSON.stringify({ snapshotId, publishedAt: '2022-01-01T00:00:00Z', manifestKey: `features/snapshot=${snapshotId}/manifest.json` }));
+}
+
+async function promoteChampion(): Promise<string> {
+  const registry = new ModelRegistry(store);
+  const card = { threshold: 0.5, features: ['x'], data: { snapshotId: 'train-snap' }, reference: [REFERENCE] };
+  const { version } = await registry.register({ model: new TextEncoder().encode('a model'), card: JSON.stringify(card), report: '<p>r</p>' });
+  await registry.promote(version);
+  return version;
+}
+
+function handlerAt(clock: Clock, env: Record<string, string> = ENV) {
+  return createHandler({ featuresStore: store, modelsStore: store, clock, starter: stepFunctionsStarter(new SFNClient({}), ARN), tmpDir: work, env });
+}
+
+function checked(out: DriftCheckOutcome): CheckedReport & { reportKey: string } {
+  if (out.status !== 'checked') throw new Error(`expected a checked outcome, got: ${out.reason}`);
+  return { ...out.report, reportKey: out.reportKey };
+}
+
+/** Runs fn and returns the EMF metric documents it printed. */
+async function emf<T>(fn: () => Promise<T>): Promise<{ result: T; docs: Record<string, any>[] }> {
+  const lines: string[] = [];
+  const spy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array) => {
+    lines.push(String(chunk));
+    return true;
+  }) as typeof process.stdout.write);
+  try {
+    const result = await fn();
+    const docs = lines
+      .flatMap((l) => l.split('\n'))
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, any>)
+      .filter((d) => d._aws);
+    return { result, docs };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+beforeEach(async () => {
+  sfn.reset();
+  sfn.on(StartExecutionCommand).resolves({ executionArn: `${ARN.replace(':stateMachine:', ':execution:')}:started`, startDate: new Date() });
+  store = new FsObjectStore(join(work, `store-${n++}`));
+});
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('drift-check function', () => {
+  it('without a champion: a skipped no-op, no report, no metric, no retraining', async () => {
+    await writeSnapshot('snap-a', 0, true);
+    const { result, docs } = await emf(() => handlerAt(fixedClock('2022-01-05'))({ trigger: 'schedule' }, context));
+    expect(result).toEqual({ status: 'skipped', reason: expect.stringContaining('has no champion') });
+    expect(docs.filter((d) => 'featurePsiMax' in d)).toEqual([]);
+    expect(await store.list('monitoring/')).toEqual([]);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('without a published snapshot: a skipped no-op that says so', async () => {
+    await promoteChampion();
+    const out = await handlerAt(fixedClock('2022-01-05'))({ trigger: 'schedule' }, context);
+    expect(out).toEqual({ status: 'skipped', reason: expect.stringContaining('no published feature snapshot') });
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('no drift: writes the report, emits featurePsiMax with only the service dimension, starts nothing', async () => {
+    const version = await promoteChampion();
+    await writeSnapshot('train-snap', 0, false);
+    await writeSnapshot('snap-b', 0, true);
+    const { result, docs } = await emf(() => handlerAt(fixedClock('2022-01-05'))({ trigger: 'schedule' }, context));
+    const report = checked(result);
+    expect(report.maxPsi).toBeCloseTo(0, 10);
+    expect(report.decision.retrain).toBe(false);
+    expect(report.retrain).toEqual({ wanted: false, started: false });
+    expect(report.model.version).toBe(version);
+    expect(report.snapshot).toMatchObject({ snapshotId: 'snap-b', from: '2021-12-02', to: '2021-12-31', rows: 1000, extended: false });
+    expect(report.baseline).toMatchObject({ kind: 'training-snapshot-window', window: { snapshotId: 'train-snap' } });
+    expect(report.reportKey).toBe('monitoring/drift/2022-01-05T120000000Z.json');
+    expect(await getJson(store, report.reportKey)).toEqual(JSON.parse(JSON.stringify(result)).report);
+    const metric = docs.filter((d) => 'featurePsiMax' in d);
+    expect(metric).toHaveLength(1);
+    expect(metric[0]._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'CreditRisk', Dimensions: [['service']] });
+    expect(metric[0]._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name)).toEqual(['featurePsiMax']);
+    expect(metric[0].featurePsiMax).toBeCloseTo(0, 10);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('drift: exactly one StartExecution, named after the day and the champion, with trigger drift', async () => {
+    const version = await promoteChampion();
+    await writeSnapshot('train-snap', 0, false);
+    await writeSnapshot('snap-c', 5, true);
+    const { result, docs } = await emf(() => handlerAt(fixedClock('2022-01-05'))({ trigger: 'schedule' }, context));
+    const report = checked(result);
+    expect(report.maxPsi).toBeGreaterThan(0.2);
+    expect(report.decision).toEqual({ retrain: true, reasons: [expect.stringMatching(/^x: PSI \d+\.\d{4} > 0\.2$/)] });
+    const calls = sfn.commandCalls(StartExecutionCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0].args[0].input).toEqual({
+      stateMachineArn: ARN,
+      name: `drift-2022-01-05-${version.slice(0, 12)}`,
+      input: JSON.stringify({
+        trigger: 'drift',
+        drift: { reportKey: report.reportKey, maxPsi: Number(report.maxPsi.toFixed(4)), feature: 'x', threshold: 0.2, champion: version },
+      }),
+    });
+    expect(report.retrain).toMatchObject({ wanted: true, started: true, executionName: `drift-2022-01-05-${version.slice(0, 12)}` });
+    expect((await store.list(RETRAIN_MARKER_PREFIX)).map((o) => o.key)).toEqual([`${RETRAIN_MARKER_PREFIX}2022-01-05T120000000Z.json`]);
+    const metric = docs.find((d) => 'featurePsiMax' in d);
+    expect(metric?.featurePsiMax).toBeCloseTo(report.maxPsi, 10);
+    expect(metric?.driftRetrainsStarted).toBe(1);
+  });
+
+  it('cooldown: a drifted next day starts nothing and says until when; after the cooldown it starts again', async () => {
+    await promoteChampion();
+    await writeSnapshot('train-snap', 0, false);
+    await writeSnapshot('snap-d', 5, true);
+    await handlerAt(fixedClock('2022-01-05'))({ trigger: 'schedule' }, context);
+    const next = checked(await handlerAt(fixedClock('2022-01-06'))({ trigger: 'schedule' }, context));
+    expect(next.retrain).toMatchObject({ wanted: true, started: false, cooldown: { days: 7, lastStartedAt: '2022-01-05T12:00:00.000Z', until: '2022-01-12T12:00:00.000Z' } });
+    expect(next.decision.retrain).toBe(false);
+    expect(next.decision.reasons.at(-1)).toMatch(/^cooldown: a drift retraining started at 2022-01-05T12:00:00.000Z/);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(1);
+    const later = checked(await handlerAt(fixedClock('2022-01-13'))({ trigger: 'schedule' }, context));
+    expect(later.retrain.started).toBe(true);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(2);
+    // The cooldown is a setting: 0 days lets every drifted check start a run.
+    const env = { ...ENV, DRIFT_RETRAIN_COOLDOWN_DAYS: '0' };
+    expect(checked(await handlerAt(fixedClock('2022-01-14'), env)({ trigger: 'schedule' }, context)).retrain.started).toBe(true);
+  });
+
+  it('a retried invocation on the same day (ExecutionAlreadyExists) is a success that starts nothing new', async () => {
+    await promoteChampion();
+    await writeSnapshot('train-snap', 0, false);
+    await writeSnapshot('snap-e', 5, true);
+    sfn.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
+    const report = checked(await handlerAt(fixedClock('2022-01-05'))({ trigger: 'schedule' }, context));
+    expect(report.retrain).toMatchObject({ started: false, alreadyStarted: true });
+    expect(report.retrain.executionId).toMatch(/:execution:credit-risk-prod-training:drift-2022-01-05-/);
+    expect(await store.list(RETRAIN_MARKER_PREFIX)).toHaveLength(1);
+  });
+
+  it('the threshold comes from the environment (DRIFT_PSI_THRESHOLD), and the event may override it', async () => {
+    await promoteChampion();
+    await writeSnapshot('train-snap', 0, false);
+    await writeSnapshot('snap-f', 5, true);
+    const lax = checked(await handlerAt(fixedClock('2022-01-05'), { ...ENV, DRIFT_PSI_THRESHOLD: '50' })({ trigger: 'schedule' }, context));
+    expect(lax.threshold).toBe(50);
+    expect(lax.decision.retrain).toBe(false);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+    expect(driftConfig({ threshold: 0.3, windowDays: 7 }, { DRIFT_PSI_THRESHOLD: '0.1' })).toMatchObject({ threshold: 0.3, windowDays: 7 });
+    expect(() => driftConfig({ threshold: -1 })).toThrow(/threshold/);
+  });
+
+  it('runs the sample event in events/', async () => {
+    await promoteChampion();
+    await writeSnapshot('train-snap', 0, false);
+    await writeSnapshot('snap-g', 0, true);
+    const event = JSON.parse(readFileSync('events/drift-check.json', 'utf8')) as unknown;
+    expect(checked(await handlerAt(fixedClock('2022-01-05'))(event, context)).decision.retrain).toBe(false);
+  });
+});
+
+describe('deployment wiring', () => {
+  const serverless = readFileSync('serverless.yml', 'utf8');
+  const observability = readFileSync('infra/resources/observability.yml', 'utf8');
+  const fn = serverless.slice(serverless.indexOf('\n  driftCheck:'), serverless.indexOf('\nstepFunctions:'));
+
+  it('the function runs as service drift-check with the alarm threshold, and the alarm watches featurePsiMax of that service', () => {
+    expect(fn).toMatch(/POWERTOOLS_SERVICE_NAME: drift-check\n/);
+    expect(fn).toMatch(/DRIFT_PSI_THRESHOLD: \$\{param:driftPsiAlarm\}/);
+    const alarm = observability.slice(observability.indexOf('  DriftAlarm:'), observability.indexOf('  TrainingFailedAlarm:'));
+    expect(alarm).toMatch(/Namespace: CreditRisk\n/);
+    expect(alarm).toMatch(/MetricName: featurePsiMax\n/);
+    expect(alarm).toMatch(/- \{ Name: service, Value: drift-check \}/);
+    expect(alarm).toMatch(/Threshold: \$\{param:driftPsiAlarm\}/);
+  });
+});
