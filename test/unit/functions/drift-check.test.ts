@@ -229,4 +229,14 @@ describe('deployment wiring', () => {
     expect(alarm).toMatch(/- \{ Name: service, Value: drift-check \}/);
     expect(alarm).toMatch(/Threshold: \$\{param:driftPsiAlarm\}/);
   });
+
+  it('the role may list both buckets: a missing key (features/CURRENT, the next audit entry) must be a 404, not a 403', () => {
+    const iam = readFileSync('infra/resources/iam.yml', 'utf8');
+    const rest = iam.slice(iam.indexOf('  DriftCheckRole:'));
+    const role = rest.slice(0, /\n {2}[A-Za-z]/.exec(rest.slice(1))?.index ?? rest.length);
+    expect(role).toMatch(/Action: \[s3:ListBucket\]\n\s+Resource: !GetAtt ModelsBucket\.Arn/);
+    expect(role).toMatch(/Action: \[s3:ListBucket\]\n\s+Resource: !GetAtt FeaturesBucket\.Arn/);
+    expect(role).toMatch(/Action: \[s3:PutObject\]\n\s+Resource: !Sub '\$\{FeaturesBucket\.Arn\}\/monitoring\/\*'/);
+    expect(role).toMatch(/Action: \[states:StartExecution\]\n\s+Resource: !Ref TrainingStateMachine/);
+  });
 });
