@@ -86,8 +86,11 @@ export async function readSnapshotWindow(options: WindowOptions): Promise<Window
     const inWindow = `CAST(${t} AS DATE) > DATE ${sqlString(newest)} - INTERVAL ${Math.trunc(windowDays)} DAY`;
     const windowRows = Number((await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${source} WHERE ${inWindow}`)).getRowObjectsJS()[0].n);
     const extended = windowRows < minRows && windowRows < rowsInSnapshot;
+    // Loans of the boundary day are cut by id, so the same snapshot always gives the same rows.
+    const ids = Array.isArray(manifest?.idColumns) ? manifest.idColumns.filter((c): c is string => typeof c === 'string' && present.has(c)) : [];
+    const tieBreak = ids.map((c) => `${ident(c)} DESC`);
     const rowsSql = extended
-      ? `SELECT * FROM ${source} ORDER BY CAST(${t} AS DATE) DESC LIMIT ${Math.trunc(minRows)}`
+      ? `SELECT * FROM ${source} ORDER BY ${[`CAST(${t} AS DATE) DESC`, ...tieBreak].join(', ')} LIMIT ${Math.trunc(minRows)}`
       : `SELECT * FROM ${source} WHERE ${inWindow}`;
     const selects = [`strftime(CAST(${t} AS DATE), '%Y-%m-%d') AS __day`, ...wanted.map((c) => `CAST(${ident(c)} AS DOUBLE) AS ${ident(c)}`)];
     const result = await conn.stream(`SELECT ${selects.join(', ')} FROM (${rowsSql})`);
