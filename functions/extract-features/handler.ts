@@ -13,6 +13,7 @@ import { buildFeatures, finishFeatureSnapshot, prepareFeatureInput, type Prepare
 import { InputError } from '#lib/errors.ts';
 import { publishSnapshot } from '#lib/features/publish.ts';
 import { fetchStagedOutput, stagePreparedInput, type StagedInput } from '#lib/features/staging.ts';
+import { resolveRawKey } from '#lib/features/raw-input.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
@@ -178,6 +179,13 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
   let resolved: ExtractFeaturesDeps | undefined;
   const getDeps = () => (resolved ??= typeof deps === 'function' ? deps() : deps);
 
+  /** The raw key to read: itself, or for a prefix (`raw/`) the newest raw file under it. */
+  async function resolveRaw(d: ExtractFeaturesDeps, key: string): Promise<string> {
+    const resolved = await resolveRawKey(d.rawStore, key);
+    if (resolved !== key) logger.info('raw prefix resolved to its newest file', { prefix: key, key: resolved });
+    return resolved;
+  }
+
   /** The raw object downloaded into work (its own name kept: the build reads .csv or .parquet by it). */
   async function downloadRaw(d: ExtractFeaturesDeps, key: string, work: string): Promise<string> {
     const input = join(work, 'input', basename(key) || 'raw.csv');
@@ -225,13 +233,15 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
     try {
       const started = performance.now();
       if (request.kind === 'build') {
-        const input = await downloadRaw(d, request.key, work);
+        const key = await resolveRaw(d, request.key);
+        const input = await downloadRaw(d, key, work);
         const out = join(work, 'snapshot');
         const summary = await d.buildFeatures({ input, out, ...(request.asOf ? { asOf: request.asOf } : {}) });
-        return await publish(d, out, summary, request.key, started);
+        return await publish(d, out, summary, key, started);
       }
       if (request.stage === 'prepare') {
-        const { input: key, asOf } = request.request;
+        const { asOf } = request.request;
+        const key = await resolveRaw(d, request.request.input);
         const input = await downloadRaw(d, key, work);
         const preparedDir = join(work, 'prepared');
         const prepared = await stages.prepare({ input, out: preparedDir, ...(asOf ? { asOf } : {}) });

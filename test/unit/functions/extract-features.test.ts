@@ -94,6 +94,21 @@ describe('extract-features handler', () => {
     expect(again).toEqual({ ...first, alreadyCurrent: true });
   });
 
+  it('reads the newest raw file under a prefix (the state machine default `raw/`, used by scheduled and drift retraining)', async () => {
+    const { objectStore, calls, handler } = setup();
+    await objectStore.put('raw/2025/02/loans.csv', 'id,loan_id\n1,1\n');
+    await objectStore.put('raw/2025/03/loans.parquet.txt', 'not a raw file');
+    await objectStore.put('raw/2025/03/loans.csv', 'id,loan_id\n1,1\n2,2\n');
+    await objectStore.put('raw/2025/04/empty.csv', ''); // an empty object is no drop
+    const result = (await handler({ input: 'raw/' }, context)) as ExtractFeaturesResult;
+    expect(result.input).toBe('raw/2025/03/loans.csv');
+    expect(calls.map((c) => c.bytes)).toEqual(['id,loan_id\n1,1\n2,2\n']);
+    await expect(handler({ input: 'raw/2025/04/' }, context)).rejects.toMatchObject({
+      code: 'RAW_NOT_FOUND',
+      message: expect.stringContaining('no .csv or .parquet raw file under'),
+    });
+  });
+
   it('refuses a missing raw file, a notification from another bucket and an unknown event shape', async () => {
     const { handler } = setup();
     await expect(handler({ input: 'raw/none.csv' }, context)).rejects.toMatchObject({ code: 'RAW_NOT_FOUND' });
