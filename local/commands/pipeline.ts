@@ -1,3 +1,4 @@
+import { resolveRawKey } from '#lib/features/raw-input.ts';
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
@@ -143,7 +144,7 @@ export function register(program: Command): void {
     .description('one training run on generated data (--rows) or a raw object already in the local store (--input)')
     .option('--rows <n>', 'generate this many loan records (reused when already generated with the same seed)')
     .option('--seed <n>', 'generator seed', '42')
-    .option('--input <key>', 'raw object key in the local store (e.g. raw/loans.csv) instead of generating')
+    .option('--input <key>', 'raw object key in the local store (e.g. raw/loans.csv; raw/ = its newest file) instead of generating')
     .option('--as-of <date>', 'snapshot date YYYY-MM-DD (default: the last loan date of generated data, else today)')
     .option('--canary-weight <w>', 'share of traffic for the canary, in (0, 1)', '0.1')
     .option('--train <json>', 'GBDT parameters, e.g. {"numTrees":60,"learningRate":0.15}')
@@ -157,9 +158,12 @@ export function register(program: Command): void {
       if (flags.rows !== undefined && flags.input !== undefined) throw new InputError('BAD_ARGUMENTS', 'give --rows or --input, not both');
       const input: Record<string, unknown> = { trigger: 'cli' };
       if (flags.input !== undefined) {
-        if (!(await root.objectStore.head(flags.input))) {
-          throw new InputError('RAW_NOT_FOUND', `no raw object ${flags.input} in ${root.objectStore.describe(flags.input)}`);
+        // A prefix (raw/) is resolved by extract-features to its newest file, as in AWS; checked here first.
+        const key = await resolveRawKey(root.objectStore, flags.input);
+        if (!(await root.objectStore.head(key))) {
+          throw new InputError('RAW_NOT_FOUND', `no raw object ${key} in ${root.objectStore.describe(key)}`);
         }
+        if (key !== flags.input) log(`data: ${flags.input} -> its newest raw file ${key}`);
         input.input = flags.input;
       } else {
         const raw = await ensureGeneratedRaw(root, { rows: positiveInt('--rows', flags.rows ?? '50000'), seed: positiveInt('--seed', flags.seed) });
