@@ -160,47 +160,16 @@ export async function trainGbdt(
 
   const prng = new Prng(params.seed);
 
-  // Float32 feature values (what the ONNX model will see), shared with the workers for binning.
-  const raw: Float32Array[] = [];
-  for (let f = 0; f < numFeatures; f++) {
-    const col = sharedFloat32(n);
-    const src = train.columns[f];
-    for (let i = 0; i < n; i++) col[i] = src[i];
-    raw.push(col);
-  }
-
-  // Bin edges from a seeded row sample (the same rows for every feature).
-  const sampleRows = prng.sampleSorted(n, params.binSampleCount);
-  const binEdges: Float32Array[] = [];
-  const sample = new Float32Array(sampleRows.length);
-  for (let f = 0; f < numFeatures; f++) {
-    for (let i = 0; i < sampleRows.length; i++) sample[i] = raw[f][sampleRows[i]];
-    binEdges.push(computeBinEdges(sample, params.maxBin));
-  }
+  // Every shared array is made first (the bin edges and histograms at their largest size, as
+  // their real sizes depend on the edges), so the worker threads start while this thread copies
+  // the values and finds the bin edges, and are ready to share the binning.
+  const maxEdges = params.maxBin - 1;
+  const raw: Float32Array[] = Array.from({ length: numFeatures }, () => sharedFloat32(n));
   const edgeStart = sharedInt32(numFeatures + 1);
   const numBins = sharedInt32(numFeatures);
   const binOffset = sharedInt32(numFeatures + 1);
-  for (let f = 0; f < numFeatures; f++) {
-    edgeStart[f + 1] = edgeStart[f] + binEdges[f].length;
-    numBins[f] = binEdges[f].length + 2;
-    binOffset[f + 1] = binOffset[f] + numBins[f];
-  }
-  const totalBins = binOffset[numFeatures];
-  const edges = sharedFloat32(edgeStart[numFeatures]);
-  for (let f = 0; f < numFeatures; f++) edges.set(binEdges[f], edgeStart[f]);
-
+  const edges = sharedFloat32(numFeatures * maxEdges);
   const label = sharedUint8(n);
-  let positives = 0;
-  for (let i = 0; i < n; i++) {
-    const y = train.label[i];
-    if (y !== 0 && y !== 1) throw new RangeError(`training label at row ${i} is ${y}, expected 0 or 1`);
-    label[i] = y;
-    positives += y;
-  }
-  const negatives = n - positives;
-  if (positives === 0 || negatives === 0) throw new RangeError('the training set has a single class');
-  const positiveWeight = params.isUnbalance ? negatives / positives : params.scalePosWeight;
-
   const views: SharedViews = {
     control: sharedInt32(8),
     params: sharedFloat64(16),
@@ -210,6 +179,8 @@ export async function trainGbdt(
     edges,
     edgeStart,
     bins: Array.from({ length: numFeatures }, () => sharedUint8(n)),
+    packed: sharedUint32(n * Math.ceil(numFeatures / 4)),
+    packedWords: Math.ceil(numFeatures / 4),
     binOffset,
     numBins,
     label,
@@ -224,10 +195,44 @@ export async function trainGbdt(
     leafEnd: sharedInt32(params.numLeaves),
     leafFactor: sharedFloat64(params.numLeaves),
     usedFeatures: sharedInt32(numFeatures),
-    hist: sharedFloat64((params.numLeaves + HIST_MAX_ITEMS) * totalBins * 3),
+    // Each slot has one spare bin at the end (where the padding bytes of packed rows go).
+    hist: sharedFloat64((params.numLeaves + HIST_MAX_ITEMS) * (numFeatures * (maxEdges + 2) + 1) * 3),
   };
   const pool = new WorkerPool(views, params.numThreads);
   try {
+    // Float32 feature values (what the ONNX model will see), shared with the workers for binning.
+    for (let f = 0; f < numFeatures; f++) {
+      const col = raw[f];
+      const src = train.columns[f];
+      for (let i = 0; i < n; i++) col[i] = src[i];
+    }
+    // Bin edges from a seeded row sample (the same rows for every feature).
+    const sampleRows = prng.sampleSorted(n, params.binSampleCount);
+    const binEdges: Float32Array[] = [];
+    const sample = new Float32Array(sampleRows.length);
+    for (let f = 0; f < numFeatures; f++) {
+      for (let i = 0; i < sampleRows.length; i++) sample[i] = raw[f][sampleRows[i]];
+      binEdges.push(computeBinEdges(sample, params.maxBin));
+    }
+    for (let f = 0; f < numFeatures; f++) {
+      edgeStart[f + 1] = edgeStart[f] + binEdges[f].length;
+      numBins[f] = binEdges[f].length + 2;
+      binOffset[f + 1] = binOffset[f] + numBins[f];
+      edges.set(binEdges[f], edgeStart[f]);
+    }
+    const totalBins = binOffset[numFeatures];
+
+    let positives = 0;
+    for (let i = 0; i < n; i++) {
+      const y = train.label[i];
+      if (y !== 0 && y !== 1) throw new RangeError(`training label at row ${i} is ${y}, expected 0 or 1`);
+      label[i] = y;
+      positives += y;
+    }
+    const negatives = n - positives;
+    if (positives === 0 || negatives === 0) throw new RangeError('the training set has a single class');
+    const positiveWeight = params.isUnbalance ? negatives / positives : params.scalePosWeight;
+
     const binChunks = Math.ceil(n / BIN_CHUNK_ROWS);
     views.params[P_TASK] = TASK_BIN;
     views.params[P_A] = BIN_CHUNK_ROWS;
@@ -252,7 +257,7 @@ export async function trainGbdt(
     views.expNegScore.fill(Math.exp(-baseScore));
     validScore?.fill(baseScore);
 
-    const grower = new TreeGrower(views, pool, params, totalBins);
+    const grower = new TreeGrower(views, pool, params, totalBins + 1, binCounts);
     const trees: Tree[] = [];
     const history: IterationRecord[] = [];
     let bestIteration = 0;
@@ -387,7 +392,10 @@ class TreeGrower {
     private readonly s: SharedViews,
     private readonly pool: WorkerPool,
     private readonly p: GbdtParams,
+    /** Bins per histogram slot (all features' bins and the spare bin). */
     private readonly totalBins: number,
+    /** Rows per bin of the whole table: the root's counts without bagging. */
+    private readonly binCounts: Float64Array[],
   ) {
     const L = p.numLeaves;
     this.leafBegin = new Int32Array(L);
@@ -521,6 +529,14 @@ class TreeGrower {
         const src = (scratch + s.binOffset[f]) * 3;
         const len = s.numBins[f] * 3;
         for (let i = 0; i < len; i++) hist[dst + i] += hist[src + i];
+      }
+    }
+    if (identity) {
+      for (let j = 0; j < numUsed; j++) {
+        const f = s.usedFeatures[j];
+        const dst = (slot * totalBins + s.binOffset[f]) * 3 + 2;
+        const counts = this.binCounts[f];
+        for (let b = 0; b < counts.length; b++) hist[dst + 3 * b] = counts[b];
       }
     }
   }

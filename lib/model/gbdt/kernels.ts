@@ -21,6 +21,12 @@ export interface SharedViews {
   edgeStart: Int32Array;
   /** Column-major bin matrix, one Uint8Array per feature. */
   bins: Uint8Array[];
+  /**
+   * The same bins row-major, for the root's histogram: row r's bins are the bytes of
+   * packed[r * packedWords .. + packedWords) (feature f in byte f; padding bytes 0).
+   */
+  packed: Uint32Array;
+  packedWords: number;
   /** Offset of feature f's bins in a histogram; numBins[f] = value bins + the missing bin. */
   binOffset: Int32Array;
   numBins: Int32Array;
@@ -94,10 +100,14 @@ export function binKernel(s: SharedViews, item: number): void {
   const e0 = s.edgeStart[f];
   const ne = s.edgeStart[f + 1] - e0;
   const edges = s.edges;
+  // The row-major copy, viewed as bytes: feature f of row r at byte r * stride + f.
+  const stride = (s.packedWords * 4) | 0;
+  const rowMajor = new Uint8Array(s.packed.buffer, s.packed.byteOffset, s.packed.length * 4);
   for (let r = from; r < to; r++) {
     const x = values[r];
     if (x !== x) {
       out[r] = 0;
+      rowMajor[r * stride + f] = 0;
       continue;
     }
     let lo = 0;
@@ -108,6 +118,7 @@ export function binKernel(s: SharedViews, item: number): void {
       else hi = mid;
     }
     out[r] = lo + 1;
+    rowMajor[r * stride + f] = lo + 1;
   }
 }
 
@@ -135,12 +146,12 @@ export function gradientKernel(s: SharedViews, item: number): void {
 export function histogramKernel(s: SharedViews, item: number): void {
   const p = s.params;
   // Histogram of rows[begin, end) over the used features. A = begin, B = end, C = rows per
-  // item, E = number of used features, F = histogram slot offset (in bins) for item 0,
-  // G = scratch offset for item 1. Item k > 0 writes to scratch slot k - 1; the caller adds the
-  // slots in item order. The item's gradients are first gathered in row order (a leaf's rows
-  // are scattered over the table: later passes then read them sequentially), and up to four
-  // features share one pass over the rows. Each bin still sums its rows in row order, so
-  // neither changes a sum.
+  // item, D = 1 when rows[] is the identity (a tree's root without bagging), E = number of used
+  // features, F = histogram slot offset (in bins) for item 0, G = scratch offset for item 1.
+  // Item k > 0 writes to scratch slot k - 1; the caller adds the slots in item order. Below the
+  // root the item's gradients are first gathered in row order (a leaf's rows are scattered over
+  // the table: later passes then read them sequentially), and up to four features share one
+  // pass over the rows. Each bin still sums its rows in row order, so neither changes a sum.
   // (Indices from the Float64 params are made int32 with `| 0`: V8 then indexes typed arrays
   // without float-to-int checks in the loops.)
   const begin = p[2] | 0;
@@ -148,16 +159,92 @@ export function histogramKernel(s: SharedViews, item: number): void {
   const from = (begin + item * p[4]) | 0;
   const to = Math.min(end, from + p[4]) | 0;
   const numUsed = p[6] | 0;
-  const base = (item === 0 ? p[7] : p[8] + (item - 1) * s.binOffset[s.numFeatures]) | 0;
+  const base = (item === 0 ? p[7] : p[8] + (item - 1) * (s.binOffset[s.numFeatures] + 1)) | 0;
   const hist = s.hist;
   const rows = s.rows;
-  // D = 1 when rows[] is the identity (a tree's root without bagging): gradients are then
-  // already in row order and are read in place.
   const identity = p[5] === 1;
-  const ogh = identity ? s.gradHess : s.orderedGradHess;
+  if (identity) {
+    // The root without bagging: rows are the identity, so gradients and the row-major bins are
+    // read in sequence (4 features per 32-bit word, 8 per pass), and counts are not summed: they
+    // are the bin counts of the whole table, which the caller fills in. Every feature is summed
+    // (feature_fraction only narrows the split search); padding bytes go to the slot's spare bin.
+    const numFeatures = s.numFeatures | 0;
+    const words = s.packedWords | 0;
+    const packed = s.packed;
+    const gh = s.gradHess;
+    hist.fill(0, base * 3, (base + s.binOffset[numFeatures] + 1) * 3);
+    const off = new Int32Array(8);
+    for (let w = 0; w < words; w += 2) {
+      const pair = w + 1 < words;
+      for (let j = 0; j < 8; j++) {
+        const f = 4 * w + j;
+        off[j] = (base + s.binOffset[f < numFeatures ? f : numFeatures]) * 3;
+      }
+      const o1 = off[0];
+      const o2 = off[1];
+      const o3 = off[2];
+      const o4 = off[3];
+      const o5 = off[4];
+      const o6 = off[5];
+      const o7 = off[6];
+      const o8 = off[7];
+      if (pair) {
+        for (let r = from; r < to; r++) {
+          const g = gh[2 * r];
+          const h = gh[2 * r + 1];
+          const a = packed[r * words + w];
+          const b = packed[r * words + w + 1];
+          let k = o1 + (a & 255) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          k = o2 + ((a >>> 8) & 255) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          k = o3 + ((a >>> 16) & 255) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          k = o4 + (a >>> 24) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          k = o5 + (b & 255) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          k = o6 + ((b >>> 8) & 255) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          k = o7 + ((b >>> 16) & 255) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          k = o8 + (b >>> 24) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+        }
+      } else {
+        for (let r = from; r < to; r++) {
+          const g = gh[2 * r];
+          const h = gh[2 * r + 1];
+          const a = packed[r * words + w];
+          let k = o1 + (a & 255) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          k = o2 + ((a >>> 8) & 255) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          k = o3 + ((a >>> 16) & 255) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          k = o4 + (a >>> 24) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+        }
+      }
+    }
+    return;
+  }
+  const ogh = s.orderedGradHess;
   const used = s.usedFeatures;
   const bins = s.bins;
-  if (!identity) {
+  {
     const gh = s.gradHess;
     for (let i = from; i < to; i++) {
       const r = rows[i];
