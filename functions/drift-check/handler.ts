@@ -16,7 +16,9 @@ import type { ObjectStore } from '#lib/ports/object-store.ts';
  * Daily drift check (EventBridge schedule, `{"trigger":"schedule"}`): the newest rows of the
  * current feature snapshot against the champion's training reference (lib/monitoring). Writes the
  * report to monitoring/drift/, emits `featurePsiMax` (namespace CreditRisk, dimension
- * service=drift-check: exactly what the DriftAlarm watches), and above the threshold starts the
+ * service=drift-check: exactly what the DriftAlarm watches) and, when the champion has two
+ * complete batch-scoring runs, `scorePsi` (same namespace and dimension; no alarm, no retraining:
+ * docs/DECISIONS.md "## Monitoring (drift)"), and above the threshold starts the
  * training state machine with trigger "drift", at most once per cooldown. No champion or no
  * snapshot: a logged no-op without metric.
  *
@@ -72,6 +74,8 @@ export function createHandler(deps: DriftCheckHandlerDeps) {
     }
     const { report, reportKey } = outcome;
     metrics.addMetric('featurePsiMax', MetricUnit.NoUnit, report.maxPsi);
+    // Same namespace and dimension; only when computed (no batch runs yet: no data point, not 0).
+    if (report.score.available) metrics.addMetric('scorePsi', MetricUnit.NoUnit, report.score.psi);
     if (report.retrain.started) metrics.addMetric('driftRetrainsStarted', MetricUnit.Count, 1);
     logger.info('drift checked', {
       reportKey,
@@ -79,6 +83,9 @@ export function createHandler(deps: DriftCheckHandlerDeps) {
       snapshot: report.snapshot,
       maxPsi: report.maxPsi,
       maxPsiFeature: report.maxPsiFeature,
+      score: report.score.available
+        ? { psi: report.score.psi, status: report.score.status, referenceRun: report.score.referenceRun.snapshotId, currentRun: report.score.currentRun.snapshotId }
+        : { reason: report.score.reason },
       decision: report.decision,
       retrain: report.retrain,
     });

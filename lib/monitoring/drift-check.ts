@@ -2,7 +2,8 @@ import type { FeatureReference } from '#lib/model/card.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { ModelRegistry, shortId } from '#lib/registry/registry.ts';
-import { buildDriftReport, DEFAULT_PSI_THRESHOLD, fmt, type BuildReportInput, type DriftReport } from './drift-report.ts';
+import { buildDriftReport, DEFAULT_PSI_THRESHOLD, fmt, WARN_PSI, type BuildReportInput, type DriftReport } from './drift-report.ts';
+import { checkScoreDrift, type ScoreDrift } from './score-drift.ts';
 import { DEFAULT_MIN_ROWS, DEFAULT_WINDOW_DAYS, readSnapshotWindow } from './snapshot-window.ts';
 
 /**
@@ -12,6 +13,8 @@ import { DEFAULT_MIN_ROWS, DEFAULT_WINDOW_DAYS, readSnapshotWindow } from './sna
  *   champion (registry aliases) -> its card's `reference` (bins) and training snapshot
  *   -> the newest rows of the current offline snapshot and, as the baseline, the same window of
  *      the training snapshot (snapshot-window.ts; drift-report.ts says why)
+ *   -> score drift: the champion's first complete batch-scoring run against its latest
+ *      (predictions/<model>/<version>/, score-drift.ts; reported, never a retrain reason)
  *   -> DriftReport (drift-report.ts) -> cooldown -> maybe start the training state machine
  *   -> monitoring/drift/<checkedAt>.json (written whole: ObjectStore.put is atomic)
  *
@@ -121,6 +124,14 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
         : { why: `the training snapshot ${trainedOn} is not readable (${trained.found ? 'no rows' : trained.reason})` };
   }
 
+  const score = await scoreDriftOf(deps, {
+    modelName: registry.name,
+    modelVersion: champion,
+    windowDays: config.windowDays ?? DEFAULT_WINDOW_DAYS,
+    minRows: config.minRows ?? DEFAULT_MIN_ROWS,
+    threshold,
+  });
+
   const now = deps.clock.now();
   const report = buildDriftReport({
     checkedAt: now.toISOString(),
@@ -130,7 +141,7 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
     columns: read.values,
     baseline,
     options: { threshold },
-    notes: ['score PSI is not computed: the card keeps no score reference (docs/DECISIONS.md "## Monitoring (drift)")'],
+    score,
   });
   const reportKey = `${DRIFT_PREFIX}${compactTime(now)}.json`;
   const retrain = await maybeRetrain(deps, report, reportKey, now, config.cooldownDays ?? DEFAULT_COOLDOWN_DAYS);
@@ -139,6 +150,23 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
   checked.decision = { retrain: retrain.wanted && retrain.cooldown === undefined, reasons: [...report.decision.reasons, ...(retrain.skipped ? [retrain.skipped] : [])] };
   await deps.featuresStore.put(reportKey, `${JSON.stringify(checked, null, 2)}\n`, { contentType: 'application/json' });
   return { status: 'checked', report: checked, reportKey };
+}
+
+/**
+ * Score drift, or why not. Reading the prediction files can fail (a damaged object, a store
+ * error): that is the score section's reason, not a failed check, because the feature check,
+ * which decides retraining, does not depend on it.
+ */
+async function scoreDriftOf(
+  deps: DriftCheckDeps,
+  options: { modelName: string; modelVersion: string; windowDays: number; minRows: number; threshold: number },
+): Promise<ScoreDrift> {
+  try {
+    return await checkScoreDrift({ store: deps.featuresStore, tmpDir: deps.tmpDir, warn: WARN_PSI, ...options });
+  } catch (e) {
+    const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    return { available: false, reason: `the batch runs could not be read: ${message}`, modelVersion: options.modelVersion, completeRuns: 0 };
+  }
 }
 
 async function maybeRetrain(deps: DriftCheckDeps, report: DriftReport, reportKey: string, now: Date, cooldownDays: number): Promise<RetrainOutcome> {

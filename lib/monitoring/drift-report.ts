@@ -1,4 +1,5 @@
 import type { FeatureReference } from '#lib/model/card.ts';
+import type { ScoreDrift } from './score-drift.ts';
 import { binCounts, groupCounts, ksFromCounts, KS_MIN_VALUE_BINS, psi, PSI_EPSILON, PSI_VALUE_GROUPS, psiGroups, type KsResult } from './statistics.ts';
 
 /**
@@ -22,7 +23,8 @@ import { binCounts, groupCounts, ksFromCounts, KS_MIN_VALUE_BINS, psi, PSI_EPSIL
  *   note, not a retrain: a model trained on such a snapshot would silently lose the feature, which
  *   a person should decide.
  */
-export const DRIFT_REPORT_VERSION = 1;
+/** 2: the `score` section (score-drift.ts). */
+export const DRIFT_REPORT_VERSION = 2;
 export const DEFAULT_PSI_THRESHOLD = 0.2;
 /** The conventional "some shift" level of PSI. */
 export const WARN_PSI = 0.1;
@@ -77,6 +79,11 @@ export interface DriftReport {
   features: FeatureDrift[];
   maxPsi: number;
   maxPsiFeature: string | null;
+  /**
+   * Score drift: the champion's first complete batch-scoring run against its latest (score-drift.ts),
+   * or why it is absent. Reported (and emitted as scorePsi), never a retrain reason.
+   */
+  score: ScoreDrift;
   decision: DriftDecision;
   notes: string[];
 }
@@ -143,6 +150,8 @@ export interface BuildReportInput {
   /** The baseline window and its values; absent: the card's training-row counts. */
   baseline?: { window: SnapshotWindow; columns: ReadonlyMap<string, ArrayLike<number>> } | { why: string };
   options?: CompareOptions;
+  /** Absent: the report says score drift was not checked. */
+  score?: ScoreDrift;
   notes?: string[];
 }
 
@@ -169,6 +178,14 @@ export function buildDriftReport(input: BuildReportInput): DriftReport {
     if (f.status === 'no-reference') notes.push(`${f.feature}: the card's reference bins are unusable, PSI not computed`);
   }
   if (input.reference.length === 0) notes.push('the champion card has no feature reference: nothing to compare');
+  const score: ScoreDrift = input.score ?? { available: false, reason: 'not checked', modelVersion: input.model.version, completeRuns: 0 };
+  if (!score.available) notes.push(`score drift: ${score.reason}`);
+  else if (score.status === 'drifted') {
+    notes.push(
+      `score PSI ${fmt(score.psi)} > ${threshold} (batch run ${score.currentRun.snapshotId} against the first, ${score.referenceRun.snapshotId}): ` +
+        'the scores moved; not a retrain reason by itself (the feature rule decides), look at the population',
+    );
+  }
   return {
     reportVersion: DRIFT_REPORT_VERSION,
     checkedAt: input.checkedAt,
@@ -182,6 +199,7 @@ export function buildDriftReport(input: BuildReportInput): DriftReport {
     features,
     maxPsi,
     maxPsiFeature,
+    score,
     decision: { retrain: drifted.length > 0, reasons: drifted.length > 0 ? reasons : [`no feature PSI above ${threshold} (max ${fmt(maxPsi)}${maxPsiFeature ? `, ${maxPsiFeature}` : ''})`] },
     notes,
   };

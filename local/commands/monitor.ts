@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { InputError } from '#lib/errors.ts';
 import { DEFAULT_PSI_THRESHOLD, fmt, type FeatureDrift } from '#lib/monitoring/drift-report.ts';
 import { DEFAULT_COOLDOWN_DAYS, runDriftCheck, type CheckedReport, type TrainingStarter } from '#lib/monitoring/drift-check.ts';
+import type { ScoreDrift, ScoreRun } from '#lib/monitoring/score-drift.ts';
 import { DEFAULT_MIN_ROWS, DEFAULT_WINDOW_DAYS } from '#lib/monitoring/snapshot-window.ts';
 import { DEFAULT_MODEL_NAME, shortId } from '#lib/registry/registry.ts';
 import { createLocalRoot, type LocalRoot } from '#local/root.ts';
@@ -65,6 +66,21 @@ function featureLine(f: FeatureDrift): string {
   return `  ${f.feature.padEnd(28)} ${f.status.padEnd(10)} ${fmt(f.psi).padStart(8)} ${fmt(f.psiTrainingRows).padStart(10)}  ${ks.padEnd(20)} ${mean(f.referenceMean).padStart(10)} ${mean(f.mean).padStart(10)}`;
 }
 
+function runText(run: ScoreRun): string {
+  const w = run.window;
+  const rows = `${w.rows.toLocaleString('en-US')} of ${w.rowsInRun.toLocaleString('en-US')} rows`;
+  return `snapshot ${run.snapshotId} scored ${run.createdAt} (${rows}${w.windowed ? `, loans ${w.from} .. ${w.to}` : ''})`;
+}
+
+/** The score line: PSI of the latest batch run against the first, or why there is none. */
+export function scoreLine(score: ScoreDrift): string {
+  if (!score.available) return `score drift: ${score.reason}`;
+  return (
+    `score PSI ${fmt(score.psi)} (${score.status}; reported, not a retrain reason): latest batch run ${runText(score.currentRun)}\n` +
+    `  against the first, ${runText(score.referenceRun)}, over ${score.bins.length} bins (deciles of the first run's scores)`
+  );
+}
+
 export function formatReport(report: CheckedReport, reportKey: string): string {
   const w = report.snapshot;
   const b = report.baseline;
@@ -81,7 +97,9 @@ export function formatReport(report: CheckedReport, reportKey: string): string {
     '',
     `max PSI ${fmt(report.maxPsi)}${report.maxPsiFeature ? ` (${report.maxPsiFeature})` : ''}, threshold ${report.threshold}: ${report.decision.retrain ? 'RETRAIN' : 'no retraining'}`,
     ...report.decision.reasons.map((r) => `  - ${r}`),
-    ...report.notes.map((n) => `note: ${n}`),
+    scoreLine(report.score),
+    // The score line above says what the score notes say.
+    ...report.notes.filter((n) => !n.startsWith('score ')).map((n) => `note: ${n}`),
     `report: ${reportKey}`,
   ];
   return lines.join('\n');
@@ -110,6 +128,8 @@ export function register(program: Command): void {
         '  - compared: the loans of the last --window-days of the current snapshot; baseline: the same window\n' +
         '    of the snapshot the champion was trained on (its oldest rows would differ by history alone).\n' +
         '  - PSI < 0.1 stable, up to the threshold shifting, above it drifted: a retraining is due.\n' +
+        '  - score PSI: the same window of the champion\'s latest complete batch-scoring run (predictions/) against\n' +
+        '    its first, over deciles of the first run\'s scores; reported only (a population change moves scores too).\n' +
         '  - the report is written to monitoring/drift/<time>.json in the local store (.credit-risk/store).\n' +
         'Examples:\n' +
         '  credit-risk pipeline run --rows 50000                      # a champion and a snapshot\n' +

@@ -7,6 +7,7 @@ import type { FeatureReference } from '#lib/model/card.ts';
 import { RETRAIN_MARKER_PREFIX, compactTime } from '#lib/monitoring/drift-check.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
 import { freshHome } from '../../support/home.ts';
+import { writeBatchRun } from '../../unit/monitoring/batch-runs.ts';
 
 /** `credit-risk monitor drift` as a user runs it, against a fresh local home. */
 function cli(home: string, ...args: string[]) {
@@ -29,7 +30,7 @@ const REFERENCE: FeatureReference = {
 };
 
 /** A champion whose card has one feature x (10 equal training bins), and a current snapshot with every x in [5, 10). */
-async function driftedHome(): Promise<{ home: string; store: FsObjectStore }> {
+async function driftedHome(): Promise<{ home: string; store: FsObjectStore; version: string }> {
   const home = freshHome();
   const store = new FsObjectStore(home.store);
   const registry = new ModelRegistry(store);
@@ -48,7 +49,7 @@ async function driftedHome(): Promise<{ home: string; store: FsObjectStore }> {
   await store.upload(file, 'features/snapshot=s1/part-00000.parquet');
   await store.put('features/snapshot=s1/manifest.json', JSON.stringify({ snapshotId: 's1', timeColumn: 'loan_date' }));
   await store.put('features/CURRENT', JSON.stringify({ snapshotId: 's1', publishedAt: '2022-01-01T00:00:00Z', manifestKey: 'features/snapshot=s1/manifest.json' }));
-  return { home: home.root, store };
+  return { home: home.root, store, version };
 }
 
 describe('credit-risk monitor drift', () => {
@@ -86,6 +87,21 @@ describe('credit-risk monitor drift', () => {
     expect(outcome).toMatchObject({ status: 'checked', report: { threshold: 100, decision: { retrain: false } } });
     expect(await store.head(outcome.reportKey)).toBeDefined();
     expect((await store.list('monitoring/drift/')).filter((o) => !o.key.startsWith(RETRAIN_MARKER_PREFIX))).toHaveLength(2);
+  });
+
+  it('prints the score line: not enough batch runs, then the PSI of the latest run against the first; --json has the score section', async () => {
+    const { home, store, version } = await driftedHome();
+    const before = cli(home, '--min-rows', '100');
+    expect(before.code).toBe(0);
+    expect(before.stdout).toMatch(/\nscore drift: not enough batch runs: 0 complete/);
+    await writeBatchRun(store, home, { version, snapshotId: 's0', createdAt: '2022-01-01T03:00:00.000Z', lo: 0, hi: 0.3 });
+    await writeBatchRun(store, home, { version, snapshotId: 's1', createdAt: '2022-01-02T03:00:00.000Z', lo: 0.2, hi: 0.5 });
+    const table = cli(home, '--min-rows', '100');
+    expect(table.stdout).toMatch(/\nscore PSI \d+\.\d{4} \(drifted; reported, not a retrain reason\): latest batch run snapshot s1 scored 2022-01-02T03:00:00.000Z/);
+    expect(table.stdout).toMatch(/against the first, snapshot s0 scored 2022-01-01T03:00:00.000Z \(1,000 of 1,000 rows, loans 2021-12-02 .. 2021-12-31\)/);
+    const json = JSON.parse(cli(home, '--min-rows', '100', '--json').stdout) as { report: { score: { available: boolean; psi: number; referenceRun: { snapshotId: string } } } };
+    expect(json.report.score).toMatchObject({ available: true, referenceRun: { snapshotId: 's0' } });
+    expect(json.report.score.psi).toBeGreaterThan(0.2);
   });
 
   it('--retrain within the cooldown starts nothing and says until when', async () => {

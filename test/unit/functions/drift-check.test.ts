@@ -13,6 +13,7 @@ import { RETRAIN_MARKER_PREFIX, type CheckedReport, type DriftCheckOutcome } fro
 import { fixedClock, type Clock } from '#lib/ports/clock.ts';
 import { getJson } from '#lib/ports/object-store.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
+import { writeBatchRun } from '../monitoring/batch-runs.ts';
 
 /**
  * The drift-check function with a directory object store (registry and offline snapshots in their
@@ -204,6 +205,58 @@ describe('drift-check function', () => {
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
     expect(driftConfig({ threshold: 0.3, windowDays: 7 }, { DRIFT_PSI_THRESHOLD: '0.1' })).toMatchObject({ threshold: 0.3, windowDays: 7 });
     expect(() => driftConfig({ threshold: -1 })).toThrow(/threshold/);
+  });
+
+  it('score drift: no batch run yet is a reason in the report and no scorePsi data point', async () => {
+    const version = await promoteChampion();
+    await writeSnapshot('train-snap', 0, false);
+    await writeSnapshot('snap-s0', 0, true);
+    // One complete run and an unfinished one: still not enough.
+    await writeBatchRun(store, work, { version, snapshotId: 'snap-s0', createdAt: '2022-01-01T03:00:00.000Z' });
+    await writeBatchRun(store, work, { version, snapshotId: 'snap-s1', createdAt: '2022-01-02T03:00:00.000Z', manifest: false });
+    const { result, docs } = await emf(() => handlerAt(fixedClock('2022-01-05'))({ trigger: 'schedule' }, context));
+    const report = checked(result);
+    expect(report.score).toEqual({ available: false, reason: expect.stringMatching(/^not enough batch runs: 1 complete/), modelVersion: version, completeRuns: 1 });
+    expect(report.notes.some((n) => n.startsWith('score drift: not enough batch runs'))).toBe(true);
+    expect(docs.filter((d) => 'scorePsi' in d)).toEqual([]);
+  });
+
+  it('score drift: the champion\'s latest complete batch run against its first, emitted as scorePsi, never a retrain', async () => {
+    const version = await promoteChampion();
+    await writeSnapshot('train-snap', 0, false);
+    await writeSnapshot('snap-s2', 0, true);
+    await writeBatchRun(store, work, { version, snapshotId: 'snap-first', createdAt: '2022-01-01T03:00:00.000Z', lo: 0, hi: 0.3 });
+    await writeBatchRun(store, work, { version, snapshotId: 'snap-latest', createdAt: '2022-01-03T03:00:00.000Z', lo: 0.2, hi: 0.5 });
+    // Ignored: an unfinished later run, and another version's runs.
+    await writeBatchRun(store, work, { version, snapshotId: 'snap-running', createdAt: '2022-01-04T03:00:00.000Z', lo: 0, hi: 0.3, manifest: false });
+    await writeBatchRun(store, work, { version: 'f'.repeat(64), snapshotId: 'snap-other', createdAt: '2022-01-04T03:00:00.000Z', lo: 0.9, hi: 1 });
+    const { result, docs } = await emf(() => handlerAt(fixedClock('2022-01-05'))({ trigger: 'schedule' }, context));
+    const report = checked(result);
+    if (!report.score.available) throw new Error(report.score.reason);
+    expect(report.score.referenceRun).toMatchObject({ snapshotId: 'snap-first', createdAt: '2022-01-01T03:00:00.000Z', window: { rows: 1000, windowed: true } });
+    expect(report.score.currentRun.snapshotId).toBe('snap-latest');
+    expect(report.score.psi).toBeGreaterThan(0.2);
+    expect(report.score.status).toBe('drifted');
+    expect(report.score.bins.reduce((s, b) => s + b.referenceShare, 0)).toBeCloseTo(1, 10);
+    // Features are stable: no retraining, whatever the scores do.
+    expect(report.decision.retrain).toBe(false);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+    expect(await getJson(store, report.reportKey)).toMatchObject({ reportVersion: 2, score: { available: true, psi: report.score.psi } });
+    const metric = docs.filter((d) => 'scorePsi' in d);
+    expect(metric).toHaveLength(1);
+    expect(metric[0].scorePsi).toBeCloseTo(report.score.psi, 10);
+    expect(metric[0]._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'CreditRisk', Dimensions: [['service']] });
+    expect(metric[0]._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name).sort()).toEqual(['featurePsiMax', 'scorePsi']);
+  });
+
+  it('score drift: two runs of identical scores give score PSI 0', async () => {
+    const version = await promoteChampion();
+    await writeSnapshot('train-snap', 0, false);
+    await writeSnapshot('snap-s3', 0, true);
+    await writeBatchRun(store, work, { version, snapshotId: 'snap-a1', createdAt: '2022-01-01T03:00:00.000Z', lo: 0, hi: 0.3 });
+    await writeBatchRun(store, work, { version, snapshotId: 'snap-a2', createdAt: '2022-01-02T03:00:00.000Z', lo: 0, hi: 0.3 });
+    const report = checked(await handlerAt(fixedClock('2022-01-05'))({ trigger: 'schedule' }, context));
+    expect(report.score).toMatchObject({ available: true, psi: 0, status: 'stable' });
   });
 
   it('runs the sample event in events/', async () => {
