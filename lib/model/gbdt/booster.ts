@@ -9,6 +9,7 @@ import {
   P_G,
   P_TASK,
   TASK_BIN,
+  TASK_COPY_BACK,
   TASK_GRADIENTS,
   TASK_HISTOGRAM,
   TASK_PARTITION,
@@ -79,6 +80,8 @@ const HIST_ITEM_ROWS = 4096;
 const HIST_MAX_ITEMS = 32;
 const PART_ITEM_ROWS = 32768;
 const PART_MAX_ITEMS = 64;
+/** Partitions of at least this many rows are copied back from scratch by the pool. */
+const POOL_COPY_BACK_ROWS = 1 << 15;
 const SCORE_ITEM_ROWS = 1 << 16;
 const BIN_CHUNK_ROWS = 1 << 18;
 const GRAD_CHUNK_ROWS = 1 << 16;
@@ -561,9 +564,18 @@ class TreeGrower {
     prm[P_E] = thr;
     prm[P_F] = missingLeft ? 1 : 0;
     pool.run(items);
-    // The copy-back is a few memcpy calls: cheaper on this thread than another hand-out to the
-    // pool (each hand-out is a synchronisation point, costly when the machine is oversubscribed).
     const { rows, partLeft, partRight, partCount } = s;
+    if (count >= POOL_COPY_BACK_ROWS) {
+      // Large ranges are copied back by the pool too (one more hand-out, half the copying each).
+      let left = 0;
+      for (let k = 0; k < items; k++) left += partCount[k];
+      prm[P_TASK] = TASK_COPY_BACK;
+      prm[P_D] = items;
+      pool.run(items);
+      return begin + left;
+    }
+    // Small ones with a few memcpy calls here: cheaper than another hand-out to the pool (each
+    // is a synchronisation point, costly when the machine is oversubscribed).
     let dst = begin;
     for (let k = 0; k < items; k++) {
       const from = begin + k * perItem;

@@ -68,6 +68,7 @@ export const TASK_GRADIENTS = 2;
 export const TASK_HISTOGRAM = 3;
 export const TASK_PARTITION = 4;
 export const TASK_SCORE = 5;
+export const TASK_COPY_BACK = 6;
 
 // params slots
 export const P_TASK = 0;
@@ -399,8 +400,33 @@ export function scoreKernel(s: SharedViews, item: number): void {
   }
 }
 
+export function copyBackKernel(s: SharedViews, item: number): void {
+  const p = s.params;
+  // The second half of a partition: block k's left rows go after the left rows of blocks
+  // 0..k-1, its right rows after all left rows and the right rows of blocks 0..k-1 (the
+  // sequential stable partition). A = begin, B = end, C = rows per block, D = blocks.
+  const begin = p[2] | 0;
+  const end = p[3] | 0;
+  const per = p[4] | 0;
+  const blocks = p[5] | 0;
+  const partCount = s.partCount;
+  let leftBefore = 0;
+  let totalLeft = 0;
+  for (let k = 0; k < blocks; k++) {
+    if (k < item) leftBefore += partCount[k];
+    totalLeft += partCount[k];
+  }
+  const from = (begin + item * per) | 0;
+  const to = Math.min(end, from + per) | 0;
+  const left = partCount[item];
+  const right = to - from - left;
+  const rightBefore = from - begin - leftBefore;
+  s.rows.set(s.partLeft.subarray(from, from + left), begin + leftBefore);
+  s.rows.set(s.partRight.subarray(from, from + right), begin + totalLeft + rightBefore);
+}
+
 /** The kernels by task id (TASK_*); index 0 is never a task. */
-export const KERNELS: readonly Kernel[] = [binKernel, binKernel, gradientKernel, histogramKernel, partitionKernel, scoreKernel];
+export const KERNELS: readonly Kernel[] = [binKernel, binKernel, gradientKernel, histogramKernel, partitionKernel, scoreKernel, copyBackKernel];
 
 /** Takes work items of the current task until none is left (the same loop on every thread). */
 export function drainWorkItems(s: SharedViews, kernels: readonly Kernel[]): void {
