@@ -1,7 +1,7 @@
-import { resolveRawKey } from '#lib/features/raw-input.ts';
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
+import { resolveRawKey } from '#lib/features/raw-input.ts';
 import { runDecision, runModelVersion, type RunEvent, type RunRecord } from '#lib/pipeline/run-record.ts';
 import { createLocalRoot, type LocalRoot } from '#local/root.ts';
 import { RunStore } from '#local/runs/run-store.ts';
@@ -124,7 +124,7 @@ interface RunFlags {
 export function register(program: Command): void {
   const pipeline = program
     .command('pipeline')
-    .description('run the training state machine locally (the same ASL file Step Functions runs) and inspect its runs')
+    .description('run the training (and batch-scoring) state machines locally (the same ASL files Step Functions runs) and inspect their runs')
     .addHelpText(
       'after',
       '\nEach run goes: features -> train -> evaluate -> quality gate -> register -> build -> canary -> promote or\n' +
@@ -136,6 +136,7 @@ export function register(program: Command): void {
         '  credit-risk pipeline status            # the latest run, state by state\n' +
         '  credit-risk pipeline history\n' +
         '  credit-risk pipeline resume RUN        # re-run a failed run, reusing what it finished\n' +
+        '  credit-risk pipeline batch             # batch-score the current snapshot with the champion\n' +
         'Environment: CREDIT_RISK_WAIT_SCALE (local Wait = Seconds x scale, default 0.01: the 600 s canary watch takes 6 s).',
     );
 
@@ -187,6 +188,48 @@ export function register(program: Command): void {
     });
 
   pipeline
+    .command('batch')
+    .description('one batch-scoring run (state-machines/batch-scoring.asl.json, the nightly job in AWS): every row of the current feature snapshot scored by the champion')
+    .option('--snapshot <id>', 'score this published snapshot instead of the current one')
+    .option('--model-version <v>', 'score with this registered version instead of the champion')
+    .option('--json', 'print {"executionId","status","snapshotId","modelVersion","shards","rows","positives","manifestKey","seconds"} on stdout')
+    .addHelpText(
+      'after',
+      '\nWrites predictions/<model>/<version>/snapshot=<id>/part-*.parquet and manifest.json (last) in the local\n' +
+        'store, as the state machine does in S3. `credit-risk monitor drift` compares the champion\'s first and\n' +
+        'latest complete batch runs (score PSI).\n' +
+        'Example:\n' +
+        '  credit-risk pipeline batch && credit-risk monitor drift',
+    )
+    .action(async (flags: { snapshot?: string; modelVersion?: string; json?: boolean }) => {
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      const root = createLocalRoot();
+      const started = performance.now();
+      const input: Record<string, unknown> = { trigger: 'cli' };
+      if (flags.snapshot !== undefined) input.snapshotId = flags.snapshot;
+      if (flags.modelVersion !== undefined) input.modelVersion = flags.modelVersion;
+      const restore = divertTelemetry({ metrics: root.home.metrics, logs: join(root.home.root, 'logs') }, 'batch');
+      let run;
+      try {
+        run = await runPipelineLocally({ root, input, stateMachine: 'batch-scoring', onEvent: progressPrinter(log) });
+      } finally {
+        await restore();
+        await root.featureStore.close();
+      }
+      const { record, result } = run;
+      const manifest = ((result.output ?? {}) as { manifest?: Record<string, unknown> }).manifest ?? {};
+      const s = {
+        executionId: record.executionId,
+        status: record.status,
+        ...pick(manifest, ['snapshotId', 'modelVersion', 'shards', 'rows', 'positives', 'manifestKey']),
+        seconds: Math.round((performance.now() - started) / 100) / 10,
+      };
+      if (flags.json) process.stdout.write(`${JSON.stringify(s)}\n`);
+      else log(`${s.executionId}: ${s.status} in ${s.seconds} s (credit-risk pipeline status ${s.executionId})`);
+      if (record.status === 'failed') process.exitCode = 1;
+    });
+
+  pipeline
     .command('status [run]')
     .description('a run state by state: input, time, result, error (default: the latest run)')
     .option('--json', 'the whole run record')
@@ -227,4 +270,8 @@ export function register(program: Command): void {
       else log(`${s.executionId}: ${s.status}${s.decision ? `, ${s.decision}` : ''} in ${s.seconds} s`);
       if (record.status === 'failed') process.exitCode = 1;
     });
+}
+
+function pick(o: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
 }

@@ -161,6 +161,17 @@ export function localFunctions(
     register: lazy('register', async () =>
       (await import('#functions/register/handler.ts')).createHandler({ modelsStore: root.objectStore, env }),
     ),
+    // The batch-scoring state machine's one function (state-machines/batch-scoring.asl.json).
+    'batch-score': lazy('batch-score', async () => {
+      const { registryModelSource } = await import('#lib/serving/batch-model-source.ts');
+      const { ModelRegistry } = await import('#lib/registry/registry.ts');
+      return (await import('#functions/batch-score/handler.ts')).createHandler({
+        featuresStore: root.objectStore,
+        models: registryModelSource(root.objectStore, new ModelRegistry(root.objectStore)),
+        clock: root.clock,
+        tmpDir: root.home.tmp,
+      });
+    }),
     canary: lazy('canary', async () =>
       (await import('#functions/canary/handler.ts')).createHandler({
         deployer: deployment.deployer,

@@ -91,4 +91,22 @@ describe('credit-risk pipeline (CLI)', () => {
     expect(notFailed.code).toBe(2);
     expect(notFailed.stderr).toMatch(/error \[NOT_FAILED\]/);
   }, 60_000);
+
+  it('batch runs the batch-scoring state machine: every snapshot row scored by the champion, manifest last', async () => {
+    const r = await cli('pipeline', 'batch', '--json');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(Object.keys(result)).toEqual(['executionId', 'status', 'snapshotId', 'modelVersion', 'shards', 'rows', 'positives', 'manifestKey', 'seconds']);
+    const aliases = JSON.parse(readFileSync(join(home.store, 'models', 'credit-risk', 'aliases.json'), 'utf8')) as { champion: string };
+    const current = JSON.parse(readFileSync(join(home.store, 'features', 'CURRENT'), 'utf8')) as { snapshotId: string };
+    expect(result).toMatchObject({ status: 'succeeded', modelVersion: aliases.champion, snapshotId: current.snapshotId });
+    const snapshot = JSON.parse(readFileSync(join(home.store, 'features', `snapshot=${current.snapshotId}`, 'manifest.json'), 'utf8')) as { validation: { rowsValid: number } };
+    expect(result.rows).toBe(snapshot.validation.rowsValid); // every feature row scored once
+    expect(result.rows).toBeGreaterThan(3000);
+    const manifest = JSON.parse(readFileSync(join(home.store, result.manifestKey as string), 'utf8')) as { modelVersion: string };
+    expect(manifest.modelVersion).toBe(aliases.champion);
+    expect(r.stderr).toMatch(/✓ WriteManifest/);
+    const history = JSON.parse((await cli('pipeline', 'history', '--json')).stdout) as { executionId: string }[];
+    expect(history[0].executionId).toBe(result.executionId);
+  }, 120_000);
 });
