@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { INPUT_NAME, LABEL_OUTPUT, PROBABILITIES_OUTPUT } from './onnx-export.ts';
+import { createInferenceSession, type LoadOptions } from './onnx-session.ts';
 
 /**
  * Loading and running an exported model with onnxruntime-node, shared by serving, predict-file,
@@ -26,18 +27,11 @@ export interface OnnxModel {
   release(): Promise<void>;
 }
 
-export interface LoadOptions {
-  /** onnxruntime's intra-op threads; default 1 (Lambda and serving scale by instances, not threads). */
-  intraOpNumThreads?: number;
-}
+export type { LoadOptions } from './onnx-session.ts';
 
 export async function loadOnnxModel(source: string | Uint8Array, options: LoadOptions = {}): Promise<OnnxModel> {
-  const sessionOptions: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: options.intraOpNumThreads ?? 1,
-    interOpNumThreads: 1,
-  };
   const bytes = typeof source === 'string' ? new Uint8Array(await readFile(source)) : source;
-  const session = await ort.InferenceSession.create(bytes, sessionOptions);
+  const session = await createInferenceSession(bytes, options);
   const numFeatures = inputWidth(session);
   const metadata = readMetadata(bytes);
   const run = async (input: Float32Array, rows: number): Promise<OnnxOutputs> => {

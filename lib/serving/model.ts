@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { InputError } from '#lib/errors.ts';
+import { createInferenceSession } from '#lib/model/onnx-session.ts';
 import { getJson, type ObjectStore } from '#lib/ports/object-store.ts';
 import type { ModelRegistry } from '#lib/registry/registry.ts';
 import type { ServingModel } from './predictor.ts';
@@ -15,8 +16,9 @@ import { createRowBatcher } from './row-batcher.ts';
  * The version is the sha256 of model.onnx (the registry's definition), so the bytes that answer
  * are the bytes the response names. Feature order and threshold come from the card.
  *
- * NOTE: lib/model/onnx-runtime.ts (the trainer's session helper) had not landed when this was
- * written; when it does, session creation and the output convention should come from there.
+ * The session comes from lib/model/onnx-session.ts (one set of session options for every caller);
+ * unlike that module's loader, this one takes the input and probability outputs by position and
+ * name, so a model exported by another tool (the serving tests' fixture) serves too.
  */
 export interface ModelCardForServing {
   features: string[];
@@ -55,12 +57,7 @@ export async function loadServingModel(
 ): Promise<OnnxServingModel> {
   const card = servingCard(files.card);
   const version = createHash('sha256').update(files.model).digest('hex');
-  const session = await ort.InferenceSession.create(files.model, {
-    intraOpNumThreads: options.intraOpThreads ?? 1,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-  });
+  const session = await createInferenceSession(files.model, { intraOpNumThreads: options.intraOpThreads ?? 1 });
   const inputName = session.inputNames[0];
   const outputName = pickProbabilityOutput(session.outputNames);
   const width = card.features.length;
