@@ -10,6 +10,7 @@ import {
   P_TASK,
   TASK_BIN,
   TASK_COPY_BACK,
+  TASK_MERGE,
   TASK_GRADIENTS,
   TASK_HISTOGRAM,
   TASK_PARTITION,
@@ -387,8 +388,12 @@ class TreeGrower {
   private readonly leafGrad: Float64Array;
   private readonly leafHess: Float64Array;
   private readonly leafBest: SplitCandidate[];
-  /** 0, 1, ..., numRows - 1: each tree without bagging starts from it (a copy, not a loop). */
-  private identity: Uint32Array | undefined;
+  /**
+   * True while rows[] is to be read as 0, 1, ..., numRows - 1 (a tree's root without bagging).
+   * rows[] itself is not reset for such a tree: the root's histogram does not read it and the
+   * root's partition reads rows by position, then writes the whole range of rows[].
+   */
+  private rowsAreIdentity = false;
   private lastLeafRanges: { begin: Int32Array; end: Int32Array; node: Int32Array; count: number } | undefined;
 
   constructor(
@@ -418,11 +423,7 @@ class TreeGrower {
       rows.set(bag);
       count = bag.length;
     } else {
-      if (!this.identity) {
-        this.identity = new Uint32Array(s.numRows);
-        for (let i = 0; i < s.numRows; i++) this.identity[i] = i;
-      }
-      rows.set(this.identity);
+      this.rowsAreIdentity = true;
       count = s.numRows;
     }
     const tree = allocateTree(p.numLeaves);
@@ -507,7 +508,11 @@ class TreeGrower {
     );
   }
 
-  private buildHistogram(begin: number, end: number, slot: number, numUsed: number, identity = false): void {
+  /**
+   * Histogram of rows[begin, end) into `slot`; with `minuendSlot` >= 0 that slot (the parent's)
+   * then becomes the sibling's histogram: itself minus this one.
+   */
+  private buildHistogram(begin: number, end: number, slot: number, numUsed: number, identity = false, minuendSlot = -1): void {
     const { s, pool, totalBins } = this;
     const count = end - begin;
     const items = Math.max(1, Math.min(HIST_MAX_ITEMS, Math.ceil(count / HIST_ITEM_ROWS)));
@@ -522,16 +527,26 @@ class TreeGrower {
     prm[P_F] = slot * totalBins;
     prm[P_G] = this.p.numLeaves * totalBins;
     pool.run(items);
-    // Add the items' partial histograms in item order: the same sums whatever thread made them.
     const hist = s.hist;
-    for (let k = 1; k < items; k++) {
-      const scratch = (this.p.numLeaves + k - 1) * totalBins;
+    if (items > 1) {
+      // Add the items' partial histograms in item order (and subtract the result from the
+      // parent's slot) in the pool, one feature per work item: the same adds per bin in the same
+      // order as a loop here, whatever thread runs them, and the other thread does half.
+      prm[P_TASK] = TASK_MERGE;
+      prm[P_A] = items;
+      prm[P_B] = slot * totalBins;
+      prm[P_C] = this.p.numLeaves * totalBins;
+      prm[P_D] = totalBins;
+      prm[P_E] = minuendSlot >= 0 ? minuendSlot * totalBins : -1;
+      pool.run(numUsed);
+    } else if (minuendSlot >= 0) {
+      // One item: nothing to merge, and a subtraction is cheaper here than a hand-out.
       for (let j = 0; j < numUsed; j++) {
         const f = s.usedFeatures[j];
-        const dst = (slot * totalBins + s.binOffset[f]) * 3;
-        const src = (scratch + s.binOffset[f]) * 3;
+        const dst = (minuendSlot * totalBins + s.binOffset[f]) * 3;
+        const src = (slot * totalBins + s.binOffset[f]) * 3;
         const len = s.numBins[f] * 3;
-        for (let i = 0; i < len; i++) hist[dst + i] += hist[src + i];
+        for (let i = 0; i < len; i++) hist[dst + i] -= hist[src + i];
       }
     }
     if (identity) {
@@ -563,7 +578,11 @@ class TreeGrower {
     prm[P_D] = feature;
     prm[P_E] = thr;
     prm[P_F] = missingLeft ? 1 : 0;
+    prm[P_G] = this.rowsAreIdentity ? 1 : 0;
     pool.run(items);
+    // The whole range of rows[] is written below (every row goes left or right), so from here on
+    // rows[] holds the real order.
+    this.rowsAreIdentity = false;
     const { rows, partLeft, partRight, partCount } = s;
     if (count >= POOL_COPY_BACK_ROWS) {
       // Large ranges are copied back by the pool too (one more hand-out, half the copying each).
@@ -666,15 +685,7 @@ class TreeGrower {
     const smallerSlot = freeSlot;
     const largerSlot = parentSlot;
     const [sb, se] = smallerIsLeft ? [begin, mid] : [mid, end];
-    this.buildHistogram(sb, se, smallerSlot, numUsed);
-    const hist = s.hist;
-    for (let j = 0; j < numUsed; j++) {
-      const ff = s.usedFeatures[j];
-      const dst = (largerSlot * totalBins + s.binOffset[ff]) * 3;
-      const src = (smallerSlot * totalBins + s.binOffset[ff]) * 3;
-      const len = s.numBins[ff] * 3;
-      for (let i = 0; i < len; i++) hist[dst + i] -= hist[src + i];
-    }
+    this.buildHistogram(sb, se, smallerSlot, numUsed, false, largerSlot);
     this.leafSlot[leaf] = smallerIsLeft ? smallerSlot : largerSlot;
     this.leafSlot[newLeaf] = smallerIsLeft ? largerSlot : smallerSlot;
     this.leafBest[leaf] = leftSplittable

@@ -69,6 +69,7 @@ export const TASK_HISTOGRAM = 3;
 export const TASK_PARTITION = 4;
 export const TASK_SCORE = 5;
 export const TASK_COPY_BACK = 6;
+export const TASK_MERGE = 7;
 
 // params slots
 export const P_TASK = 0;
@@ -355,7 +356,9 @@ export function histogramKernel(s: SharedViews, item: number): void {
 export function partitionKernel(s: SharedViews, item: number): void {
   const p = s.params;
   // Stable partition of one block of rows[begin, end) by a split. A = begin, B = end, C = rows
-  // per item, D = feature, E = threshold bin, F = 1 when missing values (bin 0) go left.
+  // per item, D = feature, E = threshold bin, F = 1 when missing values (bin 0) go left,
+  // G = 1 when rows[] is to be taken as the identity (a tree's root without bagging: rows[] is
+  // not reset for it, and the bins are read in sequence).
   const from = (p[2] + item * p[4]) | 0;
   const to = Math.min(p[3], from + p[4]) | 0;
   // Branch-free: which side a row goes to is unpredictable, so every row is written to both
@@ -371,6 +374,17 @@ export function partitionKernel(s: SharedViews, item: number): void {
   const partCount = s.partCount;
   let nl = from;
   let nr = from;
+  if (p[8] === 1) {
+    for (let r = from; r < to; r++) {
+      const left = goesLeft[col[r]];
+      outLeft[nl] = r;
+      outRight[nr] = r;
+      nl += left;
+      nr += 1 - left;
+    }
+    partCount[item] = nl - from;
+    return;
+  }
   for (let i = from; i < to; i++) {
     const r = rows[i];
     const left = goesLeft[col[r]];
@@ -425,8 +439,36 @@ export function copyBackKernel(s: SharedViews, item: number): void {
   s.rows.set(s.partRight.subarray(from, from + right), begin + totalLeft + rightBefore);
 }
 
+export function mergeKernel(s: SharedViews, item: number): void {
+  const p = s.params;
+  // The end of a histogram task, one used feature per item: the partial histograms of items
+  // 1..n-1 of the histogram task are added to item 0's slot in item order, then (when E >= 0)
+  // that slot is subtracted from slot E (the sibling: parent minus the smaller child). Each bin
+  // gets exactly the adds of the sequential loop, in the same order, whatever thread runs it.
+  // A = histogram items, B = the slot's offset (in bins), C = scratch offset of item 1,
+  // D = bins per slot, E = offset of the slot to subtract from, or -1.
+  const parts = p[2] | 0;
+  const slot = p[3] | 0;
+  const scratch = p[4] | 0;
+  const stride = p[5] | 0;
+  const minuend = p[6] | 0;
+  const f = s.usedFeatures[item] | 0;
+  const off = s.binOffset[f] | 0;
+  const len = (s.numBins[f] * 3) | 0;
+  const hist = s.hist;
+  const dst = ((slot + off) * 3) | 0;
+  for (let k = 1; k < parts; k++) {
+    const src = ((scratch + (k - 1) * stride + off) * 3) | 0;
+    for (let i = 0; i < len; i++) hist[dst + i] += hist[src + i];
+  }
+  if (minuend >= 0) {
+    const big = ((minuend + off) * 3) | 0;
+    for (let i = 0; i < len; i++) hist[big + i] -= hist[dst + i];
+  }
+}
+
 /** The kernels by task id (TASK_*); index 0 is never a task. */
-export const KERNELS: readonly Kernel[] = [binKernel, binKernel, gradientKernel, histogramKernel, partitionKernel, scoreKernel, copyBackKernel];
+export const KERNELS: readonly Kernel[] = [binKernel, binKernel, gradientKernel, histogramKernel, partitionKernel, scoreKernel, copyBackKernel, mergeKernel];
 
 /** Takes work items of the current task until none is left (the same loop on every thread). */
 export function drainWorkItems(s: SharedViews, kernels: readonly Kernel[]): void {
