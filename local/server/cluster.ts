@@ -102,7 +102,9 @@ export async function startClusterServe(options: ClusterServeOptions): Promise<R
   let confirm: Extract<ToWorker, { t: 'confirm' }> | undefined;
   const workers = new Set<Worker>();
   const send = (w: Worker, m: ToWorker) => {
-    if (w.isConnected()) w.send(m);
+    // A worker's channel can close between the check and the write (shutdown): the callback takes
+    // the EPIPE, which would otherwise be an unhandled 'error' on the primary; that worker is gone.
+    if (w.isConnected()) w.send(m, undefined, undefined, () => undefined);
   };
   const pollMs = options.featurePollMs ?? 500;
   const maxStaleMs = options.featureMaxStaleMs ?? Math.max(2_000, pollMs * 4);
