@@ -3,11 +3,11 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
-import type { FeatureReference } from '#lib/model/card.ts';
 import { RETRAIN_MARKER_PREFIX, compactTime } from '#lib/monitoring/drift-check.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
 import { freshHome } from '../../support/home.ts';
 import { writeBatchRun } from '../../unit/monitoring/batch-runs.ts';
+import { UNIFORM_X_REFERENCE } from '../../unit/monitoring/fixtures.ts';
 
 /** `credit-risk monitor drift` as a user runs it, against a fresh local home. */
 function cli(home: string, ...args: string[]) {
@@ -18,16 +18,7 @@ function cli(home: string, ...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const REFERENCE: FeatureReference = {
-  feature: 'x',
-  edges: [1, 2, 3, 4, 5, 6, 7, 8, 9],
-  counts: [0, ...Array(10).fill(100)],
-  rows: 1000,
-  missingShare: 0,
-  min: 0,
-  max: 9.99,
-  mean: 5,
-};
+const REFERENCE = UNIFORM_X_REFERENCE;
 
 /** A champion whose card has one feature x (10 equal training bins), and a current snapshot with every x in [5, 10). */
 async function driftedHome(): Promise<{ home: string; store: FsObjectStore; version: string }> {

@@ -1,4 +1,4 @@
-import { afterAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
@@ -8,12 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHandler, driftConfig, stepFunctionsStarter } from '#functions/drift-check/handler.ts';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
-import type { FeatureReference } from '#lib/model/card.ts';
 import { RETRAIN_MARKER_PREFIX, type CheckedReport, type DriftCheckOutcome } from '#lib/monitoring/drift-check.ts';
 import { fixedClock, type Clock } from '#lib/ports/clock.ts';
 import { getJson } from '#lib/ports/object-store.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
 import { writeBatchRun } from '../monitoring/batch-runs.ts';
+import { UNIFORM_X_REFERENCE } from '../monitoring/fixtures.ts';
+import { captureJsonLines } from '../../support/stdout.ts';
 
 /**
  * The drift-check function with a directory object store (registry and offline snapshots in their
@@ -29,16 +30,7 @@ const ENV = { DRIFT_MIN_ROWS: '100', MODEL_NAME: 'credit-risk' };
 let store: FsObjectStore;
 let n = 0;
 
-const REFERENCE: FeatureReference = {
-  feature: 'x',
-  edges: [1, 2, 3, 4, 5, 6, 7, 8, 9],
-  counts: [0, ...Array(10).fill(100)],
-  rows: 1000,
-  missingShare: 0,
-  min: 0,
-  max: 9.99,
-  mean: 5,
-};
+const REFERENCE = UNIFORM_X_REFERENCE;
 
 async function writeSnapshot(snapshotId: string, lo: number, current: boolean): Promise<void> {
   const file = join(work, `${snapshotId}.parquet`);
@@ -75,23 +67,9 @@ function checked(out: DriftCheckOutcome): CheckedReport & { reportKey: string } 
 }
 
 /** Runs fn and returns the EMF metric documents it printed. */
-async function emf<T>(fn: () => Promise<T>): Promise<{ result: T; docs: Record<string, any>[] }> {
-  const lines: string[] = [];
-  const spy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  }) as typeof process.stdout.write);
-  try {
-    const result = await fn();
-    const docs = lines
-      .flatMap((l) => l.split('\n'))
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, any>)
-      .filter((d) => d._aws);
-    return { result, docs };
-  } finally {
-    spy.mockRestore();
-  }
+async function emf<T>(fn: () => Promise<T>) {
+  const { result, lines } = await captureJsonLines(fn);
+  return { result, docs: lines.filter((d) => d._aws) };
 }
 
 beforeEach(async () => {

@@ -4,6 +4,7 @@ import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { createPredictHandler, probabilityBucket } from '#functions/predict/handler.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
 import { MemoryFeatureStore, RecordingModel } from '../serving/fake-ports.ts';
+import { captureJsonLines } from '../../support/stdout.ts';
 
 const context = { awsRequestId: 'req-1', functionName: 'predict', getRemainingTimeInMillis: () => 3000 } as unknown as Context;
 
@@ -108,24 +109,8 @@ describe('probability buckets', () => {
 });
 
 describe('predict handler telemetry', () => {
-  /** Runs fn while capturing every JSON line written to stdout (EMF metrics and structured logs). */
-  async function captureStdout(fn: () => Promise<unknown>): Promise<Record<string, any>[]> {
-    const lines: string[] = [];
-    const spy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array) => {
-      lines.push(String(chunk));
-      return true;
-    }) as typeof process.stdout.write);
-    try {
-      await fn();
-    } finally {
-      spy.mockRestore();
-    }
-    return lines
-      .join('')
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l));
-  }
+  /** Every JSON line fn writes to stdout (EMF metrics and structured logs). */
+  const captureStdout = async (fn: () => Promise<unknown>) => (await captureJsonLines(fn)).lines;
 
   it('a prediction emits latency, count, class and probability metrics with the model version dimension', async () => {
     const { call } = setup();
