@@ -613,7 +613,7 @@ class TreeGrower {
   }
 
   private split(tree: Tree, leaf: number, newLeaf: number, numUsed: number): void {
-    const { s, totalBins } = this;
+    const { s } = this;
     const cand = this.leafBest[leaf];
     const node = this.leafNode[leaf];
     const begin = this.leafBegin[leaf];
