@@ -1,9 +1,7 @@
-import { DuckDBInstance } from '@duckdb/node-api';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { TIME_COLUMN } from '#lib/features/catalog.ts';
 import { getJson, type ObjectStore } from '#lib/ports/object-store.ts';
 import type { BatchManifest } from '#lib/serving/batch-shards.ts';
+import { readDoubleColumns, selectNewestWindow, withParquetObjects } from './parquet-window.ts';
 import { psi, PSI_EPSILON } from './statistics.ts';
 
 /**
@@ -209,59 +207,23 @@ export async function readRunScores(options: {
   tmpDir: string;
 }): Promise<{ scores: Float64Array; window: ScoreWindow }> {
   const { store, run } = options;
-  const work = await mkdtemp(join(options.tmpDir, 'score-drift-'));
-  const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
-  const conn = await instance.connect();
-  try {
-    const files: string[] = [];
-    for (const [i, key] of run.outputKeys.entries()) {
-      const file = join(work, `part-${i}.parquet`);
-      await store.download(key, file);
-      files.push(file);
-    }
-    const source = `read_parquet([${files.map(sqlString).join(', ')}], union_by_name = true, hive_partitioning = false)`;
-    const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`);
-    const present = new Set(described.getRowObjectsJS().map((r) => String(r.column_name)));
+  return withParquetObjects({ store, keys: run.outputKeys, tmpDir: options.tmpDir, scratch: 'score-drift' }, async (relation) => {
+    const { conn, source, present } = relation;
     if (!present.has('probability')) throw new Error(`${store.describe(run.manifestKey)}: the run's outputs have no probability column`);
-    const rowsInRun = Number((await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${source}`)).getRowObjectsJS()[0].n);
-    const t = ident(TIME_COLUMN);
-    let rowsSql = `SELECT probability, NULL::VARCHAR AS __day FROM ${source}`;
-    let extended = false;
     const windowed = present.has(TIME_COLUMN);
+    let sql = `SELECT * FROM ${source}`;
+    let extended = false;
+    let rowsInRun: number;
     if (windowed) {
-      const newest = (await conn.runAndReadAll(`SELECT strftime(max(CAST(${t} AS DATE)), '%Y-%m-%d') AS d FROM ${source}`)).getRowObjectsJS()[0].d;
-      if (newest !== null) {
-        const inWindow = `CAST(${t} AS DATE) > DATE ${sqlString(String(newest))} - INTERVAL ${Math.trunc(options.windowDays)} DAY`;
-        const windowRows = Number((await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${source} WHERE ${inWindow}`)).getRowObjectsJS()[0].n);
-        extended = windowRows < options.minRows && windowRows < rowsInRun;
-        const day = `strftime(CAST(${t} AS DATE), '%Y-%m-%d') AS __day`;
-        // Ties on the boundary day are cut by probability: the same run always gives the same scores.
-        rowsSql = extended
-          ? `SELECT probability, ${day} FROM ${source} ORDER BY CAST(${t} AS DATE) DESC NULLS LAST, probability DESC NULLS LAST LIMIT ${Math.trunc(options.minRows)}`
-          : `SELECT probability, ${day} FROM ${source} WHERE ${inWindow}`;
-      }
+      // Ties on the boundary day are cut by probability: the same run always gives the same scores.
+      const selection = await selectNewestWindow(relation, { timeColumn: TIME_COLUMN, windowDays: options.windowDays, minRows: options.minRows, tieBreak: ['probability DESC NULLS LAST'] });
+      ({ sql, extended, rowsTotal: rowsInRun } = selection);
+    } else {
+      rowsInRun = Number((await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${source}`)).getRowObjectsJS()[0].n);
     }
-    const result = await conn.stream(`SELECT CAST(probability AS DOUBLE) AS p, __day FROM (${rowsSql})`);
-    const values: number[] = [];
-    let from: string | null = null;
-    let to: string | null = null;
-    for await (const batch of result.yieldRowsJs()) {
-      for (const r of batch) {
-        const p = r[0] as number | null;
-        values.push(p === null ? Number.NaN : p);
-        const d = r[1] as string | null;
-        if (d !== null) {
-          if (from === null || d < from) from = d;
-          if (to === null || d > to) to = d;
-        }
-      }
-    }
-    return { scores: Float64Array.from(values), window: { from, to, rows: values.length, rowsInRun, extended, windowed } };
-  } finally {
-    conn.closeSync();
-    instance.closeSync();
-    await rm(work, { recursive: true, force: true });
-  }
+    const read = await readDoubleColumns(conn, sql, ['probability'], windowed ? TIME_COLUMN : null);
+    return { scores: read.values[0], window: { from: read.from, to: read.to, rows: read.rows, rowsInRun, extended, windowed } };
+  });
 }
 
 /**
@@ -307,12 +269,4 @@ export async function checkScoreDrift(options: {
     currentRun: runOf(latest, current.window),
     bins,
   };
-}
-
-function sqlString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}
-
-function ident(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }

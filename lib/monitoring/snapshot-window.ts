@@ -1,11 +1,10 @@
-import { DuckDBInstance } from '@duckdb/node-api';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { TIME_COLUMN } from '#lib/features/catalog.ts';
 import type { FeatureManifest } from '#lib/features/manifest.ts';
 import { CURRENT_KEY, readCurrentSnapshot } from '#lib/features/publish.ts';
+import { sqlIdentifier } from '#lib/features/validate-rules.ts';
 import { getJson, type ObjectStore } from '#lib/ports/object-store.ts';
 import type { SnapshotWindow } from './drift-report.ts';
+import { readDoubleColumns, selectNewestWindow, withParquetObjects } from './parquet-window.ts';
 
 /**
  * What the drift check compares: the NEWEST rows of the current offline snapshot (features/CURRENT
@@ -61,68 +60,21 @@ export async function readSnapshotWindow(options: WindowOptions): Promise<Window
   const manifest = await getJson<Partial<FeatureManifest>>(store, manifestKey);
   const timeColumn = typeof manifest?.timeColumn === 'string' ? manifest.timeColumn : TIME_COLUMN;
 
-  const work = await mkdtemp(join(options.tmpDir, 'drift-'));
-  const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
-  const conn = await instance.connect();
-  try {
-    const files: string[] = [];
-    for (const [i, key] of shards.entries()) {
-      const file = join(work, `part-${i}.parquet`);
-      await store.download(key, file);
-      files.push(file);
-    }
-    const source = `read_parquet([${files.map(sqlString).join(', ')}], union_by_name = true)`;
-    const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`);
-    const present = new Set(described.getRowObjectsJS().map((r) => String(r.column_name)));
+  return withParquetObjects({ store, keys: shards, tmpDir: options.tmpDir, scratch: 'drift' }, async (relation) => {
+    const { conn, present } = relation;
     if (!present.has(timeColumn)) return { found: false, reason: `snapshot ${snapshotId} has no time column ${timeColumn}` };
-    const t = ident(timeColumn);
-    const stats = (await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n, strftime(max(CAST(${t} AS DATE)), '%Y-%m-%d') AS newest FROM ${source}`)).getRowObjectsJS()[0];
-    const rowsInSnapshot = Number(stats.n);
-    const newest = stats.newest === null ? null : String(stats.newest);
-    const wanted = options.columns.filter((c) => present.has(c));
-    const empty: SnapshotWindow = { snapshotId, from: null, to: null, windowDays, extended: false, rows: 0, rowsInSnapshot };
-    if (newest === null) return { found: true, window: empty, values: new Map(wanted.map((c) => [c, new Float64Array(0)])) };
-
-    const inWindow = `CAST(${t} AS DATE) > DATE ${sqlString(newest)} - INTERVAL ${Math.trunc(windowDays)} DAY`;
-    const windowRows = Number((await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${source} WHERE ${inWindow}`)).getRowObjectsJS()[0].n);
-    const extended = windowRows < minRows && windowRows < rowsInSnapshot;
     // Loans of the boundary day are cut by id, so the same snapshot always gives the same rows.
     const ids = Array.isArray(manifest?.idColumns) ? manifest.idColumns.filter((c): c is string => typeof c === 'string' && present.has(c)) : [];
-    const tieBreak = ids.map((c) => `${ident(c)} DESC`);
-    const rowsSql = extended
-      ? `SELECT * FROM ${source} ORDER BY ${[`CAST(${t} AS DATE) DESC`, ...tieBreak].join(', ')} LIMIT ${Math.trunc(minRows)}`
-      : `SELECT * FROM ${source} WHERE ${inWindow}`;
-    const selects = [`strftime(CAST(${t} AS DATE), '%Y-%m-%d') AS __day`, ...wanted.map((c) => `CAST(${ident(c)} AS DOUBLE) AS ${ident(c)}`)];
-    const result = await conn.stream(`SELECT ${selects.join(', ')} FROM (${rowsSql})`);
-    const chunks: (number | null)[][] = wanted.map(() => []);
-    let from: string | null = null;
-    let to: string | null = null;
-    let rows = 0;
-    for await (const batch of result.yieldRowsJs()) {
-      for (const r of batch) {
-        const day = r[0] as string | null;
-        if (day !== null) {
-          if (from === null || day < from) from = day;
-          if (to === null || day > to) to = day;
-        }
-        for (let j = 0; j < wanted.length; j++) chunks[j].push(r[j + 1] as number | null);
-        rows++;
-      }
+    const selection = await selectNewestWindow(relation, { timeColumn, windowDays, minRows, tieBreak: ids.map((c) => `${sqlIdentifier(c)} DESC`) });
+    const wanted = options.columns.filter((c) => present.has(c));
+    const rowsInSnapshot = selection.rowsTotal;
+    if (selection.newest === null) {
+      const empty: SnapshotWindow = { snapshotId, from: null, to: null, windowDays, extended: false, rows: 0, rowsInSnapshot };
+      return { found: true, window: empty, values: new Map(wanted.map((c) => [c, new Float64Array(0)])) };
     }
-    const values = new Map<string, Float64Array>();
-    wanted.forEach((c, j) => values.set(c, Float64Array.from(chunks[j], (v) => (v === null ? Number.NaN : v))));
-    return { found: true, window: { snapshotId, from, to, windowDays, extended, rows, rowsInSnapshot }, values };
-  } finally {
-    conn.closeSync();
-    instance.closeSync();
-    await rm(work, { recursive: true, force: true });
-  }
-}
-
-function sqlString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}
-
-function ident(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
+    const read = await readDoubleColumns(conn, selection.sql, wanted, timeColumn);
+    const values = new Map(wanted.map((c, j) => [c, read.values[j]]));
+    const window: SnapshotWindow = { snapshotId, from: read.from, to: read.to, windowDays, extended: selection.extended, rows: read.rows, rowsInSnapshot };
+    return { found: true, window, values };
+  });
 }
