@@ -2,11 +2,12 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { awsRoot, requiredEnv } from '#functions/commons/aws-root.ts';
 import { logger, metrics } from '#functions/commons/powertools.ts';
+import { stepFunctionsStarter } from '#lib/adapters/aws/step-functions-starter.ts';
 import { InputError } from '#lib/errors.ts';
 import { runDriftCheck, type DriftCheckConfig, type DriftCheckOutcome, type TrainingStarter } from '#lib/monitoring/drift-check.ts';
 import type { Clock } from '#lib/ports/clock.ts';
@@ -95,24 +96,6 @@ export function createHandler(deps: DriftCheckHandlerDeps) {
     event: unknown,
     context: Context,
   ) => Promise<DriftCheckOutcome>;
-}
-
-/**
- * Starts the training state machine the way start-pipeline does (StartExecution with a chosen
- * name; ExecutionAlreadyExists means this run was already started, a success).
- */
-export function stepFunctionsStarter(sfn: SFNClient, stateMachineArn: string): TrainingStarter {
-  return {
-    async start({ name, input }) {
-      try {
-        const out = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
-        return { started: true, executionId: out.executionArn ?? name };
-      } catch (e) {
-        if (!(e instanceof ExecutionAlreadyExists)) throw e;
-        return { started: false, executionId: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}` };
-      }
-    },
-  };
 }
 
 function envNumber(env: Record<string, string | undefined>, name: string): number | undefined {

@@ -2,17 +2,18 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
 import { logger, metrics } from '#functions/commons/powertools.ts';
+import { stepFunctionsStarter } from '#lib/adapters/aws/step-functions-starter.ts';
 import { executionNameFor, objectsInEvent, skipReason, trainingInputFor } from '#lib/pipeline/new-data.ts';
 
 /**
  * New raw data (S3 "Object Created" through EventBridge) -> one training execution per object
  * version. The execution name comes from the key and ETag, so EventBridge's retries and duplicate
  * deliveries start nothing twice: ExecutionAlreadyExists means "already started", a success.
- * Only exists in AWS (locally, `credit-risk pipeline run` is the trigger), so it talks to the
- * Step Functions client directly.
+ * Only exists in AWS (locally, `credit-risk pipeline run` is the trigger); it starts runs through
+ * the same Step Functions starter as drift-check (lib/adapters/aws/step-functions-starter.ts).
  */
 export interface StartPipelineDeps {
   sfn: SFNClient;
@@ -28,6 +29,7 @@ export interface StartedExecution {
 }
 
 export function createHandler(deps: StartPipelineDeps) {
+  const starter = stepFunctionsStarter(deps.sfn, deps.stateMachineArn);
   async function handle(event: unknown): Promise<{ executions: StartedExecution[] }> {
     const executions: StartedExecution[] = [];
     for (const object of objectsInEvent(event)) {
@@ -38,15 +40,12 @@ export function createHandler(deps: StartPipelineDeps) {
         executions.push({ key: object.key, name, started: false, skipped });
         continue;
       }
-      try {
-        const out = await deps.sfn.send(
-          new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name, input: JSON.stringify(trainingInputFor(object)) }),
-        );
+      const { started, executionId } = await starter.start({ name, input: trainingInputFor(object) });
+      if (started) {
         metrics.addMetric('trainingRunsStarted', MetricUnit.Count, 1);
-        logger.info('training started', { key: object.key, name, executionArn: out.executionArn });
-        executions.push({ key: object.key, name, started: true, executionArn: out.executionArn });
-      } catch (e) {
-        if (!(e instanceof ExecutionAlreadyExists)) throw e;
+        logger.info('training started', { key: object.key, name, executionArn: executionId });
+        executions.push({ key: object.key, name, started: true, executionArn: executionId });
+      } else {
         logger.info('training already started for this object version', { key: object.key, name });
         executions.push({ key: object.key, name, started: false });
       }
