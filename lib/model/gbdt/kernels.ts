@@ -190,7 +190,42 @@ export function histogramKernel(s: SharedViews, item: number): void {
       const o6 = off[5];
       const o7 = off[6];
       const o8 = off[7];
-      if (pair) {
+      // Features in the second word of the pair (1 to 4): the padding bytes of a last, partly
+      // used word are not summed (with 7 features, that is one bin update in eight).
+      const inB = Math.min(4, numFeatures - 4 * w - 4) | 0;
+      if (pair && inB < 4) {
+        for (let r = from; r < to; r++) {
+          const g = gh[2 * r];
+          const h = gh[2 * r + 1];
+          const a = packed[r * words + w];
+          const b = packed[r * words + w + 1];
+          let k = o1 + (a & 255) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          k = o2 + ((a >>> 8) & 255) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          k = o3 + ((a >>> 16) & 255) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          k = o4 + (a >>> 24) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          k = o5 + (b & 255) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          if (inB > 1) {
+            k = o6 + ((b >>> 8) & 255) * 3;
+            hist[k] += g;
+            hist[k + 1] += h;
+          }
+          if (inB > 2) {
+            k = o7 + ((b >>> 16) & 255) * 3;
+            hist[k] += g;
+            hist[k + 1] += h;
+          }
+        }
+      } else if (pair) {
         for (let r = from; r < to; r++) {
           const g = gh[2 * r];
           const h = gh[2 * r + 1];
