@@ -13,7 +13,7 @@ import { buildFeatures, finishFeatureSnapshot, prepareFeatureInput, type Prepare
 import { InputError } from '#lib/errors.ts';
 import { publishSnapshot } from '#lib/features/publish.ts';
 import { fetchStagedOutput, stagePreparedInput, type StagedInput } from '#lib/features/staging.ts';
-import { resolveRawKey } from '#lib/features/raw-input.ts';
+import { resolveRawInput, resolveRawKey } from '#lib/features/raw-input.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
@@ -23,6 +23,11 @@ import type { ObjectStore } from '#lib/ports/object-store.ts';
  * features (DuckDB) -> a published snapshot (offline store + online store, CURRENT swapped).
  * Triggered by an S3 ObjectCreated notification (or its EventBridge form) on the raw bucket, or
  * called by the training state machine with `{ "input": "<raw key>", "asOf": "YYYY-MM-DD" }`.
+ *
+ * The training machine first resolves a prefix input (its ResolveInput state, before the
+ * DuckDB/Glue choice, which needs the size of the one file it will read):
+ *   {"stage": "resolve", "input": "raw/"}  answers {"input": "<newest raw key>", "sizeBytes", "requestedInput"}
+ *        (lib/features/raw-input.ts; for a key, the key and its size); reads nothing but the listing.
  *
  * The Glue branch of the training machine calls it for the two stages around the Glue job
  * (lib/features/build.ts, lib/features/staging.ts):
@@ -124,9 +129,29 @@ const PublishRequest = z.object({
   staging: z.string().min(1),
 });
 
-export type StageRequest = z.infer<typeof PrepareRequest> | z.infer<typeof PublishRequest>;
+const ResolveRequest = z.object({
+  stage: z.literal('resolve'),
+  input: z.string().min(1),
+});
 
-const STAGES = ['prepare', 'publish'] as const;
+export type StageRequest = z.infer<typeof PrepareRequest> | z.infer<typeof PublishRequest> | z.infer<typeof ResolveRequest>;
+
+/** The resolve stage's answer: what the training machine merges into its config before the engine choice. */
+export interface ResolvedInput {
+  /** The raw object key the rest of the run reads (never a prefix). */
+  input: string;
+  sizeBytes: number;
+  /** The input as given (a prefix, or the same key). */
+  requestedInput: string;
+}
+
+const STAGES = ['resolve', 'prepare', 'publish'] as const;
+
+const STAGE_SHAPES: Record<(typeof STAGES)[number], string> = {
+  resolve: '{"stage": "resolve", "input": "<raw key or prefix/>"}',
+  prepare: '{"stage": "prepare", "request": {"input": "<raw key>", "asOf"?: "YYYY-MM-DD"}}',
+  publish: '{"stage": "publish", "staging": "staging/<snapshot id>/"}',
+};
 
 /** What the handler was asked: a full build (one of the event shapes) or one stage of the Glue branch. */
 export type ExtractEvent = ({ kind: 'build' } & ExtractRequest) | ({ kind: 'stage' } & StageRequest);
@@ -134,15 +159,14 @@ export type ExtractEvent = ({ kind: 'build' } & ExtractRequest) | ({ kind: 'stag
 export function parseEvent(event: unknown): ExtractEvent {
   if (event && typeof event === 'object' && 'stage' in event) {
     const stage = (event as { stage: unknown }).stage;
-    const schema = stage === 'prepare' ? PrepareRequest : stage === 'publish' ? PublishRequest : undefined;
+    const schema = stage === 'prepare' ? PrepareRequest : stage === 'publish' ? PublishRequest : stage === 'resolve' ? ResolveRequest : undefined;
     if (!schema) {
       throw new InputError('BAD_EXTRACT_EVENT', `unknown stage ${JSON.stringify(stage)}: expected one of ${STAGES.join(', ')}`);
     }
     const parsed = schema.safeParse(event);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      const expected = stage === 'prepare' ? '{"stage": "prepare", "request": {"input": "<raw key>", "asOf"?: "YYYY-MM-DD"}}' : '{"stage": "publish", "staging": "staging/<snapshot id>/"}';
-      throw new InputError('BAD_EXTRACT_EVENT', `expected ${expected} (${issue.path.join('.')}: ${issue.message})`);
+      throw new InputError('BAD_EXTRACT_EVENT', `expected ${STAGE_SHAPES[stage as (typeof STAGES)[number]]} (${issue.path.join('.')}: ${issue.message})`);
     }
     return { kind: 'stage', ...parsed.data };
   }
@@ -220,7 +244,15 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
     return result;
   }
 
-  async function handle(event: unknown): Promise<ExtractFeaturesResult | StagedInput> {
+  /** The resolve stage: no download, no scratch directory, one listing (or head) of the raw store. */
+  async function resolveInput(d: ExtractFeaturesDeps, input: string): Promise<ResolvedInput> {
+    const resolved = await resolveRawInput(d.rawStore, input);
+    const answer: ResolvedInput = { input: resolved.key, sizeBytes: resolved.sizeBytes, requestedInput: input };
+    logger.info(resolved.prefix ? 'raw prefix resolved to its newest file' : 'raw key checked', { ...answer });
+    return answer;
+  }
+
+  async function handle(event: unknown): Promise<ExtractFeaturesResult | StagedInput | ResolvedInput> {
     const d = getDeps();
     const request = parseEvent(event);
     if (request.kind === 'build' && request.bucket !== undefined && d.rawBucket !== undefined && request.bucket !== d.rawBucket) {
@@ -228,6 +260,7 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
     }
     const { kind: _kind, ...logged } = request;
     logger.info(request.kind === 'build' ? 'extracting features' : `feature stage ${request.stage}`, { ...logged });
+    if (request.kind === 'stage' && request.stage === 'resolve') return resolveInput(d, request.input);
     const stages = d.stages ?? featureStages(d.clock);
     const work = await mkdtemp(join(d.tmpDir ?? tmpdir(), 'extract-'));
     try {
@@ -270,7 +303,7 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
   return middy(handle).use(injectLambdaContext(logger)).use(logMetrics(metrics)) as unknown as (
     event: unknown,
     context: Context,
-  ) => Promise<ExtractFeaturesResult | StagedInput>;
+  ) => Promise<ExtractFeaturesResult | StagedInput | ResolvedInput>;
 }
 
 /** The stages of lib/features/build.ts, sized like the build (`tuning`). */

@@ -8,6 +8,7 @@ import { EmfFileMetricsReader } from '#lib/adapters/local/emf-metrics-reader.ts'
 import { JsonlNotifier } from '#lib/adapters/local/jsonl-notifier.ts';
 import { FEATURE_CODE_VERSION } from '#lib/features/catalog.ts';
 import { FEATURE_SQL_PATH } from '#lib/features/feature-sql.ts';
+import { isRawPrefix } from '#lib/features/raw-input.ts';
 import { readCurrentSnapshot } from '#lib/features/publish.ts';
 import type { Builder } from '#lib/ports/builder.ts';
 import type { MetricsReader } from '#lib/ports/metrics-reader.ts';
@@ -71,21 +72,30 @@ function lambdaContext(functionName: string): Context {
  * still the current one there is nothing to rebuild or republish. A different raw file, date or
  * SQL gives another key; a snapshot published since makes the entry stale. Keyed outside the
  * handler because the handler only learns the snapshot id after building it.
+ *
+ * The training machine resolves a prefix input (raw/) to its newest raw key in ResolveInput
+ * before this step, so ExtractFeatures always names one object here. Without an asOf (the
+ * schedule's and a drift retraining's input) the build's own default, the clock's today, keys the
+ * entry and is passed to the build, so the key and the snapshot agree even across midnight. A
+ * request this cache cannot key (a prefix called directly, an object without an ETag) is built.
  */
 export function cachedExtract(root: LocalRoot, extract: LocalFunction): LocalFunction {
   const dir = join(root.home.root, 'cache', 'extract-features');
   return async (payload) => {
-    // The Glue branch's stage requests are content-addressed by the stages themselves.
+    // The resolve stage reads a listing; the Glue branch's stage requests are content-addressed by the stages themselves.
     if (payload && typeof payload === 'object' && 'stage' in payload) return extract(payload);
     const { input, asOf } = (payload ?? {}) as { input?: unknown; asOf?: unknown };
-    const head =
-      typeof input === 'string' && typeof asOf === 'string' ? await root.objectStore.head(input) : undefined;
+    if (typeof input !== 'string' || isRawPrefix(input) || (asOf !== undefined && typeof asOf !== 'string'))
+      return extract(payload);
+    const head = await root.objectStore.head(input);
     if (!head?.etag) return extract(payload);
+    const day = asOf ?? root.clock.today();
+    const request = asOf === undefined ? { ...(payload as Record<string, unknown>), asOf: day } : payload;
     const key = createHash('sha256')
       .update(
         JSON.stringify([
           head.etag,
-          asOf,
+          day,
           FEATURE_CODE_VERSION,
           createHash('sha256').update(readFileSync(FEATURE_SQL_PATH)).digest('hex'),
         ]),
@@ -97,7 +107,7 @@ export function cachedExtract(root: LocalRoot, extract: LocalFunction): LocalFun
       if ((await readCurrentSnapshot(root.objectStore))?.snapshotId === cached.snapshotId)
         return { ...cached, alreadyCurrent: true, reused: true };
     }
-    const result = (await extract(payload)) as { snapshotId: string };
+    const result = (await extract(request)) as { snapshotId: string };
     mkdirSync(dir, { recursive: true });
     writeFileSync(`${file}.tmp`, JSON.stringify(result));
     renameSync(`${file}.tmp`, file);

@@ -34,12 +34,15 @@ export const LOCAL_SUBSTITUTIONS: Readonly<Record<string, string>> = Object.free
 
 /**
  * Steps whose answers a resumed run takes from the failed one when their input is unchanged:
- * the expensive, content-addressed ones. Evaluate is re-run (it reads the champion, which may
+ * the expensive, content-addressed ones, and ResolveInput, so a resumed run reads the raw file
+ * the failed run resolved its prefix to even if a newer drop has landed since (as a redrive in AWS
+ * keeps the states that succeeded). Evaluate is re-run (it reads the champion, which may
  * have moved); Register is re-run because it is free when repeated (same bytes, same version,
  * nothing written) and its audit line names the run; the canary steps act on live aliases and
  * always run.
  */
 export const REUSABLE_STATES: ReadonlySet<string> = new Set([
+  'ResolveInput',
   'ExtractFeatures',
   'PrepareGlueFeatures',
   'ExtractFeaturesGlue',

@@ -48,8 +48,10 @@ function setup(canary: 'good' | 'errors' = 'good') {
   const candidates = new Map<string, Uint8Array>();
   const functions: Record<string, LocalFunction> = {
     'extract-features': async (p) => {
-      const payload = p as { stage?: string; staging?: string };
+      const payload = p as { stage?: string; staging?: string; input?: string };
       calls.push(payload.stage ? `extract-features:${payload.stage}` : 'extract-features');
+      // The default input raw/ is a prefix: a small newest file (the Glue tests pass a large size).
+      if (payload.stage === 'resolve') return { input: `${payload.input}loans.csv`, sizeBytes: 1000, requestedInput: payload.input };
       const counts = { rowsIn: 100, rowsValid: 98, rowsQuarantined: 2 };
       if (payload.stage === 'prepare') {
         const staging = `staging/${GLUE_SNAPSHOT}/`;
@@ -102,13 +104,13 @@ describe('training state machine on the local runner', () => {
     const t = setup();
     const first = await t.run({ train: { model: 1 } });
     expect(first.result).toMatchObject({ status: 'succeeded', output: { status: 'promoted' } });
-    expect(tasks(first.record)).toEqual(['ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'NotifyPromoted']);
+    expect(tasks(first.record)).toEqual(['ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'NotifyPromoted']);
     const v1 = (await t.registry.aliases()).champion as string;
     expect(v1).toBe(sha256Hex(new Uint8Array([1])));
 
     const second = await t.run({ train: { model: 2 } });
     expect(second.result.output).toMatchObject({ status: 'promoted', modelVersion: sha256Hex(new Uint8Array([2])) });
-    expect(tasks(second.record)).toEqual(['ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'JudgeCanary', 'PromoteCanary', 'NotifyPromoted']);
+    expect(tasks(second.record)).toEqual(['ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'JudgeCanary', 'PromoteCanary', 'NotifyPromoted']);
     expect(second.record.states.map((s) => s.name)).toContain('WaitForCanaryTraffic');
     expect(await t.registry.aliases()).toMatchObject({ champion: sha256Hex(new Uint8Array([2])), canary: null, previousChampions: [v1] });
     expect(await t.deployment.deployer.routing()).toEqual({ functionVersion: '2', canary: null });
@@ -135,7 +137,7 @@ describe('training state machine on the local runner', () => {
     const before = await t.registry.history();
     const { result, record } = await t.run({ train: { model: 2 }, gate: { reject: true } });
     expect(result).toMatchObject({ status: 'succeeded', output: { status: 'rejected', reasons: ['auc_below_floor: 0.5 < 0.6'] } });
-    expect(tasks(record)).toEqual(['ExtractFeatures', 'Train', 'Evaluate', 'NotifyRejected']);
+    expect(tasks(record)).toEqual(['ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'NotifyRejected']);
     expect(record.states.at(-1)).toMatchObject({ name: 'Rejected', type: 'Succeed' });
     expect(await t.registry.history()).toEqual(before);
     expect((await t.deployment.deployer.read()).versions).toHaveLength(1);
@@ -151,7 +153,7 @@ describe('training state machine on the local runner', () => {
 
   it('extracts large inputs with the Glue branch: prepare, the job on the staged Parquet, publish', async () => {
     const t = setup();
-    const { result, record } = await t.run({ train: { model: 1 }, sizeBytes: 5_000_000_000 });
+    const { result, record } = await t.run({ train: { model: 1 }, input: 'raw/big.csv', sizeBytes: 5_000_000_000 });
     expect(result.status).toBe('succeeded');
     expect(tasks(record).slice(0, 4)).toEqual(['PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train']);
     expect(t.calls.slice(0, 4)).toEqual(['extract-features:prepare', 'glue', 'extract-features:publish', 'train']);
@@ -172,7 +174,7 @@ describe('training state machine on the local runner', () => {
     const t = setup();
     await t.run({ train: { model: 1 } });
     const aliasesBefore = await t.registry.aliases();
-    const failed = await t.run({ train: { model: 2 }, sizeBytes: 5_000_000_000 }, { failAt: [state] });
+    const failed = await t.run({ train: { model: 2 }, input: 'raw/big.csv', sizeBytes: 5_000_000_000 }, { failAt: [state] });
     expect(failed.result).toMatchObject({ status: 'failed', error: { error: 'TrainingFailed' } });
     expect(failed.record.states.find((s) => s.error)?.name).toBe(state);
     expect(t.calls).not.toContain('extract-features:publish');
@@ -191,7 +193,7 @@ describe('training state machine on the local runner', () => {
     .filter((n) => !n.startsWith('Notify') && !['PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'AbortCanary', 'RollBackCanary'].includes(n));
 
   it('covers every main-path Task in the fault tests below', () => {
-    expect(MAIN_PATH_TASKS).toEqual(['ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'JudgeCanary', 'PromoteCanary']);
+    expect(MAIN_PATH_TASKS).toEqual(['ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'JudgeCanary', 'PromoteCanary']);
   });
 
   it.each(MAIN_PATH_TASKS)('a fault at %s ends the run failed with the champion serving alone; resume completes it', async (state) => {
@@ -214,7 +216,7 @@ describe('training state machine on the local runner', () => {
     expect(resumed.result.output).toMatchObject({ status: 'promoted', modelVersion: sha256Hex(new Uint8Array([2])) });
     expect(resumed.record.resumedFrom).toBe(failed.record.executionId);
     // Whatever finished before the fault is reused, not recomputed.
-    const finishedBefore = ['ExtractFeatures', 'Train', 'BuildImage'].filter(
+    const finishedBefore = ['ResolveInput', 'ExtractFeatures', 'Train', 'BuildImage'].filter(
       (s) => MAIN_PATH_TASKS.indexOf(s) < MAIN_PATH_TASKS.indexOf(state),
     );
     expect(reusedStates(resumed.record).sort()).toEqual(finishedBefore.sort());

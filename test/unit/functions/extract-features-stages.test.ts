@@ -136,10 +136,42 @@ describe('extract-features stage requests', () => {
     });
     expect(parseEvent({ stage: 'publish', staging: STAGING })).toEqual({ kind: 'stage', stage: 'publish', staging: STAGING });
     expect(parseEvent({ input: 'raw/a.csv' })).toEqual({ kind: 'build', key: 'raw/a.csv', asOf: undefined });
-    expect(() => parseEvent({ stage: 'train' })).toThrow(new InputError('BAD_EXTRACT_EVENT', 'unknown stage "train": expected one of prepare, publish'));
+    expect(() => parseEvent({ stage: 'train' })).toThrow(new InputError('BAD_EXTRACT_EVENT', 'unknown stage "train": expected one of resolve, prepare, publish'));
     expect(() => parseEvent({ stage: 'prepare', input: 'raw/a.csv' })).toThrow(/"request": \{"input".*\(request: /);
     expect(() => parseEvent({ stage: 'prepare', request: { input: 'raw/a.csv', asOf: 'May' } })).toThrow(/request\.asOf: YYYY-MM-DD/);
     expect(() => parseEvent({ stage: 'publish' })).toThrow(InputError);
+    expect(parseEvent({ stage: 'resolve', input: 'raw/' })).toEqual({ kind: 'stage', stage: 'resolve', input: 'raw/' });
+    expect(() => parseEvent({ stage: 'resolve', input: '' })).toThrow(/"stage": "resolve".*\(input: /);
+  });
+
+  it('resolve: one listing of the raw bucket under the prefix, the newest non-empty raw key and its size; nothing read or written', async () => {
+    const { handler, calls } = setup();
+    s3Mock.on(ListObjectsV2Command, { Bucket: RAW, Prefix: 'raw/' }).resolves({
+      Contents: [
+        { Key: 'raw/', Size: 0 },
+        { Key: 'raw/2025-01-31/loans.csv', Size: 900_000_000 },
+        { Key: 'raw/2025-02-28/loans.csv', Size: 3_500_000_000 },
+        { Key: 'raw/2025-02-28/README.txt', Size: 10 },
+        { Key: 'raw/2025-03-31/loans.csv', Size: 0 },
+      ],
+    });
+    const answer = await handler({ stage: 'resolve', input: 'raw/' }, context);
+    expect(answer).toEqual({ input: 'raw/2025-02-28/loans.csv', sizeBytes: 3_500_000_000, requestedInput: 'raw/' });
+    expect(inputs(ListObjectsV2Command)).toEqual([{ Bucket: RAW, Prefix: 'raw/' }]);
+    expect(s3Mock.commandCalls(GetObjectCommand)).toEqual([]);
+    expect(s3Mock.commandCalls(HeadObjectCommand)).toEqual([]);
+    expect(s3Mock.commandCalls(PutObjectCommand)).toEqual([]);
+    expect(calls).toEqual([]);
+  });
+
+  it('resolve answers every field the ResolveInput state selects (state-machines/training.asl.json)', async () => {
+    const { handler } = setup();
+    s3Mock.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'raw/a.csv', Size: 5 }] });
+    const answer = (await handler({ stage: 'resolve', input: 'raw/' }, context)) as unknown as Record<string, unknown>;
+    const asl = JSON.parse(readFileSync('state-machines/training.asl.json', 'utf8')) as { States: Record<string, { ResultSelector: Record<string, string> }> };
+    const selected = Object.values(asl.States.ResolveInput.ResultSelector).map((path) => path.replace(/^\$\.Payload\./, ''));
+    expect(selected.length).toBeGreaterThan(0);
+    expect(selected.filter((field) => answer[field] === undefined)).toEqual([]);
   });
 
   it('prepare: reads the raw object, stages the valid rows and quarantine, prepared.json last, and answers the keys', async () => {

@@ -109,6 +109,31 @@ describe('extract-features handler', () => {
     });
   });
 
+  it('resolve stage (events/extract-features-resolve.json): names the newest raw file under the prefix and its size, building nothing', async () => {
+    const { objectStore, calls, handler, tmp } = setup();
+    await objectStore.put('raw/2025/02/loans.csv', 'id,loan_id\n1,1\n');
+    await objectStore.put('raw/2025/03/loans.csv', 'id,loan_id\n1,1\n2,2\n');
+    await objectStore.put('raw/2025/03/notes.txt', 'not a raw file');
+    await objectStore.put('raw/2025/04/empty.csv', '');
+    expect(await handler(event('extract-features-resolve.json'), context)).toEqual({
+      input: 'raw/2025/03/loans.csv',
+      sizeBytes: 'id,loan_id\n1,1\n2,2\n'.length,
+      requestedInput: 'raw/',
+    });
+    // A key is answered as itself with its size (the state machine only sends prefixes).
+    expect(await handler({ stage: 'resolve', input: 'raw/2025/02/loans.csv' }, context)).toEqual({
+      input: 'raw/2025/02/loans.csv',
+      sizeBytes: 'id,loan_id\n1,1\n'.length,
+      requestedInput: 'raw/2025/02/loans.csv',
+    });
+    expect(calls).toEqual([]);
+    expect(readdirSync(tmp)).toEqual([]);
+    expect(await readCurrentSnapshot(objectStore)).toBeUndefined();
+    await expect(handler({ stage: 'resolve', input: 'raw/2025/04/' }, context)).rejects.toMatchObject({ code: 'RAW_NOT_FOUND' });
+    await expect(handler({ stage: 'resolve', input: 'raw/none.csv' }, context)).rejects.toMatchObject({ code: 'RAW_NOT_FOUND' });
+    await expect(handler({ stage: 'resolve' }, context)).rejects.toMatchObject({ code: 'BAD_EXTRACT_EVENT', message: expect.stringContaining('"stage": "resolve", "input"') });
+  });
+
   it('refuses a missing raw file, a notification from another bucket and an unknown event shape', async () => {
     const { handler } = setup();
     await expect(handler({ input: 'raw/none.csv' }, context)).rejects.toMatchObject({ code: 'RAW_NOT_FOUND' });

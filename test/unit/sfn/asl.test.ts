@@ -112,7 +112,7 @@ describe('training.asl.json', () => {
     for (const state of ['DeployCanary', 'JudgeCanary', 'PromoteCanary', 'RollBackCanary']) {
       expect(definition.States[state].Catch?.map((c) => c.Next)).toEqual(['AbortCanary']);
     }
-    for (const state of ['ExtractFeatures', 'PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'AbortCanary']) {
+    for (const state of ['ResolveInput', 'ExtractFeatures', 'PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'AbortCanary']) {
       expect(definition.States[state].Catch?.map((c) => c.Next)).toEqual(['NotifyFailure']);
     }
     expect(definition.States.NotifyFailure.Next).toBe('Failed');
@@ -125,6 +125,38 @@ describe('training.asl.json', () => {
     expect(choice.Choices?.map((c) => c.Next)).toEqual(['PrepareGlueFeatures']);
     expect(definition.States.ExtractFeaturesGlue.Resource).toBe('arn:aws:states:::glue:startJobRun.sync');
     expect(definition.States.BuildImage.Resource).toBe('arn:aws:states:::codebuild:startBuild.sync');
+  });
+
+  it('resolves a prefix input (and only a prefix) to its newest raw key and size before the engine choice', () => {
+    const s = definition.States;
+    expect(s.Configure.Next).toBe('InputIsPrefix');
+    // Only a string ending in / is resolved; anything else goes straight to the choice, as before.
+    expect(s.InputIsPrefix).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ And: [{ Variable: '$.config.input', IsString: true }, { Variable: '$.config.input', StringMatches: '*/' }], Next: 'ResolveInput' }],
+      Default: 'ChooseFeatureEngine',
+    });
+    // The extract function's resolve stage (functions/extract-features/handler.ts).
+    expect(s.ResolveInput.Parameters).toEqual({
+      FunctionName: '${ExtractFeaturesFunctionArn}',
+      Payload: { stage: 'resolve', 'input.$': '$.config.input' },
+    });
+    expect(s.ResolveInput).toMatchObject({
+      ResultSelector: { 'input.$': '$.Payload.input', 'sizeBytes.$': '$.Payload.sizeBytes' },
+      ResultPath: '$.resolved',
+      Next: 'UseResolvedInput',
+    });
+    // The resolved key and size replace the config's (the second argument of JsonMerge wins), so
+    // the choice and every later state read the concrete key.
+    expect(s.UseResolvedInput).toEqual(expect.objectContaining({
+      Type: 'Pass',
+      Parameters: { 'config.$': 'States.JsonMerge($.config, $.resolved, false)' },
+      Next: 'ChooseFeatureEngine',
+    }));
+    const sizeRules = JSON.stringify(s.ChooseFeatureEngine.Choices);
+    expect(sizeRules).toContain('"Variable":"$.config.sizeBytes"');
+    expect(sizeRules).toContain('"NumericGreaterThanPath":"$.config.largeInputBytes"');
+    for (const state of ['ExtractFeatures', 'PrepareGlueFeatures']) expect(JSON.stringify(s[state].Parameters)).toContain('$.config');
   });
 
   it('runs the Glue branch as prepare (Lambda) -> the job on the staged Parquet -> publish (Lambda)', () => {
