@@ -38,12 +38,16 @@ export interface SharedViews {
    * around 1e-13, far below what moves a split).
    */
   expNegScore: Float64Array;
-  /** Gradient and hessian of row r at [2r] and [2r + 1] (one cache line serves both). */
-  gradHess: Float64Array;
+  /**
+   * Gradient and hessian of row r at [2r] and [2r + 1] (one cache line serves both), in float32
+   * as LightGBM keeps them (its score_t): half the bytes for every pass that reads them, while
+   * the histograms still sum them in float64.
+   */
+  gradHess: Float32Array;
   /** The working row order: each leaf owns a contiguous range. */
   rows: Uint32Array;
   /** gradHess gathered in `rows` order ([2i], [2i + 1]), so histogram passes read it sequentially. */
-  orderedGradHess: Float64Array;
+  orderedGradHess: Float32Array;
   /**
    * Partition scratch: work item k of a split writes the left rows of its block of `rows` to
    * partLeft and the right rows to partRight, both from the block's first index, and its left

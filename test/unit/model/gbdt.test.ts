@@ -111,8 +111,9 @@ describe('histogram GBDT', () => {
       const c = new Float64Array(k);
       for (let i = 0; i < n; i++) {
         const b = binOf(Math.fround(columns[f][i]), edges[f]);
-        g[b] += p - label[i];
-        h[b] += p * (1 - p);
+        // Gradients and hessians are float32 (as LightGBM's), summed in float64.
+        g[b] += Math.fround(p - label[i]);
+        h[b] += Math.fround(p * (1 - p));
         c[b]++;
       }
       const G = g.reduce((a, b) => a + b, 0);
