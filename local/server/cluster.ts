@@ -22,18 +22,22 @@ export const SERVE_WORKER_ENV = 'CREDIT_RISK_SERVE_WORKER';
 const WORKER_ENTRY = resolve(import.meta.dirname, 'serve-worker.mjs');
 
 /**
- * V8 flags of each worker: a 32 MiB young generation (semi-space; V8's default is 16 MiB on
- * 64-bit). A request allocates its event, context, JSON and Powertools objects and drops them a
- * few milliseconds later; with the default, scavenges came often enough to promote objects still
- * in flight to the old generation, and the old-generation collections that followed were the
- * tail. Alternated 8 s wrk runs of 2 workers on the shared machine: with it p99 8.7, 9.3, 12.2,
- * 13.0, 14.8, 15.5, 20.5 ms (max 40-77 ms); with the default 14.4, 15.7, 17.7, 19.8, 21.3, 22.4 ms
- * (max 36-130 ms): a modest, noisy gain (docs/BENCHMARKS.md, Serving). A flag the user already
- * set (command line or NODE_OPTIONS) wins.
+ * V8 flags of each worker: a young generation fixed at 64 MiB per semi-space (min and max; by
+ * default V8 starts it small and grows it only as objects survive). A request allocates about
+ * 60 KB (event, context, JSON, Powertools objects; some 300 MB/s per worker under load) and
+ * drops it a few milliseconds later. Setting only the maximum (32 MiB, the previous flag) left
+ * the space at about 32 MiB at this survival rate (1%): 83-127 scavenges per worker per 10 s
+ * whether the maximum was 32, 64 or 128. With the minimum fixed too, 57-68 scavenges of 2.3-2.6 ms
+ * (against 1.5-1.8 ms), and no old-generation marking inside the 10 s windows (with 32 MiB: 1-3
+ * per worker, 6-26 ms of pauses), because fewer in-flight requests get promoted. Alternated
+ * bench runs: p99 7.1-7.9 ms against 6.8-13.3 ms at the same throughput, for about 85 MiB more
+ * RSS per worker (docs/BENCHMARKS.md, Serving, 2026-12-03 11:23). A flag the user already set
+ * (command line or NODE_OPTIONS) wins.
  */
 function workerExecArgv(): string[] {
   const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
-  return /semi-space-size/.test(given) ? [...process.execArgv] : [...process.execArgv, '--max-semi-space-size=32'];
+  if (/semi-space-size/.test(given)) return [...process.execArgv];
+  return [...process.execArgv, '--min-semi-space-size=64', '--max-semi-space-size=64'];
 }
 
 /**

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { isInputError } from '#lib/errors.ts';
 import { shortId } from '#lib/registry/registry.ts';
 import { createLocalRoot } from '#local/root.ts';
@@ -44,6 +45,7 @@ export async function runServeWorker(): Promise<void> {
     void stop();
   });
   process.on('SIGTERM', () => void stop());
+  if (process.env.CREDIT_RISK_SERVE_LOOP_STATS) reportLoopStats(tag);
   process.on('SIGINT', () => undefined);
   toPrimary({ t: 'hello' });
 
@@ -70,4 +72,37 @@ export async function runServeWorker(): Promise<void> {
     process.exit(1);
   }
   toPrimary({ t: 'listening', url: running.server.url, port: running.server.port });
+}
+
+/**
+ * A measurement option (CREDIT_RISK_SERVE_LOOP_STATS=1): on each SIGUSR2, one line on stderr with
+ * this worker's event-loop delay (perf_hooks.monitorEventLoopDelay, 1 ms resolution: how late a
+ * timer fired, i.e. how long the loop was blocked) and its GC pauses by kind (PerformanceObserver 'gc'), so the tail of each worker can be seen apart from the load
+ * generator's figures (since the previous SIGUSR2: a bench signals before and after its window).
+ * Off by default.
+ */
+function reportLoopStats(tag: string): void {
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  const gc = new Map<string, { n: number; ms: number; max: number }>();
+  const kinds: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = kinds[((e as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind ?? 0] ?? 'other';
+      const g = gc.get(kind) ?? { n: 0, ms: 0, max: 0 };
+      g.n += 1;
+      g.ms += e.duration;
+      g.max = Math.max(g.max, e.duration);
+      gc.set(kind, g);
+    }
+  }).observe({ entryTypes: ['gc'] });
+  const ms = (ns: number) => (ns / 1e6).toFixed(2);
+  process.on('SIGUSR2', () => {
+    const gcText = [...gc].map(([k, g]) => `${k} ${g.n}x ${g.ms.toFixed(1)} ms (max ${g.max.toFixed(2)})`).join(', ');
+    console.error(
+      `${tag} loop delay p50 ${ms(delay.percentile(50))} p99 ${ms(delay.percentile(99))} p99.9 ${ms(delay.percentile(99.9))} max ${ms(delay.max)} ms; gc ${gcText || 'none'}`,
+    );
+    delay.reset();
+    gc.clear();
+  });
 }
