@@ -159,7 +159,7 @@ export function register(program: Command): void {
       if (flags.rows !== undefined && flags.input !== undefined) throw new InputError('BAD_ARGUMENTS', 'give --rows or --input, not both');
       const input: Record<string, unknown> = { trigger: 'cli' };
       if (flags.input !== undefined) {
-        // A prefix (raw/) is resolved by extract-features to its newest file, as in AWS; checked here first.
+        // A prefix (raw/) is resolved by the state machine (ResolveInput) to its newest file, as in AWS; checked here first.
         const key = await resolveRawKey(root.objectStore, flags.input);
         if (!(await root.objectStore.head(key))) {
           throw new InputError('RAW_NOT_FOUND', `no raw object ${key} in ${root.objectStore.describe(key)}`);

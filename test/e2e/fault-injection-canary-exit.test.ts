@@ -19,7 +19,9 @@ import { freshHome } from '../support/home.ts';
  *   canary still routed (the documented limit: nothing is left to undo it), and `pipeline resume`
  *   then finishes the run and leaves one version serving.
  */
-const GATE = { requireBrierBeatsBaseRate: false, maxEce: 0.3, minAuc: 0.5, minTestPositives: 1, minTestRows: 50, maxAucDrop: 1 };
+// These runs test fault handling, not model quality: a few trees on 4,000 rows (about 20 test
+// positives) score anywhere around AUC 0.5 depending on rounding, so the floors are off.
+const GATE = { requireBrierBeatsBaseRate: false, maxEce: 1, minAuc: 0, minTestPositives: 1, minTestRows: 50, maxAucDrop: 1 };
 const NO_TRAFFIC_NEEDED = { minCanaryRequests: 0, minChampionRequests: 1_000_000_000 };
 /** Nobody sends traffic in these runs, so a canary that must answer one request is rolled back. */
 const ROLL_BACK = { minCanaryRequests: 1, minChampionRequests: 1_000_000_000 };

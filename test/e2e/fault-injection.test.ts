@@ -21,7 +21,9 @@ import { freshHome } from '../support/home.ts';
  * (The canary under real traffic is test/e2e/canary.test.ts; here the judge is told to need no
  * traffic, so the runs stay fast.)
  */
-const GATE = { requireBrierBeatsBaseRate: false, maxEce: 0.3, minAuc: 0.5, minTestPositives: 1, minTestRows: 50, maxAucDrop: 1 };
+// These runs test fault handling, not model quality: a few trees on 4,000 rows (about 20 test
+// positives) score anywhere around AUC 0.5 depending on rounding, so the floors are off.
+const GATE = { requireBrierBeatsBaseRate: false, maxEce: 1, minAuc: 0, minTestPositives: 1, minTestRows: 50, maxAucDrop: 1 };
 const NO_TRAFFIC_NEEDED = { minCanaryRequests: 0, minChampionRequests: 1_000_000_000 };
 const MAIN_PATH_TASKS = taskStates(definitionFor('training'))
   .map((s) => s.name)
