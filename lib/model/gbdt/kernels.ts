@@ -195,9 +195,10 @@ export function histogramKernel(s: SharedViews, item: number): void {
       const o7 = off[6];
       const o8 = off[7];
       // Features in the second word of the pair (1 to 4): the padding bytes of a last, partly
-      // used word are not summed (with 7 features, that is one bin update in eight).
+      // used word are not summed (with 7 features, that is one bin update in eight). The guards
+      // are the same for every row, so they cost a predicted branch each.
       const inB = Math.min(4, numFeatures - 4 * w - 4) | 0;
-      if (pair && inB < 4) {
+      if (pair) {
         for (let r = from; r < to; r++) {
           const g = gh[2 * r];
           const h = gh[2 * r + 1];
@@ -228,37 +229,11 @@ export function histogramKernel(s: SharedViews, item: number): void {
             hist[k] += g;
             hist[k + 1] += h;
           }
-        }
-      } else if (pair) {
-        for (let r = from; r < to; r++) {
-          const g = gh[2 * r];
-          const h = gh[2 * r + 1];
-          const a = packed[r * words + w];
-          const b = packed[r * words + w + 1];
-          let k = o1 + (a & 255) * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          k = o2 + ((a >>> 8) & 255) * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          k = o3 + ((a >>> 16) & 255) * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          k = o4 + (a >>> 24) * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          k = o5 + (b & 255) * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          k = o6 + ((b >>> 8) & 255) * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          k = o7 + ((b >>> 16) & 255) * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
-          k = o8 + (b >>> 24) * 3;
-          hist[k] += g;
-          hist[k + 1] += h;
+          if (inB > 3) {
+            k = o8 + (b >>> 24) * 3;
+            hist[k] += g;
+            hist[k + 1] += h;
+          }
         }
       } else {
         for (let r = from; r < to; r++) {
