@@ -145,12 +145,11 @@ export interface ResolvedInput {
   requestedInput: string;
 }
 
-const STAGES = ['resolve', 'prepare', 'publish'] as const;
-
-const STAGE_SHAPES: Record<(typeof STAGES)[number], string> = {
-  resolve: '{"stage": "resolve", "input": "<raw key or prefix/>"}',
-  prepare: '{"stage": "prepare", "request": {"input": "<raw key>", "asOf"?: "YYYY-MM-DD"}}',
-  publish: '{"stage": "publish", "staging": "staging/<snapshot id>/"}',
+/** Each stage request's schema and the shape an error names, in the order errors list them. */
+const STAGES = {
+  resolve: { schema: ResolveRequest, shape: '{"stage": "resolve", "input": "<raw key or prefix/>"}' },
+  prepare: { schema: PrepareRequest, shape: '{"stage": "prepare", "request": {"input": "<raw key>", "asOf"?: "YYYY-MM-DD"}}' },
+  publish: { schema: PublishRequest, shape: '{"stage": "publish", "staging": "staging/<snapshot id>/"}' },
 };
 
 /** What the handler was asked: a full build (one of the event shapes) or one stage of the Glue branch. */
@@ -159,14 +158,14 @@ export type ExtractEvent = ({ kind: 'build' } & ExtractRequest) | ({ kind: 'stag
 export function parseEvent(event: unknown): ExtractEvent {
   if (event && typeof event === 'object' && 'stage' in event) {
     const stage = (event as { stage: unknown }).stage;
-    const schema = stage === 'prepare' ? PrepareRequest : stage === 'publish' ? PublishRequest : stage === 'resolve' ? ResolveRequest : undefined;
-    if (!schema) {
-      throw new InputError('BAD_EXTRACT_EVENT', `unknown stage ${JSON.stringify(stage)}: expected one of ${STAGES.join(', ')}`);
+    const known = typeof stage === 'string' && Object.hasOwn(STAGES, stage) ? STAGES[stage as keyof typeof STAGES] : undefined;
+    if (!known) {
+      throw new InputError('BAD_EXTRACT_EVENT', `unknown stage ${JSON.stringify(stage)}: expected one of ${Object.keys(STAGES).join(', ')}`);
     }
-    const parsed = schema.safeParse(event);
+    const parsed = known.schema.safeParse(event);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new InputError('BAD_EXTRACT_EVENT', `expected ${STAGE_SHAPES[stage as (typeof STAGES)[number]]} (${issue.path.join('.')}: ${issue.message})`);
+      throw new InputError('BAD_EXTRACT_EVENT', `expected ${known.shape} (${issue.path.join('.')}: ${issue.message})`);
     }
     return { kind: 'stage', ...parsed.data };
   }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
-import { resolveRawKey } from '#lib/features/raw-input.ts';
+import { resolveRawInput } from '#lib/features/raw-input.ts';
 import { runDecision, runModelVersion, type RunEvent, type RunRecord } from '#lib/pipeline/run-record.ts';
 import { createLocalRoot, type LocalRoot } from '#local/root.ts';
 import { RunStore } from '#local/runs/run-store.ts';
@@ -160,10 +160,7 @@ export function register(program: Command): void {
       const input: Record<string, unknown> = { trigger: 'cli' };
       if (flags.input !== undefined) {
         // A prefix (raw/) is resolved by the state machine (ResolveInput) to its newest file, as in AWS; checked here first.
-        const key = await resolveRawKey(root.objectStore, flags.input);
-        if (!(await root.objectStore.head(key))) {
-          throw new InputError('RAW_NOT_FOUND', `no raw object ${key} in ${root.objectStore.describe(key)}`);
-        }
+        const { key } = await resolveRawInput(root.objectStore, flags.input);
         if (key !== flags.input) log(`data: ${flags.input} -> its newest raw file ${key}`);
         input.input = flags.input;
       } else {
