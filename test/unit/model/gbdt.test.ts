@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { binOf, computeBinEdges, sortFloat32 } from '#lib/model/gbdt/binning.ts';
+import { BIN_INDEX_SIZE, binOf, computeBinEdges, fillBinIndex, sortFloat32 } from '#lib/model/gbdt/binning.ts';
+import { binKernel, type SharedViews } from '#lib/model/gbdt/kernels.ts';
 import { binColumns, predictProbability, predictRaw, toRowMajorFloat32, trainGbdt, type LabelledColumns } from '#lib/model/gbdt/booster.ts';
 import { Prng } from '#lib/model/gbdt/prng.ts';
 import { leafByBins, numLeaves } from '#lib/model/gbdt/tree.ts';
@@ -41,6 +42,59 @@ describe('quantile binning', () => {
       for (let k = 1; k <= edges.length; k++) if (b <= k !== x < edges[k - 1]) disagreements.push(`${x} vs edge ${k}`);
     }
     expect(disagreements).toEqual([]);
+  });
+
+  it('bins in training (binKernel, through the 16-bit prefix index) exactly as binOf does', () => {
+    const prng = new Prng(13);
+    const special = [0, -0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-45, -1e-45, 3.4e38, -3.4e38, 1, -1];
+    // Feature 0: wide-ranging values; feature 1: 3,000 neighbouring float32s around 1 and -1, so
+    // hundreds of edges share one 16-bit prefix and the search inside a prefix is exercised.
+    const wide = Float32Array.from({ length: 6000 }, (_, i) =>
+      i % 5 === 0 ? special[i % special.length] : (prng.next() - 0.5) * 10 ** Math.floor(prng.next() * 30 - 15),
+    );
+    const crowded = new Float32Array(6000);
+    const word = new Uint32Array(1);
+    const asFloat = new Float32Array(word.buffer);
+    for (let i = 0; i < crowded.length; i++) {
+      word[0] = ((i % 2 === 0 ? 0x3f800000 : 0xbf800000) + Math.floor(prng.next() * 3000)) >>> 0;
+      crowded[i] = i % 11 === 0 ? special[i % special.length] : asFloat[0];
+    }
+    const cases: [Float32Array, Float32Array][] = [
+      [wide, computeBinEdges(wide, 255)],
+      [crowded, computeBinEdges(crowded, 255)],
+      // Signed zeros as edges: -0 sorts as +0, so -0 and +0 values land alike on both sides.
+      [wide, Float32Array.from([-1e-45, 0, 1e-45])],
+      [wide, Float32Array.from([-0])],
+      [wide, new Float32Array(0)],
+    ];
+    for (const [values, edges] of cases) {
+      const n = values.length;
+      const binIndex = new Uint8Array(2 * BIN_INDEX_SIZE);
+      // The edges are feature 1's (feature 0 has none), so the feature's offset in the index counts.
+      fillBinIndex(new Float32Array(0), binIndex.subarray(0, BIN_INDEX_SIZE));
+      fillBinIndex(edges, binIndex.subarray(BIN_INDEX_SIZE));
+      const views = {
+        params: Float64Array.from([1, 0, 1024, Math.ceil(n / 1024)]),
+        numRows: n,
+        numFeatures: 2,
+        raw: [new Float32Array(n), values],
+        edges,
+        edgeStart: Int32Array.from([0, 0, edges.length]),
+        binIndex,
+        bins: [new Uint8Array(n), new Uint8Array(n)],
+        packed: new Uint32Array(n),
+        packedWords: 1,
+      } as unknown as SharedViews;
+      for (let item = 0; item < 2 * Math.ceil(n / 1024); item++) binKernel(views, item);
+      const rowMajor = new Uint8Array(views.packed.buffer);
+      const wrong: string[] = [];
+      for (let r = 0; r < n; r++) {
+        const expected = binOf(values[r], edges);
+        if (views.bins[1][r] !== expected || rowMajor[4 * r + 1] !== expected) wrong.push(`${values[r]}: ${views.bins[1][r]} vs ${expected}`);
+      }
+      expect(wrong.slice(0, 5)).toEqual([]);
+      expect(new Set(views.bins[1]).size).toBe(edges.length + 1 + (values.some(Number.isNaN) ? 1 : 0));
+    }
   });
 
   it('gives each distinct value its own bin when there are few, and NaN bin 0', () => {
