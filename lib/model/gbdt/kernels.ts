@@ -28,6 +28,8 @@ export interface SharedViews {
   binIndex: Uint8Array;
   /** Column-major bin matrix, one Uint8Array per feature. */
   bins: Uint8Array[];
+  /** Rows per bin, counted by each binning item (256 counts per item, in item order). */
+  binCountParts: Int32Array;
   /**
    * The same bins row-major, for the root's histogram: row r's bins are the bytes of
    * packed[r * packedWords .. + packedWords) (feature f in byte f; padding bytes 0).
@@ -118,6 +120,8 @@ export function binKernel(s: SharedViews, item: number): void {
   // The row-major copy, viewed as bytes: feature f of row r at byte r * stride + f.
   const stride = (s.packedWords * 4) | 0;
   const rowMajor = new Uint8Array(s.packed.buffer, s.packed.byteOffset, s.packed.length * 4);
+  const counts = s.binCountParts;
+  const countBase = item * 256;
   for (let r = from; r < to; r++) {
     const x = values[r];
     let bin = 0;
@@ -137,6 +141,7 @@ export function binKernel(s: SharedViews, item: number): void {
     }
     out[r] = bin;
     rowMajor[r * stride + f] = bin;
+    counts[countBase + bin]++;
   }
 }
 

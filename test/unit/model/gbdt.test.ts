@@ -44,7 +44,7 @@ describe('quantile binning', () => {
     expect(disagreements).toEqual([]);
   });
 
-  it('bins in training (binKernel, through the 16-bit prefix index) exactly as binOf does', () => {
+  it('bins in training (binKernel, through the 16-bit prefix index) exactly as binOf does, and counts each bin', () => {
     const prng = new Prng(13);
     const special = [0, -0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-45, -1e-45, 3.4e38, -3.4e38, 1, -1];
     // Feature 0: wide-ranging values; feature 1: 3,000 neighbouring float32s around 1 and -1, so
@@ -82,6 +82,7 @@ describe('quantile binning', () => {
         edgeStart: Int32Array.from([0, 0, edges.length]),
         binIndex,
         bins: [new Uint8Array(n), new Uint8Array(n)],
+        binCountParts: new Int32Array(2 * Math.ceil(n / 1024) * 256),
         packed: new Uint32Array(n),
         packedWords: 1,
       } as unknown as SharedViews;
@@ -93,6 +94,13 @@ describe('quantile binning', () => {
         if (views.bins[1][r] !== expected || rowMajor[4 * r + 1] !== expected) wrong.push(`${values[r]}: ${views.bins[1][r]} vs ${expected}`);
       }
       expect(wrong.slice(0, 5)).toEqual([]);
+      // Each item counted its rows per bin: feature 1's items sum to the bins' counts.
+      const counted = new Array<number>(256).fill(0);
+      const chunks = Math.ceil(n / 1024);
+      for (let c = 0; c < chunks; c++) for (let b = 0; b < 256; b++) counted[b] += views.binCountParts[(chunks + c) * 256 + b];
+      const expected = new Array<number>(256).fill(0);
+      for (const b of views.bins[1]) expected[b]++;
+      expect(counted).toEqual(expected);
       expect(new Set(views.bins[1]).size).toBe(edges.length + 1 + (values.some(Number.isNaN) ? 1 : 0));
     }
   });
