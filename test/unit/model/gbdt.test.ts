@@ -29,6 +29,22 @@ describe('quantile binning', () => {
     expect(Array.from(actual)).toEqual(Array.from(expected));
   });
 
+  it('sorts samples where every key shares a digit (small integers, a narrow range, one value) like Float32Array.prototype.sort', () => {
+    const prng = new Prng(21);
+    const samples = [
+      Float32Array.from({ length: 3000 }, () => Math.floor(prng.next() * 90) - 20),
+      Float32Array.from({ length: 3000 }, () => 1 + prng.next() / 128),
+      // Mostly small integers (one low digit), a fifth not: the low digit must still be sorted on.
+      Float32Array.from({ length: 3000 }, (_, i) => (i % 5 === 4 ? prng.next() * 50 : Math.floor(prng.next() * 50))),
+      new Float32Array(3000).fill(-2.5),
+      new Float32Array(0),
+    ];
+    for (const values of samples) {
+      const expected = Array.from(new Uint32Array(values.slice().sort().buffer));
+      expect(Array.from(new Uint32Array(sortFloat32(values).buffer))).toEqual(expected);
+    }
+  });
+
   it('routes every value to a bin consistent with the x < edge rule the exported trees use', () => {
     const prng = new Prng(5);
     const values = Float32Array.from({ length: 5000 }, () => Math.fround((prng.next() - 0.5) * 1e4));
