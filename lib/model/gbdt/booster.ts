@@ -684,8 +684,11 @@ class TreeGrower {
     this.leafGrad[newLeaf] = rg;
     this.leafHess[newLeaf] = rh;
 
-    const leftSplittable = this.canSplit(leftCount, lh, depth);
-    const rightSplittable = this.canSplit(rightCount, rh, depth);
+    // The split that fills the tree: its children's best splits would never be used, so their
+    // histograms are not built.
+    const full = newLeaf + 1 >= this.p.numLeaves;
+    const leftSplittable = !full && this.canSplit(leftCount, lh, depth);
+    const rightSplittable = !full && this.canSplit(rightCount, rh, depth);
     if (!leftSplittable && !rightSplittable) {
       this.leafBest[leaf] = NO_SPLIT;
       this.leafBest[newLeaf] = NO_SPLIT;
