@@ -86,6 +86,8 @@ const POOL_COPY_BACK_ROWS = 1 << 15;
 const SCORE_ITEM_ROWS = 1 << 16;
 const BIN_CHUNK_ROWS = 1 << 18;
 const GRAD_CHUNK_ROWS = 1 << 16;
+/** Rows of the synthetic table the workers rehearse on (rehearseKernels; rounds in pool.ts). */
+const REHEARSAL_ROWS = 4096;
 
 function sharedFloat32(n: number): Float32Array {
   return new Float32Array(new SharedArrayBuffer(Math.max(1, n) * 4), 0, n);
@@ -119,6 +121,44 @@ function copyLabels(from: Uint8Array, to: Uint8Array): number {
     positives += y;
   }
   return positives;
+}
+
+/**
+ * The shared arrays of a training run (see SharedViews), the bin edges and histograms at their
+ * largest size for maxBin; binning fills them.
+ */
+export function allocateViews(n: number, numFeatures: number, maxBin: number, numLeaves: number): SharedViews {
+  const maxEdges = maxBin - 1;
+  return {
+    control: sharedInt32(8),
+    params: sharedFloat64(16),
+    numRows: n,
+    numFeatures,
+    raw: Array.from({ length: numFeatures }, () => sharedFloat32(n)),
+    edges: sharedFloat32(numFeatures * maxEdges),
+    edgeStart: sharedInt32(numFeatures + 1),
+    binIndex: sharedUint8(numFeatures * BIN_INDEX_SIZE),
+    bins: Array.from({ length: numFeatures }, () => sharedUint8(n)),
+    binCountParts: sharedInt32(numFeatures * Math.ceil(n / BIN_CHUNK_ROWS) * 256),
+    packed: sharedUint32(n * Math.ceil(numFeatures / 4)),
+    packedWords: Math.ceil(numFeatures / 4),
+    binOffset: sharedInt32(numFeatures + 1),
+    numBins: sharedInt32(numFeatures),
+    label: sharedUint8(n),
+    expNegScore: sharedFloat64(n),
+    gradHess: sharedFloat32(2 * n),
+    rows: sharedUint32(n),
+    orderedGradHess: sharedFloat32(2 * n),
+    partLeft: sharedUint32(n),
+    partRight: sharedUint32(n),
+    partCount: sharedInt32(PART_MAX_ITEMS),
+    leafBegin: sharedInt32(numLeaves),
+    leafEnd: sharedInt32(numLeaves),
+    leafFactor: sharedFloat64(numLeaves),
+    usedFeatures: sharedInt32(numFeatures),
+    // Each slot has one spare bin at the end (where the padding bytes of packed rows go).
+    hist: sharedFloat64((numLeaves + HIST_MAX_ITEMS) * (numFeatures * (maxEdges + 2) + 1) * 3),
+  };
 }
 
 function checkColumns(data: LabelledColumns, numFeatures: number, what: string): void {
@@ -185,44 +225,12 @@ export async function trainGbdt(
   // Every shared array is made first (the bin edges and histograms at their largest size, as
   // their real sizes depend on the edges), so the worker threads start while this thread copies
   // the values and finds the bin edges, and are ready to share the binning.
-  const maxEdges = params.maxBin - 1;
-  const raw: Float32Array[] = Array.from({ length: numFeatures }, () => sharedFloat32(n));
-  const edgeStart = sharedInt32(numFeatures + 1);
-  const numBins = sharedInt32(numFeatures);
-  const binOffset = sharedInt32(numFeatures + 1);
-  const edges = sharedFloat32(numFeatures * maxEdges);
-  const label = sharedUint8(n);
-  const views: SharedViews = {
-    control: sharedInt32(8),
-    params: sharedFloat64(16),
-    numRows: n,
-    numFeatures,
-    raw,
-    edges,
-    edgeStart,
-    binIndex: sharedUint8(numFeatures * BIN_INDEX_SIZE),
-    bins: Array.from({ length: numFeatures }, () => sharedUint8(n)),
-    binCountParts: sharedInt32(numFeatures * Math.ceil(n / BIN_CHUNK_ROWS) * 256),
-    packed: sharedUint32(n * Math.ceil(numFeatures / 4)),
-    packedWords: Math.ceil(numFeatures / 4),
-    binOffset,
-    numBins,
-    label,
-    expNegScore: sharedFloat64(n),
-    gradHess: sharedFloat32(2 * n),
-    rows: sharedUint32(n),
-    orderedGradHess: sharedFloat32(2 * n),
-    partLeft: sharedUint32(n),
-    partRight: sharedUint32(n),
-    partCount: sharedInt32(PART_MAX_ITEMS),
-    leafBegin: sharedInt32(params.numLeaves),
-    leafEnd: sharedInt32(params.numLeaves),
-    leafFactor: sharedFloat64(params.numLeaves),
-    usedFeatures: sharedInt32(numFeatures),
-    // Each slot has one spare bin at the end (where the padding bytes of packed rows go).
-    hist: sharedFloat64((params.numLeaves + HIST_MAX_ITEMS) * (numFeatures * (maxEdges + 2) + 1) * 3),
-  };
-  const pool = new WorkerPool(views, params.numThreads);
+  const views = allocateViews(n, numFeatures, params.maxBin, params.numLeaves);
+  const { raw, edgeStart, numBins, binOffset, edges, label } = views;
+  // The workers rehearse their kernels on a small synthetic table of their own while this thread
+  // copies the values and finds the bin edges (see rehearseKernels).
+  const rehearsal = params.numThreads > 1 ? allocateViews(REHEARSAL_ROWS, Math.min(numFeatures, 8), 255, 4) : undefined;
+  const pool = new WorkerPool(views, params.numThreads, rehearsal);
   try {
     // Float32 feature values (what the ONNX model will see), shared with the workers for binning.
     // (TypedArray set: one native conversion loop, instead of an element loop that runs

@@ -511,3 +511,83 @@ export function drainWorkItems(s: SharedViews, kernels: readonly Kernel[]): void
     run(s, item);
   }
 }
+
+/**
+ * A worker's warm-up, run once before it takes its first task, on a small synthetic table of its
+ * own (views made like the real ones by allocateViews, with at most 8 features; nothing is shared
+ * with the training). Each kernel runs in every mode a tree uses (the root and below it, 4, 3, 2
+ * and 1 features per pass, merges with and without subtraction, both partition forms, scores),
+ * so V8 has type feedback for every branch before the first tree. Without it a new worker ran its
+ * first tree's items unoptimised and deoptimised at each branch it had not seen yet (--trace-deopt:
+ * "insufficient type feedback" in every kernel), while the main thread waited for its items at the
+ * end of each task. It runs while the main thread copies the values and finds the bin edges.
+ * Self-contained like the kernels (workers get its source text); `drain` is drainWorkItems. Each
+ * step of the plan is [task, items, then the params from A on] (see each kernel): a table rather
+ * than a helper function, as a bundler may wrap a named inner function in a helper of its own.
+ */
+export function rehearseKernels(
+  s: SharedViews,
+  kernels: readonly Kernel[],
+  drain: (s: SharedViews, kernels: readonly Kernel[]) => void,
+  rounds: number,
+): void {
+  const n = s.numRows | 0;
+  const numFeatures = s.numFeatures | 0;
+  const p = s.params;
+  const stride4 = (s.packedWords * 4) | 0;
+  const rowMajor = new Uint8Array(s.packed.buffer, s.packed.byteOffset, s.packed.length * 4);
+  for (let f = 0; f <= numFeatures; f++) s.binOffset[f] = 256 * f;
+  for (let f = 0; f < numFeatures; f++) {
+    s.numBins[f] = 256;
+    s.usedFeatures[f] = f;
+  }
+  let x = 12345;
+  for (let r = 0; r < n; r++) {
+    for (let f = 0; f < numFeatures; f++) {
+      x = (Math.imul(x, 1103515245) + 12345) | 0;
+      const b = (x >>> 16) & 255;
+      s.bins[f][r] = b;
+      rowMajor[r * stride4 + f] = b;
+    }
+    s.label[r] = (x >>> 8) & 1;
+    s.expNegScore[r] = 1;
+    s.rows[r] = r;
+  }
+  const slotBins = s.binOffset[numFeatures] + 1;
+  const scratch = s.leafBegin.length * slotBins;
+  const quarter = Math.ceil(n / 4);
+  const eighth = Math.ceil(n / 8);
+  const half = n >> 1;
+  s.leafBegin[0] = 0;
+  s.leafEnd[0] = half;
+  s.leafBegin[1] = half;
+  s.leafEnd[1] = n;
+  s.leafFactor[0] = 0.999;
+  s.leafFactor[1] = 1.001;
+  for (let round = 0; round < rounds; round++) {
+    const feature = round % numFeatures;
+    const numUsed = numFeatures - (round % Math.min(numFeatures, 4));
+    const plan = [
+      // Gradients.
+      [2, 4, quarter, 1],
+      // The root: histogram over the identity rows into slot 0, merged; then its partition.
+      [3, 4, 0, n, quarter, 1, numFeatures, 0, scratch],
+      [7, numFeatures, 4, 0, scratch, slotBins, -1],
+      [4, 4, 0, n, quarter, feature, 128, round & 1, 1],
+      [6, 4, 0, n, quarter, 4],
+      // Below the root: half the rows in partition order, merged into slot 1 and subtracted from
+      // slot 0; then that leaf's partition.
+      [3, 4, 0, half, eighth, 0, numUsed, slotBins, scratch],
+      [7, numUsed, 4, slotBins, scratch, slotBins, 0],
+      [4, 4, 0, half, eighth, (feature + 1) % numFeatures, 100, 0, 0],
+      [6, 4, 0, half, eighth, 4],
+      // Scores of two leaves.
+      [5, 4, 2, n, quarter],
+    ];
+    for (const step of plan) {
+      for (let k = 0; k < step.length; k++) p[k] = step[k];
+      Atomics.store(s.control, 2, 0);
+      drain(s, kernels);
+    }
+  }
+}

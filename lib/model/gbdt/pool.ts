@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { drainWorkItems, KERNELS, TASK_BIN, type SharedViews } from './kernels.ts';
+import { drainWorkItems, KERNELS, rehearseKernels, TASK_BIN, type SharedViews } from './kernels.ts';
 
 /**
  * numThreads - 1 worker threads that share the training arrays with the main thread
@@ -22,6 +22,13 @@ const GENERATION_MASK = 0x3fffff;
 /** Loads of the control word a waiting thread spins for before it sleeps (about a millisecond). */
 const SPIN_LOADS = 100_000;
 /**
+ * Rounds of rehearseKernels a worker runs before its first task, on 4,096 rows (booster.ts). On
+ * the 545k-row table with 2 threads, alternated 12-tree runs: the first tree took ~130-200 ms
+ * after 2 rounds against ~210-270 ms without; 6 rounds, or 16,384 rows, slowed the set-up the
+ * main thread does beside it more than they saved.
+ */
+const REHEARSAL_ROUNDS = 2;
+/**
  * control[1] counts sleeping workers and control[3] says the main thread sleeps: Atomics.notify
  * is a system call even with nobody waiting, so it is made only when someone is. (A thread
  * announces it sleeps before Atomics.wait re-checks the word, and the notifier changes the word
@@ -40,13 +47,21 @@ export class WorkerPool {
   constructor(
     readonly views: SharedViews,
     numThreads: number,
+    /** Views of a small table each worker warms its kernels up on before its first task (rehearseKernels). */
+    rehearsal?: SharedViews,
   ) {
     Atomics.store(views.control, 0, CLOSED);
     const source = `
       const { workerData } = require('node:worker_threads');
       const kernels = [${KERNELS.map((k) => `(${k.toString()})`).join(', ')}];
       const drainWorkItems = (${drainWorkItems.toString()});
-      const s = workerData;
+      const s = workerData.views;
+      if (workerData.rehearsal) {
+        // A warm-up only (its arrays are its own): nothing in it may stop training.
+        try {
+          (${rehearseKernels.toString()})(workerData.rehearsal, kernels, drainWorkItems, ${REHEARSAL_ROUNDS});
+        } catch {}
+      }
       const control = s.control;
       let last = 0;
       for (;;) {
@@ -92,7 +107,7 @@ export class WorkerPool {
       }
     `;
     for (let i = 1; i < numThreads; i++) {
-      const worker = new Worker(source, { eval: true, workerData: views });
+      const worker = new Worker(source, { eval: true, workerData: { views, rehearsal } });
       // A pool someone forgot to close must not keep the process alive.
       worker.unref();
       this.workers.push(worker);
