@@ -39,6 +39,8 @@ const SLEEPING_WORKERS = 1;
 const MAIN_SLEEPING = 3;
 /** Set by a worker whose kernel threw (a bug): the main thread throws instead of waiting. */
 const WORKER_FAILED = 4;
+/** In a rehearsal's control words: 1 when a worker finished its rehearsal, 2 when it failed. */
+export const REHEARSAL_DONE = 5;
 
 export class WorkerPool {
   private readonly workers: Worker[] = [];
@@ -57,10 +59,15 @@ export class WorkerPool {
       const drainWorkItems = (${drainWorkItems.toString()});
       const s = workerData.views;
       if (workerData.rehearsal) {
-        // A warm-up only (its arrays are its own): nothing in it may stop training.
+        // A warm-up only (its arrays are its own): nothing in it may stop training. Its outcome
+        // goes to the rehearsal's control[${REHEARSAL_DONE}] (1 done, 2 failed) for tests to read.
         try {
           (${rehearseKernels.toString()})(workerData.rehearsal, kernels, drainWorkItems, ${REHEARSAL_ROUNDS});
-        } catch {}
+          Atomics.store(workerData.rehearsal.control, ${REHEARSAL_DONE}, 1);
+        } catch {
+          Atomics.store(workerData.rehearsal.control, ${REHEARSAL_DONE}, 2);
+        }
+        Atomics.notify(workerData.rehearsal.control, ${REHEARSAL_DONE});
       }
       const control = s.control;
       let last = 0;

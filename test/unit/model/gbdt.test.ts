@@ -3,6 +3,7 @@ import { BIN_INDEX_SIZE, binOf, computeBinEdges, fillBinIndex, sortFloat32 } fro
 import { binKernel, drainWorkItems, KERNELS, rehearseKernels, type SharedViews } from '#lib/model/gbdt/kernels.ts';
 import { allocateViews, binColumns, predictProbability, predictRaw, toRowMajorFloat32, trainGbdt, type LabelledColumns } from '#lib/model/gbdt/booster.ts';
 import { Prng } from '#lib/model/gbdt/prng.ts';
+import { REHEARSAL_DONE, WorkerPool } from '#lib/model/gbdt/pool.ts';
 import { leafByBins, numLeaves } from '#lib/model/gbdt/tree.ts';
 import { binaryMetrics } from '#lib/model/metrics.ts';
 import { syntheticTable, type SyntheticTable } from './synthetic-data.ts';
@@ -154,6 +155,17 @@ describe('histogram GBDT', () => {
       }
       expect(views.hist.every(Number.isFinite)).toBe(true);
       expect(views.expNegScore.every((v) => v > 0 && Number.isFinite(v))).toBe(true);
+    }
+  });
+
+  it('runs the rehearsal in a real worker thread to the end (built from the kernels source text)', async () => {
+    const rehearsal = allocateViews(4096, 7, 255, 4);
+    const pool = new WorkerPool(allocateViews(8, 7, 255, 4), 2, rehearsal);
+    try {
+      for (let i = 0; i < 400 && Atomics.load(rehearsal.control, REHEARSAL_DONE) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(Atomics.load(rehearsal.control, REHEARSAL_DONE)).toBe(1);
+    } finally {
+      await pool.close();
     }
   });
 
