@@ -81,9 +81,9 @@ export function divertTelemetry(dirs: { metrics: string; logs: string }, name = 
     const text = typeof chunk === 'string' ? chunk : chunk instanceof Uint8Array ? Buffer.from(chunk).toString('utf8') : undefined;
     if (text !== undefined && text.charCodeAt(0) === 123 /* { */) {
       (text.startsWith('{"_aws"') ? metrics : logs).add(text);
-      const last = rest.length > 0 ? rest[rest.length - 1] : undefined;
-      const callback = typeof last === 'function' ? (last as () => void) : typeof rest[0] === 'function' ? (rest[0] as () => void) : undefined;
-      callback?.();
+      // write(chunk[, encoding][, callback]): a callback is always the last argument.
+      const callback = rest.at(-1);
+      if (typeof callback === 'function') (callback as () => void)();
       return true;
     }
     return (original as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
