@@ -4,7 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
 import type { Clock } from '#lib/ports/clock.ts';
-import { getJson, type ObjectStore } from '#lib/ports/object-store.ts';
+import { getJson, getText, type ObjectStore } from '#lib/ports/object-store.ts';
 import { scoreFeatureTable } from './batch-scoring.ts';
 import type { ServingModel } from './predictor.ts';
 
@@ -18,7 +18,9 @@ import type { ServingModel } from './predictor.ts';
  *   scoreShard    one shard -> predictions/<model>/<version>/snapshot=<id>/<same file name>, with
  *                 scoreFeatureTable (the scoring code and threshold rule of POST /predict)
  *   writeManifest every shard's result -> .../manifest.json, then predictions/<model>/CURRENT
- *                 swapped last (the commit point: readers of CURRENT never see a partial run)
+ *                 swapped last (the commit point: readers of CURRENT never see a partial run). A
+ *                 re-run of a snapshot and version already completed keeps the manifest's first
+ *                 createdAt and runId and sets rescoredAt/rescoredRunId (docs/DECISIONS.md)
  *
  * Offline store layout (lib/features/publish.ts): features/snapshot=<id>/part-NNNNN.parquet and
  * manifest.json (written last: a folder without it is not a snapshot), features/CURRENT = JSON
@@ -82,8 +84,13 @@ export interface BatchManifest {
   snapshotId: string;
   modelName: string;
   modelVersion: string;
+  /** The run that FIRST completed this snapshot with this version (kept by every later re-run). */
   runId: string | null;
+  /** When this snapshot was FIRST completed with this version; a re-run keeps it (score drift's order). */
   createdAt: string;
+  /** Set when another run wrote this manifest again: that run's time and id (the latest such run). */
+  rescoredAt?: string;
+  rescoredRunId?: string | null;
   rows: number;
   positives: number;
   shards: Array<Pick<ShardResult, 'key' | 'outputKey' | 'rows' | 'positives'>>;
@@ -97,6 +104,12 @@ export interface ManifestResult {
   shards: number;
   rows: number;
   positives: number;
+  /** The manifest's createdAt: this run's time, or the first run's when the folder was scored before. */
+  createdAt: string;
+  /** This run's time when it re-ran a snapshot and version that an earlier run had completed. */
+  rescoredAt?: string;
+  /** What the run noticed and wrote anyway (an unreadable earlier manifest, totals that changed). */
+  warnings?: string[];
 }
 
 export async function planBatch(options: {
@@ -247,23 +260,101 @@ export async function writeManifest(options: {
       throw new InputError('MISSING_OUTPUT', `shard ${r.key} reports ${store.describe(r.outputKey)}, which does not exist`);
     }
   }
-  const manifest: BatchManifest = {
-    snapshotId,
-    modelName,
-    modelVersion,
-    runId: options.runId ?? null,
-    createdAt: options.clock.now().toISOString(),
-    rows: results.reduce((s, r) => s + r.rows, 0),
-    positives: results.reduce((s, r) => s + r.positives, 0),
-    shards: [...results].sort((a, b) => (a.key < b.key ? -1 : 1)).map(({ key, outputKey, rows, positives }) => ({ key, outputKey, rows, positives })),
-  };
   const manifestKey = `${predictionsPrefix(modelName, modelVersion, snapshotId)}manifest.json`;
+  const now = options.clock.now().toISOString();
+  const runId = options.runId ?? null;
+  const shards = [...results].sort((a, b) => (a.key < b.key ? -1 : 1)).map(({ key, outputKey, rows, positives }) => ({ key, outputKey, rows, positives }));
+  const rows = results.reduce((s, r) => s + r.rows, 0);
+  const positives = results.reduce((s, r) => s + r.positives, 0);
+  const warnings: string[] = [];
+  const earlier = await readEarlierManifest(store, manifestKey, snapshotId, modelVersion);
+  let history: Pick<BatchManifest, 'runId' | 'createdAt' | 'rescoredAt' | 'rescoredRunId'> = { runId, createdAt: now };
+  let rescored = false;
+  if (earlier.kind === 'unusable') {
+    warnings.push(`${store.describe(manifestKey)} was there but ${earlier.why}: written as a new run (createdAt ${now})`);
+  } else if (earlier.kind === 'found') {
+    // The folder was completed before: its first run stays its history (score drift's reference is
+    // the oldest createdAt). A retry of the write by the run that wrote it is not a re-run.
+    const e = earlier.manifest;
+    rescored = runId === null || runId !== e.runId;
+    history = rescored
+      ? { runId: e.runId, createdAt: e.createdAt, rescoredAt: now, rescoredRunId: runId }
+      : { runId: e.runId, createdAt: e.createdAt, ...(e.rescoredAt !== undefined ? { rescoredAt: e.rescoredAt, rescoredRunId: e.rescoredRunId ?? null } : {}) };
+    const changed = describeChange(e, { rows, positives, shards });
+    if (changed !== null) warnings.push(`${store.describe(manifestKey)}: this re-run's outputs differ from those of the run at ${e.createdAt} (${changed}); its createdAt is kept`);
+  }
+  const manifest: BatchManifest = { snapshotId, modelName, modelVersion, ...history, rows, positives, shards };
   await store.put(manifestKey, JSON.stringify(manifest, null, 2) + '\n', { contentType: 'application/json' });
   const currentKey = predictionsCurrentKey(modelName);
   await store.put(
     currentKey,
-    JSON.stringify({ manifestKey, snapshotId, modelVersion, createdAt: manifest.createdAt }, null, 2) + '\n',
+    JSON.stringify(
+      { manifestKey, snapshotId, modelVersion, createdAt: manifest.createdAt, ...(manifest.rescoredAt !== undefined ? { rescoredAt: manifest.rescoredAt } : {}) },
+      null,
+      2,
+    ) + '\n',
     { contentType: 'application/json' },
   );
-  return { manifestKey, currentKey, snapshotId, modelVersion, shards: results.length, rows: manifest.rows, positives: manifest.positives };
+  return {
+    manifestKey,
+    currentKey,
+    snapshotId,
+    modelVersion,
+    shards: results.length,
+    rows,
+    positives,
+    createdAt: manifest.createdAt,
+    ...(rescored ? { rescoredAt: now } : {}),
+    ...(warnings.length > 0 ? { warnings } : {}),
+  };
+}
+
+type EarlierManifest =
+  | { kind: 'none' }
+  | { kind: 'found'; manifest: Pick<BatchManifest, 'runId' | 'createdAt' | 'rescoredAt' | 'rescoredRunId' | 'rows' | 'positives' | 'shards'> }
+  | { kind: 'unusable'; why: string };
+
+/**
+ * The manifest an earlier run left at this key. A store failure is thrown (the step is retried:
+ * treating an outage as "no earlier run" would move the run's history); bytes that are not a
+ * manifest of this snapshot and version are 'unusable' and the run is written as new, with a
+ * warning (score drift ignores such a folder anyway, so it had no history to keep).
+ */
+async function readEarlierManifest(store: ObjectStore, key: string, snapshotId: string, modelVersion: string): Promise<EarlierManifest> {
+  const text = await getText(store, key);
+  if (text === undefined) return { kind: 'none' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { kind: 'unusable', why: 'is not JSON' };
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return { kind: 'unusable', why: 'is not a JSON object' };
+  const m = parsed as Record<string, unknown>;
+  if (m.snapshotId !== snapshotId || m.modelVersion !== modelVersion) {
+    return { kind: 'unusable', why: `names snapshot ${String(m.snapshotId)} with version ${String(m.modelVersion)}` };
+  }
+  if (typeof m.createdAt !== 'string' || Number.isNaN(Date.parse(m.createdAt))) return { kind: 'unusable', why: 'has no valid createdAt' };
+  const shards = Array.isArray(m.shards) ? (m.shards as BatchManifest['shards']) : [];
+  return {
+    kind: 'found',
+    manifest: {
+      runId: typeof m.runId === 'string' ? m.runId : null,
+      createdAt: m.createdAt,
+      ...(typeof m.rescoredAt === 'string' ? { rescoredAt: m.rescoredAt, rescoredRunId: typeof m.rescoredRunId === 'string' ? m.rescoredRunId : null } : {}),
+      rows: typeof m.rows === 'number' ? m.rows : Number.NaN,
+      positives: typeof m.positives === 'number' ? m.positives : Number.NaN,
+      shards,
+    },
+  };
+}
+
+/** What differs between the earlier manifest's outputs and this run's, or null when nothing does. */
+function describeChange(before: Pick<BatchManifest, 'rows' | 'positives' | 'shards'>, after: Pick<BatchManifest, 'rows' | 'positives' | 'shards'>): string | null {
+  const changes: string[] = [];
+  if (before.rows !== after.rows) changes.push(`rows ${before.rows} -> ${after.rows}`);
+  if (before.positives !== after.positives) changes.push(`positives ${before.positives} -> ${after.positives}`);
+  const outputs = (m: Pick<BatchManifest, 'shards'>) => m.shards.map((s) => (s !== null && typeof s === 'object' ? s.outputKey : String(s))).join(',');
+  if (outputs(before) !== outputs(after)) changes.push(`shards ${before.shards.length} -> ${after.shards.length} outputs, or other keys`);
+  return changes.length > 0 ? changes.join(', ') : null;
 }

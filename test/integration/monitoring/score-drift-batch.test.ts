@@ -13,6 +13,7 @@ import { runDriftCheck, type CheckedReport } from '#lib/monitoring/drift-check.t
 import { fixedClock } from '#lib/ports/clock.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
 import { registryModelSource } from '#lib/serving/batch-model-source.ts';
+import { predictionsPrefix } from '#lib/serving/batch-shards.ts';
 import { readAsl, substitute, type AslDefinition } from '#local/sfn/definition.ts';
 import { runLocally } from '#local/sfn/runner.ts';
 
@@ -84,6 +85,7 @@ async function check(): Promise<CheckedReport> {
 let clean: string;
 let cleanOtherSeed: string;
 let drifted: string;
+let driftedPsi: number | undefined;
 
 beforeAll(async () => {
   clean = await buildSnapshot('clean', 1);
@@ -141,5 +143,19 @@ describe('score drift from real batch-scoring runs', () => {
     process.stderr.write(`score PSI, drifted run (seed 2) against the first: ${report.score.psi}\n`);
     expect(report.score.psi).toBeGreaterThan(0.2);
     expect(report.score.status).toBe('drifted');
+    driftedPsi = report.score.psi;
+  }, 120_000);
+
+  it('re-running the reference snapshot later keeps its manifest createdAt: the reference run and the PSI do not move', async () => {
+    if (driftedPsi === undefined) throw new Error('needs the previous test\'s run');
+    await publish('clean', clean);
+    await batchRun('nightly-5-rerun', '2022-01-05');
+    const manifest = JSON.parse(new TextDecoder().decode(await store.get(`${predictionsPrefix(registry.name, version, clean)}manifest.json`)));
+    expect(manifest).toMatchObject({ runId: 'nightly-1', createdAt: '2022-01-01T12:00:00.000Z', rescoredAt: '2022-01-05T12:00:00.000Z', rescoredRunId: 'nightly-5-rerun' });
+    const report = await check();
+    if (!report.score.available) throw new Error(report.score.reason);
+    expect(report.score.referenceRun).toMatchObject({ snapshotId: clean, runId: 'nightly-1', createdAt: '2022-01-01T12:00:00.000Z' });
+    expect(report.score.currentRun.snapshotId).toBe(drifted);
+    expect(report.score.psi).toBe(driftedPsi);
   }, 120_000);
 });

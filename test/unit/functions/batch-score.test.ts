@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createHandler, parseBatchScoreEvent } from '#functions/batch-score/handler.ts';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
+import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { CURRENT_KEY, snapshotKeys } from '#lib/features/publish.ts';
 import { FEATURES_CURRENT_KEY, snapshotPrefix, type BatchModelSource, type BatchPlan, type ManifestResult, type ShardResult } from '#lib/serving/batch-shards.ts';
 
@@ -43,8 +44,8 @@ async function storeWithSnapshot(): Promise<FsObjectStore> {
   return store;
 }
 
-function handlerFor(store: FsObjectStore, source = models()) {
-  return createHandler({ featuresStore: store, models: source, clock: fixedClock('2025-02-03'), tmpDir: mkdtempSync(join(tmpdir(), 'cr-batch-tmp-')) });
+function handlerFor(store: ObjectStore, source = models(), day = '2025-02-03') {
+  return createHandler({ featuresStore: store, models: source, clock: fixedClock(day), tmpDir: mkdtempSync(join(tmpdir(), 'cr-batch-tmp-')) });
 }
 
 function result(key: string, rows: number, positives: number, over: Partial<ShardResult> = {}): ShardResult {
@@ -159,11 +160,108 @@ describe('write-manifest', () => {
     const store = await withOutputs(results);
     const answer = (await handlerFor(store)({ action: 'write-manifest', plan, shards: results, runId: 'run-1' }, context)) as ManifestResult;
     const manifestKey = `predictions/credit-risk/${V1}/snapshot=s2/manifest.json`;
-    expect(answer).toEqual({ manifestKey, currentKey: 'predictions/credit-risk/CURRENT', snapshotId: 's2', modelVersion: V1, shards: 2, rows: 100, positives: 8 });
+    expect(answer).toEqual({
+      manifestKey,
+      currentKey: 'predictions/credit-risk/CURRENT',
+      snapshotId: 's2',
+      modelVersion: V1,
+      shards: 2,
+      rows: 100,
+      positives: 8,
+      createdAt: '2025-02-03T12:00:00.000Z',
+    });
     const manifest = JSON.parse(readFileSync(store.describe(manifestKey), 'utf8'));
     expect(manifest).toMatchObject({ snapshotId: 's2', modelVersion: V1, runId: 'run-1', rows: 100, positives: 8, createdAt: '2025-02-03T12:00:00.000Z' });
     expect(manifest.shards.map((s: { key: string }) => s.key)).toEqual(['features/snapshot=s2/part-00000.parquet', 'features/snapshot=s2/part-00001.parquet']);
     expect(JSON.parse(readFileSync(store.describe('predictions/credit-risk/CURRENT'), 'utf8'))).toMatchObject({ manifestKey, snapshotId: 's2' });
+  });
+
+  const manifestKey = `predictions/credit-risk/${V1}/snapshot=s2/manifest.json`;
+  const twoShards = () => [result('features/snapshot=s2/part-00000.parquet', 60, 5), result('features/snapshot=s2/part-00001.parquet', 40, 3)];
+  const readJson = (store: FsObjectStore, key: string) => JSON.parse(readFileSync(store.describe(key), 'utf8')) as Record<string, unknown>;
+
+  it('a later run of the same snapshot and version keeps the first run\'s createdAt and runId, and records itself as rescoredAt', async () => {
+    const results = twoShards();
+    const store = await withOutputs(results);
+    await handlerFor(store)({ action: 'write-manifest', plan, shards: results, runId: 'run-1' }, context);
+    const again = (await handlerFor(store, models(), '2025-02-10')({ action: 'write-manifest', plan, shards: results.map((r) => ({ ...r, reused: true })), runId: 'run-2' }, context)) as ManifestResult;
+    expect(again).toMatchObject({ manifestKey, createdAt: '2025-02-03T12:00:00.000Z', rescoredAt: '2025-02-10T12:00:00.000Z', rows: 100, positives: 8 });
+    expect(again.warnings).toBeUndefined();
+    expect(readJson(store, manifestKey)).toMatchObject({
+      runId: 'run-1',
+      createdAt: '2025-02-03T12:00:00.000Z',
+      rescoredAt: '2025-02-10T12:00:00.000Z',
+      rescoredRunId: 'run-2',
+      rows: 100,
+    });
+    expect(readJson(store, 'predictions/credit-risk/CURRENT')).toEqual({
+      manifestKey,
+      snapshotId: 's2',
+      modelVersion: V1,
+      createdAt: '2025-02-03T12:00:00.000Z',
+      rescoredAt: '2025-02-10T12:00:00.000Z',
+    });
+    // A third run moves rescoredAt, never createdAt.
+    await handlerFor(store, models(), '2025-03-01')({ action: 'write-manifest', plan, shards: results, runId: 'run-3' }, context);
+    expect(readJson(store, manifestKey)).toMatchObject({ runId: 'run-1', createdAt: '2025-02-03T12:00:00.000Z', rescoredAt: '2025-03-01T12:00:00.000Z', rescoredRunId: 'run-3' });
+  });
+
+  it('a retried write of the same run (same runId, later clock) is not a re-run: nothing in the manifest\'s history changes', async () => {
+    const results = twoShards();
+    const store = await withOutputs(results);
+    await handlerFor(store)({ action: 'write-manifest', plan, shards: results, runId: 'run-1' }, context);
+    const before = readFileSync(store.describe(manifestKey), 'utf8');
+    const retried = (await handlerFor(store, models(), '2025-02-04')({ action: 'write-manifest', plan, shards: results, runId: 'run-1' }, context)) as ManifestResult;
+    expect(retried.createdAt).toBe('2025-02-03T12:00:00.000Z');
+    expect(retried).not.toHaveProperty('rescoredAt');
+    expect(readFileSync(store.describe(manifestKey), 'utf8')).toBe(before);
+  });
+
+  it('a re-run whose totals differ keeps createdAt and says what changed in a warning', async () => {
+    const results = twoShards();
+    const store = await withOutputs(results);
+    await handlerFor(store)({ action: 'write-manifest', plan, shards: results, runId: 'run-1' }, context);
+    const changed = [results[0], { ...results[1], rows: 41, positives: 4 }];
+    const again = (await handlerFor(store, models(), '2025-02-10')({ action: 'write-manifest', plan, shards: changed, runId: 'run-2' }, context)) as ManifestResult;
+    expect(again).toMatchObject({ createdAt: '2025-02-03T12:00:00.000Z', rescoredAt: '2025-02-10T12:00:00.000Z', rows: 101, positives: 9 });
+    expect(again.warnings).toEqual([expect.stringMatching(/outputs differ .*rows 100 -> 101, positives 8 -> 9.*createdAt is kept/)]);
+    expect(readJson(store, manifestKey)).toMatchObject({ createdAt: '2025-02-03T12:00:00.000Z', rows: 101, positives: 9 });
+  });
+
+  it.each([
+    ['that is not JSON', '{"snapshotId": "s2", "createdAt": "2025-01-0', /is not JSON/],
+    ['that is a JSON array', '[]', /is not a JSON object/],
+    ['without createdAt', JSON.stringify({ snapshotId: 's2', modelVersion: V1, runId: 'old', rows: 1 }), /has no valid createdAt/],
+    ['whose createdAt is not a time', JSON.stringify({ snapshotId: 's2', modelVersion: V1, createdAt: 'yesterday' }), /has no valid createdAt/],
+    ['of another model version', JSON.stringify({ snapshotId: 's2', modelVersion: 'b'.repeat(64), createdAt: '2025-01-01T00:00:00.000Z' }), /names snapshot s2 with version b{64}/],
+  ])('an earlier manifest %s does not stop the batch: the run is written as new, with a warning', async (_what, bytes, why) => {
+    const results = twoShards();
+    const store = await withOutputs(results);
+    await store.put(manifestKey, bytes);
+    const answer = (await handlerFor(store, models(), '2025-02-10')({ action: 'write-manifest', plan, shards: results, runId: 'run-2' }, context)) as ManifestResult;
+    expect(answer).toMatchObject({ createdAt: '2025-02-10T12:00:00.000Z', rows: 100 });
+    expect(answer).not.toHaveProperty('rescoredAt');
+    expect(answer.warnings).toEqual([expect.stringMatching(why)]);
+    expect(answer.warnings?.[0]).toContain('written as a new run');
+    const manifest = readJson(store, manifestKey);
+    expect(manifest).toMatchObject({ snapshotId: 's2', modelVersion: V1, runId: 'run-2', createdAt: '2025-02-10T12:00:00.000Z', rows: 100 });
+    expect(manifest).not.toHaveProperty('rescoredAt');
+    expect(readJson(store, 'predictions/credit-risk/CURRENT')).toMatchObject({ manifestKey, createdAt: '2025-02-10T12:00:00.000Z' });
+  });
+
+  it('a store that fails to read the earlier manifest fails the step (retried) instead of writing a new history', async () => {
+    const results = twoShards();
+    const store = await withOutputs(results);
+    await handlerFor(store)({ action: 'write-manifest', plan, shards: results, runId: 'run-1' }, context);
+    const before = readFileSync(store.describe(manifestKey), 'utf8');
+    const failing: ObjectStore = Object.assign(Object.create(store) as FsObjectStore, {
+      async get(key: string) {
+        if (key === manifestKey) throw new Error('SlowDown: read failed');
+        return store.get(key);
+      },
+    });
+    await expect(handlerFor(failing, models(), '2025-02-10')({ action: 'write-manifest', plan, shards: results, runId: 'run-2' }, context)).rejects.toThrow(/read failed/);
+    expect(readFileSync(store.describe(manifestKey), 'utf8')).toBe(before);
   });
 
   it('writes nothing when a planned shard has no result', async () => {

@@ -7,7 +7,8 @@ import { buildDriftReport, type SnapshotWindow } from '#lib/monitoring/drift-rep
 import { checkScoreDrift, completeBatchRuns, quantileEdges, readRunScores, scoreCounts, scorePsi } from '#lib/monitoring/score-drift.ts';
 import { PSI_EPSILON } from '#lib/monitoring/statistics.ts';
 import { getJson } from '#lib/ports/object-store.ts';
-import { predictionsPrefix } from '#lib/serving/batch-shards.ts';
+import { fixedClock } from '#lib/ports/clock.ts';
+import { predictionsPrefix, writeManifest, type ShardResult } from '#lib/serving/batch-shards.ts';
 import { writeBatchRun } from './batch-runs.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'cr-score-drift-'));
@@ -126,6 +127,45 @@ describe('batch run selection', () => {
     const narrow = await checkScoreDrift({ ...options, windowDays: 10 });
     if (!narrow.available) throw new Error(narrow.reason);
     expect(narrow.referenceRun.window).toMatchObject({ from: '2021-12-22', to: '2021-12-31', rows: 340, extended: false });
+  });
+
+  it('a re-run of the reference snapshot (writeManifest again, later) does not move the reference run or the PSI', async () => {
+    const store = freshStore();
+    // Outputs as score-shard leaves them; the manifests are written by the real writeManifest.
+    await writeBatchRun(store, work, { version: 'v1', snapshotId: 's-ref', createdAt: 'unused', lo: 0, hi: 0.4, manifest: false });
+    await writeBatchRun(store, work, { version: 'v1', snapshotId: 's-new', createdAt: 'unused', lo: 0.2, hi: 0.6, manifest: false });
+    const commit = (snapshotId: string, day: string, runId: string) => {
+      const prefix = predictionsPrefix('credit-risk', 'v1', snapshotId);
+      const result: ShardResult = {
+        key: `features/snapshot=${snapshotId}/part-00000.parquet`,
+        outputKey: `${prefix}part-00000.parquet`,
+        rows: 1000,
+        positives: 0,
+        snapshotId,
+        modelVersion: 'v1',
+        reused: false,
+      };
+      return writeManifest({ store, clock: fixedClock(day), results: [result], modelName: 'credit-risk', runId });
+    };
+    await commit('s-ref', '2022-01-01', 'nightly-1');
+    await commit('s-new', '2022-01-02', 'nightly-2');
+    const options = { store, modelName: 'credit-risk', modelVersion: 'v1', windowDays: 30, minRows: 100, tmpDir: work, threshold: 0.2, warn: 0.1 };
+    const before = await checkScoreDrift(options);
+    if (!before.available) throw new Error(before.reason);
+    expect(before.referenceRun).toMatchObject({ snapshotId: 's-ref', runId: 'nightly-1', createdAt: '2022-01-01T12:00:00.000Z' });
+
+    await commit('s-ref', '2022-01-03', 'rerun-of-s-ref');
+    const { runs } = await completeBatchRuns(store, 'credit-risk', 'v1');
+    expect(runs.map((r) => [r.snapshotId, r.createdAt, r.runId])).toEqual([
+      ['s-ref', '2022-01-01T12:00:00.000Z', 'nightly-1'],
+      ['s-new', '2022-01-02T12:00:00.000Z', 'nightly-2'],
+    ]);
+    const after = await checkScoreDrift(options);
+    if (!after.available) throw new Error(after.reason);
+    expect(after.referenceRun).toEqual(before.referenceRun);
+    expect(after.currentRun).toEqual(before.currentRun);
+    expect(after.psi).toBe(before.psi);
+    expect(after.psi).toBeGreaterThan(0.2);
   });
 
   it('a window with fewer than minRows rows takes the newest minRows rows instead, the same ones each time', async () => {
