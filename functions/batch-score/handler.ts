@@ -32,7 +32,8 @@ import {
  *   score-shard    {action, shard: {key}, index, plan: BatchPlan, runId}
  *                  -> ShardResult {key, outputKey, rows, positives, snapshotId, modelVersion, reused}
  *   write-manifest {action, plan: BatchPlan, shards: ShardResult[], runId}
- *                  -> ManifestResult {manifestKey, currentKey, snapshotId, modelVersion, shards, rows, positives}
+ *                  -> ManifestResult {manifestKey, currentKey, snapshotId, modelVersion, shards, rows, positives,
+ *                     createdAt, rescoredAt?, warnings?} (a re-run keeps the first run's createdAt)
  *
  * Flat forms are accepted too, for a person invoking the function by hand: list-shards
  * {snapshotId?, modelVersion?}, score-shard {key, modelVersion}, write-manifest {results}.
