@@ -20,8 +20,12 @@ import type { ObjectStore } from '#lib/ports/object-store.ts';
  * service=drift-check: exactly what the DriftAlarm watches) and, when the champion has two
  * complete batch-scoring runs, `scorePsi` (same namespace and dimension; no alarm, no retraining:
  * docs/DECISIONS.md "## Monitoring (drift)"), and above the threshold starts the
- * training state machine with trigger "drift", at most once per cooldown. No champion or no
- * snapshot: a logged no-op without metric.
+ * training state machine with trigger "drift", at most once per cooldown, and not while a training
+ * execution is already RUNNING for another reason (schedule, new raw data, manual start: listed
+ * with ListExecutions; the report's retrain.running names them). If that listing fails
+ * (throttling, a missing permission), nothing is started and the reason says so
+ * (retrain.runningUnknown, logged as a warning); the next day's check tries again. No champion or
+ * no snapshot: a logged no-op without metric.
  *
  * Environment: DRIFT_PSI_THRESHOLD (serverless.yml passes the alarm's driftPsiAlarm, default 0.2),
  * DRIFT_WINDOW_DAYS (30), DRIFT_MIN_ROWS (1000), DRIFT_RETRAIN_COOLDOWN_DAYS (7), MODEL_NAME,
@@ -78,6 +82,7 @@ export function createHandler(deps: DriftCheckHandlerDeps) {
     // Same namespace and dimension; only when computed (no batch runs yet: no data point, not 0).
     if (report.score.available) metrics.addMetric('scorePsi', MetricUnit.NoUnit, report.score.psi);
     if (report.retrain.started) metrics.addMetric('driftRetrainsStarted', MetricUnit.Count, 1);
+    if (report.retrain.runningUnknown !== undefined) logger.warn('drift retraining not started: the running executions could not be listed', { error: report.retrain.runningUnknown });
     logger.info('drift checked', {
       reportKey,
       champion: report.model.version,
@@ -108,6 +113,18 @@ function envNumber(env: Record<string, string | undefined>, name: string): numbe
 
 let sfn: SFNClient | undefined;
 
+/** The Step Functions starter, its client and state machine resolved on first use. */
+function lazyStarter(): TrainingStarter {
+  const starter = () => {
+    sfn ??= new SFNClient({});
+    return stepFunctionsStarter(sfn, requiredEnv('TRAINING_STATE_MACHINE_ARN'));
+  };
+  return {
+    start: (request) => starter().start(request),
+    running: () => starter().running(),
+  };
+}
+
 /** The Lambda entry: ports from the AWS root, resolved on first use (importing never reads env). */
 export const handler = createHandler({
   get featuresStore() {
@@ -119,12 +136,7 @@ export const handler = createHandler({
   get clock() {
     return awsRoot().clock;
   },
-  starter: {
-    start(request) {
-      sfn ??= new SFNClient({});
-      return stepFunctionsStarter(sfn, requiredEnv('TRAINING_STATE_MACHINE_ARN')).start(request);
-    },
-  },
+  starter: lazyStarter(),
   tmpDir: process.env.TMPDIR ?? '/tmp',
   env: process.env,
 });

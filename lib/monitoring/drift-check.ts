@@ -29,6 +29,14 @@ import { DEFAULT_MIN_ROWS, DEFAULT_WINDOW_DAYS, readSnapshotWindow } from './sna
  * (the starter reports it as already started), and the marker is written after the start, so a
  * crash between the two is repaired by the retry.
  *
+ * Already running: the markers only know the drift check's own runs. Past the cooldown, the check
+ * asks the starter which training executions are running, whatever started them (the weekly
+ * schedule, new raw data, a manual `pipeline run`), and starts nothing while one is: two trainings
+ * of the same model would race to register and canary. No marker is written, so the next check
+ * looks again (and compares against whatever the running one promotes). A running execution with
+ * this check's own name is a retried invocation, not another run: the start goes ahead and answers
+ * `alreadyStarted`. If the listing fails, nothing is started either (docs/DECISIONS.md).
+ *
  * Nothing to compare (no champion, no card reference, no snapshot, no rows) is a `skipped`
  * outcome with the reason: no report, no metric, no retraining.
  */
@@ -37,6 +45,13 @@ export const RETRAIN_MARKER_PREFIX = `${DRIFT_PREFIX}retrains/`;
 export const DEFAULT_COOLDOWN_DAYS = 7;
 const DAY_MS = 86_400_000;
 
+/** A training execution in flight. */
+export interface RunningExecution {
+  name: string;
+  /** ISO 8601. */
+  startedAt: string;
+}
+
 /** Starts the training state machine (Step Functions in AWS, the local runner locally). */
 export interface TrainingStarter {
   /**
@@ -44,6 +59,11 @@ export interface TrainingStarter {
    * `started: false` (Step Functions' ExecutionAlreadyExists).
    */
   start(request: { name: string; input: Record<string, unknown> }): Promise<{ started: boolean; executionId: string }>;
+  /**
+   * The training executions running now, whoever started them (Step Functions: ListExecutions
+   * with status RUNNING; locally: the run records still running). Throws if it cannot tell.
+   */
+  running(): Promise<RunningExecution[]>;
 }
 
 export interface DriftCheckConfig {
@@ -78,6 +98,10 @@ export interface RetrainOutcome {
   /** Why nothing was started although drift asked for it. */
   skipped?: string;
   cooldown?: { days: number; lastStartedAt: string; until: string };
+  /** Training executions already running when a start was due: nothing was started. */
+  running?: RunningExecution[];
+  /** Listing the running executions failed (its message): nothing was started. */
+  runningUnknown?: string;
 }
 
 export interface CheckedReport extends DriftReport {
@@ -146,8 +170,9 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
   const reportKey = `${DRIFT_PREFIX}${compactTime(now)}.json`;
   const retrain = await maybeRetrain(deps, report, reportKey, now, config.cooldownDays ?? DEFAULT_COOLDOWN_DAYS);
   const checked: CheckedReport = { ...report, retrain };
-  // The decision after the cooldown; a report-only run (no starter) still says a retraining is due.
-  checked.decision = { retrain: retrain.wanted && retrain.cooldown === undefined, reasons: [...report.decision.reasons, ...(retrain.skipped ? [retrain.skipped] : [])] };
+  // The decision after the cooldown and the running executions; a report-only run (no starter), or
+  // one that could not list the running executions, still says a retraining is due.
+  checked.decision = { retrain: retrain.wanted && retrain.cooldown === undefined && retrain.running === undefined, reasons: [...report.decision.reasons, ...(retrain.skipped ? [retrain.skipped] : [])] };
   await deps.featuresStore.put(reportKey, `${JSON.stringify(checked, null, 2)}\n`, { contentType: 'application/json' });
   return { status: 'checked', report: checked, reportKey };
 }
@@ -183,6 +208,29 @@ async function maybeRetrain(deps: DriftCheckDeps, report: DriftReport, reportKey
   }
   if (!deps.starter) return { wanted: true, started: false, skipped: 'retraining not requested (report only)' };
   const executionName = `drift-${now.toISOString().slice(0, 10)}-${shortId(report.model.version)}`;
+  let inFlight: RunningExecution[];
+  try {
+    inFlight = await deps.starter.running();
+  } catch (e) {
+    const message = errorText(e);
+    return {
+      wanted: true,
+      started: false,
+      skipped: `running executions unknown: listing the training executions failed (${message}); nothing started, the next check tries again`,
+      runningUnknown: message,
+    };
+  }
+  // Our own name running is a retried invocation: the start below answers alreadyStarted.
+  const others = inFlight.filter((r) => r.name !== executionName);
+  if (others.length > 0) {
+    const list = others.map((r) => `${r.name} (started ${r.startedAt})`).join(', ');
+    return {
+      wanted: true,
+      started: false,
+      skipped: `already running: training execution${others.length > 1 ? 's' : ''} ${list}; no second one started, the next check looks again`,
+      running: others,
+    };
+  }
   const input = {
     trigger: 'drift',
     drift: { reportKey, maxPsi: Number(fmt(report.maxPsi)), feature: report.maxPsiFeature, threshold: report.threshold, champion: report.model.version },
@@ -192,6 +240,13 @@ async function maybeRetrain(deps: DriftCheckDeps, report: DriftReport, reportKey
     contentType: 'application/json',
   });
   return { wanted: true, started, executionName, executionId, ...(started ? {} : { alreadyStarted: true }) };
+}
+
+/** `ThrottlingException: Rate exceeded`: the error's class (AWS SDK errors name the service's error) and first line. */
+function errorText(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const first = e.message.split('\n')[0];
+  return e.name && e.name !== 'Error' ? `${e.name}: ${first}` : first;
 }
 
 /** The newest drift retraining start, from the marker keys (no object is read). */

@@ -1,11 +1,15 @@
-import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import type { TrainingStarter } from '#lib/monitoring/drift-check.ts';
+import { ExecutionAlreadyExists, ListExecutionsCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import type { RunningExecution, TrainingStarter } from '#lib/monitoring/drift-check.ts';
 
 /**
  * Starts the training state machine with a chosen execution name (StartExecution). The name makes
  * a start idempotent: ExecutionAlreadyExists means this run was already started, which is a
  * success (`started: false`). Used by start-pipeline (one name per raw object version) and
  * drift-check (one name per day and champion).
+ *
+ * `running` lists the state machine's RUNNING executions (ListExecutions, every page; the role
+ * needs states:ListExecutions on the state machine ARN). Step Functions documents the listing as
+ * eventually consistent: an execution started a moment ago may be missing from it.
  */
 export function stepFunctionsStarter(sfn: SFNClient, stateMachineArn: string): TrainingStarter {
   return {
@@ -17,6 +21,19 @@ export function stepFunctionsStarter(sfn: SFNClient, stateMachineArn: string): T
         if (!(e instanceof ExecutionAlreadyExists)) throw e;
         return { started: false, executionId: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}` };
       }
+    },
+
+    async running() {
+      const out: RunningExecution[] = [];
+      let nextToken: string | undefined;
+      do {
+        const page = await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING', ...(nextToken ? { nextToken } : {}) }));
+        for (const e of page.executions ?? []) {
+          out.push({ name: e.name ?? e.executionArn ?? 'unnamed', startedAt: e.startDate ? e.startDate.toISOString() : 'unknown' });
+        }
+        nextToken = page.nextToken;
+      } while (nextToken);
+      return out;
     },
   };
 }

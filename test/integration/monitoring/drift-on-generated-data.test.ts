@@ -28,6 +28,9 @@ const starter: TrainingStarter = {
     starts.push(request);
     return { started: true, executionId: request.name };
   },
+  async running() {
+    return [];
+  },
 };
 
 async function snapshotOf(name: string, seed: number, drift?: Drift): Promise<string> {

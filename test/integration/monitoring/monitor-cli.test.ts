@@ -4,7 +4,10 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
 import { RETRAIN_MARKER_PREFIX, compactTime } from '#lib/monitoring/drift-check.ts';
+import { newRunRecord } from '#lib/pipeline/run-record.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
+import { localHome } from '#local/home.ts';
+import { RunStore } from '#local/runs/run-store.ts';
 import { freshHome } from '../../support/home.ts';
 import { writeBatchRun } from '../../unit/monitoring/batch-runs.ts';
 import { UNIFORM_X_REFERENCE } from '../../unit/monitoring/fixtures.ts';
@@ -103,6 +106,23 @@ describe('credit-risk monitor drift', () => {
     const outcome = JSON.parse(r.stdout) as { report: { retrain: { started: boolean; cooldown?: { days: number } }; decision: { retrain: boolean } } };
     expect(outcome.report.retrain).toMatchObject({ started: false, cooldown: { days: 7 } });
     expect(outcome.report.decision.retrain).toBe(false);
+  });
+
+  it('--retrain while another training run is in flight (its record still running) starts nothing and names it', async () => {
+    const { home, store } = await driftedHome();
+    // What a `pipeline run` in another terminal has saved after its first states.
+    const runs = new RunStore(localHome(home).runs);
+    const startedAt = new Date(Date.now() - 600_000);
+    runs.save(newRunRecord({ executionId: 'training-other-terminal', stateMachine: 'training', input: { input: 'raw/loans.csv' }, startedAt }));
+    const r = cli(home, '--min-rows', '100', '--retrain', '--input', 'raw/loans.csv', '--json');
+    expect(r.code).toBe(0);
+    const outcome = JSON.parse(r.stdout) as { report: { retrain: { started: boolean; running?: unknown }; decision: { retrain: boolean; reasons: string[] } } };
+    expect(outcome.report.retrain).toMatchObject({ started: false, running: [{ name: 'training-other-terminal', startedAt: startedAt.toISOString() }] });
+    expect(outcome.report.decision.retrain).toBe(false);
+    expect(outcome.report.decision.reasons.at(-1)).toMatch(/^already running: training execution training-other-terminal \(started /);
+    expect(r.stderr).not.toContain('running the training pipeline');
+    expect(runs.list().map((x) => x.executionId)).toEqual(['training-other-terminal']);
+    expect(await store.list(RETRAIN_MARKER_PREFIX)).toEqual([]);
   });
 
   it('--retrain with nothing to retrain on asks for --input', async () => {

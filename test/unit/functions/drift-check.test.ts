@@ -1,11 +1,12 @@
-import { afterAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { ExecutionAlreadyExists, ListExecutionsCommand, SFNClient, SFNServiceException, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { logger } from '#functions/commons/powertools.ts';
 import { createHandler, driftConfig } from '#functions/drift-check/handler.ts';
 import { stepFunctionsStarter } from '#lib/adapters/aws/step-functions-starter.ts';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
@@ -20,7 +21,7 @@ import { captureJsonLines } from '../../support/stdout.ts';
 /**
  * The drift-check function with a directory object store (registry and offline snapshots in their
  * real layout, Parquet written by DuckDB) and Step Functions mocked with aws-sdk-client-mock: the
- * exact StartExecution request is asserted. The champion's card has one feature, x, with 10 value
+ * exact StartExecution and ListExecutions requests are asserted. The champion's card has one feature, x, with 10 value
  * bins of equal training mass; a snapshot either matches it or has every x in the top half.
  */
 const ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:credit-risk-prod-training';
@@ -76,6 +77,7 @@ async function emf<T>(fn: () => Promise<T>) {
 beforeEach(async () => {
   sfn.reset();
   sfn.on(StartExecutionCommand).resolves({ executionArn: `${ARN.replace(':stateMachine:', ':execution:')}:started`, startDate: new Date() });
+  sfn.on(ListExecutionsCommand).resolves({ executions: [] });
   store = new FsObjectStore(join(work, `store-${n++}`));
 });
 
@@ -128,6 +130,9 @@ describe('drift-check function', () => {
     const report = checked(result);
     expect(report.maxPsi).toBeGreaterThan(0.2);
     expect(report.decision).toEqual({ retrain: true, reasons: [expect.stringMatching(/^x: PSI \d+\.\d{4} > 0\.2$/)] });
+    // First the running executions (one page), then the start.
+    expect(sfn.calls().map((c) => c.args[0].constructor.name)).toEqual(['ListExecutionsCommand', 'StartExecutionCommand']);
+    expect(sfn.commandCalls(ListExecutionsCommand).map((c) => c.args[0].input)).toEqual([{ stateMachineArn: ARN, statusFilter: 'RUNNING' }]);
     const calls = sfn.commandCalls(StartExecutionCommand);
     expect(calls).toHaveLength(1);
     expect(calls[0].args[0].input).toEqual({
@@ -155,6 +160,8 @@ describe('drift-check function', () => {
     expect(next.decision.retrain).toBe(false);
     expect(next.decision.reasons.at(-1)).toMatch(/^cooldown: a drift retraining started at 2022-01-05T12:00:00.000Z/);
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(1);
+    // Within the cooldown Step Functions is not asked what is running.
+    expect(sfn.commandCalls(ListExecutionsCommand)).toHaveLength(1);
     const later = checked(await handlerAt(fixedClock('2022-01-13'))({ trigger: 'schedule' }, context));
     expect(later.retrain.started).toBe(true);
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(2);
@@ -173,6 +180,104 @@ describe('drift-check function', () => {
     expect(report.retrain.executionId).toMatch(/:execution:credit-risk-prod-training:drift-2022-01-05-/);
     expect(await store.list(RETRAIN_MARKER_PREFIX)).toHaveLength(1);
   });
+
+  it('a training execution already running (the weekly schedule) starts nothing and names it; once it is done, the next check starts', async () => {
+    await promoteChampion();
+    await writeSnapshot('train-snap', 0, false);
+    await writeSnapshot('snap-r', 5, true);
+    const scheduled = { executionArn: `${ARN.replace(':stateMachine:', ':execution:')}:weekly-1`, stateMachineArn: ARN, name: 'weekly-1', status: 'RUNNING' as const, startDate: new Date('2022-01-05T02:00:00Z') };
+    sfn.on(ListExecutionsCommand).resolves({ executions: [scheduled] });
+    const { result, docs } = await emf(() => handlerAt(fixedClock('2022-01-05'))({ trigger: 'schedule' }, context));
+    const report = checked(result);
+    expect(sfn.commandCalls(ListExecutionsCommand).map((c) => c.args[0].input)).toEqual([{ stateMachineArn: ARN, statusFilter: 'RUNNING' }]);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+    expect(report.retrain).toEqual({
+      wanted: true,
+      started: false,
+      running: [{ name: 'weekly-1', startedAt: '2022-01-05T02:00:00.000Z' }],
+      skipped: 'already running: training execution weekly-1 (started 2022-01-05T02:00:00.000Z); no second one started, the next check looks again',
+    });
+    expect(report.decision.retrain).toBe(false);
+    expect(report.decision.reasons.at(-1)).toBe(report.retrain.skipped);
+    // The stored report says the same, no marker (so no cooldown), no started metric.
+    expect(await getJson(store, report.reportKey)).toMatchObject({ retrain: { running: [{ name: 'weekly-1' }] }, decision: { retrain: false } });
+    expect(await store.list(RETRAIN_MARKER_PREFIX)).toEqual([]);
+    expect(docs.find((d) => 'featurePsiMax' in d)?.driftRetrainsStarted).toBeUndefined();
+    sfn.on(ListExecutionsCommand).resolves({ executions: [] });
+    const next = checked(await handlerAt(fixedClock('2022-01-06'))({ trigger: 'schedule' }, context));
+    expect(next.retrain).toMatchObject({ started: true, executionName: expect.stringMatching(/^drift-2022-01-06-/) });
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(1);
+  });
+
+  it('lists every page of running executions (nextToken) before deciding', async () => {
+    await promoteChampion();
+    await writeSnapshot('train-snap', 0, false);
+    await writeSnapshot('snap-p', 5, true);
+    sfn
+      .on(ListExecutionsCommand)
+      .resolvesOnce({ executions: [], nextToken: 'page-2' })
+      .resolvesOnce({ executions: [{ executionArn: 'arn:x', stateMachineArn: ARN, name: 'raw-loans-v7', status: 'RUNNING', startDate: new Date('2022-01-05T11:00:00Z') }] });
+    const report = checked(await handlerAt(fixedClock('2022-01-05'))({ trigger: 'schedule' }, context));
+    expect(sfn.commandCalls(ListExecutionsCommand).map((c) => c.args[0].input)).toEqual([
+      { stateMachineArn: ARN, statusFilter: 'RUNNING' },
+      { stateMachineArn: ARN, statusFilter: 'RUNNING', nextToken: 'page-2' },
+    ]);
+    expect(report.retrain.running).toEqual([{ name: 'raw-loans-v7', startedAt: '2022-01-05T11:00:00.000Z' }]);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it("its own execution running (a retried invocation after a crash before the marker) is not another run: the start answers already started and the marker is written", async () => {
+    const version = await promoteChampion();
+    await writeSnapshot('train-snap', 0, false);
+    await writeSnapshot('snap-o', 5, true);
+    const own = `drift-2022-01-05-${version.slice(0, 12)}`;
+    sfn.on(ListExecutionsCommand).resolves({ executions: [{ executionArn: `arn:own`, stateMachineArn: ARN, name: own, status: 'RUNNING', startDate: new Date('2022-01-05T11:59:00Z') }] });
+    sfn.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
+    const report = checked(await handlerAt(fixedClock('2022-01-05'))({ trigger: 'schedule' }, context));
+    expect(sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.name)).toEqual([own]);
+    expect(report.retrain).toMatchObject({ started: false, alreadyStarted: true, executionName: own });
+    expect(report.retrain.running).toBeUndefined();
+    expect(await store.list(RETRAIN_MARKER_PREFIX)).toHaveLength(1);
+  });
+
+  for (const [what, error] of [
+    ['throttled', new SFNServiceException({ name: 'ThrottlingException', $fault: 'client', message: 'Rate exceeded', $metadata: {} })],
+    ['denied', new SFNServiceException({ name: 'AccessDeniedException', $fault: 'client', message: 'not authorized to perform: states:ListExecutions', $metadata: {} })],
+  ] as const) {
+    it(`listing the running executions ${what}: starts nothing, writes no marker, says why and logs a warning; the report and metric still go out`, async () => {
+      await promoteChampion();
+      await writeSnapshot('train-snap', 0, false);
+      await writeSnapshot(`snap-${what}`, 5, true);
+      sfn.on(ListExecutionsCommand).rejects(error);
+      // Logs are SILENT in tests (test/support/setup-env.ts): the warning is watched on the logger.
+      const warn = jest.spyOn(logger, 'warn');
+      let out: Awaited<ReturnType<typeof captureJsonLines<DriftCheckOutcome>>>;
+      let warnings: unknown[][];
+      try {
+        out = await captureJsonLines(() => handlerAt(fixedClock('2022-01-05'))({ trigger: 'schedule' }, context));
+        warnings = [...warn.mock.calls];
+      } finally {
+        warn.mockRestore();
+      }
+      const { result, lines } = out;
+      const report = checked(result);
+      const message = `${error.name}: ${error.message}`;
+      expect(report.retrain).toEqual({
+        wanted: true,
+        started: false,
+        runningUnknown: message,
+        skipped: `running executions unknown: listing the training executions failed (${message}); nothing started, the next check tries again`,
+      });
+      // Still due (like a report-only check): the reason says why it was not started.
+      expect(report.decision.retrain).toBe(true);
+      expect(report.decision.reasons.at(-1)).toBe(report.retrain.skipped);
+      expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+      expect(await store.list(RETRAIN_MARKER_PREFIX)).toEqual([]);
+      expect(await getJson(store, report.reportKey)).toMatchObject({ retrain: { runningUnknown: message } });
+      expect(warnings).toEqual([['drift retraining not started: the running executions could not be listed', { error: message }]]);
+      expect(lines.find((l) => 'featurePsiMax' in l)?.featurePsiMax).toBeCloseTo(report.maxPsi, 10);
+    });
+  }
 
   it('the threshold comes from the environment (DRIFT_PSI_THRESHOLD), and the event may override it', async () => {
     await promoteChampion();
@@ -270,5 +375,12 @@ describe('deployment wiring', () => {
     expect(role).toMatch(/Action: \[s3:ListBucket\]\n\s+Resource: !GetAtt FeaturesBucket\.Arn/);
     expect(role).toMatch(/Action: \[s3:PutObject\]\n\s+Resource: !Sub '\$\{FeaturesBucket\.Arn\}\/monitoring\/\*'/);
     expect(role).toMatch(/Action: \[states:StartExecution\]\n\s+Resource: !Ref TrainingStateMachine/);
+  });
+
+  it('the role may list the training executions: ListExecutions is authorised on the state machine ARN, not an execution ARN', () => {
+    const iam = readFileSync('infra/resources/iam.yml', 'utf8');
+    const rest = iam.slice(iam.indexOf('  DriftCheckRole:'));
+    const role = rest.slice(0, /\n {2}[A-Za-z]/.exec(rest.slice(1))?.index ?? rest.length);
+    expect(role).toMatch(/Action: \[states:ListExecutions\]\n\s+Resource: !Ref TrainingStateMachine\n/);
   });
 });
