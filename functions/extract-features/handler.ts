@@ -2,6 +2,7 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,9 @@ import { InputError } from '#lib/errors.ts';
 import { publishSnapshot } from '#lib/features/publish.ts';
 import { fetchStagedOutput, stagePreparedInput, type StagedInput } from '#lib/features/staging.ts';
 import { resolveRawInput, resolveRawKey } from '#lib/features/raw-input.ts';
-import type { Clock } from '#lib/ports/clock.ts';
+import { stepFunctionsStarter } from '#lib/adapters/aws/step-functions-starter.ts';
+import { awaitTurn, type ListRunningTrainings, type TurnDecision } from '#lib/pipeline/training-turn.ts';
+import { systemClock, type Clock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 
@@ -28,6 +31,11 @@ import type { ObjectStore } from '#lib/ports/object-store.ts';
  * DuckDB/Glue choice, which needs the size of the one file it will read):
  *   {"stage": "resolve", "input": "raw/"}  answers {"input": "<newest raw key>", "sizeBytes", "requestedInput"}
  *        (lib/features/raw-input.ts; for a key, the key and its size); reads nothing but the listing.
+ *
+ * Before anything else the training machine waits for its turn (AwaitTurn, lib/pipeline/training-turn.ts):
+ *   {"stage": "turn", "stateMachine", "execution": {"id", "name", "startTime"}, "maxWaitSeconds"}
+ *        answers {"proceed", "ahead", "waitedSeconds"}: proceed when no OLDER training execution is
+ *        running; reads nothing but the list of running executions (ListExecutions in AWS).
  *
  * The Glue branch of the training machine calls it for the two stages around the Glue job
  * (lib/features/build.ts, lib/features/staging.ts):
@@ -71,6 +79,8 @@ export interface ExtractFeaturesDeps {
   /** Scratch directory (/tmp in Lambda). */
   tmpDir?: string;
   clock?: Clock;
+  /** The turn stage's listing of running training executions (absent: the stage is refused). */
+  runningTrainings?: ListRunningTrainings;
 }
 
 export interface ExtractFeaturesResult {
@@ -134,7 +144,19 @@ const ResolveRequest = z.object({
   input: z.string().min(1),
 });
 
-export type StageRequest = z.infer<typeof PrepareRequest> | z.infer<typeof PublishRequest> | z.infer<typeof ResolveRequest>;
+/** The training machine's AwaitTurn state: its own context-object fields and the wait limit from its config. */
+const TurnRequest = z.object({
+  stage: z.literal('turn'),
+  stateMachine: z.string().min(1),
+  execution: z.object({ id: z.string().min(1), name: z.string().min(1), startTime: z.iso.datetime({ offset: true }) }),
+  maxWaitSeconds: z.number().nonnegative(),
+});
+
+export type StageRequest =
+  | z.infer<typeof PrepareRequest>
+  | z.infer<typeof PublishRequest>
+  | z.infer<typeof ResolveRequest>
+  | z.infer<typeof TurnRequest>;
 
 /** The resolve stage's answer: what the training machine merges into its config before the engine choice. */
 export interface ResolvedInput {
@@ -150,6 +172,10 @@ const STAGES = {
   resolve: { schema: ResolveRequest, shape: '{"stage": "resolve", "input": "<raw key or prefix/>"}' },
   prepare: { schema: PrepareRequest, shape: '{"stage": "prepare", "request": {"input": "<raw key>", "asOf"?: "YYYY-MM-DD"}}' },
   publish: { schema: PublishRequest, shape: '{"stage": "publish", "staging": "staging/<snapshot id>/"}' },
+  turn: {
+    schema: TurnRequest,
+    shape: '{"stage": "turn", "stateMachine": "<state machine ARN>", "execution": {"id", "name", "startTime": "<ISO 8601>"}, "maxWaitSeconds": <number>}',
+  },
 };
 
 /** What the handler was asked: a full build (one of the event shapes) or one stage of the Glue branch. */
@@ -251,7 +277,22 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
     return answer;
   }
 
-  async function handle(event: unknown): Promise<ExtractFeaturesResult | StagedInput | ResolvedInput> {
+  /** The turn stage: one listing of the running training executions, no download. */
+  async function turn(d: ExtractFeaturesDeps, request: z.infer<typeof TurnRequest>): Promise<TurnDecision> {
+    if (!d.runningTrainings) throw new Error('this extract function has no listing of running trainings (the turn stage)');
+    const decision = await awaitTurn(
+      d.runningTrainings,
+      { stateMachineId: request.stateMachine, self: { name: request.execution.name, startedAt: request.execution.startTime }, maxWaitSeconds: request.maxWaitSeconds },
+      () => (d.clock ?? systemClock).now(),
+    );
+    logger.info(decision.proceed ? 'no older training running: this one goes on' : 'older training executions running: waiting', {
+      execution: request.execution.name,
+      ...decision,
+    });
+    return decision;
+  }
+
+  async function handle(event: unknown): Promise<ExtractFeaturesResult | StagedInput | ResolvedInput | TurnDecision> {
     const d = getDeps();
     const request = parseEvent(event);
     if (request.kind === 'build' && request.bucket !== undefined && d.rawBucket !== undefined && request.bucket !== d.rawBucket) {
@@ -260,6 +301,7 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
     const { kind: _kind, ...logged } = request;
     logger.info(request.kind === 'build' ? 'extracting features' : `feature stage ${request.stage}`, { ...logged });
     if (request.kind === 'stage' && request.stage === 'resolve') return resolveInput(d, request.input);
+    if (request.kind === 'stage' && request.stage === 'turn') return turn(d, request);
     const stages = d.stages ?? featureStages(d.clock);
     const work = await mkdtemp(join(d.tmpDir ?? tmpdir(), 'extract-'));
     try {
@@ -302,7 +344,7 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
   return middy(handle).use(injectLambdaContext(logger)).use(logMetrics(metrics)) as unknown as (
     event: unknown,
     context: Context,
-  ) => Promise<ExtractFeaturesResult | StagedInput | ResolvedInput>;
+  ) => Promise<ExtractFeaturesResult | StagedInput | ResolvedInput | TurnDecision>;
 }
 
 /** The stages of lib/features/build.ts, sized like the build (`tuning`). */
@@ -329,6 +371,16 @@ export function featureSqlBuild(clock?: Clock, tuning: { threads?: number; memor
   };
 }
 
+/**
+ * The turn stage's listing in AWS: ListExecutions(RUNNING, every page) on the state machine the
+ * request names, through the Step Functions starter adapter (one client per container, made on
+ * first use: only the turn stage needs it).
+ */
+export function stepFunctionsRunningTrainings(makeClient: () => SFNClient): ListRunningTrainings {
+  let client: SFNClient | undefined;
+  return (stateMachineArn) => stepFunctionsStarter((client ??= makeClient()), stateMachineArn).running();
+}
+
 /** DuckDB sized from the Lambda's memory: ~1 vCPU per 1,769 MB, and 60% of memory for DuckDB. */
 function lambdaTuning(env: NodeJS.ProcessEnv = process.env): { threads?: number; memoryLimit?: string } {
   const mb = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
@@ -348,5 +400,8 @@ export const handler = createHandler(() => {
     stages: featureStages(root.clock, lambdaTuning()),
     tmpDir: tmpdir(),
     clock: root.clock,
+    // The state machine's ARN comes with the request ($$.StateMachine.Id): no environment variable,
+    // which would make the function depend on the machine that invokes it (a stack cycle).
+    runningTrainings: stepFunctionsRunningTrainings(() => new SFNClient({})),
   };
 });

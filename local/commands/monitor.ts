@@ -2,20 +2,20 @@ import type { Command } from 'commander';
 import { tmpdir } from 'node:os';
 import { InputError } from '#lib/errors.ts';
 import { DEFAULT_PSI_THRESHOLD, fmt, type FeatureDrift } from '#lib/monitoring/drift-report.ts';
-import { DEFAULT_COOLDOWN_DAYS, runDriftCheck, type CheckedReport, type RunningExecution, type TrainingStarter } from '#lib/monitoring/drift-check.ts';
+import { DEFAULT_COOLDOWN_DAYS, runDriftCheck, type CheckedReport, type TrainingStarter } from '#lib/monitoring/drift-check.ts';
 import type { ScoreDrift, ScoreRun } from '#lib/monitoring/score-drift.ts';
 import { DEFAULT_MIN_ROWS, DEFAULT_WINDOW_DAYS } from '#lib/monitoring/snapshot-window.ts';
 import { DEFAULT_MODEL_NAME, shortId } from '#lib/registry/registry.ts';
 import { createLocalRoot, type LocalRoot } from '#local/root.ts';
 import { RunStore } from '#local/runs/run-store.ts';
-import { definitionFor } from '#local/sfn/local-pipeline.ts';
+import { runningTrainings } from '#local/runs/running-trainings.ts';
 import { runTraining, summary } from './pipeline.ts';
 
 /**
  * `credit-risk monitor drift`: the drift check of the drift-check Lambda (lib/monitoring), on the
  * local stores. With --retrain, a drifted check runs the training state machine here, the way
  * `credit-risk pipeline run` does, with trigger "drift" (and the same cooldown as in AWS, and not
- * while another training run is in flight: runningTrainings).
+ * while another training run is in flight: local/runs/running-trainings.ts).
  */
 interface DriftFlags {
   threshold?: string;
@@ -45,22 +45,6 @@ function retrainInput(root: LocalRoot, input: string | undefined): string {
     if (typeof key === 'string' && key !== '') return key;
   }
   throw new InputError('NO_RAW_INPUT', 'no pipeline run is recorded to take the raw data from: give --input <raw key> (e.g. raw/loans.csv)');
-}
-
-/**
- * The local training runs in flight: run records of the training state machine under home.runs
- * still `running`. The local runner runs an execution inside the command that started it (this
- * one's own start runs to the end before the check returns), so what can be in flight is another
- * process's: a `pipeline run` or `monitor drift --retrain` in another terminal, which saves its
- * record at every state. A record still `running` after the state machine's TimeoutSeconds (4 h)
- * is a process that died mid-run (its record stays as of its last event): Step Functions would
- * have timed that execution out, so it does not count.
- */
-export function runningTrainings(runs: RunStore, now: Date, timeoutSeconds = definitionFor('training').TimeoutSeconds ?? Infinity): RunningExecution[] {
-  return runs
-    .list()
-    .filter((r) => r.stateMachine === 'training' && r.status === 'running' && now.getTime() - Date.parse(r.startedAt) < timeoutSeconds * 1000)
-    .map((r) => ({ name: r.executionId, startedAt: r.startedAt }));
 }
 
 function localStarter(root: LocalRoot, flags: DriftFlags, log: (line: string) => void): TrainingStarter {

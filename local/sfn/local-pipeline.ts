@@ -148,11 +148,14 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
   const store = new RunStore(root.home.runs);
   const input = options.resume ? (options.resume.input as Record<string, unknown>) : options.input;
   const failAt = options.failAt ?? [];
+  // One start time for the run record and $$.Execution.StartTime: AwaitTurn compares this run's
+  // start with the other records' (local/runs/running-trainings.ts).
+  const startedAt = root.clock.now();
   const { record, onEvent } = store.start({
     executionId: executionName,
     stateMachine,
     input,
-    startedAt: root.clock.now(),
+    startedAt,
     resumedFrom: options.resume?.executionId,
     failAt: [...failAt],
   });
@@ -163,6 +166,7 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
     stateMachineName: stateMachine,
     services,
     waitScale: options.waitScale ?? DEFAULT_LOCAL_WAIT_SCALE,
+    startTime: startedAt,
     failAt,
     reuse: options.resume ? reusableAnswers(options.resume, REUSABLE_STATES) : undefined,
     reusable: REUSABLE_STATES,

@@ -42,6 +42,8 @@ export interface LocalRunOptions {
   /** Only these states may be answered from `reuse` (steps with side effects never are). */
   reusable?: ReadonlySet<string>;
   onEvent?: (event: RunEvent) => void;
+  /** $$.Execution.StartTime (default: now); the local pipeline passes its run record's startedAt, so the two agree. */
+  startTime?: Date;
 }
 
 export interface LocalRunResult {
@@ -184,7 +186,7 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
   const machine = new StateMachine(options.definition as unknown as StateMachineDefinition, {
     validationOptions: { checkPaths: true, checkArn: true },
   });
-  const startTime = new Date().toISOString();
+  const startTime = (options.startTime ?? new Date()).toISOString();
   const execution = machine.run(options.input as JSONValue, {
     overrides: { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides },
     context: {

@@ -28,8 +28,9 @@ const NO_TRAFFIC_NEEDED = { minCanaryRequests: 0, minChampionRequests: 1_000_000
 const MAIN_PATH_TASKS = taskStates(definitionFor('training'))
   .map((s) => s.name)
   // These runs name their raw key, so ResolveInput (prefix inputs only) is not on their path; its
-  // fault and resume are in test/integration/sfn/training-machine.test.ts.
-  .filter((n) => !n.startsWith('Notify') && !['ResolveInput', 'PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'AbortCanary', 'RollBackCanary'].includes(n));
+  // fault and resume are in test/integration/sfn/training-machine.test.ts. AwaitTurn, before any work,
+  // has nothing to leave behind or reuse; its fault and resume are there too.
+  .filter((n) => !n.startsWith('Notify') && !['AwaitTurn', 'ResolveInput', 'PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'AbortCanary', 'RollBackCanary'].includes(n));
 
 let root: LocalRoot;
 let deployment: LocalDeployment;

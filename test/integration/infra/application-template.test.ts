@@ -238,6 +238,18 @@ describe('EventBridge', () => {
     const start = statements().filter((s) => s.owner === 'StartPipelineRole' && s.Action.includes('states:StartExecution'));
     expect(start.flatMap((s) => s.Resource.map(refName))).toEqual(['TrainingStateMachine']);
   });
+
+  it("the training machine's AwaitTurn (extract function) may list the training executions, spelled by name (no cycle)", () => {
+    const list = statements().filter((s) => s.owner === 'ExtractFeaturesRole' && s.Action.includes('states:ListExecutions'));
+    expect(list.flatMap((s) => s.Action)).toEqual(['states:ListExecutions']);
+    const name = R.TrainingStateMachine.Properties.StateMachineName as string;
+    expect(name).toMatch(/-training$/);
+    expect(list.flatMap((s) => s.Resource)).toEqual([
+      { 'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${name}` },
+    ]);
+    // The machine invokes the function it authorises: a !Ref back to the machine would be a cycle.
+    expect(refName(R.TrainingStateMachine.Properties.DefinitionSubstitutions.ExtractFeaturesFunctionArn)).toBe('ExtractFeaturesLambdaFunction');
+  });
 });
 
 describe('state machines', () => {

@@ -85,8 +85,8 @@ describeWithPython('the training machine Glue branch on local pyspark', () => {
     const duck = side('duckdb');
     expect(glue.run.result).toMatchObject({ status: 'succeeded', output: { status: 'rejected' } });
     expect(duck.run.result).toMatchObject({ status: 'succeeded', output: { status: 'rejected' } });
-    expect(tasks(glue.run)).toEqual(['PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train', 'Evaluate', 'NotifyRejected']);
-    expect(tasks(duck.run)).toEqual(['ExtractFeatures', 'Train', 'Evaluate', 'NotifyRejected']);
+    expect(tasks(glue.run)).toEqual(['AwaitTurn', 'PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train', 'Evaluate', 'NotifyRejected']);
+    expect(tasks(duck.run)).toEqual(['AwaitTurn', 'ExtractFeatures', 'Train', 'Evaluate', 'NotifyRejected']);
   });
 
   it('publishes the same snapshot: id, byte-identical feature rows and quarantine, and what Train is given', async () => {

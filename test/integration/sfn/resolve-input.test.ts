@@ -21,7 +21,12 @@ import { describeWithPython } from '../../support/python.ts';
  * the real feature steps (DuckDB build, and prepare + jobs/glue/extract_features.py on local
  * pyspark + publish) on a generated file.
  */
-const tasks = (record: RunRecord) => record.states.filter((s) => s.type === 'Task').map((s) => s.name);
+// Every run first asks for its turn (AwaitTurn, the real turn stage: training-turn.test.ts); nothing else runs here.
+const tasks = (record: RunRecord) => {
+  const names = record.states.filter((s) => s.type === 'Task').map((s) => s.name);
+  expect(names[0]).toBe('AwaitTurn');
+  return names.slice(1);
+};
 const answer = (record: RunRecord, state: string) =>
   (record.tasks.find((t) => t.name === state)?.result as { Payload?: unknown } | undefined)?.Payload;
 
@@ -54,6 +59,7 @@ describe('prefix inputs on the training machine (feature steps stubbed)', () => 
     const functions: Record<string, LocalFunction> = {
       'extract-features': async (p) => {
         const payload = p as Record<string, unknown>;
+        if (payload.stage === 'turn') return real(p);
         if (payload.stage === 'resolve') {
           payloads.push({ state: 'resolve', payload });
           return real(p);
@@ -145,6 +151,7 @@ describe('prefix inputs on the training machine (feature steps stubbed)', () => 
       train: {},
       gate: {},
       canary: {},
+      maxTurnWaitSeconds: 7200,
     });
 
     const large = await run({ input: OLD, sizeBytes: 5000, largeInputBytes: 1000 });

@@ -10,7 +10,7 @@ import { runDecision, reusedStates } from '#lib/pipeline/run-record.ts';
 import { createLocalRoot } from '#local/root.ts';
 import { definitionFor, runPipelineLocally } from '#local/sfn/local-pipeline.ts';
 import { taskStates } from '#local/sfn/definition.ts';
-import type { LocalFunction } from '#local/sfn/local-functions.ts';
+import { localFunctions, type LocalFunction } from '#local/sfn/local-functions.ts';
 import { RunStore } from '#local/runs/run-store.ts';
 import { freshHome } from '../../support/home.ts';
 
@@ -46,9 +46,12 @@ function setup(canary: 'good' | 'errors' = 'good') {
     notifier: new JsonlNotifier(join(home.notifications, 'notifications.jsonl')),
   };
   const candidates = new Map<string, Uint8Array>();
+  // AwaitTurn is the real turn stage over this home's run records (training-turn.test.ts).
+  const realExtract = localFunctions(root, deployment)['extract-features'];
   const functions: Record<string, LocalFunction> = {
     'extract-features': async (p) => {
       const payload = p as { stage?: string; staging?: string; input?: string };
+      if (payload.stage === 'turn') return realExtract(p);
       calls.push(payload.stage ? `extract-features:${payload.stage}` : 'extract-features');
       // The default input raw/ is a prefix: a small newest file (the Glue tests pass a large size).
       if (payload.stage === 'resolve') return { input: `${payload.input}loans.csv`, sizeBytes: 1000, requestedInput: payload.input };
@@ -104,13 +107,13 @@ describe('training state machine on the local runner', () => {
     const t = setup();
     const first = await t.run({ train: { model: 1 } });
     expect(first.result).toMatchObject({ status: 'succeeded', output: { status: 'promoted' } });
-    expect(tasks(first.record)).toEqual(['ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'NotifyPromoted']);
+    expect(tasks(first.record)).toEqual(['AwaitTurn', 'ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'NotifyPromoted']);
     const v1 = (await t.registry.aliases()).champion as string;
     expect(v1).toBe(sha256Hex(new Uint8Array([1])));
 
     const second = await t.run({ train: { model: 2 } });
     expect(second.result.output).toMatchObject({ status: 'promoted', modelVersion: sha256Hex(new Uint8Array([2])) });
-    expect(tasks(second.record)).toEqual(['ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'JudgeCanary', 'PromoteCanary', 'NotifyPromoted']);
+    expect(tasks(second.record)).toEqual(['AwaitTurn', 'ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'JudgeCanary', 'PromoteCanary', 'NotifyPromoted']);
     expect(second.record.states.map((s) => s.name)).toContain('WaitForCanaryTraffic');
     expect(await t.registry.aliases()).toMatchObject({ champion: sha256Hex(new Uint8Array([2])), canary: null, previousChampions: [v1] });
     expect(await t.deployment.deployer.routing()).toEqual({ functionVersion: '2', canary: null });
@@ -137,7 +140,7 @@ describe('training state machine on the local runner', () => {
     const before = await t.registry.history();
     const { result, record } = await t.run({ train: { model: 2 }, gate: { reject: true } });
     expect(result).toMatchObject({ status: 'succeeded', output: { status: 'rejected', reasons: ['auc_below_floor: 0.5 < 0.6'] } });
-    expect(tasks(record)).toEqual(['ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'NotifyRejected']);
+    expect(tasks(record)).toEqual(['AwaitTurn', 'ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'NotifyRejected']);
     expect(record.states.at(-1)).toMatchObject({ name: 'Rejected', type: 'Succeed' });
     expect(await t.registry.history()).toEqual(before);
     expect((await t.deployment.deployer.read()).versions).toHaveLength(1);
@@ -155,7 +158,7 @@ describe('training state machine on the local runner', () => {
     const t = setup();
     const { result, record } = await t.run({ train: { model: 1 }, input: 'raw/big.csv', sizeBytes: 5_000_000_000 });
     expect(result.status).toBe('succeeded');
-    expect(tasks(record).slice(0, 4)).toEqual(['PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train']);
+    expect(tasks(record).slice(0, 5)).toEqual(['AwaitTurn', 'PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train']);
     expect(t.calls.slice(0, 4)).toEqual(['extract-features:prepare', 'glue', 'extract-features:publish', 'train']);
     // The job gets the staged keys as s3:// URIs of the features bucket (local name: features).
     expect(t.glueRuns).toEqual([
@@ -193,7 +196,7 @@ describe('training state machine on the local runner', () => {
     .filter((n) => !n.startsWith('Notify') && !['PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'AbortCanary', 'RollBackCanary'].includes(n));
 
   it('covers every main-path Task in the fault tests below', () => {
-    expect(MAIN_PATH_TASKS).toEqual(['ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'JudgeCanary', 'PromoteCanary']);
+    expect(MAIN_PATH_TASKS).toEqual(['AwaitTurn', 'ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'JudgeCanary', 'PromoteCanary']);
   });
 
   it.each(MAIN_PATH_TASKS)('a fault at %s ends the run failed with the champion serving alone; resume completes it', async (state) => {

@@ -136,7 +136,7 @@ describe('extract-features stage requests', () => {
     });
     expect(parseEvent({ stage: 'publish', staging: STAGING })).toEqual({ kind: 'stage', stage: 'publish', staging: STAGING });
     expect(parseEvent({ input: 'raw/a.csv' })).toEqual({ kind: 'build', key: 'raw/a.csv', asOf: undefined });
-    expect(() => parseEvent({ stage: 'train' })).toThrow(new InputError('BAD_EXTRACT_EVENT', 'unknown stage "train": expected one of resolve, prepare, publish'));
+    expect(() => parseEvent({ stage: 'train' })).toThrow(new InputError('BAD_EXTRACT_EVENT', 'unknown stage "train": expected one of resolve, prepare, publish, turn'));
     expect(() => parseEvent({ stage: 'prepare', input: 'raw/a.csv' })).toThrow(/"request": \{"input".*\(request: /);
     expect(() => parseEvent({ stage: 'prepare', request: { input: 'raw/a.csv', asOf: 'May' } })).toThrow(/request\.asOf: YYYY-MM-DD/);
     expect(() => parseEvent({ stage: 'publish' })).toThrow(InputError);

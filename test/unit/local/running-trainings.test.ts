@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newRunRecord, type RunRecord } from '#lib/pipeline/run-record.ts';
-import { runningTrainings } from '#local/commands/monitor.ts';
 import { RunStore } from '#local/runs/run-store.ts';
+import { runningTrainings } from '#local/runs/running-trainings.ts';
 import { definitionFor } from '#local/sfn/local-pipeline.ts';
 
 /**

@@ -112,7 +112,7 @@ describe('training.asl.json', () => {
     for (const state of ['DeployCanary', 'JudgeCanary', 'PromoteCanary', 'RollBackCanary']) {
       expect(definition.States[state].Catch?.map((c) => c.Next)).toEqual(['AbortCanary']);
     }
-    for (const state of ['ResolveInput', 'ExtractFeatures', 'PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'AbortCanary']) {
+    for (const state of ['AwaitTurn', 'ResolveInput', 'ExtractFeatures', 'PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'AbortCanary']) {
       expect(definition.States[state].Catch?.map((c) => c.Next)).toEqual(['NotifyFailure']);
     }
     expect(definition.States.NotifyFailure.Next).toBe('Failed');
@@ -129,7 +129,7 @@ describe('training.asl.json', () => {
 
   it('resolves a prefix input (and only a prefix) to its newest raw key and size before the engine choice', () => {
     const s = definition.States;
-    expect(s.Configure.Next).toBe('InputIsPrefix');
+    expect(s.TurnToRun.Choices?.map((c) => c.Next)).toEqual(['InputIsPrefix']);
     // Only a string ending in / is resolved; anything else goes straight to the choice, as before.
     expect(s.InputIsPrefix).toMatchObject({
       Type: 'Choice',
@@ -157,6 +157,37 @@ describe('training.asl.json', () => {
     expect(sizeRules).toContain('"Variable":"$.config.sizeBytes"');
     expect(sizeRules).toContain('"NumericGreaterThanPath":"$.config.largeInputBytes"');
     for (const state of ['ExtractFeatures', 'PrepareGlueFeatures']) expect(JSON.stringify(s[state].Parameters)).toContain('$.config');
+  });
+
+  it('waits for its turn before anything else: no older execution running, else WaitForTurn and ask again', () => {
+    const s = definition.States;
+    expect(s.Configure.Next).toBe('AwaitTurn');
+    // The extract function's turn stage (functions/extract-features/handler.ts) with the execution's
+    // own identity from the context object and the wait limit from the config.
+    expect(s.AwaitTurn.Parameters).toEqual({
+      FunctionName: '${ExtractFeaturesFunctionArn}',
+      Payload: {
+        stage: 'turn',
+        'stateMachine.$': '$$.StateMachine.Id',
+        execution: { 'id.$': '$$.Execution.Id', 'name.$': '$$.Execution.Name', 'startTime.$': '$$.Execution.StartTime' },
+        'maxWaitSeconds.$': '$.config.maxTurnWaitSeconds',
+      },
+    });
+    expect(s.AwaitTurn).toMatchObject({ ResultSelector: { 'proceed.$': '$.Payload.proceed' }, ResultPath: '$.turn', Next: 'TurnToRun' });
+    // A failed listing is retried, then caught (the run fails before doing anything); a wait past the limit is not retried.
+    const retried = (s.AwaitTurn.Retry ?? []).flatMap((r) => r.ErrorEquals);
+    expect(retried).toContain('TrainingListUnavailable');
+    expect(retried).not.toContain('TrainingTurnTimeout');
+    expect(s.TurnToRun).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.turn.proceed', BooleanEquals: true, Next: 'InputIsPrefix' }],
+      Default: 'WaitForTurn',
+    });
+    expect(s.WaitForTurn).toMatchObject({ Type: 'Wait', Seconds: 300, Next: 'AwaitTurn' });
+    expect((s.Defaults.Result as Record<string, unknown>).maxTurnWaitSeconds).toBe(7200);
+    // Every path to any work goes through AwaitTurn: the states before it do nothing but set the config.
+    expect([s.Defaults.Type, s.Configure.Type]).toEqual(['Pass', 'Pass']);
+    expect(definition.StartAt).toBe('Defaults');
   });
 
   it('runs the Glue branch as prepare (Lambda) -> the job on the staged Parquet -> publish (Lambda)', () => {
