@@ -53,6 +53,11 @@ export interface RunRecord {
   resumedFrom?: string;
   /** Fault injection that was active (tests only). */
   failAt?: string[];
+  /**
+   * The local process running it (set by the local run store): a record still `running` whose
+   * process is gone was interrupted (Ctrl-C, kill, crash), not in flight.
+   */
+  owner?: { pid: number; host: string };
   states: StateRun[];
   /**
    * Task answers, kept apart from `states`: the library reports a Task's call and its state

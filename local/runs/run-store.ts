@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
 import { applyRunEvent, newRunRecord, type RunEvent, type RunRecord } from '#lib/pipeline/run-record.ts';
@@ -24,8 +25,13 @@ export class RunStore {
     renameSync(tmp, file);
   }
 
-  /** A recorder that folds events into `record` and saves it after each one. */
+  /**
+   * A recorder that folds events into `record` and saves it after each one. The record names this
+   * process as its owner (a resumed run takes it over), so a run whose process died can be told
+   * from one in flight (runningTrainings).
+   */
   recorder(record: RunRecord): (event: RunEvent) => void {
+    record.owner = { pid: process.pid, host: hostname() };
     this.save(record);
     return (event) => {
       applyRunEvent(record, event);

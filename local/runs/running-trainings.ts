@@ -1,4 +1,6 @@
+import { hostname } from 'node:os';
 import type { RunningExecution } from '#lib/monitoring/drift-check.ts';
+import type { RunRecord } from '#lib/pipeline/run-record.ts';
 import { readAsl } from '#local/sfn/definition.ts';
 import type { RunStore } from './run-store.ts';
 
@@ -15,13 +17,28 @@ export function trainingTimeoutSeconds(): number {
  * training machine's AwaitTurn state (a run waits for the older ones). The local runner runs an
  * execution inside the command that started it, saving its record at every state, so another
  * process's run (a `pipeline run` in another terminal) shows here while it runs. A record still
- * `running` after the state machine's TimeoutSeconds (4 h) is a process that died mid-run (its
- * record stays as of its last event): Step Functions would have timed that execution out, so it
- * does not count.
+ * `running` whose owner process (pid on this host) is gone was interrupted (Ctrl-C, kill, a
+ * crash: the record stays as of its last event) and does not count: a later `npm start` must not
+ * wait behind it. Nor does one older than the state machine's TimeoutSeconds (4 h), which Step
+ * Functions would have timed out (a record from another host, or without an owner, ends there).
  */
 export function runningTrainings(runs: RunStore, now: Date, timeoutSeconds = trainingTimeoutSeconds()): RunningExecution[] {
   return runs
     .list()
     .filter((r) => r.stateMachine === 'training' && r.status === 'running' && now.getTime() - Date.parse(r.startedAt) < timeoutSeconds * 1000)
+    .filter((r) => !ownerIsGone(r))
     .map((r) => ({ name: r.executionId, startedAt: r.startedAt }));
+}
+
+/** The record's owner process ran on this host and no longer exists. */
+function ownerIsGone(record: RunRecord): boolean {
+  const owner = record.owner;
+  if (!owner || owner.host !== hostname() || owner.pid === process.pid) return false;
+  try {
+    process.kill(owner.pid, 0);
+    return false;
+  } catch (e) {
+    // EPERM: it exists but belongs to someone else.
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newRunRecord, type RunRecord } from '#lib/pipeline/run-record.ts';
 import { RunStore } from '#local/runs/run-store.ts';
@@ -35,6 +36,25 @@ describe('runningTrainings (local starter)', () => {
     save(runs, 'training-edge', '2022-01-05T08:00:00.001Z');
     expect(runningTrainings(runs, now).map((r) => r.name).sort()).toEqual(['training-edge', 'training-in-flight']);
     expect(runningTrainings(runs, now, 3600).map((r) => r.name)).toEqual(['training-in-flight']);
+  });
+
+  it('leaves out a run whose process on this host is gone (an interrupted npm start), not one in flight or elsewhere', () => {
+    const runs = new RunStore(join(work, 'owners'));
+    const now = new Date('2022-01-05T12:00:00.000Z');
+    const gone = spawnSync(process.execPath, ['-e', '']);
+    expect(gone.status).toBe(0);
+    const deadPid = gone.pid as number;
+    save(runs, 'training-interrupted', '2022-01-05T11:00:00.000Z', { owner: { pid: deadPid, host: hostname() } });
+    save(runs, 'training-this-process', '2022-01-05T11:10:00.000Z', { owner: { pid: process.pid, host: hostname() } });
+    save(runs, 'training-other-host', '2022-01-05T11:20:00.000Z', { owner: { pid: deadPid, host: `not-${hostname()}` } });
+    expect(runningTrainings(runs, now).map((r) => r.name).sort()).toEqual(['training-other-host', 'training-this-process']);
+  });
+
+  it('a run started through the store names this process as its owner', () => {
+    const runs = new RunStore(join(work, 'started'));
+    const { record } = runs.start({ executionId: 'training-x', stateMachine: 'training', input: {}, startedAt: new Date() });
+    expect(record.owner).toEqual({ pid: process.pid, host: hostname() });
+    expect(runs.get('training-x').owner).toEqual({ pid: process.pid, host: hostname() });
   });
 
   it('no runs directory yet: nothing running', () => {
