@@ -95,6 +95,7 @@ export function register(program: Command): void {
         const base = { trigger: 'start', input: raw.key, asOf: raw.lastLoanDate, canaryWeight: 0.1, canary: START_CANARY_THRESHOLDS };
         const input = { ...base, train: START_TRAIN_PARAMS };
         const previous = reusableRun(root, input, (await registry.aliases()).champion);
+        let baseline: RunRecord | undefined;
         t = performance.now();
         if (previous) {
           log(`[2/3] pipeline: reusing ${previous.executionId} (same data and parameters; its model is the champion)  ${since(t)}`);
@@ -104,6 +105,7 @@ export function register(program: Command): void {
             const first = await runTraining(root, { input: { ...base, train: BASELINE_TRAIN_PARAMS }, traffic: false, log });
             log(`  = ${first.record.executionId}: ${first.record.status}, ${runDecision(first.record) ?? '-'}  ${first.seconds.toFixed(1)} s`);
             if (first.record.status !== 'succeeded') throw new Error(`the baseline run failed: credit-risk pipeline status ${first.record.executionId}`);
+            baseline = first.record;
           }
           log('[2/3] pipeline: the model, canaried at 10% of synthetic traffic against the champion');
           // Traffic from the canary watch on: training does not compete with it for the CPU.
@@ -115,7 +117,18 @@ export function register(program: Command): void {
         }
 
         const aliases = await registry.aliases();
-        if (!aliases.champion) throw new Error('no champion to serve after the pipeline (see credit-risk pipeline status)');
+        if (!aliases.champion) {
+          // The quality gate turned the baseline down (small --rows make too few test positives
+          // for a model to beat the base rate): a clear answer, not a stack trace.
+          const out = baseline?.output as { status?: unknown; reasons?: unknown } | undefined;
+          const reasons = Array.isArray(out?.reasons) ? out.reasons.map(String).join('; ') : 'see the run';
+          throw new InputError(
+            'NO_CHAMPION',
+            `no model to serve: the quality gate ${out?.status === 'rejected' ? 'rejected' : 'did not promote'} the baseline model (${reasons}). ` +
+              `With ${rows.toLocaleString('en-US')} loan records the test split may be too small; try --rows 50000 or more ` +
+              `(default ${FULL_ROWS.toLocaleString('en-US')}). Details: credit-risk pipeline status${baseline ? ` ${baseline.executionId}` : ''}`,
+          );
+        }
         const [customer] = await knownCustomerIds(root.featureStore, 1);
         log(`ready in ${since(t0)} (champion ${shortId(aliases.champion)})`);
         if (!flags.serve) return;

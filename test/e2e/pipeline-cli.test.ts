@@ -110,3 +110,20 @@ describe('credit-risk pipeline (CLI)', () => {
     expect(history[0].executionId).toBe(result.executionId);
   }, 120_000);
 });
+
+describe('credit-risk start (CLI)', () => {
+  it('too few rows for the gate: a clear NO_CHAMPION error naming the gate reasons and a --rows that works, exit 2', async () => {
+    const small = freshHome('cr-e2e-start-');
+    process.env.CREDIT_RISK_HOME = small.root;
+    try {
+      const r = await cli('start', '--rows', '20000', '--no-serve');
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/error \[NO_CHAMPION\]: no model to serve: the quality gate rejected the baseline model \(\w+/);
+      expect(r.stderr).toMatch(/try --rows 50000 or more/);
+      expect(r.stderr).toMatch(/credit-risk pipeline status training-/);
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    } finally {
+      process.env.CREDIT_RISK_HOME = home.root;
+    }
+  }, 120_000);
+});
