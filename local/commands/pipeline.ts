@@ -6,6 +6,7 @@ import { runDecision, runModelVersion, type RunEvent, type RunRecord } from '#li
 import { createLocalRoot, type LocalRoot } from '#local/root.ts';
 import { RunStore } from '#local/runs/run-store.ts';
 import { formatHistory, formatRunStatus } from '#local/runs/run-view.ts';
+import { isInterrupted } from '#local/runs/running-trainings.ts';
 import { CanaryTraffic } from '#local/sfn/canary-traffic.ts';
 import { failAtFromEnv, runPipelineLocally, waitScaleFromEnv } from '#local/sfn/local-pipeline.ts';
 import { ensureGeneratedRaw } from '#local/sfn/raw-data.ts';
@@ -135,7 +136,7 @@ export function register(program: Command): void {
         '  credit-risk pipeline run --input raw/loans.csv --as-of 2022-01-01 --train \'{"numTrees":60}\' --json\n' +
         '  credit-risk pipeline status            # the latest run, state by state\n' +
         '  credit-risk pipeline history\n' +
-        '  credit-risk pipeline resume RUN        # re-run a failed run, reusing what it finished\n' +
+        '  credit-risk pipeline resume RUN        # re-run a failed or interrupted run, reusing what it finished\n' +
         '  credit-risk pipeline batch             # batch-score the current snapshot with the champion\n' +
         'Environment: CREDIT_RISK_WAIT_SCALE (local Wait = Seconds x scale, default 0.01: the 600 s canary watch takes 6 s).',
     );
@@ -248,15 +249,15 @@ export function register(program: Command): void {
 
   pipeline
     .command('resume <run>')
-    .description('re-run a failed run with its input; finished steps whose input is unchanged are reused, not recomputed')
+    .description('re-run a failed or interrupted run with its input; finished steps whose input is unchanged are reused, not recomputed')
     .option('--no-traffic', 'no synthetic requests during the canary watch')
     .option('--json', 'print {"executionId","status","modelVersion","decision","seconds"} on stdout')
     .action(async (run: string, flags: { traffic: boolean; json?: boolean }) => {
       const log = (line: string) => process.stderr.write(`${line}\n`);
       const root = createLocalRoot();
       const failed = new RunStore(root.home.runs).get(run);
-      if (failed.status !== 'failed') {
-        throw new InputError('NOT_FAILED', `run ${failed.executionId} is ${failed.status}; only a failed run can be resumed`);
+      if (failed.status !== 'failed' && !isInterrupted(failed)) {
+        throw new InputError('NOT_FAILED', `run ${failed.executionId} is ${failed.status}; only a failed or interrupted run can be resumed`);
       }
       log(`resuming ${failed.executionId}`);
       const { record, seconds } = await runTraining(root, { input: {}, resume: failed, traffic: flags.traffic, log }).finally(() =>

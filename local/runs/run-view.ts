@@ -1,4 +1,10 @@
 import { failedStates, runDecision, runModelVersion, type RunRecord } from '#lib/pipeline/run-record.ts';
+import { isInterrupted } from './running-trainings.ts';
+
+/** The status to show: `interrupted` for a run still marked running whose local process is gone. */
+function shownStatus(record: RunRecord): string {
+  return isInterrupted(record) ? 'interrupted' : record.status;
+}
 
 /** Text views of run records for `pipeline status|history` and `aws pipeline status`. */
 export function table(rows: string[][]): string {
@@ -23,7 +29,7 @@ export function formatRunStatus(record: RunRecord): string {
   const decision = runDecision(record);
   const lines = [
     `run       ${record.executionId}${record.resumedFrom ? `  (resumes ${record.resumedFrom})` : ''}`,
-    `status    ${record.status}${decision ? `, ${decision}` : ''}`,
+    `status    ${shownStatus(record)}${decision ? `, ${decision}` : ''}`,
     `model     ${short(runModelVersion(record))}`,
     `started   ${record.startedAt}${record.seconds !== undefined ? `, took ${record.seconds.toFixed(1)} s` : ''}`,
   ];
@@ -45,6 +51,10 @@ export function formatRunStatus(record: RunRecord): string {
   if (record.status === 'failed' && failed) {
     lines.push('', `failed at ${failed.name}: ${failed.error?.error}. Resume it: credit-risk pipeline resume ${record.executionId}`);
   }
+  if (isInterrupted(record)) {
+    const at = record.states.filter((s) => s.endedAt === undefined).at(-1)?.name ?? 'its start';
+    lines.push('', `interrupted at ${at}: its process (pid ${record.owner?.pid}) is gone. Resume it: credit-risk pipeline resume ${record.executionId}`);
+  }
   return lines.join('\n');
 }
 
@@ -52,7 +62,7 @@ export function formatHistory(records: readonly RunRecord[]): string {
   if (records.length === 0) return 'no pipeline runs yet (start one: credit-risk pipeline run)';
   const rows = [['run', 'status', 'decision', 'model', 'seconds', 'started']];
   for (const r of records) {
-    rows.push([r.executionId, r.status, runDecision(r) ?? '-', short(runModelVersion(r)), r.seconds?.toFixed(1) ?? '-', r.startedAt]);
+    rows.push([r.executionId, shownStatus(r), runDecision(r) ?? '-', short(runModelVersion(r)), r.seconds?.toFixed(1) ?? '-', r.startedAt]);
   }
   return table(rows);
 }

@@ -30,6 +30,15 @@ export function runningTrainings(runs: RunStore, now: Date, timeoutSeconds = tra
     .map((r) => ({ name: r.executionId, startedAt: r.startedAt }));
 }
 
+/**
+ * A run still marked running whose process on this host is gone: interrupted (Ctrl-C, kill, a
+ * crash) and never to finish by itself. `pipeline status` shows it as such and `pipeline resume`
+ * takes it like a failed run.
+ */
+export function isInterrupted(record: RunRecord): boolean {
+  return record.status === 'running' && ownerIsGone(record);
+}
+
 /** The record's owner process ran on this host and no longer exists. */
 function ownerIsGone(record: RunRecord): boolean {
   const owner = record.owner;

@@ -1,7 +1,10 @@
 /** @jest-environment ./test/integration/serving/onnx-environment.cjs */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { RunRecord } from '#lib/pipeline/run-record.ts';
 import { main } from '#local/cli.ts';
 import { freshHome } from '../support/home.ts';
 
@@ -126,4 +129,39 @@ describe('credit-risk start (CLI)', () => {
       process.env.CREDIT_RISK_HOME = home.root;
     }
   }, 120_000);
+});
+
+describe('an interrupted run (its process gone, its record still running)', () => {
+  it('status and history say interrupted, and resume finishes it like a failed run', async () => {
+    const own = freshHome('cr-e2e-interrupted-');
+    process.env.CREDIT_RISK_HOME = own.root;
+    try {
+      process.env.CREDIT_RISK_FAIL_AT = 'BuildImage';
+      const failed = await cli('pipeline', 'run', '--rows', '4000', '--train', '{"numTrees":4,"earlyStoppingRounds":0}', '--gate', GATE, '--no-traffic', '--json');
+      delete process.env.CREDIT_RISK_FAIL_AT;
+      const id = (JSON.parse(failed.stdout) as { executionId: string }).executionId;
+      // Make it what a killed process leaves: the record as of entering BuildImage, owned by a
+      // process that no longer exists.
+      const file = join(own.runs, id, 'run.json');
+      const record = JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
+      const at = record.states.findIndex((s) => s.name === 'BuildImage');
+      const { endedAt: _e, ms: _m, error: _x, ...entered } = record.states[at];
+      const gone = spawnSync(process.execPath, ['-e', '']);
+      const { error: _err, endedAt: _end, seconds: _s, output: _o, ...rest } = record;
+      writeFileSync(file, JSON.stringify({ ...rest, status: 'running', states: [...record.states.slice(0, at), entered], owner: { pid: gone.pid, host: hostname() } }));
+
+      const status = await cli('pipeline', 'status', id);
+      expect(status.stdout).toMatch(/^status {4}interrupted/m);
+      expect(status.stdout).toContain(`interrupted at BuildImage: its process (pid ${gone.pid}) is gone. Resume it: credit-risk pipeline resume ${id}`);
+      expect((await cli('pipeline', 'history')).stdout).toMatch(new RegExp(`^${id}\\s+interrupted`, 'm'));
+
+      const resumed = await cli('pipeline', 'resume', id, '--no-traffic', '--json');
+      expect(resumed.code).toBe(0);
+      expect(JSON.parse(resumed.stdout)).toMatchObject({ status: 'succeeded', decision: 'promoted' });
+      expect(resumed.stderr).toMatch(/✓ Train\s+\S+ s\s+\(reused from the failed run\)/);
+    } finally {
+      delete process.env.CREDIT_RISK_FAIL_AT;
+      process.env.CREDIT_RISK_HOME = home.root;
+    }
+  }, 180_000);
 });
