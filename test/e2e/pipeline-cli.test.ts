@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { RunRecord } from '#lib/pipeline/run-record.ts';
 import { main } from '#local/cli.ts';
+import type { LocalHome } from '#local/home.ts';
 import { freshHome } from '../support/home.ts';
 
 /**
@@ -114,28 +115,33 @@ describe('credit-risk pipeline (CLI)', () => {
   }, 120_000);
 });
 
+/** Runs `fn` with CREDIT_RISK_HOME on a fresh home of its own, then points back at the suite's. */
+async function inFreshHome(prefix: string, fn: (own: LocalHome) => Promise<void>): Promise<void> {
+  const own = freshHome(prefix);
+  process.env.CREDIT_RISK_HOME = own.root;
+  try {
+    await fn(own);
+  } finally {
+    delete process.env.CREDIT_RISK_FAIL_AT;
+    process.env.CREDIT_RISK_HOME = home.root;
+  }
+}
+
 describe('credit-risk start (CLI)', () => {
-  it('too few rows for the gate: a clear NO_CHAMPION error naming the gate reasons and a --rows that works, exit 2', async () => {
-    const small = freshHome('cr-e2e-start-');
-    process.env.CREDIT_RISK_HOME = small.root;
-    try {
+  it('too few rows for the gate: a clear NO_CHAMPION error naming the gate reasons and a --rows that works, exit 2', () =>
+    inFreshHome('cr-e2e-start-', async () => {
       const r = await cli('start', '--rows', '20000', '--no-serve');
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/error \[NO_CHAMPION\]: no model to serve: the quality gate rejected the baseline model \(\w+/);
       expect(r.stderr).toMatch(/try --rows 50000 or more/);
       expect(r.stderr).toMatch(/credit-risk pipeline status training-/);
       expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
-    } finally {
-      process.env.CREDIT_RISK_HOME = home.root;
-    }
-  }, 120_000);
+    }), 120_000);
 });
 
 describe('an interrupted run (its process gone, its record still running)', () => {
-  it('status and history say interrupted, and resume finishes it like a failed run', async () => {
-    const own = freshHome('cr-e2e-interrupted-');
-    process.env.CREDIT_RISK_HOME = own.root;
-    try {
+  it('status and history say interrupted, and resume finishes it like a failed run', () =>
+    inFreshHome('cr-e2e-interrupted-', async (own) => {
       process.env.CREDIT_RISK_FAIL_AT = 'BuildImage';
       const failed = await cli('pipeline', 'run', '--rows', '4000', '--train', '{"numTrees":4,"earlyStoppingRounds":0}', '--gate', GATE, '--no-traffic', '--json');
       delete process.env.CREDIT_RISK_FAIL_AT;
@@ -159,9 +165,5 @@ describe('an interrupted run (its process gone, its record still running)', () =
       expect(resumed.code).toBe(0);
       expect(JSON.parse(resumed.stdout)).toMatchObject({ status: 'succeeded', decision: 'promoted' });
       expect(resumed.stderr).toMatch(/✓ Train\s+\S+ s\s+\(reused from the failed run\)/);
-    } finally {
-      delete process.env.CREDIT_RISK_FAIL_AT;
-      process.env.CREDIT_RISK_HOME = home.root;
-    }
-  }, 180_000);
+    }), 180_000);
 });
