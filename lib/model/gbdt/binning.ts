@@ -143,7 +143,7 @@ export function fillBinIndex(edges: Float32Array, out: Uint8Array): void {
 }
 
 /** The top 16 bits of a float32's order key (-0 as +0); binKernel inlines the same expression. */
-export function keyPrefix(b: number): number {
+function keyPrefix(b: number): number {
   return b < 0x80000000 ? (b >>> 16) | 0x8000 : b === 0x80000000 ? 0x8000 : (~b >>> 16) & 0xffff;
 }
 

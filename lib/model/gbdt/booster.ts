@@ -229,8 +229,7 @@ export async function trainGbdt(
   const { raw, edgeStart, numBins, binOffset, edges, label } = views;
   // The workers rehearse their kernels on a small synthetic table of their own while this thread
   // copies the values and finds the bin edges (see rehearseKernels).
-  const rehearsal = params.numThreads > 1 ? allocateViews(REHEARSAL_ROWS, Math.min(numFeatures, 8), 255, 4) : undefined;
-  const pool = new WorkerPool(views, params.numThreads, rehearsal);
+  const pool = new WorkerPool(views, params.numThreads, () => allocateViews(REHEARSAL_ROWS, Math.min(numFeatures, 8), 255, 4));
   try {
     // Float32 feature values (what the ONNX model will see), shared with the workers for binning.
     // (TypedArray set: one native conversion loop, instead of an element loop that runs

@@ -27,7 +27,7 @@ const SPIN_LOADS = 100_000;
  * after 2 rounds against ~210-270 ms without; 6 rounds, or 16,384 rows, slowed the set-up the
  * main thread does beside it more than they saved.
  */
-const REHEARSAL_ROUNDS = 2;
+export const REHEARSAL_ROUNDS = 2;
 /**
  * control[1] counts sleeping workers and control[3] says the main thread sleeps: Atomics.notify
  * is a system call even with nobody waiting, so it is made only when someone is. (A thread
@@ -49,8 +49,11 @@ export class WorkerPool {
   constructor(
     readonly views: SharedViews,
     numThreads: number,
-    /** Views of a small table each worker warms its kernels up on before its first task (rehearseKernels). */
-    rehearsal?: SharedViews,
+    /**
+     * Makes the views of a small table a worker warms its kernels up on before its first task
+     * (rehearseKernels): one per worker, as the arrays of SharedArrayBuffers are shared, not copied.
+     */
+    rehearsal?: () => SharedViews,
   ) {
     Atomics.store(views.control, 0, CLOSED);
     const source = `
@@ -114,7 +117,7 @@ export class WorkerPool {
       }
     `;
     for (let i = 1; i < numThreads; i++) {
-      const worker = new Worker(source, { eval: true, workerData: { views, rehearsal } });
+      const worker = new Worker(source, { eval: true, workerData: { views, rehearsal: rehearsal?.() } });
       // A pool someone forgot to close must not keep the process alive.
       worker.unref();
       this.workers.push(worker);

@@ -3,7 +3,7 @@ import { BIN_INDEX_SIZE, binOf, computeBinEdges, fillBinIndex, sortFloat32 } fro
 import { binKernel, drainWorkItems, KERNELS, rehearseKernels, type SharedViews } from '#lib/model/gbdt/kernels.ts';
 import { allocateViews, binColumns, predictProbability, predictRaw, toRowMajorFloat32, trainGbdt, type LabelledColumns } from '#lib/model/gbdt/booster.ts';
 import { Prng } from '#lib/model/gbdt/prng.ts';
-import { REHEARSAL_DONE, WorkerPool } from '#lib/model/gbdt/pool.ts';
+import { REHEARSAL_DONE, REHEARSAL_ROUNDS, WorkerPool } from '#lib/model/gbdt/pool.ts';
 import { leafByBins, numLeaves } from '#lib/model/gbdt/tree.ts';
 import { binaryMetrics } from '#lib/model/metrics.ts';
 import { syntheticTable, type SyntheticTable } from './synthetic-data.ts';
@@ -138,32 +138,45 @@ describe('quantile binning', () => {
   });
 });
 
+/** What `rounds` rounds of rehearseKernels leave on a 4,096-row rehearsal table. */
+function expectRehearsed(views: SharedViews, rounds: number): void {
+  const numFeatures = views.numFeatures;
+  // Partitions and copy-backs keep rows[] a permutation.
+  expect(Array.from(views.rows).sort((a, b) => a - b)).toEqual(Array.from({ length: 4096 }, (_, i) => i));
+  // The last round's below-root histogram (slot 1) counts every row of its half once per feature.
+  const numUsed = numFeatures - ((rounds - 1) % Math.min(numFeatures, 4));
+  const slotBins = numFeatures * 256 + 1;
+  for (let f = 0; f < numUsed; f++) {
+    let rows = 0;
+    for (let b = 0; b < 256; b++) rows += views.hist[(slotBins + 256 * f + b) * 3 + 2];
+    expect(rows).toBe(2048);
+  }
+  expect(views.hist.every(Number.isFinite)).toBe(true);
+  expect(views.expNegScore.every((v) => v > 0 && Number.isFinite(v))).toBe(true);
+}
+
 describe('histogram GBDT', () => {
   it('rehearses every kernel on a synthetic table of its own without breaking its invariants (1 to 8 features)', () => {
     for (const numFeatures of [1, 3, 7, 8]) {
       const views = allocateViews(4096, numFeatures, 255, 4);
       rehearseKernels(views, KERNELS, drainWorkItems, 4);
-      // Partitions and copy-backs keep rows[] a permutation.
-      expect(Array.from(views.rows).sort((a, b) => a - b)).toEqual(Array.from({ length: 4096 }, (_, i) => i));
-      // The last round's below-root histogram (slot 1) counts every row of its half once per feature.
-      const numUsed = numFeatures - (3 % Math.min(numFeatures, 4));
-      const slotBins = numFeatures * 256 + 1;
-      for (let f = 0; f < numUsed; f++) {
-        let rows = 0;
-        for (let b = 0; b < 256; b++) rows += views.hist[(slotBins + 256 * f + b) * 3 + 2];
-        expect(rows).toBe(2048);
-      }
-      expect(views.hist.every(Number.isFinite)).toBe(true);
-      expect(views.expNegScore.every((v) => v > 0 && Number.isFinite(v))).toBe(true);
+      expectRehearsed(views, 4);
     }
   });
 
-  it('runs the rehearsal in a real worker thread to the end (built from the kernels source text)', async () => {
-    const rehearsal = allocateViews(4096, 7, 255, 4);
-    const pool = new WorkerPool(allocateViews(8, 7, 255, 4), 2, rehearsal);
+  it('runs the rehearsal in every worker thread to the end, each on a table of its own', async () => {
+    const made: SharedViews[] = [];
+    const pool = new WorkerPool(allocateViews(8, 7, 255, 4), 3, () => {
+      made.push(allocateViews(4096, 7, 255, 4));
+      return made[made.length - 1];
+    });
     try {
-      for (let i = 0; i < 400 && Atomics.load(rehearsal.control, REHEARSAL_DONE) === 0; i++) await new Promise((r) => setTimeout(r, 50));
-      expect(Atomics.load(rehearsal.control, REHEARSAL_DONE)).toBe(1);
+      expect(made.length).toBe(2);
+      for (const rehearsal of made) {
+        for (let i = 0; i < 400 && Atomics.load(rehearsal.control, REHEARSAL_DONE) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+        expect(Atomics.load(rehearsal.control, REHEARSAL_DONE)).toBe(1);
+        expectRehearsed(rehearsal, REHEARSAL_ROUNDS);
+      }
     } finally {
       await pool.close();
     }
