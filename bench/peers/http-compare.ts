@@ -12,6 +12,9 @@
  *   flask             reference_flask.py on Flask's own server (pickled random forest, SQLite)
  *   gunicorn          the same app under gunicorn -w 2 (sync workers, the default)
  *   starlette-onnx    starlette_onnx.py under uvicorn --workers 2, uvloop + httptools, same model.onnx
+ *   node-floor        node-floor.mjs: not a peer, the ceiling. The least a Node server can do and keep
+ *                     the contract (body, JSON.parse, a Map lookup, a constant answer), on as many
+ *                     cluster workers as ours: what this machine allows any Node server under the mix
  *
  * Everything started here is killed when the comparison ends, fails, times out or is interrupted.
  */
@@ -90,8 +93,9 @@ export interface CompareOptions {
   oursArgs?: readonly string[];
 }
 
-export function targets(data: PreparedData, python: string, oursArgs: readonly string[] = []): TargetSpec[] {
+export function targets(data: PreparedData, python: string, oursArgs: readonly string[] = [], idsFile = ''): TargetSpec[] {
   const bin = resolve(python, '..');
+  const oursWorkers = oursArgs.includes('--workers') ? oursArgs[oursArgs.indexOf('--workers') + 1] : undefined;
   const peerEnv = { FOREST: data.forest, SQLITE: data.sqlite, MODEL_DIR: data.modelDir, PYTHONDONTWRITEBYTECODE: '1' };
   return [
     {
@@ -128,6 +132,15 @@ export function targets(data: PreparedData, python: string, oursArgs: readonly s
       args: (port) => ['starlette_onnx:app', '--host', '127.0.0.1', '--port', String(port), '--workers', '2', '--loop', 'uvloop', '--http', 'httptools', '--no-access-log', '--log-level', 'warning'],
       cwd: peersDir,
       env: peerEnv,
+      keepAlive: true,
+    },
+    {
+      name: 'node-floor',
+      description: `not a peer: the ceiling. node:http on ${oursWorkers ?? 'one per core (as ours)'} cluster workers, body + JSON.parse + a Map lookup of the id + a constant answer; no model, store, metrics or logs`,
+      command: process.execPath,
+      args: () => [join(peersDir, 'node-floor.mjs')],
+      cwd: peersDir,
+      env: { IDS_FILE: idsFile, ...(oursWorkers ? { WORKERS: oursWorkers } : {}) },
       keepAlive: true,
     },
   ];
@@ -408,6 +421,8 @@ export async function compareHttp(options: CompareOptions): Promise<TargetResult
   const mixFile = join(options.work, 'mix.json');
   const mix = requestMix(options.data.ids);
   writeFileSync(mixFile, JSON.stringify(mix));
+  const idsFile = join(options.work, 'ids.json');
+  writeFileSync(idsFile, JSON.stringify(options.data.ids));
   let wrkFile: string | undefined;
   if (options.generator !== 'node' && wrkAvailable()) {
     wrkFile = join(options.work, 'mix.lua');
@@ -423,7 +438,7 @@ export async function compareHttp(options: CompareOptions): Promise<TargetResult
   }
   const checkIds = Array.from({ length: 20 }, (_, i) => options.data.ids[(i * 104729) % options.data.ids.length]);
   const results: TargetResult[] = [];
-  for (const spec of targets(options.data, options.python, options.oursArgs)) {
+  for (const spec of targets(options.data, options.python, options.oursArgs, idsFile)) {
     if (options.only && !options.only.includes(spec.name)) continue;
     const port = await freePort();
     const url = `http://127.0.0.1:${port}/predict`;
@@ -487,6 +502,12 @@ export interface Ratios {
   throughputVsStarlette?: number;
   /** Largest |ours - starlette| probability over the checked ids (same model, same rows: should be ~0). */
   maxProbabilityDiffVsStarlette?: number;
+  /** ours / node-floor throughput: the share of the machine's Node ceiling that ours reaches. */
+  throughputVsFloor?: number;
+  /** node-floor / starlette throughput: the most any Node server reached against Starlette in this run. */
+  floorThroughputVsStarlette?: number;
+  /** gunicorn p99 / node-floor p99: the p99 ratio an empty Node server got against gunicorn in this run. */
+  p99GunicornOverFloor?: number;
   goals: Record<string, { goal: string; measured: number | undefined; met: boolean | undefined }>;
 }
 
@@ -496,12 +517,16 @@ export function ratios(results: readonly TargetResult[]): Ratios {
   const gunicorn = by('gunicorn');
   const flask = by('flask');
   const starlette = by('starlette-onnx');
+  const floor = by('node-floor');
   const div = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? undefined : a / b);
   const out: Ratios = {
     throughputVsGunicorn: div(ours?.requestsPerSecond, gunicorn?.requestsPerSecond),
     p99GunicornOverOurs: div(gunicorn?.latencyP99Ms, ours?.latencyP99Ms),
     throughputVsFlask: div(ours?.requestsPerSecond, flask?.requestsPerSecond),
     throughputVsStarlette: div(ours?.requestsPerSecond, starlette?.requestsPerSecond),
+    throughputVsFloor: div(ours?.requestsPerSecond, floor?.requestsPerSecond),
+    floorThroughputVsStarlette: div(floor?.requestsPerSecond, starlette?.requestsPerSecond),
+    p99GunicornOverFloor: div(gunicorn?.latencyP99Ms, floor?.latencyP99Ms),
     goals: {},
   };
   if (ours && starlette) {

@@ -96,7 +96,7 @@ export async function main(argv: string[]): Promise<void> {
       'data-rows': { type: 'string', default: '200000' },
       'data-dir': { type: 'string' },
       warmup: { type: 'string', default: '2' },
-      targets: { type: 'string', default: 'ours,flask,gunicorn,starlette-onnx' },
+      targets: { type: 'string', default: 'ours,flask,gunicorn,starlette-onnx,node-floor' },
       'http-only': { type: 'boolean', default: false },
       generator: { type: 'string', default: 'wrk' },
       'ours-workers': { type: 'string' },
