@@ -1,6 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
 import { resolve } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 import { ModelRegistry } from '#lib/registry/registry.ts';
 import { CachedFeatureStore, type ScannableFeatureStore } from '#lib/serving/cached-feature-store.ts';
 import type { OnlineSnapshotTableData } from '#lib/serving/online-snapshot-table.ts';
@@ -38,22 +37,6 @@ function workerExecArgv(): string[] {
   const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
   if (/semi-space-size/.test(given)) return [...process.execArgv];
   return [...process.execArgv, '--min-semi-space-size=64', '--max-semi-space-size=64'];
-}
-
-/**
- * The primary runs PGlite's WebAssembly with V8's baseline compiler only (Liftoff, no tier-up).
- * With V8's default, every function the 500 ms snapshot poll makes hot is recompiled by TurboFan
- * on a background thread: measured idle, the primary took 0.26 s and 0.16 s of CPU in the first
- * two 10 s windows after it listened (0.06-0.07 s later on), almost all of it TurboFan compiling
- * wasm (perf), on the same cores as the workers and exactly while a benchmark or the first
- * traffic runs; with Liftoff only, 0.03-0.06 s in every window. The primary's queries are a
- * poll every 500 ms, the snapshot load and the rare lookup a worker cannot answer, where
- * baseline code costs little. Set before the store opens (wasm is compiled on first use); a
- * flag the user set for this process wins. Workers never load PGlite.
- */
-function primaryWasmBaselineOnly(): void {
-  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
-  if (!/liftoff|wasm-tier-up|wasm-dynamic-tiering/.test(given)) setFlagsFromString('--liftoff-only');
 }
 
 export interface ClusterServeOptions {
@@ -98,7 +81,6 @@ export interface RunningCluster {
  */
 export async function startClusterServe(options: ClusterServeOptions): Promise<RunningCluster> {
   const log = options.log ?? (() => undefined);
-  primaryWasmBaselineOnly();
   const registry = new ModelRegistry(options.root.objectStore, { name: options.modelName, clock: options.root.clock });
   if (!(await registry.aliases()).champion) throw noChampionError(options.modelName);
 

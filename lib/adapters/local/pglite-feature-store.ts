@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { PGlite } from '@electric-sql/pglite';
 import { writeOnlineCsv } from '#lib/features/snapshot-reader.ts';
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
@@ -75,6 +76,7 @@ export class PgliteFeatureStore implements FeatureStore {
         if (this.dataDir !== undefined) {
           await createFromTemplate(this.dataDir, this.options.template ?? pgliteTemplateDir()).catch(() => undefined);
         }
+        pgliteWasmBaselineOnly();
         const db = await PGlite.create(this.dataDir);
         for (const sql of CREATE_SCHEMA) await db.exec(sql);
         return db;
@@ -206,6 +208,21 @@ export class PgliteFeatureStore implements FeatureStore {
     this.db = undefined;
     if (db) await (await db.catch(() => undefined))?.close();
   }
+}
+
+/**
+ * PGlite's WebAssembly runs on V8's baseline compiler only (Liftoff, no tier-up to TurboFan), in
+ * every process that opens a store, unless the user passed a Liftoff or tier-up flag. With V8's
+ * default, the functions a load or a poll makes hot are recompiled by TurboFan on a background
+ * thread, CPU that a process living seconds (a CLI command, the extract function's publish) never
+ * earns back, spent on the same cores as DuckDB; and the serve primary, which lives long, does a
+ * few queries a second, where optimised code buys nothing (docs/DECISIONS.md, "Stores", and
+ * "Serving (performance)"; measured in docs/BENCHMARKS.md). Called before PGlite compiles its
+ * module (a V8 flag set later does not reach code already compiled).
+ */
+export function pgliteWasmBaselineOnly(): void {
+  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
+  if (!/liftoff|wasm-tier-up|wasm-dynamic-tiering/.test(given)) setFlagsFromString('--liftoff-only');
 }
 
 const COPY_ROWS_PER_BLOB = 100_000;
