@@ -8,7 +8,7 @@ import { DEFAULT_MIN_ROWS, DEFAULT_WINDOW_DAYS } from '#lib/monitoring/snapshot-
 import { DEFAULT_MODEL_NAME, shortId } from '#lib/registry/registry.ts';
 import { createLocalRoot, type LocalRoot } from '#local/root.ts';
 import { RunStore } from '#local/runs/run-store.ts';
-import { runningTrainings } from '#local/runs/running-trainings.ts';
+import { localRunningTrainings } from '#local/runs/running-trainings.ts';
 import { runTraining, summary } from './pipeline.ts';
 
 /**
@@ -50,7 +50,7 @@ function retrainInput(root: LocalRoot, input: string | undefined): string {
 function localStarter(root: LocalRoot, flags: DriftFlags, log: (line: string) => void): TrainingStarter {
   return {
     async running() {
-      return runningTrainings(new RunStore(root.home.runs), root.clock.now());
+      return localRunningTrainings(root);
     },
     async start({ name, input }) {
       // The local runner needs the raw object (in AWS the state machine's default, raw/, applies).

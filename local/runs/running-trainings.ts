@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
 import type { RunningExecution } from '#lib/monitoring/drift-check.ts';
 import type { RunRecord } from '#lib/pipeline/run-record.ts';
+import type { LocalRoot } from '#local/root.ts';
 import { readAsl } from '#local/sfn/definition.ts';
-import type { RunStore } from './run-store.ts';
+import { RunStore } from './run-store.ts';
 
 /** The training ASL's TimeoutSeconds (4 h): how long Step Functions lets an execution run. */
 export function trainingTimeoutSeconds(): number {
@@ -28,6 +29,11 @@ export function runningTrainings(runs: RunStore, now: Date, timeoutSeconds = tra
     .filter((r) => r.stateMachine === 'training' && r.status === 'running' && now.getTime() - Date.parse(r.startedAt) < timeoutSeconds * 1000)
     .filter((r) => !ownerIsGone(r))
     .map((r) => ({ name: r.executionId, startedAt: r.startedAt }));
+}
+
+/** runningTrainings over the home's run records, now by the root's clock: the local ListExecutions(RUNNING). */
+export function localRunningTrainings(root: Pick<LocalRoot, 'home' | 'clock'>): RunningExecution[] {
+  return runningTrainings(new RunStore(root.home.runs), root.clock.now());
 }
 
 /**

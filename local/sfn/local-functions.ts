@@ -16,8 +16,7 @@ import type { Notifier } from '#lib/ports/notifier.ts';
 import { scoreOnnxBytes } from '#lib/model/onnx-runtime.ts';
 import { trainToDirectory } from '#lib/model/train.ts';
 import type { LocalRoot } from '#local/root.ts';
-import { RunStore } from '#local/runs/run-store.ts';
-import { runningTrainings } from '#local/runs/running-trainings.ts';
+import { localRunningTrainings } from '#local/runs/running-trainings.ts';
 
 /**
  * The local runtime's Lambda functions: each name the state machines invoke, built from the same
@@ -143,7 +142,7 @@ export function localFunctions(
           tmpDir: root.home.tmp,
           clock: root.clock,
           // The turn stage (AwaitTurn): the local runs still running stand for ListExecutions(RUNNING).
-          runningTrainings: async () => runningTrainings(new RunStore(root.home.runs), root.clock.now()),
+          runningTrainings: async () => localRunningTrainings(root),
           buildFeatures: async ({ input, out, asOf }) => {
             const { buildFeatures } = await import('#lib/features/build.ts');
             const built = await buildFeatures({ input, outDir: out, asOf, clock: root.clock });
