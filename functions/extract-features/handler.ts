@@ -274,6 +274,8 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
     const resolved = await resolveRawInput(d.rawStore, input);
     const answer: ResolvedInput = { input: resolved.key, sizeBytes: resolved.sizeBytes, requestedInput: input };
     logger.info(resolved.prefix ? 'raw prefix resolved to its newest file' : 'raw key checked', { ...answer });
+    // Every invocation publishes something (an empty publish only logs a Powertools warning).
+    metrics.addMetric('rawInputBytes', MetricUnit.Bytes, resolved.sizeBytes);
     return answer;
   }
 
@@ -289,6 +291,8 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
       execution: request.execution.name,
       ...decision,
     });
+    // How many older trainings this one waits behind (0 when it goes on): queueing, in CloudWatch.
+    metrics.addMetric('trainingTurnAhead', MetricUnit.Count, decision.ahead.length);
     return decision;
   }
 

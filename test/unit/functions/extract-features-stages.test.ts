@@ -13,6 +13,7 @@ import { PREPARED_VERSION, type PreparedInput } from '#lib/features/build.ts';
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
+import { captureJsonLines } from '../../support/stdout.ts';
 
 /**
  * The extract function's stage requests (the Glue branch of the training machine) over the S3
@@ -155,8 +156,10 @@ describe('extract-features stage requests', () => {
         { Key: 'raw/2025-03-31/loans.csv', Size: 0 },
       ],
     });
-    const answer = await handler({ stage: 'resolve', input: 'raw/' }, context);
+    const { result: answer, lines } = await captureJsonLines(() => handler({ stage: 'resolve', input: 'raw/' }, context));
     expect(answer).toEqual({ input: 'raw/2025-02-28/loans.csv', sizeBytes: 3_500_000_000, requestedInput: 'raw/' });
+    // Its one metric: the size of the raw file the training will read.
+    expect(lines.filter((d) => d._aws)).toEqual([expect.objectContaining({ rawInputBytes: 3_500_000_000 })]);
     expect(inputs(ListObjectsV2Command)).toEqual([{ Bucket: RAW, Prefix: 'raw/' }]);
     expect(s3Mock.commandCalls(GetObjectCommand)).toEqual([]);
     expect(s3Mock.commandCalls(HeadObjectCommand)).toEqual([]);

@@ -10,6 +10,7 @@ import type { RunningExecution } from '#lib/monitoring/drift-check.ts';
 import { decideTurn, isAhead, TrainingListUnavailableError, TrainingTurnTimeoutError } from '#lib/pipeline/training-turn.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
+import { captureJsonLines } from '../../support/stdout.ts';
 
 /**
  * The training machine's AwaitTurn state (state-machines/training.asl.json): the extract function's
@@ -118,8 +119,15 @@ describe('extract-features turn stage', () => {
       asked.push(arn);
       return [older, SELF];
     });
-    expect(await handler(turnEvent, context)).toEqual({ proceed: false, ahead: [older], waitedSeconds: 300 });
+    const { result, lines } = await captureJsonLines(() => handler(turnEvent, context));
+    expect(result).toEqual({ proceed: false, ahead: [older], waitedSeconds: 300 });
     expect(asked).toEqual([turnEvent.stateMachine]);
+    // One EMF document: how many older trainings it waits behind (the stage used to publish none,
+    // and Powertools printed "No application metrics to publish" on every AwaitTurn).
+    const docs = lines.filter((d) => d._aws);
+    expect(docs).toHaveLength(1);
+    expect(docs[0]).toMatchObject({ trainingTurnAhead: 1 });
+    expect(docs[0]._aws.CloudWatchMetrics[0].Metrics).toEqual([{ Name: 'trainingTurnAhead', Unit: 'Count' }]);
   });
 
   it('a failed listing is TrainingListUnavailable (the error the state retries), with the cause in its message', async () => {
