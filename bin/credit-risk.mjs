@@ -4,6 +4,15 @@
 import { register } from 'tsx/esm/api';
 
 register();
+// A reader that stops early (`credit-risk train --help | head`) closes the pipe: the reader's
+// choice, not a failure here. Exit quietly, as a C tool killed by SIGPIPE would, rather than die
+// on an unhandled EPIPE with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
 // The local CLI never traces (the Tracer is off outside Lambda), but merely loading the X-Ray SDK
 // (Powertools Tracer) installs cls-hooked's async hooks, which made every await in
 // `credit-risk serve` about 15x dearer (docs/BENCHMARKS.md, Serving). Manual mode loads it without

@@ -32,12 +32,32 @@ export async function buildProgram(): Promise<Command> {
         'Or all of it at once: npm start',
     )
     .showHelpAfterError('(run with --help for usage)')
+    // Inherited by every subcommand registered below.
+    .configureHelp({
+      commandDescription: (cmd) => reflowDescription(cmd.description()),
+      subcommandDescription: (cmd) => reflowDescription(cmd.summary() || cmd.description()),
+    })
     .exitOverride();
   for (const path of commandModules) {
     const mod = (await import(path)) as { register: (p: Command) => void };
     mod.register(program);
   }
   return program;
+}
+
+/**
+ * A command description as one paragraph per blank-line-separated block, for commander to wrap
+ * at the terminal's width. The sources break their long descriptions by hand at about 100
+ * columns; commander keeps those breaks and wraps each line again at 80, which left a ragged
+ * half line after every break. A description with an indented line (examples, a list) is
+ * laid out by hand on purpose and is kept as it is (commander does not rewrap it either).
+ */
+export function reflowDescription(text: string): string {
+  if (/\n[^\S\r\n]/.test(text)) return text;
+  return text
+    .split(/\n{2,}/)
+    .map((paragraph) => paragraph.replace(/\s*\n\s*/g, ' ').trim())
+    .join('\n\n');
 }
 
 export async function main(argv: string[]): Promise<number> {

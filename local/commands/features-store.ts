@@ -11,6 +11,7 @@ import { createLocalRoot, type LocalRoot } from '../root.ts';
 export function registerStore(features: Command): void {
   features
     .command('publish')
+    .summary('publish a built snapshot to the offline and online stores, atomically')
     .description(
       'publish a built snapshot: upload it to the offline store (features/snapshot=<id>/...), load its ' +
         'per-customer rows into the online store (staging, then a one-transaction swap), then point ' +
@@ -48,6 +49,7 @@ export function registerStore(features: Command): void {
 
   features
     .command('get')
+    .summary("one customer's online feature vector on a date, as JSON")
     .description(
       'the online feature vector of one customer: the features a new loan of that customer would get ' +
         'on the as-of date (all earlier loans count as previous, same-day loans do not), exactly what ' +

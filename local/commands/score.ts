@@ -23,6 +23,7 @@ async function openModel(ref: string, name: string): Promise<OnnxServingModel> {
 export function register(program: Command): void {
   program
     .command('score')
+    .summary('batch-score a features table with a model (the same scoring as POST /predict)')
     .description(
       'batch-score a features table with a model: the same scoring code and threshold rule as POST /predict;\n' +
         'writes the input rows (minus the feature columns) plus probability, prediction and model_version',

@@ -35,6 +35,7 @@ function workersOf(value: string | undefined): number {
 export function register(program: Command): void {
   program
     .command('serve')
+    .summary('serve POST /predict on localhost: the predict handler, champion and canary')
     .description(
       'serve POST /predict on localhost like API Gateway + the predict Lambda: the same handler, the\n' +
         "registry's champion, and a canary version on its share of the traffic (header x-model-version\n" +

@@ -58,6 +58,7 @@ function reusableRun(root: LocalRoot, input: Record<string, unknown>, champion: 
 export function register(program: Command): void {
   program
     .command('start')
+    .summary('the whole system in one command: data, training pipeline, canary, serve (npm start)')
     .description(
       'the whole system locally in one command (npm start): generate loans, run the training pipeline\n' +
         '(features, train, evaluate, gate, register, build, canary at 10% under synthetic traffic, promote)\n' +

@@ -67,6 +67,7 @@ interface PredictCliOptions {
 export function register(program: Command): void {
   program
     .command('train')
+    .summary('train a GBDT on a features table: model.onnx, card.json, report.html')
     .description(
       'train a GBDT on a table (.parquet or .csv) whose feature columns are numeric (empty = missing) and whose target is 0/1;\n' +
         'writes DIR/model.onnx, DIR/card.json and DIR/report.html. With a time column the split is out of time\n' +
@@ -144,6 +145,7 @@ Progress goes to stderr; bad input exits with code 2 and one "error [CODE]: mess
 
   program
     .command('predict-file')
+    .summary('score every row of a table with a trained model directory, to CSV')
     .description(
       'score every row of a table with a trained model: writes a CSV with the id columns passed through\n' +
         'and a `probability` column (of the label being 1). Features are taken by name in the order\n' +
