@@ -74,23 +74,7 @@ export function fitLogistic(columns: ArrayLike<number>[], label: Uint8Array, opt
   for (; iterations < maxIterations; iterations++) {
     const grad = new Float64Array(P);
     const hess = new Float64Array(P * P);
-    for (let i = 0; i < m; i++) {
-      const o = i * D;
-      let z = theta[D];
-      for (let d = 0; d < D; d++) z += theta[d] * X[o + d];
-      const p = 1 / (1 + Math.exp(-z));
-      const r = p - y[i];
-      const w = p * (1 - p);
-      for (let a = 0; a < D; a++) {
-        const xa = X[o + a];
-        grad[a] += r * xa;
-        const wa = w * xa;
-        for (let b = 0; b <= a; b++) hess[a * P + b] += wa * X[o + b];
-        hess[D * P + a] += wa;
-      }
-      grad[D] += r;
-      hess[D * P + D] += w;
-    }
+    accumulateNewton(X, y, theta, D, grad, hess);
     for (let a = 0; a < P; a++) {
       grad[a] /= m;
       for (let b = 0; b <= a; b++) hess[a * P + b] /= m;
@@ -114,6 +98,40 @@ export function fitLogistic(columns: ArrayLike<number>[], label: Uint8Array, opt
     }
   }
   return { means, stds, indicatorOf, weights: theta.slice(0, D), bias: theta[D], iterations };
+}
+
+/**
+ * One pass of Newton's method over the rows: the gradient and the lower triangle of the Hessian
+ * (with the bias row D), unnormalised. Each entry sums its terms in row order, so the result is
+ * the same to the bit as any other loop order over a and b; the row is read once into xr.
+ */
+function accumulateNewton(X: Float64Array, y: Float64Array, theta: Float64Array, D: number, grad: Float64Array, hess: Float64Array): void {
+  const P = D + 1;
+  const m = y.length;
+  const biasRow = D * P;
+  const xr = new Float64Array(D);
+  for (let i = 0; i < m; i++) {
+    const o = i * D;
+    let z = theta[D];
+    for (let d = 0; d < D; d++) {
+      const v = X[o + d];
+      xr[d] = v;
+      z += theta[d] * v;
+    }
+    const p = 1 / (1 + Math.exp(-z));
+    const r = p - y[i];
+    const w = p * (1 - p);
+    for (let a = 0; a < D; a++) {
+      const xa = xr[a];
+      grad[a] += r * xa;
+      const wa = w * xa;
+      const row = a * P;
+      for (let b = 0; b <= a; b++) hess[row + b] += wa * xr[b];
+      hess[biasRow + a] += wa;
+    }
+    grad[D] += r;
+    hess[biasRow + D] += w;
+  }
 }
 
 function fillRow(X: Float64Array, o: number, columns: ArrayLike<number>[], row: number, means: Float64Array, stds: Float64Array, indicatorOf: number[]): void {

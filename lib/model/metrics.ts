@@ -89,32 +89,52 @@ function validate(y: ArrayLike<number>, p: ArrayLike<number>): void {
   }
 }
 
+/**
+ * Cumulative true and false positives at each distinct score, from the highest score down. The
+ * scores of positives and of negatives are sorted apart with the native numeric sort (no
+ * comparator: a comparator sort of row indices was ~0.1 s per call on 116k rows, and a training
+ * run makes a dozen calls), then merged from the top; equal scores form one operating point.
+ * Scores are probabilities (validate() ran), so there is no NaN to order.
+ */
 function operatingPoints(y: ArrayLike<number>, p: ArrayLike<number>): OperatingPoints {
   const n = y.length;
-  // Row indices by descending score; the order inside a tie does not matter: ties are grouped below.
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => p[b] - p[a] || a - b);
-  const scores: number[] = [];
-  const tp: number[] = [];
-  const fp: number[] = [];
+  let positives = 0;
+  for (let i = 0; i < n; i++) positives += y[i] === 1 ? 1 : 0;
+  const pos = new Float64Array(positives);
+  const neg = new Float64Array(n - positives);
+  for (let i = 0, a = 0, b = 0; i < n; i++) {
+    if (y[i] === 1) pos[a++] = p[i];
+    else neg[b++] = p[i];
+  }
+  pos.sort();
+  neg.sort();
+  const scores = new Float64Array(n);
+  const tp = new Float64Array(n);
+  const fp = new Float64Array(n);
+  let points = 0;
+  let i = pos.length - 1;
+  let j = neg.length - 1;
   let cumTp = 0;
   let cumFp = 0;
-  for (let k = 0; k < n; k++) {
-    const i = order[k];
-    if (y[i] === 1) cumTp++;
-    else cumFp++;
-    const next = k + 1 < n ? p[order[k + 1]] : Number.NaN;
-    if (next !== p[i]) {
-      scores.push(p[i]);
-      tp.push(cumTp);
-      fp.push(cumFp);
+  while (i >= 0 || j >= 0) {
+    const score = i < 0 ? neg[j] : j < 0 ? pos[i] : Math.max(pos[i], neg[j]);
+    while (i >= 0 && pos[i] === score) {
+      cumTp++;
+      i--;
     }
+    while (j >= 0 && neg[j] === score) {
+      cumFp++;
+      j--;
+    }
+    scores[points] = score;
+    tp[points] = cumTp;
+    fp[points] = cumFp;
+    points++;
   }
   return {
-    scores: Float64Array.from(scores),
-    tp: Float64Array.from(tp),
-    fp: Float64Array.from(fp),
+    scores: scores.slice(0, points),
+    tp: tp.slice(0, points),
+    fp: fp.slice(0, points),
     positives: cumTp,
     negatives: cumFp,
   };
