@@ -6,20 +6,34 @@ import { isInputError } from '#lib/errors.ts';
  * Each command group lives in local/commands/<group>.ts and exports register(program).
  * Exit codes: 0 ok, 1 unexpected failure (a bug or an outage), 2 bad input or usage.
  */
-const commandModules = [
-  './commands/data.ts',
-  './commands/features.ts',
-  './commands/train.ts',
-  './commands/models.ts',
-  './commands/serve.ts',
-  './commands/score.ts',
-  './commands/pipeline.ts',
-  './commands/monitor.ts',
-  './commands/aws.ts',
-  './commands/start.ts',
-] as const;
+/** Each top-level command and the module that registers it (in the order --help lists them). */
+const COMMAND_MODULES = new Map<string, string>([
+  ['data', './commands/data.ts'],
+  ['features', './commands/features.ts'],
+  ['train', './commands/train.ts'],
+  ['predict-file', './commands/train.ts'],
+  ['models', './commands/models.ts'],
+  ['serve', './commands/serve.ts'],
+  ['score', './commands/score.ts'],
+  ['pipeline', './commands/pipeline.ts'],
+  ['monitor', './commands/monitor.ts'],
+  ['aws', './commands/aws.ts'],
+  ['start', './commands/start.ts'],
+]);
 
-export async function buildProgram(): Promise<Command> {
+/**
+ * The modules to load for this command line: only the named command's, when the first word is
+ * one (the modules import their dependencies at load: DuckDB, PGlite, onnxruntime, Powertools,
+ * the AWS SDK; all of them took ~1.2 s, so every command paid it); all of them otherwise (no
+ * command, `help`, an unknown or mistyped command, which commander answers from the full list).
+ */
+export function commandModulesFor(argv: readonly string[]): string[] {
+  const first = argv.slice(2).find((a) => !a.startsWith('-'));
+  const only = first === undefined ? undefined : COMMAND_MODULES.get(first);
+  return only ? [only] : [...new Set(COMMAND_MODULES.values())];
+}
+
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('credit-risk')
     .description(
       'Credit-risk ML on AWS serverless, runnable end to end on this machine.\n\n' +
@@ -38,7 +52,7 @@ export async function buildProgram(): Promise<Command> {
       subcommandDescription: (cmd) => reflowDescription(cmd.summary() || cmd.description()),
     })
     .exitOverride();
-  for (const path of commandModules) {
+  for (const path of commandModulesFor(argv)) {
     const mod = (await import(path)) as { register: (p: Command) => void };
     mod.register(program);
   }
@@ -61,7 +75,7 @@ export function reflowDescription(text: string): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = await buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
     return 0;

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { buildProgram, reflowDescription } from '#local/cli.ts';
+import { buildProgram, commandModulesFor, reflowDescription } from '#local/cli.ts';
 
 const BIN = resolve('bin/credit-risk.mjs');
 
@@ -52,6 +52,21 @@ describe('--help', () => {
       }
     }
     expect(ragged).toEqual([]);
+  });
+
+  it('a command line loads only its command\'s module; help, no command or a typo load them all', async () => {
+    const argv = (...words: string[]) => ['node', 'credit-risk', ...words];
+    expect(commandModulesFor(argv('features', 'get', '--id', '5008827'))).toEqual(['./commands/features.ts']);
+    expect(commandModulesFor(argv('predict-file', '--model', 'm'))).toEqual(['./commands/train.ts']);
+    const all = commandModulesFor(argv());
+    expect(all.length).toBe(10);
+    for (const words of [['--help'], ['help', 'train'], ['featurs'], ['constructor']]) expect(commandModulesFor(argv(...words))).toEqual(all);
+    // Each name leads to the module that registers it: the program built for it has that command.
+    const full = await buildProgram();
+    for (const cmd of full.commands.filter((c) => c.name() !== 'help')) {
+      const program = await buildProgram(argv(cmd.name()));
+      expect(program.commands.map((c) => c.name())).toContain(cmd.name());
+    }
   });
 
   it('a reader that closes the pipe early (`| head`) ends the command quietly, exit 0, no EPIPE trace', async () => {
