@@ -16,8 +16,14 @@ export interface LogisticModel {
   /** Weights on [standardised features..., indicators...]. */
   weights: Float64Array;
   bias: number;
+  /** Newton iterations over all the sampled rows, after the warm start. */
   iterations: number;
+  /** Newton iterations of the warm start on every WARM_STRIDE-th row (0 below WARM_START_MIN_ROWS rows). */
+  warmStartIterations: number;
 }
+
+const WARM_STRIDE = 8;
+const WARM_START_MIN_ROWS = 64_000;
 
 export interface LogisticOptions {
   /** L2 penalty on the weights (not the bias), per row: the loss is mean logloss + l2/2 * |w|^2. */
@@ -70,6 +76,28 @@ export function fitLogistic(columns: ArrayLike<number>[], label: Uint8Array, opt
   const positives = y.reduce((s, v) => s + v, 0);
   const rate = Math.min(1 - 1e-6, Math.max(1e-6, positives / m));
   theta[D] = Math.log(rate / (1 - rate));
+  // Warm start on every WARM_STRIDE-th row: Newton takes its ~7 iterations there at a fraction of
+  // the cost, and from that start the passes over all m rows take 2-3 more to the same optimum (the
+  // loss is strictly convex: one minimiser, reached to the same step tolerance either way).
+  let warmStartIterations = 0;
+  if (m >= WARM_START_MIN_ROWS) {
+    const k = Math.floor(m / WARM_STRIDE);
+    const Xs = new Float64Array(k * D);
+    const ys = new Float64Array(k);
+    for (let i = 0; i < k; i++) {
+      Xs.set(X.subarray(i * WARM_STRIDE * D, (i * WARM_STRIDE + 1) * D), i * D);
+      ys[i] = y[i * WARM_STRIDE];
+    }
+    warmStartIterations = newton(Xs, ys, D, theta, l2, maxIterations);
+  }
+  const iterations = newton(X, y, D, theta, l2, maxIterations);
+  return { means, stds, indicatorOf, weights: theta.slice(0, D), bias: theta[D], iterations, warmStartIterations };
+}
+
+/** Newton's method from theta (updated in place) until a step under 1e-8; returns the iterations. */
+function newton(X: Float64Array, y: Float64Array, D: number, theta: Float64Array, l2: number, maxIterations: number): number {
+  const P = D + 1;
+  const m = y.length;
   let iterations = 0;
   for (; iterations < maxIterations; iterations++) {
     const grad = new Float64Array(P);
@@ -92,12 +120,9 @@ export function fitLogistic(columns: ArrayLike<number>[], label: Uint8Array, opt
       theta[a] -= step[a];
       maxStep = Math.max(maxStep, Math.abs(step[a]));
     }
-    if (maxStep < 1e-8) {
-      iterations++;
-      break;
-    }
+    if (maxStep < 1e-8) return iterations + 1;
   }
-  return { means, stds, indicatorOf, weights: theta.slice(0, D), bias: theta[D], iterations };
+  return iterations;
 }
 
 /**

@@ -359,7 +359,7 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
     metrics: { test: testMetrics, valid: validMetrics, slices: sliceResult },
     baseline: {
       name: 'logistic-regression',
-      description: `L2 (1e-4) logistic regression on standardised features, mean-imputed with ${baseline.indicatorOf.length} missing-value indicators; Newton's method, ${baseline.iterations} iterations; its own max-F1 validation threshold`,
+      description: `L2 (1e-4) logistic regression on standardised features, mean-imputed with ${baseline.indicatorOf.length} missing-value indicators; Newton's method, ${baseline.iterations} iterations${baseline.warmStartIterations > 0 ? ` after ${baseline.warmStartIterations} on a 1-in-8 sample` : ''}; its own max-F1 validation threshold`,
       metrics: baselineMetrics,
       verdict: baselineVerdict(testMetrics.auc, baselineMetrics.test.auc),
     },
