@@ -3,7 +3,17 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/', '.venv/', '.venv-scan/', '.credit-risk/', 'dist/', '.serverless/', 'bench/results/', '**/*.cjs', 'bench/peers/'],
+    ignores: [
+      'node_modules/',
+      '.venv/',
+      '.venv-scan/',
+      '.credit-risk/',
+      'dist/',
+      '.serverless/',
+      'bench/results/',
+      '**/*.cjs',
+      'bench/peers/',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -21,8 +31,20 @@ export default tseslint.config(
     languageOptions: {
       globals: Object.fromEntries(
         [
-          'Buffer', 'performance', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate',
-          'queueMicrotask', 'structuredClone', 'fetch', 'AbortController', 'AbortSignal', 'TextEncoder', 'TextDecoder',
+          'Buffer',
+          'performance',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+          'setImmediate',
+          'queueMicrotask',
+          'structuredClone',
+          'fetch',
+          'AbortController',
+          'AbortSignal',
+          'TextEncoder',
+          'TextDecoder',
         ].map((name) => [name, 'readonly']),
       ),
     },

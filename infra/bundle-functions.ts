@@ -100,9 +100,12 @@ export async function bundleFunction(fn: ZipFunction, { strict = false } = {}): 
     const [built] = await buildFunctions({ only: [fn.dir], outDir: LAMBDA_OUT });
     natives = built.externals.filter((e) => e in NATIVE_PACKAGES);
     const unknown = built.externals.filter((e) => !(e in NATIVE_PACKAGES));
-    if (unknown.length > 0) throw new Error(`${fn.key} imports ${unknown.join(', ')} at run time, which no zip ships`);
+    if (unknown.length > 0)
+      throw new Error(`${fn.key} imports ${unknown.join(', ')} at run time, which no zip ships`);
     if (natives.length > 0 && fn.architecture !== 'x86_64')
-      throw new Error(`${fn.key} loads ${natives.join(', ')} (linux-x64 binaries) but is declared ${fn.architecture}`);
+      throw new Error(
+        `${fn.key} loads ${natives.join(', ')} (linux-x64 binaries) but is declared ${fn.architecture}`,
+      );
     for (const pkg of natives) copyNative(pkg, workDir);
     // lib/features/feature-sql.ts reads sql/features.sql next to the bundle (import.meta.url).
     if (readFileSync(built.file, 'utf8').includes('sql/features.sql'))
@@ -125,9 +128,13 @@ function copyNative(pkg: string, workDir: string): void {
   spec.prune?.(join(workDir, 'node_modules', pkg));
 }
 
-export async function bundleAll(options: { strict?: boolean; only?: string[] } = {}): Promise<BundleResult[]> {
+export async function bundleAll(
+  options: { strict?: boolean; only?: string[] } = {},
+): Promise<BundleResult[]> {
   mkdirSync(LAMBDA_OUT, { recursive: true });
-  const selected = ZIP_FUNCTIONS.filter((f) => !options.only || options.only.includes(f.dir) || options.only.includes(f.key));
+  const selected = ZIP_FUNCTIONS.filter(
+    (f) => !options.only || options.only.includes(f.dir) || options.only.includes(f.key),
+  );
   const results: BundleResult[] = [];
   for (const fn of selected) results.push(await bundleFunction(fn, options));
   return results;
@@ -144,5 +151,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error(
       `[bundle] ${r.dir.padEnd(17)} ${(r.bytes / 1e6).toFixed(1).padStart(6)} MB${r.natives.length ? `  natives: ${r.natives.join(', ')}` : ''}${r.stub ? '  STUB: handler.ts missing' : ''}`,
     );
-  console.error(`[bundle] ${results.length} zips in dist/lambda/ in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  console.error(
+    `[bundle] ${results.length} zips in dist/lambda/ in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
 }

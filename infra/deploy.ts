@@ -40,7 +40,19 @@ export interface DeployOptions {
 }
 
 /** What the build context of the predict image contains (Dockerfile's COPY lines). */
-export const SOURCE_BUNDLE_PATHS = ['Dockerfile', 'package.json', 'package-lock.json', '.npmrc', 'tsconfig.json', 'bin', 'lib', 'functions', 'scripts', 'layers', 'infra'];
+export const SOURCE_BUNDLE_PATHS = [
+  'Dockerfile',
+  'package.json',
+  'package-lock.json',
+  '.npmrc',
+  'tsconfig.json',
+  'bin',
+  'lib',
+  'functions',
+  'scripts',
+  'layers',
+  'infra',
+];
 
 export function parseDeployArgs(argv: string[]): DeployOptions {
   const { values } = parseArgs({
@@ -60,8 +72,10 @@ export function parseDeployArgs(argv: string[]): DeployOptions {
     },
   });
   const stage = values.stage ?? process.env.STAGE;
-  if (!stage || !/^[a-z][a-z0-9-]{1,15}$/.test(stage)) throw new Error('--stage is required: lowercase letters, digits, dashes (e.g. dev, prod)');
-  if (!['all', 'build', 'deploy'].includes(values.phase!)) throw new Error(`--phase must be all, build or deploy (got ${values.phase})`);
+  if (!stage || !/^[a-z][a-z0-9-]{1,15}$/.test(stage))
+    throw new Error('--stage is required: lowercase letters, digits, dashes (e.g. dev, prod)');
+  if (!['all', 'build', 'deploy'].includes(values.phase!))
+    throw new Error(`--phase must be all, build or deploy (got ${values.phase})`);
   return {
     stage,
     region: values.region ?? process.env.AWS_REGION ?? 'eu-west-1',
@@ -79,7 +93,13 @@ export function parseDeployArgs(argv: string[]): DeployOptions {
 }
 
 /** The osls parameters that come from the delivery stack and the pushed image. */
-export function oslsParams(p: { artifactsBucket: string; repositoryName: string; imageUri: string; accountId: string; alarmEmail?: string }): string[] {
+export function oslsParams(p: {
+  artifactsBucket: string;
+  repositoryName: string;
+  imageUri: string;
+  accountId: string;
+  alarmEmail?: string;
+}): string[] {
   const params = [
     `predictImageUri=${p.imageUri}`,
     `artifactsBucket=${p.artifactsBucket}`,
@@ -96,7 +116,11 @@ class Runner {
     const shown = [cmd, ...args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
     console.error(`$ ${shown}`);
     if (this.options.dryRun) return '';
-    const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', stdio: capture ? ['inherit', 'pipe', 'inherit'] : 'inherit' });
+    const r = spawnSync(cmd, args, {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: capture ? ['inherit', 'pipe', 'inherit'] : 'inherit',
+    });
     if (r.status !== 0 && !allowFail) throw new Error(`${cmd} exited ${r.status}`);
     return r.status === 0 ? (r.stdout ?? '').trim() : '';
   }
@@ -107,19 +131,37 @@ class Runner {
 }
 
 function stackOutputs(runner: Runner, stackName: string): Record<string, string> {
-  const out = runner.aws(['cloudformation', 'describe-stacks', '--stack-name', stackName, '--query', 'Stacks[0].Outputs', '--output', 'json'], {
-    capture: true,
-    allowFail: true,
-  });
+  const out = runner.aws(
+    [
+      'cloudformation',
+      'describe-stacks',
+      '--stack-name',
+      stackName,
+      '--query',
+      'Stacks[0].Outputs',
+      '--output',
+      'json',
+    ],
+    {
+      capture: true,
+      allowFail: true,
+    },
+  );
   if (!out) return {};
-  return Object.fromEntries((JSON.parse(out) as { OutputKey: string; OutputValue: string }[]).map((o) => [o.OutputKey, o.OutputValue]));
+  return Object.fromEntries(
+    (JSON.parse(out) as { OutputKey: string; OutputValue: string }[]).map((o) => [
+      o.OutputKey,
+      o.OutputValue,
+    ]),
+  );
 }
 
 function sourceBundle(): { file: string; sha: string } {
   const dir = join(root, 'dist/source');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  for (const p of SOURCE_BUNDLE_PATHS) if (existsSync(join(root, p))) cpSync(join(root, p), join(dir, p), { recursive: true });
+  for (const p of SOURCE_BUNDLE_PATHS)
+    if (existsSync(join(root, p))) cpSync(join(root, p), join(dir, p), { recursive: true });
   const file = join(root, 'dist/app.zip');
   const { sha256 } = zipDirectory(dir, file);
   return { file, sha: sha256 };
@@ -139,19 +181,35 @@ async function main(): Promise<void> {
       if (o.connectionArn) overrides.push(`ConnectionArn=${o.connectionArn}`);
       if (o.alarmEmail) overrides.push(`AlarmEmail=${o.alarmEmail}`);
       runner.aws([
-        'cloudformation', 'deploy', '--stack-name', deliveryStack, '--template-file', 'infra/delivery.yml',
-        '--capabilities', 'CAPABILITY_IAM', '--no-fail-on-empty-changeset', '--parameter-overrides', ...overrides,
+        'cloudformation',
+        'deploy',
+        '--stack-name',
+        deliveryStack,
+        '--template-file',
+        'infra/delivery.yml',
+        '--capabilities',
+        'CAPABILITY_IAM',
+        '--no-fail-on-empty-changeset',
+        '--parameter-overrides',
+        ...overrides,
       ]);
     }
     const delivery = stackOutputs(runner, deliveryStack);
-    const accountId = runner.aws(['sts', 'get-caller-identity', '--query', 'Account', '--output', 'text'], { capture: true }) || '123456789012';
+    const accountId =
+      runner.aws(['sts', 'get-caller-identity', '--query', 'Account', '--output', 'text'], {
+        capture: true,
+      }) || '123456789012';
     const bucket = delivery.ArtifactsBucketName ?? `credit-risk-${o.stage}-artifacts-${accountId}`;
     const repositoryName = delivery.PredictRepositoryName ?? `credit-risk-${o.stage}-predict`;
-    const repositoryUri = delivery.PredictRepositoryUri ?? `${accountId}.dkr.ecr.${o.region}.amazonaws.com/${repositoryName}`;
+    const repositoryUri =
+      delivery.PredictRepositoryUri ?? `${accountId}.dkr.ecr.${o.region}.amazonaws.com/${repositoryName}`;
 
     // Glue script + SQL: content-addressed keys, so an existing key already holds these bytes.
     for (const { file, key } of glueAssets.assets().uploads) {
-      const exists = runner.aws(['s3api', 'head-object', '--bucket', bucket, '--key', key], { capture: true, allowFail: true });
+      const exists = runner.aws(['s3api', 'head-object', '--bucket', bucket, '--key', key], {
+        capture: true,
+        allowFail: true,
+      });
       if (!exists) runner.aws(['s3', 'cp', file, `s3://${bucket}/${key}`]);
     }
     const source = sourceBundle();
@@ -163,11 +221,18 @@ async function main(): Promise<void> {
     let modelVersion: string;
     if (o.modelDir) {
       cpSync(resolve(o.modelDir), modelDir, { recursive: true });
-      modelVersion = createHash('sha256').update(readFileSync(join(modelDir, 'model.onnx'))).digest('hex');
+      modelVersion = createHash('sha256')
+        .update(readFileSync(join(modelDir, 'model.onnx')))
+        .digest('hex');
     } else {
       const modelsBucket = stackOutputs(runner, appStack).ModelsBucketName;
       const aliasesKey = `models/${o.modelName}/aliases.json`;
-      const aliases = modelsBucket ? runner.aws(['s3', 'cp', `s3://${modelsBucket}/${aliasesKey}`, '-'], { capture: true, allowFail: true }) : '';
+      const aliases = modelsBucket
+        ? runner.aws(['s3', 'cp', `s3://${modelsBucket}/${aliasesKey}`, '-'], {
+            capture: true,
+            allowFail: true,
+          })
+        : '';
       const champion = aliases ? (JSON.parse(aliases) as { champion?: string }).champion : undefined;
       if (!champion && !o.dryRun)
         throw new Error(
@@ -175,31 +240,77 @@ async function main(): Promise<void> {
             'pass --model-dir DIR (a registered version directory with model.onnx and card.json, e.g. from `npm start`) for the first deploy',
         );
       modelVersion = champion ?? 'dry-run';
-      runner.aws(['s3', 'cp', '--recursive', `s3://${modelsBucket}/models/${o.modelName}/${modelVersion}/`, 'model/', '--exclude', 'report.html']);
+      runner.aws([
+        's3',
+        'cp',
+        '--recursive',
+        `s3://${modelsBucket}/models/${o.modelName}/${modelVersion}/`,
+        'model/',
+        '--exclude',
+        'report.html',
+      ]);
     }
     const tag = `${modelVersion.slice(0, 12)}-${source.sha.slice(0, 12)}`;
     const image = `${repositoryUri}:${tag}`;
     const registry = repositoryUri.split('/')[0];
     const login = runner.aws(['ecr', 'get-login-password'], { capture: true });
     if (!o.dryRun) {
-      const r = spawnSync('docker', ['login', '--username', 'AWS', '--password-stdin', registry], { input: login, stdio: ['pipe', 'inherit', 'inherit'] });
+      const r = spawnSync('docker', ['login', '--username', 'AWS', '--password-stdin', registry], {
+        input: login,
+        stdio: ['pipe', 'inherit', 'inherit'],
+      });
       if (r.status !== 0) throw new Error('docker login failed');
     } else console.error(`$ docker login --username AWS --password-stdin ${registry}`);
     runner.run('docker', ['build', '--platform', 'linux/amd64', '-t', image, '.']);
     runner.run('docker', ['push', image]);
-    const digest = runner.run('docker', ['inspect', '--format', '{{index .RepoDigests 0}}', image], { capture: true }) || `${repositoryUri}@sha256:${'0'.repeat(64)}`;
-    const params = oslsParams({ artifactsBucket: bucket, repositoryName, imageUri: digest, accountId, alarmEmail: o.alarmEmail });
+    const digest =
+      runner.run('docker', ['inspect', '--format', '{{index .RepoDigests 0}}', image], { capture: true }) ||
+      `${repositoryUri}@sha256:${'0'.repeat(64)}`;
+    const params = oslsParams({
+      artifactsBucket: bucket,
+      repositoryName,
+      imageUri: digest,
+      accountId,
+      alarmEmail: o.alarmEmail,
+    });
     mkdirSync(join(root, '.serverless'), { recursive: true });
-    runner.run(process.execPath, [join(root, 'bin/run-ts.mjs'), 'infra/package.ts', '--strict', '--stage', o.stage, '--region', o.region, ...params]);
+    runner.run(process.execPath, [
+      join(root, 'bin/run-ts.mjs'),
+      'infra/package.ts',
+      '--strict',
+      '--stage',
+      o.stage,
+      '--region',
+      o.region,
+      ...params,
+    ]);
     if (!o.dryRun) writeFileSync(paramsFile, JSON.stringify(params));
   }
 
   if (o.phase !== 'build') {
-    const params = o.dryRun && !existsSync(paramsFile) ? [] : (JSON.parse(readFileSync(paramsFile, 'utf8')) as string[]);
+    const params =
+      o.dryRun && !existsSync(paramsFile) ? [] : (JSON.parse(readFileSync(paramsFile, 'utf8')) as string[]);
     runner.run(process.execPath, [
-      join(root, 'node_modules/osls/bin/serverless.js'), 'deploy', '--stage', o.stage, '--region', o.region, '--package', '.serverless', ...params,
+      join(root, 'node_modules/osls/bin/serverless.js'),
+      'deploy',
+      '--stage',
+      o.stage,
+      '--region',
+      o.region,
+      '--package',
+      '.serverless',
+      ...params,
     ]);
-    runner.aws(['cloudformation', 'describe-stacks', '--stack-name', appStack, '--query', 'Stacks[0].Outputs', '--output', 'table']);
+    runner.aws([
+      'cloudformation',
+      'describe-stacks',
+      '--stack-name',
+      appStack,
+      '--query',
+      'Stacks[0].Outputs',
+      '--output',
+      'table',
+    ]);
   }
 }
 

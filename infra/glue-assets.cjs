@@ -20,7 +20,9 @@ function assets() {
     try {
       bytes = readFileSync(resolve(root, rel));
     } catch (err) {
-      throw new Error(`Glue asset ${rel} is missing (${err.code}); the Glue job cannot be packaged without it`);
+      throw new Error(
+        `Glue asset ${rel} is missing (${err.code}); the Glue job cannot be packaged without it`,
+      );
     }
     hash.update(rel).update('\0').update(bytes).update('\0');
   }

@@ -22,11 +22,15 @@ console.error(
     (stubs.length ? `; STUBS (handler.ts missing): ${stubs.join(', ')}` : ''),
 );
 const t1 = Date.now();
-const r = spawnSync(process.execPath, [resolve(root, 'node_modules/osls/bin/serverless.js'), 'package', ...oslsArgs], {
-  cwd: root,
-  stdio: 'inherit',
-  env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
-});
+const r = spawnSync(
+  process.execPath,
+  [resolve(root, 'node_modules/osls/bin/serverless.js'), 'package', ...oslsArgs],
+  {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
+  },
+);
 console.error(`[package] osls package in ${((Date.now() - t1) / 1000).toFixed(1)} s (exit ${r.status})`);
 if (stubs.length) console.error(`[package] STUBS=${stubs.join(',')}`);
 process.exit(r.status ?? 1);

@@ -61,7 +61,8 @@ export function zipDirectory(dir: string, outFile: string): { files: number; byt
   end.writeUInt32LE(centralBytes.length, 12);
   end.writeUInt32LE(offset, 16);
   const zip = Buffer.concat([...chunks, centralBytes, end]);
-  if (zip.length > 0xffffffff || entries.length > 0xffff) throw new Error(`${outFile}: too large for a zip without zip64`);
+  if (zip.length > 0xffffffff || entries.length > 0xffff)
+    throw new Error(`${outFile}: too large for a zip without zip64`);
   writeFileSync(outFile, zip);
   return { files: entries.length, bytes: zip.length, sha256: createHash('sha256').update(zip).digest('hex') };
 }

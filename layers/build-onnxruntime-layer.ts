@@ -39,7 +39,11 @@ const require = createRequire(join(repoRoot, 'package.json'));
 function packageRoot(entry: string, name: string): string {
   for (let dir = dirname(entry); dir !== dirname(dir); dir = dirname(dir)) {
     const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === name) return dir;
+    if (
+      existsSync(manifest) &&
+      (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === name
+    )
+      return dir;
   }
   throw new Error(`cannot find the package root of ${name} from ${entry}`);
 }
@@ -78,7 +82,8 @@ export function buildOnnxruntimeLayer(outDir = join(repoRoot, 'dist', 'layers'))
   const ortDst = join(modules, 'onnxruntime-node');
   copyPruned(ortSrc, ortDst, ['package.json', 'dist', 'LICENSE']);
   const binary = join('bin', 'napi-v6', LAYER_PLATFORM.os, LAYER_PLATFORM.arch);
-  if (!existsSync(join(ortSrc, binary))) throw new Error(`onnxruntime-node has no ${binary} (is it installed?)`);
+  if (!existsSync(join(ortSrc, binary)))
+    throw new Error(`onnxruntime-node has no ${binary} (is it installed?)`);
   cpSync(join(ortSrc, binary), join(ortDst, binary), { recursive: true });
 
   // onnxruntime-common resolves from onnxruntime-node's own node_modules or the top level.
@@ -90,12 +95,23 @@ export function buildOnnxruntimeLayer(outDir = join(repoRoot, 'dist', 'layers'))
   mkdirSync(outDir, { recursive: true });
   const zipped = zipDirectory(layerDir, zip);
   const { bytes, files } = dirBytes(layerDir);
-  const version = (JSON.parse(readFileSync(join(ortSrc, 'package.json'), 'utf8')) as { version: string }).version;
-  return { dir: layerDir, zip, unzippedBytes: bytes, zipBytes: zipped.bytes, files, onnxruntimeVersion: version };
+  const version = (JSON.parse(readFileSync(join(ortSrc, 'package.json'), 'utf8')) as { version: string })
+    .version;
+  return {
+    dir: layerDir,
+    zip,
+    unzippedBytes: bytes,
+    zipBytes: zipped.bytes,
+    files,
+    onnxruntimeVersion: version,
+  };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
-  const { values } = parseArgs({ args: process.argv.slice(2), options: { out: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { out: { type: 'string' }, json: { type: 'boolean' } },
+  });
   const r = buildOnnxruntimeLayer(values.out ? resolve(values.out) : undefined);
   if (values.json) console.log(JSON.stringify(r, null, 2));
   else {

@@ -52,7 +52,8 @@ export async function buildFunctions(options: BuildOptions = {}): Promise<BuiltF
   const all = functionNames();
   const names = options.only ?? all;
   const unknown = names.filter((n) => !all.includes(n));
-  if (unknown.length > 0) throw new Error(`no functions/<name>/handler.ts for: ${unknown.join(', ')} (have: ${all.join(', ')})`);
+  if (unknown.length > 0)
+    throw new Error(`no functions/<name>/handler.ts for: ${unknown.join(', ')} (have: ${all.join(', ')})`);
   const results: BuiltFunction[] = [];
   for (const name of names) {
     const outfile = join(outDir, name, 'index.mjs');
@@ -70,7 +71,9 @@ export async function buildFunctions(options: BuildOptions = {}): Promise<BuiltF
       logLevel: 'warning',
       external: [...EXTERNAL_PACKAGES],
       // CommonJS dependencies inside an ESM bundle still call require() for Node built-ins.
-      banner: { js: "import { createRequire as __crCreateRequire } from 'node:module'; const require = __crCreateRequire(import.meta.url);" },
+      banner: {
+        js: "import { createRequire as __crCreateRequire } from 'node:module'; const require = __crCreateRequire(import.meta.url);",
+      },
       // Powertools reads these at import; keep tree-shaking honest about side effects.
       mainFields: ['module', 'main'],
     });
@@ -100,7 +103,12 @@ function kib(bytes: number): string {
 async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { only: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
+    options: {
+      only: { type: 'string' },
+      out: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
   });
   if (values.help) {
     console.log('usage: npm run build [-- --only predict,batch-score] [--out dist/functions] [--json]');
@@ -112,7 +120,9 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   for (const f of built) {
-    console.error(`${f.name.padEnd(18)} ${kib(f.bytes).padStart(11)}  ${relative(process.cwd(), f.file)}  external: ${f.externals.join(', ') || '-'}`);
+    console.error(
+      `${f.name.padEnd(18)} ${kib(f.bytes).padStart(11)}  ${relative(process.cwd(), f.file)}  external: ${f.externals.join(', ') || '-'}`,
+    );
   }
 }
 

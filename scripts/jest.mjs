@@ -7,7 +7,12 @@ const require = createRequire(import.meta.url);
 const jestBin = require.resolve('jest/bin/jest');
 const r = spawnSync(
   process.execPath,
-  ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', jestBin, ...projectsLast(process.argv.slice(2))],
+  [
+    '--experimental-vm-modules',
+    '--no-warnings=ExperimentalWarning',
+    jestBin,
+    ...projectsLast(process.argv.slice(2)),
+  ],
   { stdio: 'inherit' },
 );
 process.exit(r.status ?? 1);

@@ -21,7 +21,10 @@ export function ensurePython({ quiet = false } = {}) {
   const want = createHash('sha256').update(readFileSync(requirements)).digest('hex');
   if (existsSync(python) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return python;
   const base = process.env.PYTHON ?? 'python3';
-  if (!quiet) console.log(`[python] building .venv from requirements-dev.txt with ${base} (first run takes a few minutes)`);
+  if (!quiet)
+    console.log(
+      `[python] building .venv from requirements-dev.txt with ${base} (first run takes a few minutes)`,
+    );
   const ok =
     (existsSync(python) || run(base, ['-m', 'venv', venv])) &&
     run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', '-r', requirements]);
@@ -33,13 +36,16 @@ export function ensurePython({ quiet = false } = {}) {
 export function requirePythonOrExplain() {
   const py = ensurePython();
   if (py) return py;
-  const msg = 'the Python tools (.venv from requirements-dev.txt: pyspark, pandas, pyarrow, onnx, ...) could not be installed';
+  const msg =
+    'the Python tools (.venv from requirements-dev.txt: pyspark, pandas, pyarrow, onnx, ...) could not be installed';
   if (process.env.CI === 'true') {
     console.error(`[python] FAILED: ${msg}; with CI=true this is a failure, not a skip.`);
     process.exit(1);
   }
   const bar = '!'.repeat(100);
-  console.error(`\n${bar}\n[python] WARNING: ${msg}.\n[python] Every test that needs Python (Spark parity, ONNX checker, cfn-lint, peers) will be SKIPPED.\n${bar}\n`);
+  console.error(
+    `\n${bar}\n[python] WARNING: ${msg}.\n[python] Every test that needs Python (Spark parity, ONNX checker, cfn-lint, peers) will be SKIPPED.\n${bar}\n`,
+  );
   return null;
 }
 
@@ -52,7 +58,8 @@ export function ensureVenv(name, requirementsFile, { quiet = false } = {}) {
   const reqs = resolve(root, requirementsFile);
   const stampFile = resolve(dir, '.requirements.sha256');
   const want = createHash('sha256').update(readFileSync(reqs)).digest('hex');
-  if (existsSync(py) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === want) return resolve(dir, 'bin');
+  if (existsSync(py) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === want)
+    return resolve(dir, 'bin');
   const base = process.env.PYTHON ?? 'python3';
   if (!quiet) console.log(`[python] building ${name} from ${requirementsFile} with ${base}`);
   const ok =
@@ -67,7 +74,8 @@ export function ensureVenv(name, requirementsFile, { quiet = false } = {}) {
 export function requireScanToolsOrExplain() {
   const bin = ensureVenv('.venv-scan', 'requirements-scan.txt');
   if (bin) return bin;
-  const msg = 'the IaC scanners (.venv-scan from requirements-scan.txt: checkov, cfn-lint) could not be installed';
+  const msg =
+    'the IaC scanners (.venv-scan from requirements-scan.txt: checkov, cfn-lint) could not be installed';
   if (process.env.CI === 'true') {
     console.error(`[python] FAILED: ${msg}; with CI=true this is a failure, not a skip.`);
     process.exit(1);

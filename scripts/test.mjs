@@ -26,12 +26,21 @@ const step = (name, cmd, args) => {
   const t0 = Date.now();
   console.log(`\n=== ${name}`);
   const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, env });
-  console.log(`=== ${name}: ${r.status === 0 ? 'ok' : 'FAILED'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `=== ${name}: ${r.status === 0 ? 'ok' : 'FAILED'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
   return r.status ?? 1;
 };
 
 let failedSteps = 0;
-if (step('typecheck', process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', 'tsconfig.json']) !== 0) {
+if (
+  step('typecheck', process.execPath, [
+    resolve(root, 'node_modules/typescript/bin/tsc'),
+    '--noEmit',
+    '-p',
+    'tsconfig.json',
+  ]) !== 0
+) {
   failedSteps++;
   totals.failed++;
 }

@@ -195,7 +195,14 @@ export async function main(args: string[]): Promise<void> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   mkdirSync(join(root, 'bench/results'), { recursive: true });
   const file = join(root, 'bench/results', `features-${stamp}.json`);
-  writeFileSync(file, JSON.stringify({ args, pgliteTemplate, loadAverage: { start: loadStart, end: loadavg() }, results }, null, 2));
+  writeFileSync(
+    file,
+    JSON.stringify(
+      { args, pgliteTemplate, loadAverage: { start: loadStart, end: loadavg() }, results },
+      null,
+      2,
+    ),
+  );
 
   const lines = [
     '| rows | path | wall s | CPU s | peak RSS MiB | rows/s | ours faster by | rows differing from ours | note |',
@@ -210,7 +217,9 @@ export async function main(args: string[]): Promise<void> {
   console.log(lines.join('\n'));
   // Where our time goes: the steps timed inside our process (features build steps from the manifest).
   const s = (ms: unknown) => (typeof ms === 'number' ? `${(ms / 1000).toFixed(2)} s` : '');
-  console.log('\n| rows | process start (node, tsx, imports) | validate | history | features (join + ordered Parquet) | online rows | hash | PGlite open (new dir) | online load |');
+  console.log(
+    '\n| rows | process start (node, tsx, imports) | validate | history | features (join + ordered Parquet) | online rows | hash | PGlite open (new dir) | online load |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results.filter((x) => x.name.startsWith('ours'))) {
     const b = (r.phases.buildMs ?? {}) as Record<string, number>;
@@ -218,6 +227,10 @@ export async function main(args: string[]): Promise<void> {
       `| ${r.size.toLocaleString('en')} | ${s(r.phases.startMs)} | ${s(b.validate)} | ${s(b.history)} | ${s(b.features)} | ${s(b.online)} | ${s(b['hash outputs'])} | ${s(r.phases.storeOpenMs)} | ${s(r.phases.onlineLoadMs)} |`,
     );
   }
-  console.log(`\nload average at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `\nload average at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   console.log(`raw results: ${file}`);
 }

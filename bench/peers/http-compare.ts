@@ -93,10 +93,22 @@ export interface CompareOptions {
   oursArgs?: readonly string[];
 }
 
-export function targets(data: PreparedData, python: string, oursArgs: readonly string[] = [], idsFile = ''): TargetSpec[] {
+export function targets(
+  data: PreparedData,
+  python: string,
+  oursArgs: readonly string[] = [],
+  idsFile = '',
+): TargetSpec[] {
   const bin = resolve(python, '..');
-  const oursWorkers = oursArgs.includes('--workers') ? oursArgs[oursArgs.indexOf('--workers') + 1] : undefined;
-  const peerEnv = { FOREST: data.forest, SQLITE: data.sqlite, MODEL_DIR: data.modelDir, PYTHONDONTWRITEBYTECODE: '1' };
+  const oursWorkers = oursArgs.includes('--workers')
+    ? oursArgs[oursArgs.indexOf('--workers') + 1]
+    : undefined;
+  const peerEnv = {
+    FOREST: data.forest,
+    SQLITE: data.sqlite,
+    MODEL_DIR: data.modelDir,
+    PYTHONDONTWRITEBYTECODE: '1',
+  };
   return [
     {
       name: 'ours',
@@ -109,7 +121,8 @@ export function targets(data: PreparedData, python: string, oursArgs: readonly s
     },
     {
       name: 'flask',
-      description: "reference design on Flask's own server: pickled RandomForestClassifier (defaults), SQLite",
+      description:
+        "reference design on Flask's own server: pickled RandomForestClassifier (defaults), SQLite",
       command: python,
       args: () => [join(peersDir, 'reference_flask.py')],
       cwd: peersDir,
@@ -127,9 +140,25 @@ export function targets(data: PreparedData, python: string, oursArgs: readonly s
     },
     {
       name: 'starlette-onnx',
-      description: 'Starlette on uvicorn --workers 2 (uvloop, httptools), onnxruntime with the same model.onnx, SQLite',
+      description:
+        'Starlette on uvicorn --workers 2 (uvloop, httptools), onnxruntime with the same model.onnx, SQLite',
       command: join(bin, 'uvicorn'),
-      args: (port) => ['starlette_onnx:app', '--host', '127.0.0.1', '--port', String(port), '--workers', '2', '--loop', 'uvloop', '--http', 'httptools', '--no-access-log', '--log-level', 'warning'],
+      args: (port) => [
+        'starlette_onnx:app',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--workers',
+        '2',
+        '--loop',
+        'uvloop',
+        '--http',
+        'httptools',
+        '--no-access-log',
+        '--log-level',
+        'warning',
+      ],
       cwd: peersDir,
       env: peerEnv,
       keepAlive: true,
@@ -147,7 +176,9 @@ export function targets(data: PreparedData, python: string, oursArgs: readonly s
 }
 
 /** The request mix every target gets: 80% known ids, 10% unknown ids, 10% bad bodies (half malformed JSON, half a numeric id). */
-export function requestMix(ids: readonly string[]): Array<{ method: string; path: string; headers: Record<string, string>; body: string }> {
+export function requestMix(
+  ids: readonly string[],
+): Array<{ method: string; path: string; headers: Record<string, string>; body: string }> {
   const mix = [];
   for (let i = 0; i < 100; i++) {
     let body: string;
@@ -180,7 +211,10 @@ function watchRss(rootPid: number, everyMs = 200): { stop(): { peakBytes: number
   const poll = () => {
     const tree = processTree(rootPid);
     processes = Math.max(processes, tree.length);
-    peakBytes = Math.max(peakBytes, tree.reduce((s, pid) => s + rssBytes(pid), 0));
+    peakBytes = Math.max(
+      peakBytes,
+      tree.reduce((s, pid) => s + rssBytes(pid), 0),
+    );
   };
   poll();
   const timer = setInterval(poll, everyMs);
@@ -223,7 +257,9 @@ function hookExit(): void {
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
-  const exited = new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
+  const exited = new Promise<void>((r) =>
+    child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r()),
+  );
   killGroup(child, 'SIGTERM');
   const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
   await exited;
@@ -234,7 +270,12 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 async function post(url: string, body: string): Promise<{ status: number; json: unknown }> {
-  const r = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(10_000) });
+  const r = await fetch(url, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json' },
+    signal: AbortSignal.timeout(10_000),
+  });
   const text = await r.text();
   let json: unknown;
   try {
@@ -269,7 +310,12 @@ async function checkContract(url: string, ids: readonly string[]): Promise<Contr
   for (const id of ids) {
     const r = await post(url, JSON.stringify({ id }));
     const body = r.json as Record<string, unknown>;
-    if (r.status !== 200 || typeof body.probability !== 'number' || body.id !== id || (body.prediction !== 0 && body.prediction !== 1)) {
+    if (
+      r.status !== 200 ||
+      typeof body.probability !== 'number' ||
+      body.id !== id ||
+      (body.prediction !== 0 && body.prediction !== 1)
+    ) {
       problems.push(`known id ${id}: ${r.status} ${JSON.stringify(r.json)}`);
     } else {
       probabilities[id] = body.probability;
@@ -278,7 +324,8 @@ async function checkContract(url: string, ids: readonly string[]): Promise<Contr
   const expect = async (what: string, body: string, status: number, code: string) => {
     const r = await post(url, body);
     const got = (r.json as { error?: { code?: string } }).error?.code;
-    if (r.status !== status || got !== code) problems.push(`${what}: expected ${status} ${code}, got ${r.status} ${JSON.stringify(r.json)}`);
+    if (r.status !== status || got !== code)
+      problems.push(`${what}: expected ${status} ${code}, got ${r.status} ${JSON.stringify(r.json)}`);
   };
   await expect('unknown id', JSON.stringify({ id: '9000000001' }), 404, 'UNKNOWN_CUSTOMER');
   await expect('malformed JSON', '{"id": ', 400, 'INVALID_JSON');
@@ -313,10 +360,15 @@ export function wrkAvailable(): boolean {
  * The wrk Lua script for a request mix: each thread cycles through the same requests (offset per
  * thread) and counts statuses by class; `done` prints one JSON line prefixed with WRKJSON.
  */
-export function wrkScript(mix: ReadonlyArray<{ method: string; path: string; headers: Record<string, string>; body: string }>): string {
+export function wrkScript(
+  mix: ReadonlyArray<{ method: string; path: string; headers: Record<string, string>; body: string }>,
+): string {
   const lua = (text: string) => JSON.stringify(text); // ASCII bodies: a JSON string is a valid Lua string
   const entries = mix.map(
-    (r) => `  {${lua(r.method)}, ${lua(r.path)}, {${Object.entries(r.headers).map(([k, v]) => `[${lua(k)}] = ${lua(v)}`).join(', ')}}, ${lua(r.body)}},`,
+    (r) =>
+      `  {${lua(r.method)}, ${lua(r.path)}, {${Object.entries(r.headers)
+        .map(([k, v]) => `[${lua(k)}] = ${lua(v)}`)
+        .join(', ')}}, ${lua(r.body)}},`,
   );
   return `-- generated by bench/peers/http-compare.ts from the bench's request mix
 local mix = {
@@ -352,8 +404,25 @@ end
 }
 
 /** One wrk run (2 threads, one per core) under /usr/bin/time for its own CPU. */
-async function runWrk(url: string, seconds: number, connections: number, scriptFile: string): Promise<LoadFigures> {
-  const args = ['-f', 'WRKCPU %U %S', 'wrk', '-t2', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', scriptFile, url];
+async function runWrk(
+  url: string,
+  seconds: number,
+  connections: number,
+  scriptFile: string,
+): Promise<LoadFigures> {
+  const args = [
+    '-f',
+    'WRKCPU %U %S',
+    'wrk',
+    '-t2',
+    `-c${connections}`,
+    `-d${seconds}s`,
+    '--timeout',
+    '10s',
+    '-s',
+    scriptFile,
+    url,
+  ];
   const { out, err } = await new Promise<{ out: string; err: string }>((resolveLoad, reject) => {
     const child = spawn('/usr/bin/time', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
@@ -386,9 +455,23 @@ async function runWrk(url: string, seconds: number, connections: number, scriptF
   };
 }
 
-async function runLoad(url: string, seconds: number, connections: number, mixFile: string, keepAlive: boolean, wrkScriptFile?: string): Promise<LoadFigures> {
+async function runLoad(
+  url: string,
+  seconds: number,
+  connections: number,
+  mixFile: string,
+  keepAlive: boolean,
+  wrkScriptFile?: string,
+): Promise<LoadFigures> {
   if (wrkScriptFile) return runWrk(url, seconds, connections, wrkScriptFile);
-  const args = [join(repo, 'bench/serve/load.mjs'), url, String(seconds), String(connections), mixFile, ...(keepAlive ? [] : ['--new-connection-per-request'])];
+  const args = [
+    join(repo, 'bench/serve/load.mjs'),
+    url,
+    String(seconds),
+    String(connections),
+    mixFile,
+    ...(keepAlive ? [] : ['--new-connection-per-request']),
+  ];
   const result = await new Promise<Record<string, any>>((resolveLoad, reject) => {
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -436,7 +519,10 @@ export async function compareHttp(options: CompareOptions): Promise<TargetResult
             'process that takes a good share of the same 2 cores): figures are NOT comparable with wrk runs',
     );
   }
-  const checkIds = Array.from({ length: 20 }, (_, i) => options.data.ids[(i * 104729) % options.data.ids.length]);
+  const checkIds = Array.from(
+    { length: 20 },
+    (_, i) => options.data.ids[(i * 104729) % options.data.ids.length],
+  );
   const results: TargetResult[] = [];
   for (const spec of targets(options.data, options.python, options.oursArgs, idsFile)) {
     if (options.only && !options.only.includes(spec.name)) continue;
@@ -446,7 +532,12 @@ export async function compareHttp(options: CompareOptions): Promise<TargetResult
     const fd = openSync(logFile, 'w');
     const started = performance.now();
     // detached: its own process group, so the whole tree (pre-fork workers too) can be killed at once.
-    const child = spawn(spec.command, spec.args(port), { cwd: spec.cwd, env: { ...process.env, ...spec.env, PORT: String(port) }, stdio: ['ignore', fd, fd], detached: true });
+    const child = spawn(spec.command, spec.args(port), {
+      cwd: spec.cwd,
+      env: { ...process.env, ...spec.env, PORT: String(port) },
+      stdio: ['ignore', fd, fd],
+      detached: true,
+    });
     closeSync(fd);
     running.add(child);
     try {
@@ -455,7 +546,8 @@ export async function compareHttp(options: CompareOptions): Promise<TargetResult
       const startSeconds = (performance.now() - started) / 1000;
       const contract = await checkContract(url, checkIds);
       if (!contract.ok) log(`[serve bench] ${spec.name}: CONTRACT PROBLEMS: ${contract.problems.join('; ')}`);
-      if (options.warmupSeconds > 0) await runLoad(url, options.warmupSeconds, options.connections, mixFile, spec.keepAlive, wrkFile);
+      if (options.warmupSeconds > 0)
+        await runLoad(url, options.warmupSeconds, options.connections, mixFile, spec.keepAlive, wrkFile);
       const rss = watchRss(child.pid as number);
       let figures: LoadFigures;
       let memory: { peakBytes: number; processes: number } | undefined;
@@ -483,7 +575,9 @@ export async function compareHttp(options: CompareOptions): Promise<TargetResult
         `[serve bench] ${spec.name}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.latencyP50Ms} ms, p99 ${result.latencyP99Ms} ms, ` +
           `peak RSS ${result.peakRssMiB.toFixed(0)} MiB over ${result.processes} process(es), 5xx ${result.statusCounts['5xx']}, errors ${result.errors}, ` +
           `CPU ${result.serverCpuSeconds.toFixed(1)} s (${result.cpuMsPerRequest.toFixed(3)} ms/request)` +
-          (result.generatorCpuSeconds !== undefined ? `, generator CPU ${result.generatorCpuSeconds.toFixed(1)} s` : ''),
+          (result.generatorCpuSeconds !== undefined
+            ? `, generator CPU ${result.generatorCpuSeconds.toFixed(1)} s`
+            : ''),
       );
       results.push(result);
     } catch (e) {
@@ -518,7 +612,8 @@ export function ratios(results: readonly TargetResult[]): Ratios {
   const flask = by('flask');
   const starlette = by('starlette-onnx');
   const floor = by('node-floor');
-  const div = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? undefined : a / b);
+  const div = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined || b === 0 ? undefined : a / b;
   const out: Ratios = {
     throughputVsGunicorn: div(ours?.requestsPerSecond, gunicorn?.requestsPerSecond),
     p99GunicornOverOurs: div(gunicorn?.latencyP99Ms, ours?.latencyP99Ms),
@@ -537,7 +632,11 @@ export function ratios(results: readonly TargetResult[]): Ratios {
     }
     out.maxProbabilityDiffVsStarlette = max;
   }
-  const goal = (text: string, measured: number | undefined, min: number) => ({ goal: text, measured, met: measured === undefined ? undefined : measured >= min });
+  const goal = (text: string, measured: number | undefined, min: number) => ({
+    goal: text,
+    measured,
+    met: measured === undefined ? undefined : measured >= min,
+  });
   out.goals = {
     throughputVsGunicorn: goal('>= 20x', out.throughputVsGunicorn, 20),
     p99VsGunicorn: goal('ours <= 1/10 of gunicorn p99', out.p99GunicornOverOurs, 10),

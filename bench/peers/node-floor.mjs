@@ -23,7 +23,8 @@ const MAX_BODY = 8 * 1024;
 if (cluster.isPrimary) {
   let listening = 0;
   cluster.on('listening', () => {
-    if (++listening === workers) console.log(`node floor listening on http://127.0.0.1:${port} (${workers} workers)`);
+    if (++listening === workers)
+      console.log(`node floor listening on http://127.0.0.1:${port} (${workers} workers)`);
   });
   cluster.on('exit', (worker, code) => {
     console.error(`node floor: worker ${worker.process.pid} exited (${code}); stopping`);
@@ -55,9 +56,17 @@ if (cluster.isPrimary) {
         return error(res, 400, 'INVALID_JSON', 'body is not JSON');
       }
       const id = body?.id;
-      if (typeof id !== 'string' || !/^\d{1,20}$/.test(id)) return error(res, 400, 'INVALID_ID', 'id must be a string of digits');
+      if (typeof id !== 'string' || !/^\d{1,20}$/.test(id))
+        return error(res, 400, 'INVALID_ID', 'id must be a string of digits');
       if (!known.has(id)) return error(res, 404, 'UNKNOWN_CUSTOMER', `no customer ${id}`);
-      json(res, 200, { id, prediction: 0, probability: 0.25, threshold: 0.5, modelVersion: 'floor', featureSnapshot: 'floor' });
+      json(res, 200, {
+        id,
+        prediction: 0,
+        probability: 0.25,
+        threshold: 0.5,
+        modelVersion: 'floor',
+        featureSnapshot: 'floor',
+      });
     });
   }).listen(port, '127.0.0.1');
 }

@@ -45,7 +45,12 @@ export interface PreparedData {
 }
 
 /** Builds (or reuses) the prepared home for these parameters. Progress goes to stderr. */
-export async function prepareServeData(options: { dir: string; rows: number; seed: number; python: string }): Promise<PreparedData> {
+export async function prepareServeData(options: {
+  dir: string;
+  rows: number;
+  seed: number;
+  python: string;
+}): Promise<PreparedData> {
   const dir = resolve(options.dir);
   const doneFile = join(dir, 'prepared.json');
   if (existsSync(doneFile)) {
@@ -59,10 +64,16 @@ export async function prepareServeData(options: { dir: string; rows: number; see
   mkdirSync(dir, { recursive: true });
   const snapshotDir = join(dir, 'snapshot');
   let t = performance.now();
-  console.error(`[serve bench] generating ${options.rows} loans (lib/data) and building features (lib/features/build.ts)`);
+  console.error(
+    `[serve bench] generating ${options.rows} loans (lib/data) and building features (lib/features/build.ts)`,
+  );
   const raw = join(dir, 'loans.csv');
   const generated = generateLoans({ rows: options.rows, seed: options.seed, out: raw });
-  const built = await buildFeatures({ input: raw, outDir: snapshotDir, onProgress: (m) => console.error(`[features] ${m}`) });
+  const built = await buildFeatures({
+    input: raw,
+    outDir: snapshotDir,
+    onProgress: (m) => console.error(`[features] ${m}`),
+  });
   const { snapshotId } = built;
   const loans = generated.rows;
   const dataSeconds = (performance.now() - t) / 1000;
@@ -70,13 +81,26 @@ export async function prepareServeData(options: { dir: string; rows: number; see
   t = performance.now();
   const home = localHome(join(dir, 'home'));
   const root = createLocalRoot(home);
-  await publishSnapshot({ snapshotDir, objectStore: root.objectStore, featureStore: root.featureStore, onProgress: (m) => console.error(`[publish] ${m}`) });
+  await publishSnapshot({
+    snapshotDir,
+    objectStore: root.objectStore,
+    featureStore: root.featureStore,
+    onProgress: (m) => console.error(`[publish] ${m}`),
+  });
   const ids = [];
   for (const row of JSON.parse(
-    execFileSync(options.python, ['-c', `import pyarrow.parquet as pq, json; print(json.dumps(pq.read_table(${JSON.stringify(join(snapshotDir, 'online.parquet'))}, columns=['id']).column('id').to_pylist()))`], {
-      maxBuffer: 1 << 28,
-    }).toString(),
-  ) as string[]) ids.push(row);
+    execFileSync(
+      options.python,
+      [
+        '-c',
+        `import pyarrow.parquet as pq, json; print(json.dumps(pq.read_table(${JSON.stringify(join(snapshotDir, 'online.parquet'))}, columns=['id']).column('id').to_pylist()))`,
+      ],
+      {
+        maxBuffer: 1 << 28,
+      },
+    ).toString(),
+  ) as string[])
+    ids.push(row);
   // PGlite allows one process per data directory: close it before `credit-risk serve` opens it.
   await root.featureStore.close();
   const publishSeconds = (performance.now() - t) / 1000;
@@ -93,17 +117,31 @@ export async function prepareServeData(options: { dir: string; rows: number; see
   const modelDir = join(dir, 'model');
   await writeModelDirectory(modelDir, trained);
   const registry = new ModelRegistry(root.objectStore);
-  await registry.register({ model: trained.modelBytes, card: readFileSync(join(modelDir, 'card.json')), report: readFileSync(join(modelDir, 'report.html')) });
+  await registry.register({
+    model: trained.modelBytes,
+    card: readFileSync(join(modelDir, 'card.json')),
+    report: readFileSync(join(modelDir, 'report.html')),
+  });
   await registry.promote(trained.version, { why: 'serve bench champion' });
   const trainSeconds = (performance.now() - t) / 1000;
 
   t = performance.now();
-  console.error('[serve bench] peers: SQLite online rows and the scikit-learn random forest (default parameters)');
+  console.error(
+    '[serve bench] peers: SQLite online rows and the scikit-learn random forest (default parameters)',
+  );
   const sqlite = join(dir, 'online.sqlite');
   const forest = join(dir, 'reference_rf.pkl');
   execFileSync(
     options.python,
-    [join(repo, 'bench/peers/prepare_peers.py'), join(snapshotDir, 'features.parquet'), join(snapshotDir, 'online.parquet'), sqlite, forest, JSON.stringify(trained.featureNames), String(options.seed)],
+    [
+      join(repo, 'bench/peers/prepare_peers.py'),
+      join(snapshotDir, 'features.parquet'),
+      join(snapshotDir, 'online.parquet'),
+      sqlite,
+      forest,
+      JSON.stringify(trained.featureNames),
+      String(options.seed),
+    ],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
   const peersSeconds = (performance.now() - t) / 1000;

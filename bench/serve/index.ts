@@ -61,7 +61,10 @@ function customers(n: number): CustomerFeatureRow[] {
 }
 
 /** The PGlite online store when its adapter is present (the real local store), else a Map. */
-async function openStore(rows: CustomerFeatureRow[], dir: string): Promise<{ store: FeatureStore; kind: string }> {
+async function openStore(
+  rows: CustomerFeatureRow[],
+  dir: string,
+): Promise<{ store: FeatureStore; kind: string }> {
   try {
     const mod = (await import('#lib/adapters/local/pglite-feature-store.ts')) as {
       PgliteFeatureStore: new (dataDir?: string) => FeatureStore;
@@ -104,7 +107,9 @@ export async function main(argv: string[]): Promise<void> {
   });
   const work = mkdtempSync(join(tmpdir(), 'cr-bench-serve-'));
   const python = resolve(repo, '.venv/bin/python');
-  const results: Record<string, unknown> = { machine: '2 cores shared with other work; load generator on the same machine' };
+  const results: Record<string, unknown> = {
+    machine: '2 cores shared with other work; load generator on the same machine',
+  };
 
   if (!values['http-only']) {
     const modelDir = join(work, 'model');
@@ -120,7 +125,14 @@ export async function main(argv: string[]): Promise<void> {
     // `credit-risk serve` puts in front of it (lib/serving/cached-feature-store.ts); and the
     // lookup alone through each.
     const context = { awsRequestId: 'bench', functionName: 'predict' } as Context;
-    const event = (id: string) => ({ resource: '/predict', path: '/predict', httpMethod: 'POST', body: `{"id":"${id}"}`, isBase64Encoded: false, requestContext: { requestId: 'r' } });
+    const event = (id: string) => ({
+      resource: '/predict',
+      path: '/predict',
+      httpMethod: 'POST',
+      body: `{"id":"${id}"}`,
+      isBase64Encoded: false,
+      requestContext: { requestId: 'r' },
+    });
     const inProcess = async (featureStore: FeatureStore) => {
       const handler = createPredictHandler({ featureStore, clock: fixedClock('2025-01-01'), model });
       const write = process.stdout.write;
@@ -145,7 +157,13 @@ export async function main(argv: string[]): Promise<void> {
       }
       lat.sort((a, b) => a - b);
       lookup.sort((a, b) => a - b);
-      return { calls: lat.length, p50Ms: percentile(lat, 0.5), p99Ms: percentile(lat, 0.99), lookupP50Ms: percentile(lookup, 0.5), lookupP99Ms: percentile(lookup, 0.99) };
+      return {
+        calls: lat.length,
+        p50Ms: percentile(lat, 0.5),
+        p99Ms: percentile(lat, 0.99),
+        lookupP50Ms: percentile(lookup, 0.5),
+        lookupP99Ms: percentile(lookup, 0.99),
+      };
     };
     results.inProcess = { store: kind, ...(await inProcess(store)) };
     if (isScannable(store)) {
@@ -193,14 +211,37 @@ export async function main(argv: string[]): Promise<void> {
     );
     // The model loader as its own small bundle (in the image it is part of the predict bundle).
     const { build } = await import('esbuild');
-    await build({ entryPoints: [join(repo, 'lib/serving/model.ts')], bundle: true, platform: 'node', format: 'esm', outfile: join(work, 'dist', 'model-loader.mjs'), external: ['onnxruntime-node'], logLevel: 'error' });
+    await build({
+      entryPoints: [join(repo, 'lib/serving/model.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      outfile: join(work, 'dist', 'model-loader.mjs'),
+      external: ['onnxruntime-node'],
+      logLevel: 'error',
+    });
     mkdirSync(join(work, 'node_modules'), { recursive: true });
-    execFileSync('ln', ['-sfn', join(repo, 'node_modules/onnxruntime-node'), join(work, 'node_modules/onnxruntime-node')]);
-    execFileSync('ln', ['-sfn', join(repo, 'node_modules/onnxruntime-common'), join(work, 'node_modules/onnxruntime-common')]);
+    execFileSync('ln', [
+      '-sfn',
+      join(repo, 'node_modules/onnxruntime-node'),
+      join(work, 'node_modules/onnxruntime-node'),
+    ]);
+    execFileSync('ln', [
+      '-sfn',
+      join(repo, 'node_modules/onnxruntime-common'),
+      join(work, 'node_modules/onnxruntime-common'),
+    ]);
     const colds = [];
-    for (let i = 0; i < 5; i++) colds.push(JSON.parse(execFileSync(process.execPath, [coldScript], { cwd: work }).toString()));
+    for (let i = 0; i < 5; i++)
+      colds.push(JSON.parse(execFileSync(process.execPath, [coldScript], { cwd: work }).toString()));
     colds.sort((a, b) => a.coldMs - b.coldMs);
-    results.coldStart = { runs: colds.length, medianMs: colds[2].coldMs, medianSinceProcessStartMs: colds[2].sinceProcessStartMs, maxRssMiB: colds[2].maxRssMiB, bundleBytes: bundle.bytes };
+    results.coldStart = {
+      runs: colds.length,
+      medianMs: colds[2].coldMs,
+      medianSinceProcessStartMs: colds[2].sinceProcessStartMs,
+      maxRssMiB: colds[2].maxRssMiB,
+      bundleBytes: bundle.bytes,
+    };
 
     // 4. Batch scoring of a features table.
     const batchRows = Number(values['batch-rows']);
@@ -214,7 +255,11 @@ export async function main(argv: string[]): Promise<void> {
     db.closeSync();
     const batchModel = await loadServingModelFromDir(modelDir, { intraOpThreads: 0 });
     t = performance.now();
-    const scored = await scoreFeatureTable({ input, output: join(work, 'predictions.parquet'), model: batchModel });
+    const scored = await scoreFeatureTable({
+      input,
+      output: join(work, 'predictions.parquet'),
+      model: batchModel,
+    });
     results.batch = { rows: scored.rows, seconds: (performance.now() - t) / 1000 };
     await batchModel.release();
     await model.release();

@@ -27,7 +27,15 @@ async function closedLoops() {
     new Promise((resolve) => {
       const started = performance.now();
       const req = request(
-        { host: target.hostname, port: target.port, path: target.pathname, method: r.method, headers: { ...r.headers, 'content-length': Buffer.byteLength(r.body), connection: 'close' }, agent: false, timeout: 10_000 },
+        {
+          host: target.hostname,
+          port: target.port,
+          path: target.pathname,
+          method: r.method,
+          headers: { ...r.headers, 'content-length': Buffer.byteLength(r.body), connection: 'close' },
+          agent: false,
+          timeout: 10_000,
+        },
         (res) => {
           res.on('data', () => {});
           res.on('end', () => {
@@ -53,10 +61,18 @@ async function closedLoops() {
     }),
   );
   latencies.sort((a, b) => a - b);
-  const q = (p) => (latencies.length ? Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]) : 0);
+  const q = (p) =>
+    latencies.length
+      ? Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))])
+      : 0;
   return {
     requests: { total: latencies.length, average: latencies.length / Number(seconds) },
-    latency: { p50: q(0.5), p99: q(0.99), max: q(1), average: latencies.reduce((s, x) => s + x, 0) / (latencies.length || 1) },
+    latency: {
+      p50: q(0.5),
+      p99: q(0.99),
+      max: q(1),
+      average: latencies.reduce((s, x) => s + x, 0) / (latencies.length || 1),
+    },
     ...counts,
     non2xx: latencies.length - counts['2xx'],
     errors,
@@ -68,5 +84,11 @@ async function closedLoops() {
 const result =
   mode === '--new-connection-per-request'
     ? await closedLoops()
-    : await autocannon({ url, duration: Number(seconds), connections: Number(connections), pipelining: 1, requests });
+    : await autocannon({
+        url,
+        duration: Number(seconds),
+        connections: Number(connections),
+        pipelining: 1,
+        requests,
+      });
 process.stdout.write(JSON.stringify(result));

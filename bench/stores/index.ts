@@ -21,7 +21,11 @@ export async function main(args: string[]): Promise<void> {
   const results: Record<string, unknown>[] = [];
   const now = () => performance.now();
   const log = (m: string) => console.error(m);
-  log(`load average at start: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  log(
+    `load average at start: ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
   try {
     let t0 = now();
     const store = new PgliteFeatureStore(join(dir, 'pg'));
@@ -59,13 +63,24 @@ export async function main(args: string[]): Promise<void> {
         `${n} customers: ours (DuckDB parquet -> CSV, COPY, pkey, swap) ${loadSeconds.toFixed(2)} s = ${Math.round(rows / loadSeconds)} rows/s; ` +
           `row path (parquet -> JS rows ${readSeconds.toFixed(2)} s, CSV, COPY, pkey, swap) ${rowPathSeconds.toFixed(2)} s; get() ${getMicros.toFixed(0)} us`,
       );
-      results.push({ customers: n, path: 'ours: replaceSnapshotFromParquet (DuckDB CSV + COPY + rename swap)', loadSeconds, getMicros });
-      results.push({ customers: n, path: 'ours, port row path: replaceSnapshot(readOnlineRows)', loadSeconds: rowPathSeconds, readSeconds });
+      results.push({
+        customers: n,
+        path: 'ours: replaceSnapshotFromParquet (DuckDB CSV + COPY + rename swap)',
+        loadSeconds,
+        getMicros,
+      });
+      results.push({
+        customers: n,
+        path: 'ours, port row path: replaceSnapshot(readOnlineRows)',
+        loadSeconds: rowPathSeconds,
+        readSeconds,
+      });
 
       // Peers: the same rows into a plain table by other PGlite bulk strategies.
       const reader = await DuckDBInstance.create(':memory:');
       const rc = await reader.connect();
-      const res = await rc.runAndReadAll(`SELECT id, 'x', nb_loans, sum_loan_amount, strftime(last_loan_date, '%Y-%m-%d'), nb_loans_before_last_date,
+      const res =
+        await rc.runAndReadAll(`SELECT id, 'x', nb_loans, sum_loan_amount, strftime(last_loan_date, '%Y-%m-%d'), nb_loans_before_last_date,
         sum_loan_amount_before_last_date, strftime(previous_loan_date, '%Y-%m-%d'), strftime(birthday, '%Y-%m-%d'),
         strftime(job_start_date, '%Y-%m-%d'), flag_own_car, amt_income_total FROM read_parquet('${file}')`);
       const all = res.getRowsJS();
@@ -76,23 +91,41 @@ export async function main(args: string[]): Promise<void> {
         nb_loans_before_last_date integer, sum_loan_amount_before_last_date double precision, previous_loan_date date,
         birthday date, job_start_date date, flag_own_car smallint, amt_income_total double precision)`;
       await peerDb.exec(`CREATE TABLE j ${ddl}; CREATE TABLE v ${ddl}`);
-      const names = ['id', 'snapshot_id', 'nb_loans', 'sum_loan_amount', 'last_loan_date', 'nb_loans_before_last_date',
-        'sum_loan_amount_before_last_date', 'previous_loan_date', 'birthday', 'job_start_date', 'flag_own_car', 'amt_income_total'];
+      const names = [
+        'id',
+        'snapshot_id',
+        'nb_loans',
+        'sum_loan_amount',
+        'last_loan_date',
+        'nb_loans_before_last_date',
+        'sum_loan_amount_before_last_date',
+        'previous_loan_date',
+        'birthday',
+        'job_start_date',
+        'flag_own_car',
+        'amt_income_total',
+      ];
       t0 = now();
       for (let k = 0; k < all.length; k += 50_000) {
-        const json = JSON.stringify(all.slice(k, k + 50_000).map((r) => Object.fromEntries(names.map((nm, j) => [nm, r[j]]))));
+        const json = JSON.stringify(
+          all.slice(k, k + 50_000).map((r) => Object.fromEntries(names.map((nm, j) => [nm, r[j]]))),
+        );
         await peerDb.query('INSERT INTO j SELECT * FROM json_populate_recordset(NULL::j, $1::json)', [json]);
       }
       const jsonSeconds = (now() - t0) / 1000;
       t0 = now();
       for (let k = 0; k < all.length; k += 1000) {
         const chunk = all.slice(k, k + 1000);
-        const values = chunk.map((_, r) => `(${names.map((__, j) => `$${r * names.length + j + 1}`).join(',')})`).join(',');
+        const values = chunk
+          .map((_, r) => `(${names.map((__, j) => `$${r * names.length + j + 1}`).join(',')})`)
+          .join(',');
         await peerDb.query(`INSERT INTO v VALUES ${values}`, chunk.flat());
       }
       const insertSeconds = (now() - t0) / 1000;
       await peerDb.close();
-      log(`  peers (insert only, no pkey/swap): json_populate_recordset ${jsonSeconds.toFixed(2)} s, multi-row INSERT ${insertSeconds.toFixed(2)} s`);
+      log(
+        `  peers (insert only, no pkey/swap): json_populate_recordset ${jsonSeconds.toFixed(2)} s, multi-row INSERT ${insertSeconds.toFixed(2)} s`,
+      );
       results.push({ customers: n, path: 'peer: json_populate_recordset', loadSeconds: jsonSeconds });
       results.push({ customers: n, path: 'peer: multi-row INSERT x1000', loadSeconds: insertSeconds });
     }
@@ -108,7 +141,17 @@ export async function main(args: string[]): Promise<void> {
     const file = join(out, `stores-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     writeFileSync(
       file,
-      JSON.stringify({ loadavg: loadavg(), openFreshSeconds: openFresh, reopenSeconds, peakRssMb: process.resourceUsage().maxRSS / 1024, results }, null, 2),
+      JSON.stringify(
+        {
+          loadavg: loadavg(),
+          openFreshSeconds: openFresh,
+          reopenSeconds,
+          peakRssMb: process.resourceUsage().maxRSS / 1024,
+          results,
+        },
+        null,
+        2,
+      ),
     );
     log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB; results: ${file}`);
   } finally {

@@ -43,7 +43,8 @@ export function writeSyntheticSplit(dir: string, numRows: number, seed = 1): Ben
       const years = prng.next() < 0.17 ? Number.NaN : Math.floor(prng.next() * Math.max(1, age - 20));
       const car = prng.next() < 0.38 ? 1 : 0;
       const since = prev === 0 ? Number.NaN : Math.floor(-Math.log(1 - prng.next()) * 120);
-      const income = Math.round(Math.exp(11.8 + 0.5 * (prng.next() + prng.next() + prng.next() - 1.5)) / 450) * 450;
+      const income =
+        Math.round(Math.exp(11.8 + 0.5 * (prng.next() + prng.next() + prng.next() - 1.5)) / 450) * 450;
       let z = -3.4;
       z += 0.8 * Math.exp(-((age - 26) ** 2) / 50);
       z += prev === 0 ? 0.5 : -0.1 * Math.min(prev, 10);
@@ -65,7 +66,10 @@ export function writeSyntheticSplit(dir: string, numRows: number, seed = 1): Ben
     writeFileSync(join(dir, `${name}.x.f32`), new Uint8Array(x.buffer));
     writeFileSync(join(dir, `${name}.y.u8`), y);
   }
-  const meta: BenchSplit = { features: FEATURES, rows: { train: cut1, valid: cut2 - cut1, test: numRows - cut2 } };
+  const meta: BenchSplit = {
+    features: FEATURES,
+    rows: { train: cut1, valid: cut2 - cut1, test: numRows - cut2 },
+  };
   writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
   return meta;
 }

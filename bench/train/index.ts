@@ -39,9 +39,14 @@ function arg(args: string[], name: string, fallback: string): string {
   return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
 }
 
-function runJson(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): RunResult | { error: string } {
+function runJson(
+  cmd: string,
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): RunResult | { error: string } {
   const r = spawnSync(cmd, argv, { encoding: 'utf8', env, maxBuffer: 1 << 24 });
-  if (r.status !== 0) return { error: (r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').slice(-3).join(' | ') };
+  if (r.status !== 0)
+    return { error: (r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').slice(-3).join(' | ') };
   return JSON.parse(r.stdout.trim().split('\n').pop() as string) as RunResult;
 }
 
@@ -61,11 +66,17 @@ export async function writeFeaturesSplit(file: string, dir: string): Promise<Ben
   mkdirSync(dir, { recursive: true });
   for (const part of ['train', 'valid', 'test'] as const) {
     const rows = split[part];
-    const x = toRowMajorFloat32(features.map((f) => take(col(f), rows)), rows.length);
+    const x = toRowMajorFloat32(
+      features.map((f) => take(col(f), rows)),
+      rows.length,
+    );
     writeFileSync(join(dir, `${part}.x.f32`), new Uint8Array(x.buffer));
     writeFileSync(join(dir, `${part}.y.u8`), Uint8Array.from(take(col(label), rows)));
   }
-  const meta: BenchSplit = { features, rows: { train: split.train.length, valid: split.valid.length, test: split.test.length } };
+  const meta: BenchSplit = {
+    features,
+    rows: { train: split.train.length, valid: split.valid.length, test: split.test.length },
+  };
   writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
   return meta;
 }
@@ -75,7 +86,9 @@ const gib = (b: number) => (b / 2 ** 30).toFixed(2);
 /** A features table's label for the tables: its path and what its manifest says it was built from. */
 function featuresLabel(file: string, rows: number): string {
   const manifestPath = join(resolve(file, '..'), 'manifest.json');
-  const snapshot = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as { snapshotId?: string }).snapshotId : undefined;
+  const snapshot = existsSync(manifestPath)
+    ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as { snapshotId?: string }).snapshotId
+    : undefined;
   return `real features ${rows.toLocaleString('en-US')} rows (features build${snapshot ? ` snapshot ${snapshot}` : ''})`;
 }
 
@@ -91,7 +104,13 @@ interface LambdaFullResult {
   command: string;
   wallSeconds: number;
   peakRssBytes: number;
-  inner?: { wallSeconds: number; steps: { at: number; line: string }[]; version: string; auc: number; trees: number };
+  inner?: {
+    wallSeconds: number;
+    steps: { at: number; line: string }[];
+    version: string;
+    auc: number;
+    trees: number;
+  };
   error?: string;
   loadBefore: number;
   loadAfter: number;
@@ -101,15 +120,31 @@ interface LambdaFullResult {
 function runLambdaFull(file: string, out: string): LambdaFullResult {
   const loadBefore = loadavg()[0];
   const argv = ['-v', process.execPath, 'bin/run-ts.mjs', 'bench/train/lambda-full.ts', resolve(file), out];
-  const r = spawnSync('/usr/bin/time', argv, { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync('/usr/bin/time', argv, {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const loadAfter = loadavg()[0];
   const command = `/usr/bin/time -v node bin/run-ts.mjs bench/train/lambda-full.ts ${file} OUT`;
   const stderr = r.stderr ?? '';
-  process.stderr.write(stderr.split('\n').filter((l) => l.startsWith('  [')).join('\n') + '\n');
+  process.stderr.write(
+    stderr
+      .split('\n')
+      .filter((l) => l.startsWith('  ['))
+      .join('\n') + '\n',
+  );
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(stderr);
   if (r.status !== 0 || !rss || !wall) {
-    return { command, wallSeconds: NaN, peakRssBytes: NaN, error: stderr.trim().split('\n').slice(-3).join(' | '), loadBefore, loadAfter };
+    return {
+      command,
+      wallSeconds: NaN,
+      peakRssBytes: NaN,
+      error: stderr.trim().split('\n').slice(-3).join(' | '),
+      loadBefore,
+      loadAfter,
+    };
   }
   const wallSeconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
   const inner = JSON.parse(r.stdout.trim().split('\n').pop() as string) as LambdaFullResult['inner'];
@@ -141,45 +176,89 @@ export async function main(args: string[]): Promise<void> {
   const work = join(tmpdir(), `bench-train-${process.pid}`);
   const results: Record<string, unknown>[] = [];
   const datasets: { label: string; rows: number; peers: boolean; file?: string }[] = [
-    { label: `synthetic ${rows.toLocaleString('en-US')} rows`, rows, peers: true, file: featuresFile || undefined },
+    {
+      label: `synthetic ${rows.toLocaleString('en-US')} rows`,
+      rows,
+      peers: true,
+      file: featuresFile || undefined,
+    },
   ];
   if (bigFeaturesFile || bigRows > 0) {
-    datasets.push({ label: `synthetic ${bigRows.toLocaleString('en-US')} rows`, rows: bigRows, peers: true, file: bigFeaturesFile || undefined });
+    datasets.push({
+      label: `synthetic ${bigRows.toLocaleString('en-US')} rows`,
+      rows: bigRows,
+      peers: true,
+      file: bigFeaturesFile || undefined,
+    });
   }
-  if (lambdaRows > 0) datasets.push({ label: `synthetic ${lambdaRows.toLocaleString('en-US')} rows (GBDT only, Lambda check)`, rows: lambdaRows, peers: false });
+  if (lambdaRows > 0)
+    datasets.push({
+      label: `synthetic ${lambdaRows.toLocaleString('en-US')} rows (GBDT only, Lambda check)`,
+      rows: lambdaRows,
+      peers: false,
+    });
   let lambdaFull: LambdaFullResult | undefined;
 
   try {
     for (const [k, ds] of datasets.entries()) {
       const dir = join(work, String(k));
-      const meta = ds.file ? await writeFeaturesSplit(resolve(ds.file), dir) : writeSyntheticSplit(dir, ds.rows, 1 + k);
+      const meta = ds.file
+        ? await writeFeaturesSplit(resolve(ds.file), dir)
+        : writeSyntheticSplit(dir, ds.rows, 1 + k);
       if (ds.file) ds.label = featuresLabel(ds.file, meta.rows.train + meta.rows.valid + meta.rows.test);
-      console.error(`# ${ds.label}: train ${meta.rows.train}, test ${meta.rows.test}, ${meta.features.length} features`);
+      console.error(
+        `# ${ds.label}: train ${meta.rows.train}, test ${meta.rows.test}, ${meta.features.length} features`,
+      );
       const contestants: [string, () => RunResult | { error: string }][] = [
-        [OURS, () => runJson(process.execPath, ['bin/run-ts.mjs', 'bench/train/ours.ts', dir, JSON.stringify(params)])],
+        [
+          OURS,
+          () =>
+            runJson(process.execPath, ['bin/run-ts.mjs', 'bench/train/ours.ts', dir, JSON.stringify(params)]),
+        ],
       ];
       if (ds.peers) {
         for (const v of LIGHTGBM_VARIANTS) {
-          contestants.push([v.name, () => runJson(python, ['bench/train/peers.py', 'lightgbm', dir, JSON.stringify(params)], peerEnv(v.env))]);
+          contestants.push([
+            v.name,
+            () =>
+              runJson(
+                python,
+                ['bench/train/peers.py', 'lightgbm', dir, JSON.stringify(params)],
+                peerEnv(v.env),
+              ),
+          ]);
         }
         contestants.push([
           SKLEARN,
-          () => runJson(python, ['bench/train/peers.py', 'sklearn', dir, JSON.stringify(params)], peerEnv({ GOMP_SPINCOUNT: '100000' })),
+          () =>
+            runJson(
+              python,
+              ['bench/train/peers.py', 'sklearn', dir, JSON.stringify(params)],
+              peerEnv({ GOMP_SPINCOUNT: '100000' }),
+            ),
         ]);
       }
-      const row: Record<string, unknown> = { dataset: ds.label, trainRows: meta.rows.train, features: meta.features.length, source: ds.file ?? 'synthetic (bench/train/data.ts)' };
+      const row: Record<string, unknown> = {
+        dataset: ds.label,
+        trainRows: meta.rows.train,
+        features: meta.features.length,
+        source: ds.file ?? 'synthetic (bench/train/data.ts)',
+      };
       for (const [name, run] of contestants) {
         const loadBefore = loadavg()[0];
         const r = run();
         // The machine is shared: the 1-minute load average says how contended each run was.
         row[name] = { ...r, loadBefore, loadAfter: loadavg()[0] };
-        console.error(`  ${name}: ${'error' in r ? `FAILED ${r.error}` : `${r.trainSeconds.toFixed(2)} s, AUC ${r.testAuc.toFixed(4)}, peak RSS ${gib(r.peakRssBytes)} GiB, ${r.trees} trees`}`);
+        console.error(
+          `  ${name}: ${'error' in r ? `FAILED ${r.error}` : `${r.trainSeconds.toFixed(2)} s, AUC ${r.testAuc.toFixed(4)}, peak RSS ${gib(r.peakRssBytes)} GiB, ${r.trees} trees`}`,
+        );
       }
       // The reference: the faster LightGBM run.
-      const lgbmRuns = LIGHTGBM_VARIANTS.map((v) => row[v.name] as RunResult | { error: string } | undefined).filter(
-        (r): r is RunResult => r !== undefined && !('error' in r),
-      );
-      if (lgbmRuns.length > 0) row[LIGHTGBM] = lgbmRuns.reduce((a, b) => (b.trainSeconds < a.trainSeconds ? b : a));
+      const lgbmRuns = LIGHTGBM_VARIANTS.map(
+        (v) => row[v.name] as RunResult | { error: string } | undefined,
+      ).filter((r): r is RunResult => r !== undefined && !('error' in r));
+      if (lgbmRuns.length > 0)
+        row[LIGHTGBM] = lgbmRuns.reduce((a, b) => (b.trainSeconds < a.trainSeconds ? b : a));
       results.push(row);
       rmSync(dir, { recursive: true, force: true });
     }
@@ -203,7 +282,8 @@ export async function main(args: string[]): Promise<void> {
   for (const row of results) {
     const lgbm = row[LIGHTGBM] as RunResult | undefined;
     for (const name of [OURS, ...LIGHTGBM_VARIANTS.map((v) => v.name), SKLEARN]) {
-      const r = row[name] as (RunResult & { loadBefore: number; loadAfter: number }) | { error: string } | undefined;
+      const r = row[name] as
+        (RunResult & { loadBefore: number; loadAfter: number }) | { error: string } | undefined;
       if (!r) continue;
       if ('error' in r) {
         lines.push(`| ${row.dataset} | ${row.trainRows} | ${name} | failed: ${r.error} | | | | | |`);
@@ -216,7 +296,11 @@ export async function main(args: string[]): Promise<void> {
     }
   }
   if (lambdaFull) {
-    lines.push('', '| Lambda full path (trainToDirectory) | rows | wall s | peak RSS GiB | trees | test AUC | load avg before/after |', '|---|---:|---:|---:|---:|---:|---|');
+    lines.push(
+      '',
+      '| Lambda full path (trainToDirectory) | rows | wall s | peak RSS GiB | trees | test AUC | load avg before/after |',
+      '|---|---:|---:|---:|---:|---:|---|',
+    );
     lines.push(
       lambdaFull.error
         ? `| ${lambdaFullFile} | | failed: ${lambdaFull.error} | | | | |`
@@ -227,6 +311,13 @@ export async function main(args: string[]): Promise<void> {
   console.log(table);
   mkdirSync('bench/results', { recursive: true });
   const out = `bench/results/train-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(out, JSON.stringify({ args, params, results, lambdaFull, table, cpus: process.env.BENCH_NOTE ?? null }, null, 2));
+  writeFileSync(
+    out,
+    JSON.stringify(
+      { args, params, results, lambdaFull, table, cpus: process.env.BENCH_NOTE ?? null },
+      null,
+      2,
+    ),
+  );
   console.error(`raw results: ${out}`);
 }

@@ -11,7 +11,13 @@ import type { BenchSplit } from './data.ts';
 
 const [dir, paramsJson] = process.argv.slice(2);
 const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as BenchSplit;
-const params = JSON.parse(paramsJson) as { trees: number; leaves: number; learningRate: number; threads: number; maxBin: number };
+const params = JSON.parse(paramsJson) as {
+  trees: number;
+  leaves: number;
+  learningRate: number;
+  threads: number;
+  maxBin: number;
+};
 const F = meta.features.length;
 
 function load(part: 'train' | 'valid' | 'test') {
@@ -53,5 +59,10 @@ const test = load('test');
 const p = predictProbability(result.model, test.x, test.n);
 const testAuc = binaryMetrics(test.y, p, 0.5).auc;
 process.stdout.write(
-  JSON.stringify({ trainSeconds, testAuc, peakRssBytes: process.resourceUsage().maxRSS * 1024, trees: result.model.trees.length }) + '\n',
+  JSON.stringify({
+    trainSeconds,
+    testAuc,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    trees: result.model.trees.length,
+  }) + '\n',
 );

@@ -50,7 +50,9 @@ export interface BatchScoreDeps {
 export type BatchScoreResult = BatchPlan | ShardResult | ManifestResult;
 export type BatchScoreHandler = (event: unknown, context: Context) => Promise<BatchScoreResult>;
 
-const SnapshotId = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, '1-128 of letters, digits, dot, dash, underscore');
+const SnapshotId = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]{1,128}$/, '1-128 of letters, digits, dot, dash, underscore');
 const ModelVersion = z.string().min(1).max(128);
 const RunId = z.string().min(1).max(256).optional();
 
@@ -90,9 +92,13 @@ const BatchScoreEvent = z.discriminatedUnion('action', [
       modelVersion: ModelVersion.optional(),
       runId: RunId,
     })
-    .refine((e) => (e.shard?.key ?? e.key) !== undefined, { message: 'give shard.key (or key)', path: ['shard'] })
+    .refine((e) => (e.shard?.key ?? e.key) !== undefined, {
+      message: 'give shard.key (or key)',
+      path: ['shard'],
+    })
     .refine((e) => (e.plan?.modelVersion ?? e.modelVersion) !== undefined, {
-      message: 'give plan.modelVersion (or modelVersion): every shard of a run uses the version list-shards pinned',
+      message:
+        'give plan.modelVersion (or modelVersion): every shard of a run uses the version list-shards pinned',
       path: ['plan'],
     }),
   z
@@ -103,7 +109,10 @@ const BatchScoreEvent = z.discriminatedUnion('action', [
       results: z.array(Result).optional(),
       runId: RunId,
     })
-    .refine((e) => (e.shards ?? e.results) !== undefined, { message: 'give shards (the Map output) or results', path: ['shards'] }),
+    .refine((e) => (e.shards ?? e.results) !== undefined, {
+      message: 'give shards (the Map output) or results',
+      path: ['shards'],
+    }),
 ]);
 
 export type BatchScoreEvent = z.infer<typeof BatchScoreEvent>;
@@ -112,7 +121,10 @@ export function parseBatchScoreEvent(event: unknown): BatchScoreEvent {
   const parsed = BatchScoreEvent.safeParse(event);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new InputError('BAD_BATCH_EVENT', `batch-score event: ${issue.path.join('.') || 'event'}: ${issue.message}`);
+    throw new InputError(
+      'BAD_BATCH_EVENT',
+      `batch-score event: ${issue.path.join('.') || 'event'}: ${issue.message}`,
+    );
   }
   return parsed.data;
 }
@@ -129,7 +141,12 @@ export function createHandler(deps: BatchScoreDeps): BatchScoreHandler {
           modelVersion: request.request?.modelVersion ?? request.modelVersion,
         });
         metrics.addMetric('batchShardsPlanned', MetricUnit.Count, plan.shards.length);
-        logger.info('batch planned', { runId: request.runId, snapshotId: plan.snapshotId, modelVersion: plan.modelVersion, shards: plan.shards.length });
+        logger.info('batch planned', {
+          runId: request.runId,
+          snapshotId: plan.snapshotId,
+          modelVersion: plan.modelVersion,
+          shards: plan.shards.length,
+        });
         return plan;
       }
       case 'score-shard': {
@@ -165,7 +182,9 @@ export function createHandler(deps: BatchScoreDeps): BatchScoreHandler {
       }
     }
   }
-  return middy(handle).use(injectLambdaContext(logger)).use(logMetrics(metrics)) as unknown as BatchScoreHandler;
+  return middy(handle)
+    .use(injectLambdaContext(logger))
+    .use(logMetrics(metrics)) as unknown as BatchScoreHandler;
 }
 
 /**

@@ -54,7 +54,10 @@ const CanaryEvent = z.discriminatedUnion('action', [
     action: z.literal('deploy'),
     modelName: z.string().optional(),
     modelVersion: version,
-    build: z.object({ buildId: z.string(), exported: z.array(z.object({ Name: z.string(), Value: z.string() })) }),
+    build: z.object({
+      buildId: z.string(),
+      exported: z.array(z.object({ Name: z.string(), Value: z.string() })),
+    }),
     weight: z.number().gt(0).lt(1),
     runId: z.string().optional(),
   }),
@@ -64,12 +67,20 @@ const CanaryEvent = z.discriminatedUnion('action', [
     deployment: DeploymentSchema,
     thresholds: z.record(z.string(), z.unknown()).optional(),
   }),
-  z.object({ action: z.literal('promote'), modelName: z.string().optional(), deployment: DeploymentSchema, runId: z.string().optional() }),
+  z.object({
+    action: z.literal('promote'),
+    modelName: z.string().optional(),
+    deployment: DeploymentSchema,
+    runId: z.string().optional(),
+  }),
   z.object({
     action: z.literal('rollback'),
     modelName: z.string().optional(),
     deployment: DeploymentSchema,
-    judgement: z.object({ reasons: z.array(z.string()).optional() }).passthrough().optional(),
+    judgement: z
+      .object({ reasons: z.array(z.string()).optional() })
+      .passthrough()
+      .optional(),
   }),
   z.object({
     action: z.literal('abort'),
@@ -85,7 +96,10 @@ export function parseCanaryEvent(event: unknown): CanaryEvent {
   const parsed = CanaryEvent.safeParse(event);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new InputError('BAD_CANARY_EVENT', `canary event: ${issue.path.join('.') || 'event'}: ${issue.message}`);
+    throw new InputError(
+      'BAD_CANARY_EVENT',
+      `canary event: ${issue.path.join('.') || 'event'}: ${issue.message}`,
+    );
   }
   return parsed.data;
 }
@@ -94,7 +108,11 @@ export function createHandler(deps: CanaryDeps) {
   async function handle(event: unknown): Promise<unknown> {
     const request = parseCanaryEvent(event);
     const name = request.modelName ?? deps.env?.MODEL_NAME ?? DEFAULT_MODEL_NAME;
-    const registry = new ModelRegistry(deps.modelsStore, { name, clock: deps.clock, actor: 'pipeline:canary' });
+    const registry = new ModelRegistry(deps.modelsStore, {
+      name,
+      clock: deps.clock,
+      actor: 'pipeline:canary',
+    });
     const steps = {
       registry,
       deployer: deps.deployer,
@@ -105,14 +123,30 @@ export function createHandler(deps: CanaryDeps) {
     switch (request.action) {
       case 'deploy': {
         const deployment = await deployCanary(steps, request);
-        metrics.addMetric(deployment.status === 'canary' ? 'canariesStarted' : 'modelsDeployedWithoutCanary', MetricUnit.Count, 1);
+        metrics.addMetric(
+          deployment.status === 'canary' ? 'canariesStarted' : 'modelsDeployedWithoutCanary',
+          MetricUnit.Count,
+          1,
+        );
         logger.info('canary deployed', { ...deployment });
         return deployment;
       }
       case 'judge': {
-        const judgement = await judge(steps, { deployment: request.deployment as Deployment, thresholds: request.thresholds });
-        metrics.addMetric(judgement.decision === 'promote' ? 'canaryPassed' : 'canaryFailed', MetricUnit.Count, 1);
-        logger.info('canary judged', { decision: judgement.decision, reasons: judgement.reasons, canary: judgement.canary, champion: judgement.champion });
+        const judgement = await judge(steps, {
+          deployment: request.deployment as Deployment,
+          thresholds: request.thresholds,
+        });
+        metrics.addMetric(
+          judgement.decision === 'promote' ? 'canaryPassed' : 'canaryFailed',
+          MetricUnit.Count,
+          1,
+        );
+        logger.info('canary judged', {
+          decision: judgement.decision,
+          reasons: judgement.reasons,
+          canary: judgement.canary,
+          champion: judgement.champion,
+        });
         return judgement;
       }
       case 'promote':
@@ -121,14 +155,24 @@ export function createHandler(deps: CanaryDeps) {
         logger.info('canary promoted', { modelVersion: request.deployment.modelVersion });
         return { promoted: request.deployment.modelVersion };
       case 'rollback':
-        await rollBackCanary(steps, { deployment: request.deployment as Deployment, judgement: request.judgement });
+        await rollBackCanary(steps, {
+          deployment: request.deployment as Deployment,
+          judgement: request.judgement,
+        });
         metrics.addMetric('canaryRolledBack', MetricUnit.Count, 1);
-        logger.warn('canary rolled back', { modelVersion: request.deployment.modelVersion, reasons: request.judgement?.reasons });
+        logger.warn('canary rolled back', {
+          modelVersion: request.deployment.modelVersion,
+          reasons: request.judgement?.reasons,
+        });
         return { rolledBack: request.deployment.modelVersion };
       case 'abort': {
         const result = await abortCanary(steps, request);
         metrics.addMetric('canaryAborted', MetricUnit.Count, 1);
-        logger.warn('canary aborted', { modelVersion: request.modelVersion, error: request.error, ...result });
+        logger.warn('canary aborted', {
+          modelVersion: request.modelVersion,
+          error: request.error,
+          ...result,
+        });
         return result;
       }
     }

@@ -51,7 +51,9 @@ export interface AwsRoot {
 export function requiredEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
   const value = env[name];
   if (value === undefined || value === '') {
-    throw new Error(`environment variable ${name} is not set (serverless.yml sets it for the functions that need it)`);
+    throw new Error(
+      `environment variable ${name} is not set (serverless.yml sets it for the functions that need it)`,
+    );
   }
   return value;
 }
@@ -80,7 +82,10 @@ export function createAwsRoot(env: NodeJS.ProcessEnv = process.env): AwsRoot {
       return once('rawStore', () => new S3ObjectStore(root.s3, requiredEnv('RAW_BUCKET', env), prefix));
     },
     get featuresStore() {
-      return once('featuresStore', () => new S3ObjectStore(root.s3, requiredEnv('FEATURES_BUCKET', env), prefix));
+      return once(
+        'featuresStore',
+        () => new S3ObjectStore(root.s3, requiredEnv('FEATURES_BUCKET', env), prefix),
+      );
     },
     get modelsStore() {
       return once('modelsStore', () => new S3ObjectStore(root.s3, requiredEnv('MODELS_BUCKET', env), prefix));
@@ -99,7 +104,12 @@ export function createAwsRoot(env: NodeJS.ProcessEnv = process.env): AwsRoot {
     get deployer() {
       return once(
         'deployer',
-        () => new LambdaAliasDeployer(new LambdaClient({}), requiredEnv('PREDICT_FUNCTION_NAME', env), env.PREDICT_ALIAS || 'live'),
+        () =>
+          new LambdaAliasDeployer(
+            new LambdaClient({}),
+            requiredEnv('PREDICT_FUNCTION_NAME', env),
+            env.PREDICT_ALIAS || 'live',
+          ),
       );
     },
     get metricsReader() {

@@ -15,5 +15,6 @@ export const metrics = new Metrics({
 });
 export const tracer = new Tracer({
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'credit-risk',
-  enabled: process.env.POWERTOOLS_TRACE_ENABLED !== 'false' && process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined,
+  enabled:
+    process.env.POWERTOOLS_TRACE_ENABLED !== 'false' && process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined,
 });

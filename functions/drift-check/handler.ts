@@ -9,7 +9,12 @@ import { awsRoot, requiredEnv } from '#functions/commons/aws-root.ts';
 import { logger, metrics } from '#functions/commons/powertools.ts';
 import { stepFunctionsStarter } from '#lib/adapters/aws/step-functions-starter.ts';
 import { InputError } from '#lib/errors.ts';
-import { runDriftCheck, type DriftCheckConfig, type DriftCheckOutcome, type TrainingStarter } from '#lib/monitoring/drift-check.ts';
+import {
+  runDriftCheck,
+  type DriftCheckConfig,
+  type DriftCheckOutcome,
+  type TrainingStarter,
+} from '#lib/monitoring/drift-check.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 
@@ -47,7 +52,10 @@ const DriftEvent = z
     windowDays: z.number().int().positive().optional(),
     minRows: z.number().int().positive().optional(),
     cooldownDays: z.number().nonnegative().optional(),
-    snapshotId: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/).optional(),
+    snapshotId: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,128}$/)
+      .optional(),
   })
   .passthrough();
 
@@ -56,7 +64,10 @@ export function driftConfig(event: unknown, env: Record<string, string | undefin
   const parsed = DriftEvent.safeParse(event ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new InputError('BAD_DRIFT_EVENT', `drift-check event: ${issue.path.join('.') || 'event'}: ${issue.message}`);
+    throw new InputError(
+      'BAD_DRIFT_EVENT',
+      `drift-check event: ${issue.path.join('.') || 'event'}: ${issue.message}`,
+    );
   }
   const e = parsed.data;
   return {
@@ -82,7 +93,10 @@ export function createHandler(deps: DriftCheckHandlerDeps) {
     // Same namespace and dimension; only when computed (no batch runs yet: no data point, not 0).
     if (report.score.available) metrics.addMetric('scorePsi', MetricUnit.NoUnit, report.score.psi);
     if (report.retrain.started) metrics.addMetric('driftRetrainsStarted', MetricUnit.Count, 1);
-    if (report.retrain.runningUnknown !== undefined) logger.warn('drift retraining not started: the running executions could not be listed', { error: report.retrain.runningUnknown });
+    if (report.retrain.runningUnknown !== undefined)
+      logger.warn('drift retraining not started: the running executions could not be listed', {
+        error: report.retrain.runningUnknown,
+      });
     logger.info('drift checked', {
       reportKey,
       champion: report.model.version,
@@ -90,7 +104,12 @@ export function createHandler(deps: DriftCheckHandlerDeps) {
       maxPsi: report.maxPsi,
       maxPsiFeature: report.maxPsiFeature,
       score: report.score.available
-        ? { psi: report.score.psi, status: report.score.status, referenceRun: report.score.referenceRun.snapshotId, currentRun: report.score.currentRun.snapshotId }
+        ? {
+            psi: report.score.psi,
+            status: report.score.status,
+            referenceRun: report.score.referenceRun.snapshotId,
+            currentRun: report.score.currentRun.snapshotId,
+          }
         : { reason: report.score.reason },
       decision: report.decision,
       retrain: report.retrain,
@@ -107,7 +126,8 @@ function envNumber(env: Record<string, string | undefined>, name: string): numbe
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`environment variable ${name} must be a number >= 0, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new Error(`environment variable ${name} must be a number >= 0, got ${JSON.stringify(raw)}`);
   return n;
 }
 

@@ -10,7 +10,12 @@ import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { awsRoot } from '#functions/commons/aws-root.ts';
 import { logger, metrics } from '#functions/commons/powertools.ts';
-import { buildFeatures, finishFeatureSnapshot, prepareFeatureInput, type PreparedInput } from '#lib/features/build.ts';
+import {
+  buildFeatures,
+  finishFeatureSnapshot,
+  prepareFeatureInput,
+  type PreparedInput,
+} from '#lib/features/build.ts';
 import { InputError } from '#lib/errors.ts';
 import { publishSnapshot } from '#lib/features/publish.ts';
 import { fetchStagedOutput, stagePreparedInput, type StagedInput } from '#lib/features/staging.ts';
@@ -54,14 +59,23 @@ export interface BuildSummary {
   rowsQuarantined: number;
 }
 
-export type BuildFeaturesFn = (request: { input: string; out: string; asOf?: string }) => Promise<BuildSummary>;
+export type BuildFeaturesFn = (request: {
+  input: string;
+  out: string;
+  asOf?: string;
+}) => Promise<BuildSummary>;
 
 /** The build's two stages around an external engine (the Glue job), lib/features/build.ts. */
 export interface FeatureStages {
   /** raw file -> DIR/raw_valid.parquet, quarantine.csv, prepared.json. */
   prepare(request: { input: string; out: string; asOf?: string }): Promise<PreparedInput>;
   /** prepared dir + the engine's Parquet directories -> a snapshot directory at `out`. */
-  finish(request: { preparedDir: string; featuresDir: string; onlineDir: string; out: string }): Promise<BuildSummary>;
+  finish(request: {
+    preparedDir: string;
+    featuresDir: string;
+    onlineDir: string;
+    out: string;
+  }): Promise<BuildSummary>;
 }
 
 export interface ExtractFeaturesDeps {
@@ -148,7 +162,11 @@ const ResolveRequest = z.object({
 const TurnRequest = z.object({
   stage: z.literal('turn'),
   stateMachine: z.string().min(1),
-  execution: z.object({ id: z.string().min(1), name: z.string().min(1), startTime: z.iso.datetime({ offset: true }) }),
+  execution: z.object({
+    id: z.string().min(1),
+    name: z.string().min(1),
+    startTime: z.iso.datetime({ offset: true }),
+  }),
   maxWaitSeconds: z.number().nonnegative(),
 });
 
@@ -170,11 +188,15 @@ export interface ResolvedInput {
 /** Each stage request's schema and the shape an error names, in the order errors list them. */
 const STAGES = {
   resolve: { schema: ResolveRequest, shape: '{"stage": "resolve", "input": "<raw key or prefix/>"}' },
-  prepare: { schema: PrepareRequest, shape: '{"stage": "prepare", "request": {"input": "<raw key>", "asOf"?: "YYYY-MM-DD"}}' },
+  prepare: {
+    schema: PrepareRequest,
+    shape: '{"stage": "prepare", "request": {"input": "<raw key>", "asOf"?: "YYYY-MM-DD"}}',
+  },
   publish: { schema: PublishRequest, shape: '{"stage": "publish", "staging": "staging/<snapshot id>/"}' },
   turn: {
     schema: TurnRequest,
-    shape: '{"stage": "turn", "stateMachine": "<state machine ARN>", "execution": {"id", "name", "startTime": "<ISO 8601>"}, "maxWaitSeconds": <number>}',
+    shape:
+      '{"stage": "turn", "stateMachine": "<state machine ARN>", "execution": {"id", "name", "startTime": "<ISO 8601>"}, "maxWaitSeconds": <number>}',
   },
 };
 
@@ -184,14 +206,23 @@ export type ExtractEvent = ({ kind: 'build' } & ExtractRequest) | ({ kind: 'stag
 export function parseEvent(event: unknown): ExtractEvent {
   if (event && typeof event === 'object' && 'stage' in event) {
     const stage = (event as { stage: unknown }).stage;
-    const known = typeof stage === 'string' && Object.hasOwn(STAGES, stage) ? STAGES[stage as keyof typeof STAGES] : undefined;
+    const known =
+      typeof stage === 'string' && Object.hasOwn(STAGES, stage)
+        ? STAGES[stage as keyof typeof STAGES]
+        : undefined;
     if (!known) {
-      throw new InputError('BAD_EXTRACT_EVENT', `unknown stage ${JSON.stringify(stage)}: expected one of ${Object.keys(STAGES).join(', ')}`);
+      throw new InputError(
+        'BAD_EXTRACT_EVENT',
+        `unknown stage ${JSON.stringify(stage)}: expected one of ${Object.keys(STAGES).join(', ')}`,
+      );
     }
     const parsed = known.schema.safeParse(event);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new InputError('BAD_EXTRACT_EVENT', `expected ${known.shape} (${issue.path.join('.')}: ${issue.message})`);
+      throw new InputError(
+        'BAD_EXTRACT_EVENT',
+        `expected ${known.shape} (${issue.path.join('.')}: ${issue.message})`,
+      );
     }
     return { kind: 'stage', ...parsed.data };
   }
@@ -205,7 +236,10 @@ export function parseExtractEvent(event: unknown): ExtractRequest {
   const s3 = S3Notification.safeParse(event);
   if (s3.success) {
     if (s3.data.Records.length > 1) {
-      throw new InputError('BAD_EXTRACT_EVENT', `one raw file per event, got ${s3.data.Records.length} records`);
+      throw new InputError(
+        'BAD_EXTRACT_EVENT',
+        `one raw file per event, got ${s3.data.Records.length} records`,
+      );
     }
     const r = s3.data.Records[0];
     if (r.eventName !== undefined && !r.eventName.startsWith('ObjectCreated:')) {
@@ -220,7 +254,9 @@ export function parseExtractEvent(event: unknown): ExtractRequest {
   throw new InputError(
     'BAD_EXTRACT_EVENT',
     `expected an S3 ObjectCreated event or {"input": "<raw key>", "asOf": "YYYY-MM-DD"}` +
-      (issue && event && typeof event === 'object' && 'input' in event ? ` (${issue.path.join('.')}: ${issue.message})` : ''),
+      (issue && event && typeof event === 'object' && 'input' in event
+        ? ` (${issue.path.join('.')}: ${issue.message})`
+        : ''),
   );
 }
 
@@ -231,7 +267,8 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
   /** The raw key to read: itself, or for a prefix (`raw/`) the newest raw file under it. */
   async function resolveRaw(d: ExtractFeaturesDeps, key: string): Promise<string> {
     const resolved = await resolveRawKey(d.rawStore, key);
-    if (resolved !== key) logger.info('raw prefix resolved to its newest file', { prefix: key, key: resolved });
+    if (resolved !== key)
+      logger.info('raw prefix resolved to its newest file', { prefix: key, key: resolved });
     return resolved;
   }
 
@@ -245,7 +282,13 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
     return input;
   }
 
-  async function publish(d: ExtractFeaturesDeps, out: string, summary: BuildSummary, input: string, started: number): Promise<ExtractFeaturesResult> {
+  async function publish(
+    d: ExtractFeaturesDeps,
+    out: string,
+    summary: BuildSummary,
+    input: string,
+    started: number,
+  ): Promise<ExtractFeaturesResult> {
     const published = await publishSnapshot({
       snapshotDir: out,
       objectStore: d.featuresStore,
@@ -272,8 +315,14 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
   /** The resolve stage: no download, no scratch directory, one listing (or head) of the raw store. */
   async function resolveInput(d: ExtractFeaturesDeps, input: string): Promise<ResolvedInput> {
     const resolved = await resolveRawInput(d.rawStore, input);
-    const answer: ResolvedInput = { input: resolved.key, sizeBytes: resolved.sizeBytes, requestedInput: input };
-    logger.info(resolved.prefix ? 'raw prefix resolved to its newest file' : 'raw key checked', { ...answer });
+    const answer: ResolvedInput = {
+      input: resolved.key,
+      sizeBytes: resolved.sizeBytes,
+      requestedInput: input,
+    };
+    logger.info(resolved.prefix ? 'raw prefix resolved to its newest file' : 'raw key checked', {
+      ...answer,
+    });
     // Every invocation publishes something (an empty publish only logs a Powertools warning).
     metrics.addMetric('rawInputBytes', MetricUnit.Bytes, resolved.sizeBytes);
     return answer;
@@ -281,29 +330,51 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
 
   /** The turn stage: one listing of the running training executions, no download. */
   async function turn(d: ExtractFeaturesDeps, request: z.infer<typeof TurnRequest>): Promise<TurnDecision> {
-    if (!d.runningTrainings) throw new Error('this extract function has no listing of running trainings (the turn stage)');
+    if (!d.runningTrainings)
+      throw new Error('this extract function has no listing of running trainings (the turn stage)');
     const decision = await awaitTurn(
       d.runningTrainings,
-      { stateMachineId: request.stateMachine, self: { name: request.execution.name, startedAt: request.execution.startTime }, maxWaitSeconds: request.maxWaitSeconds },
+      {
+        stateMachineId: request.stateMachine,
+        self: { name: request.execution.name, startedAt: request.execution.startTime },
+        maxWaitSeconds: request.maxWaitSeconds,
+      },
       () => (d.clock ?? systemClock).now(),
     );
-    logger.info(decision.proceed ? 'no older training running: this one goes on' : 'older training executions running: waiting', {
-      execution: request.execution.name,
-      ...decision,
-    });
+    logger.info(
+      decision.proceed
+        ? 'no older training running: this one goes on'
+        : 'older training executions running: waiting',
+      {
+        execution: request.execution.name,
+        ...decision,
+      },
+    );
     // How many older trainings this one waits behind (0 when it goes on): queueing, in CloudWatch.
     metrics.addMetric('trainingTurnAhead', MetricUnit.Count, decision.ahead.length);
     return decision;
   }
 
-  async function handle(event: unknown): Promise<ExtractFeaturesResult | StagedInput | ResolvedInput | TurnDecision> {
+  async function handle(
+    event: unknown,
+  ): Promise<ExtractFeaturesResult | StagedInput | ResolvedInput | TurnDecision> {
     const d = getDeps();
     const request = parseEvent(event);
-    if (request.kind === 'build' && request.bucket !== undefined && d.rawBucket !== undefined && request.bucket !== d.rawBucket) {
-      throw new InputError('WRONG_BUCKET', `event names bucket ${request.bucket}, this function reads ${d.rawBucket}`);
+    if (
+      request.kind === 'build' &&
+      request.bucket !== undefined &&
+      d.rawBucket !== undefined &&
+      request.bucket !== d.rawBucket
+    ) {
+      throw new InputError(
+        'WRONG_BUCKET',
+        `event names bucket ${request.bucket}, this function reads ${d.rawBucket}`,
+      );
     }
     const { kind: _kind, ...logged } = request;
-    logger.info(request.kind === 'build' ? 'extracting features' : `feature stage ${request.stage}`, { ...logged });
+    logger.info(request.kind === 'build' ? 'extracting features' : `feature stage ${request.stage}`, {
+      ...logged,
+    });
     if (request.kind === 'stage' && request.stage === 'resolve') return resolveInput(d, request.input);
     if (request.kind === 'stage' && request.stage === 'turn') return turn(d, request);
     const stages = d.stages ?? featureStages(d.clock);
@@ -314,7 +385,11 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
         const key = await resolveRaw(d, request.key);
         const input = await downloadRaw(d, key, work);
         const out = join(work, 'snapshot');
-        const summary = await d.buildFeatures({ input, out, ...(request.asOf ? { asOf: request.asOf } : {}) });
+        const summary = await d.buildFeatures({
+          input,
+          out,
+          ...(request.asOf ? { asOf: request.asOf } : {}),
+        });
         return await publish(d, out, summary, key, started);
       }
       if (request.stage === 'prepare') {
@@ -333,11 +408,22 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
         logger.info('input staged for the feature job', { ...staged });
         return staged;
       }
-      const fetched = await fetchStagedOutput({ store: d.featuresStore, staging: request.staging, dir: join(work, 'staged') });
+      const fetched = await fetchStagedOutput({
+        store: d.featuresStore,
+        staging: request.staging,
+        dir: join(work, 'staged'),
+      });
       const out = join(work, 'snapshot');
-      const summary = await stages.finish({ preparedDir: fetched.preparedDir, featuresDir: fetched.featuresDir, onlineDir: fetched.onlineDir, out });
+      const summary = await stages.finish({
+        preparedDir: fetched.preparedDir,
+        featuresDir: fetched.featuresDir,
+        onlineDir: fetched.onlineDir,
+        out,
+      });
       if (summary.snapshotId !== fetched.prepared.snapshotId) {
-        throw new Error(`the finished snapshot is ${summary.snapshotId}, the staged input announced ${fetched.prepared.snapshotId}`);
+        throw new Error(
+          `the finished snapshot is ${summary.snapshotId}, the staged input announced ${fetched.prepared.snapshotId}`,
+        );
       }
       return await publish(d, out, summary, fetched.prepared.source.key, started);
     } finally {
@@ -352,11 +438,22 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
 }
 
 /** The stages of lib/features/build.ts, sized like the build (`tuning`). */
-export function featureStages(clock?: Clock, tuning: { threads?: number; memoryLimit?: string } = {}): FeatureStages {
+export function featureStages(
+  clock?: Clock,
+  tuning: { threads?: number; memoryLimit?: string } = {},
+): FeatureStages {
   return {
     prepare: ({ input, out, asOf }) => prepareFeatureInput({ input, outDir: out, asOf, clock, ...tuning }),
     async finish({ preparedDir, featuresDir, onlineDir, out }) {
-      const built = await finishFeatureSnapshot({ preparedDir, featuresDir, onlineDir, outDir: out, engine: 'spark', clock, ...tuning });
+      const built = await finishFeatureSnapshot({
+        preparedDir,
+        featuresDir,
+        onlineDir,
+        outDir: out,
+        engine: 'spark',
+        clock,
+        ...tuning,
+      });
       const { rowsIn, rowsValid, rowsQuarantined } = built.summary;
       return { snapshotId: built.snapshotId, rowsIn, rowsValid, rowsQuarantined };
     },
@@ -367,7 +464,10 @@ export function featureStages(clock?: Clock, tuning: { threads?: number; memoryL
  * The BuildFeaturesFn over lib/features/build.ts (DuckDB), the same build `features build` runs.
  * `tuning` sizes DuckDB for the function (threads ~ vCPUs, memory below the function's memory).
  */
-export function featureSqlBuild(clock?: Clock, tuning: { threads?: number; memoryLimit?: string } = {}): BuildFeaturesFn {
+export function featureSqlBuild(
+  clock?: Clock,
+  tuning: { threads?: number; memoryLimit?: string } = {},
+): BuildFeaturesFn {
   return async ({ input, out, asOf }) => {
     const built = await buildFeatures({ input, outDir: out, asOf, clock, ...tuning });
     const { rowsIn, rowsValid, rowsQuarantined } = built.summary;
@@ -389,7 +489,10 @@ export function stepFunctionsRunningTrainings(makeClient: () => SFNClient): List
 function lambdaTuning(env: NodeJS.ProcessEnv = process.env): { threads?: number; memoryLimit?: string } {
   const mb = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
   if (!Number.isFinite(mb) || mb <= 0) return {};
-  return { threads: Math.max(1, Math.min(6, Math.round(mb / 1769))), memoryLimit: `${Math.floor(mb * 0.6)}MB` };
+  return {
+    threads: Math.max(1, Math.min(6, Math.round(mb / 1769))),
+    memoryLimit: `${Math.floor(mb * 0.6)}MB`,
+  };
 }
 
 /** The Lambda entry point: AWS adapters from the container's composition root, built on first call. */

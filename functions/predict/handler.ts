@@ -30,7 +30,10 @@ export interface WarmerResult {
 }
 
 export type PredictEvent = APIGatewayProxyEvent | { warmer: true } | Record<string, unknown>;
-export type PredictHandler = (event: PredictEvent, context: Context) => Promise<APIGatewayProxyResult | WarmerResult>;
+export type PredictHandler = (
+  event: PredictEvent,
+  context: Context,
+) => Promise<APIGatewayProxyResult | WarmerResult>;
 
 const PREDICT_RESOURCE = '/predict';
 
@@ -39,7 +42,10 @@ export function probabilityBucket(p: number): string {
   return BUCKET_LABELS[Math.min(9, Math.max(0, Math.floor(p * 10)))];
 }
 
-const BUCKET_LABELS = Array.from({ length: 10 }, (_, lo) => `${(lo / 10).toFixed(1)}-${((lo + 1) / 10).toFixed(1)}`);
+const BUCKET_LABELS = Array.from(
+  { length: 10 },
+  (_, lo) => `${(lo / 10).toFixed(1)}-${((lo + 1) / 10).toFixed(1)}`,
+);
 
 let coldStart = true;
 
@@ -69,7 +75,11 @@ export function createPredictHandler(deps: PredictDeps): PredictHandler {
     metrics.addDimension('modelVersion', modelVersion);
     metrics.addMetric('predictionLatency', MetricUnit.Milliseconds, latencyMs);
     metrics.addMetric('predictions', MetricUnit.Count, 1);
-    metrics.addMetric(p.prediction === 1 ? 'predictionsPositive' : 'predictionsNegative', MetricUnit.Count, 1);
+    metrics.addMetric(
+      p.prediction === 1 ? 'predictionsPositive' : 'predictionsNegative',
+      MetricUnit.Count,
+      1,
+    );
     // Raw values: CloudWatch percentiles of `probability` give the score quantiles.
     metrics.addMetric('probability', MetricUnit.NoUnit, p.probability);
     metrics.publishStoredMetrics();
@@ -84,7 +94,11 @@ export function createPredictHandler(deps: PredictDeps): PredictHandler {
     single.addMetric(statusCode >= 500 ? 'serverErrors' : 'clientErrors', MetricUnit.Count, 1);
   }
 
-  function respond(statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult {
+  function respond(
+    statusCode: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): APIGatewayProxyResult {
     return {
       statusCode,
       headers: { 'content-type': 'application/json', 'x-model-version': modelVersion, ...headers },
@@ -92,7 +106,10 @@ export function createPredictHandler(deps: PredictDeps): PredictHandler {
     };
   }
 
-  async function handle(event: PredictEvent, context: Context): Promise<APIGatewayProxyResult | WarmerResult> {
+  async function handle(
+    event: PredictEvent,
+    context: Context,
+  ): Promise<APIGatewayProxyResult | WarmerResult> {
     const started = performance.now();
     recordColdStart();
     if (isWarmerEvent(event)) {
@@ -108,7 +125,8 @@ export function createPredictHandler(deps: PredictDeps): PredictHandler {
         throw new InputError('INVALID_EVENT', 'not an API Gateway request nor a warm-up event');
       }
       const resource = api.resource ?? api.path;
-      if (resource !== PREDICT_RESOURCE) throw new InputError('NOT_FOUND', `no route ${api.httpMethod} ${api.path}; use POST /predict`);
+      if (resource !== PREDICT_RESOURCE)
+        throw new InputError('NOT_FOUND', `no route ${api.httpMethod} ${api.path}; use POST /predict`);
       if (api.httpMethod !== 'POST') {
         throw new InputError('METHOD_NOT_ALLOWED', `${api.httpMethod} is not allowed on /predict; use POST`);
       }
@@ -129,13 +147,17 @@ export function createPredictHandler(deps: PredictDeps): PredictHandler {
       const answer = httpErrorFor(e);
       const { code } = answer.body.error;
       recordError(code, answer.statusCode);
-      if (answer.statusCode >= 500) logger.error('failed', { requestId, customerId, modelVersion, code, error: e as Error });
-      else logger.info('rejected', { requestId, customerId, modelVersion, code, statusCode: answer.statusCode });
+      if (answer.statusCode >= 500)
+        logger.error('failed', { requestId, customerId, modelVersion, code, error: e as Error });
+      else
+        logger.info('rejected', { requestId, customerId, modelVersion, code, statusCode: answer.statusCode });
       return respond(answer.statusCode, answer.body, answer.headers);
     }
   }
 
-  return middy(handle).use(captureLambdaHandler(tracer)).use(injectLambdaContext(logger)) as unknown as PredictHandler;
+  return middy(handle)
+    .use(captureLambdaHandler(tracer))
+    .use(injectLambdaContext(logger)) as unknown as PredictHandler;
 }
 
 /**
@@ -151,6 +173,10 @@ export const handler: PredictHandler = (event, context) => {
   if (!bakedModel) {
     throw new Error('MODEL_DIR is not set: the predict image bakes its model into /opt/model (Dockerfile)');
   }
-  awsHandler ??= createPredictHandler({ featureStore: awsRoot().featureStore, clock: awsRoot().clock, model: bakedModel });
+  awsHandler ??= createPredictHandler({
+    featureStore: awsRoot().featureStore,
+    clock: awsRoot().clock,
+    model: bakedModel,
+  });
   return awsHandler(event, context);
 };

@@ -63,7 +63,10 @@ let built: ReturnType<typeof createHandler> | undefined;
 
 /** The Lambda entry point (serverless.yml startPipeline): TRAINING_STATE_MACHINE_ARN from the stack. */
 export const handler = (event: unknown, context: Context) => {
-  built ??= createHandler({ sfn: new SFNClient({}), stateMachineArn: requiredEnv('TRAINING_STATE_MACHINE_ARN') });
+  built ??= createHandler({
+    sfn: new SFNClient({}),
+    stateMachineArn: requiredEnv('TRAINING_STATE_MACHINE_ARN'),
+  });
   return built(event, context);
 };
 

@@ -11,7 +11,8 @@ function stripDefaultQueryLanguage(node, machineDefault) {
   if (!node || typeof node !== 'object') return;
   if (node.States && typeof node.States === 'object') {
     for (const state of Object.values(node.States)) {
-      if (state && state.QueryLanguage === 'JSONPath' && machineDefault === 'JSONPath') delete state.QueryLanguage;
+      if (state && state.QueryLanguage === 'JSONPath' && machineDefault === 'JSONPath')
+        delete state.QueryLanguage;
     }
   }
   for (const value of Object.values(node)) stripDefaultQueryLanguage(value, machineDefault);

@@ -70,7 +70,10 @@ export function canaryThresholds(overrides: Record<string, unknown> = {}): Canar
     }
     const n = typeof value === 'string' ? Number(value) : value;
     if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
-      throw new InputError('BAD_CANARY_THRESHOLD', `canary threshold ${key} must be a number >= 0, got ${JSON.stringify(value)}`);
+      throw new InputError(
+        'BAD_CANARY_THRESHOLD',
+        `canary threshold ${key} must be a number >= 0, got ${JSON.stringify(value)}`,
+      );
     }
     out[key as keyof CanaryThresholds] = n;
   }
@@ -91,7 +94,8 @@ export function errorRate(t: VersionTraffic): number {
  * Proportions are floored at 1e-4 so an empty bucket gives a large but finite term.
  */
 export function psi(expected: readonly number[], actual: readonly number[]): number {
-  if (expected.length !== actual.length) throw new RangeError(`histograms differ in length: ${expected.length} vs ${actual.length}`);
+  if (expected.length !== actual.length)
+    throw new RangeError(`histograms differ in length: ${expected.length} vs ${actual.length}`);
   const e = expected.reduce((a, b) => a + b, 0);
   const a = actual.reduce((s, b) => s + b, 0);
   if (e === 0 || a === 0) return 0;
@@ -167,7 +171,10 @@ export function judgeCanary(
       `canary 5xx rate ${f(canaryErrors)} vs champion ${f(championErrors)}: +${f(rise)}, at most +${f(thresholds.maxErrorRateRise)}`,
     );
     if (canary.p99LatencyMs !== null && champion.p99LatencyMs !== null) {
-      const limit = Math.max(champion.p99LatencyMs * thresholds.maxP99LatencyRatio, champion.p99LatencyMs + thresholds.latencySlackMs);
+      const limit = Math.max(
+        champion.p99LatencyMs * thresholds.maxP99LatencyRatio,
+        champion.p99LatencyMs + thresholds.latencySlackMs,
+      );
       add(
         'p99_latency_vs_champion',
         canary.p99LatencyMs <= limit,

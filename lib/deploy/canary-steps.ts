@@ -42,14 +42,21 @@ export interface Judgement extends CanaryVerdict {
 export function artifactOf(exported: readonly { Name: string; Value: string }[]): string {
   const uri = exported.find((v) => v.Name === 'IMAGE_URI')?.Value;
   if (!uri) {
-    throw new InputError('NO_IMAGE_URI', `the build exported no IMAGE_URI (it exported: ${exported.map((v) => v.Name).join(', ') || 'nothing'})`);
+    throw new InputError(
+      'NO_IMAGE_URI',
+      `the build exported no IMAGE_URI (it exported: ${exported.map((v) => v.Name).join(', ') || 'nothing'})`,
+    );
   }
   return uri;
 }
 
 export async function deployCanary(
   steps: CanarySteps,
-  request: { modelVersion: string; build: { buildId: string; exported: { Name: string; Value: string }[] }; weight: number },
+  request: {
+    modelVersion: string;
+    build: { buildId: string; exported: { Name: string; Value: string }[] };
+    weight: number;
+  },
 ): Promise<Deployment> {
   const { registry, deployer } = steps;
   if (!(request.weight > 0 && request.weight < 1)) {
@@ -77,17 +84,31 @@ export async function deployCanary(
     // Nothing to compare a canary with: the first model serves alone from the start.
     await deployer.route({ functionVersion: published.functionVersion, canary: null });
     await registry.promote(request.modelVersion, { why: `first model, promoted without a canary (${why})` });
-    return { ...base, status: 'first-model', functionVersion: published.functionVersion, championFunctionVersion: null };
+    return {
+      ...base,
+      status: 'first-model',
+      functionVersion: published.functionVersion,
+      championFunctionVersion: null,
+    };
   }
   if (!routing) {
-    throw new Error(`the serving alias has no version while the registry's champion is ${aliases.champion}: deploy the serving function first`);
+    throw new Error(
+      `the serving alias has no version while the registry's champion is ${aliases.champion}: deploy the serving function first`,
+    );
   }
   await deployer.route({
     functionVersion: routing.functionVersion,
     canary: { functionVersion: published.functionVersion, weight: request.weight },
   });
-  await registry.setCanary(request.modelVersion, request.weight, { why: `canary at ${request.weight} (${why})` });
-  return { ...base, status: 'canary', functionVersion: published.functionVersion, championFunctionVersion: routing.functionVersion };
+  await registry.setCanary(request.modelVersion, request.weight, {
+    why: `canary at ${request.weight} (${why})`,
+  });
+  return {
+    ...base,
+    status: 'canary',
+    functionVersion: published.functionVersion,
+    championFunctionVersion: routing.functionVersion,
+  };
 }
 
 export async function judge(
@@ -96,7 +117,10 @@ export async function judge(
 ): Promise<Judgement> {
   const { deployment } = request;
   if (deployment.status !== 'canary' || !deployment.championVersion) {
-    throw new InputError('NOT_A_CANARY', `deployment of ${deployment.modelVersion} is ${deployment.status}, there is no canary to judge`);
+    throw new InputError(
+      'NOT_A_CANARY',
+      `deployment of ${deployment.modelVersion} is ${deployment.status}, there is no canary to judge`,
+    );
   }
   const window = { start: new Date(deployment.deployedAt), end: steps.clock.now() };
   const [canary, champion] = await Promise.all([
@@ -104,12 +128,18 @@ export async function judge(
     steps.metrics.traffic(deployment.championVersion, window),
   ]);
   const verdict = judgeCanary(canary, champion, canaryThresholds(request.thresholds ?? {}));
-  return { ...verdict, window: { start: window.start.toISOString(), end: window.end.toISOString() }, canary, champion };
+  return {
+    ...verdict,
+    window: { start: window.start.toISOString(), end: window.end.toISOString() },
+    canary,
+    champion,
+  };
 }
 
 export async function promoteCanary(steps: CanarySteps, request: { deployment: Deployment }): Promise<void> {
   const { deployment } = request;
-  if (!deployment.functionVersion) throw new InputError('NOT_A_CANARY', `nothing was deployed for ${deployment.modelVersion}`);
+  if (!deployment.functionVersion)
+    throw new InputError('NOT_A_CANARY', `nothing was deployed for ${deployment.modelVersion}`);
   await steps.deployer.route({ functionVersion: deployment.functionVersion, canary: null });
   await steps.registry.promote(deployment.modelVersion, {
     why: `canary passed its watch${steps.runId ? ` (training run ${steps.runId})` : ''}`,
@@ -148,7 +178,9 @@ export async function abortCanary(
   }
   const aliases = await steps.registry.aliases();
   if (aliases.canary?.version === request.modelVersion) {
-    await steps.registry.clearCanary({ why: `canary aborted: ${request.error?.Error ?? 'pipeline failure'}` });
+    await steps.registry.clearCanary({
+      why: `canary aborted: ${request.error?.Error ?? 'pipeline failure'}`,
+    });
     aborted = true;
   }
   return { aborted };

@@ -328,7 +328,9 @@ export function readPreparedInput(preparedDir: string): PreparedInput {
   if (!existsSync(path)) throw new Error(`${path} is missing: the prepare stage did not finish`);
   const prepared = JSON.parse(readFileSync(path, 'utf8')) as PreparedInput;
   if (prepared.preparedVersion !== PREPARED_VERSION)
-    throw new Error(`${path}: preparedVersion ${String(prepared.preparedVersion)}, this code reads ${PREPARED_VERSION}`);
+    throw new Error(
+      `${path}: preparedVersion ${String(prepared.preparedVersion)}, this code reads ${PREPARED_VERSION}`,
+    );
   return prepared;
 }
 
@@ -358,15 +360,21 @@ export async function finishFeatureSnapshot(options: FinishOptions): Promise<Bui
   const progress = options.onProgress ?? (() => undefined);
   const outDir = resolve(options.outDir);
   const sql = loadFeatureSql();
-  if (sql.sqlSha256 !== prepared.code.sqlSha256 || FEATURE_CODE_VERSION !== prepared.code.featureCodeVersion) {
+  if (
+    sql.sqlSha256 !== prepared.code.sqlSha256 ||
+    FEATURE_CODE_VERSION !== prepared.code.featureCodeVersion
+  ) {
     throw new Error(
       `the prepared input was made by other feature code (sql ${prepared.code.sqlSha256.slice(0, 12)}, ` +
         `version ${prepared.code.featureCodeVersion}) than this one (sql ${sql.sqlSha256.slice(0, 12)}, version ${FEATURE_CODE_VERSION})`,
     );
   }
   const parts = (dir: string) => {
-    const names = existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.parquet') && !/^[._]/.test(n)) : [];
-    if (names.length === 0) throw new Error(`no Parquet part files in ${dir}: the feature engine wrote no output`);
+    const names = existsSync(dir)
+      ? readdirSync(dir).filter((n) => n.endsWith('.parquet') && !/^[._]/.test(n))
+      : [];
+    if (names.length === 0)
+      throw new Error(`no Parquet part files in ${dir}: the feature engine wrote no output`);
     return `SELECT * FROM read_parquet(${sqlString(join(resolve(dir), '*.parquet'))}, hive_partitioning = false)`;
   };
   const featureSource = parts(options.featuresDir);

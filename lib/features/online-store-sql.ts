@@ -20,7 +20,12 @@ export const CUSTOMER_FEATURE_COLUMNS = [
   { name: 'nb_loans', type: 'integer NOT NULL', field: 'nbLoans', kind: 'long' },
   { name: 'sum_loan_amount', type: 'double precision NOT NULL', field: 'sumLoanAmount', kind: 'double' },
   { name: 'last_loan_date', type: 'date NOT NULL', field: 'lastLoanDate', kind: 'date' },
-  { name: 'nb_loans_before_last_date', type: 'integer NOT NULL', field: 'nbLoansBeforeLastDate', kind: 'long' },
+  {
+    name: 'nb_loans_before_last_date',
+    type: 'integer NOT NULL',
+    field: 'nbLoansBeforeLastDate',
+    kind: 'long',
+  },
   {
     name: 'sum_loan_amount_before_last_date',
     type: 'double precision NOT NULL',
@@ -124,7 +129,8 @@ export function rowFromColumns(get: (column: string) => unknown): CustomerFeatur
   const out: Record<string, unknown> = {};
   for (const c of CUSTOMER_FEATURE_COLUMNS) {
     const v = get(c.name);
-    out[c.field] = v === undefined ? null : c.kind === 'long' || c.kind === 'double' ? (v === null ? null : Number(v)) : v;
+    out[c.field] =
+      v === undefined ? null : c.kind === 'long' || c.kind === 'double' ? (v === null ? null : Number(v)) : v;
   }
   return out as unknown as CustomerFeatureRow;
 }

@@ -84,8 +84,15 @@ export type OnlineFeatureName = (typeof ONLINE_FEATURE_NAMES)[number];
  * A date before the customer's last loan cannot be answered from a "latest state" row (later loans
  * would leak in): that is an InputError, AS_OF_BEFORE_SNAPSHOT.
  */
-export function onlineFeatureVector(row: CustomerFeatureRow, asOf: string): Record<OnlineFeatureName, number | null> {
-  if (!isIsoDate(asOf)) throw new InputError('BAD_DATE', `as-of date must be a real date YYYY-MM-DD, got ${JSON.stringify(asOf)}`);
+export function onlineFeatureVector(
+  row: CustomerFeatureRow,
+  asOf: string,
+): Record<OnlineFeatureName, number | null> {
+  if (!isIsoDate(asOf))
+    throw new InputError(
+      'BAD_DATE',
+      `as-of date must be a real date YYYY-MM-DD, got ${JSON.stringify(asOf)}`,
+    );
   if (asOf < row.lastLoanDate) {
     throw new InputError(
       'AS_OF_BEFORE_SNAPSHOT',
@@ -126,6 +133,11 @@ export async function lookupOnlineFeatures(
   asOf: string,
 ): Promise<OnlineFeatures> {
   const row = await store.get(id);
-  if (!row) throw new InputError('UNKNOWN_CUSTOMER', `customer ${JSON.stringify(id)} is not in the online feature store`, { id });
+  if (!row)
+    throw new InputError(
+      'UNKNOWN_CUSTOMER',
+      `customer ${JSON.stringify(id)} is not in the online feature store`,
+      { id },
+    );
   return { id: row.id, asOf, snapshotId: row.snapshotId, features: onlineFeatureVector(row, asOf) };
 }

@@ -77,7 +77,9 @@ export interface PublishResult {
 }
 
 /** The snapshot CURRENT points at, or undefined before the first publish. */
-export async function readCurrentSnapshot(objectStore: ObjectStore): Promise<CurrentSnapshotPointer | undefined> {
+export async function readCurrentSnapshot(
+  objectStore: ObjectStore,
+): Promise<CurrentSnapshotPointer | undefined> {
   return getJson<CurrentSnapshotPointer>(objectStore, CURRENT_KEY);
 }
 
@@ -101,7 +103,10 @@ export function readSnapshotId(snapshotDir: string): string {
   }
   const id = (manifest as { snapshotId?: unknown } | null)?.snapshotId;
   if (typeof id !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(id)) {
-    throw new InputError('SNAPSHOT_INCOMPLETE', `${manifestPath} has no valid "snapshotId" (got ${JSON.stringify(id)})`);
+    throw new InputError(
+      'SNAPSHOT_INCOMPLETE',
+      `${manifestPath} has no valid "snapshotId" (got ${JSON.stringify(id)})`,
+    );
   }
   return id;
 }
@@ -120,7 +125,11 @@ export async function publishSnapshot(options: PublishOptions): Promise<PublishR
     manifest: join(snapshotDir, SNAPSHOT_FILES.manifest),
   };
   for (const f of [files.part, files.online]) {
-    if (!existsSync(f)) throw new InputError('SNAPSHOT_INCOMPLETE', `${f} is missing from the snapshot directory (build with --format parquet)`);
+    if (!existsSync(f))
+      throw new InputError(
+        'SNAPSHOT_INCOMPLETE',
+        `${f} is missing from the snapshot directory (build with --format parquet)`,
+      );
   }
   const keys = snapshotKeys(snapshotId);
 
@@ -131,11 +140,19 @@ export async function publishSnapshot(options: PublishOptions): Promise<PublishR
   // 1. Offline objects, the manifest last.
   const written: string[] = [];
   const kept: string[] = [];
-  const uploads: Array<[string, string, string]> = [[files.part, keys.part, 'application/vnd.apache.parquet']];
+  const uploads: Array<[string, string, string]> = [
+    [files.part, keys.part, 'application/vnd.apache.parquet'],
+  ];
   if (existsSync(files.quarantine)) uploads.push([files.quarantine, keys.quarantine, 'text/csv']);
   uploads.push([files.manifest, keys.manifest, 'application/json']);
   for (const [file, key, contentType] of uploads) {
-    const wrote = await uploadOnce(objectStore, file, key, contentType, key === keys.manifest ? snapshotId : undefined);
+    const wrote = await uploadOnce(
+      objectStore,
+      file,
+      key,
+      contentType,
+      key === keys.manifest ? snapshotId : undefined,
+    );
     (wrote ? written : kept).push(key);
     progress(`${wrote ? 'uploaded' : 'already there'}: ${objectStore.describe(key)}`);
   }
@@ -161,7 +178,9 @@ export async function publishSnapshot(options: PublishOptions): Promise<PublishR
     current = previous;
   } else {
     current = { snapshotId, publishedAt: clock.now().toISOString(), manifestKey: keys.manifest };
-    await objectStore.put(CURRENT_KEY, JSON.stringify(current, null, 2) + '\n', { contentType: 'application/json' });
+    await objectStore.put(CURRENT_KEY, JSON.stringify(current, null, 2) + '\n', {
+      contentType: 'application/json',
+    });
     progress(`${objectStore.describe(CURRENT_KEY)} -> ${snapshotId}`);
   }
   await afterStep('current');
@@ -183,7 +202,13 @@ export async function publishSnapshot(options: PublishOptions): Promise<PublishR
  * manifest (manifestOf set) records build times too, so a rebuild's manifest differs in bytes:
  * the one already published is kept when it names the same snapshot.
  */
-async function uploadOnce(store: ObjectStore, file: string, key: string, contentType: string, manifestOf?: string): Promise<boolean> {
+async function uploadOnce(
+  store: ObjectStore,
+  file: string,
+  key: string,
+  contentType: string,
+  manifestOf?: string,
+): Promise<boolean> {
   const size = statSync(file).size;
   const existing = await store.head(key);
   if (existing) return checkSame(existing.size, size, store, key, manifestOf);
@@ -197,17 +222,27 @@ async function uploadOnce(store: ObjectStore, file: string, key: string, content
   }
 }
 
-async function checkSame(existingSize: number, size: number, store: ObjectStore, key: string, manifestOf?: string): Promise<false> {
+async function checkSame(
+  existingSize: number,
+  size: number,
+  store: ObjectStore,
+  key: string,
+  manifestOf?: string,
+): Promise<false> {
   if (manifestOf !== undefined) {
     const published = await getJson<{ snapshotId?: unknown }>(store, key);
     if (published?.snapshotId !== manifestOf) {
-      throw new Error(`${store.describe(key)} names snapshot ${JSON.stringify(published?.snapshotId)}, expected ${manifestOf}`);
+      throw new Error(
+        `${store.describe(key)} names snapshot ${JSON.stringify(published?.snapshotId)}, expected ${manifestOf}`,
+      );
     }
     return false;
   }
   // A snapshot id is derived from the content: different bytes under the same id is a bug upstream.
   if (existingSize !== size) {
-    throw new Error(`${store.describe(key)} exists with ${existingSize} bytes, the local file has ${size}: snapshot ids must be content-derived`);
+    throw new Error(
+      `${store.describe(key)} exists with ${existingSize} bytes, the local file has ${size}: snapshot ids must be content-derived`,
+    );
   }
   return false;
 }

@@ -41,7 +41,10 @@ export async function resolveRawInput(store: ObjectStore, key: string): Promise<
   const newest = candidates.at(-1);
   if (!newest) {
     // describe() takes object keys only: name the prefix through the key without its slash.
-    throw new InputError('RAW_NOT_FOUND', `no .csv or .parquet raw file under ${store.describe(key.slice(0, -1))}/`);
+    throw new InputError(
+      'RAW_NOT_FOUND',
+      `no .csv or .parquet raw file under ${store.describe(key.slice(0, -1))}/`,
+    );
   }
   return { key: newest.key, sizeBytes: newest.size, prefix: key };
 }

@@ -146,7 +146,8 @@ export const QUARANTINE_REASONS = {
   invalid_utf8: 'the record contains bytes that are not valid UTF-8',
   wrong_column_count: 'the record has more or fewer fields than the header (or an unterminated quote)',
   missing_loan_id: 'loan_id is empty',
-  non_numeric_loan_id: 'loan_id is not a non-negative whole number written as plain digits (no sign, no leading zeros)',
+  non_numeric_loan_id:
+    'loan_id is not a non-negative whole number written as plain digits (no sign, no leading zeros)',
   missing_id: 'id (the customer id) is empty',
   non_numeric_id: 'id is not a non-negative whole number written as plain digits (no sign, no leading zeros)',
   missing_value: 'a required field is empty (every column but occupation_type is required)',

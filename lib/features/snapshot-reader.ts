@@ -51,7 +51,9 @@ export async function writeOnlineCsv(file: string, snapshotId: string, csvFile: 
   const conn = await instance.connect();
   try {
     const select = await onlineSelect(conn, file);
-    const columns = CUSTOMER_FEATURE_COLUMNS.map((c) => (c.field === 'snapshotId' ? `${sqlString(snapshotId)} AS ${c.name}` : c.name)).join(', ');
+    const columns = CUSTOMER_FEATURE_COLUMNS.map((c) =>
+      c.field === 'snapshotId' ? `${sqlString(snapshotId)} AS ${c.name}` : c.name,
+    ).join(', ');
     const res = await conn.runAndReadAll(
       `COPY (SELECT ${columns} FROM (${select})) TO ${sqlString(csvFile)} (FORMAT csv, HEADER false, NULLSTR '')`,
     );
@@ -73,7 +75,9 @@ async function onlineSelect(conn: DuckDBConnection, file: string): Promise<strin
     throw new InputError('SNAPSHOT_INCOMPLETE', `${file} lacks the online column(s) ${missing.join(', ')}`);
   }
   const columns = ONLINE_ROW_COLUMNS.map((c) =>
-    c.type === 'DATE' ? `strftime(CAST(${c.column} AS DATE), '%Y-%m-%d') AS ${c.column}` : `CAST(${c.column} AS ${c.type}) AS ${c.column}`,
+    c.type === 'DATE'
+      ? `strftime(CAST(${c.column} AS DATE), '%Y-%m-%d') AS ${c.column}`
+      : `CAST(${c.column} AS ${c.type}) AS ${c.column}`,
   ).join(', ');
   return `SELECT ${columns} FROM ${source}`;
 }

@@ -58,7 +58,10 @@ function stagingKeysOf(prefix: string): StagingKeys {
 /** A staging prefix from a request, checked: `staging/<16 hex>/` and nothing else. */
 export function parseStagingPrefix(staging: string): StagingKeys {
   if (!STAGING_KEY.test(staging)) {
-    throw new InputError('BAD_STAGING', `staging must be "staging/<snapshot id>/" as the prepare stage answers, got ${JSON.stringify(staging)}`);
+    throw new InputError(
+      'BAD_STAGING',
+      `staging must be "staging/<snapshot id>/" as the prepare stage answers, got ${JSON.stringify(staging)}`,
+    );
   }
   return stagingKeysOf(staging);
 }
@@ -93,8 +96,12 @@ export async function stagePreparedInput(options: {
 }): Promise<StagedInput> {
   const { store, preparedDir, prepared } = options;
   const keys = stagingKeys(prepared.snapshotId);
-  await store.upload(join(preparedDir, PREPARED_FILES.rawValid), keys.rawValid, { contentType: 'application/vnd.apache.parquet' });
-  await store.upload(join(preparedDir, PREPARED_FILES.quarantine), keys.quarantine, { contentType: 'text/csv' });
+  await store.upload(join(preparedDir, PREPARED_FILES.rawValid), keys.rawValid, {
+    contentType: 'application/vnd.apache.parquet',
+  });
+  await store.upload(join(preparedDir, PREPARED_FILES.quarantine), keys.quarantine, {
+    contentType: 'text/csv',
+  });
   const staged: StagedPrepared = { ...prepared, source: options.source };
   await store.put(keys.prepared, `${JSON.stringify(staged, null, 2)}\n`, { contentType: 'application/json' });
   const { rowsIn, rowsValid, rowsQuarantined } = prepared.validation;
@@ -119,27 +126,45 @@ export interface FetchedStaging {
 }
 
 /** Downloads what the finish stage needs from a staging prefix into dir. */
-export async function fetchStagedOutput(options: { store: ObjectStore; staging: string; dir: string }): Promise<FetchedStaging> {
+export async function fetchStagedOutput(options: {
+  store: ObjectStore;
+  staging: string;
+  dir: string;
+}): Promise<FetchedStaging> {
   const { store, dir } = options;
   const keys = parseStagingPrefix(options.staging);
   if (!(await store.head(keys.prepared))) {
-    throw new InputError('STAGING_NOT_FOUND', `${store.describe(keys.prepared)} not found: run the prepare stage first (or the staging prefix expired)`);
+    throw new InputError(
+      'STAGING_NOT_FOUND',
+      `${store.describe(keys.prepared)} not found: run the prepare stage first (or the staging prefix expired)`,
+    );
   }
   const preparedDir = join(dir, 'prepared');
   mkdirSync(preparedDir, { recursive: true });
   await store.download(keys.prepared, join(preparedDir, PREPARED_FILES.prepared));
   await store.download(keys.quarantine, join(preparedDir, PREPARED_FILES.quarantine));
-  const prepared = JSON.parse(readFileSync(join(preparedDir, PREPARED_FILES.prepared), 'utf8')) as StagedPrepared;
-  if (prepared.preparedVersion !== PREPARED_VERSION || `${STAGING_PREFIX}${prepared.snapshotId}/` !== keys.prefix) {
-    throw new Error(`${store.describe(keys.prepared)} does not describe ${keys.prefix} (version ${String(prepared.preparedVersion)}, snapshot ${prepared.snapshotId})`);
+  const prepared = JSON.parse(
+    readFileSync(join(preparedDir, PREPARED_FILES.prepared), 'utf8'),
+  ) as StagedPrepared;
+  if (
+    prepared.preparedVersion !== PREPARED_VERSION ||
+    `${STAGING_PREFIX}${prepared.snapshotId}/` !== keys.prefix
+  ) {
+    throw new Error(
+      `${store.describe(keys.prepared)} does not describe ${keys.prefix} (version ${String(prepared.preparedVersion)}, snapshot ${prepared.snapshotId})`,
+    );
   }
   const download = async (prefix: string, name: string): Promise<string> => {
     const target = join(dir, name);
     mkdirSync(target, { recursive: true });
     // Spark also writes _SUCCESS (and, on a file system, .crc files): only the Parquet parts matter.
-    const parts = (await store.list(prefix)).filter((o) => o.key.endsWith('.parquet') && !/^[._]/.test(basename(o.key)));
+    const parts = (await store.list(prefix)).filter(
+      (o) => o.key.endsWith('.parquet') && !/^[._]/.test(basename(o.key)),
+    );
     if (parts.length === 0) {
-      throw new Error(`no Parquet part files under ${store.describe(prefix)}: the feature job wrote no output there`);
+      throw new Error(
+        `no Parquet part files under ${store.describe(prefix)}: the feature job wrote no output there`,
+      );
     }
     for (const part of parts) await store.download(part.key, join(target, basename(part.key)));
     return target;

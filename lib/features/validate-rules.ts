@@ -173,27 +173,33 @@ const enumType = (values: readonly string[]): string => `ENUM(${values.map(sqlSt
  * its text read back from the file) can hold.
  */
 export function typedColumnsSql(columns: readonly RawColumnName[] = RAW_COLUMNS.map((c) => c.name)): string {
-  return RAW_COLUMNS.filter((c) => columns.includes(c.name)).map((c) => {
-    switch (c.type) {
-      case 'BIGINT':
-      case 'DOUBLE':
-      case 'DATE':
-        return `${p(c.name)} AS ${q(c.name)}`;
-      case 'INTEGER':
-        return `TRY_CAST(${p(c.name)} AS INTEGER) AS ${q(c.name)}`;
-      case 'VARCHAR': {
-        const values = ENUM_VALUES[c.name];
-        return values ? `TRY_CAST(${q(c.name)} AS ${enumType(values)}) AS ${q(c.name)}` : q(c.name);
+  return RAW_COLUMNS.filter((c) => columns.includes(c.name))
+    .map((c) => {
+      switch (c.type) {
+        case 'BIGINT':
+        case 'DOUBLE':
+        case 'DATE':
+          return `${p(c.name)} AS ${q(c.name)}`;
+        case 'INTEGER':
+          return `TRY_CAST(${p(c.name)} AS INTEGER) AS ${q(c.name)}`;
+        case 'VARCHAR': {
+          const values = ENUM_VALUES[c.name];
+          return values ? `TRY_CAST(${q(c.name)} AS ${enumType(values)}) AS ${q(c.name)}` : q(c.name);
+        }
       }
-    }
-  }).join(',\n  ');
+    })
+    .join(',\n  ');
 }
 
 /** The canonical columns back from the checked table, with their RAW_COLUMNS types (ENUMs as VARCHAR). */
 export function validColumnsSql(columns: readonly RawColumnName[] = RAW_COLUMNS.map((c) => c.name)): string {
-  return RAW_COLUMNS.filter((c) => columns.includes(c.name)).map((c) =>
-    c.type === 'VARCHAR' && ENUM_VALUES[c.name] ? `CAST(${q(c.name)} AS VARCHAR) AS ${q(c.name)}` : q(c.name),
-  ).join(', ');
+  return RAW_COLUMNS.filter((c) => columns.includes(c.name))
+    .map((c) =>
+      c.type === 'VARCHAR' && ENUM_VALUES[c.name]
+        ? `CAST(${q(c.name)} AS VARCHAR) AS ${q(c.name)}`
+        : q(c.name),
+    )
+    .join(', ');
 }
 
 /** SELECT list giving `reason` (NULL for a valid row) over a relation with raw + `_p_` columns. */

@@ -91,7 +91,9 @@ export async function validateRawInto(
   const id = `${process.pid}_${++scanCounter}`;
   const rejectsTable = `__rejects_${id}`;
   const rejectsScan = `__reject_scans_${id}`;
-  const kept = RAW_COLUMN_NAMES.filter((c) => c === 'loan_id' || c === 'id' || (opts.columns ?? RAW_COLUMN_NAMES).includes(c));
+  const kept = RAW_COLUMN_NAMES.filter(
+    (c) => c === 'loan_id' || c === 'id' || (opts.columns ?? RAW_COLUMN_NAMES).includes(c),
+  );
   const view = sqlIdentifier(table);
   const stage = checkedTable(table);
   const run = async (sql: string): Promise<void> => {
@@ -217,7 +219,8 @@ async function dropRelation(conn: DuckDBConnection, name: string): Promise<void>
     `SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ${sqlString(name)} AND temporary
      UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ${sqlString(name)} AND temporary`,
   );
-  for (const [kind] of kinds.getRows()) await conn.run(`DROP ${String(kind)} IF EXISTS temp.${sqlIdentifier(name)}`);
+  for (const [kind] of kinds.getRows())
+    await conn.run(`DROP ${String(kind)} IF EXISTS temp.${sqlIdentifier(name)}`);
   await conn.run(`DROP TABLE IF EXISTS ${checkedTable(name)}`);
 }
 
@@ -383,7 +386,11 @@ interface QuarantinedRow {
   reason: string;
 }
 
-async function readQuarantined(conn: DuckDBConnection, stage: string, line: string): Promise<QuarantinedRow[]> {
+async function readQuarantined(
+  conn: DuckDBConnection,
+  stage: string,
+  line: string,
+): Promise<QuarantinedRow[]> {
   const r = await conn.runAndReadAll(
     `SELECT ${line} AS line, CAST(reason AS VARCHAR) AS reason FROM ${stage} WHERE reason IS NOT NULL ORDER BY line`,
   );

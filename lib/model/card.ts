@@ -98,7 +98,12 @@ export interface ModelCard {
 }
 
 /** Reference statistics of one feature from the trainer's bins and the raw training values. */
-export function featureReference(feature: string, edges: Float32Array, counts: Float64Array, values: ArrayLike<number>): FeatureReference {
+export function featureReference(
+  feature: string,
+  edges: Float32Array,
+  counts: Float64Array,
+  values: ArrayLike<number>,
+): FeatureReference {
   let rows = 0;
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
@@ -130,8 +135,11 @@ export function featureReference(feature: string, edges: Float32Array, counts: F
 export function baselineVerdict(modelAuc: number, baselineAuc: number): string {
   const d = modelAuc - baselineAuc;
   const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : 'n/a');
-  if (!Number.isFinite(d)) return `cannot compare: test AUC ${fmt(modelAuc)} (GBDT) vs ${fmt(baselineAuc)} (logistic regression)`;
-  if (d > 0.002) return `the GBDT beats the logistic-regression baseline on test AUC: ${fmt(modelAuc)} vs ${fmt(baselineAuc)} (+${d.toFixed(4)})`;
-  if (d >= -0.002) return `the GBDT and the logistic-regression baseline are within 0.002 test AUC (${fmt(modelAuc)} vs ${fmt(baselineAuc)}): the simpler model would do as well`;
+  if (!Number.isFinite(d))
+    return `cannot compare: test AUC ${fmt(modelAuc)} (GBDT) vs ${fmt(baselineAuc)} (logistic regression)`;
+  if (d > 0.002)
+    return `the GBDT beats the logistic-regression baseline on test AUC: ${fmt(modelAuc)} vs ${fmt(baselineAuc)} (+${d.toFixed(4)})`;
+  if (d >= -0.002)
+    return `the GBDT and the logistic-regression baseline are within 0.002 test AUC (${fmt(modelAuc)} vs ${fmt(baselineAuc)}): the simpler model would do as well`;
   return `the simpler logistic-regression baseline is BETTER on test AUC: ${fmt(baselineAuc)} vs ${fmt(modelAuc)} (GBDT)`;
 }

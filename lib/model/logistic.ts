@@ -33,7 +33,11 @@ export interface LogisticOptions {
   seed?: number;
 }
 
-export function fitLogistic(columns: ArrayLike<number>[], label: Uint8Array, options: LogisticOptions = {}): LogisticModel {
+export function fitLogistic(
+  columns: ArrayLike<number>[],
+  label: Uint8Array,
+  options: LogisticOptions = {},
+): LogisticModel {
   const l2 = options.l2 ?? 1e-4;
   const maxIterations = options.maxIterations ?? 25;
   const F = columns.length;
@@ -91,11 +95,26 @@ export function fitLogistic(columns: ArrayLike<number>[], label: Uint8Array, opt
     warmStartIterations = newton(Xs, ys, D, theta, l2, maxIterations);
   }
   const iterations = newton(X, y, D, theta, l2, maxIterations);
-  return { means, stds, indicatorOf, weights: theta.slice(0, D), bias: theta[D], iterations, warmStartIterations };
+  return {
+    means,
+    stds,
+    indicatorOf,
+    weights: theta.slice(0, D),
+    bias: theta[D],
+    iterations,
+    warmStartIterations,
+  };
 }
 
 /** Newton's method from theta (updated in place) until a step under 1e-8; returns the iterations. */
-function newton(X: Float64Array, y: Float64Array, D: number, theta: Float64Array, l2: number, maxIterations: number): number {
+function newton(
+  X: Float64Array,
+  y: Float64Array,
+  D: number,
+  theta: Float64Array,
+  l2: number,
+  maxIterations: number,
+): number {
   const P = D + 1;
   const m = y.length;
   let iterations = 0;
@@ -130,7 +149,14 @@ function newton(X: Float64Array, y: Float64Array, D: number, theta: Float64Array
  * (with the bias row D), unnormalised. Each entry sums its terms in row order, so the result is
  * the same to the bit as any other loop order over a and b; the row is read once into xr.
  */
-function accumulateNewton(X: Float64Array, y: Float64Array, theta: Float64Array, D: number, grad: Float64Array, hess: Float64Array): void {
+function accumulateNewton(
+  X: Float64Array,
+  y: Float64Array,
+  theta: Float64Array,
+  D: number,
+  grad: Float64Array,
+  hess: Float64Array,
+): void {
   const P = D + 1;
   const m = y.length;
   const biasRow = D * P;
@@ -159,13 +185,22 @@ function accumulateNewton(X: Float64Array, y: Float64Array, theta: Float64Array,
   }
 }
 
-function fillRow(X: Float64Array, o: number, columns: ArrayLike<number>[], row: number, means: Float64Array, stds: Float64Array, indicatorOf: number[]): void {
+function fillRow(
+  X: Float64Array,
+  o: number,
+  columns: ArrayLike<number>[],
+  row: number,
+  means: Float64Array,
+  stds: Float64Array,
+  indicatorOf: number[],
+): void {
   const F = columns.length;
   for (let f = 0; f < F; f++) {
     const v = columns[f][row];
     X[o + f] = Number.isNaN(v) ? 0 : (v - means[f]) / stds[f];
   }
-  for (let k = 0; k < indicatorOf.length; k++) X[o + F + k] = Number.isNaN(columns[indicatorOf[k]][row]) ? 1 : 0;
+  for (let k = 0; k < indicatorOf.length; k++)
+    X[o + F + k] = Number.isNaN(columns[indicatorOf[k]][row]) ? 1 : 0;
 }
 
 /** Solves A x = b for a symmetric positive definite A (Cholesky), A given as a full P x P matrix. */
@@ -195,7 +230,11 @@ function solveSymmetric(A: Float64Array, b: Float64Array, P: number): Float64Arr
 }
 
 /** Probabilities of class 1 for rows given by column (NaN = missing). */
-export function predictLogistic(model: LogisticModel, columns: ArrayLike<number>[], numRows: number): Float64Array {
+export function predictLogistic(
+  model: LogisticModel,
+  columns: ArrayLike<number>[],
+  numRows: number,
+): Float64Array {
   const D = model.weights.length;
   const row = new Float64Array(D);
   const out = new Float64Array(numRows);

@@ -135,7 +135,8 @@ export function exportOnnx(model: GbdtModel, options: OnnxExportOptions): Uint8A
     throw new RangeError(`${options.featureNames.length} feature names for a model of ${F} features`);
   }
   const threshold = Math.fround(options.threshold);
-  if (!(threshold >= 0 && threshold <= 1)) throw new RangeError(`threshold must be in [0, 1], got ${options.threshold}`);
+  if (!(threshold >= 0 && threshold <= 1))
+    throw new RangeError(`threshold must be in [0, 1], got ${options.threshold}`);
   const T = onnx.TensorProto.DataType;
   const initializers: ITensorProto[] = [
     { name: 'one', dataType: T.FLOAT, dims: [], floatData: [1] },
@@ -153,9 +154,21 @@ export function exportOnnx(model: GbdtModel, options: OnnxExportOptions): Uint8A
     },
     { name: 'sigmoid', opType: 'Sigmoid', input: ['raw_score'], output: ['p1'] },
     { name: 'complement', opType: 'Sub', input: ['one', 'p1'], output: ['p0'] },
-    { name: 'columns', opType: 'Concat', input: ['p0', 'p1'], output: [PROBABILITIES_OUTPUT], attribute: [int('axis', 1)] },
+    {
+      name: 'columns',
+      opType: 'Concat',
+      input: ['p0', 'p1'],
+      output: [PROBABILITIES_OUTPUT],
+      attribute: [int('axis', 1)],
+    },
     { name: 'decide', opType: 'GreaterOrEqual', input: ['p1', 'threshold'], output: ['positive'] },
-    { name: 'to_int64', opType: 'Cast', input: ['positive'], output: ['label_column'], attribute: [int('to', T.INT64)] },
+    {
+      name: 'to_int64',
+      opType: 'Cast',
+      input: ['positive'],
+      output: ['label_column'],
+      attribute: [int('to', T.INT64)],
+    },
     { name: 'flatten', opType: 'Reshape', input: ['label_column', 'label_shape'], output: [LABEL_OUTPUT] },
   ];
   const metadata: Record<string, string> = {

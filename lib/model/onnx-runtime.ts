@@ -29,14 +29,19 @@ export interface OnnxModel {
 
 export type { LoadOptions } from './onnx-session.ts';
 
-export async function loadOnnxModel(source: string | Uint8Array, options: LoadOptions = {}): Promise<OnnxModel> {
+export async function loadOnnxModel(
+  source: string | Uint8Array,
+  options: LoadOptions = {},
+): Promise<OnnxModel> {
   const bytes = typeof source === 'string' ? new Uint8Array(await readFile(source)) : source;
   const session = await createInferenceSession(bytes, options);
   const numFeatures = inputWidth(session);
   const metadata = readMetadata(bytes);
   const run = async (input: Float32Array, rows: number): Promise<OnnxOutputs> => {
     if (input.length !== rows * numFeatures) {
-      throw new RangeError(`input has ${input.length} values, expected ${rows} rows x ${numFeatures} features`);
+      throw new RangeError(
+        `input has ${input.length} values, expected ${rows} rows x ${numFeatures} features`,
+      );
     }
     const tensor = new ort.Tensor('float32', input, [rows, numFeatures]);
     const out = await session.run({ [INPUT_NAME]: tensor });
@@ -62,7 +67,8 @@ export async function loadOnnxModel(source: string | Uint8Array, options: LoadOp
 function inputWidth(session: ort.InferenceSession): number {
   const meta = session.inputMetadata.find((m) => m.name === INPUT_NAME);
   const width = meta?.isTensor ? meta.shape[1] : undefined;
-  if (typeof width !== 'number') throw new Error(`the model has no float input "${INPUT_NAME}" of fixed width [N, F]`);
+  if (typeof width !== 'number')
+    throw new Error(`the model has no float input "${INPUT_NAME}" of fixed width [N, F]`);
   return width;
 }
 
@@ -79,7 +85,11 @@ export function readMetadata(bytes: Uint8Array): Record<string, string> {
  * returns P(y=1): the evaluate step's scorer (champion and challenger on the same rows), in AWS
  * and locally. The session lives only for the call.
  */
-export async function scoreOnnxBytes(model: Uint8Array, rows: Float32Array, n: number): Promise<Float64Array> {
+export async function scoreOnnxBytes(
+  model: Uint8Array,
+  rows: Float32Array,
+  n: number,
+): Promise<Float64Array> {
   const loaded = await loadOnnxModel(model);
   try {
     return Float64Array.from(await loaded.scoreRows(rows, n));

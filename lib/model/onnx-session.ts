@@ -11,7 +11,10 @@ export interface LoadOptions {
  * sequential execution, every graph optimisation, `intraOpNumThreads` (default 1) threads per run.
  * Its own module, importing nothing else, so the predict bundle does not pull in the ONNX exporter.
  */
-export function createInferenceSession(bytes: Uint8Array, options: LoadOptions = {}): Promise<ort.InferenceSession> {
+export function createInferenceSession(
+  bytes: Uint8Array,
+  options: LoadOptions = {},
+): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(bytes, {
     intraOpNumThreads: options.intraOpNumThreads ?? 1,
     interOpNumThreads: 1,

@@ -24,9 +24,14 @@ export interface Split {
 }
 
 export function checkFractions(f: SplitFractions): void {
-  const ok = [f.train, f.valid, f.test].every((x) => x > 0 && x < 1) && Math.abs(f.train + f.valid + f.test - 1) < 1e-9;
+  const ok =
+    [f.train, f.valid, f.test].every((x) => x > 0 && x < 1) &&
+    Math.abs(f.train + f.valid + f.test - 1) < 1e-9;
   if (!ok) {
-    throw new InputError('BAD_SPLIT', `split fractions must be in (0, 1) and add up to 1, got train ${f.train}, valid ${f.valid}, test ${f.test}`);
+    throw new InputError(
+      'BAD_SPLIT',
+      `split fractions must be in (0, 1) and add up to 1, got train ${f.train}, valid ${f.valid}, test ${f.test}`,
+    );
   }
 }
 
@@ -37,17 +42,28 @@ function sortedCopy(a: Uint32Array): Uint32Array {
 function checkSizes(split: Split, what: string): Split {
   for (const part of ['train', 'valid', 'test'] as const) {
     if (split[part].length === 0) {
-      throw new InputError('SPLIT_TOO_SMALL', `the ${what} split left the ${part} part empty: the table is too small or has too few distinct times`);
+      throw new InputError(
+        'SPLIT_TOO_SMALL',
+        `the ${what} split left the ${part} part empty: the table is too small or has too few distinct times`,
+      );
     }
   }
   return split;
 }
 
-export function outOfTimeSplit(time: Float64Array, fractions: SplitFractions = DEFAULT_SPLIT_FRACTIONS, columnName = 'time'): Split {
+export function outOfTimeSplit(
+  time: Float64Array,
+  fractions: SplitFractions = DEFAULT_SPLIT_FRACTIONS,
+  columnName = 'time',
+): Split {
   checkFractions(fractions);
   const n = time.length;
   for (let i = 0; i < n; i++) {
-    if (Number.isNaN(time[i])) throw new InputError('MISSING_TIME', `time column ${columnName} is empty at row ${i + 1}: every row needs a time for an out-of-time split`);
+    if (Number.isNaN(time[i]))
+      throw new InputError(
+        'MISSING_TIME',
+        `time column ${columnName} is empty at row ${i + 1}: every row needs a time for an out-of-time split`,
+      );
   }
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
@@ -70,7 +86,11 @@ export function outOfTimeSplit(time: Float64Array, fractions: SplitFractions = D
   );
 }
 
-export function randomSplit(numRows: number, seed: number, fractions: SplitFractions = DEFAULT_SPLIT_FRACTIONS): Split {
+export function randomSplit(
+  numRows: number,
+  seed: number,
+  fractions: SplitFractions = DEFAULT_SPLIT_FRACTIONS,
+): Split {
   checkFractions(fractions);
   const prng = new Prng(seed ^ 0x5eed);
   const order = new Uint32Array(numRows);
@@ -84,7 +104,12 @@ export function randomSplit(numRows: number, seed: number, fractions: SplitFract
   const c1 = Math.round(numRows * fractions.train);
   const c2 = Math.round(numRows * (fractions.train + fractions.valid));
   return checkSizes(
-    { kind: 'random', train: sortedCopy(order.subarray(0, c1)), valid: sortedCopy(order.subarray(c1, c2)), test: sortedCopy(order.subarray(c2)) },
+    {
+      kind: 'random',
+      train: sortedCopy(order.subarray(0, c1)),
+      valid: sortedCopy(order.subarray(c1, c2)),
+      test: sortedCopy(order.subarray(c2)),
+    },
     'random',
   );
 }

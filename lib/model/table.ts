@@ -45,7 +45,8 @@ export interface ReadTableOptions {
   columns?: readonly string[];
 }
 
-const NUMERIC_TYPES = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL(\(\d+,\s*\d+\))?|BOOLEAN)$/;
+const NUMERIC_TYPES =
+  /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL(\(\d+,\s*\d+\))?|BOOLEAN)$/;
 const DATE_TYPES = /^(DATE|TIMESTAMP.*)$/;
 
 function kindOf(sqlType: string): ColumnKind {
@@ -61,12 +62,14 @@ const quoteString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 function source(path: string): string {
   const ext = extname(path).toLowerCase();
   if (ext === '.parquet') return `read_parquet(${quoteString(path)}, hive_partitioning = false)`;
-  if (ext === '.csv') return `read_csv(${quoteString(path)}, header = true, sample_size = -1, hive_partitioning = false)`;
+  if (ext === '.csv')
+    return `read_csv(${quoteString(path)}, header = true, sample_size = -1, hive_partitioning = false)`;
   throw new InputError('BAD_TABLE', `${path}: expected a .parquet or .csv file`);
 }
 
 export async function readTable(path: string, options: ReadTableOptions = {}): Promise<Table> {
-  if (!existsSync(path) || !statSync(path).isFile()) throw new InputError('NO_SUCH_FILE', `${path} does not exist or is not a file`);
+  if (!existsSync(path) || !statSync(path).isFile())
+    throw new InputError('NO_SUCH_FILE', `${path} does not exist or is not a file`);
   const from = source(path);
   const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
   const conn = await instance.connect();
@@ -75,7 +78,10 @@ export async function readTable(path: string, options: ReadTableOptions = {}): P
     try {
       described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${from}`);
     } catch (e) {
-      throw new InputError('BAD_TABLE', `${path}: cannot read it as a table: ${(e as Error).message.split('\n')[0]}`);
+      throw new InputError(
+        'BAD_TABLE',
+        `${path}: cannot read it as a table: ${(e as Error).message.split('\n')[0]}`,
+      );
     }
     const schema = described.getRowObjects().map((r) => {
       const sqlType = String(r.column_type);
@@ -84,7 +90,11 @@ export async function readTable(path: string, options: ReadTableOptions = {}): P
     const wanted = options.columns ?? schema.map((c) => c.name);
     const known = new Set(schema.map((c) => c.name));
     for (const name of wanted) {
-      if (!known.has(name)) throw new InputError('UNKNOWN_COLUMN', `${path} has no column "${name}" (it has: ${[...known].join(', ')})`);
+      if (!known.has(name))
+        throw new InputError(
+          'UNKNOWN_COLUMN',
+          `${path} has no column "${name}" (it has: ${[...known].join(', ')})`,
+        );
     }
     const read = schema.filter((c) => wanted.includes(c.name));
     const selects = read.map((c) => {
@@ -140,10 +150,20 @@ export async function readTable(path: string, options: ReadTableOptions = {}): P
         const values = text[j];
         if (values.every((v) => v === null || v === '')) {
           // An all-empty CSV column: numeric, all missing.
-          columns.set(c.name, { kind: 'numeric', name: c.name, sqlType: c.sqlType, values: new Float64Array(numRows).fill(Number.NaN) });
+          columns.set(c.name, {
+            kind: 'numeric',
+            name: c.name,
+            sqlType: c.sqlType,
+            values: new Float64Array(numRows).fill(Number.NaN),
+          });
         } else columns.set(c.name, { kind: 'text', name: c.name, sqlType: c.sqlType, values });
       } else {
-        columns.set(c.name, { kind: c.kind, name: c.name, sqlType: c.sqlType, values: numeric[j].slice(0, numRows) });
+        columns.set(c.name, {
+          kind: c.kind,
+          name: c.name,
+          sqlType: c.sqlType,
+          values: numeric[j].slice(0, numRows),
+        });
       }
     });
     return { path, numRows, schema, columns };

@@ -3,15 +3,42 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
-import { baselineVerdict, CARD_SCHEMA_VERSION, featureReference, type ModelCard, type SplitPart } from './card.ts';
+import {
+  baselineVerdict,
+  CARD_SCHEMA_VERSION,
+  featureReference,
+  type ModelCard,
+  type SplitPart,
+} from './card.ts';
 import { featureImportance } from './explain.ts';
-import { predictProbability, toRowMajorFloat32, trainGbdt, type GbdtModel, type GbdtProgress } from './gbdt/booster.ts';
+import {
+  predictProbability,
+  toRowMajorFloat32,
+  trainGbdt,
+  type GbdtModel,
+  type GbdtProgress,
+} from './gbdt/booster.ts';
 import { resolveParams, type GbdtParams } from './gbdt/params.ts';
 import { fitLogistic, predictLogistic } from './logistic.ts';
 import { binaryMetrics, chooseThreshold, sliceMetrics, type ThresholdPolicy } from './metrics.ts';
-import { exportOnnx, INPUT_NAME, LABEL_OUTPUT, ONNX_IR_VERSION, ONNX_ML_OPSET, ONNX_OPSET, PROBABILITIES_OUTPUT } from './onnx-export.ts';
+import {
+  exportOnnx,
+  INPUT_NAME,
+  LABEL_OUTPUT,
+  ONNX_IR_VERSION,
+  ONNX_ML_OPSET,
+  ONNX_OPSET,
+  PROBABILITIES_OUTPUT,
+} from './onnx-export.ts';
 import { renderReport } from './report.ts';
-import { DEFAULT_SPLIT_FRACTIONS, outOfTimeSplit, randomSplit, take, type Split, type SplitFractions } from './split.ts';
+import {
+  DEFAULT_SPLIT_FRACTIONS,
+  outOfTimeSplit,
+  randomSplit,
+  take,
+  type Split,
+  type SplitFractions,
+} from './split.ts';
 import { isoDay, readTable, type NumericColumn, type Table } from './table.ts';
 
 /**
@@ -47,7 +74,14 @@ export interface TrainModelOptions {
 }
 
 /** Slices the card reports when present: age bands, and categorical applicant attributes. */
-export const DEFAULT_SLICE_COLUMNS = ['age', 'code_gender', 'gender', 'name_income_type', 'income_type', 'flag_own_car'] as const;
+export const DEFAULT_SLICE_COLUMNS = [
+  'age',
+  'code_gender',
+  'gender',
+  'name_income_type',
+  'income_type',
+  'flag_own_car',
+] as const;
 
 export interface TrainedModel {
   modelBytes: Uint8Array;
@@ -91,10 +125,13 @@ export function readManifestNextTo(tablePath: string): ManifestInfo | undefined 
     throw new InputError('BAD_MANIFEST', `${path} is not valid JSON`);
   }
   const columns = Array.isArray(m.columns) ? (m.columns as { name?: unknown; role?: unknown }[]) : [];
-  const byRole = (role: string) => columns.filter((c) => c.role === role && typeof c.name === 'string').map((c) => c.name as string);
+  const byRole = (role: string) =>
+    columns.filter((c) => c.role === role && typeof c.name === 'string').map((c) => c.name as string);
   const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : null);
   const ids = byRole('id');
-  const idsField = Array.isArray(m.idColumns) ? (m.idColumns as unknown[]).filter((x): x is string => typeof x === 'string') : [];
+  const idsField = Array.isArray(m.idColumns)
+    ? (m.idColumns as unknown[]).filter((x): x is string => typeof x === 'string')
+    : [];
   return {
     ids: ids.length > 0 ? ids : idsField,
     time: byRole('time')[0] ?? str(m.timeColumn),
@@ -150,45 +187,73 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
   const inputPath = typeof options.input === 'string' ? options.input : options.input.path;
   const manifest = readManifestNextTo(inputPath);
   const table = typeof options.input === 'string' ? await readTable(options.input) : options.input;
-  progress(`read ${table.numRows.toLocaleString('en-US')} rows x ${table.schema.length} columns from ${basename(inputPath)}`);
+  progress(
+    `read ${table.numRows.toLocaleString('en-US')} rows x ${table.schema.length} columns from ${basename(inputPath)}`,
+  );
   if (table.numRows === 0) throw new InputError('EMPTY_TABLE', `${inputPath} has no rows`);
 
   const target = options.target ?? manifest?.label ?? undefined;
-  if (!target) throw new InputError('MISSING_TARGET', 'no --target given and no manifest.json next to the table names a label column');
+  if (!target)
+    throw new InputError(
+      'MISSING_TARGET',
+      'no --target given and no manifest.json next to the table names a label column',
+    );
   const columnNames = table.schema.map((c) => c.name);
   const targetColumn = table.columns.get(target);
   if (!targetColumn) {
-    throw new InputError('MISSING_TARGET', `${inputPath} has no target column "${target}" (columns: ${columnNames.join(', ')})`);
+    throw new InputError(
+      'MISSING_TARGET',
+      `${inputPath} has no target column "${target}" (columns: ${columnNames.join(', ')})`,
+    );
   }
   if (targetColumn.kind === 'text') {
     const example = targetColumn.values.find((v) => v !== null);
-    throw new InputError('BAD_TARGET', `target column "${target}" must be 0/1, but it holds text such as ${JSON.stringify(example)}`);
+    throw new InputError(
+      'BAD_TARGET',
+      `target column "${target}" must be 0/1, but it holds text such as ${JSON.stringify(example)}`,
+    );
   }
   const label = new Uint8Array(table.numRows);
   let positives = 0;
   for (let i = 0; i < table.numRows; i++) {
     const v = targetColumn.values[i];
     if (v !== 0 && v !== 1) {
-      throw new InputError('BAD_TARGET', `target column "${target}" must be 0 or 1 on every row; row ${i + 1} has ${Number.isNaN(v) ? 'an empty cell' : v}`);
+      throw new InputError(
+        'BAD_TARGET',
+        `target column "${target}" must be 0 or 1 on every row; row ${i + 1} has ${Number.isNaN(v) ? 'an empty cell' : v}`,
+      );
     }
     label[i] = v;
     positives += v;
   }
   if (positives === 0 || positives === table.numRows) {
-    throw new InputError('SINGLE_CLASS', `target column "${target}" has a single class (every row is ${positives === 0 ? 0 : 1}): nothing to learn`);
+    throw new InputError(
+      'SINGLE_CLASS',
+      `target column "${target}" has a single class (every row is ${positives === 0 ? 0 : 1}): nothing to learn`,
+    );
   }
 
   const timeColumn = options.timeColumn === null ? null : (options.timeColumn ?? manifest?.time ?? null);
   if (timeColumn !== null && !table.columns.has(timeColumn)) {
-    throw new InputError('UNKNOWN_COLUMN', `${inputPath} has no time column "${timeColumn}" (columns: ${columnNames.join(', ')})`);
+    throw new InputError(
+      'UNKNOWN_COLUMN',
+      `${inputPath} has no time column "${timeColumn}" (columns: ${columnNames.join(', ')})`,
+    );
   }
   for (const c of options.ignore ?? []) {
-    if (!table.columns.has(c)) throw new InputError('UNKNOWN_COLUMN', `--ignore names "${c}", which ${inputPath} does not have`);
+    if (!table.columns.has(c))
+      throw new InputError('UNKNOWN_COLUMN', `--ignore names "${c}", which ${inputPath} does not have`);
   }
-  const idColumns = [...new Set([...(manifest?.ids ?? []).filter((c) => table.columns.has(c)), ...(options.ignore ?? [])])];
+  const idColumns = [
+    ...new Set([...(manifest?.ids ?? []).filter((c) => table.columns.has(c)), ...(options.ignore ?? [])]),
+  ];
   const notFeatures = new Set<string>([target, ...idColumns, ...(timeColumn ? [timeColumn] : [])]);
   const featureNames = columnNames.filter((c) => !notFeatures.has(c));
-  if (featureNames.length === 0) throw new InputError('NO_FEATURES', `${inputPath} has no feature columns besides the target, time and ignored columns`);
+  if (featureNames.length === 0)
+    throw new InputError(
+      'NO_FEATURES',
+      `${inputPath} has no feature columns besides the target, time and ignored columns`,
+    );
   const featureColumns: Float64Array[] = [];
   for (const name of featureNames) {
     const col = table.columns.get(name);
@@ -213,7 +278,11 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
   let timeValues: Float64Array | undefined;
   if (timeColumn) {
     const tc = table.columns.get(timeColumn);
-    if (!tc || tc.kind === 'text') throw new InputError('BAD_TIME_COLUMN', `time column "${timeColumn}" must be a date, timestamp or number`);
+    if (!tc || tc.kind === 'text')
+      throw new InputError(
+        'BAD_TIME_COLUMN',
+        `time column "${timeColumn}" must be a date, timestamp or number`,
+      );
     timeValues = tc.values;
     split = outOfTimeSplit(timeValues, fractions, timeColumn);
   } else {
@@ -242,10 +311,17 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
     }
     return out;
   };
-  const splitParts = { train: describePart(split.train, train.label), valid: describePart(split.valid, valid.label), test: describePart(split.test, test.label) };
+  const splitParts = {
+    train: describePart(split.train, train.label),
+    valid: describePart(split.valid, valid.label),
+    test: describePart(split.test, test.label),
+  };
   for (const [name, p] of Object.entries(splitParts)) {
     if (p.positives === 0 || p.positives === p.rows) {
-      throw new InputError('SINGLE_CLASS', `the ${name} split (${p.rows} rows) has a single class; use a larger table or other --split fractions`);
+      throw new InputError(
+        'SINGLE_CLASS',
+        `the ${name} split (${p.rows} rows) has a single class; use a larger table or other --split fractions`,
+      );
     }
   }
   progress(
@@ -259,13 +335,17 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
     params,
     onTree: (p: GbdtProgress) => {
       if (p.tree % every === 0 || p.tree === 1) {
-        progress(`tree ${p.tree}/${p.numTrees}: validation logloss ${p.validLogloss?.toFixed(5)} (best at tree ${p.bestIteration})`);
+        progress(
+          `tree ${p.tree}/${p.numTrees}: validation logloss ${p.validLogloss?.toFixed(5)} (best at tree ${p.bestIteration})`,
+        );
       }
     },
   });
   const gbdtSeconds = (performance.now() - trainStarted) / 1000;
   if (result.stopReason === 'early-stopping') {
-    progress(`early stopping after ${result.treesBuilt} trees: no improvement for ${params.earlyStoppingRounds}; keeping ${result.bestIteration}`);
+    progress(
+      `early stopping after ${result.treesBuilt} trees: no improvement for ${params.earlyStoppingRounds}; keeping ${result.bestIteration}`,
+    );
   } else if (result.stopReason === 'no-split') {
     progress(`stopped after ${result.treesBuilt} trees: no split meets the constraints any more`);
   }
@@ -295,7 +375,8 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
   for (const c of options.sliceColumns ?? DEFAULT_SLICE_COLUMNS) {
     const col = table.columns.get(c);
     if (!col) {
-      if (options.sliceColumns) throw new InputError('UNKNOWN_COLUMN', `slice column "${c}" is not in ${inputPath}`);
+      if (options.sliceColumns)
+        throw new InputError('UNKNOWN_COLUMN', `slice column "${c}" is not in ${inputPath}`);
       continue;
     }
     const values: string[] = [];
@@ -354,7 +435,8 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
           ? 'maximise F1 on the validation split'
           : policy.kind === 'cost'
             ? `minimise ${policy.falseNegativeCost} x FN + ${policy.falsePositiveCost} x FP on the validation split`
-            : `fixed at ${policy.value}`) + ', then moved halfway to the next lower validation score (a float32 number)',
+            : `fixed at ${policy.value}`) +
+        ', then moved halfway to the next lower validation score (a float32 number)',
     },
     metrics: { test: testMetrics, valid: validMetrics, slices: sliceResult },
     baseline: {
@@ -364,10 +446,20 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
       verdict: baselineVerdict(testMetrics.auc, baselineMetrics.test.auc),
     },
     importance,
-    reference: featureNames.map((f, j) => featureReference(f, model.binEdges[j], result.binCounts[j], train.columns[j])),
-    onnx: { irVersion: ONNX_IR_VERSION, opset: ONNX_OPSET, mlOpset: ONNX_ML_OPSET, input: INPUT_NAME, outputs: [LABEL_OUTPUT, PROBABILITIES_OUTPUT] },
+    reference: featureNames.map((f, j) =>
+      featureReference(f, model.binEdges[j], result.binCounts[j], train.columns[j]),
+    ),
+    onnx: {
+      irVersion: ONNX_IR_VERSION,
+      opset: ONNX_OPSET,
+      mlOpset: ONNX_ML_OPSET,
+      input: INPUT_NAME,
+      outputs: [LABEL_OUTPUT, PROBABILITIES_OUTPUT],
+    },
   };
-  progress(`test AUC ${testMetrics.auc.toFixed(4)} (baseline ${baselineMetrics.test.auc.toFixed(4)}), threshold ${threshold.toPrecision(6)}`);
+  progress(
+    `test AUC ${testMetrics.auc.toFixed(4)} (baseline ${baselineMetrics.test.auc.toFixed(4)}), threshold ${threshold.toPrecision(6)}`,
+  );
 
   const reportHtml = renderReport({
     card: {
@@ -446,7 +538,10 @@ export async function trainToDirectory(request: {
   params?: Record<string, unknown>;
   snapshotId?: string;
   onProgress?: (line: string) => void;
-}): Promise<{ trained: TrainedModel; testSet: { columns: Record<string, Float32Array>; y: Uint8Array; p: Float64Array } }> {
+}): Promise<{
+  trained: TrainedModel;
+  testSet: { columns: Record<string, Float32Array>; y: Uint8Array; p: Float64Array };
+}> {
   const trained = await trainModel({
     input: request.input,
     seed: request.seed,
@@ -455,5 +550,8 @@ export async function trainToDirectory(request: {
     onProgress: request.onProgress,
   });
   await writeModelDirectory(request.out, trained);
-  return { trained, testSet: { columns: trained.testColumns, y: trained.testPredictions.y, p: trained.testPredictions.p } };
+  return {
+    trained,
+    testSet: { columns: trained.testColumns, y: trained.testPredictions.y, p: trained.testPredictions.p },
+  };
 }

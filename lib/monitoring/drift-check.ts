@@ -2,7 +2,14 @@ import type { FeatureReference } from '#lib/model/card.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { ModelRegistry, shortId } from '#lib/registry/registry.ts';
-import { buildDriftReport, DEFAULT_PSI_THRESHOLD, fmt, WARN_PSI, type BuildReportInput, type DriftReport } from './drift-report.ts';
+import {
+  buildDriftReport,
+  DEFAULT_PSI_THRESHOLD,
+  fmt,
+  WARN_PSI,
+  type BuildReportInput,
+  type DriftReport,
+} from './drift-report.ts';
 import { checkScoreDrift, type ScoreDrift } from './score-drift.ts';
 import { DEFAULT_MIN_ROWS, DEFAULT_WINDOW_DAYS, readSnapshotWindow } from './snapshot-window.ts';
 
@@ -58,7 +65,10 @@ export interface TrainingStarter {
    * `name` identifies the run: a second start with the same name starts nothing and answers
    * `started: false` (Step Functions' ExecutionAlreadyExists).
    */
-  start(request: { name: string; input: Record<string, unknown> }): Promise<{ started: boolean; executionId: string }>;
+  start(request: {
+    name: string;
+    input: Record<string, unknown>;
+  }): Promise<{ started: boolean; executionId: string }>;
   /**
    * The training executions running now, whoever started them (Step Functions: ListExecutions
    * with status RUNNING; locally: the run records still running). Throws if it cannot tell.
@@ -109,16 +119,23 @@ export interface CheckedReport extends DriftReport {
 }
 
 export type DriftCheckOutcome =
-  | { status: 'checked'; report: CheckedReport; reportKey: string }
-  | { status: 'skipped'; reason: string };
+  { status: 'checked'; report: CheckedReport; reportKey: string } | { status: 'skipped'; reason: string };
 
-export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConfig = {}): Promise<DriftCheckOutcome> {
+export async function runDriftCheck(
+  deps: DriftCheckDeps,
+  config: DriftCheckConfig = {},
+): Promise<DriftCheckOutcome> {
   const registry = new ModelRegistry(deps.modelsStore, { name: config.modelName });
   const champion = (await registry.aliases()).champion;
-  if (!champion) return { status: 'skipped', reason: `model ${registry.name} has no champion: nothing to compare against` };
+  if (!champion)
+    return {
+      status: 'skipped',
+      reason: `model ${registry.name} has no champion: nothing to compare against`,
+    };
   const { card } = await registry.card(champion);
   const reference = Array.isArray(card.reference) ? (card.reference as FeatureReference[]) : [];
-  if (reference.length === 0) return { status: 'skipped', reason: `the champion ${shortId(champion)}'s card has no feature reference` };
+  if (reference.length === 0)
+    return { status: 'skipped', reason: `the champion ${shortId(champion)}'s card has no feature reference` };
 
   const threshold = config.threshold ?? DEFAULT_PSI_THRESHOLD;
   const windowOf = (snapshotId: string | undefined) =>
@@ -132,7 +149,8 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
     });
   const read = await windowOf(config.snapshotId);
   if (!read.found) return { status: 'skipped', reason: read.reason };
-  if (read.window.rows === 0) return { status: 'skipped', reason: `snapshot ${read.window.snapshotId} has no rows to compare` };
+  if (read.window.rows === 0)
+    return { status: 'skipped', reason: `snapshot ${read.window.snapshotId} has no rows to compare` };
 
   // The baseline: the same window on the snapshot the champion was trained on (drift-report.ts).
   const data = card.data as { snapshotId?: unknown } | undefined;
@@ -145,7 +163,9 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
     baseline =
       trained.found && trained.window.rows > 0
         ? { window: trained.window, columns: trained.values }
-        : { why: `the training snapshot ${trainedOn} is not readable (${trained.found ? 'no rows' : trained.reason})` };
+        : {
+            why: `the training snapshot ${trainedOn} is not readable (${trained.found ? 'no rows' : trained.reason})`,
+          };
   }
 
   const score = await scoreDriftOf(deps, {
@@ -168,12 +188,23 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
     score,
   });
   const reportKey = `${DRIFT_PREFIX}${compactTime(now)}.json`;
-  const retrain = await maybeRetrain(deps, report, reportKey, now, config.cooldownDays ?? DEFAULT_COOLDOWN_DAYS);
+  const retrain = await maybeRetrain(
+    deps,
+    report,
+    reportKey,
+    now,
+    config.cooldownDays ?? DEFAULT_COOLDOWN_DAYS,
+  );
   const checked: CheckedReport = { ...report, retrain };
   // The decision after the cooldown and the running executions; a report-only run (no starter), or
   // one that could not list the running executions, still says a retraining is due.
-  checked.decision = { retrain: retrain.wanted && retrain.cooldown === undefined && retrain.running === undefined, reasons: [...report.decision.reasons, ...(retrain.skipped ? [retrain.skipped] : [])] };
-  await deps.featuresStore.put(reportKey, `${JSON.stringify(checked, null, 2)}\n`, { contentType: 'application/json' });
+  checked.decision = {
+    retrain: retrain.wanted && retrain.cooldown === undefined && retrain.running === undefined,
+    reasons: [...report.decision.reasons, ...(retrain.skipped ? [retrain.skipped] : [])],
+  };
+  await deps.featuresStore.put(reportKey, `${JSON.stringify(checked, null, 2)}\n`, {
+    contentType: 'application/json',
+  });
   return { status: 'checked', report: checked, reportKey };
 }
 
@@ -184,17 +215,39 @@ export async function runDriftCheck(deps: DriftCheckDeps, config: DriftCheckConf
  */
 async function scoreDriftOf(
   deps: DriftCheckDeps,
-  options: { modelName: string; modelVersion: string; windowDays: number; minRows: number; threshold: number },
+  options: {
+    modelName: string;
+    modelVersion: string;
+    windowDays: number;
+    minRows: number;
+    threshold: number;
+  },
 ): Promise<ScoreDrift> {
   try {
-    return await checkScoreDrift({ store: deps.featuresStore, tmpDir: deps.tmpDir, warn: WARN_PSI, ...options });
+    return await checkScoreDrift({
+      store: deps.featuresStore,
+      tmpDir: deps.tmpDir,
+      warn: WARN_PSI,
+      ...options,
+    });
   } catch (e) {
     const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    return { available: false, reason: `the batch runs could not be read: ${message}`, modelVersion: options.modelVersion, completeRuns: 0 };
+    return {
+      available: false,
+      reason: `the batch runs could not be read: ${message}`,
+      modelVersion: options.modelVersion,
+      completeRuns: 0,
+    };
   }
 }
 
-async function maybeRetrain(deps: DriftCheckDeps, report: DriftReport, reportKey: string, now: Date, cooldownDays: number): Promise<RetrainOutcome> {
+async function maybeRetrain(
+  deps: DriftCheckDeps,
+  report: DriftReport,
+  reportKey: string,
+  now: Date,
+  cooldownDays: number,
+): Promise<RetrainOutcome> {
   if (!report.decision.retrain) return { wanted: false, started: false };
   const last = await lastRetrainStart(deps.featuresStore);
   if (last && now.getTime() - last.getTime() < cooldownDays * DAY_MS) {
@@ -206,7 +259,8 @@ async function maybeRetrain(deps: DriftCheckDeps, report: DriftReport, reportKey
       cooldown: { days: cooldownDays, lastStartedAt: last.toISOString(), until },
     };
   }
-  if (!deps.starter) return { wanted: true, started: false, skipped: 'retraining not requested (report only)' };
+  if (!deps.starter)
+    return { wanted: true, started: false, skipped: 'retraining not requested (report only)' };
   const executionName = `drift-${now.toISOString().slice(0, 10)}-${shortId(report.model.version)}`;
   let inFlight: RunningExecution[];
   try {
@@ -233,12 +287,22 @@ async function maybeRetrain(deps: DriftCheckDeps, report: DriftReport, reportKey
   }
   const input = {
     trigger: 'drift',
-    drift: { reportKey, maxPsi: Number(fmt(report.maxPsi)), feature: report.maxPsiFeature, threshold: report.threshold, champion: report.model.version },
+    drift: {
+      reportKey,
+      maxPsi: Number(fmt(report.maxPsi)),
+      feature: report.maxPsiFeature,
+      threshold: report.threshold,
+      champion: report.model.version,
+    },
   };
   const { started, executionId } = await deps.starter.start({ name: executionName, input });
-  await deps.featuresStore.put(`${RETRAIN_MARKER_PREFIX}${compactTime(now)}.json`, `${JSON.stringify({ executionName, executionId, reportKey, started })}\n`, {
-    contentType: 'application/json',
-  });
+  await deps.featuresStore.put(
+    `${RETRAIN_MARKER_PREFIX}${compactTime(now)}.json`,
+    `${JSON.stringify({ executionName, executionId, reportKey, started })}\n`,
+    {
+      contentType: 'application/json',
+    },
+  );
   return { wanted: true, started, executionName, executionId, ...(started ? {} : { alreadyStarted: true }) };
 }
 

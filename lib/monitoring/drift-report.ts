@@ -1,6 +1,16 @@
 import type { FeatureReference } from '#lib/model/card.ts';
 import type { ScoreDrift } from './score-drift.ts';
-import { binCounts, groupCounts, ksFromCounts, KS_MIN_VALUE_BINS, psi, PSI_EPSILON, PSI_VALUE_GROUPS, psiGroups, type KsResult } from './statistics.ts';
+import {
+  binCounts,
+  groupCounts,
+  ksFromCounts,
+  KS_MIN_VALUE_BINS,
+  psi,
+  PSI_EPSILON,
+  PSI_VALUE_GROUPS,
+  psiGroups,
+  type KsResult,
+} from './statistics.ts';
 
 /**
  * A drift report: the newest rows of the current feature snapshot against the champion's
@@ -60,8 +70,7 @@ export interface SnapshotWindow {
 }
 
 export type Baseline =
-  | { kind: 'training-snapshot-window'; window: SnapshotWindow }
-  | { kind: 'training-rows'; why: string };
+  { kind: 'training-snapshot-window'; window: SnapshotWindow } | { kind: 'training-rows'; why: string };
 
 export interface DriftDecision {
   retrain: boolean;
@@ -111,10 +120,20 @@ export function featureDrift(
     referenceMean: reference.mean,
     psiTrainingRows: null,
   };
-  if (values === undefined) return { ...base, status: 'absent', psi: null, rows: 0, missingShare: null, mean: null };
+  if (values === undefined)
+    return { ...base, status: 'absent', psi: null, rows: 0, missingShare: null, mean: null };
   const { mean, missing } = summary(values);
-  const described = { ...base, rows: values.length, missingShare: values.length > 0 ? missing / values.length : null, mean };
-  if (!Array.isArray(reference.edges) || !Array.isArray(reference.counts) || reference.counts.length !== reference.edges.length + 2) {
+  const described = {
+    ...base,
+    rows: values.length,
+    missingShare: values.length > 0 ? missing / values.length : null,
+    mean,
+  };
+  if (
+    !Array.isArray(reference.edges) ||
+    !Array.isArray(reference.counts) ||
+    reference.counts.length !== reference.edges.length + 2
+  ) {
     return { ...described, status: 'no-reference', psi: null };
   }
   const epsilon = options.epsilon ?? PSI_EPSILON;
@@ -160,7 +179,10 @@ export function buildDriftReport(input: BuildReportInput): DriftReport {
   const threshold = input.options?.threshold ?? DEFAULT_PSI_THRESHOLD;
   const windowBaseline = input.baseline && 'window' in input.baseline ? input.baseline : undefined;
   const features = input.reference.map((r) =>
-    featureDrift(r, input.columns.get(r.feature), windowBaseline?.columns.get(r.feature), { ...input.options, threshold }),
+    featureDrift(r, input.columns.get(r.feature), windowBaseline?.columns.get(r.feature), {
+      ...input.options,
+      threshold,
+    }),
   );
   let maxPsi = 0;
   let maxPsiFeature: string | null = null;
@@ -174,11 +196,21 @@ export function buildDriftReport(input: BuildReportInput): DriftReport {
   const reasons = drifted.map((f) => `${f.feature}: PSI ${fmt(f.psi)} > ${threshold}`);
   const notes = [...(input.notes ?? [])];
   for (const f of features) {
-    if (f.status === 'absent') notes.push(`${f.feature}: the snapshot has no such column (the champion needs it; not a retrain reason, a person decides)`);
-    if (f.status === 'no-reference') notes.push(`${f.feature}: the card's reference bins are unusable, PSI not computed`);
+    if (f.status === 'absent')
+      notes.push(
+        `${f.feature}: the snapshot has no such column (the champion needs it; not a retrain reason, a person decides)`,
+      );
+    if (f.status === 'no-reference')
+      notes.push(`${f.feature}: the card's reference bins are unusable, PSI not computed`);
   }
-  if (input.reference.length === 0) notes.push('the champion card has no feature reference: nothing to compare');
-  const score: ScoreDrift = input.score ?? { available: false, reason: 'not checked', modelVersion: input.model.version, completeRuns: 0 };
+  if (input.reference.length === 0)
+    notes.push('the champion card has no feature reference: nothing to compare');
+  const score: ScoreDrift = input.score ?? {
+    available: false,
+    reason: 'not checked',
+    modelVersion: input.model.version,
+    completeRuns: 0,
+  };
   if (!score.available) notes.push(`score drift: ${score.reason}`);
   else if (score.status === 'drifted') {
     notes.push(
@@ -193,14 +225,29 @@ export function buildDriftReport(input: BuildReportInput): DriftReport {
     snapshot: input.snapshot,
     baseline: windowBaseline
       ? { kind: 'training-snapshot-window', window: windowBaseline.window }
-      : { kind: 'training-rows', why: input.baseline && 'why' in input.baseline ? input.baseline.why : 'no baseline window given' },
+      : {
+          kind: 'training-rows',
+          why: input.baseline && 'why' in input.baseline ? input.baseline.why : 'no baseline window given',
+        },
     threshold,
-    method: { psiGroups: input.options?.groups ?? PSI_VALUE_GROUPS, epsilon: input.options?.epsilon ?? PSI_EPSILON, ksMinValueBins: KS_MIN_VALUE_BINS },
+    method: {
+      psiGroups: input.options?.groups ?? PSI_VALUE_GROUPS,
+      epsilon: input.options?.epsilon ?? PSI_EPSILON,
+      ksMinValueBins: KS_MIN_VALUE_BINS,
+    },
     features,
     maxPsi,
     maxPsiFeature,
     score,
-    decision: { retrain: drifted.length > 0, reasons: drifted.length > 0 ? reasons : [`no feature PSI above ${threshold} (max ${fmt(maxPsi)}${maxPsiFeature ? `, ${maxPsiFeature}` : ''})`] },
+    decision: {
+      retrain: drifted.length > 0,
+      reasons:
+        drifted.length > 0
+          ? reasons
+          : [
+              `no feature PSI above ${threshold} (max ${fmt(maxPsi)}${maxPsiFeature ? `, ${maxPsiFeature}` : ''})`,
+            ],
+    },
     notes,
   };
 }

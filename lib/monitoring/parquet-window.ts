@@ -61,12 +61,20 @@ export async function selectNewestWindow(
   options: { timeColumn: string; windowDays: number; minRows: number; tieBreak: readonly string[] },
 ): Promise<WindowSelection> {
   const day = `CAST(${sqlIdentifier(options.timeColumn)} AS DATE)`;
-  const stats = (await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n, strftime(max(${day}), '%Y-%m-%d') AS newest FROM ${source}`)).getRowObjectsJS()[0];
+  const stats = (
+    await conn.runAndReadAll(
+      `SELECT count(*)::BIGINT AS n, strftime(max(${day}), '%Y-%m-%d') AS newest FROM ${source}`,
+    )
+  ).getRowObjectsJS()[0];
   const rowsTotal = Number(stats.n);
   const newest = stats.newest === null ? null : String(stats.newest);
   if (newest === null) return { sql: `SELECT * FROM ${source}`, newest, rowsTotal, extended: false };
   const inWindow = `${day} > DATE ${sqlString(newest)} - INTERVAL ${Math.trunc(options.windowDays)} DAY`;
-  const windowRows = Number((await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${source} WHERE ${inWindow}`)).getRowObjectsJS()[0].n);
+  const windowRows = Number(
+    (
+      await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${source} WHERE ${inWindow}`)
+    ).getRowObjectsJS()[0].n,
+  );
   const extended = windowRows < options.minRows && windowRows < rowsTotal;
   const sql = extended
     ? `SELECT * FROM ${source} ORDER BY ${[`${day} DESC NULLS LAST`, ...options.tieBreak].join(', ')} LIMIT ${Math.trunc(options.minRows)}`
@@ -84,8 +92,14 @@ export async function readDoubleColumns(
   columns: readonly string[],
   timeColumn: string | null,
 ): Promise<{ values: Float64Array[]; from: string | null; to: string | null; rows: number }> {
-  const dayExpr = timeColumn === null ? 'NULL::VARCHAR' : `strftime(CAST(${sqlIdentifier(timeColumn)} AS DATE), '%Y-%m-%d')`;
-  const selects = [`${dayExpr} AS __day`, ...columns.map((c) => `CAST(${sqlIdentifier(c)} AS DOUBLE) AS ${sqlIdentifier(c)}`)];
+  const dayExpr =
+    timeColumn === null
+      ? 'NULL::VARCHAR'
+      : `strftime(CAST(${sqlIdentifier(timeColumn)} AS DATE), '%Y-%m-%d')`;
+  const selects = [
+    `${dayExpr} AS __day`,
+    ...columns.map((c) => `CAST(${sqlIdentifier(c)} AS DOUBLE) AS ${sqlIdentifier(c)}`),
+  ];
   const result = await conn.stream(`SELECT ${selects.join(', ')} FROM (${sql})`);
   const chunks: number[][] = columns.map(() => []);
   let from: string | null = null;

@@ -124,15 +124,25 @@ export async function completeBatchRuns(
       outputKeys: (manifest.shards ?? []).map((s) => s.outputKey),
     });
   }
-  runs.sort((a, b) => (a.createdAt !== b.createdAt ? (a.createdAt < b.createdAt ? -1 : 1) : a.snapshotId < b.snapshotId ? -1 : 1));
+  runs.sort((a, b) =>
+    a.createdAt !== b.createdAt ? (a.createdAt < b.createdAt ? -1 : 1) : a.snapshotId < b.snapshotId ? -1 : 1,
+  );
   return { runs, ignored };
 }
 
-function incompleteBecause(manifest: Partial<BatchManifest> | undefined, modelVersion: string, snapshotId: string, keys: ReadonlySet<string>): string | null {
-  if (manifest === undefined || manifest === null || typeof manifest !== 'object') return 'manifest.json is unreadable';
-  if (manifest.modelVersion !== modelVersion) return `the manifest names model version ${String(manifest.modelVersion)}`;
+function incompleteBecause(
+  manifest: Partial<BatchManifest> | undefined,
+  modelVersion: string,
+  snapshotId: string,
+  keys: ReadonlySet<string>,
+): string | null {
+  if (manifest === undefined || manifest === null || typeof manifest !== 'object')
+    return 'manifest.json is unreadable';
+  if (manifest.modelVersion !== modelVersion)
+    return `the manifest names model version ${String(manifest.modelVersion)}`;
   if (manifest.snapshotId !== snapshotId) return `the manifest names snapshot ${String(manifest.snapshotId)}`;
-  if (typeof manifest.createdAt !== 'string' || Number.isNaN(Date.parse(manifest.createdAt))) return 'the manifest has no createdAt';
+  if (typeof manifest.createdAt !== 'string' || Number.isNaN(Date.parse(manifest.createdAt)))
+    return 'the manifest has no createdAt';
   if (!Array.isArray(manifest.shards) || manifest.shards.length === 0) return 'the manifest names no output';
   const missing = manifest.shards.filter((s) => typeof s?.outputKey !== 'string' || !keys.has(s.outputKey));
   if (missing.length > 0) return `${missing.length} output(s) named by the manifest are missing`;
@@ -193,7 +203,11 @@ export function scorePsi(
   for (let k = 0; k < expected.length; k++) {
     if (k === 0 && expected[0] === 0 && actual[0] === 0) continue; // no missing probability on either side
     const share = { referenceShare: expected[k] / te, currentShare: actual[k] / ta };
-    bins.push(k === 0 ? { from: null, to: null, missing: true, ...share } : { from: k === 1 ? null : edges[k - 2], to: k - 1 < edges.length ? edges[k - 1] : null, ...share });
+    bins.push(
+      k === 0
+        ? { from: null, to: null, missing: true, ...share }
+        : { from: k === 1 ? null : edges[k - 2], to: k - 1 < edges.length ? edges[k - 1] : null, ...share },
+    );
   }
   return { psi: value, bins };
 }
@@ -207,23 +221,37 @@ export async function readRunScores(options: {
   tmpDir: string;
 }): Promise<{ scores: Float64Array; window: ScoreWindow }> {
   const { store, run } = options;
-  return withParquetObjects({ store, keys: run.outputKeys, tmpDir: options.tmpDir, scratch: 'score-drift' }, async (relation) => {
-    const { conn, source, present } = relation;
-    if (!present.has('probability')) throw new Error(`${store.describe(run.manifestKey)}: the run's outputs have no probability column`);
-    const windowed = present.has(TIME_COLUMN);
-    let sql = `SELECT * FROM ${source}`;
-    let extended = false;
-    let rowsInRun: number;
-    if (windowed) {
-      // Ties on the boundary day are cut by probability: the same run always gives the same scores.
-      const selection = await selectNewestWindow(relation, { timeColumn: TIME_COLUMN, windowDays: options.windowDays, minRows: options.minRows, tieBreak: ['probability DESC NULLS LAST'] });
-      ({ sql, extended, rowsTotal: rowsInRun } = selection);
-    } else {
-      rowsInRun = Number((await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${source}`)).getRowObjectsJS()[0].n);
-    }
-    const read = await readDoubleColumns(conn, sql, ['probability'], windowed ? TIME_COLUMN : null);
-    return { scores: read.values[0], window: { from: read.from, to: read.to, rows: read.rows, rowsInRun, extended, windowed } };
-  });
+  return withParquetObjects(
+    { store, keys: run.outputKeys, tmpDir: options.tmpDir, scratch: 'score-drift' },
+    async (relation) => {
+      const { conn, source, present } = relation;
+      if (!present.has('probability'))
+        throw new Error(`${store.describe(run.manifestKey)}: the run's outputs have no probability column`);
+      const windowed = present.has(TIME_COLUMN);
+      let sql = `SELECT * FROM ${source}`;
+      let extended = false;
+      let rowsInRun: number;
+      if (windowed) {
+        // Ties on the boundary day are cut by probability: the same run always gives the same scores.
+        const selection = await selectNewestWindow(relation, {
+          timeColumn: TIME_COLUMN,
+          windowDays: options.windowDays,
+          minRows: options.minRows,
+          tieBreak: ['probability DESC NULLS LAST'],
+        });
+        ({ sql, extended, rowsTotal: rowsInRun } = selection);
+      } else {
+        rowsInRun = Number(
+          (await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${source}`)).getRowObjectsJS()[0].n,
+        );
+      }
+      const read = await readDoubleColumns(conn, sql, ['probability'], windowed ? TIME_COLUMN : null);
+      return {
+        scores: read.values[0],
+        window: { from: read.from, to: read.to, rows: read.rows, rowsInRun, extended, windowed },
+      };
+    },
+  );
 }
 
 /**
@@ -252,18 +280,38 @@ export async function checkScoreDrift(options: {
   }
   const first = runs[0];
   const latest = runs[runs.length - 1];
-  const read = (run: BatchRunRef) => readRunScores({ store: options.store, run, windowDays: options.windowDays, minRows: options.minRows, tmpDir: options.tmpDir });
+  const read = (run: BatchRunRef) =>
+    readRunScores({
+      store: options.store,
+      run,
+      windowDays: options.windowDays,
+      minRows: options.minRows,
+      tmpDir: options.tmpDir,
+    });
   const reference = await read(first);
   const current = await read(latest);
   const { psi: value, bins } = scorePsi(reference.scores, current.scores);
   if (!Number.isFinite(value)) {
-    return { available: false, reason: 'a batch run has no scores to compare', modelVersion: options.modelVersion, completeRuns: runs.length };
+    return {
+      available: false,
+      reason: 'a batch run has no scores to compare',
+      modelVersion: options.modelVersion,
+      completeRuns: runs.length,
+    };
   }
-  const runOf = ({ outputKeys: _keys, ...ref }: BatchRunRef, window: ScoreWindow): ScoreRun => ({ ...ref, window });
+  const runOf = ({ outputKeys: _keys, ...ref }: BatchRunRef, window: ScoreWindow): ScoreRun => ({
+    ...ref,
+    window,
+  });
   return {
     available: true,
     psi: value,
-    status: value > options.threshold ? 'drifted' : value >= Math.min(options.warn, options.threshold) ? 'shifting' : 'stable',
+    status:
+      value > options.threshold
+        ? 'drifted'
+        : value >= Math.min(options.warn, options.threshold)
+          ? 'shifting'
+          : 'stable',
     modelVersion: options.modelVersion,
     referenceRun: runOf(first, reference.window),
     currentRun: runOf(latest, current.window),

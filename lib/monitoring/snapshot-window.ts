@@ -45,36 +45,72 @@ export async function readSnapshotWindow(options: WindowOptions): Promise<Window
   let snapshotId = options.snapshotId;
   if (snapshotId === undefined) {
     const current = await readCurrentSnapshot(store);
-    if (!current || typeof current.snapshotId !== 'string') return { found: false, reason: `no published feature snapshot (${store.describe(CURRENT_KEY)} is missing)` };
+    if (!current || typeof current.snapshotId !== 'string')
+      return {
+        found: false,
+        reason: `no published feature snapshot (${store.describe(CURRENT_KEY)} is missing)`,
+      };
     snapshotId = current.snapshotId;
   }
-  if (!SNAPSHOT_ID.test(snapshotId)) return { found: false, reason: `snapshot id ${JSON.stringify(snapshotId)} is not a valid id` };
+  if (!SNAPSHOT_ID.test(snapshotId))
+    return { found: false, reason: `snapshot id ${JSON.stringify(snapshotId)} is not a valid id` };
   const prefix = `features/snapshot=${snapshotId}/`;
   const objects = await store.list(prefix);
   const manifestKey = `${prefix}manifest.json`;
   if (!objects.some((o) => o.key === manifestKey)) {
-    return { found: false, reason: `snapshot ${snapshotId} has no ${store.describe(manifestKey)}: not a finished snapshot` };
+    return {
+      found: false,
+      reason: `snapshot ${snapshotId} has no ${store.describe(manifestKey)}: not a finished snapshot`,
+    };
   }
   const shards = objects.map((o) => o.key).filter((k) => SHARD_FILE.test(k.slice(prefix.length)));
-  if (shards.length === 0) return { found: false, reason: `snapshot ${snapshotId} has no part-*.parquet file` };
+  if (shards.length === 0)
+    return { found: false, reason: `snapshot ${snapshotId} has no part-*.parquet file` };
   const manifest = await getJson<Partial<FeatureManifest>>(store, manifestKey);
   const timeColumn = typeof manifest?.timeColumn === 'string' ? manifest.timeColumn : TIME_COLUMN;
 
-  return withParquetObjects({ store, keys: shards, tmpDir: options.tmpDir, scratch: 'drift' }, async (relation) => {
-    const { conn, present } = relation;
-    if (!present.has(timeColumn)) return { found: false, reason: `snapshot ${snapshotId} has no time column ${timeColumn}` };
-    // Loans of the boundary day are cut by id, so the same snapshot always gives the same rows.
-    const ids = Array.isArray(manifest?.idColumns) ? manifest.idColumns.filter((c): c is string => typeof c === 'string' && present.has(c)) : [];
-    const selection = await selectNewestWindow(relation, { timeColumn, windowDays, minRows, tieBreak: ids.map((c) => `${sqlIdentifier(c)} DESC`) });
-    const wanted = options.columns.filter((c) => present.has(c));
-    const rowsInSnapshot = selection.rowsTotal;
-    if (selection.newest === null) {
-      const empty: SnapshotWindow = { snapshotId, from: null, to: null, windowDays, extended: false, rows: 0, rowsInSnapshot };
-      return { found: true, window: empty, values: new Map(wanted.map((c) => [c, new Float64Array(0)])) };
-    }
-    const read = await readDoubleColumns(conn, selection.sql, wanted, timeColumn);
-    const values = new Map(wanted.map((c, j) => [c, read.values[j]]));
-    const window: SnapshotWindow = { snapshotId, from: read.from, to: read.to, windowDays, extended: selection.extended, rows: read.rows, rowsInSnapshot };
-    return { found: true, window, values };
-  });
+  return withParquetObjects(
+    { store, keys: shards, tmpDir: options.tmpDir, scratch: 'drift' },
+    async (relation) => {
+      const { conn, present } = relation;
+      if (!present.has(timeColumn))
+        return { found: false, reason: `snapshot ${snapshotId} has no time column ${timeColumn}` };
+      // Loans of the boundary day are cut by id, so the same snapshot always gives the same rows.
+      const ids = Array.isArray(manifest?.idColumns)
+        ? manifest.idColumns.filter((c): c is string => typeof c === 'string' && present.has(c))
+        : [];
+      const selection = await selectNewestWindow(relation, {
+        timeColumn,
+        windowDays,
+        minRows,
+        tieBreak: ids.map((c) => `${sqlIdentifier(c)} DESC`),
+      });
+      const wanted = options.columns.filter((c) => present.has(c));
+      const rowsInSnapshot = selection.rowsTotal;
+      if (selection.newest === null) {
+        const empty: SnapshotWindow = {
+          snapshotId,
+          from: null,
+          to: null,
+          windowDays,
+          extended: false,
+          rows: 0,
+          rowsInSnapshot,
+        };
+        return { found: true, window: empty, values: new Map(wanted.map((c) => [c, new Float64Array(0)])) };
+      }
+      const read = await readDoubleColumns(conn, selection.sql, wanted, timeColumn);
+      const values = new Map(wanted.map((c, j) => [c, read.values[j]]));
+      const window: SnapshotWindow = {
+        snapshotId,
+        from: read.from,
+        to: read.to,
+        windowDays,
+        extended: selection.extended,
+        rows: read.rows,
+        rowsInSnapshot,
+      };
+      return { found: true, window, values };
+    },
+  );
 }

@@ -38,7 +38,8 @@ export function binCounts(values: ArrayLike<number>, edges: Float32Array | reado
  * NaN (nothing to compare).
  */
 export function psi(expected: ArrayLike<number>, actual: ArrayLike<number>, epsilon = PSI_EPSILON): number {
-  if (expected.length !== actual.length) throw new RangeError(`psi: ${expected.length} expected bins vs ${actual.length} actual bins`);
+  if (expected.length !== actual.length)
+    throw new RangeError(`psi: ${expected.length} expected bins vs ${actual.length} actual bins`);
   const te = total(expected);
   const ta = total(actual);
   if (te === 0 || ta === 0) return Number.NaN;
@@ -113,7 +114,8 @@ export interface KsResult {
  * and ties make the p-value conservative. undefined when a side has no non-missing value.
  */
 export function ksFromCounts(expected: ArrayLike<number>, actual: ArrayLike<number>): KsResult | undefined {
-  if (expected.length !== actual.length) throw new RangeError(`ks: ${expected.length} expected bins vs ${actual.length} actual bins`);
+  if (expected.length !== actual.length)
+    throw new RangeError(`ks: ${expected.length} expected bins vs ${actual.length} actual bins`);
   let n = 0;
   let m = 0;
   for (let k = 1; k < expected.length; k++) {

@@ -34,7 +34,12 @@ function parse(text: string | undefined): unknown {
 const stateTypeOf = (eventType: string) => eventType.replace(/StateEntered$/, '');
 
 function failureOf(e: HistoryEvent): { error?: string; cause?: string } | undefined {
-  return e.taskFailedEventDetails ?? e.taskTimedOutEventDetails ?? e.lambdaFunctionFailedEventDetails ?? e.lambdaFunctionTimedOutEventDetails;
+  return (
+    e.taskFailedEventDetails ??
+    e.taskTimedOutEventDetails ??
+    e.lambdaFunctionFailedEventDetails ??
+    e.lambdaFunctionTimedOutEventDetails
+  );
 }
 
 /** The RunEvents in a history (failure events name no state: they belong to the open one). */
@@ -44,15 +49,24 @@ export function runEventsOf(history: readonly HistoryEvent[]): RunEvent[] {
   for (const e of history) {
     const at = e.timestamp?.getTime() ?? 0;
     const type = e.type ?? '';
-    if (type === 'ExecutionStarted') out.push({ type, at, input: parse(e.executionStartedEventDetails?.input) });
-    else if (type === 'ExecutionSucceeded') out.push({ type, at, output: parse(e.executionSucceededEventDetails?.output) });
+    if (type === 'ExecutionStarted')
+      out.push({ type, at, input: parse(e.executionStartedEventDetails?.input) });
+    else if (type === 'ExecutionSucceeded')
+      out.push({ type, at, output: parse(e.executionSucceededEventDetails?.output) });
     else if (type === 'ExecutionFailed' || type === 'ExecutionAborted' || type === 'ExecutionTimedOut') {
-      const d = e.executionFailedEventDetails ?? e.executionAbortedEventDetails ?? e.executionTimedOutEventDetails;
+      const d =
+        e.executionFailedEventDetails ?? e.executionAbortedEventDetails ?? e.executionTimedOutEventDetails;
       out.push({ type: 'ExecutionFailed', at, error: { error: d?.error ?? type, cause: d?.cause ?? '' } });
     } else if (type.endsWith('StateEntered') && e.stateEnteredEventDetails?.name) {
       const name = e.stateEnteredEventDetails.name;
       open.push(name);
-      out.push({ type: 'StateEntered', at, name, stateType: stateTypeOf(type), input: parse(e.stateEnteredEventDetails.input) });
+      out.push({
+        type: 'StateEntered',
+        at,
+        name,
+        stateType: stateTypeOf(type),
+        input: parse(e.stateEnteredEventDetails.input),
+      });
     } else if (type.endsWith('StateExited') && e.stateExitedEventDetails?.name) {
       const name = e.stateExitedEventDetails.name;
       const i = open.lastIndexOf(name);
@@ -61,7 +75,13 @@ export function runEventsOf(history: readonly HistoryEvent[]): RunEvent[] {
     } else {
       const failure = failureOf(e);
       const name = open.at(-1);
-      if (failure && name) out.push({ type: 'StateFailed', at, name, error: { error: failure.error ?? type, cause: failure.cause ?? '' } });
+      if (failure && name)
+        out.push({
+          type: 'StateFailed',
+          at,
+          name,
+          error: { error: failure.error ?? type, cause: failure.cause ?? '' },
+        });
     }
   }
   return out;
@@ -74,7 +94,12 @@ export function recordFromHistory(options: {
   history: readonly HistoryEvent[];
   status?: string;
 }): RunRecord {
-  const record = newRunRecord({ executionId: options.executionId, stateMachine: options.stateMachine, input: null, startedAt: options.startedAt });
+  const record = newRunRecord({
+    executionId: options.executionId,
+    stateMachine: options.stateMachine,
+    input: null,
+    startedAt: options.startedAt,
+  });
   for (const event of runEventsOf(options.history)) applyRunEvent(record, event);
   if (record.status === 'running' && options.status && options.status !== 'RUNNING') {
     record.status = options.status === 'SUCCEEDED' ? 'succeeded' : 'failed';

@@ -26,7 +26,8 @@ export function executionNameFor(object: Pick<NewObject, 'key' | 'etag'>): strin
     .replace(/^-|-$/g, '');
   const room = MAX_EXECUTION_NAME - 'new-'.length - 1 - hash.length;
   // Keep the END of the key: the file name tells more than the common prefix.
-  const tail = readable.length > room ? readable.slice(readable.length - room).replace(/^[-_]+/, '') : readable;
+  const tail =
+    readable.length > room ? readable.slice(readable.length - room).replace(/^[-_]+/, '') : readable;
   return `new-${tail || 'object'}-${hash}`;
 }
 
@@ -41,7 +42,10 @@ interface EventBridgeS3 {
   detail?: { bucket?: { name?: string }; object?: { key?: string; size?: number; etag?: string } };
 }
 interface S3Notification {
-  Records?: { eventName?: string; s3?: { bucket?: { name?: string }; object?: { key?: string; size?: number; eTag?: string } } }[];
+  Records?: {
+    eventName?: string;
+    s3?: { bucket?: { name?: string }; object?: { key?: string; size?: number; eTag?: string } };
+  }[];
 }
 
 /**
@@ -51,12 +55,24 @@ interface S3Notification {
 export function objectsInEvent(event: unknown): NewObject[] {
   const eb = event as EventBridgeS3;
   if (eb?.source === 'aws.s3' && eb.detail?.object?.key && eb.detail.bucket?.name) {
-    return [{ bucket: eb.detail.bucket.name, key: eb.detail.object.key, size: eb.detail.object.size ?? null, etag: eb.detail.object.etag ?? '' }];
+    return [
+      {
+        bucket: eb.detail.bucket.name,
+        key: eb.detail.object.key,
+        size: eb.detail.object.size ?? null,
+        etag: eb.detail.object.etag ?? '',
+      },
+    ];
   }
   const records = (event as S3Notification)?.Records;
   if (!Array.isArray(records)) return [];
   return records
-    .filter((r) => r.s3?.object?.key && r.s3.bucket?.name && (r.eventName ?? 'ObjectCreated').startsWith('ObjectCreated'))
+    .filter(
+      (r) =>
+        r.s3?.object?.key &&
+        r.s3.bucket?.name &&
+        (r.eventName ?? 'ObjectCreated').startsWith('ObjectCreated'),
+    )
     .map((r) => ({
       bucket: r.s3!.bucket!.name!,
       key: decodeS3Key(r.s3!.object!.key!),

@@ -162,7 +162,13 @@ export function applyRunEvent(record: RunRecord, event: RunEvent): RunRecord {
       break;
     }
     case 'TaskAnswered':
-      record.tasks.push({ name: event.name, inputHash: event.inputHash, at: iso(event.at), result: event.result, reused: event.reused });
+      record.tasks.push({
+        name: event.name,
+        inputHash: event.inputHash,
+        at: iso(event.at),
+        result: event.result,
+        reused: event.reused,
+      });
       break;
   }
   return record;
@@ -172,7 +178,9 @@ export function applyRunEvent(record: RunRecord, event: RunEvent): RunRecord {
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
     if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
   });
 }
 
@@ -213,7 +221,8 @@ export function runModelVersion(record: RunRecord): string | null {
   if (typeof out?.modelVersion === 'string') return out.modelVersion;
   // A failed run: the last version any state produced.
   for (let i = record.states.length - 1; i >= 0; i--) {
-    const o = record.states[i].output as { registration?: { version?: unknown }; candidate?: { version?: unknown } } | undefined;
+    const o = record.states[i].output as
+      { registration?: { version?: unknown }; candidate?: { version?: unknown } } | undefined;
     const v = o?.registration?.version ?? o?.candidate?.version;
     if (typeof v === 'string') return v;
   }

@@ -67,12 +67,21 @@ export function isAhead(other: RunningExecution, self: TurnSelf): boolean {
   return other.name < self.name;
 }
 
-export function decideTurn(self: TurnSelf, running: readonly RunningExecution[], now: Date, maxWaitSeconds: number): TurnDecision {
+export function decideTurn(
+  self: TurnSelf,
+  running: readonly RunningExecution[],
+  now: Date,
+  maxWaitSeconds: number,
+): TurnDecision {
   const started = Date.parse(self.startedAt);
-  if (Number.isNaN(started)) throw new Error(`the execution's start time ${JSON.stringify(self.startedAt)} is not a date`);
+  if (Number.isNaN(started))
+    throw new Error(`the execution's start time ${JSON.stringify(self.startedAt)} is not a date`);
   const ahead = running
     .filter((r) => isAhead(r, self))
-    .sort((x, y) => startMs(x.startedAt) - startMs(y.startedAt) || (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+    .sort(
+      (x, y) =>
+        startMs(x.startedAt) - startMs(y.startedAt) || (x.name < y.name ? -1 : x.name > y.name ? 1 : 0),
+    );
   const waitedSeconds = Math.max(0, Math.round((now.getTime() - started) / 1000));
   if (ahead.length > 0 && waitedSeconds >= maxWaitSeconds) {
     throw new TrainingTurnTimeoutError(
@@ -95,7 +104,10 @@ export async function awaitTurn(
   try {
     running = await list(request.stateMachineId);
   } catch (e) {
-    throw new TrainingListUnavailableError(`cannot list the running training executions: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw new TrainingListUnavailableError(
+      `cannot list the running training executions: ${e instanceof Error ? e.message : String(e)}`,
+      { cause: e },
+    );
   }
   return decideTurn(request.self, running, now(), request.maxWaitSeconds);
 }

@@ -16,14 +16,22 @@ const BATCH_THREADS = { intraOpThreads: 0 };
  * predict image does. Only that version can be asked for (by its full sha256, a prefix of it,
  * or "champion", which is what the image was built from).
  */
-export function directoryModelSource(dir: string, modelName: string): BatchModelSource & { release(): Promise<void> } {
+export function directoryModelSource(
+  dir: string,
+  modelName: string,
+): BatchModelSource & { release(): Promise<void> } {
   let loaded: Promise<OnnxServingModel> | undefined;
   const model = () => (loaded ??= loadServingModelFromDir(dir, BATCH_THREADS));
   return {
     modelName,
     async resolve(requested) {
       const { version } = await model();
-      if (requested === undefined || requested === 'champion' || (requested.length >= 4 && version.startsWith(requested))) return version;
+      if (
+        requested === undefined ||
+        requested === 'champion' ||
+        (requested.length >= 4 && version.startsWith(requested))
+      )
+        return version;
       throw new InputError(
         'MODEL_VERSION_MISMATCH',
         `this function carries model ${version} (MODEL_DIR ${dir}); it cannot score with ${requested}`,
@@ -32,7 +40,10 @@ export function directoryModelSource(dir: string, modelName: string): BatchModel
     async load(version) {
       const m = await model();
       if (m.version !== version) {
-        throw new InputError('MODEL_VERSION_MISMATCH', `this function carries model ${m.version}; the run asked for ${version}`);
+        throw new InputError(
+          'MODEL_VERSION_MISMATCH',
+          `this function carries model ${m.version}; the run asked for ${version}`,
+        );
       }
       return m;
     },
@@ -44,7 +55,10 @@ export function directoryModelSource(dir: string, modelName: string): BatchModel
 }
 
 /** Registered versions from the object store; the champion alias unless a version is named. */
-export function registryModelSource(store: ObjectStore, registry: ModelRegistry): BatchModelSource & { release(): Promise<void> } {
+export function registryModelSource(
+  store: ObjectStore,
+  registry: ModelRegistry,
+): BatchModelSource & { release(): Promise<void> } {
   const cache = new Map<string, Promise<OnnxServingModel>>();
   return {
     modelName: registry.name,

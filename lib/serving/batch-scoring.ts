@@ -35,7 +35,9 @@ const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 const quoteLiteral = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
 function readerSql(file: string): string {
-  return formatOf(file) === 'parquet' ? `read_parquet(${quoteLiteral(file)}, hive_partitioning = false)` : `read_csv(${quoteLiteral(file)}, header = true, hive_partitioning = false)`;
+  return formatOf(file) === 'parquet'
+    ? `read_parquet(${quoteLiteral(file)}, hive_partitioning = false)`
+    : `read_csv(${quoteLiteral(file)}, header = true, hive_partitioning = false)`;
 }
 
 /** Rows scored per model call: large enough to amortise the call, small enough to bound memory. */
@@ -43,7 +45,11 @@ const SCORE_BATCH_ROWS = 131072;
 /** DuckDB's vector size: a data chunk holds at most this many rows. */
 const CHUNK_ROWS = 2048;
 
-export async function scoreFeatureTable(options: { input: string; output: string; model: ServingModel }): Promise<BatchScoreResult> {
+export async function scoreFeatureTable(options: {
+  input: string;
+  output: string;
+  model: ServingModel;
+}): Promise<BatchScoreResult> {
   const { input, output, model } = options;
   const outFormat = formatOf(output);
   const instance = await DuckDBInstance.create(':memory:');
@@ -59,7 +65,9 @@ export async function scoreFeatureTable(options: { input: string; output: string
       );
     }
     const features = new Set(model.featureNames);
-    const passthrough = columns.filter((c) => !features.has(c) && !['probability', 'prediction', 'model_version'].includes(c));
+    const passthrough = columns.filter(
+      (c) => !features.has(c) && !['probability', 'prediction', 'model_version'].includes(c),
+    );
 
     await connection.run(`CREATE TEMP TABLE input_rows AS SELECT * FROM ${readerSql(input)}`);
     const matrix = await featureMatrix(connection, input, model.featureNames);
@@ -72,7 +80,8 @@ export async function scoreFeatureTable(options: { input: string; output: string
     const select =
       `SELECT ${[...passthrough.map(quoteIdent), 'probability', `CAST(probability >= ${model.threshold} AS INTEGER) AS prediction`, `${quoteLiteral(model.version)} AS model_version`].join(', ')} ` +
       'FROM input_rows POSITIONAL JOIN scores';
-    const copyOptions = outFormat === 'parquet' ? '(FORMAT parquet, COMPRESSION zstd)' : '(FORMAT csv, HEADER true)';
+    const copyOptions =
+      outFormat === 'parquet' ? '(FORMAT parquet, COMPRESSION zstd)' : '(FORMAT csv, HEADER true)';
     await connection.run(`COPY (${select}) TO ${quoteLiteral(output)} ${copyOptions}`);
 
     let positives = 0;
@@ -89,12 +98,18 @@ async function describe(connection: DuckDBConnection, file: string): Promise<str
     const reader = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${readerSql(file)}`);
     return reader.getRowObjects().map((r) => String(r.column_name));
   } catch (e) {
-    throw new InputError('UNREADABLE_TABLE', `cannot read ${file}: ${(e as Error).message.split('\n')[0]}`, { file });
+    throw new InputError('UNREADABLE_TABLE', `cannot read ${file}: ${(e as Error).message.split('\n')[0]}`, {
+      file,
+    });
   }
 }
 
 /** The feature columns, row-major float32, NULL and non-finite text as NaN. */
-async function featureMatrix(connection: DuckDBConnection, file: string, featureNames: readonly string[]): Promise<Float32Array> {
+async function featureMatrix(
+  connection: DuckDBConnection,
+  file: string,
+  featureNames: readonly string[],
+): Promise<Float32Array> {
   const width = featureNames.length;
   const count = await connection.runAndReadAll('SELECT count(*)::BIGINT AS n FROM input_rows');
   const rows = Number(count.getRowObjects()[0].n);
@@ -104,7 +119,10 @@ async function featureMatrix(connection: DuckDBConnection, file: string, feature
   try {
     result = await connection.stream(`SELECT ${casts} FROM input_rows`);
   } catch (e) {
-    throw new InputError('BAD_FEATURE_COLUMN', `${file}: feature columns must be numeric: ${(e as Error).message.split('\n')[0]}`);
+    throw new InputError(
+      'BAD_FEATURE_COLUMN',
+      `${file}: feature columns must be numeric: ${(e as Error).message.split('\n')[0]}`,
+    );
   }
   let offset = 0;
   for (;;) {
@@ -124,7 +142,11 @@ async function featureMatrix(connection: DuckDBConnection, file: string, feature
   return matrix;
 }
 
-async function scoreInBatches(model: ServingModel, matrix: Float32Array, rows: number): Promise<Float32Array> {
+async function scoreInBatches(
+  model: ServingModel,
+  matrix: Float32Array,
+  rows: number,
+): Promise<Float32Array> {
   const width = model.featureNames.length;
   const out = new Float32Array(rows);
   for (let start = 0; start < rows; start += SCORE_BATCH_ROWS) {
@@ -135,7 +157,11 @@ async function scoreInBatches(model: ServingModel, matrix: Float32Array, rows: n
   return out;
 }
 
-async function appendFloats(connection: DuckDBConnection, table: string, values: Float32Array): Promise<void> {
+async function appendFloats(
+  connection: DuckDBConnection,
+  table: string,
+  values: Float32Array,
+): Promise<void> {
   const appender = await connection.createAppender(table);
   const chunk = DuckDBDataChunk.create([DuckDBFloatType.instance], CHUNK_ROWS);
   for (let start = 0; start < values.length; start += CHUNK_ROWS) {

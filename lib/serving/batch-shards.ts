@@ -123,15 +123,24 @@ export async function planBatch(options: {
   if (snapshotId === undefined) {
     const current = await getJson<{ snapshotId?: unknown }>(store, FEATURES_CURRENT_KEY);
     if (current === undefined) {
-      throw new InputError('NO_CURRENT_SNAPSHOT', `${store.describe(FEATURES_CURRENT_KEY)} does not exist: publish features first, or name a snapshotId`);
+      throw new InputError(
+        'NO_CURRENT_SNAPSHOT',
+        `${store.describe(FEATURES_CURRENT_KEY)} does not exist: publish features first, or name a snapshotId`,
+      );
     }
     if (typeof current.snapshotId !== 'string') {
-      throw new InputError('BAD_CURRENT_POINTER', `${store.describe(FEATURES_CURRENT_KEY)} has no string "snapshotId"`);
+      throw new InputError(
+        'BAD_CURRENT_POINTER',
+        `${store.describe(FEATURES_CURRENT_KEY)} has no string "snapshotId"`,
+      );
     }
     snapshotId = current.snapshotId;
   }
   if (!SNAPSHOT_ID.test(snapshotId)) {
-    throw new InputError('BAD_SNAPSHOT_ID', `snapshot id ${JSON.stringify(snapshotId)} must be 1-128 of letters, digits, dot, dash, underscore`);
+    throw new InputError(
+      'BAD_SNAPSHOT_ID',
+      `snapshot id ${JSON.stringify(snapshotId)} must be 1-128 of letters, digits, dot, dash, underscore`,
+    );
   }
   const prefix = snapshotPrefix(snapshotId);
   const manifestKey = `${prefix}manifest.json`;
@@ -146,7 +155,10 @@ export async function planBatch(options: {
     .filter((o) => !o.key.slice(prefix.length).includes('/') && SHARD_FILE.test(o.key.slice(prefix.length)))
     .map((o) => ({ key: o.key, size: o.size }));
   if (shards.length === 0) {
-    throw new InputError('NO_SHARDS', `snapshot ${snapshotId} (${store.describe(manifestKey)}) has no part-*.parquet file next to its manifest to score`);
+    throw new InputError(
+      'NO_SHARDS',
+      `snapshot ${snapshotId} (${store.describe(manifestKey)}) has no part-*.parquet file next to its manifest to score`,
+    );
   }
   const modelVersion = await models.resolve(options.modelVersion);
   return {
@@ -162,7 +174,10 @@ export async function planBatch(options: {
 export function snapshotOfShard(key: string): string {
   const m = /^features\/snapshot=([^/]+)\/([^/]+)$/.exec(key);
   if (!m || !SNAPSHOT_ID.test(m[1]) || !SHARD_FILE.test(m[2])) {
-    throw new InputError('BAD_SHARD_KEY', `shard key ${JSON.stringify(key)} is not features/snapshot=<id>/part-*.parquet`);
+    throw new InputError(
+      'BAD_SHARD_KEY',
+      `shard key ${JSON.stringify(key)} is not features/snapshot=<id>/part-*.parquet`,
+    );
   }
   return m[1];
 }
@@ -200,7 +215,15 @@ export async function scoreShard(options: {
     await store.download(key, input);
     const scored = await scoreFeatureTable({ input, output, model });
     await store.upload(output, outputKey, { contentType: 'application/vnd.apache.parquet' });
-    return { key, outputKey, rows: scored.rows, positives: scored.positives, snapshotId, modelVersion, reused: false };
+    return {
+      key,
+      outputKey,
+      rows: scored.rows,
+      positives: scored.positives,
+      snapshotId,
+      modelVersion,
+      reused: false,
+    };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -226,7 +249,9 @@ export async function writeManifest(options: {
   clock: Clock;
   results: readonly ShardResult[];
   /** When given, every planned shard must have exactly one result (nothing silently missing). */
-  plan?: Pick<BatchPlan, 'snapshotId' | 'modelName' | 'modelVersion'> & { shards: ReadonlyArray<{ key: string }> };
+  plan?: Pick<BatchPlan, 'snapshotId' | 'modelName' | 'modelVersion'> & {
+    shards: ReadonlyArray<{ key: string }>;
+  };
   modelName: string;
   runId?: string;
 }): Promise<ManifestResult> {
@@ -250,28 +275,40 @@ export async function writeManifest(options: {
   }
   if (plan) {
     const missing = plan.shards.filter((s) => !seen.has(s.key)).map((s) => s.key);
-    if (missing.length > 0) throw new InputError('MISSING_SHARDS', `no result for planned shard(s) ${missing.join(', ')}`);
+    if (missing.length > 0)
+      throw new InputError('MISSING_SHARDS', `no result for planned shard(s) ${missing.join(', ')}`);
     const planned = new Set(plan.shards.map((s) => s.key));
     const extra = results.filter((r) => !planned.has(r.key)).map((r) => r.key);
-    if (extra.length > 0) throw new InputError('UNPLANNED_SHARDS', `result(s) for shard(s) not in the plan: ${extra.join(', ')}`);
+    if (extra.length > 0)
+      throw new InputError('UNPLANNED_SHARDS', `result(s) for shard(s) not in the plan: ${extra.join(', ')}`);
   }
   for (const r of results) {
     if (!(await store.head(r.outputKey))) {
-      throw new InputError('MISSING_OUTPUT', `shard ${r.key} reports ${store.describe(r.outputKey)}, which does not exist`);
+      throw new InputError(
+        'MISSING_OUTPUT',
+        `shard ${r.key} reports ${store.describe(r.outputKey)}, which does not exist`,
+      );
     }
   }
   const manifestKey = `${predictionsPrefix(modelName, modelVersion, snapshotId)}manifest.json`;
   const now = options.clock.now().toISOString();
   const runId = options.runId ?? null;
-  const shards = [...results].sort((a, b) => (a.key < b.key ? -1 : 1)).map(({ key, outputKey, rows, positives }) => ({ key, outputKey, rows, positives }));
+  const shards = [...results]
+    .sort((a, b) => (a.key < b.key ? -1 : 1))
+    .map(({ key, outputKey, rows, positives }) => ({ key, outputKey, rows, positives }));
   const rows = results.reduce((s, r) => s + r.rows, 0);
   const positives = results.reduce((s, r) => s + r.positives, 0);
   const warnings: string[] = [];
   const earlier = await readEarlierManifest(store, manifestKey, snapshotId, modelVersion);
-  let history: Pick<BatchManifest, 'runId' | 'createdAt' | 'rescoredAt' | 'rescoredRunId'> = { runId, createdAt: now };
+  let history: Pick<BatchManifest, 'runId' | 'createdAt' | 'rescoredAt' | 'rescoredRunId'> = {
+    runId,
+    createdAt: now,
+  };
   let rescored = false;
   if (earlier.kind === 'unusable') {
-    warnings.push(`${store.describe(manifestKey)} was there but ${earlier.why}: written as a new run (createdAt ${now})`);
+    warnings.push(
+      `${store.describe(manifestKey)} was there but ${earlier.why}: written as a new run (createdAt ${now})`,
+    );
   } else if (earlier.kind === 'found') {
     // The folder was completed before: its first run stays its history (score drift's reference is
     // the oldest createdAt). A retry of the write by the run that wrote it is not a re-run.
@@ -279,17 +316,40 @@ export async function writeManifest(options: {
     rescored = runId === null || runId !== e.runId;
     history = rescored
       ? { runId: e.runId, createdAt: e.createdAt, rescoredAt: now, rescoredRunId: runId }
-      : { runId: e.runId, createdAt: e.createdAt, ...(e.rescoredAt !== undefined ? { rescoredAt: e.rescoredAt, rescoredRunId: e.rescoredRunId ?? null } : {}) };
+      : {
+          runId: e.runId,
+          createdAt: e.createdAt,
+          ...(e.rescoredAt !== undefined
+            ? { rescoredAt: e.rescoredAt, rescoredRunId: e.rescoredRunId ?? null }
+            : {}),
+        };
     const changed = describeChange(e, { rows, positives, shards });
-    if (changed !== null) warnings.push(`${store.describe(manifestKey)}: this re-run's outputs differ from those of the run at ${e.createdAt} (${changed}); its createdAt is kept`);
+    if (changed !== null)
+      warnings.push(
+        `${store.describe(manifestKey)}: this re-run's outputs differ from those of the run at ${e.createdAt} (${changed}); its createdAt is kept`,
+      );
   }
-  const manifest: BatchManifest = { snapshotId, modelName, modelVersion, ...history, rows, positives, shards };
+  const manifest: BatchManifest = {
+    snapshotId,
+    modelName,
+    modelVersion,
+    ...history,
+    rows,
+    positives,
+    shards,
+  };
   await store.put(manifestKey, JSON.stringify(manifest, null, 2) + '\n', { contentType: 'application/json' });
   const currentKey = predictionsCurrentKey(modelName);
   await store.put(
     currentKey,
     JSON.stringify(
-      { manifestKey, snapshotId, modelVersion, createdAt: manifest.createdAt, ...(manifest.rescoredAt !== undefined ? { rescoredAt: manifest.rescoredAt } : {}) },
+      {
+        manifestKey,
+        snapshotId,
+        modelVersion,
+        createdAt: manifest.createdAt,
+        ...(manifest.rescoredAt !== undefined ? { rescoredAt: manifest.rescoredAt } : {}),
+      },
       null,
       2,
     ) + '\n',
@@ -311,7 +371,13 @@ export async function writeManifest(options: {
 
 type EarlierManifest =
   | { kind: 'none' }
-  | { kind: 'found'; manifest: Pick<BatchManifest, 'runId' | 'createdAt' | 'rescoredAt' | 'rescoredRunId' | 'rows' | 'positives' | 'shards'> }
+  | {
+      kind: 'found';
+      manifest: Pick<
+        BatchManifest,
+        'runId' | 'createdAt' | 'rescoredAt' | 'rescoredRunId' | 'rows' | 'positives' | 'shards'
+      >;
+    }
   | { kind: 'unusable'; why: string };
 
 /**
@@ -320,7 +386,12 @@ type EarlierManifest =
  * manifest of this snapshot and version are 'unusable' and the run is written as new, with a
  * warning (score drift ignores such a folder anyway, so it had no history to keep).
  */
-async function readEarlierManifest(store: ObjectStore, key: string, snapshotId: string, modelVersion: string): Promise<EarlierManifest> {
+async function readEarlierManifest(
+  store: ObjectStore,
+  key: string,
+  snapshotId: string,
+  modelVersion: string,
+): Promise<EarlierManifest> {
   const text = await getText(store, key);
   if (text === undefined) return { kind: 'none' };
   let parsed: unknown;
@@ -329,19 +400,29 @@ async function readEarlierManifest(store: ObjectStore, key: string, snapshotId: 
   } catch {
     return { kind: 'unusable', why: 'is not JSON' };
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return { kind: 'unusable', why: 'is not a JSON object' };
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    return { kind: 'unusable', why: 'is not a JSON object' };
   const m = parsed as Record<string, unknown>;
   if (m.snapshotId !== snapshotId || m.modelVersion !== modelVersion) {
-    return { kind: 'unusable', why: `names snapshot ${String(m.snapshotId)} with version ${String(m.modelVersion)}` };
+    return {
+      kind: 'unusable',
+      why: `names snapshot ${String(m.snapshotId)} with version ${String(m.modelVersion)}`,
+    };
   }
-  if (typeof m.createdAt !== 'string' || Number.isNaN(Date.parse(m.createdAt))) return { kind: 'unusable', why: 'has no valid createdAt' };
+  if (typeof m.createdAt !== 'string' || Number.isNaN(Date.parse(m.createdAt)))
+    return { kind: 'unusable', why: 'has no valid createdAt' };
   const shards = Array.isArray(m.shards) ? (m.shards as BatchManifest['shards']) : [];
   return {
     kind: 'found',
     manifest: {
       runId: typeof m.runId === 'string' ? m.runId : null,
       createdAt: m.createdAt,
-      ...(typeof m.rescoredAt === 'string' ? { rescoredAt: m.rescoredAt, rescoredRunId: typeof m.rescoredRunId === 'string' ? m.rescoredRunId : null } : {}),
+      ...(typeof m.rescoredAt === 'string'
+        ? {
+            rescoredAt: m.rescoredAt,
+            rescoredRunId: typeof m.rescoredRunId === 'string' ? m.rescoredRunId : null,
+          }
+        : {}),
       rows: typeof m.rows === 'number' ? m.rows : Number.NaN,
       positives: typeof m.positives === 'number' ? m.positives : Number.NaN,
       shards,
@@ -350,11 +431,17 @@ async function readEarlierManifest(store: ObjectStore, key: string, snapshotId: 
 }
 
 /** What differs between the earlier manifest's outputs and this run's, or null when nothing does. */
-function describeChange(before: Pick<BatchManifest, 'rows' | 'positives' | 'shards'>, after: Pick<BatchManifest, 'rows' | 'positives' | 'shards'>): string | null {
+function describeChange(
+  before: Pick<BatchManifest, 'rows' | 'positives' | 'shards'>,
+  after: Pick<BatchManifest, 'rows' | 'positives' | 'shards'>,
+): string | null {
   const changes: string[] = [];
   if (before.rows !== after.rows) changes.push(`rows ${before.rows} -> ${after.rows}`);
-  if (before.positives !== after.positives) changes.push(`positives ${before.positives} -> ${after.positives}`);
-  const outputs = (m: Pick<BatchManifest, 'shards'>) => m.shards.map((s) => (s !== null && typeof s === 'object' ? s.outputKey : String(s))).join(',');
-  if (outputs(before) !== outputs(after)) changes.push(`shards ${before.shards.length} -> ${after.shards.length} outputs, or other keys`);
+  if (before.positives !== after.positives)
+    changes.push(`positives ${before.positives} -> ${after.positives}`);
+  const outputs = (m: Pick<BatchManifest, 'shards'>) =>
+    m.shards.map((s) => (s !== null && typeof s === 'object' ? s.outputKey : String(s))).join(',');
+  if (outputs(before) !== outputs(after))
+    changes.push(`shards ${before.shards.length} -> ${after.shards.length} outputs, or other keys`);
   return changes.length > 0 ? changes.join(', ') : null;
 }

@@ -57,7 +57,9 @@ export async function loadServingModel(
 ): Promise<OnnxServingModel> {
   const card = servingCard(files.card);
   const version = createHash('sha256').update(files.model).digest('hex');
-  const session = await createInferenceSession(files.model, { intraOpNumThreads: options.intraOpThreads ?? 1 });
+  const session = await createInferenceSession(files.model, {
+    intraOpNumThreads: options.intraOpThreads ?? 1,
+  });
   const inputName = session.inputNames[0];
   const outputName = pickProbabilityOutput(session.outputNames);
   const width = card.features.length;
@@ -79,8 +81,14 @@ export async function loadServingModel(
   };
 }
 
-export async function loadServingModelFromDir(dir: string, options: LoadOptions = {}): Promise<OnnxServingModel> {
-  const [model, cardText] = await Promise.all([readFile(join(dir, 'model.onnx')), readFile(join(dir, 'card.json'), 'utf8')]);
+export async function loadServingModelFromDir(
+  dir: string,
+  options: LoadOptions = {},
+): Promise<OnnxServingModel> {
+  const [model, cardText] = await Promise.all([
+    readFile(join(dir, 'model.onnx')),
+    readFile(join(dir, 'card.json'), 'utf8'),
+  ]);
   return loadServingModel({ model: new Uint8Array(model), card: JSON.parse(cardText) }, options);
 }
 
@@ -115,9 +123,15 @@ export async function loadRegisteredModel(
   options: LoadOptions = {},
 ): Promise<OnnxServingModel> {
   const version = await registry.resolveVersion(ref);
-  const [model, card] = await Promise.all([store.get(registry.modelKey(version)), getJson<unknown>(store, registry.cardKey(version))]);
+  const [model, card] = await Promise.all([
+    store.get(registry.modelKey(version)),
+    getJson<unknown>(store, registry.cardKey(version)),
+  ]);
   if (!model || card === undefined) {
-    throw new InputError('UNKNOWN_MODEL_VERSION', `version ${version} of ${registry.name} is missing model.onnx or card.json`);
+    throw new InputError(
+      'UNKNOWN_MODEL_VERSION',
+      `version ${version} of ${registry.name} is missing model.onnx or card.json`,
+    );
   }
   return loadServingModel({ model, card }, options);
 }

@@ -5,7 +5,9 @@ type Column = (typeof CUSTOMER_FEATURE_COLUMNS)[number];
 type NumericColumn = Extract<Column, { kind: 'long' | 'double' }>;
 type DateColumn = Extract<Column, { kind: 'date' }>;
 
-const NUMERIC = CUSTOMER_FEATURE_COLUMNS.filter((c): c is NumericColumn => c.kind === 'long' || c.kind === 'double');
+const NUMERIC = CUSTOMER_FEATURE_COLUMNS.filter(
+  (c): c is NumericColumn => c.kind === 'long' || c.kind === 'double',
+);
 const DATES = CUSTOMER_FEATURE_COLUMNS.filter((c): c is DateColumn => c.kind === 'date');
 
 /** A snapshot's rows did not all carry the snapshot id being loaded: a swap happened mid-read. */
@@ -98,7 +100,9 @@ export class OnlineSnapshotTable {
   static fromData(data: OnlineSnapshotTableData): OnlineSnapshotTable {
     const table = new OnlineSnapshotTable(data.snapshotId, 0);
     if (data.numbers.length !== NUMERIC.length || data.dates.length !== DATES.length) {
-      throw new Error(`snapshot ${data.snapshotId}: ${data.numbers.length} number and ${data.dates.length} date columns, expected ${NUMERIC.length} and ${DATES.length}`);
+      throw new Error(
+        `snapshot ${data.snapshotId}: ${data.numbers.length} number and ${data.dates.length} date columns, expected ${NUMERIC.length} and ${DATES.length}`,
+      );
     }
     table.numbers = data.numbers;
     table.nulls = data.nulls;
@@ -116,7 +120,8 @@ export class OnlineSnapshotTable {
     const at = this.index.get(id);
     if (at === undefined) return undefined;
     const row: Record<string, unknown> = { id, snapshotId: this.snapshotId };
-    for (let c = 0; c < NUMERIC.length; c++) row[NUMERIC[c].field] = this.nulls[c][at] === 1 ? null : this.numbers[c][at];
+    for (let c = 0; c < NUMERIC.length; c++)
+      row[NUMERIC[c].field] = this.nulls[c][at] === 1 ? null : this.numbers[c][at];
     for (let c = 0; c < DATES.length; c++) {
       const code = this.dates[c][at];
       row[DATES[c].field] = code < 0 ? null : this.dateTexts[code];

@@ -66,7 +66,10 @@ export function createPredictor({ featureStore, clock, model }: PredictorDeps): 
     modelVersion: model.version,
     async predict(id: string): Promise<Prediction> {
       const row = await featureStore.get(id);
-      if (!row) throw new InputError('UNKNOWN_CUSTOMER', `no customer with id ${id} in the online feature store`, { id });
+      if (!row)
+        throw new InputError('UNKNOWN_CUSTOMER', `no customer with id ${id} in the online feature store`, {
+          id,
+        });
       const vector = onlineFeatureVector(row, clock.today());
       // A fresh buffer per request: scoring is asynchronous and requests overlap.
       const input = new Float32Array(width);

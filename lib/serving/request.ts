@@ -8,9 +8,7 @@ import { InputError } from '#lib/errors.ts';
  * Other fields are ignored, so a client may add its own correlation fields.
  */
 export const PredictRequestSchema = z.object({
-  id: z
-    .string()
-    .regex(/^[0-9]{1,20}$/, 'id must be a string of 1 to 20 digits'),
+  id: z.string().regex(/^[0-9]{1,20}$/, 'id must be a string of 1 to 20 digits'),
 });
 
 export type PredictRequest = z.infer<typeof PredictRequestSchema>;
@@ -24,12 +22,18 @@ const EXAMPLE = '{"id": "5008827"}';
  * Parses and validates a raw request body (as API Gateway hands it over: a string, maybe base64).
  * Every failure is an InputError with a stable code: PAYLOAD_TOO_LARGE, INVALID_JSON, INVALID_ID.
  */
-export function parsePredictRequest(body: string | null | undefined, isBase64Encoded = false): PredictRequest {
+export function parsePredictRequest(
+  body: string | null | undefined,
+  isBase64Encoded = false,
+): PredictRequest {
   const raw = body ?? '';
   const bytes = isBase64Encoded ? Buffer.from(raw, 'base64') : undefined;
   const size = bytes ? bytes.length : Buffer.byteLength(raw, 'utf8');
   if (size > MAX_BODY_BYTES) {
-    throw new InputError('PAYLOAD_TOO_LARGE', `request body is ${size} bytes; the limit is ${MAX_BODY_BYTES} (send ${EXAMPLE})`);
+    throw new InputError(
+      'PAYLOAD_TOO_LARGE',
+      `request body is ${size} bytes; the limit is ${MAX_BODY_BYTES} (send ${EXAMPLE})`,
+    );
   }
   const text = bytes ? bytes.toString('utf8') : raw;
   if (text.trim() === '') throw new InputError('INVALID_JSON', `request body is empty; send ${EXAMPLE}`);
@@ -37,7 +41,10 @@ export function parsePredictRequest(body: string | null | undefined, isBase64Enc
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new InputError('INVALID_JSON', `request body is not valid JSON (${(e as Error).message}); send ${EXAMPLE}`);
+    throw new InputError(
+      'INVALID_JSON',
+      `request body is not valid JSON (${(e as Error).message}); send ${EXAMPLE}`,
+    );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
@@ -52,7 +59,8 @@ export function parsePredictRequest(body: string | null | undefined, isBase64Enc
 function describeBadId(id: unknown): string {
   if (id === undefined) return `"id" is missing; send ${EXAMPLE}`;
   if (typeof id === 'number') return `"id" must be a string of digits, got the number ${id}; send ${EXAMPLE}`;
-  if (typeof id !== 'string') return `"id" must be a string of digits, got ${id === null ? 'null' : typeof id}; send ${EXAMPLE}`;
+  if (typeof id !== 'string')
+    return `"id" must be a string of digits, got ${id === null ? 'null' : typeof id}; send ${EXAMPLE}`;
   const shown = id.length > 40 ? `${id.slice(0, 40)}...` : id;
   return `"id" must be a string of 1 to 20 digits, got ${JSON.stringify(shown)}`;
 }

@@ -46,7 +46,10 @@ function stateMachineArn(options: PipelineOptions): string {
     );
   }
   if (!/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]+$/.test(arn)) {
-    throw new InputError('BAD_STATE_MACHINE_ARN', `${arn} is not a state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)`);
+    throw new InputError(
+      'BAD_STATE_MACHINE_ARN',
+      `${arn} is not a state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)`,
+    );
   }
   return arn;
 }
@@ -54,21 +57,37 @@ function stateMachineArn(options: PipelineOptions): string {
 /** An execution ARN, or a bare execution name under the state machine. */
 export function executionArn(machineArn: string, ref: string): string {
   if (ref.startsWith('arn:')) return ref;
-  if (!/^[A-Za-z0-9_-]{1,80}$/.test(ref)) throw new InputError('BAD_EXECUTION', `${JSON.stringify(ref)} is neither an execution ARN nor an execution name`);
+  if (!/^[A-Za-z0-9_-]{1,80}$/.test(ref))
+    throw new InputError(
+      'BAD_EXECUTION',
+      `${JSON.stringify(ref)} is neither an execution ARN nor an execution name`,
+    );
   return `${machineArn.replace(':stateMachine:', ':execution:')}:${ref}`;
 }
 
-export function trainingInput(options: { input?: string; size?: string; canaryWeight?: string }): Record<string, unknown> {
+export function trainingInput(options: {
+  input?: string;
+  size?: string;
+  canaryWeight?: string;
+}): Record<string, unknown> {
   const input: Record<string, unknown> = { trigger: 'cli' };
   if (options.input !== undefined) input.input = options.input;
   if (options.size !== undefined) {
     const n = Number(options.size);
-    if (!Number.isInteger(n) || n < 0) throw new InputError('BAD_SIZE', `--size must be a whole number of bytes, got ${JSON.stringify(options.size)}`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InputError(
+        'BAD_SIZE',
+        `--size must be a whole number of bytes, got ${JSON.stringify(options.size)}`,
+      );
     input.sizeBytes = n;
   }
   if (options.canaryWeight !== undefined) {
     const w = Number(options.canaryWeight);
-    if (!(w > 0 && w < 1)) throw new InputError('BAD_CANARY_WEIGHT', `--canary-weight must be in (0, 1), got ${JSON.stringify(options.canaryWeight)}`);
+    if (!(w > 0 && w < 1))
+      throw new InputError(
+        'BAD_CANARY_WEIGHT',
+        `--canary-weight must be in (0, 1), got ${JSON.stringify(options.canaryWeight)}`,
+      );
     input.canaryWeight = w;
   }
   return input;
@@ -78,7 +97,14 @@ async function fullHistory(sfn: SFNClient, arn: string): Promise<HistoryEvent[]>
   const events: HistoryEvent[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await sfn.send(new GetExecutionHistoryCommand({ executionArn: arn, maxResults: 1000, nextToken, includeExecutionData: true }));
+    const page = await sfn.send(
+      new GetExecutionHistoryCommand({
+        executionArn: arn,
+        maxResults: 1000,
+        nextToken,
+        includeExecutionData: true,
+      }),
+    );
     events.push(...(page.events ?? []));
     nextToken = page.nextToken;
   } while (nextToken);
@@ -116,7 +142,12 @@ async function pipelineStatus(options: PipelineOptions, ref: string | undefined)
           stopDate: described.stopDate?.toISOString() ?? null,
           error: described.error ?? null,
           cause: described.cause ?? null,
-          states: record.states.map((s) => ({ name: s.name, type: s.type, ms: s.ms ?? null, error: s.error ?? null })),
+          states: record.states.map((s) => ({
+            name: s.name,
+            type: s.type,
+            ms: s.ms ?? null,
+            error: s.error ?? null,
+          })),
         },
         null,
         2,
@@ -130,7 +161,9 @@ async function pipelineStatus(options: PipelineOptions, ref: string | undefined)
 export function register(program: Command): void {
   const aws = program
     .command('aws')
-    .description('operate the deployed system in an AWS account: start and watch training runs and the Glue feature job')
+    .description(
+      'operate the deployed system in an AWS account: start and watch training runs and the Glue feature job',
+    )
     .addHelpText(
       'after',
       '\nUses your AWS credentials (the SDK default chain: env, ~/.aws, SSO). Region: --region or AWS_REGION.\n' +
@@ -146,38 +179,67 @@ export function register(program: Command): void {
   pipeline
     .command('run')
     .description('start a training execution (StartExecution); prints its ARN')
-    .option('--input <key>', 'raw object key or prefix in the raw bucket (default: the state machine default, raw/)')
+    .option(
+      '--input <key>',
+      'raw object key or prefix in the raw bucket (default: the state machine default, raw/)',
+    )
     .option('--size <bytes>', 'input size in bytes; above the configured size the Glue job extracts features')
     .option('--canary-weight <w>', 'share of traffic for the canary, in (0, 1) (default 0.1)')
     .option('--name <name>', 'execution name (default: generated by Step Functions)')
     .option('--state-machine-arn <arn>', 'default $CREDIT_RISK_TRAINING_STATE_MACHINE_ARN')
     .option('--region <region>', 'default $AWS_REGION')
     .option('--json', 'print {executionArn, startDate} as JSON')
-    .action(async (options: PipelineOptions & { input?: string; size?: string; canaryWeight?: string; name?: string }) => {
-      const machine = stateMachineArn(options);
-      const input = trainingInput(options);
-      const sfn = new SFNClient({ region: region(options) });
-      const started = await sfn.send(
-        new StartExecutionCommand({ stateMachineArn: machine, input: JSON.stringify(input), ...(options.name ? { name: options.name } : {}) }),
-      );
-      if (options.json) out(JSON.stringify({ executionArn: started.executionArn, startDate: started.startDate?.toISOString() ?? null }));
-      else {
-        out(started.executionArn ?? '');
-        progress(`follow it: credit-risk aws pipeline status ${started.executionArn ?? ''}`);
-      }
-    });
+    .action(
+      async (
+        options: PipelineOptions & { input?: string; size?: string; canaryWeight?: string; name?: string },
+      ) => {
+        const machine = stateMachineArn(options);
+        const input = trainingInput(options);
+        const sfn = new SFNClient({ region: region(options) });
+        const started = await sfn.send(
+          new StartExecutionCommand({
+            stateMachineArn: machine,
+            input: JSON.stringify(input),
+            ...(options.name ? { name: options.name } : {}),
+          }),
+        );
+        if (options.json)
+          out(
+            JSON.stringify({
+              executionArn: started.executionArn,
+              startDate: started.startDate?.toISOString() ?? null,
+            }),
+          );
+        else {
+          out(started.executionArn ?? '');
+          progress(`follow it: credit-risk aws pipeline status ${started.executionArn ?? ''}`);
+        }
+      },
+    );
   pipeline
     .command('status [execution]')
-    .description('state by state view of an execution (DescribeExecution + GetExecutionHistory); default: the latest')
+    .description(
+      'state by state view of an execution (DescribeExecution + GetExecutionHistory); default: the latest',
+    )
     .option('--state-machine-arn <arn>', 'default $CREDIT_RISK_TRAINING_STATE_MACHINE_ARN')
     .option('--region <region>', 'default $AWS_REGION')
     .option('--json', 'machine-readable status')
-    .action(async (execution: string | undefined, options: PipelineOptions) => pipelineStatus(options, execution));
+    .action(async (execution: string | undefined, options: PipelineOptions) =>
+      pipelineStatus(options, execution),
+    );
 
-  const glue = aws.command('glue').description('the Spark feature job in Glue (the same feature SQL as DuckDB, for inputs too large for one Lambda)');
+  const glue = aws
+    .command('glue')
+    .description(
+      'the Spark feature job in Glue (the same feature SQL as DuckDB, for inputs too large for one Lambda)',
+    );
   const jobName = (options: { jobName?: string }) => {
     const name = options.jobName ?? process.env.CREDIT_RISK_GLUE_JOB;
-    if (!name) throw new InputError('NO_GLUE_JOB', 'no Glue job: pass --job-name or set CREDIT_RISK_GLUE_JOB (e.g. credit-risk-prod-extract-features)');
+    if (!name)
+      throw new InputError(
+        'NO_GLUE_JOB',
+        'no Glue job: pass --job-name or set CREDIT_RISK_GLUE_JOB (e.g. credit-risk-prod-extract-features)',
+      );
     return name;
   };
   glue
@@ -186,33 +248,52 @@ export function register(program: Command): void {
       'start the feature job (StartJobRun) on rows the prepare stage staged; prints the job run id. The training ' +
         'state machine runs prepare -> this job -> publish itself (docs/ARCHITECTURE.md); this is for operators re-running the job',
     )
-    .requiredOption('--input <s3uri>', 'validated rows: s3://<features bucket>/staging/<snapshot id>/raw_valid.parquet')
-    .requiredOption('--output <s3uri>', 'job output prefix: s3://<features bucket>/staging/<snapshot id>/spark/')
+    .requiredOption(
+      '--input <s3uri>',
+      'validated rows: s3://<features bucket>/staging/<snapshot id>/raw_valid.parquet',
+    )
+    .requiredOption(
+      '--output <s3uri>',
+      'job output prefix: s3://<features bucket>/staging/<snapshot id>/spark/',
+    )
     .option('--as-of <date>', 'the snapshot date YYYY-MM-DD, recorded by the job (prepared.json has it)')
     .option('--job-name <name>', 'default $CREDIT_RISK_GLUE_JOB')
     .option('--region <region>', 'default $AWS_REGION')
     .option('--json', 'print {jobRunId} as JSON')
-    .action(async (options: AwsOptions & { input: string; output: string; asOf?: string; jobName?: string }) => {
-      for (const [flag, value] of [['--input', options.input], ['--output', options.output]] as const) {
-        if (!/^s3:\/\/[a-z0-9.-]{3,63}\/./.test(value)) throw new InputError('BAD_S3_URI', `${flag} must be s3://bucket/key, got ${JSON.stringify(value)}`);
-      }
-      if (options.asOf !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(options.asOf)) {
-        throw new InputError('BAD_DATE', `--as-of must be YYYY-MM-DD, got ${JSON.stringify(options.asOf)}`);
-      }
-      const client = new GlueClient({ region: region(options) });
-      const started = await client.send(
-        new StartJobRunCommand({
-          JobName: jobName(options),
-          // The job's own argument names (jobs/glue/extract_features.py), as the state machine passes them.
-          Arguments: { '--input': options.input, '--output': options.output, ...(options.asOf ? { '--as_of': options.asOf } : {}) },
-        }),
-      );
-      if (options.json) out(JSON.stringify({ jobRunId: started.JobRunId ?? null }));
-      else {
-        out(started.JobRunId ?? '');
-        progress(`follow it: credit-risk aws glue status ${started.JobRunId ?? ''}`);
-      }
-    });
+    .action(
+      async (options: AwsOptions & { input: string; output: string; asOf?: string; jobName?: string }) => {
+        for (const [flag, value] of [
+          ['--input', options.input],
+          ['--output', options.output],
+        ] as const) {
+          if (!/^s3:\/\/[a-z0-9.-]{3,63}\/./.test(value))
+            throw new InputError(
+              'BAD_S3_URI',
+              `${flag} must be s3://bucket/key, got ${JSON.stringify(value)}`,
+            );
+        }
+        if (options.asOf !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(options.asOf)) {
+          throw new InputError('BAD_DATE', `--as-of must be YYYY-MM-DD, got ${JSON.stringify(options.asOf)}`);
+        }
+        const client = new GlueClient({ region: region(options) });
+        const started = await client.send(
+          new StartJobRunCommand({
+            JobName: jobName(options),
+            // The job's own argument names (jobs/glue/extract_features.py), as the state machine passes them.
+            Arguments: {
+              '--input': options.input,
+              '--output': options.output,
+              ...(options.asOf ? { '--as_of': options.asOf } : {}),
+            },
+          }),
+        );
+        if (options.json) out(JSON.stringify({ jobRunId: started.JobRunId ?? null }));
+        else {
+          out(started.JobRunId ?? '');
+          progress(`follow it: credit-risk aws glue status ${started.JobRunId ?? ''}`);
+        }
+      },
+    );
   glue
     .command('status <runId>')
     .description('state, duration and error of a job run (GetJobRun)')
@@ -221,7 +302,9 @@ export function register(program: Command): void {
     .option('--json', 'machine-readable status')
     .action(async (runId: string, options: AwsOptions & { jobName?: string }) => {
       const client = new GlueClient({ region: region(options) });
-      const { JobRun: run } = await client.send(new GetJobRunCommand({ JobName: jobName(options), RunId: runId }));
+      const { JobRun: run } = await client.send(
+        new GetJobRunCommand({ JobName: jobName(options), RunId: runId }),
+      );
       const view = {
         jobRunId: run?.Id ?? runId,
         state: run?.JobRunState ?? 'UNKNOWN',
@@ -232,7 +315,9 @@ export function register(program: Command): void {
       };
       if (options.json) out(JSON.stringify(view, null, 2));
       else {
-        out(`${view.jobRunId}  ${view.state}${view.executionSeconds !== null ? `  ${view.executionSeconds} s` : ''}`);
+        out(
+          `${view.jobRunId}  ${view.state}${view.executionSeconds !== null ? `  ${view.executionSeconds} s` : ''}`,
+        );
         if (view.error) out(`error: ${view.error}`);
       }
     });

@@ -15,7 +15,9 @@ interface BuildFlags {
 export function registerBuild(features: Command): void {
   features
     .command('build')
-    .summary('validate a raw loans file and build point-in-time features (offline rows, online rows, quarantine, manifest)')
+    .summary(
+      'validate a raw loans file and build point-in-time features (offline rows, online rows, quarantine, manifest)',
+    )
     .description(
       'Validate a raw loans file and build point-in-time features: one row per loan (only loans strictly\n' +
         'before each loan date count), the quarantine of rejected rows, the per-customer online rows and a\n' +

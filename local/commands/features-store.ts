@@ -17,7 +17,10 @@ export function registerStore(features: Command): void {
         'per-customer rows into the online store (staging, then a one-transaction swap), then point ' +
         'features/CURRENT at it. Safe to re-run: a finished step is not redone.',
     )
-    .requiredOption('--snapshot <dir>', 'directory written by `credit-risk features build` (needs manifest.json)')
+    .requiredOption(
+      '--snapshot <dir>',
+      'directory written by `credit-risk features build` (needs manifest.json)',
+    )
     .option('--json', 'print the result as JSON on stdout')
     .addHelpText(
       'after',
@@ -42,7 +45,9 @@ export function registerStore(features: Command): void {
         } else if (result.alreadyCurrent) {
           console.error(`snapshot ${result.snapshotId} was already published and current; nothing to do`);
         } else {
-          console.error(`published snapshot ${result.snapshotId} in ${seconds}s (offline + online, CURRENT swapped)`);
+          console.error(
+            `published snapshot ${result.snapshotId} in ${seconds}s (offline + online, CURRENT swapped)`,
+          );
         }
       });
     });
@@ -56,7 +61,10 @@ export function registerStore(features: Command): void {
         '/predict feeds the model. Prints {id, asOf, snapshotId, features} as JSON.',
     )
     .requiredOption('--id <id>', 'customer id (the `id` column of the raw loans)')
-    .option('--as-of <date>', 'request date YYYY-MM-DD (default: today, UTC); not before the customer\'s last loan')
+    .option(
+      '--as-of <date>',
+      "request date YYYY-MM-DD (default: today, UTC); not before the customer's last loan",
+    )
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -68,9 +76,16 @@ export function registerStore(features: Command): void {
       await withRoot(async (root) => {
         const snapshot = await root.featureStore.currentSnapshot();
         if (snapshot === undefined) {
-          throw new InputError('NO_SNAPSHOT', 'the online store is empty: run `credit-risk features publish --snapshot DIR` first');
+          throw new InputError(
+            'NO_SNAPSHOT',
+            'the online store is empty: run `credit-risk features publish --snapshot DIR` first',
+          );
         }
-        const result = await lookupOnlineFeatures(root.featureStore, opts.id, opts.asOf ?? root.clock.today());
+        const result = await lookupOnlineFeatures(
+          root.featureStore,
+          opts.id,
+          opts.asOf ?? root.clock.today(),
+        );
         console.log(JSON.stringify(result, null, 2));
       });
     });

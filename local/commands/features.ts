@@ -5,7 +5,9 @@ import { registerStore } from './features-store.ts';
 export function register(program: Command): void {
   const features = program
     .command('features')
-    .description('build point-in-time features from raw loans, publish them to the offline and online stores, read them back');
+    .description(
+      'build point-in-time features from raw loans, publish them to the offline and online stores, read them back',
+    );
   registerBuild(features);
   registerStore(features);
 }

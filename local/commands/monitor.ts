@@ -2,7 +2,12 @@ import type { Command } from 'commander';
 import { tmpdir } from 'node:os';
 import { InputError } from '#lib/errors.ts';
 import { DEFAULT_PSI_THRESHOLD, fmt, type FeatureDrift } from '#lib/monitoring/drift-report.ts';
-import { DEFAULT_COOLDOWN_DAYS, runDriftCheck, type CheckedReport, type TrainingStarter } from '#lib/monitoring/drift-check.ts';
+import {
+  DEFAULT_COOLDOWN_DAYS,
+  runDriftCheck,
+  type CheckedReport,
+  type TrainingStarter,
+} from '#lib/monitoring/drift-check.ts';
 import type { ScoreDrift, ScoreRun } from '#lib/monitoring/score-drift.ts';
 import { DEFAULT_MIN_ROWS, DEFAULT_WINDOW_DAYS } from '#lib/monitoring/snapshot-window.ts';
 import { DEFAULT_MODEL_NAME, shortId } from '#lib/registry/registry.ts';
@@ -30,10 +35,16 @@ interface DriftFlags {
   json?: boolean;
 }
 
-function number(flag: string, raw: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
+function number(
+  flag: string,
+  raw: string | undefined,
+  check: (n: number) => boolean,
+  what: string,
+): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n) || !check(n)) throw new InputError('BAD_NUMBER', `${flag} must be ${what}, got ${JSON.stringify(raw)}`);
+  if (raw.trim() === '' || !Number.isFinite(n) || !check(n))
+    throw new InputError('BAD_NUMBER', `${flag} must be ${what}, got ${JSON.stringify(raw)}`);
   return n;
 }
 
@@ -44,7 +55,10 @@ function retrainInput(root: LocalRoot, input: string | undefined): string {
     const key = (run.input as { input?: unknown } | null)?.input;
     if (typeof key === 'string' && key !== '') return key;
   }
-  throw new InputError('NO_RAW_INPUT', 'no pipeline run is recorded to take the raw data from: give --input <raw key> (e.g. raw/loans.csv)');
+  throw new InputError(
+    'NO_RAW_INPUT',
+    'no pipeline run is recorded to take the raw data from: give --input <raw key> (e.g. raw/loans.csv)',
+  );
 }
 
 function localStarter(root: LocalRoot, flags: DriftFlags, log: (line: string) => void): TrainingStarter {
@@ -58,7 +72,9 @@ function localStarter(root: LocalRoot, flags: DriftFlags, log: (line: string) =>
       log(`drift above the threshold: running the training pipeline on ${withRaw.input} (${name})`);
       const { record, seconds } = await runTraining(root, { input: withRaw, traffic: flags.traffic, log });
       const s = summary(record, seconds);
-      log(`${s.executionId}: ${s.status}${s.decision ? `, ${s.decision}` : ''} in ${s.seconds} s (credit-risk pipeline status ${s.executionId})`);
+      log(
+        `${s.executionId}: ${s.status}${s.decision ? `, ${s.decision}` : ''} in ${s.seconds} s (credit-risk pipeline status ${s.executionId})`,
+      );
       if (record.status === 'failed') process.exitCode = 1;
       return { started: true, executionId: record.executionId };
     },
@@ -92,7 +108,9 @@ export function formatReport(report: CheckedReport, reportKey: string): string {
   const lines = [
     `champion ${shortId(report.model.version)} (trained on snapshot ${report.model.trainedOnSnapshot ?? 'unknown'})`,
     `compared snapshot ${w.snapshotId}: ${w.rows.toLocaleString('en-US')} of ${w.rowsInSnapshot.toLocaleString('en-US')} rows, loans ${w.from} .. ${w.to}` +
-      (w.extended ? ` (the ${w.windowDays}-day window held too few rows: the newest rows instead)` : ` (last ${w.windowDays} days)`),
+      (w.extended
+        ? ` (the ${w.windowDays}-day window held too few rows: the newest rows instead)`
+        : ` (last ${w.windowDays} days)`),
     b.kind === 'training-snapshot-window'
       ? `baseline: the same window of the training snapshot ${b.window.snapshotId} (${b.window.rows.toLocaleString('en-US')} rows, ${b.window.from} .. ${b.window.to})`
       : `baseline: the card's training rows (${b.why})`,
@@ -111,30 +129,53 @@ export function formatReport(report: CheckedReport, reportKey: string): string {
 }
 
 export function register(program: Command): void {
-  const monitor = program.command('monitor').description('watch the system: feature drift of the current snapshot against the champion');
+  const monitor = program
+    .command('monitor')
+    .description('watch the system: feature drift of the current snapshot against the champion');
   monitor
     .command('drift')
-    .description("PSI (and KS) of the newest rows of the current feature snapshot against the champion's reference; retrain above the threshold")
-    .option('--threshold <psi>', `retrain when a feature's PSI is above this (the AWS alarm's driftPsiAlarm)`, String(DEFAULT_PSI_THRESHOLD))
-    .option('--window-days <n>', "compare the loans of the snapshot's last N days", String(DEFAULT_WINDOW_DAYS))
-    .option('--min-rows <n>', 'when the window holds fewer rows, compare the newest N rows instead', String(DEFAULT_MIN_ROWS))
-    .option('--cooldown-days <n>', 'after a drift retraining, start no other for this many days', String(DEFAULT_COOLDOWN_DAYS))
+    .description(
+      "PSI (and KS) of the newest rows of the current feature snapshot against the champion's reference; retrain above the threshold",
+    )
+    .option(
+      '--threshold <psi>',
+      `retrain when a feature's PSI is above this (the AWS alarm's driftPsiAlarm)`,
+      String(DEFAULT_PSI_THRESHOLD),
+    )
+    .option(
+      '--window-days <n>',
+      "compare the loans of the snapshot's last N days",
+      String(DEFAULT_WINDOW_DAYS),
+    )
+    .option(
+      '--min-rows <n>',
+      'when the window holds fewer rows, compare the newest N rows instead',
+      String(DEFAULT_MIN_ROWS),
+    )
+    .option(
+      '--cooldown-days <n>',
+      'after a drift retraining, start no other for this many days',
+      String(DEFAULT_COOLDOWN_DAYS),
+    )
     .option('--snapshot <id>', 'compare this snapshot instead of the current one (features/CURRENT)')
     .option('--name <model>', 'model name in the registry', DEFAULT_MODEL_NAME)
-    .option('--retrain', 'when drifted (not in cooldown, no training run in flight), run the training pipeline with trigger "drift"')
+    .option(
+      '--retrain',
+      'when drifted (not in cooldown, no training run in flight), run the training pipeline with trigger "drift"',
+    )
     .option('--input <key>', 'raw object to retrain on (default: the input of the newest pipeline run)')
     .option('--no-traffic', 'with --retrain: no synthetic requests during the canary watch')
     .option('--json', 'print the whole outcome as JSON on stdout')
     .addHelpText(
       'after',
       '\nHow it works:\n' +
-        '  - the champion card keeps the model\'s bins per feature; PSI is computed over those bins merged into\n' +
+        "  - the champion card keeps the model's bins per feature; PSI is computed over those bins merged into\n" +
         '    about 10 groups of equal training mass, plus a group for missing values (empty side: 1e-4 share).\n' +
         '  - compared: the loans of the last --window-days of the current snapshot; baseline: the same window\n' +
         '    of the snapshot the champion was trained on (its oldest rows would differ by history alone).\n' +
         '  - PSI < 0.1 stable, up to the threshold shifting, above it drifted: a retraining is due.\n' +
-        '  - score PSI: the same window of the champion\'s latest complete batch-scoring run (predictions/) against\n' +
-        '    its first, over deciles of the first run\'s scores; reported only (a population change moves scores too).\n' +
+        "  - score PSI: the same window of the champion's latest complete batch-scoring run (predictions/) against\n" +
+        "    its first, over deciles of the first run's scores; reported only (a population change moves scores too).\n" +
         '  - the report is written to monitoring/drift/<time>.json in the local store (.credit-risk/store).\n' +
         'Examples:\n' +
         '  credit-risk pipeline run --rows 50000                      # a champion and a snapshot\n' +
@@ -151,8 +192,18 @@ export function register(program: Command): void {
       const config = {
         modelName: flags.name,
         threshold: number('--threshold', flags.threshold, (n) => n > 0, 'a number > 0'),
-        windowDays: number('--window-days', flags.windowDays, (n) => Number.isInteger(n) && n > 0, 'a whole number > 0'),
-        minRows: number('--min-rows', flags.minRows, (n) => Number.isInteger(n) && n > 0, 'a whole number > 0'),
+        windowDays: number(
+          '--window-days',
+          flags.windowDays,
+          (n) => Number.isInteger(n) && n > 0,
+          'a whole number > 0',
+        ),
+        minRows: number(
+          '--min-rows',
+          flags.minRows,
+          (n) => Number.isInteger(n) && n > 0,
+          'a whole number > 0',
+        ),
         cooldownDays: number('--cooldown-days', flags.cooldownDays, (n) => n >= 0, 'a number >= 0'),
         snapshotId: flags.snapshot,
       };
@@ -171,7 +222,10 @@ export function register(program: Command): void {
         );
         if (flags.json) process.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
         else if (outcome.status === 'skipped') log(`drift check skipped: ${outcome.reason}`);
-        else process.stdout.write(`${formatReport(outcome.report, root.objectStore.describe(outcome.reportKey))}\n`);
+        else
+          process.stdout.write(
+            `${formatReport(outcome.report, root.objectStore.describe(outcome.reportKey))}\n`,
+          );
       } finally {
         await root.featureStore.close();
       }

@@ -35,15 +35,24 @@ export function summary(record: RunRecord, seconds: number): PipelineRunSummary 
 }
 
 /** One progress line per Task or Wait state that ends, on stderr. */
-export function progressPrinter(log: (line: string) => void, indent = '  '): (event: RunEvent, record: RunRecord) => void {
+export function progressPrinter(
+  log: (line: string) => void,
+  indent = '  ',
+): (event: RunEvent, record: RunRecord) => void {
   return (event, record) => {
     if (event.type !== 'StateExited' && event.type !== 'StateFailed') return;
     const state = [...record.states].reverse().find((s) => s.name === event.name && s.index === event.index);
     if (!state || (state.type !== 'Task' && state.type !== 'Wait' && state.type !== 'Map')) return;
     const time = state.ms !== undefined ? `${(state.ms / 1000).toFixed(1)} s` : '';
     const reused = record.tasks.some((t) => t.name === state.name && t.reused);
-    if (event.type === 'StateFailed') log(`${indent}✗ ${state.name.padEnd(22)} ${time.padStart(7)}  ${event.error.error}: ${event.error.cause.slice(0, 160)}`);
-    else log(`${indent}✓ ${state.name.padEnd(22)} ${time.padStart(7)}${reused ? '  (reused from the failed run)' : ''}`);
+    if (event.type === 'StateFailed')
+      log(
+        `${indent}✗ ${state.name.padEnd(22)} ${time.padStart(7)}  ${event.error.error}: ${event.error.cause.slice(0, 160)}`,
+      );
+    else
+      log(
+        `${indent}✓ ${state.name.padEnd(22)} ${time.padStart(7)}${reused ? '  (reused from the failed run)' : ''}`,
+      );
   };
 }
 
@@ -61,11 +70,17 @@ export interface TrainingRunOptions {
  * JSON logs and EMF metric lines go to files under the local home while it runs (as CloudWatch
  * Logs would take them), which is also where the canary judge reads the metrics from.
  */
-export async function runTraining(root: LocalRoot, options: TrainingRunOptions): Promise<{ record: RunRecord; seconds: number; traffic: CanaryTraffic }> {
+export async function runTraining(
+  root: LocalRoot,
+  options: TrainingRunOptions,
+): Promise<{ record: RunRecord; seconds: number; traffic: CanaryTraffic }> {
   const started = performance.now();
   const traffic = new CanaryTraffic(root, { log: options.log });
   const print = progressPrinter(options.log);
-  const restore = divertTelemetry({ metrics: root.home.metrics, logs: join(root.home.root, 'logs') }, 'pipeline');
+  const restore = divertTelemetry(
+    { metrics: root.home.metrics, logs: join(root.home.root, 'logs') },
+    'pipeline',
+  );
   try {
     if (options.traffic === true) await traffic.start();
     const { record } = await runPipelineLocally({
@@ -85,16 +100,22 @@ export async function runTraining(root: LocalRoot, options: TrainingRunOptions):
     await restore();
     if (stats && stats.requests > 0) {
       const versions = Object.entries(stats.byVersion)
-        .map(([v, c]) => `${v.slice(0, 12)}: ${c.ok} ok${Object.keys(c.statuses).length ? `, ${JSON.stringify(c.statuses)}` : ''}`)
+        .map(
+          ([v, c]) =>
+            `${v.slice(0, 12)}: ${c.ok} ok${Object.keys(c.statuses).length ? `, ${JSON.stringify(c.statuses)}` : ''}`,
+        )
         .join('; ');
-      options.log(`  synthetic traffic: ${stats.requests} requests, ${stats.failures.length} without an answer (${versions})`);
+      options.log(
+        `  synthetic traffic: ${stats.requests} requests, ${stats.failures.length} without an answer (${versions})`,
+      );
     }
   }
 }
 
 function positiveInt(flag: string, raw: string): number {
   const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new InputError('BAD_NUMBER', `${flag} must be a whole number > 0, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new InputError('BAD_NUMBER', `${flag} must be a whole number > 0, got ${JSON.stringify(raw)}`);
   return n;
 }
 
@@ -125,7 +146,9 @@ interface RunFlags {
 export function register(program: Command): void {
   const pipeline = program
     .command('pipeline')
-    .description('run the training (and batch-scoring) state machines locally (the same ASL files Step Functions runs) and inspect their runs')
+    .description(
+      'run the training (and batch-scoring) state machines locally (the same ASL files Step Functions runs) and inspect their runs',
+    )
     .addHelpText(
       'after',
       '\nEach run goes: features -> train -> evaluate -> quality gate -> register -> build -> canary -> promote or\n' +
@@ -143,21 +166,36 @@ export function register(program: Command): void {
 
   pipeline
     .command('run')
-    .description('one training run on generated data (--rows) or a raw object already in the local store (--input)')
-    .option('--rows <n>', 'generate this many loan records (reused when already generated with the same seed)')
+    .description(
+      'one training run on generated data (--rows) or a raw object already in the local store (--input)',
+    )
+    .option(
+      '--rows <n>',
+      'generate this many loan records (reused when already generated with the same seed)',
+    )
     .option('--seed <n>', 'generator seed', '42')
-    .option('--input <key>', 'raw object key in the local store (e.g. raw/loans.csv; raw/ = its newest file) instead of generating')
-    .option('--as-of <date>', 'snapshot date YYYY-MM-DD (default: the last loan date of generated data, else today)')
+    .option(
+      '--input <key>',
+      'raw object key in the local store (e.g. raw/loans.csv; raw/ = its newest file) instead of generating',
+    )
+    .option(
+      '--as-of <date>',
+      'snapshot date YYYY-MM-DD (default: the last loan date of generated data, else today)',
+    )
     .option('--canary-weight <w>', 'share of traffic for the canary, in (0, 1)', '0.1')
     .option('--train <json>', 'GBDT parameters, e.g. {"numTrees":60,"learningRate":0.15}')
     .option('--gate <json>', 'quality gate overrides, e.g. {"minAuc":0.7}')
     .option('--canary <json>', 'canary judge thresholds, e.g. {"minCanaryRequests":50}')
-    .option('--no-traffic', 'do not serve and send synthetic requests during the canary watch (the canary is then rolled back for lack of evidence)')
+    .option(
+      '--no-traffic',
+      'do not serve and send synthetic requests during the canary watch (the canary is then rolled back for lack of evidence)',
+    )
     .option('--json', 'print {"executionId","status","modelVersion","decision","seconds"} on stdout')
     .action(async (flags: RunFlags) => {
       const log = (line: string) => process.stderr.write(`${line}\n`);
       const root = createLocalRoot();
-      if (flags.rows !== undefined && flags.input !== undefined) throw new InputError('BAD_ARGUMENTS', 'give --rows or --input, not both');
+      if (flags.rows !== undefined && flags.input !== undefined)
+        throw new InputError('BAD_ARGUMENTS', 'give --rows or --input, not both');
       const input: Record<string, unknown> = { trigger: 'cli' };
       if (flags.input !== undefined) {
         // A prefix (raw/) is resolved by the state machine (ResolveInput) to its newest file, as in AWS; checked here first.
@@ -165,36 +203,59 @@ export function register(program: Command): void {
         if (key !== flags.input) log(`data: ${flags.input} -> its newest raw file ${key}`);
         input.input = flags.input;
       } else {
-        const raw = await ensureGeneratedRaw(root, { rows: positiveInt('--rows', flags.rows ?? '50000'), seed: positiveInt('--seed', flags.seed) });
-        log(`data: ${raw.rows.toLocaleString('en-US')} rows ${raw.generated ? 'generated' : 'reused'} (${raw.key})`);
+        const raw = await ensureGeneratedRaw(root, {
+          rows: positiveInt('--rows', flags.rows ?? '50000'),
+          seed: positiveInt('--seed', flags.seed),
+        });
+        log(
+          `data: ${raw.rows.toLocaleString('en-US')} rows ${raw.generated ? 'generated' : 'reused'} (${raw.key})`,
+        );
         input.input = raw.key;
         input.asOf = raw.lastLoanDate;
       }
       if (flags.asOf !== undefined) input.asOf = flags.asOf;
       const w = Number(flags.canaryWeight);
-      if (!(w > 0 && w < 1)) throw new InputError('BAD_CANARY_WEIGHT', `--canary-weight must be in (0, 1), got ${JSON.stringify(flags.canaryWeight)}`);
+      if (!(w > 0 && w < 1))
+        throw new InputError(
+          'BAD_CANARY_WEIGHT',
+          `--canary-weight must be in (0, 1), got ${JSON.stringify(flags.canaryWeight)}`,
+        );
       input.canaryWeight = w;
-      for (const [key, flag] of [['train', '--train'], ['gate', '--gate'], ['canary', '--canary']] as const) {
+      for (const [key, flag] of [
+        ['train', '--train'],
+        ['gate', '--gate'],
+        ['canary', '--canary'],
+      ] as const) {
         const v = parseJsonObject(flag, flags[key]);
         if (v) input[key] = v;
       }
-      const { record, seconds } = await runTraining(root, { input, traffic: flags.traffic, log }).finally(() => root.featureStore.close());
+      const { record, seconds } = await runTraining(root, { input, traffic: flags.traffic, log }).finally(
+        () => root.featureStore.close(),
+      );
       const s = summary(record, seconds);
       if (flags.json) process.stdout.write(`${JSON.stringify(s)}\n`);
-      else log(`${s.executionId}: ${s.status}${s.decision ? `, ${s.decision}` : ''} in ${s.seconds} s (credit-risk pipeline status ${s.executionId})`);
+      else
+        log(
+          `${s.executionId}: ${s.status}${s.decision ? `, ${s.decision}` : ''} in ${s.seconds} s (credit-risk pipeline status ${s.executionId})`,
+        );
       if (record.status === 'failed') process.exitCode = 1;
     });
 
   pipeline
     .command('batch')
-    .description('one batch-scoring run (state-machines/batch-scoring.asl.json, the nightly job in AWS): every row of the current feature snapshot scored by the champion')
+    .description(
+      'one batch-scoring run (state-machines/batch-scoring.asl.json, the nightly job in AWS): every row of the current feature snapshot scored by the champion',
+    )
     .option('--snapshot <id>', 'score this published snapshot instead of the current one')
     .option('--model-version <v>', 'score with this registered version instead of the champion')
-    .option('--json', 'print {"executionId","status","snapshotId","modelVersion","shards","rows","positives","manifestKey","seconds"} on stdout')
+    .option(
+      '--json',
+      'print {"executionId","status","snapshotId","modelVersion","shards","rows","positives","manifestKey","seconds"} on stdout',
+    )
     .addHelpText(
       'after',
       '\nWrites predictions/<model>/<version>/snapshot=<id>/part-*.parquet and manifest.json (last) in the local\n' +
-        'store, as the state machine does in S3. `credit-risk monitor drift` compares the champion\'s first and\n' +
+        "store, as the state machine does in S3. `credit-risk monitor drift` compares the champion's first and\n" +
         'latest complete batch runs (score PSI).\n' +
         'Example:\n' +
         '  credit-risk pipeline batch && credit-risk monitor drift',
@@ -206,10 +267,18 @@ export function register(program: Command): void {
       const input: Record<string, unknown> = { trigger: 'cli' };
       if (flags.snapshot !== undefined) input.snapshotId = flags.snapshot;
       if (flags.modelVersion !== undefined) input.modelVersion = flags.modelVersion;
-      const restore = divertTelemetry({ metrics: root.home.metrics, logs: join(root.home.root, 'logs') }, 'batch');
+      const restore = divertTelemetry(
+        { metrics: root.home.metrics, logs: join(root.home.root, 'logs') },
+        'batch',
+      );
       let run;
       try {
-        run = await runPipelineLocally({ root, input, stateMachine: 'batch-scoring', onEvent: progressPrinter(log) });
+        run = await runPipelineLocally({
+          root,
+          input,
+          stateMachine: 'batch-scoring',
+          onEvent: progressPrinter(log),
+        });
       } finally {
         await restore();
         await root.featureStore.close();
@@ -223,7 +292,8 @@ export function register(program: Command): void {
         seconds: Math.round((performance.now() - started) / 100) / 10,
       };
       if (flags.json) process.stdout.write(`${JSON.stringify(s)}\n`);
-      else log(`${s.executionId}: ${s.status} in ${s.seconds} s (credit-risk pipeline status ${s.executionId})`);
+      else
+        log(`${s.executionId}: ${s.status} in ${s.seconds} s (credit-risk pipeline status ${s.executionId})`);
       if (record.status === 'failed') process.exitCode = 1;
     });
 
@@ -242,14 +312,25 @@ export function register(program: Command): void {
     .option('--limit <n>', 'at most this many runs', '20')
     .option('--json', 'one summary object per run')
     .action((flags: { limit: string; json?: boolean }) => {
-      const runs = new RunStore(createLocalRoot().home.runs).list().slice(0, positiveInt('--limit', flags.limit));
-      if (flags.json) process.stdout.write(`${JSON.stringify(runs.map((r) => summary(r, r.seconds ?? 0)), null, 2)}\n`);
+      const runs = new RunStore(createLocalRoot().home.runs)
+        .list()
+        .slice(0, positiveInt('--limit', flags.limit));
+      if (flags.json)
+        process.stdout.write(
+          `${JSON.stringify(
+            runs.map((r) => summary(r, r.seconds ?? 0)),
+            null,
+            2,
+          )}\n`,
+        );
       else process.stdout.write(`${formatHistory(runs)}\n`);
     });
 
   pipeline
     .command('resume <run>')
-    .description('re-run a failed or interrupted run with its input; finished steps whose input is unchanged are reused, not recomputed')
+    .description(
+      're-run a failed or interrupted run with its input; finished steps whose input is unchanged are reused, not recomputed',
+    )
     .option('--no-traffic', 'no synthetic requests during the canary watch')
     .option('--json', 'print {"executionId","status","modelVersion","decision","seconds"} on stdout')
     .action(async (run: string, flags: { traffic: boolean; json?: boolean }) => {
@@ -257,12 +338,18 @@ export function register(program: Command): void {
       const root = createLocalRoot();
       const failed = new RunStore(root.home.runs).get(run);
       if (failed.status !== 'failed' && !isInterrupted(failed)) {
-        throw new InputError('NOT_FAILED', `run ${failed.executionId} is ${failed.status}; only a failed or interrupted run can be resumed`);
+        throw new InputError(
+          'NOT_FAILED',
+          `run ${failed.executionId} is ${failed.status}; only a failed or interrupted run can be resumed`,
+        );
       }
       log(`resuming ${failed.executionId}`);
-      const { record, seconds } = await runTraining(root, { input: {}, resume: failed, traffic: flags.traffic, log }).finally(() =>
-        root.featureStore.close(),
-      );
+      const { record, seconds } = await runTraining(root, {
+        input: {},
+        resume: failed,
+        traffic: flags.traffic,
+        log,
+      }).finally(() => root.featureStore.close());
       const s = summary(record, seconds);
       if (flags.json) process.stdout.write(`${JSON.stringify(s)}\n`);
       else log(`${s.executionId}: ${s.status}${s.decision ? `, ${s.decision}` : ''} in ${s.seconds} s`);

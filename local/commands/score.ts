@@ -12,7 +12,8 @@ async function openModel(ref: string, name: string): Promise<OnnxServingModel> {
   const threads = { intraOpThreads: 0 }; // 0: onnxruntime picks one thread per core for batches
   if (existsSync(ref) && statSync(ref).isDirectory()) {
     for (const f of ['model.onnx', 'card.json']) {
-      if (!existsSync(resolve(ref, f))) throw new InputError('MODEL_DIR_INCOMPLETE', `${resolve(ref)} has no ${f}`);
+      if (!existsSync(resolve(ref, f)))
+        throw new InputError('MODEL_DIR_INCOMPLETE', `${resolve(ref)} has no ${f}`);
     }
     return loadServingModelFromDir(ref, threads);
   }
@@ -28,9 +29,16 @@ export function register(program: Command): void {
       'batch-score a features table with a model: the same scoring code and threshold rule as POST /predict;\n' +
         'writes the input rows (minus the feature columns) plus probability, prediction and model_version',
     )
-    .requiredOption('--input <file>', 'features table (.parquet or .csv) with the model card\'s feature columns')
+    .requiredOption(
+      '--input <file>',
+      "features table (.parquet or .csv) with the model card's feature columns",
+    )
     .requiredOption('--out <file>', 'predictions file (.parquet or .csv)')
-    .option('--model <dir|version>', 'a model directory (model.onnx + card.json), or a registered version, prefix, champion or canary', 'champion')
+    .option(
+      '--model <dir|version>',
+      'a model directory (model.onnx + card.json), or a registered version, prefix, champion or canary',
+      'champion',
+    )
     .option('--name <model>', 'registered model name', DEFAULT_MODEL_NAME)
     .option('--json', 'print the summary as JSON on stdout')
     .addHelpText(
@@ -41,16 +49,27 @@ export function register(program: Command): void {
         '  credit-risk score --input features.parquet --out p.parquet --model ./trained-model --json',
     )
     .action(async (options: { input: string; out: string; model: string; name: string; json?: boolean }) => {
-      if (!existsSync(options.input)) throw new InputError('INPUT_NOT_FOUND', `no such file: ${options.input}`);
+      if (!existsSync(options.input))
+        throw new InputError('INPUT_NOT_FOUND', `no such file: ${options.input}`);
       const started = performance.now();
       const model = await openModel(options.model, options.name);
       try {
-        if (!options.json) console.error(`scoring ${options.input} with ${shortId(model.version)} (threshold ${model.threshold})`);
-        const result = await scoreFeatureTable({ input: resolve(options.input), output: resolve(options.out), model });
+        if (!options.json)
+          console.error(
+            `scoring ${options.input} with ${shortId(model.version)} (threshold ${model.threshold})`,
+          );
+        const result = await scoreFeatureTable({
+          input: resolve(options.input),
+          output: resolve(options.out),
+          model,
+        });
         const seconds = (performance.now() - started) / 1000;
         const summary = { ...result, seconds: Number(seconds.toFixed(3)), threshold: model.threshold };
         if (options.json) console.log(JSON.stringify(summary));
-        else console.error(`${result.rows} rows scored, ${result.positives} predicted bad, in ${seconds.toFixed(2)} s -> ${result.output}`);
+        else
+          console.error(
+            `${result.rows} rows scored, ${result.positives} predicted bad, in ${seconds.toFixed(2)} s -> ${result.output}`,
+          );
       } finally {
         await model.release();
       }

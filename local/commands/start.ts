@@ -35,24 +35,39 @@ export const START_CANARY_THRESHOLDS = Object.freeze({ minCanaryRequests: 50, mi
 function rowsOption(raw: string | undefined): number {
   const value = raw ?? process.env.CREDIT_RISK_ROWS ?? String(FULL_ROWS);
   const n = Number(value.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < 1000) throw new InputError('BAD_ROWS', `--rows (or CREDIT_RISK_ROWS) must be a whole number >= 1000, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 1000)
+    throw new InputError(
+      'BAD_ROWS',
+      `--rows (or CREDIT_RISK_ROWS) must be a whole number >= 1000, got ${JSON.stringify(value)}`,
+    );
   return n;
 }
 
 function portOption(raw: string | undefined): number {
   const value = raw ?? process.env.PORT ?? '8080';
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InputError('BAD_PORT', `port must be 0-65535, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InputError('BAD_PORT', `port must be 0-65535, got ${JSON.stringify(value)}`);
   return n;
 }
 
 /** The run of an earlier start with this very input whose model is still the champion. */
-function reusableRun(root: LocalRoot, input: Record<string, unknown>, champion: string | null): RunRecord | undefined {
+function reusableRun(
+  root: LocalRoot,
+  input: Record<string, unknown>,
+  champion: string | null,
+): RunRecord | undefined {
   if (!champion) return undefined;
   const wanted = canonicalJson(input);
   return new RunStore(root.home.runs)
     .list()
-    .find((r) => r.status === 'succeeded' && canonicalJson(r.input) === wanted && ['promoted', 'unchanged'].includes(runDecision(r) ?? '') && (r.output as { modelVersion?: string }).modelVersion === champion);
+    .find(
+      (r) =>
+        r.status === 'succeeded' &&
+        canonicalJson(r.input) === wanted &&
+        ['promoted', 'unchanged'].includes(runDecision(r) ?? '') &&
+        (r.output as { modelVersion?: string }).modelVersion === champion,
+    );
 }
 
 export function register(program: Command): void {
@@ -64,7 +79,10 @@ export function register(program: Command): void {
         '(features, train, evaluate, gate, register, build, canary at 10% under synthetic traffic, promote)\n' +
         'and serve POST /predict on localhost. A second start reuses what the first one built.',
     )
-    .option('--rows <n>', `loan records to generate (default $CREDIT_RISK_ROWS or ${FULL_ROWS.toLocaleString('en-US')}, the size of the real data set)`)
+    .option(
+      '--rows <n>',
+      `loan records to generate (default $CREDIT_RISK_ROWS or ${FULL_ROWS.toLocaleString('en-US')}, the size of the real data set)`,
+    )
     .option('--seed <n>', 'generator seed', '42')
     .option('--port <port>', 'HTTP port (default $PORT or 8080)')
     .option('--no-serve', 'stop after the pipeline instead of serving')
@@ -84,36 +102,65 @@ export function register(program: Command): void {
       const rows = rowsOption(flags.rows);
       const port = portOption(flags.port);
       const seed = Number(flags.seed);
-      if (!Number.isInteger(seed) || seed < 0) throw new InputError('BAD_SEED', `--seed must be a whole number >= 0, got ${JSON.stringify(flags.seed)}`);
+      if (!Number.isInteger(seed) || seed < 0)
+        throw new InputError(
+          'BAD_SEED',
+          `--seed must be a whole number >= 0, got ${JSON.stringify(flags.seed)}`,
+        );
       const registry = new ModelRegistry(root.objectStore, { name: DEFAULT_MODEL_NAME });
 
       try {
         log(`[1/3] data: ${rows.toLocaleString('en-US')} loan records (seed ${seed})`);
         let t = performance.now();
         const raw = await ensureGeneratedRaw(root, { rows, seed });
-        log(`  ✓ ${raw.generated ? 'generated' : 'reused'} ${raw.customers.toLocaleString('en-US')} customers -> ${raw.file}  ${since(t)}`);
+        log(
+          `  ✓ ${raw.generated ? 'generated' : 'reused'} ${raw.customers.toLocaleString('en-US')} customers -> ${raw.file}  ${since(t)}`,
+        );
 
-        const base = { trigger: 'start', input: raw.key, asOf: raw.lastLoanDate, canaryWeight: 0.1, canary: START_CANARY_THRESHOLDS };
+        const base = {
+          trigger: 'start',
+          input: raw.key,
+          asOf: raw.lastLoanDate,
+          canaryWeight: 0.1,
+          canary: START_CANARY_THRESHOLDS,
+        };
         const input = { ...base, train: START_TRAIN_PARAMS };
         const previous = reusableRun(root, input, (await registry.aliases()).champion);
         let baseline: RunRecord | undefined;
         t = performance.now();
         if (previous) {
-          log(`[2/3] pipeline: reusing ${previous.executionId} (same data and parameters; its model is the champion)  ${since(t)}`);
+          log(
+            `[2/3] pipeline: reusing ${previous.executionId} (same data and parameters; its model is the champion)  ${since(t)}`,
+          );
         } else {
           if (!(await registry.aliases()).champion) {
-            log('[2/3] pipeline, first: a small baseline model becomes the champion (the first model has nothing to be canaried against)');
-            const first = await runTraining(root, { input: { ...base, train: BASELINE_TRAIN_PARAMS }, traffic: false, log });
-            log(`  = ${first.record.executionId}: ${first.record.status}, ${runDecision(first.record) ?? '-'}  ${first.seconds.toFixed(1)} s`);
-            if (first.record.status !== 'succeeded') throw new Error(`the baseline run failed: credit-risk pipeline status ${first.record.executionId}`);
+            log(
+              '[2/3] pipeline, first: a small baseline model becomes the champion (the first model has nothing to be canaried against)',
+            );
+            const first = await runTraining(root, {
+              input: { ...base, train: BASELINE_TRAIN_PARAMS },
+              traffic: false,
+              log,
+            });
+            log(
+              `  = ${first.record.executionId}: ${first.record.status}, ${runDecision(first.record) ?? '-'}  ${first.seconds.toFixed(1)} s`,
+            );
+            if (first.record.status !== 'succeeded')
+              throw new Error(
+                `the baseline run failed: credit-risk pipeline status ${first.record.executionId}`,
+              );
             baseline = first.record;
           }
           log('[2/3] pipeline: the model, canaried at 10% of synthetic traffic against the champion');
           // Traffic from the canary watch on: training does not compete with it for the CPU.
           const run = await runTraining(root, { input, traffic: 'canary', log, waitScale: START_WAIT_SCALE });
-          log(`  = ${run.record.executionId}: ${run.record.status}, ${runDecision(run.record) ?? '-'}  ${run.seconds.toFixed(1)} s`);
+          log(
+            `  = ${run.record.executionId}: ${run.record.status}, ${runDecision(run.record) ?? '-'}  ${run.seconds.toFixed(1)} s`,
+          );
           if (run.record.status !== 'succeeded') {
-            log(`  the run failed; the champion keeps serving. Details: credit-risk pipeline status ${run.record.executionId}`);
+            log(
+              `  the run failed; the champion keeps serving. Details: credit-risk pipeline status ${run.record.executionId}`,
+            );
           }
         }
 
@@ -136,11 +183,19 @@ export function register(program: Command): void {
 
         log('[3/3] serve');
         const restore = divertTelemetry({ metrics: root.home.metrics, logs: join(root.home.root, 'logs') });
-        const running = await startServe({ root, featureStore: root.featureStore, modelName: DEFAULT_MODEL_NAME, port, host: '127.0.0.1' });
+        const running = await startServe({
+          root,
+          featureStore: root.featureStore,
+          modelName: DEFAULT_MODEL_NAME,
+          port,
+          host: '127.0.0.1',
+        });
         log(`  listening on ${running.server.url}  (Ctrl-C stops)`);
         log(`  try:    curl -s ${running.server.url}/predict -d '{"id":"${customer ?? '5008804'}"}'`);
         log(`  report: ${root.objectStore.describe(registry.reportKey(aliases.champion))}`);
-        log(`  runs:   credit-risk pipeline history   models: credit-risk models list   API: ${running.server.url}/openapi.json`);
+        log(
+          `  runs:   credit-risk pipeline history   models: credit-risk models list   API: ${running.server.url}/openapi.json`,
+        );
         await new Promise<void>((resolve) => {
           const stop = (signal: string) => {
             log(`${signal}: finishing requests in flight...`);

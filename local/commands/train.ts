@@ -12,7 +12,8 @@ import { trainModel, writeModelDirectory } from '#lib/model/train.ts';
 function intOption(name: string, min: number) {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
     return n;
   };
 }
@@ -26,14 +27,25 @@ function numberOption(name: string) {
 }
 
 function list(v: string, previous: string[] = []): string[] {
-  return [...previous, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+  return [
+    ...previous,
+    ...v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
 }
 
 /** The git commit of the working tree, when there is one (CODE_VERSION wins, e.g. in CI). */
 function codeVersion(): string | null {
   if (process.env.CODE_VERSION) return process.env.CODE_VERSION;
   try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || null;
+    return (
+      execFileSync('git', ['rev-parse', 'HEAD'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim() || null
+    );
   } catch {
     return null;
   }
@@ -80,15 +92,31 @@ export function register(program: Command): void {
     .option('--time-column <column>', 'split out of time by this date/number column (never a feature)')
     .option('--random-split', 'split randomly by --seed even when the manifest names a time column')
     .option('--ignore <columns>', 'comma-separated columns that are neither features nor target (ids)', list)
-    .option('--seed <n>', 'seed for the random split, bagging and feature sampling', intOption('--seed', 0), 42)
+    .option(
+      '--seed <n>',
+      'seed for the random split, bagging and feature sampling',
+      intOption('--seed', 0),
+      42,
+    )
     .option('--trees <n>', 'maximum boosting rounds (early stopping may keep fewer)', intOption('--trees', 1))
     .option('--num-leaves <n>', 'maximum leaves per tree', intOption('--num-leaves', 2))
     .option('--learning-rate <r>', 'shrinkage per tree', numberOption('--learning-rate'))
-    .option('--max-bin <n>', 'value bins per feature (<= 255; missing has its own bin)', intOption('--max-bin', 2))
-    .option('--early-stopping <n>', 'stop after n trees without validation improvement (0 = off)', intOption('--early-stopping', 0))
+    .option(
+      '--max-bin <n>',
+      'value bins per feature (<= 255; missing has its own bin)',
+      intOption('--max-bin', 2),
+    )
+    .option(
+      '--early-stopping <n>',
+      'stop after n trees without validation improvement (0 = off)',
+      intOption('--early-stopping', 0),
+    )
     .option('--threads <n>', 'threads for training (default: all cores)', intOption('--threads', 1))
     .option('--name <name>', 'model name written in the card', 'credit-risk')
-    .option('--json', 'print {"auc","prAuc","ks","brier","logloss","ece","threshold","trees","trainSeconds","version"} on stdout')
+    .option(
+      '--json',
+      'print {"auc","prAuc","ks","brier","logloss","ece","threshold","trees","trainSeconds","version"} on stdout',
+    )
     .addHelpText(
       'after',
       `
@@ -125,7 +153,9 @@ Progress goes to stderr; bad input exits with code 2 and one "error [CODE]: mess
       await writeModelDirectory(resolve(opts.out), trained);
       const m = trained.card.metrics.test;
       const trainSeconds = (performance.now() - started) / 1000;
-      log(`wrote ${join(opts.out, 'model.onnx')}, card.json, report.html (version ${trained.version.slice(0, 12)})`);
+      log(
+        `wrote ${join(opts.out, 'model.onnx')}, card.json, report.html (version ${trained.version.slice(0, 12)})`,
+      );
       if (opts.json) {
         const out = {
           auc: m.auc,
@@ -151,8 +181,14 @@ Progress goes to stderr; bad input exits with code 2 and one "error [CODE]: mess
         'and a `probability` column (of the label being 1). Features are taken by name in the order\n' +
         'of card.json (next to model.onnx); empty cells are missing values.',
     )
-    .requiredOption('--model <model.onnx>', 'a model written by `credit-risk train` (card.json must sit beside it)')
-    .requiredOption('--input <table>', 'the rows to score (.parquet or .csv) with the model\'s feature columns')
+    .requiredOption(
+      '--model <model.onnx>',
+      'a model written by `credit-risk train` (card.json must sit beside it)',
+    )
+    .requiredOption(
+      '--input <table>',
+      "the rows to score (.parquet or .csv) with the model's feature columns",
+    )
     .requiredOption('--out <file.csv>', 'where to write the predictions')
     .option('--batch <rows>', 'rows per onnxruntime call', intOption('--batch', 1), 65_536)
     .addHelpText(
@@ -171,24 +207,38 @@ async function predictFile(opts: PredictCliOptions): Promise<void> {
   const modelPath = resolve(opts.model);
   if (!existsSync(modelPath)) throw new InputError('NO_SUCH_FILE', `${opts.model} does not exist`);
   const cardPath = join(dirname(modelPath), 'card.json');
-  if (!existsSync(cardPath)) throw new InputError('MISSING_MODEL_FILE', `${cardPath} does not exist: predict-file needs the card beside model.onnx`);
+  if (!existsSync(cardPath))
+    throw new InputError(
+      'MISSING_MODEL_FILE',
+      `${cardPath} does not exist: predict-file needs the card beside model.onnx`,
+    );
   const card = JSON.parse(readFileSync(cardPath, 'utf8')) as { features?: string[]; idColumns?: string[] };
   const features = card.features;
-  if (!Array.isArray(features) || features.length === 0) throw new InputError('BAD_MODEL_CARD', `${cardPath} has no "features" list`);
+  if (!Array.isArray(features) || features.length === 0)
+    throw new InputError('BAD_MODEL_CARD', `${cardPath} has no "features" list`);
   const table = await readTable(resolve(opts.input));
   const missing = features.filter((f) => !table.columns.has(f));
   if (missing.length > 0) {
-    throw new InputError('MISSING_FEATURE', `${opts.input} lacks the model's feature column(s) ${missing.join(', ')}`);
+    throw new InputError(
+      'MISSING_FEATURE',
+      `${opts.input} lacks the model's feature column(s) ${missing.join(', ')}`,
+    );
   }
   const columns = features.map((f) => {
     const col = table.columns.get(f);
-    if (!col || col.kind !== 'numeric') throw new InputError('NON_NUMERIC_FEATURE', `feature column "${f}" of ${opts.input} is not numeric`, { column: f });
+    if (!col || col.kind !== 'numeric')
+      throw new InputError('NON_NUMERIC_FEATURE', `feature column "${f}" of ${opts.input} is not numeric`, {
+        column: f,
+      });
     return col.values;
   });
   const idColumns = (card.idColumns ?? []).filter((c) => table.columns.has(c));
   const model = await loadOnnxModel(modelPath);
   if (model.numFeatures !== features.length) {
-    throw new InputError('BAD_MODEL_CARD', `card.json lists ${features.length} features but model.onnx takes ${model.numFeatures}`);
+    throw new InputError(
+      'BAD_MODEL_CARD',
+      `card.json lists ${features.length} features but model.onnx takes ${model.numFeatures}`,
+    );
   }
   const outPath = resolve(opts.out);
   await mkdir(dirname(outPath), { recursive: true });

@@ -59,27 +59,43 @@ export class RunStore {
         // Not a run directory (or a run whose first save never happened).
       }
     }
-    return out.sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.executionId.localeCompare(a.executionId));
+    return out.sort(
+      (a, b) => b.startedAt.localeCompare(a.startedAt) || b.executionId.localeCompare(a.executionId),
+    );
   }
 
   /** A run by id or unique id prefix; `latest` (or nothing) is the most recent one. */
   get(ref?: string): RunRecord {
     const runs = this.list();
     if (ref === undefined || ref === 'latest') {
-      if (runs.length === 0) throw new InputError('NO_RUNS', `no pipeline runs recorded under ${this.dir} yet (start one: credit-risk pipeline run)`);
+      if (runs.length === 0)
+        throw new InputError(
+          'NO_RUNS',
+          `no pipeline runs recorded under ${this.dir} yet (start one: credit-risk pipeline run)`,
+        );
       return runs[0];
     }
     const exact = runs.find((r) => r.executionId === ref);
     if (exact) return exact;
     const matches = runs.filter((r) => r.executionId.startsWith(ref));
     if (matches.length === 1) return matches[0];
-    if (matches.length === 0) throw new InputError('UNKNOWN_RUN', `no run ${ref} under ${this.dir} (see: credit-risk pipeline history)`);
-    throw new InputError('AMBIGUOUS_RUN', `${ref} matches ${matches.length} runs: ${matches.map((m) => m.executionId).join(', ')}`);
+    if (matches.length === 0)
+      throw new InputError(
+        'UNKNOWN_RUN',
+        `no run ${ref} under ${this.dir} (see: credit-risk pipeline history)`,
+      );
+    throw new InputError(
+      'AMBIGUOUS_RUN',
+      `${ref} matches ${matches.length} runs: ${matches.map((m) => m.executionId).join(', ')}`,
+    );
   }
 }
 
 /** `training-20250101T101010Z-3f9a`: sortable by time, unique enough on one machine. */
 export function newExecutionName(stateMachine: string, now: Date = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${stateMachine}-${stamp}-${randomBytes(2).toString('hex')}`;
 }

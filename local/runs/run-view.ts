@@ -10,7 +10,14 @@ function shownStatus(record: RunRecord): string {
 export function table(rows: string[][]): string {
   if (rows.length === 0) return '';
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return rows.map((r) => r.map((cell, c) => (cell ?? '').padEnd(widths[c])).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, c) => (cell ?? '').padEnd(widths[c]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 const short = (v: string | null) => (v ? v.slice(0, 12) : '-');
@@ -35,7 +42,8 @@ export function formatRunStatus(record: RunRecord): string {
   ];
   if (record.failAt) lines.push(`injected  fault at ${record.failAt.join(', ')}`);
   const reasons = (record.output as { reasons?: unknown } | undefined)?.reasons;
-  if (Array.isArray(reasons) && reasons.length > 0) lines.push(`why       ${reasons.map(String).join('\n          ')}`);
+  if (Array.isArray(reasons) && reasons.length > 0)
+    lines.push(`why       ${reasons.map(String).join('\n          ')}`);
   const reused = new Set(record.tasks.filter((t) => t.reused).map((t) => t.name));
   const rows = [['state', 'type', 'time', 'result']];
   for (const s of record.states) {
@@ -49,11 +57,17 @@ export function formatRunStatus(record: RunRecord): string {
   lines.push('', table(rows));
   const failed = failedStates(record)[0];
   if (record.status === 'failed' && failed) {
-    lines.push('', `failed at ${failed.name}: ${failed.error?.error}. Resume it: credit-risk pipeline resume ${record.executionId}`);
+    lines.push(
+      '',
+      `failed at ${failed.name}: ${failed.error?.error}. Resume it: credit-risk pipeline resume ${record.executionId}`,
+    );
   }
   if (isInterrupted(record)) {
     const at = record.states.filter((s) => s.endedAt === undefined).at(-1)?.name ?? 'its start';
-    lines.push('', `interrupted at ${at}: its process (pid ${record.owner?.pid}) is gone. Resume it: credit-risk pipeline resume ${record.executionId}`);
+    lines.push(
+      '',
+      `interrupted at ${at}: its process (pid ${record.owner?.pid}) is gone. Resume it: credit-risk pipeline resume ${record.executionId}`,
+    );
   }
   return lines.join('\n');
 }
@@ -62,7 +76,14 @@ export function formatHistory(records: readonly RunRecord[]): string {
   if (records.length === 0) return 'no pipeline runs yet (start one: credit-risk pipeline run)';
   const rows = [['run', 'status', 'decision', 'model', 'seconds', 'started']];
   for (const r of records) {
-    rows.push([r.executionId, shownStatus(r), runDecision(r) ?? '-', short(runModelVersion(r)), r.seconds?.toFixed(1) ?? '-', r.startedAt]);
+    rows.push([
+      r.executionId,
+      shownStatus(r),
+      runDecision(r) ?? '-',
+      short(runModelVersion(r)),
+      r.seconds?.toFixed(1) ?? '-',
+      r.startedAt,
+    ]);
   }
   return table(rows);
 }

@@ -23,10 +23,19 @@ export function trainingTimeoutSeconds(): number {
  * wait behind it. Nor does one older than the state machine's TimeoutSeconds (4 h), which Step
  * Functions would have timed out (a record from another host, or without an owner, ends there).
  */
-export function runningTrainings(runs: RunStore, now: Date, timeoutSeconds = trainingTimeoutSeconds()): RunningExecution[] {
+export function runningTrainings(
+  runs: RunStore,
+  now: Date,
+  timeoutSeconds = trainingTimeoutSeconds(),
+): RunningExecution[] {
   return runs
     .list()
-    .filter((r) => r.stateMachine === 'training' && r.status === 'running' && now.getTime() - Date.parse(r.startedAt) < timeoutSeconds * 1000)
+    .filter(
+      (r) =>
+        r.stateMachine === 'training' &&
+        r.status === 'running' &&
+        now.getTime() - Date.parse(r.startedAt) < timeoutSeconds * 1000,
+    )
     .filter((r) => !ownerIsGone(r))
     .map((r) => ({ name: r.executionId, startedAt: r.startedAt }));
 }

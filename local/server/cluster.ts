@@ -81,7 +81,10 @@ export interface RunningCluster {
  */
 export async function startClusterServe(options: ClusterServeOptions): Promise<RunningCluster> {
   const log = options.log ?? (() => undefined);
-  const registry = new ModelRegistry(options.root.objectStore, { name: options.modelName, clock: options.root.clock });
+  const registry = new ModelRegistry(options.root.objectStore, {
+    name: options.modelName,
+    clock: options.root.clock,
+  });
   if (!(await registry.aliases()).champion) throw noChampionError(options.modelName);
 
   let snapshot: OnlineSnapshotTableData | undefined;
@@ -97,7 +100,10 @@ export async function startClusterServe(options: ClusterServeOptions): Promise<R
   const featureCache = await new CachedFeatureStore(options.featureStore, {
     pollMs,
     maxStaleMs,
-    onLoad: (c) => log(`online features: snapshot ${c.snapshotId} in memory (${c.rows} customers, ${Math.round(c.ms)} ms), sent to the workers`),
+    onLoad: (c) =>
+      log(
+        `online features: snapshot ${c.snapshotId} in memory (${c.rows} customers, ${Math.round(c.ms)} ms), sent to the workers`,
+      ),
     onError: (e) => log(`online feature cache: ${(e as Error).message}; lookups go to the store meanwhile`),
     onConfirm: (table, confirmedAt) => {
       if (snapshot?.snapshotId !== table.snapshotId) {
@@ -117,12 +123,18 @@ export async function startClusterServe(options: ClusterServeOptions): Promise<R
     featureMaxStaleMs: maxStaleMs,
     logsToStdout: options.logsToStdout ?? false,
   };
-  cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], execArgv: workerExecArgv(), serialization: 'advanced' });
+  cluster.setupPrimary({
+    exec: WORKER_ENTRY,
+    args: [],
+    execArgv: workerExecArgv(),
+    serialization: 'advanced',
+  });
 
   async function answer(w: Worker, m: Extract<ToPrimary, { t: 'call' }>): Promise<void> {
     try {
       if (m.op === 'get') send(w, { t: 'reply', n: m.n, row: await featureCache.get(m.id ?? '') });
-      else if (m.op === 'currentSnapshot') send(w, { t: 'reply', n: m.n, snapshotId: await featureCache.currentSnapshot() });
+      else if (m.op === 'currentSnapshot')
+        send(w, { t: 'reply', n: m.n, snapshotId: await featureCache.currentSnapshot() });
       else {
         await featureCache.ping();
         send(w, { t: 'reply', n: m.n });

@@ -40,7 +40,12 @@ export interface LocalApiServerOptions {
  * merge per request) and the body in the same `end` call, which Node writes together with the
  * headers. A name given twice keeps its last value, as the object spread it replaces did.
  */
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   const list: string[] = [];
   if (!('content-type' in headers)) list.push('content-type', 'application/json');
@@ -109,24 +114,39 @@ export async function startLocalApiServer(options: LocalApiServerOptions): Promi
     }
     if (url.pathname !== '/predict') {
       req.resume();
-      return sendError(res, new InputError('NOT_FOUND', `no route ${req.method} ${url.pathname}; use POST /predict`));
+      return sendError(
+        res,
+        new InputError('NOT_FOUND', `no route ${req.method} ${url.pathname}; use POST /predict`),
+      );
     }
     const body = await readBody(req);
     if (body === undefined) {
-      return sendError(res, new InputError('PAYLOAD_TOO_LARGE', `request body exceeds ${GATEWAY_MAX_BODY_BYTES} bytes`), {
-        connection: 'close',
-      });
+      return sendError(
+        res,
+        new InputError('PAYLOAD_TOO_LARGE', `request body exceeds ${GATEWAY_MAX_BODY_BYTES} bytes`),
+        {
+          connection: 'close',
+        },
+      );
     }
     const lease = router.acquire();
     if (!lease) return sendError(res, new Error('no model loaded'));
     try {
       const requestId = randomUUID();
       const event = apiGatewayEvent(
-        { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, remoteAddress: req.socket.remoteAddress },
+        {
+          method: req.method ?? 'GET',
+          url: req.url ?? '/',
+          headers: req.headers,
+          remoteAddress: req.socket.remoteAddress,
+        },
         body,
         requestId,
       );
-      const result = (await lease.handler(event, lambdaContext(functionName, requestId))) as APIGatewayProxyResult;
+      const result = (await lease.handler(
+        event,
+        lambdaContext(functionName, requestId),
+      )) as APIGatewayProxyResult;
       const headers: Record<string, string> = {};
       const given = result.headers ?? {};
       for (const k in given) headers[k] = String(given[k]);

@@ -86,7 +86,9 @@ export class ModelRouter<H> {
     if (this.table?.key === key) return false;
     if (!aliases.champion) throw new Error('the model has no champion yet: register a model and promote it');
     const champion = await this.slot(aliases.champion);
-    const canary = aliases.canary ? { slot: await this.slot(aliases.canary.version), weight: aliases.canary.weight } : undefined;
+    const canary = aliases.canary
+      ? { slot: await this.slot(aliases.canary.version), weight: aliases.canary.weight }
+      : undefined;
     const previous = this.table;
     this.table = { champion, canary, key };
     for (const s of [champion, canary?.slot]) if (s) s.retired = false;

@@ -88,7 +88,8 @@ export class ReplicaFeatureStore implements FeatureStore {
         this.confirmedAt = Number.NEGATIVE_INFINITY;
         return true;
       case 'confirm':
-        if (this.table?.snapshotId === message.snapshotId) this.confirmedAt = Math.max(this.confirmedAt, message.confirmedAt);
+        if (this.table?.snapshotId === message.snapshotId)
+          this.confirmedAt = Math.max(this.confirmedAt, message.confirmedAt);
         return true;
       case 'reply': {
         const p = this.pending.get(message.n);
@@ -114,12 +115,19 @@ export class ReplicaFeatureStore implements FeatureStore {
     this.table = undefined;
   }
 
-  private call(op: 'get' | 'currentSnapshot' | 'ping', id?: string): Promise<{ row?: CustomerFeatureRow; snapshotId?: string }> {
+  private call(
+    op: 'get' | 'currentSnapshot' | 'ping',
+    id?: string,
+  ): Promise<{ row?: CustomerFeatureRow; snapshotId?: string }> {
     return new Promise((resolve, reject) => {
       const n = ++this.next;
       const timer = setTimeout(() => {
         this.pending.delete(n);
-        reject(new FeatureStoreUnavailableError(`the serve primary did not answer ${op} in ${this.options.callTimeoutMs ?? 10_000} ms`));
+        reject(
+          new FeatureStoreUnavailableError(
+            `the serve primary did not answer ${op} in ${this.options.callTimeoutMs ?? 10_000} ms`,
+          ),
+        );
       }, this.options.callTimeoutMs ?? 10_000);
       this.pending.set(n, { resolve, reject, timer });
       let sent: boolean;
@@ -131,14 +139,17 @@ export class ReplicaFeatureStore implements FeatureStore {
       if (!sent) {
         this.pending.delete(n);
         clearTimeout(timer);
-        reject(new FeatureStoreUnavailableError('the serve primary that owns the feature store is not reachable'));
+        reject(
+          new FeatureStoreUnavailableError('the serve primary that owns the feature store is not reachable'),
+        );
       }
     });
   }
 
   get(id: string): Promise<CustomerFeatureRow | undefined> {
     const table = this.table;
-    if (table && this.now() - this.confirmedAt <= this.options.maxStaleMs) return Promise.resolve(table.get(id));
+    if (table && this.now() - this.confirmedAt <= this.options.maxStaleMs)
+      return Promise.resolve(table.get(id));
     return this.call('get', id).then((r) => r.row);
   }
 
@@ -155,7 +166,11 @@ export class ReplicaFeatureStore implements FeatureStore {
   }
 
   replaceSnapshot(): Promise<{ rows: number }> {
-    return Promise.reject(new Error('a serve worker cannot publish snapshots: publish through the store (credit-risk features publish)'));
+    return Promise.reject(
+      new Error(
+        'a serve worker cannot publish snapshots: publish through the store (credit-risk features publish)',
+      ),
+    );
   }
 
   close(): Promise<void> {

@@ -19,7 +19,8 @@ import { divertTelemetry } from './telemetry-sink.ts';
  */
 export async function runServeWorker(): Promise<void> {
   const config = JSON.parse(process.env[SERVE_WORKER_ENV] ?? 'null') as ServeWorkerConfig | null;
-  if (!config || !process.send) throw new Error('serve-worker runs only as a credit-risk serve --workers worker');
+  if (!config || !process.send)
+    throw new Error('serve-worker runs only as a credit-risk serve --workers worker');
   snapshotProcessEnv();
   const toPrimary = (m: ToPrimary): boolean => (process.connected ? process.send!(m) : false);
   const root = createLocalRoot(); // its PGlite store is opened on first use: never here
@@ -49,7 +50,8 @@ export async function runServeWorker(): Promise<void> {
   process.on('SIGINT', () => undefined);
   toPrimary({ t: 'hello' });
 
-  if (!config.logsToStdout) restore = divertTelemetry({ metrics: root.home.metrics, logs: join(root.home.root, 'logs') });
+  if (!config.logsToStdout)
+    restore = divertTelemetry({ metrics: root.home.metrics, logs: join(root.home.root, 'logs') });
   try {
     running = await startServe({
       root,
@@ -64,7 +66,10 @@ export async function runServeWorker(): Promise<void> {
         console.error(
           `${tag} serving champion ${s.champion ? shortId(s.champion) : '-'}${s.canary ? `, canary ${shortId(s.canary.version)} at ${s.canary.weight}` : ''}`,
         ),
-      onReloadError: (e) => console.error(`${tag} alias reload failed, still serving the previous versions: ${(e as Error).message}`),
+      onReloadError: (e) =>
+        console.error(
+          `${tag} alias reload failed, still serving the previous versions: ${(e as Error).message}`,
+        ),
     });
   } catch (e) {
     toPrimary({ t: 'failed', code: isInputError(e) ? e.code : undefined, message: (e as Error).message });
@@ -88,7 +93,8 @@ function reportLoopStats(tag: string): void {
   const kinds: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
-      const kind = kinds[((e as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind ?? 0] ?? 'other';
+      const kind =
+        kinds[(e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0] ?? 'other';
       const g = gc.get(kind) ?? { n: 0, ms: 0, max: 0 };
       g.n += 1;
       g.ms += e.duration;
@@ -98,7 +104,9 @@ function reportLoopStats(tag: string): void {
   }).observe({ entryTypes: ['gc'] });
   const ms = (ns: number) => (ns / 1e6).toFixed(2);
   process.on('SIGUSR2', () => {
-    const gcText = [...gc].map(([k, g]) => `${k} ${g.n}x ${g.ms.toFixed(1)} ms (max ${g.max.toFixed(2)})`).join(', ');
+    const gcText = [...gc]
+      .map(([k, g]) => `${k} ${g.n}x ${g.ms.toFixed(1)} ms (max ${g.max.toFixed(2)})`)
+      .join(', ');
     console.error(
       `${tag} loop delay p50 ${ms(delay.percentile(50))} p99 ${ms(delay.percentile(99))} p99.9 ${ms(delay.percentile(99.9))} max ${ms(delay.max)} ms; gc ${gcText || 'none'}`,
     );

@@ -97,7 +97,13 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   }
   router.watch(options.pollMs ?? 500);
   const openapi = JSON.parse(await readFile(OPENAPI_FILE, 'utf8')) as unknown;
-  const server = await startLocalApiServer({ router, openapi, port: options.port, host: options.host, health: options.health });
+  const server = await startLocalApiServer({
+    router,
+    openapi,
+    port: options.port,
+    host: options.host,
+    health: options.health,
+  });
   return {
     server,
     router,

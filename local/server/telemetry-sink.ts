@@ -66,7 +66,10 @@ export class LineFile {
  * still pending when the process exits is written on exit. Returns a function that restores
  * stdout and closes the files (everything emitted before it is called is in the files then).
  */
-export function divertTelemetry(dirs: { metrics: string; logs: string }, name = 'predict'): () => Promise<void> {
+export function divertTelemetry(
+  dirs: { metrics: string; logs: string },
+  name = 'predict',
+): () => Promise<void> {
   mkdirSync(dirs.metrics, { recursive: true });
   mkdirSync(dirs.logs, { recursive: true });
   const metrics = new LineFile(join(dirs.metrics, `${name}.emf.jsonl`));
@@ -77,8 +80,17 @@ export function divertTelemetry(dirs: { metrics: string; logs: string }, name = 
     logs.flush();
   };
   process.once('exit', flushOnExit);
-  process.stdout.write = function divert(this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]): boolean {
-    const text = typeof chunk === 'string' ? chunk : chunk instanceof Uint8Array ? Buffer.from(chunk).toString('utf8') : undefined;
+  process.stdout.write = function divert(
+    this: NodeJS.WriteStream,
+    chunk: unknown,
+    ...rest: unknown[]
+  ): boolean {
+    const text =
+      typeof chunk === 'string'
+        ? chunk
+        : chunk instanceof Uint8Array
+          ? Buffer.from(chunk).toString('utf8')
+          : undefined;
     if (text !== undefined && text.charCodeAt(0) === 123 /* { */) {
       (text.startsWith('{"_aws"') ? metrics : logs).add(text);
       // write(chunk[, encoding][, callback]): a callback is always the last argument.

@@ -2,7 +2,12 @@ import type { RunEvent } from '#lib/pipeline/run-record.ts';
 import { DEFAULT_MODEL_NAME, ModelRegistry } from '#lib/registry/registry.ts';
 import type { LocalRoot } from '#local/root.ts';
 import { startServe, type RunningServe } from '#local/server/serve.ts';
-import { knownCustomerIds, startTraffic, type RunningTraffic, type TrafficStats } from './synthetic-traffic.ts';
+import {
+  knownCustomerIds,
+  startTraffic,
+  type RunningTraffic,
+  type TrafficStats,
+} from './synthetic-traffic.ts';
 
 /**
  * What a local canary needs to be judged: the local server (`credit-risk serve`, in process,
@@ -46,15 +51,29 @@ export class CanaryTraffic {
       this.starting = undefined;
       return;
     }
-    this.serve = await startServe({ root: this.root, featureStore: this.root.featureStore, modelName, port: 0, pollMs: 200 });
-    this.traffic = startTraffic({ url: this.serve.server.url, ids: this.ids, concurrency: this.options.concurrency ?? 4 });
-    this.options.log?.(`synthetic traffic: ${this.options.concurrency ?? 4} clients -> ${this.serve.server.url}/predict with ${this.ids.length} real customer ids`);
+    this.serve = await startServe({
+      root: this.root,
+      featureStore: this.root.featureStore,
+      modelName,
+      port: 0,
+      pollMs: 200,
+    });
+    this.traffic = startTraffic({
+      url: this.serve.server.url,
+      ids: this.ids,
+      concurrency: this.options.concurrency ?? 4,
+    });
+    this.options.log?.(
+      `synthetic traffic: ${this.options.concurrency ?? 4} clients -> ${this.serve.server.url}/predict with ${this.ids.length} real customer ids`,
+    );
   }
 
   /** Hook for runPipelineLocally's onEvent: the canary watch needs traffic. */
   onEvent = (event: RunEvent): void => {
     if (event.type === 'StateEntered' && event.name === 'WaitForCanaryTraffic') {
-      this.start().catch((e: unknown) => this.options.log?.(`synthetic traffic did not start: ${(e as Error).message}`));
+      this.start().catch((e: unknown) =>
+        this.options.log?.(`synthetic traffic did not start: ${(e as Error).message}`),
+      );
     }
   };
 

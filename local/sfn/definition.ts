@@ -29,7 +29,10 @@ export function placeholders(aslText: string): string[] {
 export function substitute(aslText: string, values: Readonly<Record<string, string>>): string {
   const missing = placeholders(aslText).filter((p) => values[p] === undefined);
   if (missing.length > 0) {
-    throw new InputError('UNKNOWN_PLACEHOLDER', `no value for placeholder(s) ${missing.join(', ')} in the state machine`);
+    throw new InputError(
+      'UNKNOWN_PLACEHOLDER',
+      `no value for placeholder(s) ${missing.join(', ')} in the state machine`,
+    );
   }
   // JSON-escape the value: it lands inside a JSON string.
   return aslText.replace(PLACEHOLDER, (_, name: string) => JSON.stringify(values[name]).slice(1, -1));

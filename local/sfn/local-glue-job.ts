@@ -21,7 +21,10 @@ function keyOf(args: Readonly<Record<string, string>>, name: string): string {
   const value = args[name];
   const m = value === undefined ? null : S3_URI.exec(value);
   if (!m || m[2] === '') {
-    throw new InputError('BAD_GLUE_ARGUMENTS', `the feature job needs ${name} as s3://bucket/key, got ${JSON.stringify(value)}`);
+    throw new InputError(
+      'BAD_GLUE_ARGUMENTS',
+      `the feature job needs ${name} as s3://bucket/key, got ${JSON.stringify(value)}`,
+    );
   }
   return m[2];
 }
@@ -42,10 +45,14 @@ export function localFeatureGlueJob(options: LocalFeatureJobOptions): LocalGlueJ
     const asOf = args['--as_of'];
     if (!asOf) throw new InputError('BAD_GLUE_ARGUMENTS', 'the feature job needs --as_of YYYY-MM-DD');
     if (!(await store.head(inputKey))) {
-      throw new InputError('GLUE_INPUT_NOT_FOUND', `the feature job's --input does not exist: ${store.describe(inputKey)}`);
+      throw new InputError(
+        'GLUE_INPUT_NOT_FOUND',
+        `the feature job's --input does not exist: ${store.describe(inputKey)}`,
+      );
     }
     await mkdir(options.tmpDir, { recursive: true });
-    const python = typeof options.python === 'function' ? options.python() : (options.python ?? projectPython());
+    const python =
+      typeof options.python === 'function' ? options.python() : (options.python ?? projectPython());
     if (!python) {
       throw new Error(
         'the Glue branch runs jobs/glue/extract_features.py on local pyspark, and there is no project Python: ' +
@@ -60,10 +67,16 @@ export function localFeatureGlueJob(options: LocalFeatureJobOptions): LocalGlueJ
       try {
         result = await runSparkFeatures({ inputPath: input, outputDir: join(work, 'out'), asOf, python });
       } catch (e) {
-        throw new Error(`the local Glue job (jobs/glue/extract_features.py on local pyspark) failed: ${(e as Error).message}`, { cause: e });
+        throw new Error(
+          `the local Glue job (jobs/glue/extract_features.py on local pyspark) failed: ${(e as Error).message}`,
+          { cause: e },
+        );
       }
       // Spark's overwrite mode: each output directory is replaced as a whole.
-      for (const [name, dir] of [['features', result.featuresDir], ['online', result.onlineDir]] as const) {
+      for (const [name, dir] of [
+        ['features', result.featuresDir],
+        ['online', result.onlineDir],
+      ] as const) {
         const prefix = `${outputPrefix}${name}/`;
         for (const old of await store.list(prefix)) await store.delete(old.key);
         // .crc files are the local file system's checksums; S3 output has none.
@@ -71,7 +84,11 @@ export function localFeatureGlueJob(options: LocalFeatureJobOptions): LocalGlueJ
           await store.upload(join(dir, file), `${prefix}${file}`);
         }
       }
-      const runId = createHash('sha256').update(JSON.stringify(args)).update(String(Date.now())).digest('hex').slice(0, 16);
+      const runId = createHash('sha256')
+        .update(JSON.stringify(args))
+        .update(String(Date.now()))
+        .digest('hex')
+        .slice(0, 16);
       return { jobRunId: `jr_local_${runId}` };
     } finally {
       await rm(work, { recursive: true, force: true });

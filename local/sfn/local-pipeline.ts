@@ -4,7 +4,12 @@ import { DEFAULT_MODEL_NAME, ModelRegistry } from '#lib/registry/registry.ts';
 import type { LocalRoot } from '#local/root.ts';
 import { newExecutionName, RunStore } from '#local/runs/run-store.ts';
 import { readAsl, substitute, type AslDefinition, type StateMachineName } from './definition.ts';
-import { localDeployment, localFunctions, type LocalDeployment, type LocalFunction } from './local-functions.ts';
+import {
+  localDeployment,
+  localFunctions,
+  type LocalDeployment,
+  type LocalFunction,
+} from './local-functions.ts';
 import { localFeatureGlueJob, type LocalGlueJob } from './local-glue-job.ts';
 import { runLocally, type LocalRunResult, type LocalServices } from './runner.ts';
 
@@ -70,7 +75,11 @@ export function waitScaleFromEnv(env: Record<string, string | undefined> = proce
   const raw = env.CREDIT_RISK_WAIT_SCALE;
   if (raw === undefined || raw === '') return DEFAULT_LOCAL_WAIT_SCALE;
   const n = Number(raw);
-  if (!(n >= 0) || !Number.isFinite(n)) throw new InputError('BAD_WAIT_SCALE', `CREDIT_RISK_WAIT_SCALE must be a number >= 0, got ${JSON.stringify(raw)}`);
+  if (!(n >= 0) || !Number.isFinite(n))
+    throw new InputError(
+      'BAD_WAIT_SCALE',
+      `CREDIT_RISK_WAIT_SCALE must be a number >= 0, got ${JSON.stringify(raw)}`,
+    );
   return n;
 }
 
@@ -102,13 +111,21 @@ export interface LocalPipelineRun {
  * yet (promoted with `credit-risk models promote`, or by an older checkout) gets its build and
  * version, as the stack's first deploy gives the real alias its first version.
  */
-export async function alignAliasWithRegistry(root: LocalRoot, deployment: LocalDeployment, modelName = DEFAULT_MODEL_NAME): Promise<void> {
+export async function alignAliasWithRegistry(
+  root: LocalRoot,
+  deployment: LocalDeployment,
+  modelName = DEFAULT_MODEL_NAME,
+): Promise<void> {
   const champion = (await new ModelRegistry(root.objectStore, { name: modelName }).aliases()).champion;
   if (!champion) return;
   const routing = await deployment.deployer.routing();
   if (routing && (await deployment.deployer.modelOf(routing.functionVersion)) === champion) return;
   const built = await deployment.builder.build({ modelName, modelVersion: champion });
-  const version = await deployment.deployer.publish({ modelVersion: champion, artifact: built.artifact, buildId: built.buildId });
+  const version = await deployment.deployer.publish({
+    modelVersion: champion,
+    artifact: built.artifact,
+    buildId: built.buildId,
+  });
   await deployment.deployer.route({ functionVersion: version.functionVersion, canary: null });
 }
 
@@ -121,22 +138,30 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
 
   // The Glue job is jobs/glue/extract_features.py on local pyspark, over the local object store.
   const glueJobs: Record<string, LocalGlueJob> = {
-    [LOCAL_SUBSTITUTIONS.FeatureGlueJobName]: localFeatureGlueJob({ store: root.objectStore, tmpDir: root.home.tmp }),
+    [LOCAL_SUBSTITUTIONS.FeatureGlueJobName]: localFeatureGlueJob({
+      store: root.objectStore,
+      tmpDir: root.home.tmp,
+    }),
     ...options.glueJobs,
   };
   const services: LocalServices = {
     async lambda(name, payload) {
       const fn = functions[name];
-      if (!fn) throw new Error(`no local function ${name} (have: ${Object.keys(functions).sort().join(', ')})`);
+      if (!fn)
+        throw new Error(`no local function ${name} (have: ${Object.keys(functions).sort().join(', ')})`);
       return fn(payload);
     },
     async glueJob(jobName, args) {
       const job = glueJobs[jobName];
-      if (!job) throw new Error(`no local Glue job ${jobName} (have: ${Object.keys(glueJobs).sort().join(', ')})`);
+      if (!job)
+        throw new Error(`no local Glue job ${jobName} (have: ${Object.keys(glueJobs).sort().join(', ')})`);
       return job(args);
     },
     async codeBuild(_project, env) {
-      const built = await deployment.builder.build({ modelName: env.MODEL_NAME ?? DEFAULT_MODEL_NAME, modelVersion: env.MODEL_VERSION });
+      const built = await deployment.builder.build({
+        modelName: env.MODEL_NAME ?? DEFAULT_MODEL_NAME,
+        modelVersion: env.MODEL_VERSION,
+      });
       return { buildId: built.buildId, exported: { IMAGE_URI: built.artifact } };
     },
     async publish(_topic, subject, message) {

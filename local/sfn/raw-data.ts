@@ -18,7 +18,10 @@ export interface RawData {
   seconds: number;
 }
 
-export async function ensureGeneratedRaw(root: LocalRoot, options: { rows: number; seed: number }): Promise<RawData> {
+export async function ensureGeneratedRaw(
+  root: LocalRoot,
+  options: { rows: number; seed: number },
+): Promise<RawData> {
   const started = performance.now();
   const name = `loans-${options.rows}-seed${options.seed}.csv`;
   const file = join(root.home.data, name);

@@ -20,7 +20,10 @@ import { taskStates, type AslDefinition } from './definition.ts';
 export interface LocalServices {
   lambda(functionName: string, payload: unknown): Promise<unknown>;
   glueJob(jobName: string, args: Record<string, string>): Promise<{ jobRunId: string }>;
-  codeBuild(projectName: string, env: Record<string, string>): Promise<{ buildId: string; exported: Record<string, string> }>;
+  codeBuild(
+    projectName: string,
+    env: Record<string, string>,
+  ): Promise<{ buildId: string; exported: Record<string, string> }>;
   publish(topicArn: string, subject: string | undefined, message: string): Promise<string>;
 }
 
@@ -77,7 +80,10 @@ function resourceHandler(resource: string, services: LocalServices): Invoke {
   switch (resource) {
     case LAMBDA_INVOKE:
       return async (input) => {
-        const payload = await services.lambda(functionNameOf(String(input.FunctionName)), input.Payload ?? {});
+        const payload = await services.lambda(
+          functionNameOf(String(input.FunctionName)),
+          input.Payload ?? {},
+        );
         return { ExecutedVersion: '$LATEST', Payload: payload ?? null, StatusCode: 200 };
       };
     case GLUE_SYNC:
@@ -89,7 +95,8 @@ function resourceHandler(resource: string, services: LocalServices): Invoke {
     case CODEBUILD_SYNC:
       return async (input) => {
         const env: Record<string, string> = {};
-        for (const v of (input.EnvironmentVariablesOverride ?? []) as { Name: string; Value: string }[]) env[v.Name] = v.Value;
+        for (const v of (input.EnvironmentVariablesOverride ?? []) as { Name: string; Value: string }[])
+          env[v.Name] = v.Value;
         const { buildId, exported } = await services.codeBuild(String(input.ProjectName), env);
         return {
           Build: {
@@ -136,13 +143,36 @@ function toRunEvent(e: EventLog): RunEvent | undefined {
       return { type: e.type, at, error: errorOf(e) };
     case 'ExecutionAborted':
     case 'ExecutionTimeout':
-      return { type: 'ExecutionFailed', at, error: { error: e.type === 'ExecutionTimeout' ? 'States.Timeout' : 'Aborted', cause: e.type } };
+      return {
+        type: 'ExecutionFailed',
+        at,
+        error: { error: e.type === 'ExecutionTimeout' ? 'States.Timeout' : 'Aborted', cause: e.type },
+      };
     case 'StateEntered':
-      return { type: e.type, at, name: e.state.name, stateType: e.state.type, input: e.state.input, ...(e.index !== undefined ? { index: e.index } : {}) };
+      return {
+        type: e.type,
+        at,
+        name: e.state.name,
+        stateType: e.state.type,
+        input: e.state.input,
+        ...(e.index !== undefined ? { index: e.index } : {}),
+      };
     case 'StateExited':
-      return { type: e.type, at, name: e.state.name, output: e.state.output, ...(e.index !== undefined ? { index: e.index } : {}) };
+      return {
+        type: e.type,
+        at,
+        name: e.state.name,
+        output: e.state.output,
+        ...(e.index !== undefined ? { index: e.index } : {}),
+      };
     case 'StateFailed':
-      return { type: e.type, at, name: e.state.name, error: errorOf(e), ...(e.index !== undefined ? { index: e.index } : {}) };
+      return {
+        type: e.type,
+        at,
+        name: e.state.name,
+        error: errorOf(e),
+        ...(e.index !== undefined ? { index: e.index } : {}),
+      };
     case 'StateRetried':
     case 'StateCaught':
       return { type: e.type, at, name: e.state.name, ...(e.index !== undefined ? { index: e.index } : {}) };
@@ -175,12 +205,15 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
       return result as JSONValue;
     };
     if (state.Retry) {
-      retryIntervalOverrides[name] = state.Retry.map((r) => Math.round((r.IntervalSeconds ?? 1) * 1000 * retryScale));
+      retryIntervalOverrides[name] = state.Retry.map((r) =>
+        Math.round((r.IntervalSeconds ?? 1) * 1000 * retryScale),
+      );
     }
   }
   const waitTimeOverrides: Record<string, number> = {};
   for (const [name, state] of Object.entries(options.definition.States)) {
-    if (state.Type === 'Wait' && typeof state.Seconds === 'number') waitTimeOverrides[name] = Math.round(state.Seconds * 1000 * waitScale);
+    if (state.Type === 'Wait' && typeof state.Seconds === 'number')
+      waitTimeOverrides[name] = Math.round(state.Seconds * 1000 * waitScale);
   }
 
   const machine = new StateMachine(options.definition as unknown as StateMachineDefinition, {
@@ -196,7 +229,10 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
         Input: options.input as JSONValue,
         StartTime: startTime,
       },
-      StateMachine: { Id: `arn:aws:states:local:000000000000:stateMachine:${options.stateMachineName}`, Name: options.stateMachineName },
+      StateMachine: {
+        Id: `arn:aws:states:local:000000000000:stateMachine:${options.stateMachineName}`,
+        Name: options.stateMachineName,
+      },
     },
   });
   let finished: LocalRunResult | undefined;
@@ -215,5 +251,10 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
     // The failure is reported by the ExecutionFailed event (with the error name Catch matched on).
   }
   await consume;
-  return finished ?? { status: 'failed', error: { error: 'States.Runtime', cause: 'the execution ended without a final event' } };
+  return (
+    finished ?? {
+      status: 'failed',
+      error: { error: 'States.Runtime', cause: 'the execution ended without a final event' },
+    }
+  );
 }

@@ -33,10 +33,18 @@ export const FIRST_CUSTOMER_ID = 5008804;
  * Customer ids the online store knows, found by probing ids upwards from the first one (the
  * FeatureStore port has no listing, on purpose: the serving path only ever reads one row).
  */
-export async function knownCustomerIds(featureStore: FeatureStore, want = 200, maxProbes = 50_000): Promise<string[]> {
+export async function knownCustomerIds(
+  featureStore: FeatureStore,
+  want = 200,
+  maxProbes = 50_000,
+): Promise<string[]> {
   const found: string[] = [];
   const batch = 64;
-  for (let next = FIRST_CUSTOMER_ID; found.length < want && next < FIRST_CUSTOMER_ID + maxProbes; next += batch) {
+  for (
+    let next = FIRST_CUSTOMER_ID;
+    found.length < want && next < FIRST_CUSTOMER_ID + maxProbes;
+    next += batch
+  ) {
     const ids = Array.from({ length: batch }, (_, i) => String(next + i));
     const rows = await Promise.all(ids.map((id) => featureStore.get(id)));
     rows.forEach((row, i) => {
@@ -46,7 +54,11 @@ export async function knownCustomerIds(featureStore: FeatureStore, want = 200, m
   return found;
 }
 
-export function startTraffic(options: { url: string; ids: readonly string[]; concurrency?: number }): RunningTraffic {
+export function startTraffic(options: {
+  url: string;
+  ids: readonly string[];
+  concurrency?: number;
+}): RunningTraffic {
   if (options.ids.length === 0) throw new Error('synthetic traffic needs at least one known customer id');
   const stats: TrafficStats = { requests: 0, ok: 0, byVersion: {}, failures: [] };
   let running = true;
@@ -58,7 +70,11 @@ export function startTraffic(options: { url: string; ids: readonly string[]; con
       const id = options.ids[pick++ % options.ids.length];
       stats.requests++;
       try {
-        const res = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id }) });
+        const res = await fetch(endpoint, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ id }),
+        });
         await res.arrayBuffer();
         const version = res.headers.get('x-model-version') ?? 'none';
         const counts = (stats.byVersion[version] ??= { ok: 0, statuses: {} });
@@ -67,7 +83,10 @@ export function startTraffic(options: { url: string; ids: readonly string[]; con
           stats.ok++;
         } else counts.statuses[res.status] = (counts.statuses[res.status] ?? 0) + 1;
       } catch (e) {
-        stats.failures.push({ at: new Date().toISOString(), error: (e as Error).cause ? String((e as Error).cause) : (e as Error).message });
+        stats.failures.push({
+          at: new Date().toISOString(),
+          error: (e as Error).cause ? String((e as Error).cause) : (e as Error).message,
+        });
       }
     }
   }

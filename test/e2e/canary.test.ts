@@ -55,7 +55,14 @@ function misbehave(model: ServingModel, how: Misbehaviour): ServingModel {
 }
 
 // Loose offline gate: 20k generated rows give a small test split; the gate's own tests cover it.
-const GATE = { requireBrierBeatsBaseRate: false, maxEce: 0.2, minAuc: 0.55, minTestPositives: 5, minTestRows: 100, maxAucDrop: 0.05 };
+const GATE = {
+  requireBrierBeatsBaseRate: false,
+  maxEce: 0.2,
+  minAuc: 0.55,
+  minTestPositives: 5,
+  minTestRows: 100,
+  maxAucDrop: 0.05,
+};
 const CANARY = { minCanaryRequests: 30, minChampionRequests: 30 };
 
 async function pipeline(train: Record<string, unknown>, extra: Record<string, unknown> = {}) {
@@ -79,7 +86,8 @@ function expectServedThroughout(stats: TrafficStats, allowedBad?: string) {
   expect(stats.requests).toBeGreaterThan(100);
   expect(stats.failures).toEqual([]);
   for (const [version, counts] of Object.entries(stats.byVersion)) {
-    if (version !== allowedBad) expect({ version, statuses: counts.statuses }).toEqual({ version, statuses: {} });
+    if (version !== allowedBad)
+      expect({ version, statuses: counts.statuses }).toEqual({ version, statuses: {} });
   }
 }
 
@@ -93,7 +101,17 @@ beforeAll(async () => {
   rawKey = raw.key;
   asOf = raw.lastLoanDate;
   // The baseline champion (the first model is promoted without a canary: nothing to compare with).
-  const first = await runPipelineLocally({ root, deployment, input: { input: rawKey, asOf, train: { numTrees: 15, learningRate: 0.1, earlyStoppingRounds: 0 }, gate: GATE }, waitScale: 0 });
+  const first = await runPipelineLocally({
+    root,
+    deployment,
+    input: {
+      input: rawKey,
+      asOf,
+      train: { numTrees: 15, learningRate: 0.1, earlyStoppingRounds: 0 },
+      gate: GATE,
+    },
+    waitScale: 0,
+  });
   expect(first.result.output).toMatchObject({ status: 'promoted' });
   trusted.add((await registry.aliases()).champion as string);
   ids = await knownCustomerIds(root.featureStore, 200);
@@ -105,12 +123,23 @@ beforeAll(async () => {
     load: async (version) => {
       const model = await loadRegisteredModel(root.objectStore, registry, version);
       const served = misbehave(model, trusted.has(version) ? 'none' : misbehaviour);
-      return { handler: createPredictHandler({ featureStore: root.featureStore, clock: root.clock, model: served }) as ApiHandler, dispose: () => model.release() };
+      return {
+        handler: createPredictHandler({
+          featureStore: root.featureStore,
+          clock: root.clock,
+          model: served,
+        }) as ApiHandler,
+        dispose: () => model.release(),
+      };
     },
   });
   await router.refresh();
   router.watch(100);
-  server = await startLocalApiServer({ router, openapi: JSON.parse(await readFile(OPENAPI_FILE, 'utf8')) as unknown, port: 0 });
+  server = await startLocalApiServer({
+    router,
+    openapi: JSON.parse(await readFile(OPENAPI_FILE, 'utf8')) as unknown,
+    port: 0,
+  });
 }, 300_000);
 
 afterAll(async () => {
@@ -124,12 +153,18 @@ describe('canary end to end, under load', () => {
   it('promotes a good challenger, and no request fails while the aliases move', async () => {
     misbehaviour = 'none';
     const before = (await registry.aliases()).champion;
-    const { result, record, traffic } = await pipeline({ numTrees: 40, learningRate: 0.1, earlyStoppingRounds: 0 });
+    const { result, record, traffic } = await pipeline({
+      numTrees: 40,
+      learningRate: 0.1,
+      earlyStoppingRounds: 0,
+    });
     expect(result.output).toMatchObject({ status: 'promoted' });
     const champion = (await registry.aliases()).champion as string;
     expect(champion).not.toBe(before);
     trusted.add(champion);
-    expect(record.states.map((s) => s.name)).toEqual(expect.arrayContaining(['WaitForCanaryTraffic', 'JudgeCanary', 'PromoteCanary']));
+    expect(record.states.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['WaitForCanaryTraffic', 'JudgeCanary', 'PromoteCanary']),
+    );
     // Both versions answered during the run: the canary took its share, then all of it.
     expect(Object.keys(traffic.byVersion).sort()).toEqual([before, champion].sort());
     expectServedThroughout(traffic);
@@ -139,27 +174,46 @@ describe('canary end to end, under load', () => {
     ['throws', /canary_error_rate/],
     ['slow', /p99_latency_vs_champion/],
     ['shifted', /score_psi_vs_champion/],
-  ] as const)('rolls back a challenger that %s; the champion keeps serving', async (how, reason) => {
-    misbehaviour = how;
-    const champion = (await registry.aliases()).champion as string;
-    const trees = { throws: 30, slow: 35, shifted: 45 }[how];
-    const { result, traffic } = await pipeline({ numTrees: trees, learningRate: 0.1, earlyStoppingRounds: 0 });
-    expect(result.output).toMatchObject({ status: 'rolled-back', reasons: expect.arrayContaining([expect.stringMatching(reason)]) });
-    const bad = (result.output as { modelVersion: string }).modelVersion;
-    expect(await registry.aliases()).toMatchObject({ champion, canary: null });
-    expect((await deployment.deployer.routing())?.canary).toBeNull();
-    expect(await deployment.deployer.modelOf((await deployment.deployer.routing())!.functionVersion)).toBe(champion);
-    // The canary did get traffic, and only the canary answered badly.
-    expect(traffic.byVersion[bad]).toBeDefined();
-    expectServedThroughout(traffic, bad);
-  }, 180_000);
+  ] as const)(
+    'rolls back a challenger that %s; the champion keeps serving',
+    async (how, reason) => {
+      misbehaviour = how;
+      const champion = (await registry.aliases()).champion as string;
+      const trees = { throws: 30, slow: 35, shifted: 45 }[how];
+      const { result, traffic } = await pipeline({
+        numTrees: trees,
+        learningRate: 0.1,
+        earlyStoppingRounds: 0,
+      });
+      expect(result.output).toMatchObject({
+        status: 'rolled-back',
+        reasons: expect.arrayContaining([expect.stringMatching(reason)]),
+      });
+      const bad = (result.output as { modelVersion: string }).modelVersion;
+      expect(await registry.aliases()).toMatchObject({ champion, canary: null });
+      expect((await deployment.deployer.routing())?.canary).toBeNull();
+      expect(await deployment.deployer.modelOf((await deployment.deployer.routing())!.functionVersion)).toBe(
+        champion,
+      );
+      // The canary did get traffic, and only the canary answered badly.
+      expect(traffic.byVersion[bad]).toBeDefined();
+      expectServedThroughout(traffic, bad);
+    },
+    180_000,
+  );
 
   it('never deploys a model that fails the quality gate', async () => {
     misbehaviour = 'none';
     const champion = (await registry.aliases()).champion;
     const versionsBefore = (await deployment.deployer.read()).versions.length;
-    const { result, record, traffic } = await pipeline({ numTrees: 25, learningRate: 0.1, earlyStoppingRounds: 0 }, { gate: { ...GATE, minAuc: 0.999 } });
-    expect(result.output).toMatchObject({ status: 'rejected', reasons: [expect.stringMatching(/^auc_below_floor/)] });
+    const { result, record, traffic } = await pipeline(
+      { numTrees: 25, learningRate: 0.1, earlyStoppingRounds: 0 },
+      { gate: { ...GATE, minAuc: 0.999 } },
+    );
+    expect(result.output).toMatchObject({
+      status: 'rejected',
+      reasons: [expect.stringMatching(/^auc_below_floor/)],
+    });
     const rejected = (result.output as { modelVersion: string }).modelVersion;
     expect(record.states.map((s) => s.name)).not.toContain('Register');
     expect(await registry.isRegistered(rejected)).toBe(false);

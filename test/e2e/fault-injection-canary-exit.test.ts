@@ -21,7 +21,14 @@ import { freshHome } from '../support/home.ts';
  */
 // These runs test fault handling, not model quality: a few trees on 4,000 rows (about 20 test
 // positives) score anywhere around AUC 0.5 depending on rounding, so the floors are off.
-const GATE = { requireBrierBeatsBaseRate: false, maxEce: 1, minAuc: 0, minTestPositives: 1, minTestRows: 50, maxAucDrop: 1 };
+const GATE = {
+  requireBrierBeatsBaseRate: false,
+  maxEce: 1,
+  minAuc: 0,
+  minTestPositives: 1,
+  minTestRows: 50,
+  maxAucDrop: 1,
+};
 const NO_TRAFFIC_NEEDED = { minCanaryRequests: 0, minChampionRequests: 1_000_000_000 };
 /** Nobody sends traffic in these runs, so a canary that must answer one request is rolled back. */
 const ROLL_BACK = { minCanaryRequests: 1, minChampionRequests: 1_000_000_000 };
@@ -72,9 +79,20 @@ describe('faults in the Tasks that end a canary', () => {
     });
 
     expect(failed.result).toMatchObject({ status: 'failed', error: { error: 'TrainingFailed' } });
-    expect(failed.record.states.find((s) => s.error)).toMatchObject({ name: 'RollBackCanary', error: { error: 'InjectedFault' } });
+    expect(failed.record.states.find((s) => s.error)).toMatchObject({
+      name: 'RollBackCanary',
+      error: { error: 'InjectedFault' },
+    });
     const names = stateNames(failed);
-    expect(names).toEqual(expect.arrayContaining(['DeployCanary', 'JudgeCanary', 'RollBackCanary', 'AbortCanary', 'NotifyFailure']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'DeployCanary',
+        'JudgeCanary',
+        'RollBackCanary',
+        'AbortCanary',
+        'NotifyFailure',
+      ]),
+    );
     expect(names.indexOf('AbortCanary')).toBeGreaterThan(names.indexOf('RollBackCanary'));
     expect(names.slice(-2)).toEqual(['NotifyFailure', 'Failed']);
     expect(await deployment.deployer.routing()).toEqual(routingBefore);

@@ -23,14 +23,33 @@ import { freshHome } from '../support/home.ts';
  */
 // These runs test fault handling, not model quality: a few trees on 4,000 rows (about 20 test
 // positives) score anywhere around AUC 0.5 depending on rounding, so the floors are off.
-const GATE = { requireBrierBeatsBaseRate: false, maxEce: 1, minAuc: 0, minTestPositives: 1, minTestRows: 50, maxAucDrop: 1 };
+const GATE = {
+  requireBrierBeatsBaseRate: false,
+  maxEce: 1,
+  minAuc: 0,
+  minTestPositives: 1,
+  minTestRows: 50,
+  maxAucDrop: 1,
+};
 const NO_TRAFFIC_NEEDED = { minCanaryRequests: 0, minChampionRequests: 1_000_000_000 };
 const MAIN_PATH_TASKS = taskStates(definitionFor('training'))
   .map((s) => s.name)
   // These runs name their raw key, so ResolveInput (prefix inputs only) is not on their path; its
   // fault and resume are in test/integration/sfn/training-machine.test.ts. AwaitTurn, before any work,
   // has nothing to leave behind or reuse; its fault and resume are there too.
-  .filter((n) => !n.startsWith('Notify') && !['AwaitTurn', 'ResolveInput', 'PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'AbortCanary', 'RollBackCanary'].includes(n));
+  .filter(
+    (n) =>
+      !n.startsWith('Notify') &&
+      ![
+        'AwaitTurn',
+        'ResolveInput',
+        'PrepareGlueFeatures',
+        'ExtractFeaturesGlue',
+        'PublishGlueFeatures',
+        'AbortCanary',
+        'RollBackCanary',
+      ].includes(n),
+  );
 
 let root: LocalRoot;
 let deployment: LocalDeployment;
@@ -51,7 +70,12 @@ beforeAll(async () => {
   otherRaw = (await ensureGeneratedRaw(root, { rows: 4000, seed: 8 })).key;
   input = { input: raw.key, asOf: raw.lastLoanDate, gate: GATE, canary: NO_TRAFFIC_NEEDED };
   currentRaw = raw.key;
-  const first = await runPipelineLocally({ root, deployment, input: { ...input, train: { numTrees: 3, earlyStoppingRounds: 0 } }, waitScale: 0 });
+  const first = await runPipelineLocally({
+    root,
+    deployment,
+    input: { ...input, train: { numTrees: 3, earlyStoppingRounds: 0 } },
+    waitScale: 0,
+  });
   expect(first.result.output).toMatchObject({ status: 'promoted' });
 }, 300_000);
 
@@ -63,38 +87,77 @@ afterAll(async () => {
 
 describe('fault injection at every Task, then resume', () => {
   it('covers every Task on the main path', () => {
-    expect(MAIN_PATH_TASKS).toEqual(['ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'JudgeCanary', 'PromoteCanary']);
+    expect(MAIN_PATH_TASKS).toEqual([
+      'ExtractFeatures',
+      'Train',
+      'Evaluate',
+      'Register',
+      'BuildImage',
+      'DeployCanary',
+      'JudgeCanary',
+      'PromoteCanary',
+    ]);
   });
 
-  it.each(MAIN_PATH_TASKS.map((s, i) => [s, i] as const))('fault at %s', async (state, i) => {
-    const aliases = await registry.aliases();
-    const routing = await deployment.deployer.routing();
-    const snapshot = (await readCurrentSnapshot(root.objectStore))?.snapshotId;
-    const registered = (await registry.list()).map((v) => v.version);
-    // A new raw file for the extract fault (a swap would show); the same file otherwise (same snapshot).
-    const runInput = { ...input, input: state === 'ExtractFeatures' ? otherRaw : currentRaw, train: { numTrees: 4 + i, earlyStoppingRounds: 0 } };
+  it.each(MAIN_PATH_TASKS.map((s, i) => [s, i] as const))(
+    'fault at %s',
+    async (state, i) => {
+      const aliases = await registry.aliases();
+      const routing = await deployment.deployer.routing();
+      const snapshot = (await readCurrentSnapshot(root.objectStore))?.snapshotId;
+      const registered = (await registry.list()).map((v) => v.version);
+      // A new raw file for the extract fault (a swap would show); the same file otherwise (same snapshot).
+      const runInput = {
+        ...input,
+        input: state === 'ExtractFeatures' ? otherRaw : currentRaw,
+        train: { numTrees: 4 + i, earlyStoppingRounds: 0 },
+      };
 
-    process.env.CREDIT_RISK_FAIL_AT = state;
-    const failed = await runPipelineLocally({ root, deployment, input: runInput, failAt: failAtFromEnv(), waitScale: 0 });
-    delete process.env.CREDIT_RISK_FAIL_AT;
+      process.env.CREDIT_RISK_FAIL_AT = state;
+      const failed = await runPipelineLocally({
+        root,
+        deployment,
+        input: runInput,
+        failAt: failAtFromEnv(),
+        waitScale: 0,
+      });
+      delete process.env.CREDIT_RISK_FAIL_AT;
 
-    expect(failed.result).toMatchObject({ status: 'failed', error: { error: 'TrainingFailed' } });
-    expect(failed.record.states.find((s) => s.error)).toMatchObject({ name: state, error: { error: 'InjectedFault' } });
-    expect(failed.record.states.map((s) => s.name).slice(-2)).toEqual(['NotifyFailure', 'Failed']);
-    const after = await registry.aliases();
-    expect({ champion: after.champion, canary: after.canary }).toEqual({ champion: aliases.champion, canary: null });
-    expect(await deployment.deployer.routing()).toEqual(routing);
-    expect((await readCurrentSnapshot(root.objectStore))?.snapshotId).toBe(snapshot);
-    if (MAIN_PATH_TASKS.indexOf(state) <= MAIN_PATH_TASKS.indexOf('Register')) {
-      expect((await registry.list()).map((v) => v.version)).toEqual(registered);
-    }
+      expect(failed.result).toMatchObject({ status: 'failed', error: { error: 'TrainingFailed' } });
+      expect(failed.record.states.find((s) => s.error)).toMatchObject({
+        name: state,
+        error: { error: 'InjectedFault' },
+      });
+      expect(failed.record.states.map((s) => s.name).slice(-2)).toEqual(['NotifyFailure', 'Failed']);
+      const after = await registry.aliases();
+      expect({ champion: after.champion, canary: after.canary }).toEqual({
+        champion: aliases.champion,
+        canary: null,
+      });
+      expect(await deployment.deployer.routing()).toEqual(routing);
+      expect((await readCurrentSnapshot(root.objectStore))?.snapshotId).toBe(snapshot);
+      if (MAIN_PATH_TASKS.indexOf(state) <= MAIN_PATH_TASKS.indexOf('Register')) {
+        expect((await registry.list()).map((v) => v.version)).toEqual(registered);
+      }
 
-    const resumed = await runPipelineLocally({ root, deployment, input: {}, resume: new RunStore(root.home.runs).get(failed.record.executionId), waitScale: 0 });
-    expect(resumed.result.output).toMatchObject({ status: 'promoted' });
-    currentRaw = runInput.input;
-    expect(resumed.record.resumedFrom).toBe(failed.record.executionId);
-    const finished = ['ExtractFeatures', 'Train', 'BuildImage'].filter((s) => MAIN_PATH_TASKS.indexOf(s) < MAIN_PATH_TASKS.indexOf(state));
-    expect(reusedStates(resumed.record).sort()).toEqual(finished.sort());
-    expect((await registry.aliases()).champion).toBe((resumed.result.output as { modelVersion: string }).modelVersion);
-  }, 180_000);
+      const resumed = await runPipelineLocally({
+        root,
+        deployment,
+        input: {},
+        resume: new RunStore(root.home.runs).get(failed.record.executionId),
+        waitScale: 0,
+      });
+      expect(resumed.result.output).toMatchObject({ status: 'promoted' });
+      currentRaw = runInput.input;
+      expect(resumed.record.resumedFrom).toBe(failed.record.executionId);
+      const finished = ['ExtractFeatures', 'Train', 'BuildImage'].filter(
+        (s) => MAIN_PATH_TASKS.indexOf(s) < MAIN_PATH_TASKS.indexOf(state),
+      );
+      expect(reusedStates(resumed.record).sort()).toEqual(finished.sort());
+      expect((await registry.aliases()).champion).toBe(
+        (resumed.result.output as { modelVersion: string }).modelVersion,
+      );
+    },
+    180_000,
+  );
 });

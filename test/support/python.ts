@@ -26,7 +26,9 @@ export function describeWithPython(name: string, fn: (python: string) => void): 
   if (process.env.CI === 'true') {
     describe(name, () => {
       it('has the Python tools it needs', () => {
-        throw new Error('no Python .venv (requirements-dev.txt); with CI=true this fails instead of skipping');
+        throw new Error(
+          'no Python .venv (requirements-dev.txt); with CI=true this fails instead of skipping',
+        );
       });
     });
     return;

@@ -4,7 +4,9 @@ import { jest } from '@jest/globals';
  * Runs fn while capturing process.stdout, and returns fn's result with every JSON line it printed
  * (Powertools EMF metric documents and structured logs), in order.
  */
-export async function captureJsonLines<T>(fn: () => Promise<T>): Promise<{ result: T; lines: Record<string, any>[] }> {
+export async function captureJsonLines<T>(
+  fn: () => Promise<T>,
+): Promise<{ result: T; lines: Record<string, any>[] }> {
   const chunks: string[] = [];
   const spy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array) => {
     chunks.push(String(chunk));

@@ -1,5 +1,10 @@
 import { CloudWatchClient, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
-import { PROBABILITY_BUCKETS, type MetricsReader, type MetricsWindow, type VersionTraffic } from '#lib/ports/metrics-reader.ts';
+import {
+  PROBABILITY_BUCKETS,
+  type MetricsReader,
+  type MetricsWindow,
+  type VersionTraffic,
+} from '#lib/ports/metrics-reader.ts';
 
 /**
  * MetricsReader on CloudWatch: one GetMetricData call per version for the metrics the predict
@@ -21,9 +26,18 @@ export class CloudWatchMetricsReader implements MetricsReader {
       { Name: 'service', Value: service },
       { Name: 'modelVersion', Value: modelVersion },
     ];
-    const stat = (Id: string, MetricName: string, Stat: string, extra: { Name: string; Value: string }[] = []): MetricDataQuery => ({
+    const stat = (
+      Id: string,
+      MetricName: string,
+      Stat: string,
+      extra: { Name: string; Value: string }[] = [],
+    ): MetricDataQuery => ({
       Id,
-      MetricStat: { Metric: { Namespace: namespace, MetricName, Dimensions: [...dims, ...extra] }, Period: period, Stat },
+      MetricStat: {
+        Metric: { Namespace: namespace, MetricName, Dimensions: [...dims, ...extra] },
+        Period: period,
+        Stat,
+      },
       ReturnData: true,
     });
     return [
@@ -35,7 +49,11 @@ export class CloudWatchMetricsReader implements MetricsReader {
         Period: period,
         ReturnData: true,
       },
-      ...PROBABILITY_BUCKETS.map((bucket, i) => stat(`b${i}`, 'predictionsByProbabilityBucket', 'Sum', [{ Name: 'probabilityBucket', Value: bucket }])),
+      ...PROBABILITY_BUCKETS.map((bucket, i) =>
+        stat(`b${i}`, 'predictionsByProbabilityBucket', 'Sum', [
+          { Name: 'probabilityBucket', Value: bucket },
+        ]),
+      ),
     ];
   }
 

@@ -31,7 +31,8 @@ export class CodeBuildBuilder implements Builder {
       const { builds } = await this.codebuild.send(new BatchGetBuildsCommand({ ids: [id] }));
       const build = builds?.[0];
       if (build?.buildComplete) {
-        if (build.buildStatus !== 'SUCCEEDED') throw new Error(`image build ${id} ended ${build.buildStatus}`);
+        if (build.buildStatus !== 'SUCCEEDED')
+          throw new Error(`image build ${id} ended ${build.buildStatus}`);
         const image = build.exportedEnvironmentVariables?.find((v) => v.name === 'IMAGE_URI')?.value;
         if (!image) throw new Error(`image build ${id} exported no IMAGE_URI`);
         return { buildId: id, artifact: image, reused: false };

@@ -33,7 +33,9 @@ export class LambdaAliasDeployer implements Deployer {
   private async findVersion(description: string): Promise<string | undefined> {
     let marker: string | undefined;
     do {
-      const page = await this.lambda.send(new ListVersionsByFunctionCommand({ FunctionName: this.functionName, Marker: marker }));
+      const page = await this.lambda.send(
+        new ListVersionsByFunctionCommand({ FunctionName: this.functionName, Marker: marker }),
+      );
       const hit = page.Versions?.find((v) => v.Version !== '$LATEST' && v.Description === description);
       if (hit?.Version) return hit.Version;
       marker = page.NextMarker;
@@ -45,11 +47,20 @@ export class LambdaAliasDeployer implements Deployer {
     const description = LambdaAliasDeployer.description(request);
     const existing = await this.findVersion(description);
     if (existing) return { functionVersion: existing, modelVersion: request.modelVersion };
-    const updated = await this.lambda.send(new UpdateFunctionCodeCommand({ FunctionName: this.functionName, ImageUri: request.artifact }));
-    await waitUntilFunctionUpdatedV2({ client: this.lambda, maxWaitTime: this.maxWaitSeconds }, { FunctionName: this.functionName });
+    const updated = await this.lambda.send(
+      new UpdateFunctionCodeCommand({ FunctionName: this.functionName, ImageUri: request.artifact }),
+    );
+    await waitUntilFunctionUpdatedV2(
+      { client: this.lambda, maxWaitTime: this.maxWaitSeconds },
+      { FunctionName: this.functionName },
+    );
     // CodeSha256 pins the version to the code we just uploaded (a concurrent update fails instead).
     const published = await this.lambda.send(
-      new PublishVersionCommand({ FunctionName: this.functionName, Description: description, CodeSha256: updated.CodeSha256 }),
+      new PublishVersionCommand({
+        FunctionName: this.functionName,
+        Description: description,
+        CodeSha256: updated.CodeSha256,
+      }),
     );
     if (!published.Version) throw new Error(`PublishVersion of ${this.functionName} returned no version`);
     await waitUntilPublishedVersionActive(
@@ -61,10 +72,15 @@ export class LambdaAliasDeployer implements Deployer {
 
   async routing(): Promise<AliasRouting | undefined> {
     try {
-      const alias = await this.lambda.send(new GetAliasCommand({ FunctionName: this.functionName, Name: this.aliasName }));
+      const alias = await this.lambda.send(
+        new GetAliasCommand({ FunctionName: this.functionName, Name: this.aliasName }),
+      );
       if (!alias.FunctionVersion) return undefined;
       const [canary] = Object.entries(alias.RoutingConfig?.AdditionalVersionWeights ?? {});
-      return { functionVersion: alias.FunctionVersion, canary: canary ? { functionVersion: canary[0], weight: canary[1] } : null };
+      return {
+        functionVersion: alias.FunctionVersion,
+        canary: canary ? { functionVersion: canary[0], weight: canary[1] } : null,
+      };
     } catch (e) {
       if (e instanceof ResourceNotFoundException) return undefined;
       throw e;
@@ -77,13 +93,19 @@ export class LambdaAliasDeployer implements Deployer {
         FunctionName: this.functionName,
         Name: this.aliasName,
         FunctionVersion: routing.functionVersion,
-        RoutingConfig: { AdditionalVersionWeights: routing.canary ? { [routing.canary.functionVersion]: routing.canary.weight } : {} },
+        RoutingConfig: {
+          AdditionalVersionWeights: routing.canary
+            ? { [routing.canary.functionVersion]: routing.canary.weight }
+            : {},
+        },
       }),
     );
   }
 
   async modelOf(functionVersion: string): Promise<string | undefined> {
-    const config = await this.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: this.functionName, Qualifier: functionVersion }));
+    const config = await this.lambda.send(
+      new GetFunctionConfigurationCommand({ FunctionName: this.functionName, Qualifier: functionVersion }),
+    );
     return /model=([0-9a-f]{64})/.exec(config.Description ?? '')?.[1];
   }
 }

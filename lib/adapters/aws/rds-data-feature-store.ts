@@ -69,7 +69,11 @@ export class RdsDataFeatureStore implements FeatureStore {
   ) {}
 
   private get base(): RdsDataTarget {
-    return { resourceArn: this.target.resourceArn, secretArn: this.target.secretArn, database: this.target.database };
+    return {
+      resourceArn: this.target.resourceArn,
+      secretArn: this.target.secretArn,
+      database: this.target.database,
+    };
   }
 
   private async execute(sql: string, parameters?: SqlParameter[], transactionId?: string) {
@@ -90,7 +94,9 @@ export class RdsDataFeatureStore implements FeatureStore {
   }
 
   async get(id: string): Promise<CustomerFeatureRow | undefined> {
-    const res = await unavailableOnOutage(() => this.execute(SELECT_CUSTOMER, [{ name: 'id', value: { stringValue: id } }]));
+    const res = await unavailableOnOutage(() =>
+      this.execute(SELECT_CUSTOMER, [{ name: 'id', value: { stringValue: id } }]),
+    );
     const record = res.records?.[0];
     if (!record) return undefined;
     // Columns come back in SELECT order, which is CUSTOMER_FEATURE_COLUMNS order.
@@ -114,7 +120,8 @@ export class RdsDataFeatureStore implements FeatureStore {
   ): Promise<{ rows: number }> {
     const begin = await unavailableOnOutage(() => this.client.send(new BeginTransactionCommand(this.base)));
     const transactionId = begin.transactionId;
-    if (!transactionId) throw new FeatureStoreUnavailableError('the Data API began a transaction without an id');
+    if (!transactionId)
+      throw new FeatureStoreUnavailableError('the Data API began a transaction without an id');
     try {
       for (const sql of PREPARE_STAGING) await this.execute(sql, undefined, transactionId);
       const chunker = new ParameterSetChunker(this.limits, requestOverheadBytes(this.base, transactionId));
@@ -133,12 +140,24 @@ export class RdsDataFeatureStore implements FeatureStore {
         const parameters = swapParameters(sql, snapshotId, rows);
         await this.execute(sql, parameters, transactionId);
       }
-      await this.client.send(new CommitTransactionCommand({ resourceArn: this.target.resourceArn, secretArn: this.target.secretArn, transactionId }));
+      await this.client.send(
+        new CommitTransactionCommand({
+          resourceArn: this.target.resourceArn,
+          secretArn: this.target.secretArn,
+          transactionId,
+        }),
+      );
       return { rows };
     } catch (e) {
       // Best effort: if the rollback itself fails, the Data API rolls back after 3 idle minutes.
       await this.client
-        .send(new RollbackTransactionCommand({ resourceArn: this.target.resourceArn, secretArn: this.target.secretArn, transactionId }))
+        .send(
+          new RollbackTransactionCommand({
+            resourceArn: this.target.resourceArn,
+            secretArn: this.target.secretArn,
+            transactionId,
+          }),
+        )
         .catch(() => undefined);
       throw asUnavailable(e) ?? e;
     }
@@ -146,7 +165,12 @@ export class RdsDataFeatureStore implements FeatureStore {
 
   private async insert(parameterSets: SqlParameter[][], transactionId: string): Promise<void> {
     await this.client.send(
-      new BatchExecuteStatementCommand({ ...this.base, sql: INSERT_STAGING_ROW, parameterSets, transactionId }),
+      new BatchExecuteStatementCommand({
+        ...this.base,
+        sql: INSERT_STAGING_ROW,
+        parameterSets,
+        transactionId,
+      }),
     );
   }
 
@@ -182,7 +206,9 @@ function swapParameters(sql: string, snapshotId: string, rows: number): SqlParam
 }
 
 function requestOverheadBytes(base: RdsDataTarget, transactionId: string): number {
-  return Buffer.byteLength(JSON.stringify({ ...base, sql: INSERT_STAGING_ROW, transactionId, parameterSets: [] }));
+  return Buffer.byteLength(
+    JSON.stringify({ ...base, sql: INSERT_STAGING_ROW, transactionId, parameterSets: [] }),
+  );
 }
 
 /**
@@ -204,7 +230,9 @@ export class ParameterSetChunker {
   add(set: SqlParameter[]): SqlParameter[][] | undefined {
     const size = Buffer.byteLength(JSON.stringify(set)) + 1; // + the comma between sets
     if (this.overheadBytes + size > this.limits.maxRequestBytes) {
-      throw new Error(`one row needs ${size} bytes, more than a whole Data API request (${this.limits.maxRequestBytes})`);
+      throw new Error(
+        `one row needs ${size} bytes, more than a whole Data API request (${this.limits.maxRequestBytes})`,
+      );
     }
     let full: SqlParameter[][] | undefined;
     if (this.sets.length >= this.limits.maxRowsPerBatch || this.bytes + size > this.limits.maxRequestBytes) {
@@ -248,17 +276,25 @@ const OUTAGE_ERRORS = new Set([
 ]);
 
 /** Connection-level failures the Data API reports as a BadRequest with the driver's text. */
-const OUTAGE_MESSAGES = /Communications link failure|Connection (?:refused|reset)|is resuming|is not available|SQLState: 08/i;
+const OUTAGE_MESSAGES =
+  /Communications link failure|Connection (?:refused|reset)|is resuming|is not available|SQLState: 08/i;
 
 function asUnavailable(e: unknown): FeatureStoreUnavailableError | undefined {
   if (e instanceof FeatureStoreUnavailableError) return e;
   const name = (e as { name?: string }).name ?? '';
   const message = (e as { message?: string }).message ?? '';
   const code = (e as { code?: string }).code ?? '';
-  if (OUTAGE_ERRORS.has(name) || OUTAGE_MESSAGES.test(message) || /^E(CONNRESET|CONNREFUSED|TIMEDOUT|PIPE)$|^ENOTFOUND$/.test(code)) {
-    return new FeatureStoreUnavailableError(`the online feature store (Aurora, Data API) did not answer: ${name}: ${message}`, {
-      cause: e,
-    });
+  if (
+    OUTAGE_ERRORS.has(name) ||
+    OUTAGE_MESSAGES.test(message) ||
+    /^E(CONNRESET|CONNREFUSED|TIMEDOUT|PIPE)$|^ENOTFOUND$/.test(code)
+  ) {
+    return new FeatureStoreUnavailableError(
+      `the online feature store (Aurora, Data API) did not answer: ${name}: ${message}`,
+      {
+        cause: e,
+      },
+    );
   }
   return undefined;
 }

@@ -13,7 +13,12 @@ import {
   type PutObjectCommandInput,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { ObjectExistsError, type ObjectInfo, type ObjectStore, type PutOptions } from '#lib/ports/object-store.ts';
+import {
+  ObjectExistsError,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+} from '#lib/ports/object-store.ts';
 
 /**
  * ObjectStore on one S3 bucket, optionally under a key prefix (e.g. `dev/`), so the same key
@@ -64,10 +69,18 @@ export class S3ObjectStore implements ObjectStore {
   async upload(file: string, key: string, options: PutOptions = {}): Promise<void> {
     // A stream body needs its length up front: S3 does not take chunked uploads without it.
     const { size } = await stat(file);
-    await this.send(key, { Body: createReadStream(file), ContentLength: size, ...putInput(options) }, options);
+    await this.send(
+      key,
+      { Body: createReadStream(file), ContentLength: size, ...putInput(options) },
+      options,
+    );
   }
 
-  private async send(key: string, input: Omit<PutObjectCommandInput, 'Bucket' | 'Key'>, options: PutOptions): Promise<void> {
+  private async send(
+    key: string,
+    input: Omit<PutObjectCommandInput, 'Bucket' | 'Key'>,
+    options: PutOptions,
+  ): Promise<void> {
     try {
       await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), ...input }));
     } catch (e) {
@@ -125,7 +138,10 @@ export class S3ObjectStore implements ObjectStore {
     const tmp = `${target}.tmp-${randomUUID()}`;
     try {
       const body = res.Body;
-      const source = body instanceof Readable ? body : Readable.from([await (body?.transformToByteArray() ?? new Uint8Array())]);
+      const source =
+        body instanceof Readable
+          ? body
+          : Readable.from([await (body?.transformToByteArray() ?? new Uint8Array())]);
       await pipeline(source, createWriteStream(tmp));
       await rename(tmp, target);
     } catch (e) {

@@ -9,7 +9,9 @@ export class SnsNotifier implements Notifier {
   ) {}
 
   async notify(n: Notification): Promise<string> {
-    const out = await this.sns.send(new PublishCommand({ TopicArn: this.topicArn, Subject: n.subject.slice(0, 100), Message: n.message }));
+    const out = await this.sns.send(
+      new PublishCommand({ TopicArn: this.topicArn, Subject: n.subject.slice(0, 100), Message: n.message }),
+    );
     return out.MessageId ?? '';
   }
 }

@@ -1,4 +1,9 @@
-import { ExecutionAlreadyExists, ListExecutionsCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  ExecutionAlreadyExists,
+  ListExecutionsCommand,
+  type SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import type { RunningExecution, TrainingStarter } from '#lib/monitoring/drift-check.ts';
 
 /**
@@ -15,11 +20,16 @@ export function stepFunctionsStarter(sfn: SFNClient, stateMachineArn: string): T
   return {
     async start({ name, input }) {
       try {
-        const out = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
+        const out = await sfn.send(
+          new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }),
+        );
         return { started: true, executionId: out.executionArn ?? name };
       } catch (e) {
         if (!(e instanceof ExecutionAlreadyExists)) throw e;
-        return { started: false, executionId: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}` };
+        return {
+          started: false,
+          executionId: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`,
+        };
       }
     },
 
@@ -27,9 +37,18 @@ export function stepFunctionsStarter(sfn: SFNClient, stateMachineArn: string): T
       const out: RunningExecution[] = [];
       let nextToken: string | undefined;
       do {
-        const page = await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING', ...(nextToken ? { nextToken } : {}) }));
+        const page = await sfn.send(
+          new ListExecutionsCommand({
+            stateMachineArn,
+            statusFilter: 'RUNNING',
+            ...(nextToken ? { nextToken } : {}),
+          }),
+        );
         for (const e of page.executions ?? []) {
-          out.push({ name: e.name ?? e.executionArn ?? 'unnamed', startedAt: e.startDate ? e.startDate.toISOString() : 'unknown' });
+          out.push({
+            name: e.name ?? e.executionArn ?? 'unnamed',
+            startedAt: e.startDate ? e.startDate.toISOString() : 'unknown',
+          });
         }
         nextToken = page.nextToken;
       } while (nextToken);

@@ -39,7 +39,9 @@ export class AliasTableDeployer implements Deployer {
 
   async publish(request: PublishRequest): Promise<PublishedVersion> {
     const table = await this.read();
-    const existing = table.versions.find((v) => v.artifact === request.artifact && v.modelVersion === request.modelVersion);
+    const existing = table.versions.find(
+      (v) => v.artifact === request.artifact && v.modelVersion === request.modelVersion,
+    );
     if (existing) return { functionVersion: existing.functionVersion, modelVersion: existing.modelVersion };
     const functionVersion = String(table.versions.length + 1);
     table.versions.push({

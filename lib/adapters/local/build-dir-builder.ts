@@ -27,13 +27,18 @@ export class BuildDirBuilder implements Builder {
   async build(request: BuildRequest): Promise<BuildResult> {
     const registry = new ModelRegistry(this.modelsStore, { name: request.modelName });
     if (!(await registry.isRegistered(request.modelVersion))) {
-      throw new InputError('UNKNOWN_MODEL_VERSION', `cannot build ${request.modelName} ${request.modelVersion}: it is not registered`);
+      throw new InputError(
+        'UNKNOWN_MODEL_VERSION',
+        `cannot build ${request.modelName} ${request.modelVersion}: it is not registered`,
+      );
     }
     const tmp = join(this.buildsDir, `.tmp-${randomUUID()}`);
     await mkdir(join(tmp, 'model'), { recursive: true });
     try {
       const bundleFile = await this.bundle(join(tmp, 'function'));
-      const bundleSha = createHash('sha256').update(await readFile(bundleFile)).digest('hex');
+      const bundleSha = createHash('sha256')
+        .update(await readFile(bundleFile))
+        .digest('hex');
       for (const [file, key] of [
         ['model.onnx', registry.modelKey(request.modelVersion)],
         ['card.json', registry.cardKey(request.modelVersion)],

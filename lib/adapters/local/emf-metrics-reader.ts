@@ -1,6 +1,11 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PROBABILITY_BUCKETS, type MetricsReader, type MetricsWindow, type VersionTraffic } from '#lib/ports/metrics-reader.ts';
+import {
+  PROBABILITY_BUCKETS,
+  type MetricsReader,
+  type MetricsWindow,
+  type VersionTraffic,
+} from '#lib/ports/metrics-reader.ts';
 
 /**
  * The local CloudWatch: reads the EMF lines the predict handler printed (diverted by
@@ -13,7 +18,8 @@ interface EmfLine {
   [key: string]: unknown;
 }
 
-const values = (v: unknown): number[] => (Array.isArray(v) ? v.filter((x): x is number => typeof x === 'number') : typeof v === 'number' ? [v] : []);
+const values = (v: unknown): number[] =>
+  Array.isArray(v) ? v.filter((x): x is number => typeof x === 'number') : typeof v === 'number' ? [v] : [];
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 /** Nearest-rank percentile (what CloudWatch reports for pNN over raw values). */
@@ -61,13 +67,22 @@ export class EmfFileMetricsReader implements MetricsReader {
     for (const line of await this.lines()) {
       const at = line._aws?.Timestamp ?? 0;
       if (at < from || at > to || line.modelVersion !== modelVersion) continue;
-      if (!line._aws?.CloudWatchMetrics?.some((m) => (m.Namespace ?? this.namespace) === this.namespace)) continue;
+      if (!line._aws?.CloudWatchMetrics?.some((m) => (m.Namespace ?? this.namespace) === this.namespace))
+        continue;
       predictions += sum(values(line.predictions));
       serverErrors += sum(values(line.serverErrors));
       latencies.push(...values(line.predictionLatency));
-      const bucket = PROBABILITY_BUCKETS.indexOf(line.probabilityBucket as (typeof PROBABILITY_BUCKETS)[number]);
+      const bucket = PROBABILITY_BUCKETS.indexOf(
+        line.probabilityBucket as (typeof PROBABILITY_BUCKETS)[number],
+      );
       if (bucket >= 0) histogram[bucket] += sum(values(line.predictionsByProbabilityBucket));
     }
-    return { modelVersion, predictions, serverErrors, p99LatencyMs: percentile(latencies, 99), scoreHistogram: histogram };
+    return {
+      modelVersion,
+      predictions,
+      serverErrors,
+      p99LatencyMs: percentile(latencies, 99),
+      scoreHistogram: histogram,
+    };
   }
 }

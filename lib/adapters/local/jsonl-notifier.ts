@@ -14,7 +14,10 @@ export class JsonlNotifier implements Notifier {
     const id = randomUUID();
     await mkdir(dirname(this.file), { recursive: true });
     // One appendFile call per line: lines from concurrent writers never interleave within a line.
-    await appendFile(this.file, `${JSON.stringify({ id, at: this.now().toISOString(), subject: n.subject, message: n.message })}\n`);
+    await appendFile(
+      this.file,
+      `${JSON.stringify({ id, at: this.now().toISOString(), subject: n.subject, message: n.message })}\n`,
+    );
     return id;
   }
 }

@@ -1,4 +1,13 @@
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+} from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
@@ -70,11 +79,14 @@ export class PgliteFeatureStore implements FeatureStore {
   ) {}
 
   private connection(): Promise<PGlite> {
-    if (this.closed) return Promise.reject(new FeatureStoreUnavailableError('the PGlite feature store is closed'));
+    if (this.closed)
+      return Promise.reject(new FeatureStoreUnavailableError('the PGlite feature store is closed'));
     this.db ??= (async () => {
       try {
         if (this.dataDir !== undefined) {
-          await createFromTemplate(this.dataDir, this.options.template ?? pgliteTemplateDir()).catch(() => undefined);
+          await createFromTemplate(this.dataDir, this.options.template ?? pgliteTemplateDir()).catch(
+            () => undefined,
+          );
         }
         pgliteWasmBaselineOnly();
         const db = await PGlite.create(this.dataDir);
@@ -82,9 +94,12 @@ export class PgliteFeatureStore implements FeatureStore {
         return db;
       } catch (e) {
         this.db = undefined;
-        throw new FeatureStoreUnavailableError(`cannot open PGlite at ${this.dataDir ?? 'memory'}: ${String(e)}`, {
-          cause: e,
-        });
+        throw new FeatureStoreUnavailableError(
+          `cannot open PGlite at ${this.dataDir ?? 'memory'}: ${String(e)}`,
+          {
+            cause: e,
+          },
+        );
       }
     })();
     return this.db;
@@ -96,7 +111,9 @@ export class PgliteFeatureStore implements FeatureStore {
 
   async get(id: string): Promise<CustomerFeatureRow | undefined> {
     const db = await this.connection();
-    const res = await unavailableOnFailure(() => db.query<Record<string, unknown>>(SELECT_CUSTOMER_TEXT, [id]));
+    const res = await unavailableOnFailure(() =>
+      db.query<Record<string, unknown>>(SELECT_CUSTOMER_TEXT, [id]),
+    );
     const row = res.rows[0];
     return row === undefined ? undefined : rowFromColumns((c) => row[c]);
   }
@@ -110,7 +127,9 @@ export class PgliteFeatureStore implements FeatureStore {
     const db = await this.connection();
     let after = '';
     for (;;) {
-      const page = await unavailableOnFailure(() => db.query<Record<string, unknown>>(SCAN_PAGE, [after, pageRows]));
+      const page = await unavailableOnFailure(() =>
+        db.query<Record<string, unknown>>(SCAN_PAGE, [after, pageRows]),
+      );
       if (page.rows.length === 0) return;
       yield page.rows.map((row) => rowFromColumns((c) => row[c]));
       if (page.rows.length < pageRows) return;
@@ -188,7 +207,9 @@ export class PgliteFeatureStore implements FeatureStore {
       const swap = SWAP_IN_STAGING.map(positional);
       await db.transaction(async (tx) => {
         for (const { text, names } of swap) {
-          const params = names.map((n) => (n === 'snapshot_id' ? snapshotId : n === 'row_count' ? count : undefined));
+          const params = names.map((n) =>
+            n === 'snapshot_id' ? snapshotId : n === 'row_count' ? count : undefined,
+          );
           await tx.query(text, params);
         }
       });
@@ -244,7 +265,9 @@ export function pgliteTemplateDir(): string | false {
 function pgliteVersion(): string {
   const require = createRequire(import.meta.url);
   const entry = require.resolve('@electric-sql/pglite');
-  const pkg = JSON.parse(readFileSync(join(dirname(entry), '..', 'package.json'), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(join(dirname(entry), '..', 'package.json'), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
@@ -294,7 +317,9 @@ async function createFromTemplate(dataDir: string, template: string | false): Pr
 const SELECT_CUSTOMER_TEXT = positional(SELECT_CUSTOMER).text;
 
 /** SELECT_CUSTOMER's columns for a page of customers after an id (the primary key orders them). */
-const SCAN_PAGE = positional(SELECT_CUSTOMER.replace(/ WHERE id = :id$/, ' WHERE id > :after ORDER BY id LIMIT :limit')).text;
+const SCAN_PAGE = positional(
+  SELECT_CUSTOMER.replace(/ WHERE id = :id$/, ' WHERE id > :after ORDER BY id LIMIT :limit'),
+).text;
 if (!SCAN_PAGE.includes('ORDER BY id')) throw new Error('SELECT_CUSTOMER no longer ends with WHERE id = :id');
 
 function csvLine(row: CustomerFeatureRow, snapshotId: string): string {

@@ -128,7 +128,8 @@ export const BIN_INDEX_SIZE = 65537;
  * is 1 + out[k] + the number of edges in [out[k], out[k + 1]) that are <= it (binKernel).
  */
 export function fillBinIndex(edges: Float32Array, out: Uint8Array): void {
-  if (out.length !== BIN_INDEX_SIZE) throw new RangeError(`a bin index has ${BIN_INDEX_SIZE} entries, got ${out.length}`);
+  if (out.length !== BIN_INDEX_SIZE)
+    throw new RangeError(`a bin index has ${BIN_INDEX_SIZE} entries, got ${out.length}`);
   if (edges.length > 255) throw new RangeError(`a bin index counts at most 255 edges, got ${edges.length}`);
   const bits = new Uint32Array(edges.buffer, edges.byteOffset, edges.length);
   let k = 0;

@@ -127,7 +127,12 @@ function copyLabels(from: Uint8Array, to: Uint8Array): number {
  * The shared arrays of a training run (see SharedViews), the bin edges and histograms at their
  * largest size for maxBin; binning fills them.
  */
-export function allocateViews(n: number, numFeatures: number, maxBin: number, numLeaves: number): SharedViews {
+export function allocateViews(
+  n: number,
+  numFeatures: number,
+  maxBin: number,
+  numLeaves: number,
+): SharedViews {
   const maxEdges = maxBin - 1;
   return {
     control: sharedInt32(8),
@@ -229,7 +234,9 @@ export async function trainGbdt(
   const { raw, edgeStart, numBins, binOffset, edges, label } = views;
   // The workers rehearse their kernels on a small synthetic table of their own while this thread
   // copies the values and finds the bin edges (see rehearseKernels).
-  const pool = new WorkerPool(views, params.numThreads, () => allocateViews(REHEARSAL_ROWS, Math.min(numFeatures, 8), 255, 4));
+  const pool = new WorkerPool(views, params.numThreads, () =>
+    allocateViews(REHEARSAL_ROWS, Math.min(numFeatures, 8), 255, 4),
+  );
   try {
     // Float32 feature values (what the ONNX model will see), shared with the workers for binning.
     // (TypedArray set: one native conversion loop, instead of an element loop that runs
@@ -239,7 +246,8 @@ export async function trainGbdt(
     const sampleRows = prng.sampleSorted(n, params.binSampleCount);
     const binEdges: Float32Array[] = [];
     const sample = new Float32Array(sampleRows.length);
-    for (let f = 0; f < numFeatures; f++) binEdges.push(computeBinEdges(gather(raw[f], sampleRows, sample), params.maxBin));
+    for (let f = 0; f < numFeatures; f++)
+      binEdges.push(computeBinEdges(gather(raw[f], sampleRows, sample), params.maxBin));
     for (let f = 0; f < numFeatures; f++) {
       edgeStart[f + 1] = edgeStart[f] + binEdges[f].length;
       numBins[f] = binEdges[f].length + 2;
@@ -532,7 +540,14 @@ class TreeGrower {
    * Histogram of rows[begin, end) into `slot`; with `minuendSlot` >= 0 that slot (the parent's)
    * then becomes the sibling's histogram: itself minus this one.
    */
-  private buildHistogram(begin: number, end: number, slot: number, numUsed: number, identity = false, minuendSlot = -1): void {
+  private buildHistogram(
+    begin: number,
+    end: number,
+    slot: number,
+    numUsed: number,
+    identity = false,
+    minuendSlot = -1,
+  ): void {
     const { s, pool, totalBins } = this;
     const count = end - begin;
     const items = Math.max(1, Math.min(HIST_MAX_ITEMS, Math.ceil(count / HIST_ITEM_ROWS)));

@@ -499,7 +499,16 @@ export function mergeKernel(s: SharedViews, item: number): void {
 }
 
 /** The kernels by task id (TASK_*); index 0 is never a task. */
-export const KERNELS: readonly Kernel[] = [binKernel, binKernel, gradientKernel, histogramKernel, partitionKernel, scoreKernel, copyBackKernel, mergeKernel];
+export const KERNELS: readonly Kernel[] = [
+  binKernel,
+  binKernel,
+  gradientKernel,
+  histogramKernel,
+  partitionKernel,
+  scoreKernel,
+  copyBackKernel,
+  mergeKernel,
+];
 
 /** Takes work items of the current task until none is left (the same loop on every thread). */
 export function drainWorkItems(s: SharedViews, kernels: readonly Kernel[]): void {

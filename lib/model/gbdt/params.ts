@@ -71,7 +71,10 @@ export function resolveParams(overrides: Partial<GbdtParams> = {}): GbdtParams {
   const p: GbdtParams = { ...DEFAULT_GBDT_PARAMS };
   for (const [k, v] of Object.entries(overrides)) {
     if (!(k in DEFAULT_GBDT_PARAMS)) {
-      throw new InputError('BAD_PARAMETER', `unknown GBDT parameter "${k}" (known: ${Object.keys(DEFAULT_GBDT_PARAMS).join(', ')})`);
+      throw new InputError(
+        'BAD_PARAMETER',
+        `unknown GBDT parameter "${k}" (known: ${Object.keys(DEFAULT_GBDT_PARAMS).join(', ')})`,
+      );
     }
     if (v !== undefined) (p as unknown as Record<string, unknown>)[k] = v;
   }

@@ -152,7 +152,8 @@ export class WorkerPool {
     for (;;) {
       word = Atomics.load(control, 0);
       if ((word & JOINED_MASK) === 0) {
-        if (Atomics.load(control, WORKER_FAILED) !== 0) throw new Error('internal: a GBDT worker thread failed (its error follows on stderr)');
+        if (Atomics.load(control, WORKER_FAILED) !== 0)
+          throw new Error('internal: a GBDT worker thread failed (its error follows on stderr)');
         return;
       }
       if (spins-- > 0) continue;

@@ -30,7 +30,10 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'ids.json'), JSON.stringify(['5008827', '5008830']));
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  child = spawn(process.execPath, [script], { env: { ...process.env, PORT: String(port), WORKERS: '1', IDS_FILE: join(dir, 'ids.json') }, stdio: ['ignore', 'pipe', 'inherit'] });
+  child = spawn(process.execPath, [script], {
+    env: { ...process.env, PORT: String(port), WORKERS: '1', IDS_FILE: join(dir, 'ids.json') },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((ok, fail) => {
     child!.stdout!.on('data', (c: Buffer) => (String(c).includes('listening') ? ok() : undefined));
     child!.once('exit', (code) => fail(new Error(`node-floor exited with ${code}`)));
@@ -43,7 +46,11 @@ afterAll(() => {
 });
 
 const post = async (body: string, path = '/predict', method = 'POST') => {
-  const r = await fetch(base + path, { method, body: method === 'GET' ? undefined : body, headers: { 'content-type': 'application/json' } });
+  const r = await fetch(base + path, {
+    method,
+    body: method === 'GET' ? undefined : body,
+    headers: { 'content-type': 'application/json' },
+  });
   return { status: r.status, json: (await r.json()) as Record<string, unknown> };
 };
 
@@ -55,9 +62,15 @@ test('a known id gets 200 with the contract fields', async () => {
 });
 
 test('an unknown id is 404 UNKNOWN_CUSTOMER, bad bodies are 400 with the codes the bench checks', async () => {
-  expect(await post('{"id":"9000000001"}')).toMatchObject({ status: 404, json: { error: { code: 'UNKNOWN_CUSTOMER' } } });
+  expect(await post('{"id":"9000000001"}')).toMatchObject({
+    status: 404,
+    json: { error: { code: 'UNKNOWN_CUSTOMER' } },
+  });
   expect(await post('{"id": ')).toMatchObject({ status: 400, json: { error: { code: 'INVALID_JSON' } } });
-  expect(await post('{"id": 5008827}')).toMatchObject({ status: 400, json: { error: { code: 'INVALID_ID' } } });
+  expect(await post('{"id": 5008827}')).toMatchObject({
+    status: 400,
+    json: { error: { code: 'INVALID_ID' } },
+  });
   expect(await post(JSON.stringify({ id: 'x'.repeat(9000) }))).toMatchObject({ status: 413 });
   expect(await post('', '/predict', 'GET')).toMatchObject({ status: 405 });
   expect(await post('{}', '/nope')).toMatchObject({ status: 404, json: { error: { code: 'NOT_FOUND' } } });

@@ -7,7 +7,10 @@ import { buildProgram, commandModulesFor, reflowDescription } from '#local/cli.t
 const BIN = resolve('bin/credit-risk.mjs');
 
 function allCommands(cmd: Command, path: string[] = []): Array<{ path: string; cmd: Command }> {
-  return [{ path: path.join(' ') || '(root)', cmd }, ...cmd.commands.flatMap((c) => allCommands(c, [...path, c.name()]))];
+  return [
+    { path: path.join(' ') || '(root)', cmd },
+    ...cmd.commands.flatMap((c) => allCommands(c, [...path, c.name()])),
+  ];
 }
 
 /** The description block of a help text: the lines between the usage line and the first section. */
@@ -25,9 +28,9 @@ function descriptionParagraphs(help: string): string[][] {
 
 describe('--help', () => {
   it('reflowDescription joins hand-broken lines into paragraphs and leaves hand-laid-out text alone', () => {
-    expect(reflowDescription('one long sentence broken\nby hand at 100 columns.\n\nA second paragraph\nhere.')).toBe(
-      'one long sentence broken by hand at 100 columns.\n\nA second paragraph here.',
-    );
+    expect(
+      reflowDescription('one long sentence broken\nby hand at 100 columns.\n\nA second paragraph\nhere.'),
+    ).toBe('one long sentence broken by hand at 100 columns.\n\nA second paragraph here.');
     const laidOut = 'Typical flow:\n  credit-risk data generate\n  credit-risk features build';
     expect(reflowDescription(laidOut)).toBe(laidOut);
   });
@@ -54,13 +57,14 @@ describe('--help', () => {
     expect(ragged).toEqual([]);
   });
 
-  it('a command line loads only its command\'s module; help, no command or a typo load them all', async () => {
+  it("a command line loads only its command's module; help, no command or a typo load them all", async () => {
     const argv = (...words: string[]) => ['node', 'credit-risk', ...words];
     expect(commandModulesFor(argv('features', 'get', '--id', '5008827'))).toEqual(['./commands/features.ts']);
     expect(commandModulesFor(argv('predict-file', '--model', 'm'))).toEqual(['./commands/train.ts']);
     const all = commandModulesFor(argv());
     expect(all.length).toBe(10);
-    for (const words of [['--help'], ['help', 'train'], ['featurs'], ['constructor']]) expect(commandModulesFor(argv(...words))).toEqual(all);
+    for (const words of [['--help'], ['help', 'train'], ['featurs'], ['constructor']])
+      expect(commandModulesFor(argv(...words))).toEqual(all);
     // Each name leads to the module that registers it: the program built for it has that command.
     const full = await buildProgram();
     for (const cmd of full.commands.filter((c) => c.name() !== 'help')) {

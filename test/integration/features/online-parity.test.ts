@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PgliteFeatureStore } from '#lib/adapters/local/pglite-feature-store.ts';
 import { FEATURE_NAMES } from '#lib/features/catalog.ts';
-import { createFeatureViews, openFeatureDuckDb, writeQuery, type FeatureDuckDb } from '#lib/features/duckdb-engine.ts';
+import {
+  createFeatureViews,
+  openFeatureDuckDb,
+  writeQuery,
+  type FeatureDuckDb,
+} from '#lib/features/duckdb-engine.ts';
 import { loadFeatureSql } from '#lib/features/feature-sql.ts';
 import { onlineFeatureVector } from '#lib/features/online.ts';
 
@@ -46,15 +51,22 @@ const ms = (d: string) => Date.parse(`${d}T00:00:00Z`);
 
 function generate(seed: number, customers: number): Loan[] {
   const rnd = prng(seed);
-  const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)];
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)];
   const loans: Loan[] = [];
   let loanId = 1;
   for (let c = 0; c < customers; c++) {
     const id = 5008804 + c;
-    const birthday = rnd() < 0.15 ? pick(['1988-02-29', '1992-02-29', '2000-02-29']) : iso(ms('1950-01-01') + Math.floor(rnd() * 18_000) * DAY);
+    const birthday =
+      rnd() < 0.15
+        ? pick(['1988-02-29', '1992-02-29', '2000-02-29'])
+        : iso(ms('1950-01-01') + Math.floor(rnd() * 18_000) * DAY);
     const jobKind = rnd();
     const job_start_date =
-      jobKind < 0.15 ? iso(ms('2020-01-01') + 365243 * DAY - 20_000 * DAY) /* the sentinel: ~1,000 years ahead */ : jobKind < 0.2 ? null : iso(ms('1995-01-01') + Math.floor(rnd() * 9_000) * DAY);
+      jobKind < 0.15
+        ? iso(ms('2020-01-01') + 365243 * DAY - 20_000 * DAY) /* the sentinel: ~1,000 years ahead */
+        : jobKind < 0.2
+          ? null
+          : iso(ms('1995-01-01') + Math.floor(rnd() * 9_000) * DAY);
     const n = 1 + Math.floor(rnd() * 7);
     let day = ms('2016-01-01') + Math.floor(rnd() * 1500) * DAY;
     for (let i = 0; i < n; i++) {
@@ -84,9 +96,23 @@ function generate(seed: number, customers: number): Loan[] {
 /** `raw_valid` as the feature SQL expects it, from a typed CSV (DuckDB reads it exactly). */
 async function loadRawValid(db: FeatureDuckDb, loans: Loan[], dir: string, name: string): Promise<void> {
   const file = join(dir, `${name}.csv`);
-  const lines = ['loan_id,id,loan_date,status,birthday,job_start_date,flag_own_car,amt_income_total,loan_amount'];
+  const lines = [
+    'loan_id,id,loan_date,status,birthday,job_start_date,flag_own_car,amt_income_total,loan_amount',
+  ];
   for (const l of loans) {
-    lines.push([l.loan_id, l.id, l.loan_date, l.status, l.birthday, l.job_start_date ?? '', l.flag_own_car, l.amt_income_total, l.loan_amount].join(','));
+    lines.push(
+      [
+        l.loan_id,
+        l.id,
+        l.loan_date,
+        l.status,
+        l.birthday,
+        l.job_start_date ?? '',
+        l.flag_own_car,
+        l.amt_income_total,
+        l.loan_amount,
+      ].join(','),
+    );
   }
   writeFileSync(file, lines.join('\n') + '\n');
   await db.connection.run('DROP TABLE IF EXISTS raw_valid');
@@ -100,7 +126,9 @@ async function loadRawValid(db: FeatureDuckDb, loans: Loan[], dir: string, name:
 
 /** The customer's most recent loan: latest loan_date, then highest loan_id (the SQL's rule). */
 function latestLoan(loans: Loan[]): Loan {
-  return loans.reduce((a, b) => (b.loan_date > a.loan_date || (b.loan_date === a.loan_date && b.loan_id > a.loan_id) ? b : a));
+  return loans.reduce((a, b) =>
+    b.loan_date > a.loan_date || (b.loan_date === a.loan_date && b.loan_id > a.loan_id) ? b : a,
+  );
 }
 
 describe('online vector == offline row of a hypothetical next loan (DuckDB feature SQL + PGlite)', () => {
@@ -128,7 +156,9 @@ describe('online vector == offline row of a hypothetical next loan (DuckDB featu
   });
 
   it('has same-day ties, leap-day birthdays, sentinel and missing job dates in the data (the cases that matter)', () => {
-    const lastDayTies = [...byCustomer.values()].filter((ls) => ls.filter((l) => l.loan_date === latestLoan(ls).loan_date).length > 1);
+    const lastDayTies = [...byCustomer.values()].filter(
+      (ls) => ls.filter((l) => l.loan_date === latestLoan(ls).loan_date).length > 1,
+    );
     expect(lastDayTies.length).toBeGreaterThan(5);
     expect(loans.some((l) => l.birthday.endsWith('-02-29'))).toBe(true);
     expect(loans.some((l) => l.job_start_date !== null && l.job_start_date > '2900-01-01')).toBe(true);
@@ -145,7 +175,12 @@ describe('online vector == offline row of a hypothetical next loan (DuckDB featu
       rounds[0].set(id, last); // same day as the last loan: that day's loans must not count
       rounds[1].set(id, iso(ms(last) + DAY));
       // the birthday's next anniversary (29 Feb -> an invalid date in a non-leap year: use 1 Mar)
-      rounds[2].set(id, Number.isNaN(Date.parse(`${anniversary}T00:00:00Z`)) || iso(ms(anniversary)) !== anniversary ? `${anniversary.slice(0, 4)}-03-01` : anniversary);
+      rounds[2].set(
+        id,
+        Number.isNaN(Date.parse(`${anniversary}T00:00:00Z`)) || iso(ms(anniversary)) !== anniversary
+          ? `${anniversary.slice(0, 4)}-03-01`
+          : anniversary,
+      );
       rounds[3].set(id, iso(ms(last) + Math.floor(rnd() * 3000) * DAY));
     }
     let compared = 0;
@@ -175,7 +210,11 @@ describe('online vector == offline row of a hypothetical next loan (DuckDB featu
         for (const f of FEATURE_NAMES) expected[f] = row[f];
         const online = onlineFeatureVector(stored, h.asOf);
         // one assertion per loan, with the context a failure needs
-        expect({ id: h.id, asOf: h.asOf, features: online }).toEqual({ id: h.id, asOf: h.asOf, features: expected });
+        expect({ id: h.id, asOf: h.asOf, features: online }).toEqual({
+          id: h.id,
+          asOf: h.asOf,
+          features: expected,
+        });
         compared++;
       }
     }

@@ -8,7 +8,11 @@ import { readOnlineRows } from '#lib/features/snapshot-reader.ts';
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
 import { FeatureStoreUnavailableError } from '#lib/ports/feature-store.ts';
 
-function customer(id: number, snapshotId: string, over: Partial<CustomerFeatureRow> = {}): CustomerFeatureRow {
+function customer(
+  id: number,
+  snapshotId: string,
+  over: Partial<CustomerFeatureRow> = {},
+): CustomerFeatureRow {
   return {
     id: String(id),
     snapshotId,
@@ -54,7 +58,15 @@ describe('PgliteFeatureStore (real PGlite in a temp data dir)', () => {
   });
 
   it('round-trips a row exactly, nulls and dates included', async () => {
-    const withNulls = customer(7, 'A', { birthday: null, jobStartDate: null, flagOwnCar: null, nbLoansBeforeLastDate: 0, sumLoanAmountBeforeLastDate: 0, previousLoanDate: null, amtIncomeTotal: null });
+    const withNulls = customer(7, 'A', {
+      birthday: null,
+      jobStartDate: null,
+      flagOwnCar: null,
+      nbLoansBeforeLastDate: 0,
+      sumLoanAmountBeforeLastDate: 0,
+      previousLoanDate: null,
+      amtIncomeTotal: null,
+    });
     const sentinel = customer(8, 'A', { jobStartDate: '3024-11-02', flagOwnCar: 0 });
     const res = await store.replaceSnapshot('A', [[customer(6, 'A'), withNulls], [sentinel]]);
     expect(res).toEqual({ rows: 3 });
@@ -86,7 +98,9 @@ describe('PgliteFeatureStore (real PGlite in a temp data dir)', () => {
   });
 
   it('refuses a snapshot with two rows for one customer and keeps the current one', async () => {
-    await expect(store.replaceSnapshot('F', [[customer(1, 'F'), customer(1, 'F')]])).rejects.toThrow(/unique|duplicate/i);
+    await expect(store.replaceSnapshot('F', [[customer(1, 'F'), customer(1, 'F')]])).rejects.toThrow(
+      /unique|duplicate/i,
+    );
     expect(await store.currentSnapshot()).toBe('E');
   });
 
@@ -107,7 +121,11 @@ describe('PgliteFeatureStore (real PGlite in a temp data dir)', () => {
     });
     const seen: Array<{ onlyNew?: string; onlyOld?: string; shared?: string }> = [];
     while (!loadDone) {
-      const [onlyNew, onlyOld, shared] = await Promise.all([store.get('4999'), store.get('5'), store.get('2500')]);
+      const [onlyNew, onlyOld, shared] = await Promise.all([
+        store.get('4999'),
+        store.get('5'),
+        store.get('2500'),
+      ]);
       seen.push({ onlyNew: onlyNew?.snapshotId, onlyOld: onlyOld?.snapshotId, shared: shared?.snapshotId });
       // PGlite answers on the microtask queue: yield to timers so the loader's batches advance.
       await new Promise((r) => setImmediate(r));
@@ -156,7 +174,9 @@ describe('PgliteFeatureStore (real PGlite in a temp data dir)', () => {
     await conn.run(`COPY (SELECT '1' AS id, 3 AS nb_loans) TO '${file}' (FORMAT parquet)`);
     conn.closeSync();
     db.closeSync();
-    await expect(store.replaceSnapshotFromParquet('BAD', file)).rejects.toThrow(/lacks the online column\(s\) sum_loan_amount/);
+    await expect(store.replaceSnapshotFromParquet('BAD', file)).rejects.toThrow(
+      /lacks the online column\(s\) sum_loan_amount/,
+    );
     expect(await store.currentSnapshot()).toBe('PARQUET');
     await store.replaceSnapshot('NEW', [rows('NEW', 2000, 3000)]);
   });

@@ -18,7 +18,11 @@ describe('credit-risk features publish / get / current (CLI, real PGlite under a
 
     const published = cli(home, 'features', 'publish', '--snapshot', dir, '--json');
     expect(published.code).toBe(0);
-    expect(JSON.parse(published.stdout)).toMatchObject({ snapshotId: 'cli1', onlineRows: 2, alreadyCurrent: false });
+    expect(JSON.parse(published.stdout)).toMatchObject({
+      snapshotId: 'cli1',
+      onlineRows: 2,
+      alreadyCurrent: false,
+    });
     expect(published.stderr).toContain('online store now serves snapshot cli1');
 
     const got = cli(home, 'features', 'get', '--id', '5008804', '--as-of', '2022-01-06');

@@ -2,7 +2,11 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
-import { createHandler, featureSqlBuild, type ExtractFeaturesResult } from '#functions/extract-features/handler.ts';
+import {
+  createHandler,
+  featureSqlBuild,
+  type ExtractFeaturesResult,
+} from '#functions/extract-features/handler.ts';
 import { generateLoans } from '#lib/data/generate.ts';
 import { lookupOnlineFeatures } from '#lib/features/online.ts';
 import { readCurrentSnapshot, snapshotKeys } from '#lib/features/publish.ts';
@@ -25,7 +29,10 @@ describe('extract-features handler, local adapters, real build and publish', () 
   it('turns the sample direct event into a published snapshot whose counts add up', async () => {
     const raw = join(root.home.data, 'loans.csv');
     generateLoans({ rows: 3000, seed: 11, out: raw, dirtyRate: 0.02 });
-    const direct = JSON.parse(readFileSync('events/extract-features-direct.json', 'utf8')) as { input: string; asOf: string };
+    const direct = JSON.parse(readFileSync('events/extract-features-direct.json', 'utf8')) as {
+      input: string;
+      asOf: string;
+    };
     await root.objectStore.upload(raw, direct.input);
     const clock = fixedClock('2025-03-01');
     const handler = createHandler({
@@ -45,8 +52,11 @@ describe('extract-features handler, local adapters, real build and publish', () 
 
     expect((await readCurrentSnapshot(root.objectStore))?.snapshotId).toBe(result.snapshotId);
     expect(await root.featureStore.currentSnapshot()).toBe(result.snapshotId);
-    for (const key of Object.values(snapshotKeys(result.snapshotId))) expect(await root.objectStore.head(key)).toBeDefined();
-    const manifest = JSON.parse(new TextDecoder().decode(await root.objectStore.get(snapshotKeys(result.snapshotId).manifest)));
+    for (const key of Object.values(snapshotKeys(result.snapshotId)))
+      expect(await root.objectStore.head(key)).toBeDefined();
+    const manifest = JSON.parse(
+      new TextDecoder().decode(await root.objectStore.get(snapshotKeys(result.snapshotId).manifest)),
+    );
     expect(manifest.snapshotId).toBe(result.snapshotId);
 
     // a customer of the generated file is served online on the as-of date

@@ -7,7 +7,11 @@ import { DuckDBInstance } from '@duckdb/node-api';
  * A snapshot directory as `features build` leaves it (features.parquet, online.parquet,
  * quarantine.csv, then manifest.json), written here with DuckDB so publish is tested on its own.
  */
-export async function snapshotDir(snapshotId: string, customers: number[], opts: { manifest?: boolean; duplicateOnline?: boolean } = {}): Promise<string> {
+export async function snapshotDir(
+  snapshotId: string,
+  customers: number[],
+  opts: { manifest?: boolean; duplicateOnline?: boolean } = {},
+): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'cr-snap-'));
   const db = await DuckDBInstance.create(':memory:');
   const conn = await db.connect();
@@ -23,7 +27,7 @@ export async function snapshotDir(snapshotId: string, customers: number[], opts:
   conn.closeSync();
   db.closeSync();
   writeFileSync(join(dir, 'quarantine.csv'), 'line,reason,raw\n3,BAD_DATE,"x,y"\n');
-  if (opts.manifest !== false) writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ snapshotId, rowsValid: customers.length }));
+  if (opts.manifest !== false)
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ snapshotId, rowsValid: customers.length }));
   return dir;
 }
-

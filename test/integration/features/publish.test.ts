@@ -23,22 +23,35 @@ describe('publishSnapshot (FsObjectStore + real PGlite)', () => {
   });
 
   async function state() {
-    return { current: (await readCurrentSnapshot(objectStore))?.snapshotId, online: await featureStore.currentSnapshot() };
+    return {
+      current: (await readCurrentSnapshot(objectStore))?.snapshotId,
+      online: await featureStore.currentSnapshot(),
+    };
   }
 
   it('refuses a directory without manifest.json and writes nothing', async () => {
     const dir = await snapshotDir('s0', [1], { manifest: false });
-    const err = await publishSnapshot({ snapshotDir: dir, objectStore, featureStore }).catch((e: unknown) => e);
+    const err = await publishSnapshot({ snapshotDir: dir, objectStore, featureStore }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(InputError);
     expect((err as InputError).code).toBe('SNAPSHOT_INCOMPLETE');
     expect((err as InputError).message).toContain('manifest.json');
     expect(await objectStore.list('')).toEqual([]);
-    await expect(publishSnapshot({ snapshotDir: join(root, 'nope'), objectStore, featureStore })).rejects.toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
+    await expect(
+      publishSnapshot({ snapshotDir: join(root, 'nope'), objectStore, featureStore }),
+    ).rejects.toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
   });
 
   it('publishes the offline objects, the online rows and then CURRENT', async () => {
     const progress: string[] = [];
-    const res = await publishSnapshot({ snapshotDir: await snapshotDir('s1', [5008804, 5008805]), objectStore, featureStore, clock, onProgress: (m) => progress.push(m) });
+    const res = await publishSnapshot({
+      snapshotDir: await snapshotDir('s1', [5008804, 5008805]),
+      objectStore,
+      featureStore,
+      clock,
+      onProgress: (m) => progress.push(m),
+    });
     const keys = snapshotKeys('s1');
     expect(res).toEqual({
       snapshotId: 's1',
@@ -49,7 +62,9 @@ describe('publishSnapshot (FsObjectStore + real PGlite)', () => {
       current: { snapshotId: 's1', publishedAt: '2024-05-01T12:00:00.000Z', manifestKey: keys.manifest },
       alreadyCurrent: false,
     });
-    expect((await objectStore.list('')).map((o) => o.key)).toEqual([CURRENT_KEY, keys.manifest, keys.part, keys.quarantine].sort());
+    expect((await objectStore.list('')).map((o) => o.key)).toEqual(
+      [CURRENT_KEY, keys.manifest, keys.part, keys.quarantine].sort(),
+    );
     expect(await state()).toEqual({ current: 's1', online: 's1' });
     expect(await featureStore.get('5008805')).toEqual({
       id: '5008805',
@@ -69,7 +84,12 @@ describe('publishSnapshot (FsObjectStore + real PGlite)', () => {
   });
 
   it('publishing the same snapshot again changes nothing', async () => {
-    const res = await publishSnapshot({ snapshotDir: await snapshotDir('s1', [5008804, 5008805]), objectStore, featureStore, clock: fixedClock('2024-06-01') });
+    const res = await publishSnapshot({
+      snapshotDir: await snapshotDir('s1', [5008804, 5008805]),
+      objectStore,
+      featureStore,
+      clock: fixedClock('2024-06-01'),
+    });
     expect(res.alreadyCurrent).toBe(true);
     expect(res.objectsWritten).toEqual([]);
     expect(res.onlineRows).toBeNull();
@@ -78,10 +98,16 @@ describe('publishSnapshot (FsObjectStore + real PGlite)', () => {
 
   it('keeps the published manifest when a rebuild of the same snapshot has other build times in it', async () => {
     const dir = await snapshotDir('s1', [5008804, 5008805]);
-    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ snapshotId: 's1', rowsValid: 2, timingsMs: { build: 12345 } }));
+    writeFileSync(
+      join(dir, 'manifest.json'),
+      JSON.stringify({ snapshotId: 's1', rowsValid: 2, timingsMs: { build: 12345 } }),
+    );
     const res = await publishSnapshot({ snapshotDir: dir, objectStore, featureStore });
     expect(res.alreadyCurrent).toBe(true);
-    expect(JSON.parse(new TextDecoder().decode(await objectStore.get(snapshotKeys('s1').manifest)))).toEqual({ snapshotId: 's1', rowsValid: 2 });
+    expect(JSON.parse(new TextDecoder().decode(await objectStore.get(snapshotKeys('s1').manifest)))).toEqual({
+      snapshotId: 's1',
+      rowsValid: 2,
+    });
   });
 
   it('a crash after the offline objects leaves s1 current in both stores; a re-run finishes the publish', async () => {
@@ -89,7 +115,9 @@ describe('publishSnapshot (FsObjectStore + real PGlite)', () => {
     const crash = async (step: string) => {
       if (step === 'offline') throw new Error('crash after offline');
     };
-    await expect(publishSnapshot({ snapshotDir: dir, objectStore, featureStore, afterStep: crash })).rejects.toThrow('crash after offline');
+    await expect(
+      publishSnapshot({ snapshotDir: dir, objectStore, featureStore, afterStep: crash }),
+    ).rejects.toThrow('crash after offline');
     expect(await state()).toEqual({ current: 's1', online: 's1' });
     expect(await featureStore.get('7')).toBeUndefined();
 
@@ -102,7 +130,9 @@ describe('publishSnapshot (FsObjectStore + real PGlite)', () => {
 
   it('a failed online load leaves the previous snapshot current in both stores', async () => {
     const dir = await snapshotDir('s3', [11, 12], { duplicateOnline: true });
-    await expect(publishSnapshot({ snapshotDir: dir, objectStore, featureStore })).rejects.toThrow(/unique|duplicate/i);
+    await expect(publishSnapshot({ snapshotDir: dir, objectStore, featureStore })).rejects.toThrow(
+      /unique|duplicate/i,
+    );
     expect(await state()).toEqual({ current: 's2', online: 's2' });
     expect(await featureStore.get('11')).toBeUndefined();
     expect((await featureStore.get('8'))?.snapshotId).toBe('s2');
@@ -113,7 +143,9 @@ describe('publishSnapshot (FsObjectStore + real PGlite)', () => {
     const crash = async (step: string) => {
       if (step === 'online') throw new Error('crash before CURRENT');
     };
-    await expect(publishSnapshot({ snapshotDir: dir, objectStore, featureStore, afterStep: crash })).rejects.toThrow('crash before CURRENT');
+    await expect(
+      publishSnapshot({ snapshotDir: dir, objectStore, featureStore, afterStep: crash }),
+    ).rejects.toThrow('crash before CURRENT');
     expect(await state()).toEqual({ current: 's2', online: 's4' });
     const res = await publishSnapshot({ snapshotDir: dir, objectStore, featureStore, clock });
     expect(res.onlineRows).toBeNull(); // not reloaded
@@ -124,7 +156,9 @@ describe('publishSnapshot (FsObjectStore + real PGlite)', () => {
     const dir = join(root, 'partial');
     mkdirSync(dir);
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ snapshotId: 's5' }));
-    await expect(publishSnapshot({ snapshotDir: dir, objectStore, featureStore })).rejects.toThrow(join(dir, 'features.parquet'));
+    await expect(publishSnapshot({ snapshotDir: dir, objectStore, featureStore })).rejects.toThrow(
+      join(dir, 'features.parquet'),
+    );
     expect(existsSync(join(root, 'store', 'features', 'snapshot=s5'))).toBe(false);
   });
 });

@@ -283,7 +283,9 @@ describe('validateRawInto', () => {
       columns: ['loan_date', 'flag_own_car', 'code_gender'],
     });
     expect(summary.byReason).toEqual({ unknown_category: 1 });
-    const described = (await conn.runAndReadAll('DESCRIBE raw_valid')).getRows().map(([name, type]) => [name, type]);
+    const described = (await conn.runAndReadAll('DESCRIBE raw_valid'))
+      .getRows()
+      .map(([name, type]) => [name, type]);
     expect(described).toEqual([
       ['loan_id', 'BIGINT'],
       ['id', 'BIGINT'],
@@ -294,8 +296,22 @@ describe('validateRawInto', () => {
     ]);
     const rows = (await conn.runAndReadAll('SELECT * FROM raw_valid ORDER BY line')).getRowObjectsJson();
     expect(rows).toEqual([
-      { loan_id: '1', id: '5008804', code_gender: 'M', flag_own_car: 'Y', loan_date: '2018-07-21', line: '2' },
-      { loan_id: '3', id: '5008806', code_gender: 'F', flag_own_car: 'N', loan_date: '2019-01-05', line: '4' },
+      {
+        loan_id: '1',
+        id: '5008804',
+        code_gender: 'M',
+        flag_own_car: 'Y',
+        loan_date: '2018-07-21',
+        line: '2',
+      },
+      {
+        loan_id: '3',
+        id: '5008806',
+        code_gender: 'F',
+        flag_own_car: 'N',
+        loan_date: '2019-01-05',
+        line: '4',
+      },
     ]);
   });
 

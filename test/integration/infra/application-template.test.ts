@@ -36,7 +36,9 @@ beforeAll(() => {
   templateFile = join(packaged.dir, 'cloudformation-template-update-stack.json');
   stubs = packaged.stubs;
   R = template.Resources;
-  console.log(`[infra] osls package --stage test: ${packaged.seconds.toFixed(1)} s (bundles + package, child process)`);
+  console.log(
+    `[infra] osls package --stage test: ${packaged.seconds.toFixed(1)} s (bundles + package, child process)`,
+  );
 }, 240_000);
 
 const ofType = (type: string) => Object.entries(R).filter(([, r]) => r.Type === type);
@@ -51,14 +53,21 @@ function statements(): { owner: string; Action: string[]; Resource: Json[]; Effe
   };
   for (const [id, r] of Object.entries(R)) {
     if (r.Type === 'AWS::IAM::Role') for (const p of r.Properties?.Policies ?? []) push(id, p.PolicyDocument);
-    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') push(id, r.Properties?.PolicyDocument);
+    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy')
+      push(id, r.Properties?.PolicyDocument);
   }
   return out;
 }
 
 describe('osls package --stage test (offline)', () => {
   it('writes a CloudFormation template with the functions, state machines and stores', () => {
-    for (const id of ['PredictLambdaFunction', 'TrainingStateMachine', 'BatchScoringStateMachine', 'DatabaseCluster', 'FeatureGlueJob'])
+    for (const id of [
+      'PredictLambdaFunction',
+      'TrainingStateMachine',
+      'BatchScoringStateMachine',
+      'DatabaseCluster',
+      'FeatureGlueJob',
+    ])
       expect(R[id]).toBeDefined();
   });
 
@@ -83,7 +92,12 @@ describe('functions and IAM', () => {
   it('every function sets memory, timeout and architecture and runs on nodejs22.x or an image', () => {
     for (const [id, r] of ofType('AWS::Lambda::Function')) {
       const p = r.Properties;
-      expect({ id, memory: typeof p.MemorySize, timeout: typeof p.Timeout, arch: p.Architectures?.length }).toEqual({
+      expect({
+        id,
+        memory: typeof p.MemorySize,
+        timeout: typeof p.Timeout,
+        arch: p.Architectures?.length,
+      }).toEqual({
         id,
         memory: 'number',
         timeout: 'number',
@@ -94,7 +108,10 @@ describe('functions and IAM', () => {
   });
 
   it('every function has its own role, used by no other function', () => {
-    const roles = ofType('AWS::Lambda::Function').map(([id, r]) => ({ id, role: refName(r.Properties.Role) }));
+    const roles = ofType('AWS::Lambda::Function').map(([id, r]) => ({
+      id,
+      role: refName(r.Properties.Role),
+    }));
     expect(roles.length).toBeGreaterThanOrEqual(9);
     for (const { id, role } of roles) {
       expect(role).toBeDefined();
@@ -106,17 +123,24 @@ describe('functions and IAM', () => {
 
   it('no statement allows the action `*` or a service wildcard such as `s3:*`', () => {
     for (const s of statements().filter((s) => s.Effect === 'Allow'))
-      for (const a of s.Action) expect({ owner: s.owner, action: a }).not.toEqual({ owner: s.owner, action: expect.stringMatching(/(^\*$|:\*$)/) });
+      for (const a of s.Action)
+        expect({ owner: s.owner, action: a }).not.toEqual({
+          owner: s.owner,
+          action: expect.stringMatching(/(^\*$|:\*$)/),
+        });
   });
 
   it('S3, RDS Data API, Secrets Manager, Glue and Step Functions calls name exact resources', () => {
     const dataPlane = /^(s3|rds-data|secretsmanager|glue|states):/;
-    const checked = statements().filter((s) => s.Effect === 'Allow' && s.Action.some((a) => dataPlane.test(a)));
+    const checked = statements().filter(
+      (s) => s.Effect === 'Allow' && s.Action.some((a) => dataPlane.test(a)),
+    );
     expect(checked.length).toBeGreaterThan(15);
     for (const s of checked)
       for (const res of s.Resource) {
         expect({ owner: s.owner, resource: res }).not.toEqual({ owner: s.owner, resource: '*' });
-        if (typeof res === 'string') expect(res).toMatch(/^arn:aws[a-z-]*:(s3|rds|secretsmanager|glue|states):/);
+        if (typeof res === 'string')
+          expect(res).toMatch(/^arn:aws[a-z-]*:(s3|rds|secretsmanager|glue|states):/);
       }
   });
 
@@ -126,27 +150,46 @@ describe('functions and IAM', () => {
     expect(lambda.Resource.map(refName).filter(Boolean)).toEqual(['PredictLambdaFunction']);
     expect(JSON.stringify(lambda.Resource)).toContain('${PredictLambdaFunction.Arn}:*');
     const star = canary.filter((s) => s.Resource.includes('*'));
-    expect(star.map((s) => s.Action).flat().sort()).toEqual(['cloudwatch:GetMetricData', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+    expect(
+      star
+        .map((s) => s.Action)
+        .flat()
+        .sort(),
+    ).toEqual(['cloudwatch:GetMetricData', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
   });
 });
 
 describe('storage', () => {
   it('every bucket blocks public access, is encrypted and denies non-TLS requests', () => {
     const buckets = ofType('AWS::S3::Bucket');
-    expect(buckets.map(([id]) => id).sort()).toEqual(['FeaturesBucket', 'ModelsBucket', 'RawBucket', 'ServerlessDeploymentBucket']);
+    expect(buckets.map(([id]) => id).sort()).toEqual([
+      'FeaturesBucket',
+      'ModelsBucket',
+      'RawBucket',
+      'ServerlessDeploymentBucket',
+    ]);
     const policies = ofType('AWS::S3::BucketPolicy').map(([, r]) => r.Properties);
     for (const [id, r] of buckets) {
       expect({ id, block: r.Properties.PublicAccessBlockConfiguration }).toEqual({
         id,
-        block: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+        block: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
       });
-      const sse = r.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm;
+      const sse =
+        r.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault
+          .SSEAlgorithm;
       expect(['AES256', 'aws:kms']).toContain(sse);
       const policy = policies.find((p) => refName(p.Bucket) === id);
       expect({ id, hasPolicy: policy !== undefined }).toEqual({ id, hasPolicy: true });
       const denyTls = [policy.PolicyDocument.Statement]
         .flat()
-        .find((s: Json) => s.Effect === 'Deny' && String(s.Condition?.Bool?.['aws:SecureTransport']) === 'false');
+        .find(
+          (s: Json) => s.Effect === 'Deny' && String(s.Condition?.Bool?.['aws:SecureTransport']) === 'false',
+        );
       expect({ id, denyTls: Boolean(denyTls) }).toEqual({ id, denyTls: true });
       expect([denyTls.Action].flat()).toContain('s3:*');
       expect(JSON.stringify(denyTls.Resource)).toContain(id);
@@ -157,7 +200,9 @@ describe('storage', () => {
   it('models are versioned; raw and quarantine have lifecycle rules', () => {
     expect(R.ModelsBucket.Properties.VersioningConfiguration.Status).toBe('Enabled');
     expect(R.RawBucket.Properties.LifecycleConfiguration.Rules.length).toBeGreaterThan(0);
-    const quarantine = R.FeaturesBucket.Properties.LifecycleConfiguration.Rules.find((r: Json) => r.Prefix === 'quarantine/');
+    const quarantine = R.FeaturesBucket.Properties.LifecycleConfiguration.Rules.find(
+      (r: Json) => r.Prefix === 'quarantine/',
+    );
     expect(quarantine.ExpirationInDays).toBeGreaterThan(0);
   });
 
@@ -181,18 +226,23 @@ describe('storage', () => {
 describe('serving', () => {
   it('the predict function is the ECR image, behind the `live` alias with a routing config', () => {
     expect(R.PredictLambdaFunction.Properties.PackageType).toBe('Image');
-    expect(R.PredictLambdaFunction.Properties.Code.ImageUri).toMatch(/\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com\/.+@sha256:[0-9a-f]{64}$/);
+    expect(R.PredictLambdaFunction.Properties.Code.ImageUri).toMatch(
+      /\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com\/.+@sha256:[0-9a-f]{64}$/,
+    );
     const alias = R.PredictLiveAlias.Properties;
     expect(alias.Name).toBe('live');
     expect(alias.FunctionVersion).toEqual({ 'Fn::GetAtt': ['PredictLiveVersion', 'Version'] });
     expect(alias.RoutingConfig.AdditionalVersionWeights['Fn::If'][0]).toBe('HasPredictCanary');
-    expect(R.PredictLiveVersion.Properties.Description).toContain(R.PredictLambdaFunction.Properties.Code.ImageUri);
+    expect(R.PredictLiveVersion.Properties.Description).toContain(
+      R.PredictLambdaFunction.Properties.Code.ImageUri,
+    );
   });
 
   it('/predict requires an API key, is throttled per key and stage, and writes access logs', () => {
     const methods = ofType('AWS::ApiGateway::Method');
     expect(methods.length).toBeGreaterThan(0);
-    for (const [, m] of methods) expect(m.Properties.ApiKeyRequired === true || m.Properties.AuthorizationType !== 'NONE').toBe(true);
+    for (const [, m] of methods)
+      expect(m.Properties.ApiKeyRequired === true || m.Properties.AuthorizationType !== 'NONE').toBe(true);
     const post = R.PredictAnyMethod.Properties;
     expect(post.HttpMethod).toBe('ANY'); // the handler answers 405 for anything but POST
     expect(R[refName(post.ResourceId)!].Properties.PathPart).toBe('predict');
@@ -216,7 +266,9 @@ describe('EventBridge', () => {
     const rule = rules().find((r) => r.ScheduleExpression === 'rate(5 minutes)')!;
     expect(refName(rule.Targets[0].Arn)).toBe('PredictLiveAlias');
     expect(JSON.parse(rule.Targets[0].Input)).toEqual(warmer);
-    const permission = ofType('AWS::Lambda::Permission').find(([, p]) => refName(p.Properties.SourceArn) === rule.id);
+    const permission = ofType('AWS::Lambda::Permission').find(
+      ([, p]) => refName(p.Properties.SourceArn) === rule.id,
+    );
     expect(refName(permission![1].Properties.FunctionName)).toBe('PredictLiveAlias');
   });
 
@@ -226,7 +278,13 @@ describe('EventBridge', () => {
     expect(refName(rule.Targets[0].Arn)).toBe('TrainingStateMachine');
     const role = refName(rule.Targets[0].RoleArn)!;
     const allowed = R[role].Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement);
-    expect(allowed.some((s: Json) => [s.Action].flat().includes('states:StartExecution') && JSON.stringify(s.Resource).includes('TrainingStateMachine'))).toBe(true);
+    expect(
+      allowed.some(
+        (s: Json) =>
+          [s.Action].flat().includes('states:StartExecution') &&
+          JSON.stringify(s.Resource).includes('TrainingStateMachine'),
+      ),
+    ).toBe(true);
   });
 
   it('new objects in the raw bucket go to start-pipeline, which may start only the training state machine', () => {
@@ -234,13 +292,19 @@ describe('EventBridge', () => {
     expect(rule.EventPattern['detail-type']).toEqual(['Object Created']);
     expect(refName(rule.EventPattern.detail.bucket.name[0])).toBe('RawBucket');
     expect(refName(rule.Targets[0].Arn)).toBe('StartPipelineLambdaFunction');
-    expect(R.RawBucket.Properties.NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled).toBe(true);
-    const start = statements().filter((s) => s.owner === 'StartPipelineRole' && s.Action.includes('states:StartExecution'));
+    expect(R.RawBucket.Properties.NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled).toBe(
+      true,
+    );
+    const start = statements().filter(
+      (s) => s.owner === 'StartPipelineRole' && s.Action.includes('states:StartExecution'),
+    );
     expect(start.flatMap((s) => s.Resource.map(refName))).toEqual(['TrainingStateMachine']);
   });
 
   it("the training machine's AwaitTurn (extract function) may list the training executions, spelled by name (no cycle)", () => {
-    const list = statements().filter((s) => s.owner === 'ExtractFeaturesRole' && s.Action.includes('states:ListExecutions'));
+    const list = statements().filter(
+      (s) => s.owner === 'ExtractFeaturesRole' && s.Action.includes('states:ListExecutions'),
+    );
     expect(list.flatMap((s) => s.Action)).toEqual(['states:ListExecutions']);
     const name = R.TrainingStateMachine.Properties.StateMachineName as string;
     expect(name).toMatch(/-training$/);
@@ -248,7 +312,9 @@ describe('EventBridge', () => {
       { 'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${name}` },
     ]);
     // The machine invokes the function it authorises: a !Ref back to the machine would be a cycle.
-    expect(refName(R.TrainingStateMachine.Properties.DefinitionSubstitutions.ExtractFeaturesFunctionArn)).toBe('ExtractFeaturesLambdaFunction');
+    expect(
+      refName(R.TrainingStateMachine.Properties.DefinitionSubstitutions.ExtractFeaturesFunctionArn),
+    ).toBe('ExtractFeaturesLambdaFunction');
   });
 });
 
@@ -257,16 +323,21 @@ describe('state machines', () => {
     it(`${id}: every \${Placeholder} is substituted with a resource of this template; logging and tracing on`, () => {
       const p = R[id].Properties;
       expect(typeof p.DefinitionString).toBe('string');
-      const placeholders = [...new Set([...p.DefinitionString.matchAll(/\$\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1]))];
+      const placeholders = [
+        ...new Set([...p.DefinitionString.matchAll(/\$\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1])),
+      ];
       expect(placeholders.length).toBeGreaterThan(0);
       for (const name of placeholders) {
         const value = p.DefinitionSubstitutions?.[name];
         expect({ name, defined: value !== undefined }).toEqual({ name, defined: true });
         const target = refName(value);
-        if (target) expect({ name, target, exists: R[target] !== undefined }).toEqual({ name, target, exists: true });
+        if (target)
+          expect({ name, target, exists: R[target] !== undefined }).toEqual({ name, target, exists: true });
       }
       expect(p.LoggingConfiguration.Level).toBe('ALL');
-      expect(refName(p.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn)).toBe(`${id}LogGroup`);
+      expect(refName(p.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn)).toBe(
+        `${id}LogGroup`,
+      );
       expect(p.TracingConfiguration.Enabled).toBe(true);
     });
   }
@@ -290,7 +361,11 @@ describe('Glue', () => {
     expect(job.Command.ScriptLocation).toBe(`s3://credit-risk-test-artifacts-123456789012/${scriptKey}`);
     // Underscore names: Glue's getResolvedOptions looks them up exactly as the script asks (sql_path).
     expect(job.DefaultArguments['--sql_path']).toBe(`s3://credit-risk-test-artifacts-123456789012/${sqlKey}`);
-    expect(Object.keys(job.DefaultArguments).filter((k) => k.startsWith('--') && !k.startsWith('--enable-') && k !== '--job-language')).toEqual(['--sql_path']);
+    expect(
+      Object.keys(job.DefaultArguments).filter(
+        (k) => k.startsWith('--') && !k.startsWith('--enable-') && k !== '--job-language',
+      ),
+    ).toEqual(['--sql_path']);
     expect(['4.0', '5.0']).toContain(job.GlueVersion);
     expect(job.WorkerType).toMatch(/^G\./);
     expect(job.NumberOfWorkers).toBeGreaterThan(0);
@@ -300,24 +375,35 @@ describe('Glue', () => {
 describe('the Glue branch of the training machine', () => {
   const s3Resources = (owner: string) =>
     statements()
-      .filter((s) => s.owner === owner && s.Effect === 'Allow' && s.Action.some((a) => a.startsWith('s3:') && a !== 's3:ListBucket'))
+      .filter(
+        (s) =>
+          s.owner === owner &&
+          s.Effect === 'Allow' &&
+          s.Action.some((a) => a.startsWith('s3:') && a !== 's3:ListBucket'),
+      )
       .flatMap((s) => s.Resource.map((r) => JSON.stringify(r)));
 
   it('the job reads and writes only the staging/ prefix of the features bucket, and lists only under it', () => {
     const job = s3Resources('FeatureGlueJobRole').filter((r) => !r.includes('artifacts'));
     expect(job).toEqual([JSON.stringify({ 'Fn::Sub': '${FeaturesBucket.Arn}/staging/*' })]);
-    const list = R.FeatureGlueJobRole.Properties.Policies[0].PolicyDocument.Statement.find((st: Json) => st.Action.includes('s3:ListBucket'));
+    const list = R.FeatureGlueJobRole.Properties.Policies[0].PolicyDocument.Statement.find((st: Json) =>
+      st.Action.includes('s3:ListBucket'),
+    );
     expect(refName(list.Resource)).toBe('FeaturesBucket');
     expect(list.Condition).toEqual({ StringLike: { 's3:prefix': ['staging/*'] } });
     expect(JSON.stringify(R.FeatureGlueJobRole)).not.toContain('RawBucket');
   });
 
   it('the extract function may stage the job input and read the job output under staging/', () => {
-    expect(s3Resources('ExtractFeaturesRole')).toContain(JSON.stringify({ 'Fn::Sub': '${FeaturesBucket.Arn}/staging/*' }));
+    expect(s3Resources('ExtractFeaturesRole')).toContain(
+      JSON.stringify({ 'Fn::Sub': '${FeaturesBucket.Arn}/staging/*' }),
+    );
   });
 
   it('staging objects expire', () => {
-    const rule = R.FeaturesBucket.Properties.LifecycleConfiguration.Rules.find((r: Json) => r.Prefix === 'staging/');
+    const rule = R.FeaturesBucket.Properties.LifecycleConfiguration.Rules.find(
+      (r: Json) => r.Prefix === 'staging/',
+    );
     expect(rule).toMatchObject({ Status: 'Enabled', ExpirationInDays: 7 });
   });
 });
@@ -325,7 +411,11 @@ describe('the Glue branch of the training machine', () => {
 describe('observability', () => {
   it('alarms on API 5xx, p99 latency, alias-level errors and drift notify the SNS topic; a dashboard exists', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
-    const by = (metric: string) => alarms.find((a) => a.MetricName === metric || JSON.stringify(a.Metrics ?? []).includes(`"MetricName":"${metric}"`));
+    const by = (metric: string) =>
+      alarms.find(
+        (a) =>
+          a.MetricName === metric || JSON.stringify(a.Metrics ?? []).includes(`"MetricName":"${metric}"`),
+      );
     expect(by('5XXError')).toBeDefined();
     expect(by('Latency')!.ExtendedStatistic).toBe('p99');
     expect(JSON.stringify(by('Errors')!.Metrics)).toContain('-predict:live');
@@ -339,12 +429,16 @@ describe('scanners (.venv-scan)', () => {
   const bin = scanBin();
   if (!bin) {
     if (process.env.CI === 'true') it('has checkov and cfn-lint', () => expect(bin).toBeDefined());
-    else it.skip('cfn-lint and checkov: SKIPPED, no .venv-scan (node scripts/python-env.mjs --scan)', () => undefined);
+    else
+      it.skip('cfn-lint and checkov: SKIPPED, no .venv-scan (node scripts/python-env.mjs --scan)', () =>
+        undefined);
     return;
   }
 
   it('cfn-lint reports no error', () => {
-    const errors = cfnLint(bin, templateFile).filter((f) => !f.rule.startsWith('W') && !f.rule.startsWith('I'));
+    const errors = cfnLint(bin, templateFile).filter(
+      (f) => !f.rule.startsWith('W') && !f.rule.startsWith('I'),
+    );
     expect(errors).toEqual([]);
   });
 
@@ -355,9 +449,13 @@ describe('scanners (.venv-scan)', () => {
     expect(passed).toBeGreaterThan(100);
     expect(failed.filter((f) => HIGH_SEVERITY_CHECKS.has(f.checkId))).toEqual([]);
     const accepted = acceptedFindings().filter((a) => a.template === 'serverless.yml');
-    const unaccepted = failed.filter((f) => !accepted.some((a) => a.checkId === f.checkId && matchesGlob(f.resource, a.resources)));
+    const unaccepted = failed.filter(
+      (f) => !accepted.some((a) => a.checkId === f.checkId && matchesGlob(f.resource, a.resources)),
+    );
     expect(unaccepted).toEqual([]);
-    const stale = accepted.filter((a) => !failed.some((f) => f.checkId === a.checkId && matchesGlob(f.resource, a.resources)));
+    const stale = accepted.filter(
+      (a) => !failed.some((f) => f.checkId === a.checkId && matchesGlob(f.resource, a.resources)),
+    );
     expect(stale).toEqual([]);
   });
 });

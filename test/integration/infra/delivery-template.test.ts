@@ -1,7 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { acceptedFindings, cfnLint, checkov, HIGH_SEVERITY_CHECKS, matchesGlob, parseCfnYaml, root, scanBin } from './template.ts';
+import {
+  acceptedFindings,
+  cfnLint,
+  checkov,
+  HIGH_SEVERITY_CHECKS,
+  matchesGlob,
+  parseCfnYaml,
+  root,
+  scanBin,
+} from './template.ts';
 
 // infra/delivery.yml: the stack that exists before the application (ECR, artifacts, CodePipeline).
 const file = resolve(root, 'infra/delivery.yml');
@@ -18,15 +27,23 @@ describe('delivery stack', () => {
   });
 
   it('the repository name is the one serverless.yml gives the image build and the canary', () => {
-    expect(R.PredictRepository.Properties.RepositoryName).toEqual({ 'Fn::Sub': 'credit-risk-${Stage}-predict' });
-    expect(R.ArtifactsBucket.Properties.BucketName).toEqual({ 'Fn::Sub': 'credit-risk-${Stage}-artifacts-${AWS::AccountId}' });
+    expect(R.PredictRepository.Properties.RepositoryName).toEqual({
+      'Fn::Sub': 'credit-risk-${Stage}-predict',
+    });
+    expect(R.ArtifactsBucket.Properties.BucketName).toEqual({
+      'Fn::Sub': 'credit-risk-${Stage}-artifacts-${AWS::AccountId}',
+    });
   });
 
   it('the artifacts bucket is private, encrypted and TLS-only', () => {
     const b = R.ArtifactsBucket.Properties;
     expect(Object.values(b.PublicAccessBlockConfiguration)).toEqual([true, true, true, true]);
-    expect(b.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
-    const deny = R.ArtifactsBucketPolicy.Properties.PolicyDocument.Statement.find((s: any) => s.Effect === 'Deny');
+    expect(
+      b.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm,
+    ).toBe('AES256');
+    const deny = R.ArtifactsBucketPolicy.Properties.PolicyDocument.Statement.find(
+      (s: any) => s.Effect === 'Deny',
+    );
     expect(deny.Condition.Bool['aws:SecureTransport']).toBe('false');
   });
 
@@ -41,9 +58,11 @@ describe('delivery stack', () => {
     expect(p.ArtifactStore.Location).toEqual({ Ref: 'ArtifactsBucket' });
   });
 
-  it('the deploy role manages IAM only for this stage\'s roles', () => {
+  it("the deploy role manages IAM only for this stage's roles", () => {
     const iam = R.CiRole.Properties.Policies[0].PolicyDocument.Statement[0];
-    expect(iam.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/credit-risk-${Stage}-*' });
+    expect(iam.Resource).toEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/credit-risk-${Stage}-*',
+    });
   });
 });
 
@@ -51,7 +70,9 @@ describe('delivery stack scanners (.venv-scan)', () => {
   const bin = scanBin();
   if (!bin) {
     if (process.env.CI === 'true') it('has checkov and cfn-lint', () => expect(bin).toBeDefined());
-    else it.skip('cfn-lint and checkov: SKIPPED, no .venv-scan (node scripts/python-env.mjs --scan)', () => undefined);
+    else
+      it.skip('cfn-lint and checkov: SKIPPED, no .venv-scan (node scripts/python-env.mjs --scan)', () =>
+        undefined);
     return;
   }
 
@@ -64,7 +85,15 @@ describe('delivery stack scanners (.venv-scan)', () => {
     expect(passed).toBeGreaterThan(20);
     expect(failed.filter((f) => HIGH_SEVERITY_CHECKS.has(f.checkId))).toEqual([]);
     const accepted = acceptedFindings().filter((a) => a.template === 'infra/delivery.yml');
-    expect(failed.filter((f) => !accepted.some((a) => a.checkId === f.checkId && matchesGlob(f.resource, a.resources)))).toEqual([]);
-    expect(accepted.filter((a) => !failed.some((f) => f.checkId === a.checkId && matchesGlob(f.resource, a.resources)))).toEqual([]);
+    expect(
+      failed.filter(
+        (f) => !accepted.some((a) => a.checkId === f.checkId && matchesGlob(f.resource, a.resources)),
+      ),
+    ).toEqual([]);
+    expect(
+      accepted.filter(
+        (a) => !failed.some((f) => f.checkId === a.checkId && matchesGlob(f.resource, a.resources)),
+      ),
+    ).toEqual([]);
   });
 });

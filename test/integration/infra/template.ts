@@ -8,7 +8,10 @@ export const root = resolve(import.meta.dirname, '../../..');
 
 export type Json = any;
 export interface Template {
-  Resources: Record<string, { Type: string; Properties?: Json; Condition?: string; DependsOn?: string | string[] }>;
+  Resources: Record<
+    string,
+    { Type: string; Properties?: Json; Condition?: string; DependsOn?: string | string[] }
+  >;
   Outputs?: Record<string, Json>;
   Conditions?: Record<string, Json>;
   Parameters?: Record<string, Json>;
@@ -38,15 +41,25 @@ export function offlineEnv(): NodeJS.ProcessEnv {
  * `npm run package:aws -- --stage test` (bundles with stubs for missing handlers, then osls
  * package) in a child process, offline, into a temp directory.
  */
-export function packageApplication(): { dir: string; template: Template; stubs: string[]; seconds: number; log: string } {
+export function packageApplication(): {
+  dir: string;
+  template: Template;
+  stubs: string[];
+  seconds: number;
+  log: string;
+} {
   const t0 = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'cr-sls-'));
-  const r = spawnSync(process.execPath, [resolve(root, 'bin/run-ts.mjs'), 'infra/package.ts', '--stage', 'test', '--package', dir], {
-    cwd: root,
-    env: offlineEnv(),
-    encoding: 'utf8',
-    timeout: 300_000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    [resolve(root, 'bin/run-ts.mjs'), 'infra/package.ts', '--stage', 'test', '--package', dir],
+    {
+      cwd: root,
+      env: offlineEnv(),
+      encoding: 'utf8',
+      timeout: 300_000,
+    },
+  );
   const log = `${r.stdout}\n${r.stderr}`;
   if (r.status !== 0) throw new Error(`package:aws failed (exit ${r.status}):\n${log}`);
   const file = join(dir, 'cloudformation-template-update-stack.json');
@@ -61,13 +74,33 @@ export function packageApplication(): { dir: string; template: Template; stubs: 
   };
 }
 
-const CFN_TAGS = ['Ref', 'Sub', 'GetAtt', 'If', 'Not', 'Equals', 'Select', 'GetAZs', 'Join', 'Split', 'And', 'Or', 'ImportValue', 'Base64', 'FindInMap', 'Condition', 'Cidr'];
+const CFN_TAGS = [
+  'Ref',
+  'Sub',
+  'GetAtt',
+  'If',
+  'Not',
+  'Equals',
+  'Select',
+  'GetAZs',
+  'Join',
+  'Split',
+  'And',
+  'Or',
+  'ImportValue',
+  'Base64',
+  'FindInMap',
+  'Condition',
+  'Cidr',
+];
 
 /** Parses CloudFormation YAML (short-form intrinsics become their long form). */
 export function parseCfnYaml(text: string): Json {
   const customTags = CFN_TAGS.flatMap((name) => {
     const key = name === 'Ref' || name === 'Condition' ? name : `Fn::${name}`;
-    const wrap = (value: unknown) => ({ [key]: name === 'GetAtt' && typeof value === 'string' ? value.split('.') : value });
+    const wrap = (value: unknown) => ({
+      [key]: name === 'GetAtt' && typeof value === 'string' ? value.split('.') : value,
+    });
     return (['scalar', 'seq', 'map'] as const).map((nodeClass) => ({
       tag: `!${name}`,
       collection: nodeClass === 'scalar' ? undefined : nodeClass,
@@ -94,7 +127,10 @@ export interface LintFinding {
 }
 
 export function cfnLint(bin: string, file: string): LintFinding[] {
-  const r = spawnSync(join(bin, 'cfn-lint'), ['--format', 'parseable', file], { encoding: 'utf8', timeout: 180_000 });
+  const r = spawnSync(join(bin, 'cfn-lint'), ['--format', 'parseable', file], {
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
   if (r.error) throw r.error;
   return r.stdout
     .split('\n')
@@ -102,7 +138,9 @@ export function cfnLint(bin: string, file: string): LintFinding[] {
     .map((line) => {
       // file:line:col:endline:endcol:RULE:message
       const m = /^(.*?:\d+:\d+:\d+:\d+):([EWI]\d+):(.*)$/.exec(line);
-      return m ? { location: m[1], rule: m[2], message: m[3] } : { location: '', rule: 'PARSE', message: line };
+      return m
+        ? { location: m[1], rule: m[2], message: m[3] }
+        : { location: '', rule: 'PARSE', message: line };
     });
 }
 
@@ -116,7 +154,11 @@ export function checkov(bin: string, file: string): { failed: CheckovFinding[]; 
   const r = spawnSync(
     join(bin, 'checkov'),
     ['-f', file, '--framework', 'cloudformation', '-o', 'json', '--quiet', '--compact', '--skip-download'],
-    { encoding: 'utf8', timeout: 300_000, env: { ...process.env, BC_SKIP_MAPPING: 'TRUE', CHECKOV_RUN_SCA_PACKAGE_SCAN_V2: 'false' } },
+    {
+      encoding: 'utf8',
+      timeout: 300_000,
+      env: { ...process.env, BC_SKIP_MAPPING: 'TRUE', CHECKOV_RUN_SCA_PACKAGE_SCAN_V2: 'false' },
+    },
   );
   if (r.error) throw r.error;
   let report = JSON.parse(r.stdout);
@@ -124,7 +166,11 @@ export function checkov(bin: string, file: string): { failed: CheckovFinding[]; 
   // checkov prints a bare summary object when every check passed.
   const results = report.results ?? { failed_checks: [], passed_checks: [] };
   return {
-    failed: (results.failed_checks as any[]).map((f) => ({ checkId: f.check_id, resource: f.resource, name: f.check_name })),
+    failed: (results.failed_checks as any[]).map((f) => ({
+      checkId: f.check_id,
+      resource: f.resource,
+      name: f.check_name,
+    })),
     passed: report.summary?.passed ?? (results.passed_checks as any[]).length,
   };
 }
@@ -157,7 +203,12 @@ export function acceptedFindings(): AcceptedFinding[] {
 }
 
 export function matchesGlob(value: string, glob: string): boolean {
-  const re = new RegExp(`^${glob.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const re = new RegExp(
+    `^${glob
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return re.test(value);
 }
 
@@ -168,15 +219,33 @@ export function matchesGlob(value: string, glob: string): boolean {
  * unscanned images, open security groups. docs/SECURITY.md repeats this list with the reason.
  */
 export const HIGH_SEVERITY_CHECKS = new Set([
-  'CKV_AWS_53', 'CKV_AWS_54', 'CKV_AWS_55', 'CKV_AWS_56', // S3 public access block
-  'CKV_AWS_20', 'CKV_AWS_57', 'CKV_AWS_70', // S3 public ACLs / policies
+  'CKV_AWS_53',
+  'CKV_AWS_54',
+  'CKV_AWS_55',
+  'CKV_AWS_56', // S3 public access block
+  'CKV_AWS_20',
+  'CKV_AWS_57',
+  'CKV_AWS_70', // S3 public ACLs / policies
   'CKV_AWS_19', // S3 encryption at rest
-  'CKV_AWS_17', 'CKV_AWS_16', 'CKV_AWS_96', // RDS public / unencrypted
+  'CKV_AWS_17',
+  'CKV_AWS_16',
+  'CKV_AWS_96', // RDS public / unencrypted
   'CKV_AWS_59', // API Gateway method without authentication
-  'CKV_AWS_107', 'CKV_AWS_108', 'CKV_AWS_109', 'CKV_AWS_110', 'CKV_AWS_111', // IAM wildcards
-  'CKV_AWS_60', 'CKV_AWS_61', 'CKV_AWS_62', 'CKV_AWS_63', // IAM trust / admin policies
-  'CKV_AWS_45', 'CKV_AWS_41', // secrets in Lambda environment / credentials
+  'CKV_AWS_107',
+  'CKV_AWS_108',
+  'CKV_AWS_109',
+  'CKV_AWS_110',
+  'CKV_AWS_111', // IAM wildcards
+  'CKV_AWS_60',
+  'CKV_AWS_61',
+  'CKV_AWS_62',
+  'CKV_AWS_63', // IAM trust / admin policies
+  'CKV_AWS_45',
+  'CKV_AWS_41', // secrets in Lambda environment / credentials
   'CKV_AWS_163', // ECR scan on push
   'CKV_AWS_78', // CodeBuild artifacts unencrypted
-  'CKV_AWS_24', 'CKV_AWS_25', 'CKV_AWS_260', 'CKV_AWS_277', // security groups open to the world
+  'CKV_AWS_24',
+  'CKV_AWS_25',
+  'CKV_AWS_260',
+  'CKV_AWS_277', // security groups open to the world
 ]);

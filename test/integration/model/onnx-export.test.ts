@@ -24,7 +24,10 @@ let expected: Float64Array;
 beforeAll(async () => {
   const train = { numRows: 18_000, columns: cols(0, 18_000), label: table.label.subarray(0, 18_000) };
   const valid = { numRows: 4000, columns: cols(18_000, 22_000), label: table.label.subarray(18_000, 22_000) };
-  const r = await trainGbdt(train, { valid, params: { numTrees: 150, learningRate: 0.1, numLeaves: 31, earlyStoppingRounds: 0, numThreads: 2 } });
+  const r = await trainGbdt(train, {
+    valid,
+    params: { numTrees: 150, learningRate: 0.1, numLeaves: 31, earlyStoppingRounds: 0, numThreads: 2 },
+  });
   model = r.model;
   const pValid = predictProbability(model, toRowMajorFloat32(valid.columns, valid.numRows), valid.numRows);
   threshold = robustThreshold(chooseThreshold(valid.label, pValid, { kind: 'max-f1' }), pValid);
@@ -102,7 +105,10 @@ describeWithPython('ONNX export under Python onnx and onnxruntime', (python) => 
   it('passes onnx.checker.check_model (full) and Python onnxruntime agrees with the trainer', () => {
     const dir = mkdtempSync(join(tmpdir(), 'onnx-py-'));
     writeFileSync(join(dir, 'model.onnx'), bytes);
-    writeFileSync(join(dir, 'input.f32'), new Uint8Array(matrix.buffer, matrix.byteOffset, matrix.byteLength));
+    writeFileSync(
+      join(dir, 'input.f32'),
+      new Uint8Array(matrix.buffer, matrix.byteOffset, matrix.byteLength),
+    );
     const script = `
 import json, sys, numpy as np, onnx, onnxruntime as ort
 d = sys.argv[1]; F = int(sys.argv[2])

@@ -23,7 +23,9 @@ describe('readTable in a key=value folder', () => {
   it('reads only the columns of a Parquet file', async () => {
     const file = join(dir, 'part-0.parquet');
     const conn = await (await DuckDBInstance.create(':memory:')).connect();
-    await conn.run(`COPY (SELECT 1::BIGINT AS loan_id, 0.5::DOUBLE AS x, 0::INTEGER AS status) TO '${file}' (FORMAT parquet)`);
+    await conn.run(
+      `COPY (SELECT 1::BIGINT AS loan_id, 0.5::DOUBLE AS x, 0::INTEGER AS status) TO '${file}' (FORMAT parquet)`,
+    );
     const table = await readTable(file);
     expect(table.schema.map((c) => c.name)).toEqual(['loan_id', 'x', 'status']);
   });

@@ -10,7 +10,10 @@ const dir = mkdtempSync(join(tmpdir(), 'train-cli-'));
 const csv = join(dir, 'loans.csv');
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/credit-risk.mjs', ...args], { encoding: 'utf8', env: { ...process.env, CREDIT_RISK_HOME: join(dir, 'home') } });
+  const r = spawnSync(process.execPath, ['bin/credit-risk.mjs', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, CREDIT_RISK_HOME: join(dir, 'home') },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -23,7 +26,14 @@ beforeAll(() => {
   const rows: string[] = [];
   for (let i = 0; i < t.numRows; i++) {
     const day = new Date(Date.UTC(2020, 0, 1) + t.day[i] * 86_400_000).toISOString().slice(0, 10);
-    rows.push([`L${i}`, day, ...t.columns.map((c) => (Number.isNaN(c[i]) ? '' : String(c[i]))), String(t.label[i])].join(','));
+    rows.push(
+      [
+        `L${i}`,
+        day,
+        ...t.columns.map((c) => (Number.isNaN(c[i]) ? '' : String(c[i]))),
+        String(t.label[i]),
+      ].join(','),
+    );
   }
   writeCsv(csv, `loan_id,loan_date,${t.featureNames.join(',')},status`, rows);
 });
@@ -32,13 +42,40 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
 
 describe('credit-risk train', () => {
   it('writes a byte-identical model.onnx for the same table, parameters and seed (and says so in --json)', () => {
-    const args = ['--input', csv, '--target', 'status', '--time-column', 'loan_date', '--ignore', 'loan_id', '--trees', '60', '--seed', '7', '--json'];
+    const args = [
+      '--input',
+      csv,
+      '--target',
+      'status',
+      '--time-column',
+      'loan_date',
+      '--ignore',
+      'loan_id',
+      '--trees',
+      '60',
+      '--seed',
+      '7',
+      '--json',
+    ];
     const a = cli('train', ...args, '--out', join(dir, 'a'));
     const b = cli('train', ...args, '--out', join(dir, 'b'), '--threads', '1');
     expect(a.code).toBe(0);
     expect(b.code).toBe(0);
     const ja = JSON.parse(a.stdout);
-    expect(Object.keys(ja).sort()).toEqual(['auc', 'brier', 'ece', 'ks', 'logloss', 'prAuc', 'threshold', 'trainSeconds', 'trees', 'version'].sort());
+    expect(Object.keys(ja).sort()).toEqual(
+      [
+        'auc',
+        'brier',
+        'ece',
+        'ks',
+        'logloss',
+        'prAuc',
+        'threshold',
+        'trainSeconds',
+        'trees',
+        'version',
+      ].sort(),
+    );
     expect(sha256(join(dir, 'a', 'model.onnx'))).toBe(sha256(join(dir, 'b', 'model.onnx')));
     expect(ja.version).toBe(sha256(join(dir, 'a', 'model.onnx')));
     expect(JSON.parse(b.stdout).version).toBe(ja.version);
@@ -47,7 +84,14 @@ describe('credit-risk train', () => {
 
     const card = JSON.parse(readFileSync(join(dir, 'a', 'card.json'), 'utf8'));
     expect(card.version).toBe(ja.version);
-    expect(card.features).toEqual(['age', 'nb_previous_loans', 'avg_amount_loans_previous', 'years_on_the_job', 'flag_own_car', 'noise']);
+    expect(card.features).toEqual([
+      'age',
+      'nb_previous_loans',
+      'avg_amount_loans_previous',
+      'years_on_the_job',
+      'flag_own_car',
+      'noise',
+    ]);
     expect(card.split.kind).toBe('out-of-time');
     expect(card.split.train.to < card.split.valid.from).toBe(true);
     expect(card.split.valid.to < card.split.test.from).toBe(true);
@@ -59,7 +103,17 @@ describe('credit-risk train', () => {
     expect(readFileSync(join(dir, 'a', 'report.html'), 'utf8')).toMatch(/<svg/);
 
     // The seed matters where randomness does: a random split.
-    const random = ['--input', csv, '--target', 'status', '--ignore', 'loan_id,loan_date', '--trees', '20', '--json'];
+    const random = [
+      '--input',
+      csv,
+      '--target',
+      'status',
+      '--ignore',
+      'loan_id,loan_date',
+      '--trees',
+      '20',
+      '--json',
+    ];
     const s7 = cli('train', ...random, '--seed', '7', '--out', join(dir, 's7'));
     const s7again = cli('train', ...random, '--seed', '7', '--out', join(dir, 's7again'));
     const s8 = cli('train', ...random, '--seed', '8', '--out', join(dir, 's8'));
@@ -68,7 +122,19 @@ describe('credit-risk train', () => {
   });
 
   it('splits randomly by seed without a time column, and predict-file scores any table by the card order', () => {
-    const r = cli('train', '--input', csv, '--target', 'status', '--ignore', 'loan_id,loan_date', '--trees', '20', '--out', join(dir, 'r'));
+    const r = cli(
+      'train',
+      '--input',
+      csv,
+      '--target',
+      'status',
+      '--ignore',
+      'loan_id,loan_date',
+      '--trees',
+      '20',
+      '--out',
+      join(dir, 'r'),
+    );
     expect(r.code).toBe(0);
     const card = JSON.parse(readFileSync(join(dir, 'r', 'card.json'), 'utf8'));
     expect(card.split.kind).toBe('random');
@@ -85,7 +151,12 @@ describe('credit-risk train', () => {
   const bad: [string, string[], string, RegExp][] = [
     ['a missing target column', ['--target', 'nope'], 'MISSING_TARGET', /no target column "nope"/],
     ['a target that is not 0/1', ['--target', 'age'], 'BAD_TARGET', /must be 0 or 1/],
-    ['a non-numeric feature column (named)', ['--target', 'status', '--ignore', 'loan_id'], 'NON_NUMERIC_FEATURE', /feature column "loan_date"/],
+    [
+      'a non-numeric feature column (named)',
+      ['--target', 'status', '--ignore', 'loan_id'],
+      'NON_NUMERIC_FEATURE',
+      /feature column "loan_date"/,
+    ],
   ];
   it.each(bad)('rejects %s with exit code 2 and one clear error', (_what, args, code, message) => {
     const r = cli('train', '--input', csv, ...args, '--out', join(dir, 'bad'));
@@ -96,7 +167,11 @@ describe('credit-risk train', () => {
 
   it('rejects a single-class target and an empty table with exit code 2', () => {
     const single = join(dir, 'single.csv');
-    writeCsv(single, 'x,y', Array.from({ length: 50 }, (_, i) => `${i},0`));
+    writeCsv(
+      single,
+      'x,y',
+      Array.from({ length: 50 }, (_, i) => `${i},0`),
+    );
     const r1 = cli('train', '--input', single, '--target', 'y', '--out', join(dir, 'bad'));
     expect(r1.code).toBe(2);
     expect(r1.stderr).toContain('error [SINGLE_CLASS]');
@@ -113,7 +188,14 @@ describe('credit-risk train', () => {
     writeFileSync(table, readFileSync(csv));
     writeFileSync(
       join(snap, 'manifest.json'),
-      JSON.stringify({ snapshotId: 'snap-123', columns: [{ name: 'loan_id', role: 'id' }, { name: 'loan_date', role: 'time' }, { name: 'status', role: 'label' }] }),
+      JSON.stringify({
+        snapshotId: 'snap-123',
+        columns: [
+          { name: 'loan_id', role: 'id' },
+          { name: 'loan_date', role: 'time' },
+          { name: 'status', role: 'label' },
+        ],
+      }),
     );
     const r = cli('train', '--input', table, '--trees', '10', '--out', join(snap, 'model'));
     expect(r.stderr).toBe(r.code === 0 ? r.stderr : '');

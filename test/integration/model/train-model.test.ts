@@ -12,14 +12,33 @@ const t = syntheticTable(3000, 2);
 const csv = join(dir, 'features.csv');
 writeFileSync(
   csv,
-  [`loan_id,${t.featureNames.join(',')},status`, ...Array.from({ length: t.numRows }, (_, i) => [i, ...t.columns.map((c) => (Number.isNaN(c[i]) ? '' : c[i])), t.label[i]].join(','))].join('\n'),
+  [
+    `loan_id,${t.featureNames.join(',')},status`,
+    ...Array.from({ length: t.numRows }, (_, i) =>
+      [i, ...t.columns.map((c) => (Number.isNaN(c[i]) ? '' : c[i])), t.label[i]].join(','),
+    ),
+  ].join('\n'),
 );
-writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ snapshotId: 's1', columns: [{ name: 'loan_id', role: 'id' }, { name: 'status', role: 'label' }] }));
+writeFileSync(
+  join(dir, 'manifest.json'),
+  JSON.stringify({
+    snapshotId: 's1',
+    columns: [
+      { name: 'loan_id', role: 'id' },
+      { name: 'status', role: 'label' },
+    ],
+  }),
+);
 
 describe('trainToDirectory (the pipeline train step)', () => {
   it('writes a model directory the registry can read and returns the scored test split with its columns', async () => {
     const out = join(dir, 'model');
-    const { trained, testSet } = await trainToDirectory({ input: csv, out, seed: 3, params: { numTrees: 15, numThreads: 1 } });
+    const { trained, testSet } = await trainToDirectory({
+      input: csv,
+      out,
+      seed: 3,
+      params: { numTrees: 15, numThreads: 1 },
+    });
     const files = await readModelDirectory(out);
     expect(files.model).toEqual(trained.modelBytes);
     expect(testSet.y.length).toBe(450);
@@ -30,6 +49,8 @@ describe('trainToDirectory (the pipeline train step)', () => {
   });
 
   it('rejects an unknown training parameter as an input error', async () => {
-    await expect(trainToDirectory({ input: csv, out: join(dir, 'x'), params: { numTrez: 5 } })).rejects.toThrow(InputError);
+    await expect(
+      trainToDirectory({ input: csv, out: join(dir, 'x'), params: { numTrez: 5 } }),
+    ).rejects.toThrow(InputError);
   });
 });

@@ -36,19 +36,38 @@ const starter: TrainingStarter = {
 async function snapshotOf(name: string, seed: number, drift?: Drift): Promise<string> {
   const raw = join(work, `${name}.csv`);
   generateLoans({ rows: ROWS, seed, out: raw, ...(drift ? { drift } : {}) });
-  const built = await buildFeatures({ input: raw, outDir: join(work, name), asOf: AS_OF, clock: fixedClock(AS_OF), threads: 1 });
+  const built = await buildFeatures({
+    input: raw,
+    outDir: join(work, name),
+    asOf: AS_OF,
+    clock: fixedClock(AS_OF),
+    threads: 1,
+  });
   return built.snapshotId;
 }
 
 /** What `features publish` leaves in the offline store (the online half is not needed here). */
 async function publishOffline(name: string, snapshotId: string): Promise<void> {
-  await store.upload(join(work, name, 'features.parquet'), `features/snapshot=${snapshotId}/part-00000.parquet`);
+  await store.upload(
+    join(work, name, 'features.parquet'),
+    `features/snapshot=${snapshotId}/part-00000.parquet`,
+  );
   await store.upload(join(work, name, 'manifest.json'), `features/snapshot=${snapshotId}/manifest.json`);
-  await store.put('features/CURRENT', JSON.stringify({ snapshotId, publishedAt: '2022-01-01T00:00:00Z', manifestKey: `features/snapshot=${snapshotId}/manifest.json` }));
+  await store.put(
+    'features/CURRENT',
+    JSON.stringify({
+      snapshotId,
+      publishedAt: '2022-01-01T00:00:00Z',
+      manifestKey: `features/snapshot=${snapshotId}/manifest.json`,
+    }),
+  );
 }
 
 async function check(): Promise<CheckedReport> {
-  const out = await runDriftCheck({ featuresStore: store, modelsStore: store, clock, tmpDir: work, starter }, { cooldownDays: 0, windowDays: 90, minRows: 3000 });
+  const out = await runDriftCheck(
+    { featuresStore: store, modelsStore: store, clock, tmpDir: work, starter },
+    { cooldownDays: 0, windowDays: 90, minRows: 3000 },
+  );
   if (out.status !== 'checked') throw new Error(`drift check skipped: ${out.reason}`);
   return out.report;
 }
@@ -61,9 +80,17 @@ beforeAll(async () => {
   clean = await snapshotOf('clean', 1);
   cleanLater = await snapshotOf('clean-other-seed', 2);
   drifted = await snapshotOf('drifted', 2, { income: 0.5, amount: 0.5 });
-  const trained = await trainModel({ input: join(work, 'clean', 'features.parquet'), seed: 1, params: { numTrees: 10, numThreads: 1 } });
+  const trained = await trainModel({
+    input: join(work, 'clean', 'features.parquet'),
+    seed: 1,
+    params: { numTrees: 10, numThreads: 1 },
+  });
   const registry = new ModelRegistry(store);
-  const { version } = await registry.register({ model: trained.modelBytes, card: JSON.stringify(trained.card), report: trained.reportHtml });
+  const { version } = await registry.register({
+    model: trained.modelBytes,
+    card: JSON.stringify(trained.card),
+    report: trained.reportHtml,
+  });
   await registry.promote(version);
   // The training snapshot stays in the offline store (snapshots are immutable): the baseline window comes from it.
   await publishOffline('clean', clean);

@@ -28,7 +28,11 @@ const AS_OF = '2021-12-31';
 const work = mkdtempSync(join(tmpdir(), 'cr-score-drift-it-'));
 const store = new FsObjectStore(join(work, 'store'));
 const registry = new ModelRegistry(store);
-const context = { awsRequestId: 'r', functionName: 'batch-score', getRemainingTimeInMillis: () => 900_000 } as unknown as Context;
+const context = {
+  awsRequestId: 'r',
+  functionName: 'batch-score',
+  getRemainingTimeInMillis: () => 900_000,
+} as unknown as Context;
 const definition = JSON.parse(
   substitute(readAsl('batch-scoring'), {
     BatchScoreFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:credit-risk-test-batch-score',
@@ -41,22 +45,46 @@ let version: string;
 async function buildSnapshot(name: string, seed: number, drift?: Drift): Promise<string> {
   const raw = join(work, `${name}.csv`);
   generateLoans({ rows: ROWS, seed, out: raw, ...(drift ? { drift } : {}) });
-  const built = await buildFeatures({ input: raw, outDir: join(work, name), asOf: AS_OF, clock: fixedClock(AS_OF), threads: 1 });
+  const built = await buildFeatures({
+    input: raw,
+    outDir: join(work, name),
+    asOf: AS_OF,
+    clock: fixedClock(AS_OF),
+    threads: 1,
+  });
   return built.snapshotId;
 }
 
 /** What `features publish` leaves in the offline store, under `snapshotId`, made current. */
 async function publish(name: string, snapshotId: string): Promise<void> {
-  await store.upload(join(work, name, 'features.parquet'), `features/snapshot=${snapshotId}/part-00000.parquet`);
-  await store.put(`features/snapshot=${snapshotId}/manifest.json`, JSON.stringify({ snapshotId, timeColumn: 'loan_date', idColumns: ['loan_id'] }));
-  await store.put('features/CURRENT', JSON.stringify({ snapshotId, publishedAt: '2022-01-01T00:00:00Z', manifestKey: `features/snapshot=${snapshotId}/manifest.json` }));
+  await store.upload(
+    join(work, name, 'features.parquet'),
+    `features/snapshot=${snapshotId}/part-00000.parquet`,
+  );
+  await store.put(
+    `features/snapshot=${snapshotId}/manifest.json`,
+    JSON.stringify({ snapshotId, timeColumn: 'loan_date', idColumns: ['loan_id'] }),
+  );
+  await store.put(
+    'features/CURRENT',
+    JSON.stringify({
+      snapshotId,
+      publishedAt: '2022-01-01T00:00:00Z',
+      manifestKey: `features/snapshot=${snapshotId}/manifest.json`,
+    }),
+  );
 }
 
 /** One nightly batch-scoring execution of the current snapshot with the champion, at `day`. */
 async function batchRun(executionName: string, day: string): Promise<void> {
   const models = registryModelSource(store, registry);
   sources.push(models);
-  const handler = createHandler({ featuresStore: store, models, clock: fixedClock(day), tmpDir: mkdtempSync(join(work, 'tmp-')) });
+  const handler = createHandler({
+    featuresStore: store,
+    models,
+    clock: fixedClock(day),
+    tmpDir: mkdtempSync(join(work, 'tmp-')),
+  });
   const run = await runLocally({
     definition,
     input: {},
@@ -73,11 +101,15 @@ async function batchRun(executionName: string, day: string): Promise<void> {
       publish: async () => 'm',
     },
   });
-  if (run.status !== 'succeeded') throw new Error(`batch run ${executionName}: ${run.status} ${JSON.stringify(run.error)}`);
+  if (run.status !== 'succeeded')
+    throw new Error(`batch run ${executionName}: ${run.status} ${JSON.stringify(run.error)}`);
 }
 
 async function check(): Promise<CheckedReport> {
-  const out = await runDriftCheck({ featuresStore: store, modelsStore: store, clock: fixedClock('2022-01-10'), tmpDir: work }, { windowDays: 90, minRows: 3000 });
+  const out = await runDriftCheck(
+    { featuresStore: store, modelsStore: store, clock: fixedClock('2022-01-10'), tmpDir: work },
+    { windowDays: 90, minRows: 3000 },
+  );
   if (out.status !== 'checked') throw new Error(`drift check skipped: ${out.reason}`);
   return out.report;
 }
@@ -91,8 +123,16 @@ beforeAll(async () => {
   clean = await buildSnapshot('clean', 1);
   cleanOtherSeed = await buildSnapshot('clean-other-seed', 2);
   drifted = await buildSnapshot('drifted', 2, { income: 0.5, amount: 0.5 });
-  const trained = await trainModel({ input: join(work, 'clean', 'features.parquet'), seed: 1, params: { numTrees: 20, numThreads: 1 } });
-  ({ version } = await registry.register({ model: trained.modelBytes, card: JSON.stringify(trained.card), report: trained.reportHtml }));
+  const trained = await trainModel({
+    input: join(work, 'clean', 'features.parquet'),
+    seed: 1,
+    params: { numTrees: 20, numThreads: 1 },
+  });
+  ({ version } = await registry.register({
+    model: trained.modelBytes,
+    card: JSON.stringify(trained.card),
+    report: trained.reportHtml,
+  }));
   await registry.promote(version);
 }, 300_000);
 
@@ -106,7 +146,10 @@ describe('score drift from real batch-scoring runs', () => {
     await publish('clean', clean);
     await batchRun('nightly-1', '2022-01-01');
     const report = await check();
-    expect(report.score).toMatchObject({ available: false, reason: expect.stringMatching(/^not enough batch runs: 1 complete/) });
+    expect(report.score).toMatchObject({
+      available: false,
+      reason: expect.stringMatching(/^not enough batch runs: 1 complete/),
+    });
   }, 120_000);
 
   it('a second run on the same loans (republished under another snapshot id): score PSI 0', async () => {
@@ -114,7 +157,11 @@ describe('score drift from real batch-scoring runs', () => {
     await batchRun('nightly-2', '2022-01-02');
     const report = await check();
     if (!report.score.available) throw new Error(report.score.reason);
-    expect(report.score.referenceRun).toMatchObject({ snapshotId: clean, runId: 'nightly-1', window: { windowed: true } });
+    expect(report.score.referenceRun).toMatchObject({
+      snapshotId: clean,
+      runId: 'nightly-1',
+      window: { windowed: true },
+    });
     expect(report.score.currentRun).toMatchObject({ snapshotId: `${clean}-again`, runId: 'nightly-2' });
     expect(report.score.referenceRun.window.rows).toBeGreaterThanOrEqual(3000);
     expect(report.score.currentRun.window.rows).toBe(report.score.referenceRun.window.rows);
@@ -147,14 +194,27 @@ describe('score drift from real batch-scoring runs', () => {
   }, 120_000);
 
   it('re-running the reference snapshot later keeps its manifest createdAt: the reference run and the PSI do not move', async () => {
-    if (driftedPsi === undefined) throw new Error('needs the previous test\'s run');
+    if (driftedPsi === undefined) throw new Error("needs the previous test's run");
     await publish('clean', clean);
     await batchRun('nightly-5-rerun', '2022-01-05');
-    const manifest = JSON.parse(new TextDecoder().decode(await store.get(`${predictionsPrefix(registry.name, version, clean)}manifest.json`)));
-    expect(manifest).toMatchObject({ runId: 'nightly-1', createdAt: '2022-01-01T12:00:00.000Z', rescoredAt: '2022-01-05T12:00:00.000Z', rescoredRunId: 'nightly-5-rerun' });
+    const manifest = JSON.parse(
+      new TextDecoder().decode(
+        await store.get(`${predictionsPrefix(registry.name, version, clean)}manifest.json`),
+      ),
+    );
+    expect(manifest).toMatchObject({
+      runId: 'nightly-1',
+      createdAt: '2022-01-01T12:00:00.000Z',
+      rescoredAt: '2022-01-05T12:00:00.000Z',
+      rescoredRunId: 'nightly-5-rerun',
+    });
     const report = await check();
     if (!report.score.available) throw new Error(report.score.reason);
-    expect(report.score.referenceRun).toMatchObject({ snapshotId: clean, runId: 'nightly-1', createdAt: '2022-01-01T12:00:00.000Z' });
+    expect(report.score.referenceRun).toMatchObject({
+      snapshotId: clean,
+      runId: 'nightly-1',
+      createdAt: '2022-01-01T12:00:00.000Z',
+    });
     expect(report.score.currentRun.snapshotId).toBe(drifted);
     expect(report.score.psi).toBe(driftedPsi);
   }, 120_000);

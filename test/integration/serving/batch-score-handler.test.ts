@@ -25,9 +25,20 @@ import { runLocally } from '#local/sfn/runner.ts';
  */
 const SNAPSHOT = '2024-05-01-3fa9c2e1b7d0'; // the id the sample events use
 const ROWS = 3000;
-const FEATURES = ['nb_previous_loans', 'avg_amount_loans_previous', 'age', 'years_on_the_job', 'flag_own_car'];
-const context = { awsRequestId: 'req-batch', functionName: 'batch-score', getRemainingTimeInMillis: () => 900_000 } as unknown as Context;
-const sampleEvent = (name: string) => JSON.parse(readFileSync(`events/batch-score-${name}.json`, 'utf8')) as Record<string, unknown>;
+const FEATURES = [
+  'nb_previous_loans',
+  'avg_amount_loans_previous',
+  'age',
+  'years_on_the_job',
+  'flag_own_car',
+];
+const context = {
+  awsRequestId: 'req-batch',
+  functionName: 'batch-score',
+  getRemainingTimeInMillis: () => 900_000,
+} as unknown as Context;
+const sampleEvent = (name: string) =>
+  JSON.parse(readFileSync(`events/batch-score-${name}.json`, 'utf8')) as Record<string, unknown>;
 
 const work = mkdtempSync(join(tmpdir(), 'cr-batch-score-'));
 let trained: TrainedModel;
@@ -40,7 +51,8 @@ async function sql(statements: string[]): Promise<Record<string, unknown>[]> {
   const c = await db.connect();
   let rows: Record<string, unknown>[] = [];
   try {
-    for (const s of statements) rows = (await c.runAndReadAll(s)).getRowObjectsJson() as Record<string, unknown>[];
+    for (const s of statements)
+      rows = (await c.runAndReadAll(s)).getRowObjectsJson() as Record<string, unknown>[];
   } finally {
     c.closeSync();
     db.closeSync();
@@ -71,10 +83,18 @@ async function publishShards(store: FsObjectStore, table: string): Promise<void>
     `COPY (SELECT * FROM '${table}' WHERE loan_id < 1800 ORDER BY loan_id) TO '${dir}/part-00000.parquet' (FORMAT parquet)`,
     `COPY (SELECT * FROM '${table}' WHERE loan_id >= 1800 ORDER BY loan_id) TO '${dir}/part-00001.parquet' (FORMAT parquet)`,
   ]);
-  for (const part of ['part-00000.parquet', 'part-00001.parquet']) await store.upload(join(dir, part), `features/snapshot=${SNAPSHOT}/${part}`);
+  for (const part of ['part-00000.parquet', 'part-00001.parquet'])
+    await store.upload(join(dir, part), `features/snapshot=${SNAPSHOT}/${part}`);
   await store.put(`features/snapshot=${SNAPSHOT}/online.parquet`, 'not a shard');
   await store.put(`features/snapshot=${SNAPSHOT}/manifest.json`, JSON.stringify({ snapshotId: SNAPSHOT }));
-  await store.put('features/CURRENT', JSON.stringify({ snapshotId: SNAPSHOT, publishedAt: '2024-05-01T03:00:00Z', manifestKey: `features/snapshot=${SNAPSHOT}/manifest.json` }));
+  await store.put(
+    'features/CURRENT',
+    JSON.stringify({
+      snapshotId: SNAPSHOT,
+      publishedAt: '2024-05-01T03:00:00Z',
+      manifestKey: `features/snapshot=${SNAPSHOT}/manifest.json`,
+    }),
+  );
 }
 
 async function freshStore(): Promise<{ store: FsObjectStore; registry: ModelRegistry }> {
@@ -93,17 +113,29 @@ async function freshStore(): Promise<{ store: FsObjectStore; registry: ModelRegi
 function depsFor(store: FsObjectStore, registry: ModelRegistry): BatchScoreDeps {
   const models = registryModelSource(store, registry);
   sources.push(models);
-  return { featuresStore: store, models, clock: fixedClock('2024-05-02'), tmpDir: mkdtempSync(join(work, 'tmp-')) };
+  return {
+    featuresStore: store,
+    models,
+    clock: fixedClock('2024-05-02'),
+    tmpDir: mkdtempSync(join(work, 'tmp-')),
+  };
 }
 
 /** The trainer's own float64 probabilities for every row of the table, by loan_id. */
 async function expectedProbabilities(): Promise<{ byLoan: Map<number, number>; threshold: number }> {
   const names = trained.featureNames;
-  const rows = await sql([`SELECT loan_id, ${names.map((n) => `CAST(${n} AS DOUBLE) AS ${n}`).join(', ')} FROM '${join(work, 'features.parquet')}' ORDER BY loan_id`]);
+  const rows = await sql([
+    `SELECT loan_id, ${names.map((n) => `CAST(${n} AS DOUBLE) AS ${n}`).join(', ')} FROM '${join(work, 'features.parquet')}' ORDER BY loan_id`,
+  ]);
   const matrix = new Float32Array(rows.length * names.length);
-  rows.forEach((r, i) => names.forEach((n, j) => (matrix[i * names.length + j] = r[n] === null ? Number.NaN : Number(r[n]))));
+  rows.forEach((r, i) =>
+    names.forEach((n, j) => (matrix[i * names.length + j] = r[n] === null ? Number.NaN : Number(r[n]))),
+  );
   const p = predictProbability(trained.model, matrix, rows.length);
-  return { byLoan: new Map(rows.map((r, i) => [Number(r.loan_id), p[i]])), threshold: trained.card.threshold };
+  return {
+    byLoan: new Map(rows.map((r, i) => [Number(r.loan_id), p[i]])),
+    threshold: trained.card.threshold,
+  };
 }
 
 beforeAll(async () => {
@@ -131,7 +163,7 @@ describe('batch-score handler with local adapters, a trained ONNX model and real
     expect([...trained.featureNames].sort()).toEqual([...FEATURES].sort());
   });
 
-  it('runs the batch-scoring state machine end to end: every row scored once, with the trainer\'s probabilities and the API threshold rule', async () => {
+  it("runs the batch-scoring state machine end to end: every row scored once, with the trainer's probabilities and the API threshold rule", async () => {
     const { store, registry } = await freshStore();
     const handler = createHandler(depsFor(store, registry));
     const definition = JSON.parse(
@@ -173,18 +205,27 @@ describe('batch-score handler with local adapters, a trained ONNX model and real
       'credit-risk-dev-batch-score:write-manifest',
     ]);
     const manifestKey = `predictions/credit-risk/${version}/snapshot=${SNAPSHOT}/manifest.json`;
-    expect(run.output).toMatchObject({ status: 'scored', manifest: { manifestKey, rows: ROWS, shards: 2, modelVersion: version, snapshotId: SNAPSHOT } });
+    expect(run.output).toMatchObject({
+      status: 'scored',
+      manifest: { manifestKey, rows: ROWS, shards: 2, modelVersion: version, snapshotId: SNAPSHOT },
+    });
     expect(published).toEqual([expect.stringContaining(manifestKey)]);
 
     const manifest = JSON.parse(readFileSync(store.describe(manifestKey), 'utf8'));
     expect(manifest.runId).toBe('nightly-test');
     expect(manifest.shards.map((s: { rows: number }) => s.rows)).toEqual([1800, 1200]);
-    expect(JSON.parse(readFileSync(store.describe('predictions/credit-risk/CURRENT'), 'utf8')).manifestKey).toBe(manifestKey);
+    expect(
+      JSON.parse(readFileSync(store.describe('predictions/credit-risk/CURRENT'), 'utf8')).manifestKey,
+    ).toBe(manifestKey);
 
     const prefix = store.describe(`predictions/credit-risk/${version}/snapshot=${SNAPSHOT}/`.slice(0, -1));
-    const rows = await sql([`SELECT * FROM read_parquet('${prefix}/part-*.parquet', hive_partitioning = false) ORDER BY loan_id`]);
+    const rows = await sql([
+      `SELECT * FROM read_parquet('${prefix}/part-*.parquet', hive_partitioning = false) ORDER BY loan_id`,
+    ]);
     expect(rows).toHaveLength(ROWS);
-    expect(Object.keys(rows[0]).sort()).toEqual(['id', 'loan_date', 'loan_id', 'model_version', 'prediction', 'probability', 'status'].sort());
+    expect(Object.keys(rows[0]).sort()).toEqual(
+      ['id', 'loan_date', 'loan_id', 'model_version', 'prediction', 'probability', 'status'].sort(),
+    );
     const { byLoan, threshold } = await expectedProbabilities();
     let positives = 0;
     let worst = 0;
@@ -209,7 +250,10 @@ describe('batch-score handler with local adapters, a trained ONNX model and real
     const handler = createHandler(depsFor(store, registry));
     const plan = (await handler(sampleEvent('list-shards'), context)) as BatchPlan;
     expect(plan).toMatchObject({ snapshotId: SNAPSHOT, modelVersion: version, modelName: 'credit-risk' });
-    expect(plan.shards.map((s) => s.key)).toEqual([`features/snapshot=${SNAPSHOT}/part-00000.parquet`, `features/snapshot=${SNAPSHOT}/part-00001.parquet`]);
+    expect(plan.shards.map((s) => s.key)).toEqual([
+      `features/snapshot=${SNAPSHOT}/part-00000.parquet`,
+      `features/snapshot=${SNAPSHOT}/part-00001.parquet`,
+    ]);
 
     const first = (await handler(sampleEvent('score-shard'), context)) as ShardResult;
     expect(first).toEqual({
@@ -221,7 +265,10 @@ describe('batch-score handler with local adapters, a trained ONNX model and real
       modelVersion: version,
       reused: false,
     });
-    const second = (await handler({ action: 'score-shard', shard: plan.shards[1], index: 1, plan, runId: 'r' }, context)) as ShardResult;
+    const second = (await handler(
+      { action: 'score-shard', shard: plan.shards[1], index: 1, plan, runId: 'r' },
+      context,
+    )) as ShardResult;
     expect(second.rows).toBe(1200);
 
     const sample = JSON.stringify(sampleEvent('write-manifest'));
@@ -235,7 +282,11 @@ describe('batch-score handler with local adapters, a trained ONNX model and real
   it('a retried score-shard reuses the finished output instead of scoring again', async () => {
     const { store, registry } = await freshStore();
     const handler = createHandler(depsFor(store, registry));
-    const event = { action: 'score-shard', key: `features/snapshot=${SNAPSHOT}/part-00001.parquet`, modelVersion: version };
+    const event = {
+      action: 'score-shard',
+      key: `features/snapshot=${SNAPSHOT}/part-00001.parquet`,
+      modelVersion: version,
+    };
     const once = (await handler(event, context)) as ShardResult;
     const before = readFileSync(store.describe(once.outputKey));
     const again = (await handler(event, context)) as ShardResult;
@@ -245,32 +296,59 @@ describe('batch-score handler with local adapters, a trained ONNX model and real
 
   it('with the model baked into MODEL_DIR, scores the same as the registered champion, and refuses another version', async () => {
     const { store, registry } = await freshStore();
-    const fromRegistry = (await createHandler(depsFor(store, registry))({ action: 'score-shard', key: `features/snapshot=${SNAPSHOT}/part-00000.parquet`, modelVersion: 'champion' }, context)) as ShardResult;
+    const fromRegistry = (await createHandler(depsFor(store, registry))(
+      {
+        action: 'score-shard',
+        key: `features/snapshot=${SNAPSHOT}/part-00000.parquet`,
+        modelVersion: 'champion',
+      },
+      context,
+    )) as ShardResult;
 
     const baked = directoryModelSource(modelDir, 'credit-risk');
     sources.push(baked);
     const other = new FsObjectStore(mkdtempSync(join(work, 'store-baked-')));
     await publishShards(other, join(work, 'features.parquet'));
-    const handler = createHandler({ featuresStore: other, models: baked, clock: fixedClock('2024-05-02'), tmpDir: mkdtempSync(join(work, 'tmp-')) });
+    const handler = createHandler({
+      featuresStore: other,
+      models: baked,
+      clock: fixedClock('2024-05-02'),
+      tmpDir: mkdtempSync(join(work, 'tmp-')),
+    });
     const plan = (await handler({ action: 'list-shards' }, context)) as BatchPlan;
     expect(plan.modelVersion).toBe(version);
-    const fromDir = (await handler({ action: 'score-shard', shard: plan.shards[0], plan }, context)) as ShardResult;
+    const fromDir = (await handler(
+      { action: 'score-shard', shard: plan.shards[0], plan },
+      context,
+    )) as ShardResult;
     expect(fromDir).toEqual(fromRegistry);
     const a = await sql([`SELECT probability FROM '${store.describe(fromRegistry.outputKey)}'`]);
     const b = await sql([`SELECT probability FROM '${other.describe(fromDir.outputKey)}'`]);
     expect(b).toEqual(a);
 
-    await expect(handler({ action: 'list-shards', modelVersion: 'f'.repeat(64) }, context)).rejects.toMatchObject({ code: 'MODEL_VERSION_MISMATCH' });
+    await expect(
+      handler({ action: 'list-shards', modelVersion: 'f'.repeat(64) }, context),
+    ).rejects.toMatchObject({ code: 'MODEL_VERSION_MISMATCH' });
   });
 
-  it('a shard without the model\'s feature columns fails with a message that names them', async () => {
+  it("a shard without the model's feature columns fails with a message that names them", async () => {
     const { store, registry } = await freshStore();
     const dir = mkdtempSync(join(work, 'bad-'));
     await sql([`COPY (SELECT 1 AS loan_id, 2 AS age) TO '${dir}/part-00002.parquet' (FORMAT parquet)`]);
     await store.upload(join(dir, 'part-00002.parquet'), `features/snapshot=${SNAPSHOT}/part-00002.parquet`);
     const handler = createHandler(depsFor(store, registry));
     await expect(
-      handler({ action: 'score-shard', key: `features/snapshot=${SNAPSHOT}/part-00002.parquet`, modelVersion: version }, context),
-    ).rejects.toMatchObject({ code: 'MISSING_FEATURE_COLUMN', message: expect.stringContaining('nb_previous_loans') });
+      handler(
+        {
+          action: 'score-shard',
+          key: `features/snapshot=${SNAPSHOT}/part-00002.parquet`,
+          modelVersion: version,
+        },
+        context,
+      ),
+    ).rejects.toMatchObject({
+      code: 'MISSING_FEATURE_COLUMN',
+      message: expect.stringContaining('nb_previous_loans'),
+    });
   });
 });

@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { scoreFeatureTable } from '#lib/serving/batch-scoring.ts';
 import type { ServingModel } from '#lib/serving/predictor.ts';
 
-const FEATURES = ['nb_previous_loans', 'avg_amount_loans_previous', 'age', 'years_on_the_job', 'flag_own_car'];
+const FEATURES = [
+  'nb_previous_loans',
+  'avg_amount_loans_previous',
+  'age',
+  'years_on_the_job',
+  'flag_own_car',
+];
 
 /** probability = nb / 10, or 0.99 when avg is missing: every row's answer is predictable. */
 const formulaModel: ServingModel = {
@@ -94,7 +100,11 @@ describe('batch scoring', () => {
     await c.run(`COPY (SELECT * FROM '${input}') TO '${csv}' (FORMAT csv, HEADER true)`);
     c.closeSync();
     db.closeSync();
-    const result = await scoreFeatureTable({ input: csv, output: join(dir, 'from-csv.parquet'), model: formulaModel });
+    const result = await scoreFeatureTable({
+      input: csv,
+      output: join(dir, 'from-csv.parquet'),
+      model: formulaModel,
+    });
     expect(result.rows).toBe(30);
   });
 
@@ -109,8 +119,16 @@ describe('batch scoring', () => {
 
   it('refuses an unknown output format and an unreadable input with InputErrors', async () => {
     const input = await writeFeatures(dir, 5);
-    await expect(scoreFeatureTable({ input, output: join(dir, 'x.json'), model: formulaModel })).rejects.toMatchObject({ code: 'BAD_TABLE_FORMAT' });
-    await expect(scoreFeatureTable({ input: join(dir, 'nope.parquet'), output: join(dir, 'x.parquet'), model: formulaModel })).rejects.toMatchObject({
+    await expect(
+      scoreFeatureTable({ input, output: join(dir, 'x.json'), model: formulaModel }),
+    ).rejects.toMatchObject({ code: 'BAD_TABLE_FORMAT' });
+    await expect(
+      scoreFeatureTable({
+        input: join(dir, 'nope.parquet'),
+        output: join(dir, 'x.parquet'),
+        model: formulaModel,
+      }),
+    ).rejects.toMatchObject({
       code: 'UNREADABLE_TABLE',
     });
   });

@@ -15,8 +15,18 @@ describeWithPython('ONNX serving model (onnxruntime-node)', (python) => {
 
   it('is versioned by the sha256 of model.onnx and takes order and threshold from the card', async () => {
     const model = await loadServingModelFromDir(dir);
-    expect(model.version).toBe(createHash('sha256').update(readFileSync(join(dir, 'model.onnx'))).digest('hex'));
-    expect(model.featureNames).toEqual(['nb_previous_loans', 'avg_amount_loans_previous', 'age', 'years_on_the_job', 'flag_own_car']);
+    expect(model.version).toBe(
+      createHash('sha256')
+        .update(readFileSync(join(dir, 'model.onnx')))
+        .digest('hex'),
+    );
+    expect(model.featureNames).toEqual([
+      'nb_previous_loans',
+      'avg_amount_loans_previous',
+      'age',
+      'years_on_the_job',
+      'flag_own_car',
+    ]);
     expect(model.threshold).toBe(0.5);
     await model.release();
   });
@@ -36,7 +46,13 @@ describeWithPython('ONNX serving model (onnxruntime-node)', (python) => {
 
   it('gives concurrent one-row calls (coalesced into one run) exactly the probabilities of a run each', async () => {
     const model = await loadServingModelFromDir(dir);
-    const rows = Array.from({ length: 40 }, (_, i) => [i % 7, i % 5 === 0 ? Number.NaN : 50 + i, 20 + i, i % 4 === 0 ? Number.NaN : i % 9, i % 2]);
+    const rows = Array.from({ length: 40 }, (_, i) => [
+      i % 7,
+      i % 5 === 0 ? Number.NaN : 50 + i,
+      20 + i,
+      i % 4 === 0 ? Number.NaN : i % 9,
+      i % 2,
+    ]);
     const alone: number[] = [];
     for (const r of rows) alone.push((await model.scoreRows(new Float32Array(r), 1))[0]);
     const together = await Promise.all(rows.map((r) => model.scoreRows(new Float32Array(r), 1)));
@@ -49,7 +65,10 @@ describeWithPython('ONNX serving model (onnxruntime-node)', (python) => {
   it('refuses a card without features or with a threshold outside [0, 1]', () => {
     expect(() => servingCard({ threshold: 0.5 })).toThrow(/feature list/);
     expect(() => servingCard({ features: ['a'], threshold: 2 })).toThrow(/threshold/);
-    expect(servingCard({ features: [{ name: 'a' }, { name: 'b' }], threshold: 0.1 })).toEqual({ features: ['a', 'b'], threshold: 0.1 });
+    expect(servingCard({ features: [{ name: 'a' }, { name: 'b' }], threshold: 0.1 })).toEqual({
+      features: ['a', 'b'],
+      threshold: 0.1,
+    });
   });
 
   it('credit-risk score writes predictions for a features table with a model directory', async () => {
@@ -61,12 +80,23 @@ describeWithPython('ONNX serving model (onnxruntime-node)', (python) => {
                    40 AS age, CASE WHEN i % 3 = 0 THEN NULL ELSE i % 8 END AS years_on_the_job, 1 AS flag_own_car
                  FROM range(1000) t(i)) TO '${input}' (FORMAT parquet)`);
     const out = join(work, 'predictions.parquet');
-    const stdout = execFileSync(process.execPath, ['bin/credit-risk.mjs', 'score', '--input', input, '--out', out, '--model', dir, '--json'], {
-      env: { ...process.env, CREDIT_RISK_HOME: join(work, 'home') },
-    }).toString();
+    const stdout = execFileSync(
+      process.execPath,
+      ['bin/credit-risk.mjs', 'score', '--input', input, '--out', out, '--model', dir, '--json'],
+      {
+        env: { ...process.env, CREDIT_RISK_HOME: join(work, 'home') },
+      },
+    ).toString();
     const summary = JSON.parse(stdout);
-    expect(summary).toMatchObject({ rows: 1000, output: out, threshold: 0.5, passthrough: ['loan_id', 'id'] });
-    const rows = (await c.runAndReadAll(`SELECT loan_id, probability, prediction FROM '${out}' ORDER BY loan_id`)).getRowObjectsJson();
+    expect(summary).toMatchObject({
+      rows: 1000,
+      output: out,
+      threshold: 0.5,
+      passthrough: ['loan_id', 'id'],
+    });
+    const rows = (
+      await c.runAndReadAll(`SELECT loan_id, probability, prediction FROM '${out}' ORDER BY loan_id`)
+    ).getRowObjectsJson();
     for (const r of rows) {
       const i = Number(r.loan_id);
       const expected = fixtureProbability(i % 6, i % 3 === 0 ? null : i % 8);
@@ -82,7 +112,20 @@ describeWithPython('ONNX serving model (onnxruntime-node)', (python) => {
     let status = 0;
     let stderr = '';
     try {
-      execFileSync(process.execPath, ['bin/credit-risk.mjs', 'score', '--input', '/nope.parquet', '--out', '/tmp/x.parquet', '--model', dir], { stdio: 'pipe' });
+      execFileSync(
+        process.execPath,
+        [
+          'bin/credit-risk.mjs',
+          'score',
+          '--input',
+          '/nope.parquet',
+          '--out',
+          '/tmp/x.parquet',
+          '--model',
+          dir,
+        ],
+        { stdio: 'pipe' },
+      );
     } catch (e) {
       status = (e as { status: number }).status;
       stderr = String((e as { stderr: Buffer }).stderr);

@@ -7,7 +7,13 @@ import { readFileSync } from 'node:fs';
  * uses), and documented headers must be present. Returns the list of problems (empty = valid).
  */
 export interface OpenApiChecker {
-  check(path: string, method: string, status: number, headers: Record<string, string | string[] | undefined>, body: unknown): string[];
+  check(
+    path: string,
+    method: string,
+    status: number,
+    headers: Record<string, string | string[] | undefined>,
+    body: unknown,
+  ): string[];
 }
 
 type Json = Record<string, any>;
@@ -44,7 +50,8 @@ export function openApiChecker(file = 'openapi/openapi.json'): OpenApiChecker {
       const media = r.content?.['application/json'];
       if (media) {
         const schema = media.schema.$ref ? { $ref: `openapi.json${media.schema.$ref}` } : media.schema;
-        if (!ajv.validate(schema, body)) problems.push(`body: ${ajv.errorsText()} in ${JSON.stringify(body)}`);
+        if (!ajv.validate(schema, body))
+          problems.push(`body: ${ajv.errorsText()} in ${JSON.stringify(body)}`);
       }
       return problems;
     },

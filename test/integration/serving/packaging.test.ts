@@ -23,9 +23,13 @@ describe('onnxruntime-node layer', () => {
   });
 
   it('loads onnxruntime-node from the layer alone (outside the repository, as /opt/nodejs)', () => {
-    const script = "const o = require('onnxruntime-node'); process.stdout.write(JSON.stringify(o.env.versions))";
+    const script =
+      "const o = require('onnxruntime-node'); process.stdout.write(JSON.stringify(o.env.versions))";
     const versions = JSON.parse(
-      execFileSync(process.execPath, ['-e', script], { cwd: join(layer.dir, 'nodejs'), env: { PATH: process.env.PATH } }).toString(),
+      execFileSync(process.execPath, ['-e', script], {
+        cwd: join(layer.dir, 'nodejs'),
+        env: { PATH: process.env.PATH },
+      }).toString(),
     );
     expect(versions.node).toBe(layer.onnxruntimeVersion);
   });
@@ -77,16 +81,31 @@ describe('predict Dockerfile (no Docker daemon here: its contract is checked as 
   it('ships the pruned onnxruntime tree and the bundle built by the repository scripts', () => {
     expect(dockerfile).toContain('scripts/build.ts --only predict');
     expect(dockerfile).toContain('layers/build-onnxruntime-layer.ts');
-    expect(dockerfile).toMatch(/COPY --from=build .*onnxruntime-node\/nodejs\/node_modules \$\{LAMBDA_TASK_ROOT\}\/node_modules/);
+    expect(dockerfile).toMatch(
+      /COPY --from=build .*onnxruntime-node\/nodejs\/node_modules \$\{LAMBDA_TASK_ROOT\}\/node_modules/,
+    );
   });
 
   it('sends every file the build stage copies, and the model, into the build context', () => {
     const ignore = readFileSync('.dockerignore', 'utf8');
-    for (const path of ['package.json', 'package-lock.json', 'lib/', 'functions/', 'scripts/build.ts', 'layers/', 'infra/zip.ts', 'model/', 'bin/']) {
+    for (const path of [
+      'package.json',
+      'package-lock.json',
+      'lib/',
+      'functions/',
+      'scripts/build.ts',
+      'layers/',
+      'infra/zip.ts',
+      'model/',
+      'bin/',
+    ]) {
       expect(ignore).toContain(`!${path}`);
     }
     for (const copy of instructions.filter((l) => l.startsWith('COPY ') && !l.includes('--from'))) {
-      const sources = copy.split(/\s+/).slice(1, -1).filter((s) => !s.includes('$'));
+      const sources = copy
+        .split(/\s+/)
+        .slice(1, -1)
+        .filter((s) => !s.includes('$'));
       for (const s of sources) expect(existsSync(s)).toBe(true);
     }
   });

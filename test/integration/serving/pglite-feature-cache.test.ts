@@ -24,7 +24,8 @@ function customer(id: number, snapshotId: string, nbLoans: number): CustomerFeat
   };
 }
 
-const rows = (snapshotId: string, n: number, nbLoans: number) => Array.from({ length: n }, (_, i) => customer(5008804 + i, snapshotId, nbLoans));
+const rows = (snapshotId: string, n: number, nbLoans: number) =>
+  Array.from({ length: n }, (_, i) => customer(5008804 + i, snapshotId, nbLoans));
 
 describe('the in-memory copy of the PGlite online table (real PGlite)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cr-pglite-cache-'));
@@ -58,7 +59,8 @@ describe('the in-memory copy of the PGlite online table (real PGlite)', () => {
 
       // Published on the store itself (as `features publish` does), not through the cache.
       await store.replaceSnapshot('snap-2', [rows('snap-2', 30, 9)]);
-      for (let i = 0; i < 300 && cache.cached?.snapshotId !== 'snap-2'; i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 300 && cache.cached?.snapshotId !== 'snap-2'; i++)
+        await new Promise((r) => setTimeout(r, 20));
       expect(cache.cached).toEqual({ snapshotId: 'snap-2', rows: 30 });
       expect(await cache.get('5008833')).toEqual(await store.get('5008833'));
       expect((await cache.get('5008833'))?.nbLoans).toBe(9);
@@ -70,7 +72,11 @@ describe('the in-memory copy of the PGlite online table (real PGlite)', () => {
 
   it('a closed store is unavailable through the copy once the copy is stale', async () => {
     let time = 0;
-    const cache = new CachedFeatureStore(store, { maxStaleMs: 1000, now: () => time, onError: () => undefined });
+    const cache = new CachedFeatureStore(store, {
+      maxStaleMs: 1000,
+      now: () => time,
+      onError: () => undefined,
+    });
     await cache.refresh();
     await store.close();
     time = 500;

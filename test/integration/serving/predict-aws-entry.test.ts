@@ -16,7 +16,11 @@ import { trainModel, writeModelDirectory } from '#lib/model/train.ts';
  * MODEL_DIR (loaded while the module loads) and the online store over the RDS Data API, the only
  * AWS part, mocked with the exact request asserted.
  */
-const context = { awsRequestId: 'req-1', functionName: 'predict', getRemainingTimeInMillis: () => 3000 } as unknown as Context;
+const context = {
+  awsRequestId: 'req-1',
+  functionName: 'predict',
+  getRemainingTimeInMillis: () => 3000,
+} as unknown as Context;
 const work = mkdtempSync(join(tmpdir(), 'cr-predict-aws-'));
 const rds = mockClient(RDSDataClient);
 const base = {
@@ -36,7 +40,9 @@ beforeAll(async () => {
     const status = x[0] + x[2] * 0.5 + rng.next() * 6 > 12 ? 1 : 0;
     const day = String(1 + (i % 28)).padStart(2, '0');
     const month = String(1 + Math.floor(i / 250)).padStart(2, '0');
-    lines.push([i + 1, 5008804 + (i % 500), `2023-${month}-${day}`, status, ...x.map((v) => v.toFixed(3))].join(','));
+    lines.push(
+      [i + 1, 5008804 + (i % 500), `2023-${month}-${day}`, status, ...x.map((v) => v.toFixed(3))].join(','),
+    );
   }
   const table = join(work, 'table.csv');
   writeFileSync(table, lines.join('\n') + '\n');
@@ -50,7 +56,11 @@ beforeAll(async () => {
   });
   await writeModelDirectory(join(work, 'model'), trained);
   modelVersion = trained.version;
-  Object.assign(process.env, { MODEL_DIR: join(work, 'model'), DB_CLUSTER_ARN: base.resourceArn, DB_SECRET_ARN: base.secretArn });
+  Object.assign(process.env, {
+    MODEL_DIR: join(work, 'model'),
+    DB_CLUSTER_ARN: base.resourceArn,
+    DB_SECRET_ARN: base.secretArn,
+  });
   rds.on(ExecuteStatementCommand).resolves({ records: [] });
 }, 120_000);
 

@@ -51,7 +51,9 @@ function call(agent: Agent, base: string, method: string, path: string, body?: s
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (text += d));
-      res.on('end', () => resolveCall({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) }));
+      res.on('end', () =>
+        resolveCall({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) }),
+      );
     });
     req.on('error', reject);
     req.end(body);
@@ -62,7 +64,10 @@ function call(agent: Agent, base: string, method: string, path: string, body?: s
  * One keep-alive connection: the cluster hands a connection to one worker, so /healthz (which
  * names the worker) and the prediction that follows on it are answered by the same process.
  */
-async function onOneConnection(base: string, body: string): Promise<{ worker: number; health: any; answer: Answer }> {
+async function onOneConnection(
+  base: string,
+  body: string,
+): Promise<{ worker: number; health: any; answer: Answer }> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
     const health = await call(agent, base, 'GET', '/healthz');
@@ -93,22 +98,32 @@ describeWithPython('credit-risk serve --workers 2 (node:cluster over real PGlite
     const home = freshHome('cr-cluster-');
     const store = new PgliteFeatureStore(home.pglite);
     await store.init();
-    await store.replaceSnapshot('s1', [[customer('5008827', 4, '2010-01-15'), customer('5008828', 1, null), customer('5008829', 3, null)]]);
+    await store.replaceSnapshot('s1', [
+      [customer('5008827', 4, '2010-01-15'), customer('5008828', 1, null), customer('5008829', 3, null)],
+    ]);
     await store.close();
     const registry = new ModelRegistry(new FsObjectStore(home.store));
     const a = await registry.register(artifacts(writeFixtureModel(python, 0.5, 1)));
     const b = await registry.register(artifacts(writeFixtureModel(python, 0.5, 2)));
     await registry.promote(a.version);
 
-    const child = spawn(process.execPath, [join(repo, 'bin/credit-risk.mjs'), 'serve', '--workers', '2', '--port', '0'], {
-      cwd: repo,
-      env: { ...process.env, CREDIT_RISK_HOME: home.root },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [join(repo, 'bin/credit-risk.mjs'), 'serve', '--workers', '2', '--port', '0'],
+      {
+        cwd: repo,
+        env: { ...process.env, CREDIT_RISK_HOME: home.root },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     children.push(child);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const base = await waitFor('the listening line', async () => /listening on (http:\/\/[\d.:]+)/.exec(stderr)?.[1], 60_000);
+    const base = await waitFor(
+      'the listening line',
+      async () => /listening on (http:\/\/[\d.:]+)/.exec(stderr)?.[1],
+      60_000,
+    );
     const firstPids = /\(2 workers (\d+) (\d+);/.exec(stderr)!.slice(1).map(Number);
     expect(new Set(firstPids).size).toBe(2);
 
@@ -145,7 +160,10 @@ describeWithPython('credit-risk serve --workers 2 (node:cluster over real PGlite
     // A worker killed outright is replaced; the survivors and the replacement keep answering.
     process.kill(firstPids[0], 'SIGKILL');
     const replacement = Number(
-      await waitFor('a replacement worker', async () => new RegExp(`serve worker (\\d+) replaced ${firstPids[0]}`).exec(stderr)?.[1]).catch((e: Error) => {
+      await waitFor(
+        'a replacement worker',
+        async () => new RegExp(`serve worker (\\d+) replaced ${firstPids[0]}`).exec(stderr)?.[1],
+      ).catch((e: Error) => {
         throw new Error(`${e.message}; serve said:\n${stderr}`);
       }),
     );

@@ -84,10 +84,17 @@ describeWithPython('credit-risk serve over the local registry (real ONNX models)
   it('refuses to start without a champion, saying how to get one', async () => {
     const home = freshHome();
     const featureStore = new MemoryFeatureStore();
-    const root: LocalRoot = { home, objectStore: new FsObjectStore(home.store), featureStore, clock: fixedClock('2025-01-01') };
-    await expect(startServe({ root, featureStore, modelName: 'credit-risk', port: 0 })).rejects.toMatchObject({
-      code: 'NO_CHAMPION',
-      message: expect.stringContaining('models promote'),
-    });
+    const root: LocalRoot = {
+      home,
+      objectStore: new FsObjectStore(home.store),
+      featureStore,
+      clock: fixedClock('2025-01-01'),
+    };
+    await expect(startServe({ root, featureStore, modelName: 'credit-risk', port: 0 })).rejects.toMatchObject(
+      {
+        code: 'NO_CHAMPION',
+        message: expect.stringContaining('models promote'),
+      },
+    );
   });
 });

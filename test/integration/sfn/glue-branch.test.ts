@@ -31,8 +31,12 @@ interface Side {
   trainPayloads: unknown[];
 }
 
-const sha256 = (bytes: Uint8Array | undefined) => createHash('sha256').update(bytes ?? new Uint8Array()).digest('hex');
-const tasks = (run: LocalPipelineRun) => run.record.states.filter((s) => s.type === 'Task').map((s) => s.name);
+const sha256 = (bytes: Uint8Array | undefined) =>
+  createHash('sha256')
+    .update(bytes ?? new Uint8Array())
+    .digest('hex');
+const tasks = (run: LocalPipelineRun) =>
+  run.record.states.filter((s) => s.type === 'Task').map((s) => s.name);
 
 describeWithPython('the training machine Glue branch on local pyspark', () => {
   const sides: Partial<Record<'glue' | 'duckdb', Side>> = {};
@@ -85,7 +89,15 @@ describeWithPython('the training machine Glue branch on local pyspark', () => {
     const duck = side('duckdb');
     expect(glue.run.result).toMatchObject({ status: 'succeeded', output: { status: 'rejected' } });
     expect(duck.run.result).toMatchObject({ status: 'succeeded', output: { status: 'rejected' } });
-    expect(tasks(glue.run)).toEqual(['AwaitTurn', 'PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train', 'Evaluate', 'NotifyRejected']);
+    expect(tasks(glue.run)).toEqual([
+      'AwaitTurn',
+      'PrepareGlueFeatures',
+      'ExtractFeaturesGlue',
+      'PublishGlueFeatures',
+      'Train',
+      'Evaluate',
+      'NotifyRejected',
+    ]);
     expect(tasks(duck.run)).toEqual(['AwaitTurn', 'ExtractFeatures', 'Train', 'Evaluate', 'NotifyRejected']);
   });
 
@@ -100,7 +112,10 @@ describeWithPython('the training machine Glue branch on local pyspark', () => {
     for (const key of [keys.part, keys.quarantine]) {
       const a = await glue.root.objectStore.get(key);
       expect(a?.byteLength).toBeGreaterThan(0);
-      expect({ key, sha256: sha256(a) }).toEqual({ key, sha256: sha256(await duck.root.objectStore.get(key)) });
+      expect({ key, sha256: sha256(a) }).toEqual({
+        key,
+        sha256: sha256(await duck.root.objectStore.get(key)),
+      });
     }
     expect(glue.trainPayloads).toEqual(duck.trainPayloads);
     expect(glue.trainPayloads).toHaveLength(1);
@@ -120,7 +135,9 @@ describeWithPython('the training machine Glue branch on local pyspark', () => {
     expect(duck.engine).toBe('duckdb');
     expect(glue.rest).toEqual(duck.rest);
     expect(glue.rest.validation.rowsQuarantined).toBeGreaterThan(0);
-    expect(glue.rest.validation.rowsIn).toBe(glue.rest.validation.rowsValid + glue.rest.validation.rowsQuarantined);
+    expect(glue.rest.validation.rowsIn).toBe(
+      glue.rest.validation.rowsValid + glue.rest.validation.rowsQuarantined,
+    );
   });
 
   it('leaves the staged input and the job output under staging/<snapshotId>/, and nothing there in the DuckDB run', async () => {
@@ -128,8 +145,18 @@ describeWithPython('the training machine Glue branch on local pyspark', () => {
     const id = (await readCurrentSnapshot(glue.root.objectStore))?.snapshotId ?? '';
     const staging = stagingKeys(id);
     const staged = (await glue.root.objectStore.list(staging.prefix)).map((o) => o.key);
-    expect(staged).toEqual(expect.arrayContaining([staging.rawValid, staging.quarantine, staging.prepared, `${staging.features}_SUCCESS`, `${staging.online}_SUCCESS`]));
-    expect(staged.filter((k) => k.startsWith(staging.features) && k.endsWith('.parquet')).length).toBeGreaterThan(0);
+    expect(staged).toEqual(
+      expect.arrayContaining([
+        staging.rawValid,
+        staging.quarantine,
+        staging.prepared,
+        `${staging.features}_SUCCESS`,
+        `${staging.online}_SUCCESS`,
+      ]),
+    );
+    expect(
+      staged.filter((k) => k.startsWith(staging.features) && k.endsWith('.parquet')).length,
+    ).toBeGreaterThan(0);
     expect(await side('duckdb').root.objectStore.list('staging/')).toEqual([]);
   });
 
@@ -144,7 +171,9 @@ describeWithPython('the training machine Glue branch on local pyspark', () => {
     await glue.root.objectStore.download(snapshotKeys(id).part, part);
     const db = await DuckDBInstance.create(':memory:');
     const conn = await db.connect();
-    const ids = (await conn.runAndReadAll(`SELECT DISTINCT CAST(id AS VARCHAR) FROM read_parquet('${part}') ORDER BY 1`))
+    const ids = (
+      await conn.runAndReadAll(`SELECT DISTINCT CAST(id AS VARCHAR) FROM read_parquet('${part}') ORDER BY 1`)
+    )
       .getRows()
       .map((r) => String(r[0]));
     conn.closeSync();

@@ -1,5 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { applyRunEvent, newRunRecord, reusableAnswers, reusedStates, type RunEvent } from '#lib/pipeline/run-record.ts';
+import {
+  applyRunEvent,
+  newRunRecord,
+  reusableAnswers,
+  reusedStates,
+  type RunEvent,
+} from '#lib/pipeline/run-record.ts';
 import type { AslDefinition } from '#local/sfn/definition.ts';
 import { runLocally, type LocalServices } from '#local/sfn/runner.ts';
 
@@ -41,7 +47,12 @@ const TOY: AslDefinition = {
     Build: {
       Type: 'Task',
       Resource: 'arn:aws:states:::codebuild:startBuild.sync',
-      Parameters: { ProjectName: 'image', EnvironmentVariablesOverride: [{ Name: 'MODEL_VERSION', Type: 'PLAINTEXT', 'Value.$': "States.Format('v{}', $.doubled.value)" }] },
+      Parameters: {
+        ProjectName: 'image',
+        EnvironmentVariablesOverride: [
+          { Name: 'MODEL_VERSION', Type: 'PLAINTEXT', 'Value.$': "States.Format('v{}', $.doubled.value)" },
+        ],
+      },
       ResultSelector: { 'exported.$': '$.Build.ExportedEnvironmentVariables' },
       ResultPath: '$.build',
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Tell' }],
@@ -51,7 +62,11 @@ const TOY: AslDefinition = {
     Tell: {
       Type: 'Task',
       Resource: 'arn:aws:states:::sns:publish',
-      Parameters: { TopicArn: 'arn:aws:sns:eu-west-1:123456789012:t', Subject: 'failed', 'Message.$': '$.error.Error' },
+      Parameters: {
+        TopicArn: 'arn:aws:sns:eu-west-1:123456789012:t',
+        Subject: 'failed',
+        'Message.$': '$.error.Error',
+      },
       ResultPath: null,
       Next: 'Broken',
     },
@@ -94,7 +109,12 @@ function services(behaviour: { transientFailures?: number } = {}) {
 }
 
 async function run(options: Partial<Parameters<typeof runLocally>[0]> & { services: LocalServices }) {
-  const record = newRunRecord({ executionId: 'toy-1', stateMachine: 'toy', input: null, startedAt: new Date() });
+  const record = newRunRecord({
+    executionId: 'toy-1',
+    stateMachine: 'toy',
+    input: null,
+    startedAt: new Date(),
+  });
   const events: RunEvent[] = [];
   const result = await runLocally({
     definition: TOY,
@@ -117,17 +137,36 @@ describe('local state-machine runner (aws-local-stepfunctions, Node 20 polyfill)
     const started = Date.now();
     const { result, record } = await run({ services: s });
     expect(result.status).toBe('succeeded');
-    expect(result.output).toMatchObject({ doubled: { value: 42 }, squares: [1, 4, 9], build: { exported: [{ Name: 'IMAGE_URI', Value: 'local/v42' }] } });
+    expect(result.output).toMatchObject({
+      doubled: { value: 42 },
+      squares: [1, 4, 9],
+      build: { exported: [{ Name: 'IMAGE_URI', Value: 'local/v42' }] },
+    });
     expect(calls).toEqual(['double', 'square', 'square', 'square', 'build:image:v42']);
     // A 600 s Wait scaled by 0.0001 takes 60 ms, not ten minutes.
     expect(Date.now() - started).toBeLessThan(30_000);
     expect(record.status).toBe('succeeded');
-    expect(record.states.filter((st) => st.index === undefined).map((st) => st.name)).toEqual(['Double', 'Pause', 'Fan', 'Build', 'Done']);
-    expect(record.states.filter((st) => st.name === 'Square').map((st) => st.index).sort()).toEqual([0, 1, 2]);
+    expect(record.states.filter((st) => st.index === undefined).map((st) => st.name)).toEqual([
+      'Double',
+      'Pause',
+      'Fan',
+      'Build',
+      'Done',
+    ]);
+    expect(
+      record.states
+        .filter((st) => st.name === 'Square')
+        .map((st) => st.index)
+        .sort(),
+    ).toEqual([0, 1, 2]);
     const double = record.states[0];
     expect(double.ms).toBeGreaterThanOrEqual(0);
     expect(double.input).toEqual({ n: 21, items: [1, 2, 3] });
-    expect(record.tasks.find((t) => t.name === 'Double')?.result).toEqual({ ExecutedVersion: '$LATEST', Payload: { value: 42 }, StatusCode: 200 });
+    expect(record.tasks.find((t) => t.name === 'Double')?.result).toEqual({
+      ExecutedVersion: '$LATEST',
+      Payload: { value: 42 },
+      StatusCode: 200,
+    });
   });
 
   it('retries a transient error and counts the retry', async () => {
@@ -142,7 +181,10 @@ describe('local state-machine runner (aws-local-stepfunctions, Node 20 polyfill)
   it('fails at an injected fault, takes the Catch path and records the error', async () => {
     const { s, calls, published } = services();
     const { result, record } = await run({ services: s, failAt: ['Build'] });
-    expect(result).toMatchObject({ status: 'failed', error: { error: 'ToyFailed', cause: 'fault injected at Build (CREDIT_RISK_FAIL_AT)' } });
+    expect(result).toMatchObject({
+      status: 'failed',
+      error: { error: 'ToyFailed', cause: 'fault injected at Build (CREDIT_RISK_FAIL_AT)' },
+    });
     expect(calls).not.toContain('build:image:v42');
     expect(published).toEqual(['failed: InjectedFault']);
     const build = record.states.find((st) => st.name === 'Build');
@@ -156,7 +198,11 @@ describe('local state-machine runner (aws-local-stepfunctions, Node 20 polyfill)
     const { record } = await run({ services: first.s, failAt: ['Build'] });
     const reuse = reusableAnswers(record, new Set(['Double', 'Build']));
     const again = services();
-    const { result, record: second } = await run({ services: again.s, reuse, reusable: new Set(['Double', 'Build']) });
+    const { result, record: second } = await run({
+      services: again.s,
+      reuse,
+      reusable: new Set(['Double', 'Build']),
+    });
     expect(result.status).toBe('succeeded');
     // Double came from the first run; Build had failed there, so it ran now; Square is not reusable.
     expect(again.calls).toEqual(['square', 'square', 'square', 'build:image:v42']);

@@ -30,8 +30,21 @@ function setup(canary: 'good' | 'errors' = 'good') {
   const metrics: MetricsReader = {
     async traffic(modelVersion): Promise<VersionTraffic> {
       const isCanary = (await registry.aliases()).canary?.version === modelVersion;
-      if (isCanary && canary === 'errors') return { modelVersion, predictions: 10, serverErrors: 90, p99LatencyMs: 12, scoreHistogram: HIST.map((c) => c / 100) };
-      return { modelVersion, predictions: isCanary ? 200 : 1800, serverErrors: 0, p99LatencyMs: 12, scoreHistogram: HIST.map((c) => (c * (isCanary ? 200 : 1800)) / 1000) };
+      if (isCanary && canary === 'errors')
+        return {
+          modelVersion,
+          predictions: 10,
+          serverErrors: 90,
+          p99LatencyMs: 12,
+          scoreHistogram: HIST.map((c) => c / 100),
+        };
+      return {
+        modelVersion,
+        predictions: isCanary ? 200 : 1800,
+        serverErrors: 0,
+        p99LatencyMs: 12,
+        scoreHistogram: HIST.map((c) => (c * (isCanary ? 200 : 1800)) / 1000),
+      };
     },
   };
   const bundle = async (dir: string) => {
@@ -54,13 +67,22 @@ function setup(canary: 'good' | 'errors' = 'good') {
       if (payload.stage === 'turn') return realExtract(p);
       calls.push(payload.stage ? `extract-features:${payload.stage}` : 'extract-features');
       // The default input raw/ is a prefix: a small newest file (the Glue tests pass a large size).
-      if (payload.stage === 'resolve') return { input: `${payload.input}loans.csv`, sizeBytes: 1000, requestedInput: payload.input };
+      if (payload.stage === 'resolve')
+        return { input: `${payload.input}loans.csv`, sizeBytes: 1000, requestedInput: payload.input };
       const counts = { rowsIn: 100, rowsValid: 98, rowsQuarantined: 2 };
       if (payload.stage === 'prepare') {
         const staging = `staging/${GLUE_SNAPSHOT}/`;
-        return { staging, snapshotId: GLUE_SNAPSHOT, asOf: '2025-01-31', rawValidKey: `${staging}raw_valid.parquet`, engineOutputKey: `${staging}spark/`, ...counts };
+        return {
+          staging,
+          snapshotId: GLUE_SNAPSHOT,
+          asOf: '2025-01-31',
+          rawValidKey: `${staging}raw_valid.parquet`,
+          engineOutputKey: `${staging}spark/`,
+          ...counts,
+        };
       }
-      if (payload.stage === 'publish') return { snapshotId: String(payload.staging).split('/')[1], ...counts };
+      if (payload.stage === 'publish')
+        return { snapshotId: String(payload.staging).split('/')[1], ...counts };
       return { snapshotId: 'snap-1', ...counts };
     },
     train: async (p) => {
@@ -74,7 +96,11 @@ function setup(canary: 'good' | 'errors' = 'good') {
     evaluate: async (p) => {
       calls.push('evaluate');
       const { gate } = p as { gate: { reject?: boolean } };
-      return { gate: gate.reject ? { pass: false, reasons: ['auc_below_floor: 0.5 < 0.6'], checks: [] } : { pass: true, reasons: [], checks: [] } };
+      return {
+        gate: gate.reject
+          ? { pass: false, reasons: ['auc_below_floor: 0.5 < 0.6'], checks: [] }
+          : { pass: true, reasons: [], checks: [] },
+      };
     },
     register: async (p) => {
       calls.push('register');
@@ -90,8 +116,10 @@ function setup(canary: 'good' | 'errors' = 'good') {
       return { jobRunId: 'jr_test' };
     },
   };
-  const run = (input: Record<string, unknown>, extra: Partial<Parameters<typeof runPipelineLocally>[0]> = {}) =>
-    runPipelineLocally({ root, input, functions, glueJobs, deployment, waitScale: 0.001, ...extra });
+  const run = (
+    input: Record<string, unknown>,
+    extra: Partial<Parameters<typeof runPipelineLocally>[0]> = {},
+  ) => runPipelineLocally({ root, input, functions, glueJobs, deployment, waitScale: 0.001, ...extra });
   const notifications = () =>
     readFileSync(join(home.notifications, 'notifications.jsonl'), 'utf8')
       .trim()
@@ -100,24 +128,57 @@ function setup(canary: 'good' | 'errors' = 'good') {
   return { home, root, registry, deployment, calls, glueRuns, run, notifications };
 }
 
-const tasks = (record: { states: { name: string; type: string }[] }) => record.states.filter((s) => s.type === 'Task').map((s) => s.name);
+const tasks = (record: { states: { name: string; type: string }[] }) =>
+  record.states.filter((s) => s.type === 'Task').map((s) => s.name);
 
 describe('training state machine on the local runner', () => {
   it('promotes the first model outright, then canaries and promotes a better one', async () => {
     const t = setup();
     const first = await t.run({ train: { model: 1 } });
     expect(first.result).toMatchObject({ status: 'succeeded', output: { status: 'promoted' } });
-    expect(tasks(first.record)).toEqual(['AwaitTurn', 'ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'NotifyPromoted']);
+    expect(tasks(first.record)).toEqual([
+      'AwaitTurn',
+      'ResolveInput',
+      'ExtractFeatures',
+      'Train',
+      'Evaluate',
+      'Register',
+      'BuildImage',
+      'DeployCanary',
+      'NotifyPromoted',
+    ]);
     const v1 = (await t.registry.aliases()).champion as string;
     expect(v1).toBe(sha256Hex(new Uint8Array([1])));
 
     const second = await t.run({ train: { model: 2 } });
-    expect(second.result.output).toMatchObject({ status: 'promoted', modelVersion: sha256Hex(new Uint8Array([2])) });
-    expect(tasks(second.record)).toEqual(['AwaitTurn', 'ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'JudgeCanary', 'PromoteCanary', 'NotifyPromoted']);
+    expect(second.result.output).toMatchObject({
+      status: 'promoted',
+      modelVersion: sha256Hex(new Uint8Array([2])),
+    });
+    expect(tasks(second.record)).toEqual([
+      'AwaitTurn',
+      'ResolveInput',
+      'ExtractFeatures',
+      'Train',
+      'Evaluate',
+      'Register',
+      'BuildImage',
+      'DeployCanary',
+      'JudgeCanary',
+      'PromoteCanary',
+      'NotifyPromoted',
+    ]);
     expect(second.record.states.map((s) => s.name)).toContain('WaitForCanaryTraffic');
-    expect(await t.registry.aliases()).toMatchObject({ champion: sha256Hex(new Uint8Array([2])), canary: null, previousChampions: [v1] });
+    expect(await t.registry.aliases()).toMatchObject({
+      champion: sha256Hex(new Uint8Array([2])),
+      canary: null,
+      previousChampions: [v1],
+    });
     expect(await t.deployment.deployer.routing()).toEqual({ functionVersion: '2', canary: null });
-    expect(t.notifications().map((n) => n.subject)).toEqual(['credit-risk: new champion', 'credit-risk: new champion']);
+    expect(t.notifications().map((n) => n.subject)).toEqual([
+      'credit-risk: new champion',
+      'credit-risk: new champion',
+    ]);
     // Recorded under home.runs, newest first.
     expect(new RunStore(t.home.runs).list().map((r) => runDecision(r))).toEqual(['promoted', 'promoted']);
   });
@@ -127,7 +188,13 @@ describe('training state machine on the local runner', () => {
     await t.run({ train: { model: 1 } });
     const v1 = (await t.registry.aliases()).champion;
     const { result, record } = await t.run({ train: { model: 2 } });
-    expect(result).toMatchObject({ status: 'succeeded', output: { status: 'rolled-back', reasons: [expect.stringMatching(/^canary_error_rate: /), expect.any(String)] } });
+    expect(result).toMatchObject({
+      status: 'succeeded',
+      output: {
+        status: 'rolled-back',
+        reasons: [expect.stringMatching(/^canary_error_rate: /), expect.any(String)],
+      },
+    });
     expect(tasks(record).slice(-3)).toEqual(['JudgeCanary', 'RollBackCanary', 'NotifyRolledBack']);
     expect(await t.registry.aliases()).toMatchObject({ champion: v1, canary: null });
     expect(await t.deployment.deployer.routing()).toEqual({ functionVersion: '1', canary: null });
@@ -139,8 +206,18 @@ describe('training state machine on the local runner', () => {
     await t.run({ train: { model: 1 } });
     const before = await t.registry.history();
     const { result, record } = await t.run({ train: { model: 2 }, gate: { reject: true } });
-    expect(result).toMatchObject({ status: 'succeeded', output: { status: 'rejected', reasons: ['auc_below_floor: 0.5 < 0.6'] } });
-    expect(tasks(record)).toEqual(['AwaitTurn', 'ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'NotifyRejected']);
+    expect(result).toMatchObject({
+      status: 'succeeded',
+      output: { status: 'rejected', reasons: ['auc_below_floor: 0.5 < 0.6'] },
+    });
+    expect(tasks(record)).toEqual([
+      'AwaitTurn',
+      'ResolveInput',
+      'ExtractFeatures',
+      'Train',
+      'Evaluate',
+      'NotifyRejected',
+    ]);
     expect(record.states.at(-1)).toMatchObject({ name: 'Rejected', type: 'Succeed' });
     expect(await t.registry.history()).toEqual(before);
     expect((await t.deployment.deployer.read()).versions).toHaveLength(1);
@@ -156,10 +233,25 @@ describe('training state machine on the local runner', () => {
 
   it('extracts large inputs with the Glue branch: prepare, the job on the staged Parquet, publish', async () => {
     const t = setup();
-    const { result, record } = await t.run({ train: { model: 1 }, input: 'raw/big.csv', sizeBytes: 5_000_000_000 });
+    const { result, record } = await t.run({
+      train: { model: 1 },
+      input: 'raw/big.csv',
+      sizeBytes: 5_000_000_000,
+    });
     expect(result.status).toBe('succeeded');
-    expect(tasks(record).slice(0, 5)).toEqual(['AwaitTurn', 'PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train']);
-    expect(t.calls.slice(0, 4)).toEqual(['extract-features:prepare', 'glue', 'extract-features:publish', 'train']);
+    expect(tasks(record).slice(0, 5)).toEqual([
+      'AwaitTurn',
+      'PrepareGlueFeatures',
+      'ExtractFeaturesGlue',
+      'PublishGlueFeatures',
+      'Train',
+    ]);
+    expect(t.calls.slice(0, 4)).toEqual([
+      'extract-features:prepare',
+      'glue',
+      'extract-features:publish',
+      'train',
+    ]);
     // The job gets the staged keys as s3:// URIs of the features bucket (local name: features).
     expect(t.glueRuns).toEqual([
       {
@@ -173,59 +265,101 @@ describe('training state machine on the local runner', () => {
 
   const GLUE_TASKS = ['PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures'];
 
-  it.each(GLUE_TASKS)('a fault at %s (Glue branch) ends the run failed, nothing published; resume reuses the Glue steps before it', async (state) => {
-    const t = setup();
-    await t.run({ train: { model: 1 } });
-    const aliasesBefore = await t.registry.aliases();
-    const failed = await t.run({ train: { model: 2 }, input: 'raw/big.csv', sizeBytes: 5_000_000_000 }, { failAt: [state] });
-    expect(failed.result).toMatchObject({ status: 'failed', error: { error: 'TrainingFailed' } });
-    expect(failed.record.states.find((s) => s.error)?.name).toBe(state);
-    expect(t.calls).not.toContain('extract-features:publish');
-    expect(await t.registry.aliases()).toEqual(aliasesBefore);
+  it.each(GLUE_TASKS)(
+    'a fault at %s (Glue branch) ends the run failed, nothing published; resume reuses the Glue steps before it',
+    async (state) => {
+      const t = setup();
+      await t.run({ train: { model: 1 } });
+      const aliasesBefore = await t.registry.aliases();
+      const failed = await t.run(
+        { train: { model: 2 }, input: 'raw/big.csv', sizeBytes: 5_000_000_000 },
+        { failAt: [state] },
+      );
+      expect(failed.result).toMatchObject({ status: 'failed', error: { error: 'TrainingFailed' } });
+      expect(failed.record.states.find((s) => s.error)?.name).toBe(state);
+      expect(t.calls).not.toContain('extract-features:publish');
+      expect(await t.registry.aliases()).toEqual(aliasesBefore);
 
-    t.calls.length = 0;
-    const resumed = await t.run({}, { resume: failed.record });
-    expect(resumed.result.output).toMatchObject({ status: 'promoted', snapshotId: GLUE_SNAPSHOT });
-    const before = GLUE_TASKS.slice(0, GLUE_TASKS.indexOf(state));
-    expect(reusedStates(resumed.record).sort()).toEqual([...before].sort());
-    expect(t.calls.filter((c) => c === 'glue')).toHaveLength(before.includes('ExtractFeaturesGlue') ? 0 : 1);
-  });
+      t.calls.length = 0;
+      const resumed = await t.run({}, { resume: failed.record });
+      expect(resumed.result.output).toMatchObject({ status: 'promoted', snapshotId: GLUE_SNAPSHOT });
+      const before = GLUE_TASKS.slice(0, GLUE_TASKS.indexOf(state));
+      expect(reusedStates(resumed.record).sort()).toEqual([...before].sort());
+      expect(t.calls.filter((c) => c === 'glue')).toHaveLength(
+        before.includes('ExtractFeaturesGlue') ? 0 : 1,
+      );
+    },
+  );
 
   const MAIN_PATH_TASKS = taskStates(definitionFor('training'))
     .map((s) => s.name)
-    .filter((n) => !n.startsWith('Notify') && !['PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'AbortCanary', 'RollBackCanary'].includes(n));
+    .filter(
+      (n) =>
+        !n.startsWith('Notify') &&
+        ![
+          'PrepareGlueFeatures',
+          'ExtractFeaturesGlue',
+          'PublishGlueFeatures',
+          'AbortCanary',
+          'RollBackCanary',
+        ].includes(n),
+    );
 
   it('covers every main-path Task in the fault tests below', () => {
-    expect(MAIN_PATH_TASKS).toEqual(['AwaitTurn', 'ResolveInput', 'ExtractFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'DeployCanary', 'JudgeCanary', 'PromoteCanary']);
+    expect(MAIN_PATH_TASKS).toEqual([
+      'AwaitTurn',
+      'ResolveInput',
+      'ExtractFeatures',
+      'Train',
+      'Evaluate',
+      'Register',
+      'BuildImage',
+      'DeployCanary',
+      'JudgeCanary',
+      'PromoteCanary',
+    ]);
   });
 
-  it.each(MAIN_PATH_TASKS)('a fault at %s ends the run failed with the champion serving alone; resume completes it', async (state) => {
-    const t = setup();
-    await t.run({ train: { model: 1 } });
-    const aliasesBefore = await t.registry.aliases();
-    const routingBefore = await t.deployment.deployer.routing();
-    const failed = await t.run({ train: { model: 2 } }, { failAt: [state] });
-    expect(failed.result).toMatchObject({ status: 'failed', error: { error: 'TrainingFailed' } });
-    expect(failed.record.states.find((s) => s.error)?.name).toBe(state);
-    expect(failed.record.states.map((s) => s.name).slice(-2)).toEqual(['NotifyFailure', 'Failed']);
-    const after = await t.registry.aliases();
-    expect({ champion: after.champion, canary: after.canary }).toEqual({ champion: aliasesBefore.champion, canary: null });
-    expect(await t.deployment.deployer.routing()).toEqual(routingBefore);
-    expect(t.notifications().at(-1)?.message).toMatch(new RegExp(`failed: InjectedFault: fault injected at ${state}`));
+  it.each(MAIN_PATH_TASKS)(
+    'a fault at %s ends the run failed with the champion serving alone; resume completes it',
+    async (state) => {
+      const t = setup();
+      await t.run({ train: { model: 1 } });
+      const aliasesBefore = await t.registry.aliases();
+      const routingBefore = await t.deployment.deployer.routing();
+      const failed = await t.run({ train: { model: 2 } }, { failAt: [state] });
+      expect(failed.result).toMatchObject({ status: 'failed', error: { error: 'TrainingFailed' } });
+      expect(failed.record.states.find((s) => s.error)?.name).toBe(state);
+      expect(failed.record.states.map((s) => s.name).slice(-2)).toEqual(['NotifyFailure', 'Failed']);
+      const after = await t.registry.aliases();
+      expect({ champion: after.champion, canary: after.canary }).toEqual({
+        champion: aliasesBefore.champion,
+        canary: null,
+      });
+      expect(await t.deployment.deployer.routing()).toEqual(routingBefore);
+      expect(t.notifications().at(-1)?.message).toMatch(
+        new RegExp(`failed: InjectedFault: fault injected at ${state}`),
+      );
 
-    t.calls.length = 0;
-    const registered = (await t.registry.history()).filter((e) => e.action === 'register').length;
-    const resumed = await t.run({}, { resume: failed.record });
-    expect(resumed.result.output).toMatchObject({ status: 'promoted', modelVersion: sha256Hex(new Uint8Array([2])) });
-    expect(resumed.record.resumedFrom).toBe(failed.record.executionId);
-    // Whatever finished before the fault is reused, not recomputed.
-    const finishedBefore = ['ResolveInput', 'ExtractFeatures', 'Train', 'BuildImage'].filter(
-      (s) => MAIN_PATH_TASKS.indexOf(s) < MAIN_PATH_TASKS.indexOf(state),
-    );
-    expect(reusedStates(resumed.record).sort()).toEqual(finishedBefore.sort());
-    if (finishedBefore.includes('Train')) expect(t.calls).not.toContain('train');
-    // Register runs again but, the bytes being the same, registers nothing new.
-    const registeredAfter = (await t.registry.history()).filter((e) => e.action === 'register').length;
-    expect(registeredAfter).toBe(MAIN_PATH_TASKS.indexOf(state) > MAIN_PATH_TASKS.indexOf('Register') ? registered : registered + 1);
-  });
+      t.calls.length = 0;
+      const registered = (await t.registry.history()).filter((e) => e.action === 'register').length;
+      const resumed = await t.run({}, { resume: failed.record });
+      expect(resumed.result.output).toMatchObject({
+        status: 'promoted',
+        modelVersion: sha256Hex(new Uint8Array([2])),
+      });
+      expect(resumed.record.resumedFrom).toBe(failed.record.executionId);
+      // Whatever finished before the fault is reused, not recomputed.
+      const finishedBefore = ['ResolveInput', 'ExtractFeatures', 'Train', 'BuildImage'].filter(
+        (s) => MAIN_PATH_TASKS.indexOf(s) < MAIN_PATH_TASKS.indexOf(state),
+      );
+      expect(reusedStates(resumed.record).sort()).toEqual(finishedBefore.sort());
+      if (finishedBefore.includes('Train')) expect(t.calls).not.toContain('train');
+      // Register runs again but, the bytes being the same, registers nothing new.
+      const registeredAfter = (await t.registry.history()).filter((e) => e.action === 'register').length;
+      expect(registeredAfter).toBe(
+        MAIN_PATH_TASKS.indexOf(state) > MAIN_PATH_TASKS.indexOf('Register') ? registered : registered + 1,
+      );
+    },
+  );
 });

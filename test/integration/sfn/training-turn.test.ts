@@ -34,22 +34,40 @@ function setup() {
 
 /** A record of another training run, as a `pipeline run` in another process saves it. */
 function otherRun(root: LocalRoot, runs: RunStore, executionId: string, secondsAgo: number): RunRecord {
-  const record = newRunRecord({ executionId, stateMachine: 'training', input: INPUT, startedAt: new Date(root.clock.now().getTime() - secondsAgo * 1000) });
+  const record = newRunRecord({
+    executionId,
+    stateMachine: 'training',
+    input: INPUT,
+    startedAt: new Date(root.clock.now().getTime() - secondsAgo * 1000),
+  });
   runs.save(record);
   return record;
 }
 
 const turns = (record: RunRecord) =>
-  record.tasks.filter((t) => t.name === 'AwaitTurn').map((t) => (t.result as { Payload: { proceed: boolean; ahead: { name: string }[] } }).Payload);
+  record.tasks
+    .filter((t) => t.name === 'AwaitTurn')
+    .map((t) => (t.result as { Payload: { proceed: boolean; ahead: { name: string }[] } }).Payload);
 const stateNames = (record: RunRecord) => record.states.map((s) => s.name);
 
 describe('AwaitTurn on the training machine (local runner)', () => {
   it('nothing else running: goes straight on, no wait', async () => {
     const t = setup();
     const extract = stubExtract(t.root, t.steps);
-    const { result, record } = await runPipelineLocally({ root: t.root, input: INPUT, functions: { ...t.functions, ...extract }, waitScale: 0.001 });
+    const { result, record } = await runPipelineLocally({
+      root: t.root,
+      input: INPUT,
+      functions: { ...t.functions, ...extract },
+      waitScale: 0.001,
+    });
     expect(result).toMatchObject({ status: 'succeeded', output: { status: 'rejected' } });
-    expect(stateNames(record).slice(0, 5)).toEqual(['Defaults', 'Configure', 'AwaitTurn', 'TurnToRun', 'InputIsPrefix']);
+    expect(stateNames(record).slice(0, 5)).toEqual([
+      'Defaults',
+      'Configure',
+      'AwaitTurn',
+      'TurnToRun',
+      'InputIsPrefix',
+    ]);
     expect(stateNames(record)).not.toContain('WaitForTurn');
     expect(turns(record)).toEqual([{ proceed: true, ahead: [], waitedSeconds: expect.any(Number) }]);
     // The stage was asked about this execution, with its start time as recorded.
@@ -63,7 +81,12 @@ describe('AwaitTurn on the training machine (local runner)', () => {
     t.runs.save({ ...otherRun(t.root, t.runs, 'training-finished', 600), status: 'succeeded' });
     otherRun(t.root, t.runs, 'training-dead', 5 * 3600); // older than the machine's 4 h timeout: a dead process
     const newer = otherRun(t.root, t.runs, 'training-newer', -60); // started a minute after this one will
-    const { result, record } = await runPipelineLocally({ root: t.root, input: INPUT, functions: { ...t.functions, ...stubExtract(t.root, t.steps) }, waitScale: 0.001 });
+    const { result, record } = await runPipelineLocally({
+      root: t.root,
+      input: INPUT,
+      functions: { ...t.functions, ...stubExtract(t.root, t.steps) },
+      waitScale: 0.001,
+    });
     expect(result.status).toBe('succeeded');
     expect(stateNames(record)).not.toContain('WaitForTurn');
     expect(turns(record)).toEqual([{ proceed: true, ahead: [], waitedSeconds: expect.any(Number) }]);
@@ -94,16 +117,30 @@ describe('AwaitTurn on the training machine (local runner)', () => {
     expect(stepsWhenOlderEnded).toEqual([]); // nothing of this run ran while the older one did
     expect(t.steps).toEqual(['extract', 'train']);
     expect(turns(record)).toEqual([
-      { proceed: false, ahead: [{ name: 'training-older', startedAt: older.startedAt }], waitedSeconds: expect.any(Number) },
-      { proceed: false, ahead: [{ name: 'training-older', startedAt: older.startedAt }], waitedSeconds: expect.any(Number) },
+      {
+        proceed: false,
+        ahead: [{ name: 'training-older', startedAt: older.startedAt }],
+        waitedSeconds: expect.any(Number),
+      },
+      {
+        proceed: false,
+        ahead: [{ name: 'training-older', startedAt: older.startedAt }],
+        waitedSeconds: expect.any(Number),
+      },
       { proceed: true, ahead: [], waitedSeconds: expect.any(Number) },
     ]);
     const names = stateNames(record);
     expect(names.slice(0, 10)).toEqual([
-      'Defaults', 'Configure',
-      'AwaitTurn', 'TurnToRun', 'WaitForTurn',
-      'AwaitTurn', 'TurnToRun', 'WaitForTurn',
-      'AwaitTurn', 'TurnToRun',
+      'Defaults',
+      'Configure',
+      'AwaitTurn',
+      'TurnToRun',
+      'WaitForTurn',
+      'AwaitTurn',
+      'TurnToRun',
+      'WaitForTurn',
+      'AwaitTurn',
+      'TurnToRun',
     ]);
     expect(names[10]).toBe('InputIsPrefix');
   });
@@ -120,7 +157,10 @@ describe('AwaitTurn on the training machine (local runner)', () => {
     expect(result).toMatchObject({ status: 'failed', error: { error: 'TrainingFailed' } });
     expect(stateNames(record)).toEqual(['Defaults', 'Configure', 'AwaitTurn', 'NotifyFailure', 'Failed']);
     expect(t.steps).toEqual([]);
-    const notes = readFileSync(join(t.home.notifications, 'notifications.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { message: string });
+    const notes = readFileSync(join(t.home.notifications, 'notifications.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { message: string });
     expect(notes.at(-1)?.message).toMatch(/failed: TrainingTurnTimeout: .*training-stuck/);
   });
 });

@@ -25,7 +25,9 @@ describe('AWS composition root', () => {
     expect(root.featuresStore).toBeInstanceOf(S3ObjectStore);
     expect(root.featuresStore.describe('features/CURRENT')).toBe('s3://feat-b/test-ns/features/CURRENT');
     expect(root.rawStore.describe('raw/a.csv')).toBe('s3://raw-b/test-ns/raw/a.csv');
-    expect(root.modelsStore.describe('models/m/aliases.json')).toBe('s3://models-b/test-ns/models/m/aliases.json');
+    expect(root.modelsStore.describe('models/m/aliases.json')).toBe(
+      's3://models-b/test-ns/models/m/aliases.json',
+    );
     expect(root.featureStore).toBeInstanceOf(RdsDataFeatureStore);
     expect(root.featureStore).toBe(root.featureStore);
     expect(root.s3).toBe(root.s3);
@@ -34,11 +36,16 @@ describe('AWS composition root', () => {
   it('points the canary deployer at PREDICT_FUNCTION_NAME and its live alias', async () => {
     expect(() => createAwsRoot({}).deployer).toThrow(/PREDICT_FUNCTION_NAME is not set/);
     const lambda = mockClient(LambdaClient);
-    lambda.on(GetAliasCommand).resolves({ FunctionVersion: '7', RoutingConfig: { AdditionalVersionWeights: { '8': 0.1 } } });
+    lambda
+      .on(GetAliasCommand)
+      .resolves({ FunctionVersion: '7', RoutingConfig: { AdditionalVersionWeights: { '8': 0.1 } } });
     try {
       const root = createAwsRoot({ PREDICT_FUNCTION_NAME: 'cr-dev-predict' });
       await root.deployer.routing();
-      expect(lambda.commandCalls(GetAliasCommand)[0].args[0].input).toEqual({ FunctionName: 'cr-dev-predict', Name: 'live' });
+      expect(lambda.commandCalls(GetAliasCommand)[0].args[0].input).toEqual({
+        FunctionName: 'cr-dev-predict',
+        Name: 'live',
+      });
       expect(root.metricsReader).toBeInstanceOf(CloudWatchMetricsReader);
       expect(root.deployer).toBe(root.deployer);
     } finally {

@@ -30,7 +30,9 @@ describe('FsObjectStore', () => {
   it('refuses to overwrite with ifAbsent, keeping the first bytes', async () => {
     const s = fresh();
     await s.put('models/m/v1/model.onnx', 'first', { ifAbsent: true });
-    await expect(s.put('models/m/v1/model.onnx', 'second', { ifAbsent: true })).rejects.toBeInstanceOf(ObjectExistsError);
+    await expect(s.put('models/m/v1/model.onnx', 'second', { ifAbsent: true })).rejects.toBeInstanceOf(
+      ObjectExistsError,
+    );
     expect(new TextDecoder().decode(await s.get('models/m/v1/model.onnx'))).toBe('first');
   });
 

@@ -1,5 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { CUSTOMER_FEATURE_COLUMNS, INSERT_STAGING_ROW, SELECT_CUSTOMER, SWAP_IN_STAGING, positional } from '#lib/features/online-store-sql.ts';
+import {
+  CUSTOMER_FEATURE_COLUMNS,
+  INSERT_STAGING_ROW,
+  SELECT_CUSTOMER,
+  SWAP_IN_STAGING,
+  positional,
+} from '#lib/features/online-store-sql.ts';
 import { ONLINE_ROW_COLUMNS } from '#lib/features/online.ts';
 
 describe('online store SQL (one text for Aurora and PGlite)', () => {
@@ -9,12 +15,17 @@ describe('online store SQL (one text for Aurora and PGlite)', () => {
       names: ['a', 'b'],
     });
     expect(positional(SELECT_CUSTOMER).names).toEqual(['id']);
-    expect(positional(SWAP_IN_STAGING[SWAP_IN_STAGING.length - 1]).names).toEqual(['snapshot_id', 'row_count']);
+    expect(positional(SWAP_IN_STAGING[SWAP_IN_STAGING.length - 1]).names).toEqual([
+      'snapshot_id',
+      'row_count',
+    ]);
   });
 
   it('has no colon inside a string literal (positional() does not parse literals)', async () => {
     const sql = await import('#lib/features/online-store-sql.ts');
-    const texts = Object.values(sql).flatMap((v) => (typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x) => typeof x === 'string') : []));
+    const texts = Object.values(sql).flatMap((v) =>
+      typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x) => typeof x === 'string') : [],
+    );
     expect(texts.length).toBeGreaterThan(8);
     for (const t of texts) expect(t).not.toMatch(/'[^']*:[^']*'/);
   });

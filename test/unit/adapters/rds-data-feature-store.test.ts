@@ -104,7 +104,9 @@ describe('RdsDataFeatureStore (aws-sdk-client-mock, exact Data API requests)', (
 
   it('reads an unknown customer as undefined and the current snapshot from feature_snapshots', async () => {
     rdsMock.on(ExecuteStatementCommand, { sql: SELECT_CUSTOMER }).resolves({ records: [] });
-    rdsMock.on(ExecuteStatementCommand, { sql: SELECT_CURRENT_SNAPSHOT }).resolves({ records: [[{ stringValue: 'snap9' }]] });
+    rdsMock
+      .on(ExecuteStatementCommand, { sql: SELECT_CURRENT_SNAPSHOT })
+      .resolves({ records: [[{ stringValue: 'snap9' }]] });
     const store = new RdsDataFeatureStore(new RDSDataClient({}), target);
     expect(await store.get('1')).toBeUndefined();
     expect(await store.currentSnapshot()).toBe('snap9');
@@ -113,7 +115,9 @@ describe('RdsDataFeatureStore (aws-sdk-client-mock, exact Data API requests)', (
   it('creates the schema with one statement per call, outside any transaction', async () => {
     rdsMock.on(ExecuteStatementCommand).resolves({});
     await new RdsDataFeatureStore(new RDSDataClient({}), target).init();
-    expect(rdsMock.commandCalls(ExecuteStatementCommand).map((c) => c.args[0].input)).toEqual(CREATE_SCHEMA.map((sql) => ({ ...target, sql })));
+    expect(rdsMock.commandCalls(ExecuteStatementCommand).map((c) => c.args[0].input)).toEqual(
+      CREATE_SCHEMA.map((sql) => ({ ...target, sql })),
+    );
   });
 
   it('loads a snapshot in one transaction: staging, chunked typed batches, primary key, swap, commit', async () => {
@@ -123,14 +127,23 @@ describe('RdsDataFeatureStore (aws-sdk-client-mock, exact Data API requests)', (
     rdsMock.on(ExecuteStatementCommand, { sql: COUNT_STAGING }).resolves({ records: [[{ longValue: 5 }]] });
     rdsMock.on(BatchExecuteStatementCommand).resolves({ updateResults: [] });
     rdsMock.on(CommitTransactionCommand).resolves({ transactionStatus: 'Transaction Committed' });
-    const store = new RdsDataFeatureStore(new RDSDataClient({}), target, { maxRequestBytes: 3 * 1024 * 1024, maxRowsPerBatch: 2 });
+    const store = new RdsDataFeatureStore(new RDSDataClient({}), target, {
+      maxRequestBytes: 3 * 1024 * 1024,
+      maxRowsPerBatch: 2,
+    });
 
-    const res = await store.replaceSnapshot('snap2', [[customer(1), customer(2), customer(3)], [customer(4), customer(5)]]);
+    const res = await store.replaceSnapshot('snap2', [
+      [customer(1), customer(2), customer(3)],
+      [customer(4), customer(5)],
+    ]);
     expect(res).toEqual({ rows: 5 });
 
     const calls = rdsMock.calls().map((c) => [c.args[0].constructor.name, c.args[0].input]);
     const tx = { ...target, transactionId: 'tx-1' };
-    const batch = (ids: number[]) => ['BatchExecuteStatementCommand', { ...tx, sql: INSERT_STAGING_ROW, parameterSets: ids.map((id) => expectedSet(id, 'snap2')) }];
+    const batch = (ids: number[]) => [
+      'BatchExecuteStatementCommand',
+      { ...tx, sql: INSERT_STAGING_ROW, parameterSets: ids.map((id) => expectedSet(id, 'snap2')) },
+    ];
     expect(calls).toEqual([
       ['BeginTransactionCommand', target],
       ...PREPARE_STAGING.map((sql) => ['ExecuteStatementCommand', { ...tx, sql }]),
@@ -142,7 +155,14 @@ describe('RdsDataFeatureStore (aws-sdk-client-mock, exact Data API requests)', (
       ...SWAP_IN_STAGING.map((sql) => [
         'ExecuteStatementCommand',
         sql.includes(':snapshot_id')
-          ? { ...tx, sql, parameters: [{ name: 'snapshot_id', value: { stringValue: 'snap2' } }, { name: 'row_count', value: { longValue: 5 } }] }
+          ? {
+              ...tx,
+              sql,
+              parameters: [
+                { name: 'snapshot_id', value: { stringValue: 'snap2' } },
+                { name: 'row_count', value: { longValue: 5 } },
+              ],
+            }
           : { ...tx, sql },
       ]),
       ['CommitTransactionCommand', { ...txBase, transactionId: 'tx-1' }],
@@ -157,7 +177,10 @@ describe('RdsDataFeatureStore (aws-sdk-client-mock, exact Data API requests)', (
     rdsMock.on(BatchExecuteStatementCommand).resolves({});
     rdsMock.on(CommitTransactionCommand).resolves({});
     const budget = 6_000;
-    const store = new RdsDataFeatureStore(new RDSDataClient({}), target, { maxRequestBytes: budget, maxRowsPerBatch: 1_000 });
+    const store = new RdsDataFeatureStore(new RDSDataClient({}), target, {
+      maxRequestBytes: budget,
+      maxRowsPerBatch: 1_000,
+    });
     await store.replaceSnapshot('snap3', [Array.from({ length: 40 }, (_, i) => customer(i))]);
     const batches = rdsMock.commandCalls(BatchExecuteStatementCommand).map((c) => c.args[0].input);
     expect(batches.length).toBeGreaterThan(3);
@@ -173,11 +196,19 @@ describe('RdsDataFeatureStore (aws-sdk-client-mock, exact Data API requests)', (
       .resolvesOnce({})
       .rejectsOnce(new BadRequestException({ message: 'ERROR: value too long for type', $metadata: {} }));
     rdsMock.on(RollbackTransactionCommand).resolves({ transactionStatus: 'Rollback Complete' });
-    const store = new RdsDataFeatureStore(new RDSDataClient({}), target, { maxRequestBytes: 3 * 1024 * 1024, maxRowsPerBatch: 1 });
-    await expect(store.replaceSnapshot('snap4', [[customer(1), customer(2), customer(3)]])).rejects.toThrow('value too long');
+    const store = new RdsDataFeatureStore(new RDSDataClient({}), target, {
+      maxRequestBytes: 3 * 1024 * 1024,
+      maxRowsPerBatch: 1,
+    });
+    await expect(store.replaceSnapshot('snap4', [[customer(1), customer(2), customer(3)]])).rejects.toThrow(
+      'value too long',
+    );
     expect(rdsMock.commandCalls(CommitTransactionCommand)).toHaveLength(0);
     expect(rdsMock.commandCalls(BatchExecuteStatementCommand)).toHaveLength(2);
-    expect(rdsMock.commandCalls(RollbackTransactionCommand)[0].args[0].input).toEqual({ ...txBase, transactionId: 'tx-3' });
+    expect(rdsMock.commandCalls(RollbackTransactionCommand)[0].args[0].input).toEqual({
+      ...txBase,
+      transactionId: 'tx-3',
+    });
   });
 
   it('rolls back when reading the snapshot fails half way', async () => {
@@ -191,7 +222,10 @@ describe('RdsDataFeatureStore (aws-sdk-client-mock, exact Data API requests)', (
     }
     const store = new RdsDataFeatureStore(new RDSDataClient({}), target);
     await expect(store.replaceSnapshot('snap5', failing())).rejects.toThrow('parquet read failed');
-    expect(rdsMock.commandCalls(RollbackTransactionCommand)[0].args[0].input).toEqual({ ...txBase, transactionId: 'tx-5' });
+    expect(rdsMock.commandCalls(RollbackTransactionCommand)[0].args[0].input).toEqual({
+      ...txBase,
+      transactionId: 'tx-5',
+    });
     expect(rdsMock.commandCalls(CommitTransactionCommand)).toHaveLength(0);
   });
 
@@ -200,8 +234,18 @@ describe('RdsDataFeatureStore (aws-sdk-client-mock, exact Data API requests)', (
     rdsMock
       .on(ExecuteStatementCommand)
       .rejectsOnce(new DatabaseResumingException({ message: 'resuming', $metadata: {} }))
-      .rejectsOnce(new BadRequestException({ message: 'Communications link failure\n\nThe last packet sent successfully...', $metadata: {} }))
-      .rejectsOnce(new BadRequestException({ message: 'ERROR: relation "customer_features" does not exist', $metadata: {} }));
+      .rejectsOnce(
+        new BadRequestException({
+          message: 'Communications link failure\n\nThe last packet sent successfully...',
+          $metadata: {},
+        }),
+      )
+      .rejectsOnce(
+        new BadRequestException({
+          message: 'ERROR: relation "customer_features" does not exist',
+          $metadata: {},
+        }),
+      );
     await expect(store.get('1')).rejects.toBeInstanceOf(FeatureStoreUnavailableError);
     await expect(store.ping()).rejects.toBeInstanceOf(FeatureStoreUnavailableError);
     const err = await store.get('1').catch((e: unknown) => e);
@@ -214,12 +258,17 @@ describe('RdsDataFeatureStore (aws-sdk-client-mock, exact Data API requests)', (
     rdsMock
       .on(BatchExecuteStatementCommand)
       .rejects(new TransactionNotFoundException({ message: 'Transaction tx-7 is not found', $metadata: {} }));
-    rdsMock.on(RollbackTransactionCommand).rejects(new TransactionNotFoundException({ message: 'Transaction tx-7 is not found', $metadata: {} }));
+    rdsMock
+      .on(RollbackTransactionCommand)
+      .rejects(new TransactionNotFoundException({ message: 'Transaction tx-7 is not found', $metadata: {} }));
     const store = new RdsDataFeatureStore(new RDSDataClient({}), target);
     const err = await store.replaceSnapshot('s7', [[customer(1)]]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FeatureStoreUnavailableError);
     expect((err as Error).message).toContain('TransactionNotFoundException');
-    expect(rdsMock.commandCalls(RollbackTransactionCommand)[0].args[0].input).toEqual({ ...txBase, transactionId: 'tx-7' });
+    expect(rdsMock.commandCalls(RollbackTransactionCommand)[0].args[0].input).toEqual({
+      ...txBase,
+      transactionId: 'tx-7',
+    });
     expect(rdsMock.commandCalls(CommitTransactionCommand)).toHaveLength(0);
   });
 
@@ -227,8 +276,13 @@ describe('RdsDataFeatureStore (aws-sdk-client-mock, exact Data API requests)', (
     rdsMock.on(BeginTransactionCommand).resolves({ transactionId: 'tx-6' });
     rdsMock.on(ExecuteStatementCommand).resolves({});
     rdsMock.on(RollbackTransactionCommand).resolves({});
-    const store = new RdsDataFeatureStore(new RDSDataClient({}), target, { maxRequestBytes: 700, maxRowsPerBatch: 10 });
-    await expect(store.replaceSnapshot('s', [[customer(1)]])).rejects.toThrow(/more than a whole Data API request/);
+    const store = new RdsDataFeatureStore(new RDSDataClient({}), target, {
+      maxRequestBytes: 700,
+      maxRowsPerBatch: 10,
+    });
+    await expect(store.replaceSnapshot('s', [[customer(1)]])).rejects.toThrow(
+      /more than a whole Data API request/,
+    );
     expect(rdsMock.commandCalls(RollbackTransactionCommand)).toHaveLength(1);
   });
 });

@@ -35,11 +35,18 @@ describe('S3ObjectStore (aws-sdk-client-mock, exact command inputs)', () => {
   });
 
   it('gets an object under the key prefix and reads a missing key (NoSuchKey) as undefined', async () => {
-    s3Mock.on(GetObjectCommand, { Bucket, Key: 'env/dev/features/CURRENT' }).resolves({ Body: body('{"snapshotId":"abc"}') });
-    s3Mock.on(GetObjectCommand, { Bucket, Key: 'env/dev/features/none' }).rejects(new NoSuchKey({ message: 'nope', $metadata: {} }));
+    s3Mock
+      .on(GetObjectCommand, { Bucket, Key: 'env/dev/features/CURRENT' })
+      .resolves({ Body: body('{"snapshotId":"abc"}') });
+    s3Mock
+      .on(GetObjectCommand, { Bucket, Key: 'env/dev/features/none' })
+      .rejects(new NoSuchKey({ message: 'nope', $metadata: {} }));
     expect(await getJson(store, 'features/CURRENT')).toEqual({ snapshotId: 'abc' });
     expect(await store.get('features/none')).toBeUndefined();
-    expect(s3Mock.commandCalls(GetObjectCommand)[0].args[0].input).toEqual({ Bucket, Key: 'env/dev/features/CURRENT' });
+    expect(s3Mock.commandCalls(GetObjectCommand)[0].args[0].input).toEqual({
+      Bucket,
+      Key: 'env/dev/features/CURRENT',
+    });
   });
 
   it('puts with a content type, and with ifAbsent sends If-None-Match: *', async () => {
@@ -47,25 +54,51 @@ describe('S3ObjectStore (aws-sdk-client-mock, exact command inputs)', () => {
     await store.put('features/CURRENT', '{"a":1}', { contentType: 'application/json' });
     await store.put('models/m/v1/model.onnx', new Uint8Array([1, 2]), { ifAbsent: true });
     const calls = s3Mock.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
-    expect(calls[0]).toEqual({ Bucket, Key: 'env/dev/features/CURRENT', Body: '{"a":1}', ContentType: 'application/json' });
-    expect(calls[1]).toEqual({ Bucket, Key: 'env/dev/models/m/v1/model.onnx', Body: new Uint8Array([1, 2]), IfNoneMatch: '*' });
+    expect(calls[0]).toEqual({
+      Bucket,
+      Key: 'env/dev/features/CURRENT',
+      Body: '{"a":1}',
+      ContentType: 'application/json',
+    });
+    expect(calls[1]).toEqual({
+      Bucket,
+      Key: 'env/dev/models/m/v1/model.onnx',
+      Body: new Uint8Array([1, 2]),
+      IfNoneMatch: '*',
+    });
   });
 
   it('turns 412 Precondition Failed on an ifAbsent put into ObjectExistsError', async () => {
-    s3Mock
-      .on(PutObjectCommand)
-      .rejects(new S3ServiceException({ name: 'PreconditionFailed', $fault: 'client', $metadata: { httpStatusCode: 412 }, message: 'At least one of the pre-conditions you specified did not hold' }));
-    await expect(store.put('models/m/v1/model.onnx', 'x', { ifAbsent: true })).rejects.toBeInstanceOf(ObjectExistsError);
+    s3Mock.on(PutObjectCommand).rejects(
+      new S3ServiceException({
+        name: 'PreconditionFailed',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 412 },
+        message: 'At least one of the pre-conditions you specified did not hold',
+      }),
+    );
+    await expect(store.put('models/m/v1/model.onnx', 'x', { ifAbsent: true })).rejects.toBeInstanceOf(
+      ObjectExistsError,
+    );
   });
 
   it('lets other put failures through unchanged', async () => {
-    s3Mock.on(PutObjectCommand).rejects(new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'denied' }));
+    s3Mock.on(PutObjectCommand).rejects(
+      new S3ServiceException({
+        name: 'AccessDenied',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 403 },
+        message: 'denied',
+      }),
+    );
     await expect(store.put('a', 'x', { ifAbsent: true })).rejects.toThrow('denied');
   });
 
   it('heads an object (size, etag) and reads NotFound as undefined', async () => {
     s3Mock.on(HeadObjectCommand, { Bucket, Key: 'env/dev/a' }).resolves({ ContentLength: 42, ETag: '"e1"' });
-    s3Mock.on(HeadObjectCommand, { Bucket, Key: 'env/dev/b' }).rejects(new NotFound({ message: 'Not Found', $metadata: { httpStatusCode: 404 } }));
+    s3Mock
+      .on(HeadObjectCommand, { Bucket, Key: 'env/dev/b' })
+      .rejects(new NotFound({ message: 'Not Found', $metadata: { httpStatusCode: 404 } }));
     expect(await store.head('a')).toEqual({ key: 'a', size: 42, etag: '"e1"' });
     expect(await store.head('b')).toBeUndefined();
     expect(s3Mock.commandCalls(HeadObjectCommand)[0].args[0].input).toEqual({ Bucket, Key: 'env/dev/a' });
@@ -84,7 +117,10 @@ describe('S3ObjectStore (aws-sdk-client-mock, exact command inputs)', () => {
         NextContinuationToken: 't2',
         Contents: [{ Key: 'env/dev/features/snapshot=b/manifest.json', Size: 5, ETag: '"2"' }],
       })
-      .resolvesOnce({ IsTruncated: false, Contents: [{ Key: 'env/dev/features/snapshot=b/part-00000.parquet', Size: 7, ETag: '"3"' }] });
+      .resolvesOnce({
+        IsTruncated: false,
+        Contents: [{ Key: 'env/dev/features/snapshot=b/part-00000.parquet', Size: 7, ETag: '"3"' }],
+      });
     const listed = await store.list('features/snapshot=');
     expect(listed).toEqual([
       { key: 'features/snapshot=a/part-00000.parquet', size: 10, etag: '"1"' },
@@ -108,16 +144,25 @@ describe('S3ObjectStore (aws-sdk-client-mock, exact command inputs)', () => {
   it('deletes by key', async () => {
     s3Mock.on(DeleteObjectCommand).resolves({});
     await store.delete('tmp/x');
-    expect(s3Mock.commandCalls(DeleteObjectCommand)[0].args[0].input).toEqual({ Bucket, Key: 'env/dev/tmp/x' });
+    expect(s3Mock.commandCalls(DeleteObjectCommand)[0].args[0].input).toEqual({
+      Bucket,
+      Key: 'env/dev/tmp/x',
+    });
   });
 
   it('downloads to a file through a temp name, and names the s3 url when the key is missing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cr-s3-'));
-    s3Mock.on(GetObjectCommand, { Bucket, Key: 'env/dev/raw/loans.csv' }).resolves({ Body: body('id,loan_id\n1,2\n') });
-    s3Mock.on(GetObjectCommand, { Bucket, Key: 'env/dev/raw/none.csv' }).rejects(new NoSuchKey({ message: 'nope', $metadata: {} }));
+    s3Mock
+      .on(GetObjectCommand, { Bucket, Key: 'env/dev/raw/loans.csv' })
+      .resolves({ Body: body('id,loan_id\n1,2\n') });
+    s3Mock
+      .on(GetObjectCommand, { Bucket, Key: 'env/dev/raw/none.csv' })
+      .rejects(new NoSuchKey({ message: 'nope', $metadata: {} }));
     await store.download('raw/loans.csv', join(dir, 'in', 'loans.csv'));
     expect(readFileSync(join(dir, 'in', 'loans.csv'), 'utf8')).toBe('id,loan_id\n1,2\n');
-    await expect(store.download('raw/none.csv', join(dir, 'none.csv'))).rejects.toThrow('s3://credit-risk-data-dev/env/dev/raw/none.csv');
+    await expect(store.download('raw/none.csv', join(dir, 'none.csv'))).rejects.toThrow(
+      's3://credit-risk-data-dev/env/dev/raw/none.csv',
+    );
     expect(existsSync(join(dir, 'none.csv'))).toBe(false);
     expect(readdirSync(join(dir, 'in'))).toEqual(['loans.csv']);
   });

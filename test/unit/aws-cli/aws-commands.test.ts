@@ -41,11 +41,39 @@ afterEach(() => {
 
 describe('credit-risk aws pipeline', () => {
   it('run starts an execution with the input, size and canary share given', async () => {
-    sfn.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date('2025-03-01T10:00:00Z') });
-    const r = await cli('aws', 'pipeline', 'run', '--state-machine-arn', MACHINE, '--region', 'eu-west-1', '--input', 'raw/2025/03/loans.csv', '--size', '1048576', '--canary-weight', '0.2', '--name', 'run-7', '--json');
+    sfn
+      .on(StartExecutionCommand)
+      .resolves({ executionArn: EXECUTION, startDate: new Date('2025-03-01T10:00:00Z') });
+    const r = await cli(
+      'aws',
+      'pipeline',
+      'run',
+      '--state-machine-arn',
+      MACHINE,
+      '--region',
+      'eu-west-1',
+      '--input',
+      'raw/2025/03/loans.csv',
+      '--size',
+      '1048576',
+      '--canary-weight',
+      '0.2',
+      '--name',
+      'run-7',
+      '--json',
+    );
     expect(r.code).toBe(0);
     expect(sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input)).toEqual([
-      { stateMachineArn: MACHINE, name: 'run-7', input: JSON.stringify({ trigger: 'cli', input: 'raw/2025/03/loans.csv', sizeBytes: 1048576, canaryWeight: 0.2 }) },
+      {
+        stateMachineArn: MACHINE,
+        name: 'run-7',
+        input: JSON.stringify({
+          trigger: 'cli',
+          input: 'raw/2025/03/loans.csv',
+          sizeBytes: 1048576,
+          canaryWeight: 0.2,
+        }),
+      },
     ]);
     expect(JSON.parse(r.out)).toEqual({ executionArn: EXECUTION, startDate: '2025-03-01T10:00:00.000Z' });
   });
@@ -56,7 +84,10 @@ describe('credit-risk aws pipeline', () => {
     const r = await cli('aws', 'pipeline', 'run');
     expect(r.code).toBe(0);
     expect(r.out.trim()).toBe(EXECUTION);
-    expect(sfn.commandCalls(StartExecutionCommand)[0].args[0].input).toEqual({ stateMachineArn: MACHINE, input: '{"trigger":"cli"}' });
+    expect(sfn.commandCalls(StartExecutionCommand)[0].args[0].input).toEqual({
+      stateMachineArn: MACHINE,
+      input: '{"trigger":"cli"}',
+    });
     expect(await sfn.call(0).thisValue.config.region()).toBe('eu-west-1');
   });
 
@@ -71,32 +102,102 @@ describe('credit-risk aws pipeline', () => {
   });
 
   it('status of a named execution describes it and reads its whole history into a state table', async () => {
-    sfn.on(DescribeExecutionCommand).resolves({ executionArn: EXECUTION, name: 'run-7', status: 'SUCCEEDED', startDate: new Date('2025-03-01T10:00:00Z'), stopDate: new Date('2025-03-01T10:20:00Z') });
+    sfn.on(DescribeExecutionCommand).resolves({
+      executionArn: EXECUTION,
+      name: 'run-7',
+      status: 'SUCCEEDED',
+      startDate: new Date('2025-03-01T10:00:00Z'),
+      stopDate: new Date('2025-03-01T10:20:00Z'),
+    });
     const t = (s: number) => new Date(Date.parse('2025-03-01T10:00:00Z') + s * 1000);
     sfn
-      .on(GetExecutionHistoryCommand, { executionArn: EXECUTION, maxResults: 1000, nextToken: undefined, includeExecutionData: true })
+      .on(GetExecutionHistoryCommand, {
+        executionArn: EXECUTION,
+        maxResults: 1000,
+        nextToken: undefined,
+        includeExecutionData: true,
+      })
       .resolves({
         events: [
-          { id: 1, timestamp: t(0), type: 'ExecutionStarted', executionStartedEventDetails: { input: '{"trigger":"cli"}' } },
-          { id: 2, timestamp: t(1), type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'Train', input: '{}' } },
-          { id: 3, timestamp: t(2), type: 'LambdaFunctionFailed', lambdaFunctionFailedEventDetails: { error: 'Lambda.ServiceException', cause: 'flaky' } },
+          {
+            id: 1,
+            timestamp: t(0),
+            type: 'ExecutionStarted',
+            executionStartedEventDetails: { input: '{"trigger":"cli"}' },
+          },
+          {
+            id: 2,
+            timestamp: t(1),
+            type: 'TaskStateEntered',
+            stateEnteredEventDetails: { name: 'Train', input: '{}' },
+          },
+          {
+            id: 3,
+            timestamp: t(2),
+            type: 'LambdaFunctionFailed',
+            lambdaFunctionFailedEventDetails: { error: 'Lambda.ServiceException', cause: 'flaky' },
+          },
         ],
         nextToken: 'page2',
       });
-    sfn.on(GetExecutionHistoryCommand, { executionArn: EXECUTION, maxResults: 1000, nextToken: 'page2', includeExecutionData: true }).resolves({
-      events: [
-        { id: 4, timestamp: t(60), type: 'TaskStateExited', stateExitedEventDetails: { name: 'Train', output: '{"candidate":{"version":"abc"}}' } },
-        { id: 5, timestamp: t(61), type: 'SucceedStateEntered', stateEnteredEventDetails: { name: 'Promoted', input: '{}' } },
-        { id: 6, timestamp: t(61), type: 'SucceedStateExited', stateExitedEventDetails: { name: 'Promoted', output: '{}' } },
-        { id: 7, timestamp: t(62), type: 'ExecutionSucceeded', executionSucceededEventDetails: { output: '{"status":"promoted","modelVersion":"' + 'c'.repeat(64) + '"}' } },
-      ],
-    });
-    const r = await cli('aws', 'pipeline', 'status', 'run-7', '--state-machine-arn', MACHINE, '--region', 'eu-west-1', '--json');
+    sfn
+      .on(GetExecutionHistoryCommand, {
+        executionArn: EXECUTION,
+        maxResults: 1000,
+        nextToken: 'page2',
+        includeExecutionData: true,
+      })
+      .resolves({
+        events: [
+          {
+            id: 4,
+            timestamp: t(60),
+            type: 'TaskStateExited',
+            stateExitedEventDetails: { name: 'Train', output: '{"candidate":{"version":"abc"}}' },
+          },
+          {
+            id: 5,
+            timestamp: t(61),
+            type: 'SucceedStateEntered',
+            stateEnteredEventDetails: { name: 'Promoted', input: '{}' },
+          },
+          {
+            id: 6,
+            timestamp: t(61),
+            type: 'SucceedStateExited',
+            stateExitedEventDetails: { name: 'Promoted', output: '{}' },
+          },
+          {
+            id: 7,
+            timestamp: t(62),
+            type: 'ExecutionSucceeded',
+            executionSucceededEventDetails: {
+              output: '{"status":"promoted","modelVersion":"' + 'c'.repeat(64) + '"}',
+            },
+          },
+        ],
+      });
+    const r = await cli(
+      'aws',
+      'pipeline',
+      'status',
+      'run-7',
+      '--state-machine-arn',
+      MACHINE,
+      '--region',
+      'eu-west-1',
+      '--json',
+    );
     expect(r.code).toBe(0);
     expect(sfn.commandCalls(DescribeExecutionCommand)[0].args[0].input).toEqual({ executionArn: EXECUTION });
     expect(sfn.commandCalls(GetExecutionHistoryCommand)).toHaveLength(2);
     const status = JSON.parse(r.out);
-    expect(status).toMatchObject({ executionArn: EXECUTION, status: 'SUCCEEDED', decision: 'promoted', modelVersion: 'c'.repeat(64) });
+    expect(status).toMatchObject({
+      executionArn: EXECUTION,
+      status: 'SUCCEEDED',
+      decision: 'promoted',
+      modelVersion: 'c'.repeat(64),
+    });
     expect(status.states).toEqual([
       { name: 'Train', type: 'Task', ms: 59000, error: { error: 'Lambda.ServiceException', cause: 'flaky' } },
       { name: 'Promoted', type: 'Succeed', ms: 0, error: null },
@@ -104,12 +205,27 @@ describe('credit-risk aws pipeline', () => {
   });
 
   it('status without an execution shows the latest one', async () => {
-    sfn.on(ListExecutionsCommand).resolves({ executions: [{ executionArn: EXECUTION, stateMachineArn: MACHINE, name: 'run-7', status: 'RUNNING', startDate: new Date() }] });
-    sfn.on(DescribeExecutionCommand).resolves({ executionArn: EXECUTION, name: 'run-7', status: 'RUNNING', startDate: new Date() });
+    sfn.on(ListExecutionsCommand).resolves({
+      executions: [
+        {
+          executionArn: EXECUTION,
+          stateMachineArn: MACHINE,
+          name: 'run-7',
+          status: 'RUNNING',
+          startDate: new Date(),
+        },
+      ],
+    });
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolves({ executionArn: EXECUTION, name: 'run-7', status: 'RUNNING', startDate: new Date() });
     sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
     const r = await cli('aws', 'pipeline', 'status', '--state-machine-arn', MACHINE, '--region', 'eu-west-1');
     expect(r.code).toBe(0);
-    expect(sfn.commandCalls(ListExecutionsCommand)[0].args[0].input).toEqual({ stateMachineArn: MACHINE, maxResults: 1 });
+    expect(sfn.commandCalls(ListExecutionsCommand)[0].args[0].input).toEqual({
+      stateMachineArn: MACHINE,
+      maxResults: 1,
+    });
     expect(r.out).toContain('status    running');
   });
 });
@@ -119,8 +235,18 @@ describe('credit-risk aws glue', () => {
     process.env.CREDIT_RISK_GLUE_JOB = 'credit-risk-prod-extract-features';
     glue.on(StartJobRunCommand).resolves({ JobRunId: 'jr_1' });
     const r = await cli(
-      'aws', 'glue', 'run', '--region', 'eu-west-1', '--input', 's3://features-bucket/staging/0123456789abcdef/raw_valid.parquet',
-      '--output', 's3://features-bucket/staging/0123456789abcdef/spark/', '--as-of', '2025-01-31', '--json',
+      'aws',
+      'glue',
+      'run',
+      '--region',
+      'eu-west-1',
+      '--input',
+      's3://features-bucket/staging/0123456789abcdef/raw_valid.parquet',
+      '--output',
+      's3://features-bucket/staging/0123456789abcdef/spark/',
+      '--as-of',
+      '2025-01-31',
+      '--json',
     );
     expect(r.code).toBe(0);
     expect(glue.commandCalls(StartJobRunCommand)[0].args[0].input).toEqual({
@@ -135,17 +261,48 @@ describe('credit-risk aws glue', () => {
   });
 
   it('run refuses a path that is not an S3 URI', async () => {
-    const r = await cli('aws', 'glue', 'run', '--region', 'eu-west-1', '--job-name', 'j', '--input', '/tmp/loans.csv', '--output', 's3://b/features/snapshot=x/');
+    const r = await cli(
+      'aws',
+      'glue',
+      'run',
+      '--region',
+      'eu-west-1',
+      '--job-name',
+      'j',
+      '--input',
+      '/tmp/loans.csv',
+      '--output',
+      's3://b/features/snapshot=x/',
+    );
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/BAD_S3_URI.*--input/);
     expect(glue.calls()).toHaveLength(0);
   });
 
   it('status reads the job run', async () => {
-    glue.on(GetJobRunCommand).resolves({ JobRun: { Id: 'jr_1', JobRunState: 'FAILED', ExecutionTime: 93, ErrorMessage: 'AnalysisException: column id not found' } });
-    const r = await cli('aws', 'glue', 'status', 'jr_1', '--job-name', 'credit-risk-prod-extract-features', '--region', 'eu-west-1');
+    glue.on(GetJobRunCommand).resolves({
+      JobRun: {
+        Id: 'jr_1',
+        JobRunState: 'FAILED',
+        ExecutionTime: 93,
+        ErrorMessage: 'AnalysisException: column id not found',
+      },
+    });
+    const r = await cli(
+      'aws',
+      'glue',
+      'status',
+      'jr_1',
+      '--job-name',
+      'credit-risk-prod-extract-features',
+      '--region',
+      'eu-west-1',
+    );
     expect(r.code).toBe(0);
-    expect(glue.commandCalls(GetJobRunCommand)[0].args[0].input).toEqual({ JobName: 'credit-risk-prod-extract-features', RunId: 'jr_1' });
+    expect(glue.commandCalls(GetJobRunCommand)[0].args[0].input).toEqual({
+      JobName: 'credit-risk-prod-extract-features',
+      RunId: 'jr_1',
+    });
     expect(r.out).toBe('jr_1  FAILED  93 s\nerror: AnalysisException: column id not found\n');
   });
 });

@@ -25,7 +25,8 @@ const sns = mockClient(SNSClient);
 const cloudwatch = mockClient(CloudWatchClient);
 const FN = 'credit-risk-prod-predict';
 const V = 'a'.repeat(64);
-const IMAGE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/credit-risk-prod-predict@sha256:' + 'b'.repeat(64);
+const IMAGE =
+  '123456789012.dkr.ecr.eu-west-1.amazonaws.com/credit-risk-prod-predict@sha256:' + 'b'.repeat(64);
 
 beforeEach(() => {
   lambda.reset();
@@ -36,43 +37,82 @@ beforeEach(() => {
 
 describe('LambdaAliasDeployer', () => {
   it('updates the image, waits, publishes a version described by model and build, and waits for it', async () => {
-    lambda.on(ListVersionsByFunctionCommand).resolves({ Versions: [{ Version: '$LATEST' }, { Version: '3', Description: 'model=x build=y' }] });
+    lambda
+      .on(ListVersionsByFunctionCommand)
+      .resolves({ Versions: [{ Version: '$LATEST' }, { Version: '3', Description: 'model=x build=y' }] });
     lambda.on(UpdateFunctionCodeCommand).resolves({ CodeSha256: 'sha-of-image' });
     lambda.on(GetFunctionCommand).resolves({ Configuration: { LastUpdateStatus: 'Successful' } });
     lambda.on(PublishVersionCommand).resolves({ Version: '4' });
     lambda.on(GetFunctionConfigurationCommand).resolves({ State: 'Active' });
     const d = new LambdaAliasDeployer(new LambdaClient({}), FN, 'live');
-    expect(await d.publish({ modelVersion: V, artifact: IMAGE, buildId: 'proj:42' })).toEqual({ functionVersion: '4', modelVersion: V });
-    expect(lambda.commandCalls(UpdateFunctionCodeCommand)[0].args[0].input).toEqual({ FunctionName: FN, ImageUri: IMAGE });
-    expect(lambda.commandCalls(PublishVersionCommand)[0].args[0].input).toEqual({ FunctionName: FN, Description: `model=${V} build=proj:42`, CodeSha256: 'sha-of-image' });
-    expect(lambda.commandCalls(GetFunctionConfigurationCommand)[0].args[0].input).toEqual({ FunctionName: FN, Qualifier: '4' });
+    expect(await d.publish({ modelVersion: V, artifact: IMAGE, buildId: 'proj:42' })).toEqual({
+      functionVersion: '4',
+      modelVersion: V,
+    });
+    expect(lambda.commandCalls(UpdateFunctionCodeCommand)[0].args[0].input).toEqual({
+      FunctionName: FN,
+      ImageUri: IMAGE,
+    });
+    expect(lambda.commandCalls(PublishVersionCommand)[0].args[0].input).toEqual({
+      FunctionName: FN,
+      Description: `model=${V} build=proj:42`,
+      CodeSha256: 'sha-of-image',
+    });
+    expect(lambda.commandCalls(GetFunctionConfigurationCommand)[0].args[0].input).toEqual({
+      FunctionName: FN,
+      Qualifier: '4',
+    });
   });
 
   it('returns the version already published for the same model and build instead of publishing again', async () => {
-    lambda.on(ListVersionsByFunctionCommand, { FunctionName: FN, Marker: undefined }).resolves({ Versions: [{ Version: '1', Description: 'old' }], NextMarker: 'm2' });
-    lambda.on(ListVersionsByFunctionCommand, { FunctionName: FN, Marker: 'm2' }).resolves({ Versions: [{ Version: '7', Description: `model=${V} build=proj:42` }] });
+    lambda
+      .on(ListVersionsByFunctionCommand, { FunctionName: FN, Marker: undefined })
+      .resolves({ Versions: [{ Version: '1', Description: 'old' }], NextMarker: 'm2' });
+    lambda
+      .on(ListVersionsByFunctionCommand, { FunctionName: FN, Marker: 'm2' })
+      .resolves({ Versions: [{ Version: '7', Description: `model=${V} build=proj:42` }] });
     const d = new LambdaAliasDeployer(new LambdaClient({}), FN, 'live');
-    expect(await d.publish({ modelVersion: V, artifact: IMAGE, buildId: 'proj:42' })).toEqual({ functionVersion: '7', modelVersion: V });
+    expect(await d.publish({ modelVersion: V, artifact: IMAGE, buildId: 'proj:42' })).toEqual({
+      functionVersion: '7',
+      modelVersion: V,
+    });
     expect(lambda.commandCalls(UpdateFunctionCodeCommand)).toHaveLength(0);
     expect(lambda.commandCalls(PublishVersionCommand)).toHaveLength(0);
   });
 
   it('sets the whole alias routing in one UpdateAlias and reads it back', async () => {
     lambda.on(UpdateAliasCommand).resolves({});
-    lambda.on(GetAliasCommand).resolves({ FunctionVersion: '3', RoutingConfig: { AdditionalVersionWeights: { '4': 0.1 } } });
+    lambda
+      .on(GetAliasCommand)
+      .resolves({ FunctionVersion: '3', RoutingConfig: { AdditionalVersionWeights: { '4': 0.1 } } });
     const d = new LambdaAliasDeployer(new LambdaClient({}), FN, 'live');
     await d.route({ functionVersion: '3', canary: { functionVersion: '4', weight: 0.1 } });
     await d.route({ functionVersion: '4', canary: null });
     expect(lambda.commandCalls(UpdateAliasCommand).map((c) => c.args[0].input)).toEqual([
-      { FunctionName: FN, Name: 'live', FunctionVersion: '3', RoutingConfig: { AdditionalVersionWeights: { '4': 0.1 } } },
-      { FunctionName: FN, Name: 'live', FunctionVersion: '4', RoutingConfig: { AdditionalVersionWeights: {} } },
+      {
+        FunctionName: FN,
+        Name: 'live',
+        FunctionVersion: '3',
+        RoutingConfig: { AdditionalVersionWeights: { '4': 0.1 } },
+      },
+      {
+        FunctionName: FN,
+        Name: 'live',
+        FunctionVersion: '4',
+        RoutingConfig: { AdditionalVersionWeights: {} },
+      },
     ]);
-    expect(await d.routing()).toEqual({ functionVersion: '3', canary: { functionVersion: '4', weight: 0.1 } });
+    expect(await d.routing()).toEqual({
+      functionVersion: '3',
+      canary: { functionVersion: '4', weight: 0.1 },
+    });
   });
 
   it('reads no routing when the alias does not exist, and the model of a version from its description', async () => {
     lambda.on(GetAliasCommand).rejects(new ResourceNotFoundException({ message: 'no alias', $metadata: {} }));
-    lambda.on(GetFunctionConfigurationCommand, { FunctionName: FN, Qualifier: '4' }).resolves({ Description: `model=${V} build=p:1` });
+    lambda
+      .on(GetFunctionConfigurationCommand, { FunctionName: FN, Qualifier: '4' })
+      .resolves({ Description: `model=${V} build=p:1` });
     const d = new LambdaAliasDeployer(new LambdaClient({}), FN, 'live');
     expect(await d.routing()).toBeUndefined();
     expect(await d.modelOf('4')).toBe(V);
@@ -85,10 +125,28 @@ describe('CodeBuildBuilder', () => {
     codebuild
       .on(BatchGetBuildsCommand)
       .resolvesOnce({ builds: [{ id: 'proj:42', buildComplete: false }] })
-      .resolves({ builds: [{ id: 'proj:42', buildComplete: true, buildStatus: 'SUCCEEDED', exportedEnvironmentVariables: [{ name: 'IMAGE_URI', value: IMAGE }] }] });
+      .resolves({
+        builds: [
+          {
+            id: 'proj:42',
+            buildComplete: true,
+            buildStatus: 'SUCCEEDED',
+            exportedEnvironmentVariables: [{ name: 'IMAGE_URI', value: IMAGE }],
+          },
+        ],
+      });
     const sleeps: number[] = [];
-    const b = new CodeBuildBuilder(new CodeBuildClient({}), 'credit-risk-prod-predict-image', 5, async (ms) => void sleeps.push(ms));
-    expect(await b.build({ modelName: 'credit-risk', modelVersion: V })).toEqual({ buildId: 'proj:42', artifact: IMAGE, reused: false });
+    const b = new CodeBuildBuilder(
+      new CodeBuildClient({}),
+      'credit-risk-prod-predict-image',
+      5,
+      async (ms) => void sleeps.push(ms),
+    );
+    expect(await b.build({ modelName: 'credit-risk', modelVersion: V })).toEqual({
+      buildId: 'proj:42',
+      artifact: IMAGE,
+      reused: false,
+    });
     expect(codebuild.commandCalls(StartBuildCommand)[0].args[0].input).toEqual({
       projectName: 'credit-risk-prod-predict-image',
       environmentVariablesOverride: [
@@ -96,15 +154,22 @@ describe('CodeBuildBuilder', () => {
         { name: 'MODEL_VERSION', value: V, type: 'PLAINTEXT' },
       ],
     });
-    expect(codebuild.commandCalls(BatchGetBuildsCommand).map((c) => c.args[0].input)).toEqual([{ ids: ['proj:42'] }, { ids: ['proj:42'] }]);
+    expect(codebuild.commandCalls(BatchGetBuildsCommand).map((c) => c.args[0].input)).toEqual([
+      { ids: ['proj:42'] },
+      { ids: ['proj:42'] },
+    ]);
     expect(sleeps).toEqual([5]);
   });
 
   it('fails when the build fails', async () => {
     codebuild.on(StartBuildCommand).resolves({ build: { id: 'proj:43' } });
-    codebuild.on(BatchGetBuildsCommand).resolves({ builds: [{ buildComplete: true, buildStatus: 'FAILED' }] });
+    codebuild
+      .on(BatchGetBuildsCommand)
+      .resolves({ builds: [{ buildComplete: true, buildStatus: 'FAILED' }] });
     const b = new CodeBuildBuilder(new CodeBuildClient({}), 'p', 1, async () => {});
-    await expect(b.build({ modelName: 'credit-risk', modelVersion: V })).rejects.toThrow('image build proj:43 ended FAILED');
+    await expect(b.build({ modelName: 'credit-risk', modelVersion: V })).rejects.toThrow(
+      'image build proj:43 ended FAILED',
+    );
   });
 });
 
@@ -113,7 +178,11 @@ describe('SnsNotifier', () => {
     sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
     const n = new SnsNotifier(new SNSClient({}), 'arn:aws:sns:eu-west-1:123456789012:credit-risk');
     expect(await n.notify({ subject: 's'.repeat(150), message: 'hello' })).toBe('m-1');
-    expect(sns.commandCalls(PublishCommand)[0].args[0].input).toEqual({ TopicArn: 'arn:aws:sns:eu-west-1:123456789012:credit-risk', Subject: 's'.repeat(100), Message: 'hello' });
+    expect(sns.commandCalls(PublishCommand)[0].args[0].input).toEqual({
+      TopicArn: 'arn:aws:sns:eu-west-1:123456789012:credit-risk',
+      Subject: 's'.repeat(100),
+      Message: 'hello',
+    });
   });
 });
 
@@ -132,7 +201,13 @@ describe('CloudWatchMetricsReader', () => {
         ],
         NextToken: 't2',
       })
-      .resolves({ MetricDataResults: [{ Id: 'predictions', Values: [100] }, { Id: 'latency', Values: [41] }, { Id: 'b9', Values: [7] }] });
+      .resolves({
+        MetricDataResults: [
+          { Id: 'predictions', Values: [100] },
+          { Id: 'latency', Values: [41] },
+          { Id: 'b9', Values: [7] },
+        ],
+      });
     const reader = new CloudWatchMetricsReader(new CloudWatchClient({}));
     expect(await reader.traffic(V, { start, end })).toEqual({
       modelVersion: V,
@@ -146,12 +221,34 @@ describe('CloudWatchMetricsReader', () => {
     expect(first.MetricDataQueries?.slice(0, 3)).toEqual([
       {
         Id: 'predictions',
-        MetricStat: { Metric: { Namespace: 'CreditRisk', MetricName: 'predictions', Dimensions: [{ Name: 'service', Value: 'predict' }, { Name: 'modelVersion', Value: V }] }, Period: 660, Stat: 'Sum' },
+        MetricStat: {
+          Metric: {
+            Namespace: 'CreditRisk',
+            MetricName: 'predictions',
+            Dimensions: [
+              { Name: 'service', Value: 'predict' },
+              { Name: 'modelVersion', Value: V },
+            ],
+          },
+          Period: 660,
+          Stat: 'Sum',
+        },
         ReturnData: true,
       },
       {
         Id: 'latency',
-        MetricStat: { Metric: { Namespace: 'CreditRisk', MetricName: 'predictionLatency', Dimensions: [{ Name: 'service', Value: 'predict' }, { Name: 'modelVersion', Value: V }] }, Period: 660, Stat: 'p99' },
+        MetricStat: {
+          Metric: {
+            Namespace: 'CreditRisk',
+            MetricName: 'predictionLatency',
+            Dimensions: [
+              { Name: 'service', Value: 'predict' },
+              { Name: 'modelVersion', Value: V },
+            ],
+          },
+          Period: 660,
+          Stat: 'p99',
+        },
         ReturnData: true,
       },
       {

@@ -29,7 +29,10 @@ function likeChampion(n: number): number[] {
 
 describe('canary judge', () => {
   it('promotes a canary that answers like the champion', () => {
-    const v = judgeCanary(traffic({ predictions: 150, scoreHistogram: likeChampion(150), p99LatencyMs: 14 }), traffic());
+    const v = judgeCanary(
+      traffic({ predictions: 150, scoreHistogram: likeChampion(150), p99LatencyMs: 14 }),
+      traffic(),
+    );
     expect(v).toMatchObject({ decision: 'promote', reasons: [] });
     expect(v.checks.map((c) => c.rule)).toEqual([
       'canary_traffic',
@@ -42,7 +45,10 @@ describe('canary judge', () => {
   });
 
   it('rolls back a canary that throws on every request', () => {
-    const v = judgeCanary(traffic({ predictions: 0, serverErrors: 150, p99LatencyMs: null, scoreHistogram: Array(10).fill(0) }), traffic());
+    const v = judgeCanary(
+      traffic({ predictions: 0, serverErrors: 150, p99LatencyMs: null, scoreHistogram: Array(10).fill(0) }),
+      traffic(),
+    );
     expect(v.decision).toBe('rollback');
     expect(v.reasons.map((r) => r.split(':')[0])).toEqual(['canary_error_rate', 'error_rate_vs_champion']);
   });
@@ -58,11 +64,17 @@ describe('canary judge', () => {
   });
 
   it('rolls back a much slower canary and keeps one within the latency slack', () => {
-    const slow = judgeCanary(traffic({ p99LatencyMs: 320, scoreHistogram: likeChampion(1000) }), traffic({ p99LatencyMs: 15 }));
+    const slow = judgeCanary(
+      traffic({ p99LatencyMs: 320, scoreHistogram: likeChampion(1000) }),
+      traffic({ p99LatencyMs: 15 }),
+    );
     expect(slow.decision).toBe('rollback');
     expect(slow.reasons.map((r) => r.split(':')[0])).toEqual(['p99_latency_vs_champion']);
     // 3x the champion but only 20 ms more: noise at these latencies, not a regression.
-    const fine = judgeCanary(traffic({ p99LatencyMs: 30, scoreHistogram: likeChampion(1000) }), traffic({ p99LatencyMs: 10 }));
+    const fine = judgeCanary(
+      traffic({ p99LatencyMs: 30, scoreHistogram: likeChampion(1000) }),
+      traffic({ p99LatencyMs: 10 }),
+    );
     expect(fine.decision).toBe('promote');
   });
 
@@ -87,7 +99,11 @@ describe('canary judge', () => {
   it('skips the comparative rules when the champion saw too little traffic', () => {
     const v = judgeCanary(traffic(), traffic({ predictions: 5 }));
     expect(v.decision).toBe('promote');
-    expect(v.checks.map((c) => c.rule)).toEqual(['canary_traffic', 'canary_error_rate', 'canary_p99_latency']);
+    expect(v.checks.map((c) => c.rule)).toEqual([
+      'canary_traffic',
+      'canary_error_rate',
+      'canary_p99_latency',
+    ]);
   });
 });
 
@@ -111,11 +127,18 @@ describe('psi', () => {
 
 describe('canaryThresholds', () => {
   it('overrides known thresholds from numbers or numeric strings', () => {
-    expect(canaryThresholds({ minCanaryRequests: '20', maxScorePsi: 0.5 })).toMatchObject({ minCanaryRequests: 20, maxScorePsi: 0.5 });
+    expect(canaryThresholds({ minCanaryRequests: '20', maxScorePsi: 0.5 })).toMatchObject({
+      minCanaryRequests: 20,
+      maxScorePsi: 0.5,
+    });
   });
 
   it('refuses unknown names and non-numbers with a code', () => {
-    expect(() => canaryThresholds({ maxP99: 1 })).toThrow(expect.objectContaining({ code: 'UNKNOWN_CANARY_THRESHOLD' }));
-    expect(() => canaryThresholds({ maxErrorRate: 'high' })).toThrow(expect.objectContaining({ code: 'BAD_CANARY_THRESHOLD' }));
+    expect(() => canaryThresholds({ maxP99: 1 })).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_CANARY_THRESHOLD' }),
+    );
+    expect(() => canaryThresholds({ maxErrorRate: 'high' })).toThrow(
+      expect.objectContaining({ code: 'BAD_CANARY_THRESHOLD' }),
+    );
   });
 });

@@ -19,7 +19,10 @@ describe('AliasTableDeployer (local Lambda versions + alias)', () => {
     const again = await d.publish({ modelVersion: 'a'.repeat(64), artifact: '/b/1', buildId: 'b1' });
     expect([one.functionVersion, two.functionVersion, again.functionVersion]).toEqual(['1', '2', '1']);
     await d.route({ functionVersion: '1', canary: { functionVersion: '2', weight: 0.1 } });
-    expect(await d.routing()).toEqual({ functionVersion: '1', canary: { functionVersion: '2', weight: 0.1 } });
+    expect(await d.routing()).toEqual({
+      functionVersion: '1',
+      canary: { functionVersion: '2', weight: 0.1 },
+    });
     expect(await d.modelOf('2')).toBe('b'.repeat(64));
   });
 
@@ -28,7 +31,9 @@ describe('AliasTableDeployer (local Lambda versions + alias)', () => {
     const d = new AliasTableDeployer(join(home.builds, 'alias-live.json'));
     await d.publish({ modelVersion: 'a'.repeat(64), artifact: '/b/1', buildId: 'b1' });
     await d.route({ functionVersion: '1', canary: null });
-    await expect(d.route({ functionVersion: '1', canary: { functionVersion: '9', weight: 0.5 } })).rejects.toThrow(/version 9: it was never published/);
+    await expect(
+      d.route({ functionVersion: '1', canary: { functionVersion: '9', weight: 0.5 } }),
+    ).rejects.toThrow(/version 9: it was never published/);
     expect(await d.routing()).toEqual({ functionVersion: '1', canary: null });
   });
 });
@@ -38,7 +43,11 @@ describe('BuildDirBuilder (local container rebuild)', () => {
     const home = freshHome();
     const store = new FsObjectStore(home.store);
     const registry = new ModelRegistry(store);
-    const { version } = await registry.register({ model: new Uint8Array([1, 2, 3]), card: '{"threshold":0.5}', report: '<p>r</p>' });
+    const { version } = await registry.register({
+      model: new Uint8Array([1, 2, 3]),
+      card: '{"threshold":0.5}',
+      report: '<p>r</p>',
+    });
     let bundles = 0;
     const bundle = async (outDir: string) => {
       bundles++;
@@ -46,7 +55,13 @@ describe('BuildDirBuilder (local container rebuild)', () => {
       writeFileSync(join(outDir, 'index.mjs'), 'export const handler = () => 1;\n');
       return join(outDir, 'index.mjs');
     };
-    return { home, store, version, builder: new BuildDirBuilder(home.builds, store, bundle), bundles: () => bundles };
+    return {
+      home,
+      store,
+      version,
+      builder: new BuildDirBuilder(home.builds, store, bundle),
+      bundles: () => bundles,
+    };
   }
 
   it('puts the bundle and the registered model into a directory named by both', async () => {
@@ -57,7 +72,9 @@ describe('BuildDirBuilder (local container rebuild)', () => {
     expect(built.artifact).toBe(join(home.builds, built.buildId));
     expect(readdirSync(built.artifact).sort()).toEqual(['build.json', 'function', 'model']);
     expect([...readFileSync(join(built.artifact, 'model', 'model.onnx'))]).toEqual([1, 2, 3]);
-    expect(JSON.parse(readFileSync(join(built.artifact, 'build.json'), 'utf8'))).toMatchObject({ modelVersion: version });
+    expect(JSON.parse(readFileSync(join(built.artifact, 'build.json'), 'utf8'))).toMatchObject({
+      modelVersion: version,
+    });
   });
 
   it('building the same model and code again reuses the directory and leaves no temp files', async () => {
@@ -70,7 +87,9 @@ describe('BuildDirBuilder (local container rebuild)', () => {
 
   it('refuses a version that is not registered', async () => {
     const { builder, home } = await setup();
-    await expect(builder.build({ modelName: 'credit-risk', modelVersion: 'f'.repeat(64) })).rejects.toMatchObject({ code: 'UNKNOWN_MODEL_VERSION' });
+    await expect(
+      builder.build({ modelName: 'credit-risk', modelVersion: 'f'.repeat(64) }),
+    ).rejects.toMatchObject({ code: 'UNKNOWN_MODEL_VERSION' });
     expect(existsSync(home.builds) && readdirSync(home.builds)).toEqual([]);
   });
 });
@@ -80,8 +99,14 @@ describe('JsonlNotifier (local SNS)', () => {
     const home = freshHome();
     const file = join(home.notifications, 'notifications.jsonl');
     const n = new JsonlNotifier(file, () => new Date('2025-01-01T00:00:00Z'));
-    const ids = await Promise.all([n.notify({ subject: 'a', message: 'one' }), n.notify({ subject: 'b', message: 'two' })]);
-    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const ids = await Promise.all([
+      n.notify({ subject: 'a', message: 'one' }),
+      n.notify({ subject: 'b', message: 'two' }),
+    ]);
+    const lines = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.id).sort()).toEqual([...ids].sort());
     expect(lines.map((l) => l.message).sort()).toEqual(['one', 'two']);
     expect(lines[0].at).toBe('2025-01-01T00:00:00.000Z');
@@ -90,16 +115,37 @@ describe('JsonlNotifier (local SNS)', () => {
 
 describe('EmfFileMetricsReader (local CloudWatch)', () => {
   const emf = (at: number, v: string, fields: Record<string, unknown>, names: string[]) =>
-    JSON.stringify({ _aws: { Timestamp: at, CloudWatchMetrics: [{ Namespace: 'CreditRisk', Dimensions: [['service', 'modelVersion']], Metrics: names.map((Name) => ({ Name })) }] }, service: 'predict', modelVersion: v, ...fields });
+    JSON.stringify({
+      _aws: {
+        Timestamp: at,
+        CloudWatchMetrics: [
+          {
+            Namespace: 'CreditRisk',
+            Dimensions: [['service', 'modelVersion']],
+            Metrics: names.map((Name) => ({ Name })),
+          },
+        ],
+      },
+      service: 'predict',
+      modelVersion: v,
+      ...fields,
+    });
 
   it('sums counts, takes the p99 and builds the score histogram per version within the window', async () => {
     const home = freshHome();
     const t = Date.parse('2025-01-01T00:00:00Z');
     const lines = [
       emf(t + 1000, 'v1', { predictionLatency: 5, predictions: 1 }, ['predictionLatency', 'predictions']),
-      emf(t + 1000, 'v1', { predictionLatency: [7, 9], predictions: [1, 1] }, ['predictionLatency', 'predictions']),
-      emf(t + 1000, 'v1', { probabilityBucket: '0.1-0.2', predictionsByProbabilityBucket: 2 }, ['predictionsByProbabilityBucket']),
-      emf(t + 1000, 'v1', { probabilityBucket: '0.9-1.0', predictionsByProbabilityBucket: 1 }, ['predictionsByProbabilityBucket']),
+      emf(t + 1000, 'v1', { predictionLatency: [7, 9], predictions: [1, 1] }, [
+        'predictionLatency',
+        'predictions',
+      ]),
+      emf(t + 1000, 'v1', { probabilityBucket: '0.1-0.2', predictionsByProbabilityBucket: 2 }, [
+        'predictionsByProbabilityBucket',
+      ]),
+      emf(t + 1000, 'v1', { probabilityBucket: '0.9-1.0', predictionsByProbabilityBucket: 1 }, [
+        'predictionsByProbabilityBucket',
+      ]),
       emf(t + 1000, 'v1', { errorCode: 'INTERNAL', serverErrors: 1 }, ['serverErrors']),
       emf(t + 1000, 'v2', { predictionLatency: 100, predictions: 1 }, ['predictionLatency', 'predictions']),
       emf(t - 5000, 'v1', { predictionLatency: 999, predictions: 1 }, ['predictionLatency', 'predictions']),
@@ -109,8 +155,16 @@ describe('EmfFileMetricsReader (local CloudWatch)', () => {
     writeFileSync(join(home.metrics, 'predict.emf.jsonl'), `${lines.join('\n')}\n`);
     const reader = new EmfFileMetricsReader(home.metrics);
     const v1 = await reader.traffic('v1', { start: new Date(t), end: new Date(t + 2000) });
-    expect(v1).toEqual({ modelVersion: 'v1', predictions: 3, serverErrors: 1, p99LatencyMs: 9, scoreHistogram: [0, 2, 0, 0, 0, 0, 0, 0, 0, 1] });
-    expect((await reader.traffic('v3', { start: new Date(t), end: new Date(t + 2000) })).p99LatencyMs).toBeNull();
+    expect(v1).toEqual({
+      modelVersion: 'v1',
+      predictions: 3,
+      serverErrors: 1,
+      p99LatencyMs: 9,
+      scoreHistogram: [0, 2, 0, 0, 0, 0, 0, 0, 0, 1],
+    });
+    expect(
+      (await reader.traffic('v3', { start: new Date(t), end: new Date(t + 2000) })).p99LatencyMs,
+    ).toBeNull();
   });
 
   it('reads nothing, not an error, before anything was served', async () => {
@@ -120,6 +174,11 @@ describe('EmfFileMetricsReader (local CloudWatch)', () => {
 
   it('percentile is nearest-rank', () => {
     expect(percentile([1, 2, 3, 4], 50)).toBe(2);
-    expect(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 99)).toBe(99);
+    expect(
+      percentile(
+        Array.from({ length: 100 }, (_, i) => i + 1),
+        99,
+      ),
+    ).toBe(99);
   });
 });

@@ -39,8 +39,15 @@ describe('onlineFeatureVector', () => {
   });
 
   it('gives a null average and recency when every loan is on the last loan date and asOf is that date', () => {
-    const v = onlineFeatureVector({ ...row, nbLoansBeforeLastDate: 0, sumLoanAmountBeforeLastDate: 0, previousLoanDate: null }, '2022-03-10');
-    expect(v).toMatchObject({ nb_previous_loans: 0, avg_amount_loans_previous: null, days_since_previous_loan: null });
+    const v = onlineFeatureVector(
+      { ...row, nbLoansBeforeLastDate: 0, sumLoanAmountBeforeLastDate: 0, previousLoanDate: null },
+      '2022-03-10',
+    );
+    expect(v).toMatchObject({
+      nb_previous_loans: 0,
+      avg_amount_loans_previous: null,
+      days_since_previous_loan: null,
+    });
   });
 
   it('uses anniversary semantics for age (a 29 February birthday turns over on 1 March)', () => {
@@ -51,7 +58,9 @@ describe('onlineFeatureVector', () => {
   });
 
   it('has no years on the job before the job starts (the 365243 sentinel), never a negative number', () => {
-    expect(onlineFeatureVector({ ...row, jobStartDate: '3022-01-01' }, '2023-01-01').years_on_the_job).toBeNull();
+    expect(
+      onlineFeatureVector({ ...row, jobStartDate: '3022-01-01' }, '2023-01-01').years_on_the_job,
+    ).toBeNull();
     expect(onlineFeatureVector({ ...row, jobStartDate: null }, '2023-01-01').years_on_the_job).toBeNull();
   });
 

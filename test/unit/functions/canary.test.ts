@@ -10,18 +10,30 @@ import type { MetricsReader, VersionTraffic } from '#lib/ports/metrics-reader.ts
 import { ModelRegistry } from '#lib/registry/registry.ts';
 import { freshHome } from '../../support/home.ts';
 
-const context = { awsRequestId: 'r', functionName: 'canary', getRemainingTimeInMillis: () => 60000 } as unknown as Context;
+const context = {
+  awsRequestId: 'r',
+  functionName: 'canary',
+  getRemainingTimeInMillis: () => 60000,
+} as unknown as Context;
 const HIST = [500, 200, 100, 80, 50, 30, 20, 10, 6, 4];
 
 function traffic(modelVersion: string, over: Partial<VersionTraffic> = {}): VersionTraffic {
-  return { modelVersion, predictions: 1000, serverErrors: 0, p99LatencyMs: 10, scoreHistogram: HIST, ...over };
+  return {
+    modelVersion,
+    predictions: 1000,
+    serverErrors: 0,
+    p99LatencyMs: 10,
+    scoreHistogram: HIST,
+    ...over,
+  };
 }
 
 async function setup(options: { champion?: boolean; canaryTraffic?: Partial<VersionTraffic> } = {}) {
   const home = freshHome();
   const store = new FsObjectStore(home.store);
   const registry = new ModelRegistry(store);
-  const reg = async (byte: number) => (await registry.register({ model: new Uint8Array([byte]), card: '{}', report: '' })).version;
+  const reg = async (byte: number) =>
+    (await registry.register({ model: new Uint8Array([byte]), card: '{}', report: '' })).version;
   const champion = await reg(1);
   const challenger = await reg(2);
   const deployer = new AliasTableDeployer(join(home.builds, 'alias-live.json'));
@@ -34,7 +46,13 @@ async function setup(options: { champion?: boolean; canaryTraffic?: Partial<Vers
   const metrics: MetricsReader = {
     async traffic(version, window) {
       windows.push(window);
-      return version === challenger ? traffic(version, { predictions: 120, scoreHistogram: HIST.map((c) => Math.round(c / 8.33)), ...options.canaryTraffic }) : traffic(version);
+      return version === challenger
+        ? traffic(version, {
+            predictions: 120,
+            scoreHistogram: HIST.map((c) => Math.round(c / 8.33)),
+            ...options.canaryTraffic,
+          })
+        : traffic(version);
     },
   };
   const handler = createHandler({ deployer, metrics, modelsStore: store, clock: fixedClock('2025-03-01') });
@@ -45,10 +63,26 @@ async function setup(options: { champion?: boolean; canaryTraffic?: Partial<Vers
 describe('canary function', () => {
   it('deploys a canary: a new version gets the share, the registry records the canary', async () => {
     const { handler, deployer, registry, challenger, champion, build } = await setup();
-    const d = (await handler({ action: 'deploy', modelVersion: challenger, build, weight: 0.1, runId: 'run-1' }, context)) as Deployment;
-    expect(d).toMatchObject({ status: 'canary', modelVersion: challenger, championVersion: champion, functionVersion: '2', championFunctionVersion: '1', weight: 0.1 });
-    expect(await deployer.routing()).toEqual({ functionVersion: '1', canary: { functionVersion: '2', weight: 0.1 } });
-    expect(await registry.aliases()).toMatchObject({ champion, canary: { version: challenger, weight: 0.1 } });
+    const d = (await handler(
+      { action: 'deploy', modelVersion: challenger, build, weight: 0.1, runId: 'run-1' },
+      context,
+    )) as Deployment;
+    expect(d).toMatchObject({
+      status: 'canary',
+      modelVersion: challenger,
+      championVersion: champion,
+      functionVersion: '2',
+      championFunctionVersion: '1',
+      weight: 0.1,
+    });
+    expect(await deployer.routing()).toEqual({
+      functionVersion: '1',
+      canary: { functionVersion: '2', weight: 0.1 },
+    });
+    expect(await registry.aliases()).toMatchObject({
+      champion,
+      canary: { version: challenger, weight: 0.1 },
+    });
     expect((await registry.history()).at(-1)?.why).toBe('canary at 0.1 (training run run-1)');
   });
 
@@ -56,7 +90,10 @@ describe('canary function', () => {
     const { handler, deployer, registry, challenger, build } = await setup();
     await handler({ action: 'deploy', modelVersion: challenger, build, weight: 0.1 }, context);
     const before = (await registry.history()).length;
-    const d = (await handler({ action: 'deploy', modelVersion: challenger, build, weight: 0.1 }, context)) as Deployment;
+    const d = (await handler(
+      { action: 'deploy', modelVersion: challenger, build, weight: 0.1 },
+      context,
+    )) as Deployment;
     expect(d.functionVersion).toBe('2');
     expect((await deployer.read()).versions).toHaveLength(2);
     expect((await registry.history()).length).toBe(before);
@@ -64,7 +101,10 @@ describe('canary function', () => {
 
   it('promotes the first model ever outright and says so', async () => {
     const { handler, deployer, registry, challenger, build } = await setup({ champion: false });
-    const d = (await handler({ action: 'deploy', modelVersion: challenger, build, weight: 0.1 }, context)) as Deployment;
+    const d = (await handler(
+      { action: 'deploy', modelVersion: challenger, build, weight: 0.1 },
+      context,
+    )) as Deployment;
     expect(d.status).toBe('first-model');
     expect(await deployer.routing()).toEqual({ functionVersion: '1', canary: null });
     expect(await registry.aliases()).toMatchObject({ champion: challenger, canary: null });
@@ -72,14 +112,20 @@ describe('canary function', () => {
 
   it('does nothing for a model that already is the champion', async () => {
     const { handler, deployer, champion, build } = await setup();
-    const d = (await handler({ action: 'deploy', modelVersion: champion, build, weight: 0.1 }, context)) as Deployment;
+    const d = (await handler(
+      { action: 'deploy', modelVersion: champion, build, weight: 0.1 },
+      context,
+    )) as Deployment;
     expect(d.status).toBe('already-champion');
     expect((await deployer.read()).versions).toHaveLength(1);
   });
 
   it('judges over the window since the deployment and promotes a good canary', async () => {
     const { handler, deployer, registry, challenger, build, windows } = await setup();
-    const d = (await handler({ action: 'deploy', modelVersion: challenger, build, weight: 0.1 }, context)) as Deployment;
+    const d = (await handler(
+      { action: 'deploy', modelVersion: challenger, build, weight: 0.1 },
+      context,
+    )) as Deployment;
     const j = (await handler({ action: 'judge', deployment: d }, context)) as Judgement;
     expect(j.decision).toBe('promote');
     expect(windows[0].start.toISOString()).toBe(d.deployedAt);
@@ -89,9 +135,17 @@ describe('canary function', () => {
   });
 
   it('rolls back a canary that errors: the champion serves alone and the registry says why', async () => {
-    const { handler, deployer, registry, challenger, champion, build } = await setup({ canaryTraffic: { predictions: 0, serverErrors: 120, p99LatencyMs: null } });
-    const d = (await handler({ action: 'deploy', modelVersion: challenger, build, weight: 0.1 }, context)) as Deployment;
-    const j = (await handler({ action: 'judge', deployment: d, thresholds: { minCanaryRequests: 50 } }, context)) as Judgement;
+    const { handler, deployer, registry, challenger, champion, build } = await setup({
+      canaryTraffic: { predictions: 0, serverErrors: 120, p99LatencyMs: null },
+    });
+    const d = (await handler(
+      { action: 'deploy', modelVersion: challenger, build, weight: 0.1 },
+      context,
+    )) as Deployment;
+    const j = (await handler(
+      { action: 'judge', deployment: d, thresholds: { minCanaryRequests: 50 } },
+      context,
+    )) as Judgement;
     expect(j.decision).toBe('rollback');
     await handler({ action: 'rollback', deployment: d, judgement: j }, context);
     expect(await deployer.routing()).toEqual({ functionVersion: '1', canary: null });
@@ -102,7 +156,12 @@ describe('canary function', () => {
   it('aborts: whatever failed, the alias and the registry go back to the champion alone', async () => {
     const { handler, deployer, registry, challenger, champion, build } = await setup();
     await handler({ action: 'deploy', modelVersion: challenger, build, weight: 0.1 }, context);
-    expect(await handler({ action: 'abort', modelVersion: challenger, error: { Error: 'InjectedFault', Cause: 'x' } }, context)).toEqual({ aborted: true });
+    expect(
+      await handler(
+        { action: 'abort', modelVersion: challenger, error: { Error: 'InjectedFault', Cause: 'x' } },
+        context,
+      ),
+    ).toEqual({ aborted: true });
     expect(await deployer.routing()).toEqual({ functionVersion: '1', canary: null });
     expect(await registry.aliases()).toMatchObject({ champion, canary: null });
     expect(await handler({ action: 'abort', modelVersion: challenger }, context)).toEqual({ aborted: false });
@@ -110,7 +169,12 @@ describe('canary function', () => {
 
   it('refuses a malformed event with a code that names the field', async () => {
     const { handler } = await setup();
-    await expect(handler({ action: 'deploy', modelVersion: 'nope', build: { buildId: 'b', exported: [] }, weight: 0.1 }, context)).rejects.toMatchObject({
+    await expect(
+      handler(
+        { action: 'deploy', modelVersion: 'nope', build: { buildId: 'b', exported: [] }, weight: 0.1 },
+        context,
+      ),
+    ).rejects.toMatchObject({
       code: 'BAD_CANARY_EVENT',
       message: expect.stringContaining('modelVersion'),
     });
@@ -119,6 +183,16 @@ describe('canary function', () => {
 
   it('refuses a build that exported no image', async () => {
     const { handler, challenger } = await setup();
-    await expect(handler({ action: 'deploy', modelVersion: challenger, build: { buildId: 'b', exported: [{ Name: 'X', Value: 'y' }] }, weight: 0.1 }, context)).rejects.toMatchObject({ code: 'NO_IMAGE_URI' });
+    await expect(
+      handler(
+        {
+          action: 'deploy',
+          modelVersion: challenger,
+          build: { buildId: 'b', exported: [{ Name: 'X', Value: 'y' }] },
+          weight: 0.1,
+        },
+        context,
+      ),
+    ).rejects.toMatchObject({ code: 'NO_IMAGE_URI' });
   });
 });

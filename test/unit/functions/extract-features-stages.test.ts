@@ -3,7 +3,15 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, NoSuchKey, NotFound, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  NotFound,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createHandler, parseEvent, type FeatureStages } from '#functions/extract-features/handler.ts';
@@ -42,7 +50,10 @@ class MemoryFeatureStore implements FeatureStore {
   snapshot?: string;
   rows = 0;
   async init() {}
-  async replaceSnapshot(snapshotId: string, batches: AsyncIterable<CustomerFeatureRow[]> | Iterable<CustomerFeatureRow[]>) {
+  async replaceSnapshot(
+    snapshotId: string,
+    batches: AsyncIterable<CustomerFeatureRow[]> | Iterable<CustomerFeatureRow[]>,
+  ) {
     let rows = 0;
     for await (const b of batches) rows += b.length;
     this.snapshot = snapshotId;
@@ -65,7 +76,13 @@ const PREPARED: PreparedInput = {
   asOf: '2025-01-31',
   format: 'parquet',
   input: { path: '/tmp/x/loans.csv', sha256: 'ab'.repeat(32), bytes: 20 },
-  validation: { rowsIn: 3, rowsValid: 2, rowsQuarantined: 1, byReason: { bad_date: 1 }, inputSha256: 'ab'.repeat(32) },
+  validation: {
+    rowsIn: 3,
+    rowsValid: 2,
+    rowsQuarantined: 1,
+    byReason: { bad_date: 1 },
+    inputSha256: 'ab'.repeat(32),
+  },
   code: { sqlSha256: 'cd'.repeat(32), featureCodeVersion: 'test' },
   timingsMs: { validate: 1 },
 };
@@ -130,18 +147,40 @@ describe('extract-features stage requests', () => {
   });
 
   it('parses the two stage requests and refuses an unknown stage or a malformed one, naming the field', () => {
-    expect(parseEvent({ stage: 'prepare', request: { input: 'raw/a.csv', asOf: '2025-01-31', trigger: 'manual' } })).toEqual({
+    expect(
+      parseEvent({
+        stage: 'prepare',
+        request: { input: 'raw/a.csv', asOf: '2025-01-31', trigger: 'manual' },
+      }),
+    ).toEqual({
       kind: 'stage',
       stage: 'prepare',
       request: { input: 'raw/a.csv', asOf: '2025-01-31' },
     });
-    expect(parseEvent({ stage: 'publish', staging: STAGING })).toEqual({ kind: 'stage', stage: 'publish', staging: STAGING });
+    expect(parseEvent({ stage: 'publish', staging: STAGING })).toEqual({
+      kind: 'stage',
+      stage: 'publish',
+      staging: STAGING,
+    });
     expect(parseEvent({ input: 'raw/a.csv' })).toEqual({ kind: 'build', key: 'raw/a.csv', asOf: undefined });
-    expect(() => parseEvent({ stage: 'train' })).toThrow(new InputError('BAD_EXTRACT_EVENT', 'unknown stage "train": expected one of resolve, prepare, publish, turn'));
-    expect(() => parseEvent({ stage: 'prepare', input: 'raw/a.csv' })).toThrow(/"request": \{"input".*\(request: /);
-    expect(() => parseEvent({ stage: 'prepare', request: { input: 'raw/a.csv', asOf: 'May' } })).toThrow(/request\.asOf: YYYY-MM-DD/);
+    expect(() => parseEvent({ stage: 'train' })).toThrow(
+      new InputError(
+        'BAD_EXTRACT_EVENT',
+        'unknown stage "train": expected one of resolve, prepare, publish, turn',
+      ),
+    );
+    expect(() => parseEvent({ stage: 'prepare', input: 'raw/a.csv' })).toThrow(
+      /"request": \{"input".*\(request: /,
+    );
+    expect(() => parseEvent({ stage: 'prepare', request: { input: 'raw/a.csv', asOf: 'May' } })).toThrow(
+      /request\.asOf: YYYY-MM-DD/,
+    );
     expect(() => parseEvent({ stage: 'publish' })).toThrow(InputError);
-    expect(parseEvent({ stage: 'resolve', input: 'raw/' })).toEqual({ kind: 'stage', stage: 'resolve', input: 'raw/' });
+    expect(parseEvent({ stage: 'resolve', input: 'raw/' })).toEqual({
+      kind: 'stage',
+      stage: 'resolve',
+      input: 'raw/',
+    });
     expect(() => parseEvent({ stage: 'resolve', input: '' })).toThrow(/"stage": "resolve".*\(input: /);
   });
 
@@ -156,8 +195,14 @@ describe('extract-features stage requests', () => {
         { Key: 'raw/2025-03-31/loans.csv', Size: 0 },
       ],
     });
-    const { result: answer, lines } = await captureJsonLines(() => handler({ stage: 'resolve', input: 'raw/' }, context));
-    expect(answer).toEqual({ input: 'raw/2025-02-28/loans.csv', sizeBytes: 3_500_000_000, requestedInput: 'raw/' });
+    const { result: answer, lines } = await captureJsonLines(() =>
+      handler({ stage: 'resolve', input: 'raw/' }, context),
+    );
+    expect(answer).toEqual({
+      input: 'raw/2025-02-28/loans.csv',
+      sizeBytes: 3_500_000_000,
+      requestedInput: 'raw/',
+    });
     // Its one metric: the size of the raw file the training will read.
     expect(lines.filter((d) => d._aws)).toEqual([expect.objectContaining({ rawInputBytes: 3_500_000_000 })]);
     expect(inputs(ListObjectsV2Command)).toEqual([{ Bucket: RAW, Prefix: 'raw/' }]);
@@ -170,18 +215,32 @@ describe('extract-features stage requests', () => {
   it('resolve answers every field the ResolveInput state selects (state-machines/training.asl.json)', async () => {
     const { handler } = setup();
     s3Mock.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'raw/a.csv', Size: 5 }] });
-    const answer = (await handler({ stage: 'resolve', input: 'raw/' }, context)) as unknown as Record<string, unknown>;
-    const asl = JSON.parse(readFileSync('state-machines/training.asl.json', 'utf8')) as { States: Record<string, { ResultSelector: Record<string, string> }> };
-    const selected = Object.values(asl.States.ResolveInput.ResultSelector).map((path) => path.replace(/^\$\.Payload\./, ''));
+    const answer = (await handler({ stage: 'resolve', input: 'raw/' }, context)) as unknown as Record<
+      string,
+      unknown
+    >;
+    const asl = JSON.parse(readFileSync('state-machines/training.asl.json', 'utf8')) as {
+      States: Record<string, { ResultSelector: Record<string, string> }>;
+    };
+    const selected = Object.values(asl.States.ResolveInput.ResultSelector).map((path) =>
+      path.replace(/^\$\.Payload\./, ''),
+    );
     expect(selected.length).toBeGreaterThan(0);
     expect(selected.filter((field) => answer[field] === undefined)).toEqual([]);
   });
 
   it('prepare: reads the raw object, stages the valid rows and quarantine, prepared.json last, and answers the keys', async () => {
     const { handler, calls } = setup();
-    s3Mock.on(HeadObjectCommand, { Bucket: RAW, Key: 'raw/2025/loans.csv' }).resolves({ ContentLength: 20, ETag: '"e1"' });
-    s3Mock.on(GetObjectCommand, { Bucket: RAW, Key: 'raw/2025/loans.csv' }).callsFake(() => ({ Body: body('id,loan_id\n1,1\n') }));
-    const answer = await handler({ stage: 'prepare', request: { input: 'raw/2025/loans.csv', asOf: '2025-01-31', canaryWeight: 0.1 } }, context);
+    s3Mock
+      .on(HeadObjectCommand, { Bucket: RAW, Key: 'raw/2025/loans.csv' })
+      .resolves({ ContentLength: 20, ETag: '"e1"' });
+    s3Mock
+      .on(GetObjectCommand, { Bucket: RAW, Key: 'raw/2025/loans.csv' })
+      .callsFake(() => ({ Body: body('id,loan_id\n1,1\n') }));
+    const answer = await handler(
+      { stage: 'prepare', request: { input: 'raw/2025/loans.csv', asOf: '2025-01-31', canaryWeight: 0.1 } },
+      context,
+    );
     expect(answer).toEqual({
       staging: STAGING,
       snapshotId: SNAPSHOT,
@@ -192,32 +251,85 @@ describe('extract-features stage requests', () => {
       rowsValid: 2,
       rowsQuarantined: 1,
     });
-    expect(calls).toEqual([{ stage: 'prepare', request: { input: expect.stringMatching(/loans\.csv$/), out: expect.any(String), asOf: '2025-01-31', bytes: 'id,loan_id\n1,1\n' } }]);
+    expect(calls).toEqual([
+      {
+        stage: 'prepare',
+        request: {
+          input: expect.stringMatching(/loans\.csv$/),
+          out: expect.any(String),
+          asOf: '2025-01-31',
+          bytes: 'id,loan_id\n1,1\n',
+        },
+      },
+    ]);
     expect(inputs(GetObjectCommand)).toEqual([{ Bucket: RAW, Key: 'raw/2025/loans.csv' }]);
     expect(inputs(PutObjectCommand)).toEqual([
-      { Bucket: FEATURES, Key: `${STAGING}raw_valid.parquet`, ContentLength: 15, ContentType: 'application/vnd.apache.parquet' },
-      { Bucket: FEATURES, Key: `${STAGING}quarantine.csv`, ContentLength: QUARANTINE.length, ContentType: 'text/csv' },
+      {
+        Bucket: FEATURES,
+        Key: `${STAGING}raw_valid.parquet`,
+        ContentLength: 15,
+        ContentType: 'application/vnd.apache.parquet',
+      },
+      {
+        Bucket: FEATURES,
+        Key: `${STAGING}quarantine.csv`,
+        ContentLength: QUARANTINE.length,
+        ContentType: 'text/csv',
+      },
       { Bucket: FEATURES, Key: `${STAGING}prepared.json`, ContentType: 'application/json' },
     ]);
     const staged = JSON.parse(String(s3Mock.commandCalls(PutObjectCommand)[2].args[0].input.Body));
-    expect(staged).toMatchObject({ snapshotId: SNAPSHOT, source: { key: 'raw/2025/loans.csv', location: `s3://${RAW}/raw/2025/loans.csv` } });
+    expect(staged).toMatchObject({
+      snapshotId: SNAPSHOT,
+      source: { key: 'raw/2025/loans.csv', location: `s3://${RAW}/raw/2025/loans.csv` },
+    });
   });
 
   it('publish: reads prepared.json, the quarantine and only the Parquet parts of the job output, then publishes the snapshot', async () => {
     const { handler, calls, featureStore } = setup();
-    const staged = { ...PREPARED, source: { key: 'raw/2025/loans.csv', location: `s3://${RAW}/raw/2025/loans.csv` } };
-    s3Mock.on(HeadObjectCommand, { Bucket: FEATURES, Key: `${STAGING}prepared.json` }).resolves({ ContentLength: 100 });
-    s3Mock.on(GetObjectCommand, { Bucket: FEATURES, Key: `${STAGING}prepared.json` }).callsFake(() => ({ Body: body(JSON.stringify(staged)) }));
-    s3Mock.on(GetObjectCommand, { Bucket: FEATURES, Key: `${STAGING}quarantine.csv` }).callsFake(() => ({ Body: body('line,reason,raw\n') }));
+    const staged = {
+      ...PREPARED,
+      source: { key: 'raw/2025/loans.csv', location: `s3://${RAW}/raw/2025/loans.csv` },
+    };
+    s3Mock
+      .on(HeadObjectCommand, { Bucket: FEATURES, Key: `${STAGING}prepared.json` })
+      .resolves({ ContentLength: 100 });
+    s3Mock
+      .on(GetObjectCommand, { Bucket: FEATURES, Key: `${STAGING}prepared.json` })
+      .callsFake(() => ({ Body: body(JSON.stringify(staged)) }));
+    s3Mock
+      .on(GetObjectCommand, { Bucket: FEATURES, Key: `${STAGING}quarantine.csv` })
+      .callsFake(() => ({ Body: body('line,reason,raw\n') }));
     for (const dir of ['features', 'online']) {
       s3Mock.on(ListObjectsV2Command, { Bucket: FEATURES, Prefix: `${STAGING}spark/${dir}/` }).resolves({
-        Contents: [{ Key: `${STAGING}spark/${dir}/_SUCCESS`, Size: 0 }, { Key: `${STAGING}spark/${dir}/part-00000-a.snappy.parquet`, Size: 4 }],
+        Contents: [
+          { Key: `${STAGING}spark/${dir}/_SUCCESS`, Size: 0 },
+          { Key: `${STAGING}spark/${dir}/part-00000-a.snappy.parquet`, Size: 4 },
+        ],
       });
-      s3Mock.on(GetObjectCommand, { Bucket: FEATURES, Key: `${STAGING}spark/${dir}/part-00000-a.snappy.parquet` }).callsFake(() => ({ Body: body('PAR1') }));
+      s3Mock
+        .on(GetObjectCommand, { Bucket: FEATURES, Key: `${STAGING}spark/${dir}/part-00000-a.snappy.parquet` })
+        .callsFake(() => ({ Body: body('PAR1') }));
     }
     const answer = await handler({ stage: 'publish', staging: STAGING }, context);
-    expect(answer).toEqual({ snapshotId: SNAPSHOT, rowsIn: 3, rowsValid: 2, rowsQuarantined: 1, input: 'raw/2025/loans.csv', alreadyCurrent: false });
-    expect(calls).toEqual([{ stage: 'finish', request: { prepared: SNAPSHOT, features: ['part-00000-a.snappy.parquet'], online: ['part-00000-a.snappy.parquet'] } }]);
+    expect(answer).toEqual({
+      snapshotId: SNAPSHOT,
+      rowsIn: 3,
+      rowsValid: 2,
+      rowsQuarantined: 1,
+      input: 'raw/2025/loans.csv',
+      alreadyCurrent: false,
+    });
+    expect(calls).toEqual([
+      {
+        stage: 'finish',
+        request: {
+          prepared: SNAPSHOT,
+          features: ['part-00000-a.snappy.parquet'],
+          online: ['part-00000-a.snappy.parquet'],
+        },
+      },
+    ]);
     expect(inputs(ListObjectsV2Command)).toEqual([
       { Bucket: FEATURES, Prefix: `${STAGING}spark/features/` },
       { Bucket: FEATURES, Prefix: `${STAGING}spark/online/` },
@@ -241,9 +353,15 @@ describe('extract-features stage requests', () => {
 
   it('publish refuses a staging prefix of another shape, and one the prepare stage never finished', async () => {
     const { handler } = setup();
-    await expect(handler({ stage: 'publish', staging: 'features/' }, context)).rejects.toMatchObject({ code: 'BAD_STAGING' });
-    await expect(handler({ stage: 'publish', staging: `staging/${SNAPSHOT}/../x/` }, context)).rejects.toMatchObject({ code: 'BAD_STAGING' });
-    await expect(handler({ stage: 'publish', staging: STAGING }, context)).rejects.toMatchObject({ code: 'STAGING_NOT_FOUND' });
+    await expect(handler({ stage: 'publish', staging: 'features/' }, context)).rejects.toMatchObject({
+      code: 'BAD_STAGING',
+    });
+    await expect(
+      handler({ stage: 'publish', staging: `staging/${SNAPSHOT}/../x/` }, context),
+    ).rejects.toMatchObject({ code: 'BAD_STAGING' });
+    await expect(handler({ stage: 'publish', staging: STAGING }, context)).rejects.toMatchObject({
+      code: 'STAGING_NOT_FOUND',
+    });
     expect(inputs(HeadObjectCommand)).toEqual([{ Bucket: FEATURES, Key: `${STAGING}prepared.json` }]);
   });
 });

@@ -4,10 +4,20 @@ import { join } from 'node:path';
 import { ListExecutionsCommand, SFNClient, SFNServiceException } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { createHandler, parseEvent, stepFunctionsRunningTrainings, type ExtractFeaturesDeps } from '#functions/extract-features/handler.ts';
+import {
+  createHandler,
+  parseEvent,
+  stepFunctionsRunningTrainings,
+  type ExtractFeaturesDeps,
+} from '#functions/extract-features/handler.ts';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
 import type { RunningExecution } from '#lib/monitoring/drift-check.ts';
-import { decideTurn, isAhead, TrainingListUnavailableError, TrainingTurnTimeoutError } from '#lib/pipeline/training-turn.ts';
+import {
+  decideTurn,
+  isAhead,
+  TrainingListUnavailableError,
+  TrainingTurnTimeoutError,
+} from '#lib/pipeline/training-turn.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { captureJsonLines } from '../../support/stdout.ts';
@@ -59,7 +69,9 @@ describe('decideTurn', () => {
   });
 
   it('counts a running execution without a readable start time as older (waiting is the safe side)', () => {
-    expect(decideTurn(SELF, [{ name: 'odd', startedAt: 'unknown' }], now, 7200)).toMatchObject({ proceed: false });
+    expect(decideTurn(SELF, [{ name: 'odd', startedAt: 'unknown' }], now, 7200)).toMatchObject({
+      proceed: false,
+    });
   });
 
   it('gives up past maxWaitSeconds since its own start while an older one still runs; going on is never refused', () => {
@@ -87,7 +99,10 @@ class NoFeatureStore implements FeatureStore {
   async close() {}
 }
 
-function turnHandler(runningTrainings: ExtractFeaturesDeps['runningTrainings'], nowIso = '2026-12-07T06:05:00.123Z') {
+function turnHandler(
+  runningTrainings: ExtractFeaturesDeps['runningTrainings'],
+  nowIso = '2026-12-07T06:05:00.123Z',
+) {
   const store = new FsObjectStore(join('/nonexistent', 'turn-stage-reads-no-store'));
   const clock: Clock = { now: () => new Date(nowIso), today: () => nowIso.slice(0, 10) };
   return createHandler({
@@ -105,9 +120,9 @@ function turnHandler(runningTrainings: ExtractFeaturesDeps['runningTrainings'], 
 describe('extract-features turn stage', () => {
   it('parses the AwaitTurn payload (events/extract-features-turn.json) and names its shape when a field is wrong', () => {
     expect(parseEvent(turnEvent)).toEqual({ kind: 'stage', ...turnEvent });
-    expect(() => parseEvent({ ...turnEvent, execution: { ...turnEvent.execution, startTime: 'yesterday' } })).toThrow(
-      /expected \{"stage": "turn".*\(execution\.startTime: /,
-    );
+    expect(() =>
+      parseEvent({ ...turnEvent, execution: { ...turnEvent.execution, startTime: 'yesterday' } }),
+    ).toThrow(/expected \{"stage": "turn".*\(execution\.startTime: /);
     expect(() => parseEvent({ ...turnEvent, maxWaitSeconds: -1 })).toThrow(/\(maxWaitSeconds: /);
     expect(() => parseEvent({ stage: 'wait' })).toThrow(/expected one of resolve, prepare, publish, turn/);
   });
@@ -136,11 +151,16 @@ describe('extract-features turn stage', () => {
     });
     const failure = handler(turnEvent, context);
     await expect(failure).rejects.toBeInstanceOf(TrainingListUnavailableError);
-    await expect(failure).rejects.toMatchObject({ name: 'TrainingListUnavailable', message: expect.stringContaining('Rate exceeded') });
+    await expect(failure).rejects.toMatchObject({
+      name: 'TrainingListUnavailable',
+      message: expect.stringContaining('Rate exceeded'),
+    });
   });
 
   it('without a listing the stage is refused rather than answering proceed', async () => {
-    await expect(turnHandler(undefined)(turnEvent, context)).rejects.toThrow(/no listing of running trainings/);
+    await expect(turnHandler(undefined)(turnEvent, context)).rejects.toThrow(
+      /no listing of running trainings/,
+    );
   });
 });
 
@@ -190,7 +210,15 @@ describe('turn stage over Step Functions (ListExecutions through the starter ada
 
   it('only itself running: goes on', async () => {
     sfn.on(ListExecutionsCommand).resolves({
-      executions: [{ executionArn: turnEvent.execution.id, stateMachineArn: turnEvent.stateMachine, name: SELF.name, status: 'RUNNING', startDate: new Date(SELF.startedAt) }],
+      executions: [
+        {
+          executionArn: turnEvent.execution.id,
+          stateMachineArn: turnEvent.stateMachine,
+          name: SELF.name,
+          status: 'RUNNING',
+          startDate: new Date(SELF.startedAt),
+        },
+      ],
     });
     const handler = turnHandler(stepFunctionsRunningTrainings(() => new SFNClient({})));
     expect(await handler(turnEvent, context)).toMatchObject({ proceed: true, ahead: [] });
@@ -198,7 +226,12 @@ describe('turn stage over Step Functions (ListExecutions through the starter ada
 
   it('throttling or AccessDenied from ListExecutions is TrainingListUnavailable', async () => {
     sfn.on(ListExecutionsCommand).rejects(
-      new SFNServiceException({ name: 'AccessDeniedException', $fault: 'client', $metadata: {}, message: 'not authorized to perform: states:ListExecutions' }),
+      new SFNServiceException({
+        name: 'AccessDeniedException',
+        $fault: 'client',
+        $metadata: {},
+        message: 'not authorized to perform: states:ListExecutions',
+      }),
     );
     const handler = turnHandler(stepFunctionsRunningTrainings(() => new SFNClient({})));
     await expect(handler(turnEvent, context)).rejects.toMatchObject({

@@ -3,7 +3,12 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
-import { createHandler, parseExtractEvent, type BuildFeaturesFn, type ExtractFeaturesResult } from '#functions/extract-features/handler.ts';
+import {
+  createHandler,
+  parseExtractEvent,
+  type BuildFeaturesFn,
+  type ExtractFeaturesResult,
+} from '#functions/extract-features/handler.ts';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
 import { readCurrentSnapshot, snapshotKeys } from '#lib/features/publish.ts';
@@ -19,7 +24,10 @@ class MemoryFeatureStore implements FeatureStore {
   rows = new Map<string, CustomerFeatureRow>();
   snapshot?: string;
   async init() {}
-  async replaceSnapshot(snapshotId: string, batches: AsyncIterable<CustomerFeatureRow[]> | Iterable<CustomerFeatureRow[]>) {
+  async replaceSnapshot(
+    snapshotId: string,
+    batches: AsyncIterable<CustomerFeatureRow[]> | Iterable<CustomerFeatureRow[]>,
+  ) {
     const next = new Map<string, CustomerFeatureRow>();
     for await (const b of batches) for (const r of b) next.set(r.id, { ...r, snapshotId });
     this.rows = next;
@@ -76,8 +84,17 @@ describe('extract-features handler', () => {
     const { objectStore, featureStore, calls, handler, tmp } = setup();
     await objectStore.put('raw/2025/03/loans march.csv', 'id,loan_id\n1,1\n');
     const result = await handler(event('extract-features-s3.json'), context);
-    expect(result).toEqual({ snapshotId: 's15', rowsIn: 3, rowsValid: 2, rowsQuarantined: 1, input: 'raw/2025/03/loans march.csv', alreadyCurrent: false });
-    expect(calls).toEqual([{ input: expect.stringMatching(/loans march\.csv$/), asOf: undefined, bytes: 'id,loan_id\n1,1\n' }]);
+    expect(result).toEqual({
+      snapshotId: 's15',
+      rowsIn: 3,
+      rowsValid: 2,
+      rowsQuarantined: 1,
+      input: 'raw/2025/03/loans march.csv',
+      alreadyCurrent: false,
+    });
+    expect(calls).toEqual([
+      { input: expect.stringMatching(/loans march\.csv$/), asOf: undefined, bytes: 'id,loan_id\n1,1\n' },
+    ]);
     expect((await readCurrentSnapshot(objectStore))?.snapshotId).toBe('s15');
     expect(await objectStore.head(snapshotKeys('s15').part)).toBeDefined();
     expect(await featureStore.currentSnapshot()).toBe('s15');
@@ -129,27 +146,46 @@ describe('extract-features handler', () => {
     expect(calls).toEqual([]);
     expect(readdirSync(tmp)).toEqual([]);
     expect(await readCurrentSnapshot(objectStore)).toBeUndefined();
-    await expect(handler({ stage: 'resolve', input: 'raw/2025/04/' }, context)).rejects.toMatchObject({ code: 'RAW_NOT_FOUND' });
-    await expect(handler({ stage: 'resolve', input: 'raw/none.csv' }, context)).rejects.toMatchObject({ code: 'RAW_NOT_FOUND' });
-    await expect(handler({ stage: 'resolve' }, context)).rejects.toMatchObject({ code: 'BAD_EXTRACT_EVENT', message: expect.stringContaining('"stage": "resolve", "input"') });
+    await expect(handler({ stage: 'resolve', input: 'raw/2025/04/' }, context)).rejects.toMatchObject({
+      code: 'RAW_NOT_FOUND',
+    });
+    await expect(handler({ stage: 'resolve', input: 'raw/none.csv' }, context)).rejects.toMatchObject({
+      code: 'RAW_NOT_FOUND',
+    });
+    await expect(handler({ stage: 'resolve' }, context)).rejects.toMatchObject({
+      code: 'BAD_EXTRACT_EVENT',
+      message: expect.stringContaining('"stage": "resolve", "input"'),
+    });
   });
 
   it('refuses a missing raw file, a notification from another bucket and an unknown event shape', async () => {
     const { handler } = setup();
-    await expect(handler({ input: 'raw/none.csv' }, context)).rejects.toMatchObject({ code: 'RAW_NOT_FOUND' });
-    const other = event('extract-features-s3.json') as { Records: Array<{ s3: { bucket: { name: string } } }> };
+    await expect(handler({ input: 'raw/none.csv' }, context)).rejects.toMatchObject({
+      code: 'RAW_NOT_FOUND',
+    });
+    const other = event('extract-features-s3.json') as {
+      Records: Array<{ s3: { bucket: { name: string } } }>;
+    };
     other.Records[0].s3.bucket.name = 'someone-else';
     await expect(handler(other, context)).rejects.toMatchObject({ code: 'WRONG_BUCKET' });
     await expect(handler({ hello: 1 }, context)).rejects.toMatchObject({ code: 'BAD_EXTRACT_EVENT' });
-    await expect(handler({ input: 'raw/x.csv', asOf: '1st of May' }, context)).rejects.toBeInstanceOf(InputError);
+    await expect(handler({ input: 'raw/x.csv', asOf: '1st of May' }, context)).rejects.toBeInstanceOf(
+      InputError,
+    );
   });
 
   it('reads the EventBridge form of an S3 Object Created event (keys not URL-encoded there)', () => {
     expect(
-      parseExtractEvent({ source: 'aws.s3', 'detail-type': 'Object Created', detail: { bucket: { name: 'b' }, object: { key: 'raw/a+b.csv' } } }),
+      parseExtractEvent({
+        source: 'aws.s3',
+        'detail-type': 'Object Created',
+        detail: { bucket: { name: 'b' }, object: { key: 'raw/a+b.csv' } },
+      }),
     ).toEqual({ bucket: 'b', key: 'raw/a+b.csv' });
-    expect(() => parseExtractEvent({ Records: [{ eventName: 'ObjectRemoved:Delete', s3: { bucket: { name: 'b' }, object: { key: 'k' } } }] })).toThrow(
-      /not an ObjectCreated/,
-    );
+    expect(() =>
+      parseExtractEvent({
+        Records: [{ eventName: 'ObjectRemoved:Delete', s3: { bucket: { name: 'b' }, object: { key: 'k' } } }],
+      }),
+    ).toThrow(/not an ObjectCreated/);
   });
 });

@@ -6,7 +6,11 @@ import { fixedClock } from '#lib/ports/clock.ts';
 import { MemoryFeatureStore, RecordingModel } from '../serving/fake-ports.ts';
 import { captureJsonLines } from '../../support/stdout.ts';
 
-const context = { awsRequestId: 'req-1', functionName: 'predict', getRemainingTimeInMillis: () => 3000 } as unknown as Context;
+const context = {
+  awsRequestId: 'req-1',
+  functionName: 'predict',
+  getRemainingTimeInMillis: () => 3000,
+} as unknown as Context;
 
 function event(name: string): Record<string, unknown> {
   return JSON.parse(readFileSync(`events/${name}.json`, 'utf8'));
@@ -27,7 +31,12 @@ describe('predict handler', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers).toMatchObject({ 'content-type': 'application/json', 'x-model-version': 'v-handler' });
     const body = JSON.parse(res.body);
-    expect(body).toMatchObject({ id: '5008827', modelVersion: 'v-handler', threshold: 0.5, featureSnapshot: 'snap-test' });
+    expect(body).toMatchObject({
+      id: '5008827',
+      modelVersion: 'v-handler',
+      threshold: 0.5,
+      featureSnapshot: 'snap-test',
+    });
     expect([0, 1]).toContain(body.prediction);
     expect(body.probability).toBeGreaterThan(0);
   });
@@ -92,7 +101,10 @@ describe('predict handler', () => {
     const handler = createPredictHandler({ featureStore, clock: fixedClock('2025-01-01'), model });
     const res = (await handler(event('predict-known'), context)) as APIGatewayProxyResult;
     expect(res.statusCode).toBe(500);
-    expect(JSON.parse(res.body).error).toEqual({ code: 'INTERNAL_ERROR', message: expect.not.stringContaining('onnx') });
+    expect(JSON.parse(res.body).error).toEqual({
+      code: 'INTERNAL_ERROR',
+      message: expect.not.stringContaining('onnx'),
+    });
   });
 });
 
@@ -117,7 +129,11 @@ describe('predict handler telemetry', () => {
     const out = await captureStdout(() => call(event('predict-known')));
     const emf = out.filter((o) => o._aws && 'predictions' in o);
     expect(emf).toHaveLength(1);
-    expect(emf[0]).toMatchObject({ modelVersion: 'v-handler', predictions: 1, probability: expect.any(Number) });
+    expect(emf[0]).toMatchObject({
+      modelVersion: 'v-handler',
+      predictions: 1,
+      probability: expect.any(Number),
+    });
     expect(emf[0].predictionLatency).toBeGreaterThan(0);
     expect(emf[0]._aws.CloudWatchMetrics[0].Namespace).toBe('CreditRisk');
     expect(emf[0]._aws.CloudWatchMetrics[0].Dimensions[0]).toContain('modelVersion');
@@ -152,7 +168,9 @@ describe('predict handler telemetry', () => {
   it('an error is counted by its code', async () => {
     const { call } = setup();
     const out = await captureStdout(() => call(event('predict-unknown')));
-    expect(out).toContainEqual(expect.objectContaining({ errorCode: 'UNKNOWN_CUSTOMER', clientErrors: 1, modelVersion: 'v-handler' }));
+    expect(out).toContainEqual(
+      expect.objectContaining({ errorCode: 'UNKNOWN_CUSTOMER', clientErrors: 1, modelVersion: 'v-handler' }),
+    );
     expect(out.some((o) => 'predictions' in o)).toBe(false);
   });
 });

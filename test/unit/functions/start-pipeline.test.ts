@@ -6,7 +6,11 @@ import { readFileSync } from 'node:fs';
 import { createHandler } from '#functions/start-pipeline/handler.ts';
 import { executionNameFor, MAX_EXECUTION_NAME } from '#lib/pipeline/new-data.ts';
 
-const context = { awsRequestId: 'r', functionName: 'start-pipeline', getRemainingTimeInMillis: () => 30000 } as unknown as Context;
+const context = {
+  awsRequestId: 'r',
+  functionName: 'start-pipeline',
+  getRemainingTimeInMillis: () => 30000,
+} as unknown as Context;
 const ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:credit-risk-prod-training';
 const event = (file: string) => JSON.parse(readFileSync(`events/${file}`, 'utf8')) as unknown;
 const sfn = mockClient(SFNClient);
@@ -20,7 +24,10 @@ describe('start-pipeline function', () => {
     sfn.on(StartExecutionCommand).resolves({ executionArn: `${ARN}:x`, startDate: new Date() });
     const handler = createHandler({ sfn: new SFNClient({}), stateMachineArn: ARN });
     const out = await handler(event('start-pipeline.json'), context);
-    const name = executionNameFor({ key: 'raw/2025/03/dataset_credit_risk.csv', etag: 'b1946ac92492d2347c6235b4d2611184' });
+    const name = executionNameFor({
+      key: 'raw/2025/03/dataset_credit_risk.csv',
+      etag: 'b1946ac92492d2347c6235b4d2611184',
+    });
     expect(sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input)).toEqual([
       {
         stateMachineArn: ARN,
@@ -29,15 +36,23 @@ describe('start-pipeline function', () => {
           input: 'raw/2025/03/dataset_credit_risk.csv',
           sizeBytes: 88412113,
           trigger: 'new-data',
-          source: { bucket: 'credit-risk-prod-raw-123456789012', key: 'raw/2025/03/dataset_credit_risk.csv', etag: 'b1946ac92492d2347c6235b4d2611184' },
+          source: {
+            bucket: 'credit-risk-prod-raw-123456789012',
+            key: 'raw/2025/03/dataset_credit_risk.csv',
+            etag: 'b1946ac92492d2347c6235b4d2611184',
+          },
         }),
       },
     ]);
-    expect(out.executions).toEqual([{ key: 'raw/2025/03/dataset_credit_risk.csv', name, started: true, executionArn: `${ARN}:x` }]);
+    expect(out.executions).toEqual([
+      { key: 'raw/2025/03/dataset_credit_risk.csv', name, started: true, executionArn: `${ARN}:x` },
+    ]);
   });
 
   it('treats a repeated event (ExecutionAlreadyExists) as already started, not as an error', async () => {
-    sfn.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
+    sfn
+      .on(StartExecutionCommand)
+      .rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
     const handler = createHandler({ sfn: new SFNClient({}), stateMachineArn: ARN });
     const out = await handler(event('start-pipeline.json'), context);
     expect(out.executions).toMatchObject([{ started: false }]);
@@ -61,7 +76,9 @@ describe('start-pipeline function', () => {
     sfn.on(StartExecutionCommand).resolves({ executionArn: 'a', startDate: new Date() });
     const handler = createHandler({ sfn: new SFNClient({}), stateMachineArn: ARN });
     await handler(event('start-pipeline-s3-notification.json'), context);
-    const input = JSON.parse(sfn.commandCalls(StartExecutionCommand)[0].args[0].input.input as string) as { input: string };
+    const input = JSON.parse(sfn.commandCalls(StartExecutionCommand)[0].args[0].input.input as string) as {
+      input: string;
+    };
     expect(input.input).toBe('raw/2025/03/loans march (1).csv');
   });
 
@@ -70,7 +87,9 @@ describe('start-pipeline function', () => {
     const folder = event('start-pipeline.json') as { detail: { object: { key: string; size: number } } };
     folder.detail.object.key = 'raw/2025/';
     folder.detail.object.size = 0;
-    expect((await handler(folder, context)).executions).toMatchObject([{ started: false, skipped: 'a folder marker, not data' }]);
+    expect((await handler(folder, context)).executions).toMatchObject([
+      { started: false, skipped: 'a folder marker, not data' },
+    ]);
     expect((await handler(event('schedule-training.json'), context)).executions).toEqual([]);
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
@@ -84,7 +103,10 @@ describe('start-pipeline function', () => {
 
 describe('execution names', () => {
   it('are at most 80 legal characters, even for long keys full of symbols', () => {
-    const name = executionNameFor({ key: `raw/${'très long dossier (2025) & co/'.repeat(10)}prêts march.csv`, etag: '"abc-12"' });
+    const name = executionNameFor({
+      key: `raw/${'très long dossier (2025) & co/'.repeat(10)}prêts march.csv`,
+      etag: '"abc-12"',
+    });
     expect(name.length).toBeLessThanOrEqual(MAX_EXECUTION_NAME);
     expect(name).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(name).toMatch(/^new-.*pr-ts-march-csv-[0-9a-f]{24}$/);

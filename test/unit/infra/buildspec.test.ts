@@ -4,7 +4,10 @@ import { resolve } from 'node:path';
 import { parse } from 'yaml';
 
 const root = resolve(import.meta.dirname, '../../..');
-const scripts = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')).scripts as Record<string, string>;
+const scripts = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')).scripts as Record<
+  string,
+  string
+>;
 
 function commandsOf(spec: any): string[] {
   return Object.values(spec.phases ?? {}).flatMap((phase: any) => phase.commands ?? []);
@@ -37,7 +40,9 @@ describe('buildspec.yml', () => {
 
   it('reports jest results in JUnit format and caches npm and pip', () => {
     expect(spec.reports.jest['file-format']).toBe('JUNITXML');
-    expect(spec.reports.jest.files[0]).toBe(`${spec.env.variables.JEST_JUNIT_OUTPUT_DIR}/${spec.env.variables.JEST_JUNIT_OUTPUT_NAME}`);
+    expect(spec.reports.jest.files[0]).toBe(
+      `${spec.env.variables.JEST_JUNIT_OUTPUT_DIR}/${spec.env.variables.JEST_JUNIT_OUTPUT_NAME}`,
+    );
     expect(spec.phases.pre_build.commands.join('\n')).toContain('--reporters=jest-junit');
     expect(spec.cache.paths.join(' ')).toMatch(/\.npm.*pip|pip.*\.npm/);
   });
@@ -55,6 +60,8 @@ describe('infra/buildspec-image.yml', () => {
   });
 
   it('is the spec the image-build project names', () => {
-    expect(readFileSync(resolve(root, 'infra/resources/image-build.yml'), 'utf8')).toContain('BuildSpec: infra/buildspec-image.yml');
+    expect(readFileSync(resolve(root, 'infra/resources/image-build.yml'), 'utf8')).toContain(
+      'BuildSpec: infra/buildspec-image.yml',
+    );
   });
 });

@@ -11,10 +11,21 @@ const root = resolve(import.meta.dirname, '../../..');
 
 describe('function zips', () => {
   it('serverless.yml packages exactly the zips infra/bundle-functions.ts builds, with the same architecture', () => {
-    const functions = parseCfnYaml(readFileSync(resolve(root, 'serverless.yml'), 'utf8')).functions as Record<string, any>;
+    const functions = parseCfnYaml(readFileSync(resolve(root, 'serverless.yml'), 'utf8')).functions as Record<
+      string,
+      any
+    >;
     const zipped = Object.entries(functions).filter(([, f]) => f.package?.artifact);
-    expect(zipped.map(([key, f]) => ({ key, artifact: f.package.artifact, arch: f.architecture })).sort((a, b) => a.key.localeCompare(b.key))).toEqual(
-      ZIP_FUNCTIONS.map((f) => ({ key: f.key, artifact: `dist/lambda/${f.dir}.zip`, arch: f.architecture })).sort((a, b) => a.key.localeCompare(b.key)),
+    expect(
+      zipped
+        .map(([key, f]) => ({ key, artifact: f.package.artifact, arch: f.architecture }))
+        .sort((a, b) => a.key.localeCompare(b.key)),
+    ).toEqual(
+      ZIP_FUNCTIONS.map((f) => ({
+        key: f.key,
+        artifact: `dist/lambda/${f.dir}.zip`,
+        arch: f.architecture,
+      })).sort((a, b) => a.key.localeCompare(b.key)),
     );
     for (const [, f] of zipped) expect(f.handler).toBe('index.handler'); // scripts/build.ts writes index.mjs
   });
@@ -41,13 +52,24 @@ describe('npm run deploy arguments', () => {
   it('requires a valid stage and reads the phase', () => {
     expect(() => parseDeployArgs([])).toThrow(/--stage is required/);
     expect(() => parseDeployArgs(['--stage', 'Prod!'])).toThrow(/--stage/);
-    expect(parseDeployArgs(['--stage', 'prod', '--phase', 'build', '--region', 'us-east-1'])).toMatchObject({ stage: 'prod', phase: 'build', region: 'us-east-1' });
+    expect(parseDeployArgs(['--stage', 'prod', '--phase', 'build', '--region', 'us-east-1'])).toMatchObject({
+      stage: 'prod',
+      phase: 'build',
+      region: 'us-east-1',
+    });
     expect(() => parseDeployArgs(['--stage', 'dev', '--phase', 'later'])).toThrow(/--phase/);
   });
 
   it('passes the delivery outputs and the pushed digest as osls params', () => {
-    expect(oslsParams({ artifactsBucket: 'b', repositoryName: 'r', imageUri: 'u@sha256:1', accountId: '1' })).toEqual([
-      '--param', 'predictImageUri=u@sha256:1', '--param', 'artifactsBucket=b', '--param', 'predictRepositoryName=r',
+    expect(
+      oslsParams({ artifactsBucket: 'b', repositoryName: 'r', imageUri: 'u@sha256:1', accountId: '1' }),
+    ).toEqual([
+      '--param',
+      'predictImageUri=u@sha256:1',
+      '--param',
+      'artifactsBucket=b',
+      '--param',
+      'predictRepositoryName=r',
     ]);
   });
 });

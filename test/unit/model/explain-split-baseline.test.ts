@@ -12,8 +12,14 @@ const t = syntheticTable(6000, 4);
 
 describe('explanations', () => {
   it('path contributions plus the bias add up to the raw score of every row', async () => {
-    const r = await trainGbdt({ numRows: 5000, columns: t.columns.map((c) => c.subarray(0, 5000)), label: t.label.subarray(0, 5000) }, { params: { numTrees: 30, numThreads: 1 } });
-    const m = toRowMajorFloat32(t.columns.map((c) => c.subarray(5000, 5200)), 200);
+    const r = await trainGbdt(
+      { numRows: 5000, columns: t.columns.map((c) => c.subarray(0, 5000)), label: t.label.subarray(0, 5000) },
+      { params: { numTrees: 30, numThreads: 1 } },
+    );
+    const m = toRowMajorFloat32(
+      t.columns.map((c) => c.subarray(5000, 5200)),
+      200,
+    );
     const raw = predictRaw(r.model, m, 200);
     const F = t.columns.length;
     let worst = 0;
@@ -54,8 +60,15 @@ describe('splits', () => {
 
 describe('logistic baseline and threshold', () => {
   it('learns a signal (AUC well above 0.5) despite missing values', () => {
-    const model = fitLogistic(t.columns.map((c) => c.subarray(0, 5000)), t.label.subarray(0, 5000));
-    const p = predictLogistic(model, t.columns.map((c) => c.subarray(5000)), 1000);
+    const model = fitLogistic(
+      t.columns.map((c) => c.subarray(0, 5000)),
+      t.label.subarray(0, 5000),
+    );
+    const p = predictLogistic(
+      model,
+      t.columns.map((c) => c.subarray(5000)),
+      1000,
+    );
     expect(model.indicatorOf.length).toBe(2);
     expect(binaryMetrics(t.label.subarray(5000), p, 0.5).auc).toBeGreaterThan(0.62);
   });

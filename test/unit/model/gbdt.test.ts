@@ -1,7 +1,27 @@
 import { describe, expect, it } from '@jest/globals';
-import { BIN_INDEX_SIZE, binOf, computeBinEdges, fillBinIndex, sortFloat32 } from '#lib/model/gbdt/binning.ts';
-import { binKernel, drainWorkItems, KERNELS, rehearseKernels, type SharedViews } from '#lib/model/gbdt/kernels.ts';
-import { allocateViews, binColumns, predictProbability, predictRaw, toRowMajorFloat32, trainGbdt, type LabelledColumns } from '#lib/model/gbdt/booster.ts';
+import {
+  BIN_INDEX_SIZE,
+  binOf,
+  computeBinEdges,
+  fillBinIndex,
+  sortFloat32,
+} from '#lib/model/gbdt/binning.ts';
+import {
+  binKernel,
+  drainWorkItems,
+  KERNELS,
+  rehearseKernels,
+  type SharedViews,
+} from '#lib/model/gbdt/kernels.ts';
+import {
+  allocateViews,
+  binColumns,
+  predictProbability,
+  predictRaw,
+  toRowMajorFloat32,
+  trainGbdt,
+  type LabelledColumns,
+} from '#lib/model/gbdt/booster.ts';
 import { Prng } from '#lib/model/gbdt/prng.ts';
 import { REHEARSAL_DONE, REHEARSAL_ROUNDS, WorkerPool } from '#lib/model/gbdt/pool.ts';
 import { leafByBins, numLeaves } from '#lib/model/gbdt/tree.ts';
@@ -9,7 +29,11 @@ import { binaryMetrics } from '#lib/model/metrics.ts';
 import { syntheticTable, type SyntheticTable } from './synthetic-data.ts';
 
 function slice(t: SyntheticTable, from: number, to: number): LabelledColumns {
-  return { numRows: to - from, columns: t.columns.map((c) => c.subarray(from, to)), label: t.label.subarray(from, to) };
+  return {
+    numRows: to - from,
+    columns: t.columns.map((c) => c.subarray(from, to)),
+    label: t.label.subarray(from, to),
+  };
 }
 
 const table = syntheticTable(12_000, 11);
@@ -21,9 +45,20 @@ const small = { numTrees: 40, learningRate: 0.1, numLeaves: 15 };
 describe('quantile binning', () => {
   it('sorts float32 samples exactly as Float32Array.prototype.sort does, signed zeros and infinities included', () => {
     const prng = new Prng(9);
-    const special = [0, -0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-45, -1e-45, 3.4e38, -3.4e38];
+    const special = [
+      0,
+      -0,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      1e-45,
+      -1e-45,
+      3.4e38,
+      -3.4e38,
+    ];
     const values = Float32Array.from({ length: 4000 }, (_, i) =>
-      i % 7 === 0 ? special[i % special.length] : (prng.next() - 0.5) * 10 ** Math.floor(prng.next() * 20 - 10),
+      i % 7 === 0
+        ? special[i % special.length]
+        : (prng.next() - 0.5) * 10 ** Math.floor(prng.next() * 20 - 10),
     );
     const expected = new Uint32Array(values.slice().sort().buffer);
     const actual = new Uint32Array(sortFloat32(values).buffer);
@@ -36,7 +71,9 @@ describe('quantile binning', () => {
       Float32Array.from({ length: 3000 }, () => Math.floor(prng.next() * 90) - 20),
       Float32Array.from({ length: 3000 }, () => 1 + prng.next() / 128),
       // Mostly small integers (one low digit), a fifth not: the low digit must still be sorted on.
-      Float32Array.from({ length: 3000 }, (_, i) => (i % 5 === 4 ? prng.next() * 50 : Math.floor(prng.next() * 50))),
+      Float32Array.from({ length: 3000 }, (_, i) =>
+        i % 5 === 4 ? prng.next() * 50 : Math.floor(prng.next() * 50),
+      ),
       new Float32Array(3000).fill(-2.5),
       new Float32Array(0),
     ];
@@ -56,18 +93,33 @@ describe('quantile binning', () => {
     const disagreements: string[] = [];
     for (const x of values) {
       const b = binOf(x, edges);
-      for (let k = 1; k <= edges.length; k++) if (b <= k !== x < edges[k - 1]) disagreements.push(`${x} vs edge ${k}`);
+      for (let k = 1; k <= edges.length; k++)
+        if (b <= k !== x < edges[k - 1]) disagreements.push(`${x} vs edge ${k}`);
     }
     expect(disagreements).toEqual([]);
   });
 
   it('bins in training (binKernel, through the 16-bit prefix index) exactly as binOf does, and counts each bin', () => {
     const prng = new Prng(13);
-    const special = [0, -0, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-45, -1e-45, 3.4e38, -3.4e38, 1, -1];
+    const special = [
+      0,
+      -0,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      1e-45,
+      -1e-45,
+      3.4e38,
+      -3.4e38,
+      1,
+      -1,
+    ];
     // Feature 0: wide-ranging values; feature 1: 3,000 neighbouring float32s around 1 and -1, so
     // hundreds of edges share one 16-bit prefix and the search inside a prefix is exercised.
     const wide = Float32Array.from({ length: 6000 }, (_, i) =>
-      i % 5 === 0 ? special[i % special.length] : (prng.next() - 0.5) * 10 ** Math.floor(prng.next() * 30 - 15),
+      i % 5 === 0
+        ? special[i % special.length]
+        : (prng.next() - 0.5) * 10 ** Math.floor(prng.next() * 30 - 15),
     );
     const crowded = new Float32Array(6000);
     const word = new Uint32Array(1);
@@ -108,13 +160,15 @@ describe('quantile binning', () => {
       const wrong: string[] = [];
       for (let r = 0; r < n; r++) {
         const expected = binOf(values[r], edges);
-        if (views.bins[1][r] !== expected || rowMajor[4 * r + 1] !== expected) wrong.push(`${values[r]}: ${views.bins[1][r]} vs ${expected}`);
+        if (views.bins[1][r] !== expected || rowMajor[4 * r + 1] !== expected)
+          wrong.push(`${values[r]}: ${views.bins[1][r]} vs ${expected}`);
       }
       expect(wrong.slice(0, 5)).toEqual([]);
       // Each item counted its rows per bin: feature 1's items sum to the bins' counts.
       const counted = new Array<number>(256).fill(0);
       const chunks = Math.ceil(n / 1024);
-      for (let c = 0; c < chunks; c++) for (let b = 0; b < 256; b++) counted[b] += views.binCountParts[(chunks + c) * 256 + b];
+      for (let c = 0; c < chunks; c++)
+        for (let b = 0; b < 256; b++) counted[b] += views.binCountParts[(chunks + c) * 256 + b];
       const expected = new Array<number>(256).fill(0);
       for (const b of views.bins[1]) expected[b]++;
       expect(counted).toEqual(expected);
@@ -125,7 +179,9 @@ describe('quantile binning', () => {
   it('gives each distinct value its own bin when there are few, and NaN bin 0', () => {
     const edges = computeBinEdges(Float32Array.from([3, 1, 2, 2, Number.NaN, 3, 1]), 255);
     expect([...edges]).toEqual([1.5, 2.5]);
-    expect([binOf(1, edges), binOf(2, edges), binOf(3, edges), binOf(Number.NaN, edges)]).toEqual([1, 2, 3, 0]);
+    expect([binOf(1, edges), binOf(2, edges), binOf(3, edges), binOf(Number.NaN, edges)]).toEqual([
+      1, 2, 3, 0,
+    ]);
   });
 
   it('keeps a frequent value (a spike) out of its neighbours bins', () => {
@@ -173,7 +229,8 @@ describe('histogram GBDT', () => {
     try {
       expect(made.length).toBe(2);
       for (const rehearsal of made) {
-        for (let i = 0; i < 400 && Atomics.load(rehearsal.control, REHEARSAL_DONE) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+        for (let i = 0; i < 400 && Atomics.load(rehearsal.control, REHEARSAL_DONE) === 0; i++)
+          await new Promise((r) => setTimeout(r, 50));
         expect(Atomics.load(rehearsal.control, REHEARSAL_DONE)).toBe(1);
         expectRehearsed(rehearsal, REHEARSAL_ROUNDS);
       }
@@ -195,7 +252,14 @@ describe('histogram GBDT', () => {
     // Big enough that histograms, gradients and binning are split into several work items.
     const big = syntheticTable(60_000, 12);
     const train = { numRows: big.numRows, columns: big.columns, label: big.label };
-    const params = { ...small, numTrees: 15, baggingFraction: 0.7, baggingFreq: 1, featureFraction: 0.8, seed: 3 };
+    const params = {
+      ...small,
+      numTrees: 15,
+      baggingFraction: 0.7,
+      baggingFreq: 1,
+      featureFraction: 0.8,
+      seed: 3,
+    };
     const a = await trainGbdt(train, { params: { ...params, numThreads: 1 } });
     const b = await trainGbdt(train, { params: { ...params, numThreads: 2 } });
     expect(b.model.trees.length).toBe(a.model.trees.length);
@@ -205,67 +269,81 @@ describe('histogram GBDT', () => {
       expect(b.model.trees[i].feature).toEqual(t.feature);
     });
     const c = await trainGbdt(train, { params: { ...params, seed: 4, numThreads: 2 } });
-    expect(c.model.trees.some((t, i) => t.numNodes !== a.model.trees[i].numNodes || t.value.some((v, k) => v !== a.model.trees[i].value[k]))).toBe(true);
+    expect(
+      c.model.trees.some(
+        (t, i) =>
+          t.numNodes !== a.model.trees[i].numNodes || t.value.some((v, k) => v !== a.model.trees[i].value[k]),
+      ),
+    ).toBe(true);
   });
 
-  it.each([9, 7, 6])('finds the root split a brute-force search over every feature and bin finds, with %i features', async (F) => {
-    // The root's histogram has its own path (row-major bins, 4 features per word, 8 per pass, and
-    // the table's bin counts instead of counting): 9 features take both the 8-feature pass and
-    // the single-word pass; 7 and 6 take a pass over a pair whose second word is partly padding
-    // (not summed). The strongest feature is the last one, read by the pass under test.
-    const n = 50_000;
-    const prng = new Prng(77);
-    const columns = Array.from({ length: F }, () => new Float64Array(n));
-    const label = new Uint8Array(n);
-    for (let r = 0; r < n; r++) {
-      for (let f = 0; f < F; f++) columns[f][r] = f === 4 ? Math.floor(prng.next() * 3) : Math.round(prng.next() * 1000) / 10;
-      const z = -2 + 0.04 * columns[F - 1][r] - 0.01 * columns[0][r] + 0.3 * columns[4][r];
-      label[r] = prng.next() < 1 / (1 + Math.exp(-z)) ? 1 : 0;
-    }
-    const r = await trainGbdt({ numRows: n, columns, label }, { params: { numTrees: 1, numLeaves: 4, minDataInLeaf: 20, lambdaL2: 0, numThreads: 2 } });
-    const edges = r.model.binEdges;
-    const p = 1 / (1 + Math.exp(-r.model.baseScore));
-    let best = { gain: Number.NEGATIVE_INFINITY, feature: -1, bin: -1 };
-    for (let f = 0; f < F; f++) {
-      const k = edges[f].length + 2;
-      const g = new Float64Array(k);
-      const h = new Float64Array(k);
-      const c = new Float64Array(k);
-      for (let i = 0; i < n; i++) {
-        const b = binOf(Math.fround(columns[f][i]), edges[f]);
-        // Gradients and hessians are float32 (as LightGBM's), summed in float64.
-        g[b] += Math.fround(p - label[i]);
-        h[b] += Math.fround(p * (1 - p));
-        c[b]++;
+  it.each([9, 7, 6])(
+    'finds the root split a brute-force search over every feature and bin finds, with %i features',
+    async (F) => {
+      // The root's histogram has its own path (row-major bins, 4 features per word, 8 per pass, and
+      // the table's bin counts instead of counting): 9 features take both the 8-feature pass and
+      // the single-word pass; 7 and 6 take a pass over a pair whose second word is partly padding
+      // (not summed). The strongest feature is the last one, read by the pass under test.
+      const n = 50_000;
+      const prng = new Prng(77);
+      const columns = Array.from({ length: F }, () => new Float64Array(n));
+      const label = new Uint8Array(n);
+      for (let r = 0; r < n; r++) {
+        for (let f = 0; f < F; f++)
+          columns[f][r] = f === 4 ? Math.floor(prng.next() * 3) : Math.round(prng.next() * 1000) / 10;
+        const z = -2 + 0.04 * columns[F - 1][r] - 0.01 * columns[0][r] + 0.3 * columns[4][r];
+        label[r] = prng.next() < 1 / (1 + Math.exp(-z)) ? 1 : 0;
       }
-      const G = g.reduce((a, b) => a + b, 0);
-      const H = h.reduce((a, b) => a + b, 0);
-      let lg = 0;
-      let lh = 0;
-      let lc = 0;
-      for (let b = 1; b <= edges[f].length; b++) {
-        lg += g[b];
-        lh += h[b];
-        lc += c[b];
-        if (lc < 20 || n - lc < 20) continue;
-        const gain = (lg * lg) / lh + ((G - lg) * (G - lg)) / (H - lh) - (G * G) / H;
-        if (gain > best.gain) best = { gain, feature: f, bin: b };
+      const r = await trainGbdt(
+        { numRows: n, columns, label },
+        { params: { numTrees: 1, numLeaves: 4, minDataInLeaf: 20, lambdaL2: 0, numThreads: 2 } },
+      );
+      const edges = r.model.binEdges;
+      const p = 1 / (1 + Math.exp(-r.model.baseScore));
+      let best = { gain: Number.NEGATIVE_INFINITY, feature: -1, bin: -1 };
+      for (let f = 0; f < F; f++) {
+        const k = edges[f].length + 2;
+        const g = new Float64Array(k);
+        const h = new Float64Array(k);
+        const c = new Float64Array(k);
+        for (let i = 0; i < n; i++) {
+          const b = binOf(Math.fround(columns[f][i]), edges[f]);
+          // Gradients and hessians are float32 (as LightGBM's), summed in float64.
+          g[b] += Math.fround(p - label[i]);
+          h[b] += Math.fround(p * (1 - p));
+          c[b]++;
+        }
+        const G = g.reduce((a, b) => a + b, 0);
+        const H = h.reduce((a, b) => a + b, 0);
+        let lg = 0;
+        let lh = 0;
+        let lc = 0;
+        for (let b = 1; b <= edges[f].length; b++) {
+          lg += g[b];
+          lh += h[b];
+          lc += c[b];
+          if (lc < 20 || n - lc < 20) continue;
+          const gain = (lg * lg) / lh + ((G - lg) * (G - lg)) / (H - lh) - (G * G) / H;
+          if (gain > best.gain) best = { gain, feature: f, bin: b };
+        }
       }
-    }
-    const root = r.model.trees[0];
-    expect(best.feature).toBe(F - 1);
-    expect(root.feature[0]).toBe(best.feature);
-    expect(root.binThreshold[0]).toBe(best.bin);
-    expect(root.gain[0]).toBeCloseTo(best.gain, 6);
-    // The children's counts are the rows the split sends each way.
-    let left = 0;
-    for (let i = 0; i < n; i++) if (binOf(Math.fround(columns[F - 1][i]), edges[F - 1]) <= best.bin) left++;
-    expect(root.count[root.left[0]]).toBe(left);
-    expect(root.count[root.right[0]]).toBe(n - left);
-  });
+      const root = r.model.trees[0];
+      expect(best.feature).toBe(F - 1);
+      expect(root.feature[0]).toBe(best.feature);
+      expect(root.binThreshold[0]).toBe(best.bin);
+      expect(root.gain[0]).toBeCloseTo(best.gain, 6);
+      // The children's counts are the rows the split sends each way.
+      let left = 0;
+      for (let i = 0; i < n; i++) if (binOf(Math.fround(columns[F - 1][i]), edges[F - 1]) <= best.bin) left++;
+      expect(root.count[root.left[0]]).toBe(left);
+      expect(root.count[root.right[0]]).toBe(n - left);
+    },
+  );
 
   it('respects numLeaves, maxDepth and minDataInLeaf', async () => {
-    const r = await trainGbdt(train, { params: { numTrees: 10, numLeaves: 7, maxDepth: 3, minDataInLeaf: 150, numThreads: 1 } });
+    const r = await trainGbdt(train, {
+      params: { numTrees: 10, numLeaves: 7, maxDepth: 3, minDataInLeaf: 150, numThreads: 1 },
+    });
     for (const t of r.model.trees) {
       expect(numLeaves(t)).toBeLessThanOrEqual(7);
       for (let node = 0; node < t.numNodes; node++) {
@@ -287,14 +365,20 @@ describe('histogram GBDT', () => {
       const p = missing ? 0.8 : x[i] > 5 ? 0.8 : 0.1;
       label[i] = prng.next() < p ? 1 : 0;
     }
-    const r = await trainGbdt({ numRows: n, columns: [x], label }, { params: { numTrees: 5, numLeaves: 2, numThreads: 1 } });
+    const r = await trainGbdt(
+      { numRows: n, columns: [x], label },
+      { params: { numTrees: 5, numLeaves: 2, numThreads: 1 } },
+    );
     const score = (v: number) => predictRaw(r.model, Float32Array.from([v]), 1)[0];
     expect(score(Number.NaN)).toBeCloseTo(score(9), 10);
     expect(score(Number.NaN)).toBeGreaterThan(score(1));
   });
 
   it('stops early when validation logloss stops improving and keeps the best trees', async () => {
-    const r = await trainGbdt(train, { valid, params: { numTrees: 400, learningRate: 0.5, numLeaves: 31, earlyStoppingRounds: 5, numThreads: 1 } });
+    const r = await trainGbdt(train, {
+      valid,
+      params: { numTrees: 400, learningRate: 0.5, numLeaves: 31, earlyStoppingRounds: 5, numThreads: 1 },
+    });
     expect(r.stopReason).toBe('early-stopping');
     expect(r.treesBuilt).toBe(r.bestIteration + 5);
     expect(r.model.trees.length).toBe(r.bestIteration);
@@ -308,7 +392,9 @@ describe('histogram GBDT', () => {
     const m = toRowMajorFloat32(test.columns, test.numRows);
     const mean = (a: Float64Array) => a.reduce((s, v) => s + v, 0) / a.length;
     expect(weighted.positiveWeight).toBeGreaterThan(3);
-    expect(mean(predictProbability(weighted.model, m, test.numRows))).toBeGreaterThan(2 * mean(predictProbability(plain.model, m, test.numRows)));
+    expect(mean(predictProbability(weighted.model, m, test.numRows))).toBeGreaterThan(
+      2 * mean(predictProbability(plain.model, m, test.numRows)),
+    );
   });
 
   it('routes rows the same way by bins (training) and by float32 values (the exported form)', async () => {

@@ -47,7 +47,14 @@ export function syntheticTable(numRows: number, seed = 1): SyntheticTable {
   }
   return {
     numRows,
-    featureNames: ['age', 'nb_previous_loans', 'avg_amount_loans_previous', 'years_on_the_job', 'flag_own_car', 'noise'],
+    featureNames: [
+      'age',
+      'nb_previous_loans',
+      'avg_amount_loans_previous',
+      'years_on_the_job',
+      'flag_own_car',
+      'noise',
+    ],
     columns: [age, previous, avgAmount, years, car, noise],
     label,
     day,

@@ -42,11 +42,33 @@ export async function writeBatchRun(store: ObjectStore, work: string, spec: RunS
   const prefix = `predictions/${model}/${spec.version}/snapshot=${spec.snapshotId}/`;
   await store.upload(file, `${prefix}part-00000.parquet`);
   if (spec.manifest !== false) {
-    const shards = [{ key: `features/snapshot=${spec.snapshotId}/part-00000.parquet`, outputKey: `${prefix}part-00000.parquet`, rows, positives: 0 }];
-    if (spec.missingOutput) shards.push({ key: `features/snapshot=${spec.snapshotId}/part-00001.parquet`, outputKey: `${prefix}part-00001.parquet`, rows: 1, positives: 0 });
+    const shards = [
+      {
+        key: `features/snapshot=${spec.snapshotId}/part-00000.parquet`,
+        outputKey: `${prefix}part-00000.parquet`,
+        rows,
+        positives: 0,
+      },
+    ];
+    if (spec.missingOutput)
+      shards.push({
+        key: `features/snapshot=${spec.snapshotId}/part-00001.parquet`,
+        outputKey: `${prefix}part-00001.parquet`,
+        rows: 1,
+        positives: 0,
+      });
     await store.put(
       `${prefix}manifest.json`,
-      JSON.stringify({ snapshotId: spec.snapshotId, modelName: model, modelVersion: spec.version, runId: `run-${spec.snapshotId}`, createdAt: spec.createdAt, rows, positives: 0, shards }),
+      JSON.stringify({
+        snapshotId: spec.snapshotId,
+        modelName: model,
+        modelVersion: spec.version,
+        runId: `run-${spec.snapshotId}`,
+        createdAt: spec.createdAt,
+        rows,
+        positives: 0,
+        shards,
+      }),
     );
   }
   return prefix;

@@ -1,6 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import type { FeatureReference } from '#lib/model/card.ts';
-import { buildDriftReport, featureDrift, statusOf, type SnapshotWindow } from '#lib/monitoring/drift-report.ts';
+import {
+  buildDriftReport,
+  featureDrift,
+  statusOf,
+  type SnapshotWindow,
+} from '#lib/monitoring/drift-report.ts';
 
 /** A reference with edges 1..9 (10 value bins), 100 training rows per value bin, `missing` missing rows. */
 function reference(feature: string, missing = 0): FeatureReference {
@@ -11,9 +16,18 @@ function reference(feature: string, missing = 0): FeatureReference {
 }
 
 /** n values spread evenly over [lo, hi). */
-const spread = (n: number, lo: number, hi: number) => Float64Array.from({ length: n }, (_, i) => lo + ((hi - lo) * (i + 0.5)) / n);
+const spread = (n: number, lo: number, hi: number) =>
+  Float64Array.from({ length: n }, (_, i) => lo + ((hi - lo) * (i + 0.5)) / n);
 
-const window: SnapshotWindow = { snapshotId: 's1', from: '2021-12-01', to: '2021-12-31', windowDays: 30, extended: false, rows: 1000, rowsInSnapshot: 5000 };
+const window: SnapshotWindow = {
+  snapshotId: 's1',
+  from: '2021-12-01',
+  to: '2021-12-31',
+  windowDays: 30,
+  extended: false,
+  rows: 1000,
+  rowsInSnapshot: 5000,
+};
 
 describe('featureDrift', () => {
   it('a sample shaped like the training rows is stable with PSI ~0', () => {
@@ -39,7 +53,10 @@ describe('featureDrift', () => {
   });
 
   it('an all-missing sample drifts against a reference without missing values', () => {
-    const f = featureDrift(reference('x'), Float64Array.from({ length: 50 }, () => Number.NaN));
+    const f = featureDrift(
+      reference('x'),
+      Float64Array.from({ length: 50 }, () => Number.NaN),
+    );
     expect(f.missingShare).toBe(1);
     expect(f.mean).toBeNull();
     expect(f.status).toBe('drifted');
@@ -77,7 +94,12 @@ describe('buildDriftReport', () => {
     });
 
   it('retrains when a feature is above the threshold, naming it; reports the max and the baseline used', () => {
-    const r = input(new Map([['x', spread(1000, 0, 10)], ['y', spread(1000, 5, 10)]]));
+    const r = input(
+      new Map([
+        ['x', spread(1000, 0, 10)],
+        ['y', spread(1000, 5, 10)],
+      ]),
+    );
     expect(r.maxPsiFeature).toBe('y');
     expect(r.maxPsi).toBe(r.features.find((f) => f.feature === 'y')?.psi);
     expect(r.decision.retrain).toBe(true);
@@ -89,7 +111,10 @@ describe('buildDriftReport', () => {
   });
 
   it('does not retrain below the threshold, and the threshold is a parameter', () => {
-    const columns = new Map([['x', spread(1000, 0, 10)], ['y', spread(1000, 2, 10)]]);
+    const columns = new Map([
+      ['x', spread(1000, 0, 10)],
+      ['y', spread(1000, 2, 10)],
+    ]);
     const strict = input(columns, 0.05);
     const lax = input(columns, 5);
     expect(strict.maxPsi).toBe(lax.maxPsi);

@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
 import { buildDriftReport, type SnapshotWindow } from '#lib/monitoring/drift-report.ts';
-import { checkScoreDrift, completeBatchRuns, quantileEdges, readRunScores, scoreCounts, scorePsi } from '#lib/monitoring/score-drift.ts';
+import {
+  checkScoreDrift,
+  completeBatchRuns,
+  quantileEdges,
+  readRunScores,
+  scoreCounts,
+  scorePsi,
+} from '#lib/monitoring/score-drift.ts';
 import { PSI_EPSILON } from '#lib/monitoring/statistics.ts';
 import { getJson } from '#lib/ports/object-store.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
@@ -17,7 +24,8 @@ let n = 0;
 const freshStore = () => new FsObjectStore(join(work, `store-${n++}`));
 
 /** n values spread evenly over [lo, hi). */
-const spread = (count: number, lo: number, hi: number) => Float64Array.from({ length: count }, (_, i) => lo + ((hi - lo) * (i + 0.5)) / count);
+const spread = (count: number, lo: number, hi: number) =>
+  Float64Array.from({ length: count }, (_, i) => lo + ((hi - lo) * (i + 0.5)) / count);
 
 describe('score bins and PSI', () => {
   it('decile edges of the reference: 9 edges, each bin holding a tenth of the reference', () => {
@@ -50,7 +58,7 @@ describe('score bins and PSI', () => {
     expect(scorePsi(ref, spread(500, 0, 0.5)).psi).toBeLessThan(0.01);
   });
 
-  it('uses the feature rule\'s epsilon: a reference decile left empty adds (0 - 0.1) ln(eps / 0.1) at epsilon', () => {
+  it("uses the feature rule's epsilon: a reference decile left empty adds (0 - 0.1) ln(eps / 0.1) at epsilon", () => {
     const ref = spread(1000, 0, 1);
     // Every current score in the top nine deciles, spread evenly: the first decile is empty.
     const current = spread(900, 0.1005, 1);
@@ -74,17 +82,57 @@ describe('score bins and PSI', () => {
 describe('batch run selection', () => {
   it('first and latest complete runs of the version, oldest first by createdAt; incomplete runs and other versions ignored', async () => {
     const store = freshStore();
-    await writeBatchRun(store, work, { version: 'v1', snapshotId: 's-mid', createdAt: '2022-01-02T03:00:00.000Z' });
-    await writeBatchRun(store, work, { version: 'v1', snapshotId: 's-new', createdAt: '2022-01-03T03:00:00.000Z' });
-    await writeBatchRun(store, work, { version: 'v1', snapshotId: 's-old', createdAt: '2022-01-01T03:00:00.000Z' });
-    await writeBatchRun(store, work, { version: 'v1', snapshotId: 's-running', createdAt: '2022-01-04T03:00:00.000Z', manifest: false });
-    await writeBatchRun(store, work, { version: 'v1', snapshotId: 's-broken', createdAt: '2022-01-05T03:00:00.000Z', missingOutput: true });
-    await writeBatchRun(store, work, { version: 'v2', snapshotId: 's-other', createdAt: '2022-01-06T03:00:00.000Z' });
-    await writeBatchRun(store, work, { version: 'v10', snapshotId: 's-prefix', createdAt: '2021-12-01T03:00:00.000Z' });
-    await writeBatchRun(store, work, { model: 'other-model', version: 'v1', snapshotId: 's-model', createdAt: '2021-12-01T03:00:00.000Z' });
+    await writeBatchRun(store, work, {
+      version: 'v1',
+      snapshotId: 's-mid',
+      createdAt: '2022-01-02T03:00:00.000Z',
+    });
+    await writeBatchRun(store, work, {
+      version: 'v1',
+      snapshotId: 's-new',
+      createdAt: '2022-01-03T03:00:00.000Z',
+    });
+    await writeBatchRun(store, work, {
+      version: 'v1',
+      snapshotId: 's-old',
+      createdAt: '2022-01-01T03:00:00.000Z',
+    });
+    await writeBatchRun(store, work, {
+      version: 'v1',
+      snapshotId: 's-running',
+      createdAt: '2022-01-04T03:00:00.000Z',
+      manifest: false,
+    });
+    await writeBatchRun(store, work, {
+      version: 'v1',
+      snapshotId: 's-broken',
+      createdAt: '2022-01-05T03:00:00.000Z',
+      missingOutput: true,
+    });
+    await writeBatchRun(store, work, {
+      version: 'v2',
+      snapshotId: 's-other',
+      createdAt: '2022-01-06T03:00:00.000Z',
+    });
+    await writeBatchRun(store, work, {
+      version: 'v10',
+      snapshotId: 's-prefix',
+      createdAt: '2021-12-01T03:00:00.000Z',
+    });
+    await writeBatchRun(store, work, {
+      model: 'other-model',
+      version: 'v1',
+      snapshotId: 's-model',
+      createdAt: '2021-12-01T03:00:00.000Z',
+    });
     const { runs, ignored } = await completeBatchRuns(store, 'credit-risk', 'v1');
     expect(runs.map((r) => r.snapshotId)).toEqual(['s-old', 's-mid', 's-new']);
-    expect(runs[0]).toMatchObject({ createdAt: '2022-01-01T03:00:00.000Z', runId: 'run-s-old', rows: 1000, outputKeys: [`${predictionsPrefix('credit-risk', 'v1', 's-old')}part-00000.parquet`] });
+    expect(runs[0]).toMatchObject({
+      createdAt: '2022-01-01T03:00:00.000Z',
+      runId: 'run-s-old',
+      rows: 1000,
+      outputKeys: [`${predictionsPrefix('credit-risk', 'v1', 's-old')}part-00000.parquet`],
+    });
     expect(runs[0].manifestKey).toBe(`${predictionsPrefix('credit-risk', 'v1', 's-old')}manifest.json`);
     expect(ignored.map((i) => i.snapshotId).sort()).toEqual(['s-broken', 's-running']);
     expect(ignored.find((i) => i.snapshotId === 's-broken')?.why).toMatch(/missing/);
@@ -92,7 +140,11 @@ describe('batch run selection', () => {
 
   it('a manifest that names another version is not a run of this one', async () => {
     const store = freshStore();
-    const prefix = await writeBatchRun(store, work, { version: 'v1', snapshotId: 's1', createdAt: '2022-01-01T00:00:00.000Z' });
+    const prefix = await writeBatchRun(store, work, {
+      version: 'v1',
+      snapshotId: 's1',
+      createdAt: '2022-01-01T00:00:00.000Z',
+    });
     const manifest = (await getJson<Record<string, unknown>>(store, `${prefix}manifest.json`)) ?? {};
     await store.put(`${prefix}manifest.json`, JSON.stringify({ ...manifest, modelVersion: 'v9' }));
     const { runs, ignored } = await completeBatchRuns(store, 'credit-risk', 'v1');
@@ -102,38 +154,122 @@ describe('batch run selection', () => {
 
   it('fewer than two complete runs: not enough batch runs, no error', async () => {
     const store = freshStore();
-    const options = { store, modelName: 'credit-risk', modelVersion: 'v1', windowDays: 30, minRows: 100, tmpDir: work, threshold: 0.2, warn: 0.1 };
-    expect(await checkScoreDrift(options)).toEqual({ available: false, reason: expect.stringMatching(/^not enough batch runs: 0 complete/), modelVersion: 'v1', completeRuns: 0 });
-    await writeBatchRun(store, work, { version: 'v1', snapshotId: 's1', createdAt: '2022-01-01T00:00:00.000Z' });
-    await writeBatchRun(store, work, { version: 'v1', snapshotId: 's2', createdAt: '2022-01-02T00:00:00.000Z', manifest: false });
-    await writeBatchRun(store, work, { version: 'v2', snapshotId: 's3', createdAt: '2022-01-03T00:00:00.000Z' });
-    expect(await checkScoreDrift(options)).toMatchObject({ available: false, reason: expect.stringMatching(/^not enough batch runs: 1 complete/), completeRuns: 1 });
+    const options = {
+      store,
+      modelName: 'credit-risk',
+      modelVersion: 'v1',
+      windowDays: 30,
+      minRows: 100,
+      tmpDir: work,
+      threshold: 0.2,
+      warn: 0.1,
+    };
+    expect(await checkScoreDrift(options)).toEqual({
+      available: false,
+      reason: expect.stringMatching(/^not enough batch runs: 0 complete/),
+      modelVersion: 'v1',
+      completeRuns: 0,
+    });
+    await writeBatchRun(store, work, {
+      version: 'v1',
+      snapshotId: 's1',
+      createdAt: '2022-01-01T00:00:00.000Z',
+    });
+    await writeBatchRun(store, work, {
+      version: 'v1',
+      snapshotId: 's2',
+      createdAt: '2022-01-02T00:00:00.000Z',
+      manifest: false,
+    });
+    await writeBatchRun(store, work, {
+      version: 'v2',
+      snapshotId: 's3',
+      createdAt: '2022-01-03T00:00:00.000Z',
+    });
+    expect(await checkScoreDrift(options)).toMatchObject({
+      available: false,
+      reason: expect.stringMatching(/^not enough batch runs: 1 complete/),
+      completeRuns: 1,
+    });
   });
 
   it('two runs: the latest against the first, over the same window of each', async () => {
     const store = freshStore();
-    await writeBatchRun(store, work, { version: 'v1', snapshotId: 's1', createdAt: '2022-01-01T00:00:00.000Z', lo: 0, hi: 0.4 });
-    await writeBatchRun(store, work, { version: 'v1', snapshotId: 's2', createdAt: '2022-01-02T00:00:00.000Z', lo: 0, hi: 0.4 });
-    await writeBatchRun(store, work, { version: 'v1', snapshotId: 's3', createdAt: '2022-01-03T00:00:00.000Z', lo: 0.2, hi: 0.6 });
-    const options = { store, modelName: 'credit-risk', modelVersion: 'v1', windowDays: 30, minRows: 100, tmpDir: work, threshold: 0.2, warn: 0.1 };
+    await writeBatchRun(store, work, {
+      version: 'v1',
+      snapshotId: 's1',
+      createdAt: '2022-01-01T00:00:00.000Z',
+      lo: 0,
+      hi: 0.4,
+    });
+    await writeBatchRun(store, work, {
+      version: 'v1',
+      snapshotId: 's2',
+      createdAt: '2022-01-02T00:00:00.000Z',
+      lo: 0,
+      hi: 0.4,
+    });
+    await writeBatchRun(store, work, {
+      version: 'v1',
+      snapshotId: 's3',
+      createdAt: '2022-01-03T00:00:00.000Z',
+      lo: 0.2,
+      hi: 0.6,
+    });
+    const options = {
+      store,
+      modelName: 'credit-risk',
+      modelVersion: 'v1',
+      windowDays: 30,
+      minRows: 100,
+      tmpDir: work,
+      threshold: 0.2,
+      warn: 0.1,
+    };
     const drifted = await checkScoreDrift(options);
     if (!drifted.available) throw new Error(drifted.reason);
     expect(drifted.referenceRun.snapshotId).toBe('s1');
     expect(drifted.currentRun.snapshotId).toBe('s3');
     expect(drifted.psi).toBeGreaterThan(0.2);
     expect(drifted.status).toBe('drifted');
-    expect(drifted.currentRun.window).toEqual({ from: '2021-12-02', to: '2021-12-31', rows: 1000, rowsInRun: 1000, extended: false, windowed: true });
+    expect(drifted.currentRun.window).toEqual({
+      from: '2021-12-02',
+      to: '2021-12-31',
+      rows: 1000,
+      rowsInRun: 1000,
+      extended: false,
+      windowed: true,
+    });
     // A smaller window: the loans of the last 10 days (1000 loans, i % 30 days back: days 0-9 hold 34 each).
     const narrow = await checkScoreDrift({ ...options, windowDays: 10 });
     if (!narrow.available) throw new Error(narrow.reason);
-    expect(narrow.referenceRun.window).toMatchObject({ from: '2021-12-22', to: '2021-12-31', rows: 340, extended: false });
+    expect(narrow.referenceRun.window).toMatchObject({
+      from: '2021-12-22',
+      to: '2021-12-31',
+      rows: 340,
+      extended: false,
+    });
   });
 
   it('a re-run of the reference snapshot (writeManifest again, later) does not move the reference run or the PSI', async () => {
     const store = freshStore();
     // Outputs as score-shard leaves them; the manifests are written by the real writeManifest.
-    await writeBatchRun(store, work, { version: 'v1', snapshotId: 's-ref', createdAt: 'unused', lo: 0, hi: 0.4, manifest: false });
-    await writeBatchRun(store, work, { version: 'v1', snapshotId: 's-new', createdAt: 'unused', lo: 0.2, hi: 0.6, manifest: false });
+    await writeBatchRun(store, work, {
+      version: 'v1',
+      snapshotId: 's-ref',
+      createdAt: 'unused',
+      lo: 0,
+      hi: 0.4,
+      manifest: false,
+    });
+    await writeBatchRun(store, work, {
+      version: 'v1',
+      snapshotId: 's-new',
+      createdAt: 'unused',
+      lo: 0.2,
+      hi: 0.6,
+      manifest: false,
+    });
     const commit = (snapshotId: string, day: string, runId: string) => {
       const prefix = predictionsPrefix('credit-risk', 'v1', snapshotId);
       const result: ShardResult = {
@@ -145,14 +281,33 @@ describe('batch run selection', () => {
         modelVersion: 'v1',
         reused: false,
       };
-      return writeManifest({ store, clock: fixedClock(day), results: [result], modelName: 'credit-risk', runId });
+      return writeManifest({
+        store,
+        clock: fixedClock(day),
+        results: [result],
+        modelName: 'credit-risk',
+        runId,
+      });
     };
     await commit('s-ref', '2022-01-01', 'nightly-1');
     await commit('s-new', '2022-01-02', 'nightly-2');
-    const options = { store, modelName: 'credit-risk', modelVersion: 'v1', windowDays: 30, minRows: 100, tmpDir: work, threshold: 0.2, warn: 0.1 };
+    const options = {
+      store,
+      modelName: 'credit-risk',
+      modelVersion: 'v1',
+      windowDays: 30,
+      minRows: 100,
+      tmpDir: work,
+      threshold: 0.2,
+      warn: 0.1,
+    };
     const before = await checkScoreDrift(options);
     if (!before.available) throw new Error(before.reason);
-    expect(before.referenceRun).toMatchObject({ snapshotId: 's-ref', runId: 'nightly-1', createdAt: '2022-01-01T12:00:00.000Z' });
+    expect(before.referenceRun).toMatchObject({
+      snapshotId: 's-ref',
+      runId: 'nightly-1',
+      createdAt: '2022-01-01T12:00:00.000Z',
+    });
 
     await commit('s-ref', '2022-01-03', 'rerun-of-s-ref');
     const { runs } = await completeBatchRuns(store, 'credit-risk', 'v1');
@@ -170,7 +325,11 @@ describe('batch run selection', () => {
 
   it('a window with fewer than minRows rows takes the newest minRows rows instead, the same ones each time', async () => {
     const store = freshStore();
-    await writeBatchRun(store, work, { version: 'v1', snapshotId: 's1', createdAt: '2022-01-01T00:00:00.000Z' });
+    await writeBatchRun(store, work, {
+      version: 'v1',
+      snapshotId: 's1',
+      createdAt: '2022-01-01T00:00:00.000Z',
+    });
     const { runs } = await completeBatchRuns(store, 'credit-risk', 'v1');
     const read = () => readRunScores({ store, run: runs[0], windowDays: 1, minRows: 100, tmpDir: work });
     const a = await read();
@@ -179,9 +338,23 @@ describe('batch run selection', () => {
   });
 });
 
-describe('the report\'s score section', () => {
-  const window: SnapshotWindow = { snapshotId: 's1', from: '2021-12-01', to: '2021-12-31', windowDays: 30, extended: false, rows: 10, rowsInSnapshot: 10 };
-  const base = { checkedAt: '2022-01-05T00:00:00.000Z', model: { name: 'credit-risk', version: 'v1', trainedOnSnapshot: 's1' }, reference: [], snapshot: window, columns: new Map() };
+describe("the report's score section", () => {
+  const window: SnapshotWindow = {
+    snapshotId: 's1',
+    from: '2021-12-01',
+    to: '2021-12-31',
+    windowDays: 30,
+    extended: false,
+    rows: 10,
+    rowsInSnapshot: 10,
+  };
+  const base = {
+    checkedAt: '2022-01-05T00:00:00.000Z',
+    model: { name: 'credit-risk', version: 'v1', trainedOnSnapshot: 's1' },
+    reference: [],
+    snapshot: window,
+    columns: new Map(),
+  };
   const run = (snapshotId: string) => ({
     snapshotId,
     createdAt: '2022-01-01T00:00:00.000Z',
@@ -192,17 +365,35 @@ describe('the report\'s score section', () => {
   });
 
   it('absent: the reason is in the section and in the notes; the decision is untouched', () => {
-    const report = buildDriftReport({ ...base, score: { available: false, reason: 'not enough batch runs: 1 complete', modelVersion: 'v1', completeRuns: 1 } });
+    const report = buildDriftReport({
+      ...base,
+      score: {
+        available: false,
+        reason: 'not enough batch runs: 1 complete',
+        modelVersion: 'v1',
+        completeRuns: 1,
+      },
+    });
     expect(report.score).toMatchObject({ available: false, reason: 'not enough batch runs: 1 complete' });
     expect(report.notes).toContain('score drift: not enough batch runs: 1 complete');
     expect(report.decision.retrain).toBe(false);
   });
 
   it('a drifted score is a note, never a retrain reason', () => {
-    const score = { available: true as const, psi: 0.9, status: 'drifted' as const, modelVersion: 'v1', referenceRun: run('s1'), currentRun: run('s2'), bins: [] };
+    const score = {
+      available: true as const,
+      psi: 0.9,
+      status: 'drifted' as const,
+      modelVersion: 'v1',
+      referenceRun: run('s1'),
+      currentRun: run('s2'),
+      bins: [],
+    };
     const report = buildDriftReport({ ...base, score });
     expect(report.score).toEqual(score);
     expect(report.decision.retrain).toBe(false);
-    expect(report.notes.some((n) => /^score PSI 0\.9000 > 0\.2 \(batch run s2 against the first, s1\)/.test(n))).toBe(true);
+    expect(
+      report.notes.some((n) => /^score PSI 0\.9000 > 0\.2 \(batch run s2 against the first, s1\)/.test(n)),
+    ).toBe(true);
   });
 });

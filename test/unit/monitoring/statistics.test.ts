@@ -1,6 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { binOf } from '#lib/model/gbdt/binning.ts';
-import { binCounts, groupCounts, ksFromCounts, ksPValue, psi, PSI_EPSILON, psiGroups } from '#lib/monitoring/statistics.ts';
+import {
+  binCounts,
+  groupCounts,
+  ksFromCounts,
+  ksPValue,
+  psi,
+  PSI_EPSILON,
+  psiGroups,
+} from '#lib/monitoring/statistics.ts';
 
 describe('PSI', () => {
   it('matches a hand computation: 50/50 -> 25/75 is 0.25 ln 2 + 0.25 ln 1.5', () => {
@@ -42,7 +50,9 @@ describe('PSI', () => {
     // reference: 1% missing, 49% and 50% in the two value bins; current: all missing.
     const value = psi([1, 49, 50], [100, 0, 0]);
     const hand =
-      (1 - 0.01) * Math.log(1 / 0.01) + (PSI_EPSILON - 0.49) * Math.log(PSI_EPSILON / 0.49) + (PSI_EPSILON - 0.5) * Math.log(PSI_EPSILON / 0.5);
+      (1 - 0.01) * Math.log(1 / 0.01) +
+      (PSI_EPSILON - 0.49) * Math.log(PSI_EPSILON / 0.49) +
+      (PSI_EPSILON - 0.5) * Math.log(PSI_EPSILON / 0.5);
     expect(value).toBeCloseTo(hand, 10);
     expect(value).toBeGreaterThan(5);
   });
@@ -53,7 +63,8 @@ describe('binning with the model edges', () => {
     const edges = Float32Array.from([1, 2.5, 10]);
     const values = [Number.NaN, 0, 1, 2, 2.5, 9.99, 10, 1e9, Number.NaN];
     expect(Array.from(binCounts(values, edges))).toEqual([2, 1, 2, 2, 2]);
-    for (const v of values.filter((x) => !Number.isNaN(x))) expect(binCounts([v], edges)[binOf(Math.fround(v), edges)]).toBe(1);
+    for (const v of values.filter((x) => !Number.isNaN(x)))
+      expect(binCounts([v], edges)[binOf(Math.fround(v), edges)]).toBe(1);
   });
 
   it('rounds values to float32 first, so a double just below a float32 edge lands where the model routes it', () => {

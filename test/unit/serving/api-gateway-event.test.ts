@@ -12,7 +12,12 @@ describe('the local API Gateway event', () => {
   });
 
   it('carries the path, the query (single and multi-value) and the headers as API Gateway does', () => {
-    const plain = apiGatewayEvent({ method: 'POST', url: '/predict', headers: { 'x-api-key': 'k' } }, '{"id":"1"}', 'r1', 5);
+    const plain = apiGatewayEvent(
+      { method: 'POST', url: '/predict', headers: { 'x-api-key': 'k' } },
+      '{"id":"1"}',
+      'r1',
+      5,
+    );
     expect(plain).toMatchObject({
       resource: '/predict',
       path: '/predict',

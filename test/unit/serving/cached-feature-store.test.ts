@@ -1,7 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
 import { FeatureStoreUnavailableError } from '#lib/ports/feature-store.ts';
-import { CachedFeatureStore, isScannable, type ScannableFeatureStore } from '#lib/serving/cached-feature-store.ts';
+import {
+  CachedFeatureStore,
+  isScannable,
+  type ScannableFeatureStore,
+} from '#lib/serving/cached-feature-store.ts';
 import { OnlineSnapshotTable, SnapshotChangedError } from '#lib/serving/online-snapshot-table.ts';
 import { customerRow, MemoryFeatureStore } from './fake-ports.ts';
 
@@ -24,7 +28,10 @@ class ScannableStore implements ScannableFeatureStore {
   }
 
   async init(): Promise<void> {}
-  async replaceSnapshot(snapshotId: string, batches: Iterable<CustomerFeatureRow[]>): Promise<{ rows: number }> {
+  async replaceSnapshot(
+    snapshotId: string,
+    batches: Iterable<CustomerFeatureRow[]>,
+  ): Promise<{ rows: number }> {
     const rows = [...batches].flat();
     this.publish(snapshotId, rows);
     return { rows: rows.length };
@@ -50,7 +57,9 @@ class ScannableStore implements ScannableFeatureStore {
     for (;;) {
       if (!first) this.betweenPages?.();
       first = false;
-      const rows = [...(this.snapshot?.rows.values() ?? [])].filter((r) => r.id > after).sort((a, b) => (a.id < b.id ? -1 : 1));
+      const rows = [...(this.snapshot?.rows.values() ?? [])]
+        .filter((r) => r.id > after)
+        .sort((a, b) => (a.id < b.id ? -1 : 1));
       const page = rows.slice(0, this.pageRows);
       if (page.length === 0) return;
       yield page;
@@ -65,15 +74,32 @@ const snapshotRows = (nbLoans: number) => ids.map((id) => customerRow({ id, nbLo
 function cacheOver(store: ScannableStore, maxStaleMs = 1000) {
   let time = 0;
   const errors: unknown[] = [];
-  const cache = new CachedFeatureStore(store, { maxStaleMs, now: () => time, onError: (e) => errors.push(e) });
+  const cache = new CachedFeatureStore(store, {
+    maxStaleMs,
+    now: () => time,
+    onError: (e) => errors.push(e),
+  });
   return { cache, errors, advance: (ms: number) => (time += ms) };
 }
 
 describe('OnlineSnapshotTable', () => {
   it('gives back exactly the rows it was given, nulls and date texts included', () => {
     const rows = [
-      customerRow({ id: '1', snapshotId: 's', sumLoanAmount: 300.1 + 1 / 7, amtIncomeTotal: null, flagOwnCar: null }),
-      customerRow({ id: '2', snapshotId: 's', previousLoanDate: null, birthday: null, jobStartDate: '2980-12-31', flagOwnCar: 0 }),
+      customerRow({
+        id: '1',
+        snapshotId: 's',
+        sumLoanAmount: 300.1 + 1 / 7,
+        amtIncomeTotal: null,
+        flagOwnCar: null,
+      }),
+      customerRow({
+        id: '2',
+        snapshotId: 's',
+        previousLoanDate: null,
+        birthday: null,
+        jobStartDate: '2980-12-31',
+        flagOwnCar: 0,
+      }),
       customerRow({ id: '3', snapshotId: 's', nbLoansBeforeLastDate: 0, sumLoanAmountBeforeLastDate: 0 }),
     ];
     const table = new OnlineSnapshotTable('s', 1); // capacity 1: growing is exercised too
@@ -102,7 +128,9 @@ describe('CachedFeatureStore', () => {
     const { cache } = cacheOver(store);
     await cache.refresh();
     expect(cache.cached).toEqual({ snapshotId: 'snap-1', rows: 5 });
-    expect(await cache.get('5008806')).toEqual(customerRow({ id: '5008806', snapshotId: 'snap-1', nbLoans: 4 }));
+    expect(await cache.get('5008806')).toEqual(
+      customerRow({ id: '5008806', snapshotId: 'snap-1', nbLoans: 4 }),
+    );
     expect(await cache.get('9999999')).toBeUndefined();
     expect(store.gets).toBe(0);
   });
@@ -196,7 +224,8 @@ describe('CachedFeatureStore', () => {
     const cache = await new CachedFeatureStore(store, { pollMs: 10 }).start();
     expect(cache.cached?.snapshotId).toBe('snap-1');
     store.publish('snap-2', snapshotRows(9));
-    for (let i = 0; i < 300 && cache.cached?.snapshotId !== 'snap-2'; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 300 && cache.cached?.snapshotId !== 'snap-2'; i++)
+      await new Promise((r) => setTimeout(r, 10));
     expect(cache.cached?.snapshotId).toBe('snap-2');
     await cache.close();
     expect(cache.cached).toBeUndefined();

@@ -27,7 +27,10 @@ afterEach(async () => {
   }
 });
 
-async function start(aliases: AliasState, options: { slow?: string[]; random?: () => number } = {}): Promise<Started> {
+async function start(
+  aliases: AliasState,
+  options: { slow?: string[]; random?: () => number } = {},
+): Promise<Started> {
   let current = aliases;
   const store = new MemoryFeatureStore();
   const gates = new Map<string, Array<() => void>>();
@@ -39,11 +42,20 @@ async function start(aliases: AliasState, options: { slow?: string[]; random?: (
       if (options.slow?.includes(version)) {
         const score = model.scoreRows.bind(model);
         model.scoreRows = async (f, n) => {
-          await new Promise<void>((resolve) => (gates.get(version) ?? gates.set(version, []).get(version)!).push(resolve));
+          await new Promise<void>((resolve) =>
+            (gates.get(version) ?? gates.set(version, []).get(version)!).push(resolve),
+          );
           return score(f, n);
         };
       }
-      return { handler: createPredictHandler({ featureStore: store, clock: fixedClock('2025-01-01'), model }) as ApiHandler, dispose: async () => {} };
+      return {
+        handler: createPredictHandler({
+          featureStore: store,
+          clock: fixedClock('2025-01-01'),
+          model,
+        }) as ApiHandler,
+        dispose: async () => {},
+      };
     },
   });
   await router.refresh();
@@ -80,7 +92,11 @@ describe('local API server (the API Gateway stand-in)', () => {
 
   it('accepts the form content type curl -d sends', async () => {
     const { server } = await start({ champion: 'vA', canary: null });
-    const res = await call(server, '/predict', { method: 'POST', body: '{"id":"5008827"}', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const res = await call(server, '/predict', {
+      method: 'POST',
+      body: '{"id":"5008827"}',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(res.status).toBe(200);
   });
 
@@ -131,7 +147,10 @@ describe('local API server (the API Gateway stand-in)', () => {
 
   it('routes by the canary weight and says which version answered', async () => {
     let i = 0;
-    const { server } = await start({ champion: 'vA', canary: { version: 'vB', weight: 0.25 } }, { random: () => (i++ % 4) / 4 });
+    const { server } = await start(
+      { champion: 'vA', canary: { version: 'vB', weight: 0.25 } },
+      { random: () => (i++ % 4) / 4 },
+    );
     const versions: string[] = [];
     for (let n = 0; n < 8; n++) {
       const res = await call(server, '/predict', post('{"id":"5008827"}'));

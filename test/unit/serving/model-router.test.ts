@@ -42,7 +42,10 @@ describe('local alias routing', () => {
   it('sends the canary its weight of the traffic', async () => {
     let i = 0;
     // A uniform sweep of [0, 1): exactly weight * n draws fall below the weight.
-    const { router } = harness({ champion: 'A', canary: { version: 'B', weight: 0.1 } }, () => (i++ % 100) / 100);
+    const { router } = harness(
+      { champion: 'A', canary: { version: 'B', weight: 0.1 } },
+      () => (i++ % 100) / 100,
+    );
     await router.refresh();
     const counts: Record<string, number> = { A: 0, B: 0 };
     for (let n = 0; n < 1000; n++) {

@@ -6,7 +6,12 @@ import { httpErrorFor } from '#lib/serving/http-errors.ts';
 import { OnlineSnapshotTable } from '#lib/serving/online-snapshot-table.ts';
 import { ReplicaFeatureStore, toWire, type ToPrimary } from '#local/server/replica-feature-store.ts';
 
-function row(id: string, snapshotId: string, nbLoans: number, jobStartDate: string | null): CustomerFeatureRow {
+function row(
+  id: string,
+  snapshotId: string,
+  nbLoans: number,
+  jobStartDate: string | null,
+): CustomerFeatureRow {
   return {
     id,
     snapshotId,
@@ -31,7 +36,12 @@ function tableOf(snapshotId: string, rows: CustomerFeatureRow[]): OnlineSnapshot
 
 function replica(now: { t: number }) {
   const sent: ToPrimary[] = [];
-  const store = new ReplicaFeatureStore({ send: (m) => (sent.push(m), true), maxStaleMs: 2_000, now: () => now.t, callTimeoutMs: 1_000 });
+  const store = new ReplicaFeatureStore({
+    send: (m) => (sent.push(m), true),
+    maxStaleMs: 2_000,
+    now: () => now.t,
+    callTimeoutMs: 1_000,
+  });
   return { store, sent };
 }
 
@@ -81,7 +91,11 @@ describe('ReplicaFeatureStore (a serve worker feature store)', () => {
     expect(httpErrorFor(e1).statusCode).toBe(503);
 
     const bad = store.get('x');
-    store.receive({ t: 'reply', n: 2, error: toWire(new InputError('UNKNOWN_CUSTOMER', 'no such customer')) });
+    store.receive({
+      t: 'reply',
+      n: 2,
+      error: toWire(new InputError('UNKNOWN_CUSTOMER', 'no such customer')),
+    });
     expect(httpErrorFor(await bad.catch((e: unknown) => e)).statusCode).toBe(404);
 
     const waiting = store.get('1');

@@ -28,7 +28,9 @@ describe('predict request body', () => {
 
   it('refuses a JSON number id with a message that shows the string form', () => {
     expect(codeOf('{"id": 5008827}')).toBe('INVALID_ID');
-    expect(() => parsePredictRequest('{"id": 5008827}')).toThrow(/must be a string of digits, got the number 5008827/);
+    expect(() => parsePredictRequest('{"id": 5008827}')).toThrow(
+      /must be a string of digits, got the number 5008827/,
+    );
   });
 
   it.each([

@@ -5,7 +5,8 @@ import { createRowBatcher, type ScoreRows } from '#lib/serving/row-batcher.ts';
 function recordingRun(width: number, fail?: () => boolean): { run: ScoreRows; runs: number[] } {
   const runs: number[] = [];
   const run: ScoreRows = async (features, rows) => {
-    if (features.length !== rows * width) throw new Error(`bad shape: ${features.length} values for ${rows} rows`);
+    if (features.length !== rows * width)
+      throw new Error(`bad shape: ${features.length} values for ${rows} rows`);
     runs.push(rows);
     await new Promise((r) => setImmediate(r));
     if (fail?.()) throw new Error('model failed');

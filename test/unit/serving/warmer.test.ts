@@ -17,10 +17,13 @@ describe('warm-up event detection', () => {
     expect(isWarmerEvent({ ...event, body: '{"warmer": true}' })).toBe(false);
   });
 
-  it.each([[null], [undefined], ['warmer'], [{ warmer: 'true' }], [{ source: 'aws.events', 'detail-type': 'Other' }]])(
-    'is false for %p',
-    (event) => {
-      expect(isWarmerEvent(event)).toBe(false);
-    },
-  );
+  it.each([
+    [null],
+    [undefined],
+    ['warmer'],
+    [{ warmer: 'true' }],
+    [{ source: 'aws.events', 'detail-type': 'Other' }],
+  ])('is false for %p', (event) => {
+    expect(isWarmerEvent(event)).toBe(false);
+  });
 });

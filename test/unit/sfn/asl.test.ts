@@ -56,8 +56,15 @@ describe.each(STATE_MACHINE_NAMES)('%s.asl.json', (name) => {
 
   it('retries transient errors with backoff at every Task', () => {
     for (const { name: state, state: s } of taskStates(definition)) {
-      const retriers = (s.Retry ?? []) as { ErrorEquals: string[]; BackoffRate?: number; MaxAttempts?: number }[];
-      expect({ state, retried: retriers.some((r) => (r.BackoffRate ?? 0) > 1 && (r.MaxAttempts ?? 0) > 1) }).toEqual({ state, retried: true });
+      const retriers = (s.Retry ?? []) as {
+        ErrorEquals: string[];
+        BackoffRate?: number;
+        MaxAttempts?: number;
+      }[];
+      expect({
+        state,
+        retried: retriers.some((r) => (r.BackoffRate ?? 0) > 1 && (r.MaxAttempts ?? 0) > 1),
+      }).toEqual({ state, retried: true });
       // Only transient errors are retried: a bug or a bad input fails fast to the Catch.
       expect(retriers.flatMap((r) => r.ErrorEquals)).not.toContain('States.ALL');
       expect(retriers.flatMap((r) => r.ErrorEquals)).toContain('TransientError');
@@ -69,7 +76,10 @@ describe.each(STATE_MACHINE_NAMES)('%s.asl.json', (name) => {
     const byName = new Map(states.map((s) => [s.name, s.state]));
     for (const { name: state, state: s, parent } of taskStates(definition)) {
       const catcher = parent ? byName.get(parent)?.Catch : s.Catch;
-      expect({ state, catchesAll: (catcher ?? []).some((c) => c.ErrorEquals.includes('States.ALL')) }).toEqual({ state, catchesAll: true });
+      expect({
+        state,
+        catchesAll: (catcher ?? []).some((c) => c.ErrorEquals.includes('States.ALL')),
+      }).toEqual({ state, catchesAll: true });
     }
   });
 
@@ -80,7 +90,12 @@ describe.each(STATE_MACHINE_NAMES)('%s.asl.json', (name) => {
         if (seen.has(n)) return;
         seen.add(n);
         const s = d.States[n];
-        for (const next of [s.Next, s.Default, ...(s.Choices ?? []).map((c) => c.Next), ...(s.Catch ?? []).map((c) => c.Next)]) {
+        for (const next of [
+          s.Next,
+          s.Default,
+          ...(s.Choices ?? []).map((c) => c.Next),
+          ...(s.Catch ?? []).map((c) => c.Next),
+        ]) {
           if (next) visit(next);
         }
       };
@@ -112,7 +127,19 @@ describe('training.asl.json', () => {
     for (const state of ['DeployCanary', 'JudgeCanary', 'PromoteCanary', 'RollBackCanary']) {
       expect(definition.States[state].Catch?.map((c) => c.Next)).toEqual(['AbortCanary']);
     }
-    for (const state of ['AwaitTurn', 'ResolveInput', 'ExtractFeatures', 'PrepareGlueFeatures', 'ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train', 'Evaluate', 'Register', 'BuildImage', 'AbortCanary']) {
+    for (const state of [
+      'AwaitTurn',
+      'ResolveInput',
+      'ExtractFeatures',
+      'PrepareGlueFeatures',
+      'ExtractFeaturesGlue',
+      'PublishGlueFeatures',
+      'Train',
+      'Evaluate',
+      'Register',
+      'BuildImage',
+      'AbortCanary',
+    ]) {
       expect(definition.States[state].Catch?.map((c) => c.Next)).toEqual(['NotifyFailure']);
     }
     expect(definition.States.NotifyFailure.Next).toBe('Failed');
@@ -133,7 +160,15 @@ describe('training.asl.json', () => {
     // Only a string ending in / is resolved; anything else goes straight to the choice, as before.
     expect(s.InputIsPrefix).toMatchObject({
       Type: 'Choice',
-      Choices: [{ And: [{ Variable: '$.config.input', IsString: true }, { Variable: '$.config.input', StringMatches: '*/' }], Next: 'ResolveInput' }],
+      Choices: [
+        {
+          And: [
+            { Variable: '$.config.input', IsString: true },
+            { Variable: '$.config.input', StringMatches: '*/' },
+          ],
+          Next: 'ResolveInput',
+        },
+      ],
       Default: 'ChooseFeatureEngine',
     });
     // The extract function's resolve stage (functions/extract-features/handler.ts).
@@ -148,15 +183,18 @@ describe('training.asl.json', () => {
     });
     // The resolved key and size replace the config's (the second argument of JsonMerge wins), so
     // the choice and every later state read the concrete key.
-    expect(s.UseResolvedInput).toEqual(expect.objectContaining({
-      Type: 'Pass',
-      Parameters: { 'config.$': 'States.JsonMerge($.config, $.resolved, false)' },
-      Next: 'ChooseFeatureEngine',
-    }));
+    expect(s.UseResolvedInput).toEqual(
+      expect.objectContaining({
+        Type: 'Pass',
+        Parameters: { 'config.$': 'States.JsonMerge($.config, $.resolved, false)' },
+        Next: 'ChooseFeatureEngine',
+      }),
+    );
     const sizeRules = JSON.stringify(s.ChooseFeatureEngine.Choices);
     expect(sizeRules).toContain('"Variable":"$.config.sizeBytes"');
     expect(sizeRules).toContain('"NumericGreaterThanPath":"$.config.largeInputBytes"');
-    for (const state of ['ExtractFeatures', 'PrepareGlueFeatures']) expect(JSON.stringify(s[state].Parameters)).toContain('$.config');
+    for (const state of ['ExtractFeatures', 'PrepareGlueFeatures'])
+      expect(JSON.stringify(s[state].Parameters)).toContain('$.config');
   });
 
   it('waits for its turn before anything else: no older execution running, else WaitForTurn and ask again', () => {
@@ -169,11 +207,19 @@ describe('training.asl.json', () => {
       Payload: {
         stage: 'turn',
         'stateMachine.$': '$$.StateMachine.Id',
-        execution: { 'id.$': '$$.Execution.Id', 'name.$': '$$.Execution.Name', 'startTime.$': '$$.Execution.StartTime' },
+        execution: {
+          'id.$': '$$.Execution.Id',
+          'name.$': '$$.Execution.Name',
+          'startTime.$': '$$.Execution.StartTime',
+        },
         'maxWaitSeconds.$': '$.config.maxTurnWaitSeconds',
       },
     });
-    expect(s.AwaitTurn).toMatchObject({ ResultSelector: { 'proceed.$': '$.Payload.proceed' }, ResultPath: '$.turn', Next: 'TurnToRun' });
+    expect(s.AwaitTurn).toMatchObject({
+      ResultSelector: { 'proceed.$': '$.Payload.proceed' },
+      ResultPath: '$.turn',
+      Next: 'TurnToRun',
+    });
     // A failed listing is retried, then caught (the run fails before doing anything); a wait past the limit is not retried.
     const retried = (s.AwaitTurn.Retry ?? []).flatMap((r) => r.ErrorEquals);
     expect(retried).toContain('TrainingListUnavailable');
@@ -192,7 +238,11 @@ describe('training.asl.json', () => {
 
   it('runs the Glue branch as prepare (Lambda) -> the job on the staged Parquet -> publish (Lambda)', () => {
     const s = definition.States;
-    expect([s.PrepareGlueFeatures.Next, s.ExtractFeaturesGlue.Next, s.PublishGlueFeatures.Next]).toEqual(['ExtractFeaturesGlue', 'PublishGlueFeatures', 'Train']);
+    expect([s.PrepareGlueFeatures.Next, s.ExtractFeaturesGlue.Next, s.PublishGlueFeatures.Next]).toEqual([
+      'ExtractFeaturesGlue',
+      'PublishGlueFeatures',
+      'Train',
+    ]);
     // The stage requests the extract function accepts (functions/extract-features/handler.ts).
     expect(s.PrepareGlueFeatures.Parameters).toEqual({
       FunctionName: '${ExtractFeaturesFunctionArn}',
@@ -205,11 +255,18 @@ describe('training.asl.json', () => {
     // The job's own argument names (jobs/glue/extract_features.py REQUIRED + OPTIONAL), in the
     // underscore form Glue's getResolvedOptions looks up.
     const py = readFileSync('jobs/glue/extract_features.py', 'utf8');
-    const names = (tuple: string) => [...(new RegExp(`^${tuple} = \\(([^)]*)\\)`, 'm').exec(py)?.[1] ?? '').matchAll(/"([a-z_]+)"/g)].map((m) => m[1]);
+    const names = (tuple: string) =>
+      [...(new RegExp(`^${tuple} = \\(([^)]*)\\)`, 'm').exec(py)?.[1] ?? '').matchAll(/"([a-z_]+)"/g)].map(
+        (m) => m[1],
+      );
     const jobArgs = new Set([...names('REQUIRED'), ...names('OPTIONAL')]);
     expect(names('REQUIRED')).toEqual(['input', 'output']);
     const args = (s.ExtractFeaturesGlue.Parameters as { Arguments: Record<string, string> }).Arguments;
-    expect(Object.keys(args).map((k) => k.replace(/^--/, '').replace(/\.\$$/, '')).filter((k) => !jobArgs.has(k))).toEqual([]);
+    expect(
+      Object.keys(args)
+        .map((k) => k.replace(/^--/, '').replace(/\.\$$/, ''))
+        .filter((k) => !jobArgs.has(k)),
+    ).toEqual([]);
     expect(args).toEqual({
       '--input.$': "States.Format('s3://${FeaturesBucketName}/{}', $.prepared.rawValidKey)",
       '--output.$': "States.Format('s3://${FeaturesBucketName}/{}', $.prepared.engineOutputKey)",
@@ -226,7 +283,11 @@ describe('batch-scoring.asl.json', () => {
   it('maps over the listed shards with ItemsPath and writes one manifest after', () => {
     const d = parsed('batch-scoring');
     expect(d.StartAt).toBe('ListShards');
-    expect(d.States.ScoreShards).toMatchObject({ Type: 'Map', ItemsPath: '$.plan.shards', Next: 'WriteManifest' });
+    expect(d.States.ScoreShards).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.plan.shards',
+      Next: 'WriteManifest',
+    });
   });
 
   it('hands each Map item its own shard and the pinned version, never the whole shard list (256 KB payloads)', () => {
@@ -238,7 +299,9 @@ describe('batch-scoring.asl.json', () => {
       'runId.$': '$$.Execution.Name',
     });
     // One copy of the list in the execution state: the plan keeps it once, for WriteManifest.
-    expect(Object.keys(d.States.ListShards.ResultSelector as object).filter((k) => k.startsWith('shards'))).toEqual(['shards.$']);
+    expect(
+      Object.keys(d.States.ListShards.ResultSelector as object).filter((k) => k.startsWith('shards')),
+    ).toEqual(['shards.$']);
     expect(JSON.stringify(d.States)).not.toContain('$.plan.result');
   });
 });
@@ -246,7 +309,10 @@ describe('batch-scoring.asl.json', () => {
 describe('docs/ARCHITECTURE.md', () => {
   const doc = readFileSync('docs/ARCHITECTURE.md', 'utf8');
   const section = doc.slice(doc.indexOf('## Orchestration: the training state machine'));
-  const mermaid = section.slice(section.indexOf('```mermaid'), section.indexOf('```', section.indexOf('```mermaid') + 3));
+  const mermaid = section.slice(
+    section.indexOf('```mermaid'),
+    section.indexOf('```', section.indexOf('```mermaid') + 3),
+  );
 
   it('draws every state of training.asl.json', () => {
     const definition = parsed('training');
@@ -266,7 +332,12 @@ describe('docs/ARCHITECTURE.md', () => {
     }
     const missing: string[] = [];
     for (const [name, s] of Object.entries(definition.States)) {
-      for (const next of [s.Next, s.Default, ...(s.Choices ?? []).map((c) => c.Next), ...(s.Catch ?? []).map((c) => c.Next)]) {
+      for (const next of [
+        s.Next,
+        s.Default,
+        ...(s.Choices ?? []).map((c) => c.Next),
+        ...(s.Catch ?? []).map((c) => c.Next),
+      ]) {
         if (next && !drawn.has(`${name}>${next}`)) missing.push(`${name} -> ${next}`);
       }
     }

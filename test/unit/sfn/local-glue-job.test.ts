@@ -24,15 +24,27 @@ const ARGS = {
 describe('the local Glue feature job', () => {
   it('takes --input and --output as s3:// URIs and requires --as_of', async () => {
     const { job } = setup(() => '/usr/bin/python3');
-    await expect(job({ ...ARGS, '--input': '/tmp/raw_valid.parquet' })).rejects.toMatchObject({ code: 'BAD_GLUE_ARGUMENTS', message: expect.stringContaining('--input') });
-    await expect(job({ ...ARGS, '--output': 's3://features/' })).rejects.toMatchObject({ code: 'BAD_GLUE_ARGUMENTS', message: expect.stringContaining('--output') });
+    await expect(job({ ...ARGS, '--input': '/tmp/raw_valid.parquet' })).rejects.toMatchObject({
+      code: 'BAD_GLUE_ARGUMENTS',
+      message: expect.stringContaining('--input'),
+    });
+    await expect(job({ ...ARGS, '--output': 's3://features/' })).rejects.toMatchObject({
+      code: 'BAD_GLUE_ARGUMENTS',
+      message: expect.stringContaining('--output'),
+    });
     const { '--as_of': _a, ...noDate } = ARGS;
-    await expect(job(noDate)).rejects.toMatchObject({ code: 'BAD_GLUE_ARGUMENTS', message: expect.stringContaining('--as_of') });
+    await expect(job(noDate)).rejects.toMatchObject({
+      code: 'BAD_GLUE_ARGUMENTS',
+      message: expect.stringContaining('--as_of'),
+    });
   });
 
   it('names the missing staged input in the local object store', async () => {
     const { job } = setup(() => '/usr/bin/python3');
-    await expect(job(ARGS)).rejects.toMatchObject({ code: 'GLUE_INPUT_NOT_FOUND', message: expect.stringContaining('staging/0123456789abcdef/raw_valid.parquet') });
+    await expect(job(ARGS)).rejects.toMatchObject({
+      code: 'GLUE_INPUT_NOT_FOUND',
+      message: expect.stringContaining('staging/0123456789abcdef/raw_valid.parquet'),
+    });
   });
 
   it('fails clearly, before touching the output, when there is no project Python', async () => {

@@ -14,7 +14,12 @@ import {
 const T0 = Date.parse('2025-01-01T00:00:00Z');
 
 function fold(events: RunEvent[]) {
-  const r = newRunRecord({ executionId: 'r1', stateMachine: 'training', input: { a: 1 }, startedAt: new Date(T0) });
+  const r = newRunRecord({
+    executionId: 'r1',
+    stateMachine: 'training',
+    input: { a: 1 },
+    startedAt: new Date(T0),
+  });
   for (const e of events) applyRunEvent(r, e);
   return r;
 }
@@ -23,12 +28,28 @@ describe('run record', () => {
   it('records each state with its input, output and duration, and the run with its seconds', () => {
     const r = fold([
       { type: 'StateEntered', at: T0 + 10, name: 'Train', stateType: 'Task', input: { x: 1 } },
-      { type: 'TaskAnswered', at: T0 + 500, name: 'Train', inputHash: 'h1', result: { Payload: { version: 'v1' } }, reused: false },
+      {
+        type: 'TaskAnswered',
+        at: T0 + 500,
+        name: 'Train',
+        inputHash: 'h1',
+        result: { Payload: { version: 'v1' } },
+        reused: false,
+      },
       { type: 'StateExited', at: T0 + 510, name: 'Train', output: { candidate: { version: 'v1' } } },
       { type: 'ExecutionSucceeded', at: T0 + 2500, output: { status: 'promoted', modelVersion: 'v1' } },
     ]);
     expect(r.states).toEqual([
-      { name: 'Train', type: 'Task', enteredAt: '2025-01-01T00:00:00.010Z', endedAt: '2025-01-01T00:00:00.510Z', ms: 500, input: { x: 1 }, output: { candidate: { version: 'v1' } }, retries: 0 },
+      {
+        name: 'Train',
+        type: 'Task',
+        enteredAt: '2025-01-01T00:00:00.010Z',
+        endedAt: '2025-01-01T00:00:00.510Z',
+        ms: 500,
+        input: { x: 1 },
+        output: { candidate: { version: 'v1' } },
+        retries: 0,
+      },
     ]);
     expect(r).toMatchObject({ status: 'succeeded', seconds: 2.5, endedAt: '2025-01-01T00:00:02.500Z' });
     expect(runDecision(r)).toBe('promoted');
@@ -46,7 +67,9 @@ describe('run record', () => {
       { type: 'StateExited', at: T0 + 5, name: 'NotifyFailure', output: {} },
       { type: 'ExecutionFailed', at: T0 + 6, error: { error: 'TrainingFailed', cause: 'y' } },
     ]);
-    expect(failedStates(r).map((s) => [s.name, s.retries, s.caught, s.error?.error])).toEqual([['Train', 1, true, 'InjectedFault']]);
+    expect(failedStates(r).map((s) => [s.name, s.retries, s.caught, s.error?.error])).toEqual([
+      ['Train', 1, true, 'InjectedFault'],
+    ]);
     expect(r.status).toBe('failed');
     expect(runDecision(r)).toBeNull();
   });
@@ -75,7 +98,9 @@ describe('run record', () => {
 
 describe('task input hash', () => {
   it('ignores key order and tells states apart', () => {
-    expect(canonicalJson({ b: 1, a: { d: [2, { f: 1, e: 0 }], c: null } })).toBe('{"a":{"c":null,"d":[2,{"e":0,"f":1}]},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: [2, { f: 1, e: 0 }], c: null } })).toBe(
+      '{"a":{"c":null,"d":[2,{"e":0,"f":1}]},"b":1}',
+    );
     expect(taskInputHash('Train', { a: 1, b: 2 })).toBe(taskInputHash('Train', { b: 2, a: 1 }));
     expect(taskInputHash('Train', { a: 1 })).not.toBe(taskInputHash('Evaluate', { a: 1 }));
     expect(taskInputHash('Train', { a: 1 })).toMatch(/^[0-9a-f]{64}$/);
