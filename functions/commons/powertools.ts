@@ -9,9 +9,12 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
  * Metric names are lowerCamelCase (docs/ARCHITECTURE.md lists them).
  */
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'credit-risk' });
+// Metrics' own warnings (e.g. "No application metrics to publish" after a failed invocation)
+// go through the structured logger, as WARN lines with the request context, not raw console text.
 export const metrics = new Metrics({
   namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'CreditRisk',
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'credit-risk',
+  logger,
 });
 export const tracer = new Tracer({
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'credit-risk',

@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ListExecutionsCommand, SFNClient, SFNServiceException } from '@aws-sdk/client-sfn';
@@ -20,6 +20,7 @@ import {
 } from '#lib/pipeline/training-turn.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
+import { logger } from '#functions/commons/powertools.ts';
 import { captureJsonLines } from '../../support/stdout.ts';
 
 /**
@@ -149,12 +150,20 @@ describe('extract-features turn stage', () => {
     const handler = turnHandler(async () => {
       throw new Error('Rate exceeded');
     });
-    const failure = handler(turnEvent, context);
-    await expect(failure).rejects.toBeInstanceOf(TrainingListUnavailableError);
-    await expect(failure).rejects.toMatchObject({
-      name: 'TrainingListUnavailable',
-      message: expect.stringContaining('Rate exceeded'),
-    });
+    const warn = jest.spyOn(logger, 'warn');
+    try {
+      const failure = handler(turnEvent, context);
+      await expect(failure).rejects.toBeInstanceOf(TrainingListUnavailableError);
+      await expect(failure).rejects.toMatchObject({
+        name: 'TrainingListUnavailable',
+        message: expect.stringContaining('Rate exceeded'),
+      });
+      // A failed invocation publishes no metric; Powertools Metrics says so through the structured
+      // logger (functions/commons/powertools.ts), not as raw text on the console.
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining('No application metrics to publish'));
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('without a listing the stage is refused rather than answering proceed', async () => {
