@@ -190,7 +190,8 @@ export function requestMix(
   return mix;
 }
 
-async function freePort(): Promise<number> {
+/** A free 127.0.0.1 port (the OS picks one; it is released before use). */
+export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.once('error', reject);

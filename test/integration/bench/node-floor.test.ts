@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from '../../../bench/peers/http-compare.ts';
 
 /**
  * The serve bench's node-floor target (bench/peers/node-floor.mjs) only means "the ceiling of a
@@ -13,17 +13,6 @@ const script = resolve('bench/peers/node-floor.mjs');
 let child: ChildProcess | undefined;
 let dir: string;
 let base: string;
-
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => ok(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'node-floor-'));
