@@ -1,5 +1,5 @@
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
-import { PgliteFeatureStore } from '#lib/adapters/local/pglite-feature-store.ts';
+import { OwnedPgliteFeatureStore } from '#lib/adapters/local/owned-pglite-feature-store.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { systemClock, type Clock } from '#lib/ports/clock.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
@@ -16,8 +16,10 @@ export interface LocalRoot {
   home: LocalHome;
   objectStore: ObjectStore;
   /**
-   * The online feature store: PGlite on home.pglite, one instance per process, opened on first
-   * use (opening takes a second or more; commands that never read features never pay it).
+   * The online feature store: PGlite on home.pglite, opened on first use (opening takes a second
+   * or more; commands that never read features never pay it) by exactly one process on the
+   * machine, its owner; any other process that uses it goes through the owner
+   * (lib/adapters/local/owned-pglite-feature-store.ts).
    */
   featureStore: FeatureStore;
   clock: Clock;
@@ -28,7 +30,14 @@ export function createLocalRoot(home: LocalHome = localHome()): LocalRoot {
   return {
     home,
     objectStore: new FsObjectStore(home.store),
-    featureStore: PgliteFeatureStore.shared(home.pglite),
+    featureStore: OwnedPgliteFeatureStore.shared(home.pglite, {
+      // On stderr: a command that goes through another process says which, so a user knows why
+      // stopping that process pauses this one for a moment (a new owner takes over).
+      onRole: ({ owner, info }) => {
+        if (!owner)
+          console.error(`online store: owned by ${info.command} (pid ${info.pid}); going through it`);
+      },
+    }),
     clock: systemClock,
   };
 }

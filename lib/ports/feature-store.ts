@@ -1,3 +1,4 @@
+import { InputError, isInputError } from '#lib/errors.ts';
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
 
 /**
@@ -37,4 +38,26 @@ export class FeatureStoreUnavailableError extends Error {
     super(message, options);
     this.name = 'FeatureStoreUnavailableError';
   }
+}
+
+/**
+ * A store error as it crosses a process boundary (the serve cluster's IPC channel, the local
+ * store owner's socket), so the far side answers 404/400/503 exactly as the store failed.
+ */
+export interface WireError {
+  kind: 'input' | 'unavailable' | 'other';
+  code?: string;
+  message: string;
+}
+
+export function toWire(e: unknown): WireError {
+  if (isInputError(e)) return { kind: 'input', code: e.code, message: e.message };
+  if (e instanceof FeatureStoreUnavailableError) return { kind: 'unavailable', message: e.message };
+  return { kind: 'other', message: e instanceof Error ? e.message : String(e) };
+}
+
+export function fromWire(w: WireError): Error {
+  if (w.kind === 'input') return new InputError(w.code ?? 'INVALID_INPUT', w.message);
+  if (w.kind === 'unavailable') return new FeatureStoreUnavailableError(w.message);
+  return new Error(w.message);
 }

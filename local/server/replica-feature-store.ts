@@ -1,6 +1,10 @@
-import { InputError, isInputError } from '#lib/errors.ts';
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
-import { FeatureStoreUnavailableError, type FeatureStore } from '#lib/ports/feature-store.ts';
+import {
+  FeatureStoreUnavailableError,
+  fromWire,
+  type FeatureStore,
+  type WireError,
+} from '#lib/ports/feature-store.ts';
 import { OnlineSnapshotTable, type OnlineSnapshotTableData } from '#lib/serving/online-snapshot-table.ts';
 
 /**
@@ -20,24 +24,7 @@ export type ToPrimary =
   | { t: 'listening'; url: string; port: number }
   | { t: 'failed'; code?: string; message: string };
 
-/** An error as it crosses the IPC channel, so a worker answers 404/400/503 exactly as the primary's store failed. */
-export interface WireError {
-  kind: 'input' | 'unavailable' | 'other';
-  code?: string;
-  message: string;
-}
-
-export function toWire(e: unknown): WireError {
-  if (isInputError(e)) return { kind: 'input', code: e.code, message: e.message };
-  if (e instanceof FeatureStoreUnavailableError) return { kind: 'unavailable', message: e.message };
-  return { kind: 'other', message: e instanceof Error ? e.message : String(e) };
-}
-
-export function fromWire(w: WireError): Error {
-  if (w.kind === 'input') return new InputError(w.code ?? 'INVALID_INPUT', w.message);
-  if (w.kind === 'unavailable') return new FeatureStoreUnavailableError(w.message);
-  return new Error(w.message);
-}
+export { toWire, fromWire, type WireError } from '#lib/ports/feature-store.ts';
 
 export interface ReplicaFeatureStoreOptions {
   /** Sends a message to the primary; false or a throw when the channel is gone. */

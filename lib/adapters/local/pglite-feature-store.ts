@@ -124,17 +124,23 @@ export class PgliteFeatureStore implements FeatureStore {
    * swap between two pages (lib/serving/cached-feature-store.ts reads the table this way).
    */
   async *scanRows(pageRows = 20_000): AsyncIterable<CustomerFeatureRow[]> {
-    const db = await this.connection();
     let after = '';
     for (;;) {
-      const page = await unavailableOnFailure(() =>
-        db.query<Record<string, unknown>>(SCAN_PAGE, [after, pageRows]),
-      );
-      if (page.rows.length === 0) return;
-      yield page.rows.map((row) => rowFromColumns((c) => row[c]));
-      if (page.rows.length < pageRows) return;
-      after = page.rows[page.rows.length - 1].id as string;
+      const page = await this.scanPage(after, pageRows);
+      if (page.length === 0) return;
+      yield page;
+      if (page.length < pageRows) return;
+      after = page[page.length - 1].id;
     }
+  }
+
+  /** One keyset page of the live table: up to `limit` rows with an id after `after`, in id order. */
+  async scanPage(after: string, limit: number): Promise<CustomerFeatureRow[]> {
+    const db = await this.connection();
+    const page = await unavailableOnFailure(() =>
+      db.query<Record<string, unknown>>(SCAN_PAGE, [after, limit]),
+    );
+    return page.rows.map((row) => rowFromColumns((c) => row[c]));
   }
 
   async currentSnapshot(): Promise<string | undefined> {
