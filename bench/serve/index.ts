@@ -253,7 +253,7 @@ export async function main(argv: string[]): Promise<void> {
       CASE WHEN i % 4 = 0 THEN NULL ELSE i % 25 END AS years_on_the_job, i % 2 AS flag_own_car FROM range(${batchRows}) t(i)) TO '${input}' (FORMAT parquet)`);
     c.closeSync();
     db.closeSync();
-    const batchModel = await loadServingModelFromDir(modelDir, { intraOpThreads: 0 });
+    const batchModel = await loadServingModelFromDir(modelDir, { intraOpNumThreads: 0 });
     t = performance.now();
     const scored = await scoreFeatureTable({
       input,

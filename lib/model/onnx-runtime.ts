@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { INPUT_NAME, LABEL_OUTPUT, PROBABILITIES_OUTPUT } from './onnx-export.ts';
-import { createInferenceSession, type LoadOptions } from './onnx-session.ts';
+import { loadOnnxSession, type OnnxLoadOptions } from './onnx-session.ts';
 
 /**
  * Loading and running an exported model with onnxruntime-node, shared by serving, predict-file,
@@ -27,49 +27,44 @@ export interface OnnxModel {
   release(): Promise<void>;
 }
 
-export type { LoadOptions } from './onnx-session.ts';
+export type { OnnxLoadOptions } from './onnx-session.ts';
 
 export async function loadOnnxModel(
   source: string | Uint8Array,
-  options: LoadOptions = {},
+  options: OnnxLoadOptions = {},
 ): Promise<OnnxModel> {
   const bytes = typeof source === 'string' ? new Uint8Array(await readFile(source)) : source;
-  const session = await createInferenceSession(bytes, options);
-  const numFeatures = inputWidth(session);
+  const loaded = await loadOnnxSession(bytes, options);
+  const { session } = loaded;
+  const numFeatures = loaded.inputWidth;
+  if (loaded.inputName !== INPUT_NAME || numFeatures === undefined)
+    throw new Error(`the model has no float input "${INPUT_NAME}" of fixed width [N, F]`);
   const metadata = readMetadata(bytes);
-  const run = async (input: Float32Array, rows: number): Promise<OnnxOutputs> => {
+  const checkShape = (input: Float32Array, rows: number) => {
     if (input.length !== rows * numFeatures) {
       throw new RangeError(
         `input has ${input.length} values, expected ${rows} rows x ${numFeatures} features`,
       );
     }
-    const tensor = new ort.Tensor('float32', input, [rows, numFeatures]);
-    const out = await session.run({ [INPUT_NAME]: tensor });
-    return {
-      label: out[LABEL_OUTPUT].data as BigInt64Array,
-      probabilities: out[PROBABILITIES_OUTPUT].data as Float32Array,
-    };
   };
   return {
     numFeatures,
     metadata,
-    run,
-    async scoreRows(input, rows) {
-      const { probabilities } = await run(input, rows);
-      const p = new Float32Array(rows);
-      for (let i = 0; i < rows; i++) p[i] = probabilities[2 * i + 1];
-      return p;
+    async run(input, rows) {
+      checkShape(input, rows);
+      const tensor = new ort.Tensor('float32', input, [rows, numFeatures]);
+      const out = await session.run({ [INPUT_NAME]: tensor });
+      return {
+        label: out[LABEL_OUTPUT].data as BigInt64Array,
+        probabilities: out[PROBABILITIES_OUTPUT].data as Float32Array,
+      };
     },
-    release: () => session.release(),
+    scoreRows(input, rows) {
+      checkShape(input, rows);
+      return loaded.classOneProbabilities(input, rows, numFeatures);
+    },
+    release: () => loaded.release(),
   };
-}
-
-function inputWidth(session: ort.InferenceSession): number {
-  const meta = session.inputMetadata.find((m) => m.name === INPUT_NAME);
-  const width = meta?.isTensor ? meta.shape[1] : undefined;
-  if (typeof width !== 'number')
-    throw new Error(`the model has no float input "${INPUT_NAME}" of fixed width [N, F]`);
-  return width;
 }
 
 /** metadata_props, read from the protobuf (onnxruntime-node does not expose them). */

@@ -7,9 +7,9 @@ import { loadRegisteredModel, loadServingModelFromDir, type OnnxServingModel } f
 /**
  * The two places batch scoring takes its model from. Both keep each loaded version for the life
  * of the container (a Lambda scores many shards in a row), and both score with every core
- * (intraOpThreads 0: onnxruntime picks one thread per core; a shard is thousands of rows).
+ * (intraOpNumThreads 0: onnxruntime picks one thread per core; a shard is thousands of rows).
  */
-const BATCH_THREADS = { intraOpThreads: 0 };
+const BATCH_THREADS = { intraOpNumThreads: 0 };
 
 /**
  * The model directory baked into the function (MODEL_DIR with model.onnx + card.json), as the

@@ -9,7 +9,7 @@ import { createLocalRoot } from '#local/root.ts';
 
 /** `--model` is a directory (model.onnx + card.json) or a registry reference. */
 async function openModel(ref: string, name: string): Promise<OnnxServingModel> {
-  const threads = { intraOpThreads: 0 }; // 0: onnxruntime picks one thread per core for batches
+  const threads = { intraOpNumThreads: 0 }; // 0: onnxruntime picks one thread per core for batches
   if (existsSync(ref) && statSync(ref).isDirectory()) {
     for (const f of ['model.onnx', 'card.json']) {
       if (!existsSync(resolve(ref, f)))
