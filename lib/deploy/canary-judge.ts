@@ -1,5 +1,6 @@
 import { InputError } from '#lib/errors.ts';
 import type { VersionTraffic } from '#lib/ports/metrics-reader.ts';
+import { psi } from '#lib/monitoring/statistics.ts';
 
 /**
  * The canary verdict: after the canary has taken its share of real traffic, compare it with the
@@ -87,25 +88,6 @@ export function requests(t: VersionTraffic): number {
 export function errorRate(t: VersionTraffic): number {
   const n = requests(t);
   return n === 0 ? 0 : t.serverErrors / n;
-}
-
-/**
- * Population stability index of `actual` against `expected` (bucket counts, same buckets).
- * Proportions are floored at 1e-4 so an empty bucket gives a large but finite term.
- */
-export function psi(expected: readonly number[], actual: readonly number[]): number {
-  if (expected.length !== actual.length)
-    throw new RangeError(`histograms differ in length: ${expected.length} vs ${actual.length}`);
-  const e = expected.reduce((a, b) => a + b, 0);
-  const a = actual.reduce((s, b) => s + b, 0);
-  if (e === 0 || a === 0) return 0;
-  let sum = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const pe = Math.max(expected[i] / e, 1e-4);
-    const pa = Math.max(actual[i] / a, 1e-4);
-    sum += (pa - pe) * Math.log(pa / pe);
-  }
-  return sum;
 }
 
 /**

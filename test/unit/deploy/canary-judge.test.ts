@@ -3,9 +3,9 @@ import {
   canaryThresholds,
   DEFAULT_CANARY_THRESHOLDS,
   judgeCanary,
-  psi,
   psiNoise,
 } from '#lib/deploy/canary-judge.ts';
+import { psi } from '#lib/monitoring/statistics.ts';
 import type { VersionTraffic } from '#lib/ports/metrics-reader.ts';
 
 const CHAMPION_HISTOGRAM = [400, 250, 150, 80, 50, 30, 20, 10, 6, 4];
