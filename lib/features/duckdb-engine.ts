@@ -1,6 +1,7 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { loadFeatureSql, type FeatureSql } from './feature-sql.ts';
 import type { RawColumnName } from './raw-schema.ts';
+import { sqlString } from './sql-text.ts';
 
 /**
  * DuckDB as the feature engine: one in-memory database per build, tuned for a 2-vCPU machine or a
@@ -40,10 +41,7 @@ export async function openFeatureDuckDb(options: FeatureDuckDbOptions = {}): Pro
   };
 }
 
-/** A string literal for DuckDB SQL (paths in COPY / read_parquet cannot be bound parameters). */
-export function sqlString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}
+export { sqlString } from './sql-text.ts';
 
 /**
  * Views that both queries read, computed once as temporary tables instead of being inlined twice

@@ -3,6 +3,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { InputError } from '#lib/errors.ts';
 import { ONLINE_ROW_COLUMNS, type CustomerFeatureRow } from './online.ts';
 import { CUSTOMER_FEATURE_COLUMNS } from './online-store-sql.ts';
+import { sqlString } from './sql-text.ts';
 
 /**
  * Streams DIR/online.parquet (one row per customer, written by `features build`) as
@@ -80,8 +81,4 @@ async function onlineSelect(conn: DuckDBConnection, file: string): Promise<strin
       : `CAST(${c.column} AS ${c.type}) AS ${c.column}`,
   ).join(', ');
   return `SELECT ${columns} FROM ${source}`;
-}
-
-function sqlString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
 }

@@ -1,7 +1,7 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sqlIdentifier, sqlString } from '#lib/features/validate-rules.ts';
+import { sqlIdentifier, sqlString } from '#lib/features/sql-text.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 
 /**
