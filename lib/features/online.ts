@@ -1,63 +1,10 @@
 import { InputError } from '#lib/errors.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { daysBetween, isIsoDate, wholeYearsBetween } from './calendar.ts';
+import type { CustomerFeatureRow } from './online-store-sql.ts';
 
-/**
- * The online store's row for one customer: what /predict needs to compute the features of a
- * hypothetical new loan of that customer on any request date (DATA.md, "Online features").
- * Date-dependent features (age, years on the job) are computed at request time from the dates
- * stored here, so a row stays correct every day until the next snapshot.
- *
- * The aggregates come twice: over all loans (a new loan after the last loan date sees them all)
- * and over the loans strictly before the last loan date (a new loan ON the last loan date must
- * not see that day's loans: same-day loans do not count as previous). Storing both, rather than
- * subtracting the last day, keeps the average bit-identical to the SQL's.
- *
- * OWNED BY the features work (issue 3): fields may be added; keep them documented, and add the
- * matching column to ONLINE_ROW_COLUMNS (the online.parquet contract) and online-store-sql.ts.
- */
-export interface CustomerFeatureRow {
-  id: string;
-  snapshotId: string;
-  /** Number of the customer's loans in the snapshot. */
-  nbLoans: number;
-  /** Sum of loan_amount over those loans. */
-  sumLoanAmount: number;
-  /** Most recent loan_date (YYYY-MM-DD). */
-  lastLoanDate: string;
-  /** Number of the customer's loans with loan_date strictly before lastLoanDate. */
-  nbLoansBeforeLastDate: number;
-  /** Sum of loan_amount over those loans (0 when there are none). */
-  sumLoanAmountBeforeLastDate: number;
-  /** The most recent loan_date strictly before lastLoanDate; null when every loan is on lastLoanDate. */
-  previousLoanDate: string | null;
-  /** From the customer's most recent loan row. */
-  birthday: string | null;
-  /** null when unknown; the 365243 sentinel is stored as given (a date far in the future). */
-  jobStartDate: string | null;
-  flagOwnCar: 0 | 1 | null;
-  /** Declared income on the customer's most recent loan. */
-  amtIncomeTotal: number | null;
-}
-
-/**
- * DIR/online.parquet, written by `features build` (one row per customer, from the same valid
- * rows as features.parquet): these columns, snake_case, with these types. The snapshot id is
- * not a column: it comes from the manifest when the file is published.
- */
-export const ONLINE_ROW_COLUMNS = [
-  { column: 'id', field: 'id', type: 'VARCHAR' },
-  { column: 'nb_loans', field: 'nbLoans', type: 'INTEGER' },
-  { column: 'sum_loan_amount', field: 'sumLoanAmount', type: 'DOUBLE' },
-  { column: 'last_loan_date', field: 'lastLoanDate', type: 'DATE' },
-  { column: 'nb_loans_before_last_date', field: 'nbLoansBeforeLastDate', type: 'INTEGER' },
-  { column: 'sum_loan_amount_before_last_date', field: 'sumLoanAmountBeforeLastDate', type: 'DOUBLE' },
-  { column: 'previous_loan_date', field: 'previousLoanDate', type: 'DATE' },
-  { column: 'birthday', field: 'birthday', type: 'DATE' },
-  { column: 'job_start_date', field: 'jobStartDate', type: 'DATE' },
-  { column: 'flag_own_car', field: 'flagOwnCar', type: 'INTEGER' },
-  { column: 'amt_income_total', field: 'amtIncomeTotal', type: 'DOUBLE' },
-] as const satisfies ReadonlyArray<{ column: string; field: keyof CustomerFeatureRow; type: string }>;
+// The row type and the online.parquet columns live with the store's SQL (online-store-sql.ts).
+export { ONLINE_ROW_COLUMNS, type CustomerFeatureRow } from './online-store-sql.ts';
 
 /**
  * The feature columns of the offline table (lib/features/catalog.ts FEATURE_NAMES), in order, that

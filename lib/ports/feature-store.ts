@@ -1,5 +1,5 @@
 import { InputError, isInputError } from '#lib/errors.ts';
-import type { CustomerFeatureRow } from '#lib/features/online.ts';
+import type { CustomerFeatureRow } from '#lib/features/online-store-sql.ts';
 
 /**
  * The online feature store: RDS (Aurora PostgreSQL) through the Data API in AWS, PGlite locally,
