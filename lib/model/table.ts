@@ -2,6 +2,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { existsSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { InputError } from '#lib/errors.ts';
+import { sqlIdentifier as quoteIdent, sqlString as quoteString } from '#lib/features/sql-text.ts';
 
 /**
  * A table file (.parquet or .csv) read into typed columns with DuckDB, in file order:
@@ -54,9 +55,6 @@ function kindOf(sqlType: string): ColumnKind {
   if (DATE_TYPES.test(sqlType)) return 'date';
   return 'text';
 }
-
-const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
-const quoteString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 /** The DuckDB table function that reads the file. */
 function source(path: string): string {

@@ -1,0 +1,537 @@
+import { basename } from 'node:path';
+import { InputError } from '#lib/errors.ts';
+import {
+  baselineVerdict,
+  CARD_SCHEMA_VERSION,
+  featureReference,
+  type ModelCard,
+  type SplitPart,
+} from './card.ts';
+import type { FeatureImportance } from './explain.ts';
+import {
+  predictProbability,
+  toRowMajorFloat32,
+  trainGbdt,
+  type GbdtModel,
+  type GbdtProgress,
+  type GbdtTrainingResult,
+} from './gbdt/booster.ts';
+import type { GbdtParams } from './gbdt/params.ts';
+import { fitLogistic, predictLogistic, type LogisticModel } from './logistic.ts';
+import {
+  binaryMetrics,
+  chooseThreshold,
+  sliceMetrics,
+  type BinaryMetrics,
+  type ThresholdPolicy,
+} from './metrics.ts';
+import {
+  INPUT_NAME,
+  LABEL_OUTPUT,
+  ONNX_IR_VERSION,
+  ONNX_ML_OPSET,
+  ONNX_OPSET,
+  PROBABILITIES_OUTPUT,
+} from './onnx-export.ts';
+import { renderReport } from './report.ts';
+import { outOfTimeSplit, randomSplit, take, type Split, type SplitFractions } from './split.ts';
+import { isoDay, type NumericColumn, type Table } from './table.ts';
+
+/**
+ * The stages of trainModel (lib/model/train.ts), each a function of what the previous ones
+ * produced, so each can be tested and reused on its own (tuning runs boost on the same split,
+ * governance adds evaluation views): checks -> feature selection -> split -> boost -> threshold ->
+ * baseline -> evaluation -> card -> report.
+ */
+
+/** A split part as the trainer uses it: feature columns (model order) and labels. */
+export interface TrainingPart {
+  numRows: number;
+  columns: Float64Array[];
+  label: Uint8Array;
+}
+
+type Progress = (line: string) => void;
+
+/** Checks: the target exists, is numeric and 0/1 on every row, with both classes present. */
+export function checkTarget(table: Table, target: string, inputPath: string): Uint8Array {
+  const columnNames = table.schema.map((c) => c.name);
+  const targetColumn = table.columns.get(target);
+  if (!targetColumn) {
+    throw new InputError(
+      'MISSING_TARGET',
+      `${inputPath} has no target column "${target}" (columns: ${columnNames.join(', ')})`,
+    );
+  }
+  if (targetColumn.kind === 'text') {
+    const example = targetColumn.values.find((v) => v !== null);
+    throw new InputError(
+      'BAD_TARGET',
+      `target column "${target}" must be 0/1, but it holds text such as ${JSON.stringify(example)}`,
+    );
+  }
+  const label = new Uint8Array(table.numRows);
+  let positives = 0;
+  for (let i = 0; i < table.numRows; i++) {
+    const v = targetColumn.values[i];
+    if (v !== 0 && v !== 1) {
+      throw new InputError(
+        'BAD_TARGET',
+        `target column "${target}" must be 0 or 1 on every row; row ${i + 1} has ${Number.isNaN(v) ? 'an empty cell' : v}`,
+      );
+    }
+    label[i] = v;
+    positives += v;
+  }
+  if (positives === 0 || positives === table.numRows) {
+    throw new InputError(
+      'SINGLE_CLASS',
+      `target column "${target}" has a single class (every row is ${positives === 0 ? 0 : 1}): nothing to learn`,
+    );
+  }
+  return label;
+}
+
+export interface FeatureSelection {
+  idColumns: string[];
+  featureNames: string[];
+  featureColumns: Float64Array[];
+}
+
+/**
+ * Feature selection: every column but the target, the time column and the id/ignored columns;
+ * each must be numeric (an InputError says how to fix one that is not).
+ */
+export function selectFeatures(
+  table: Table,
+  options: {
+    target: string;
+    timeColumn: string | null;
+    ignore: readonly string[];
+    manifestIds: readonly string[];
+    inputPath: string;
+  },
+): FeatureSelection {
+  const { inputPath, timeColumn, target } = options;
+  const columnNames = table.schema.map((c) => c.name);
+  if (timeColumn !== null && !table.columns.has(timeColumn)) {
+    throw new InputError(
+      'UNKNOWN_COLUMN',
+      `${inputPath} has no time column "${timeColumn}" (columns: ${columnNames.join(', ')})`,
+    );
+  }
+  for (const c of options.ignore) {
+    if (!table.columns.has(c))
+      throw new InputError('UNKNOWN_COLUMN', `--ignore names "${c}", which ${inputPath} does not have`);
+  }
+  const idColumns = [
+    ...new Set([...options.manifestIds.filter((c) => table.columns.has(c)), ...options.ignore]),
+  ];
+  const notFeatures = new Set<string>([target, ...idColumns, ...(timeColumn ? [timeColumn] : [])]);
+  const featureNames = columnNames.filter((c) => !notFeatures.has(c));
+  if (featureNames.length === 0)
+    throw new InputError(
+      'NO_FEATURES',
+      `${inputPath} has no feature columns besides the target, time and ignored columns`,
+    );
+  const featureColumns: Float64Array[] = [];
+  for (const name of featureNames) {
+    const col = table.columns.get(name);
+    if (!col || col.kind !== 'numeric') {
+      const what =
+        col?.kind === 'text'
+          ? `text (e.g. ${JSON.stringify(col.values.find((v) => v !== null && v !== ''))})`
+          : `a ${col?.sqlType ?? 'non-numeric'} column`;
+      throw new InputError(
+        'NON_NUMERIC_FEATURE',
+        `feature column "${name}" is not numeric: it is ${what}. Encode it as numbers, or pass --ignore ${name}${col?.kind === 'date' ? ` (or --time-column ${name})` : ''}`,
+        { column: name },
+      );
+    }
+    featureColumns.push(col.values);
+  }
+  return { idColumns, featureNames, featureColumns };
+}
+
+export interface SplitStage {
+  split: Split;
+  train: TrainingPart;
+  valid: TrainingPart;
+  test: TrainingPart;
+  parts: { train: SplitPart; valid: SplitPart; test: SplitPart };
+}
+
+/**
+ * The split: out of time by the time column when there is one (oldest train, then validation,
+ * newest test), otherwise random by seed; every part must hold both classes.
+ */
+export function splitRows(
+  table: Table,
+  options: {
+    label: Uint8Array;
+    featureColumns: Float64Array[];
+    timeColumn: string | null;
+    seed: number;
+    fractions: SplitFractions;
+  },
+): SplitStage {
+  const { timeColumn, label, featureColumns, fractions } = options;
+  let split: Split;
+  let timeValues: Float64Array | undefined;
+  if (timeColumn) {
+    const tc = table.columns.get(timeColumn);
+    if (!tc || tc.kind === 'text')
+      throw new InputError(
+        'BAD_TIME_COLUMN',
+        `time column "${timeColumn}" must be a date, timestamp or number`,
+      );
+    timeValues = tc.values;
+    split = outOfTimeSplit(timeValues, fractions, timeColumn);
+  } else {
+    split = randomSplit(table.numRows, options.seed, fractions);
+  }
+  const part = (rows: Uint32Array): TrainingPart => ({
+    numRows: rows.length,
+    columns: featureColumns.map((c) => take(c, rows)),
+    label: Uint8Array.from(take(label, rows)),
+  });
+  const train = part(split.train);
+  const valid = part(split.valid);
+  const test = part(split.test);
+  const describePart = (rows: Uint32Array, y: Uint8Array): SplitPart => {
+    const out: SplitPart = { rows: rows.length, positives: y.reduce((s, v) => s + v, 0) };
+    if (timeValues && rows.length > 0) {
+      let lo = Number.POSITIVE_INFINITY;
+      let hi = Number.NEGATIVE_INFINITY;
+      for (const r of rows) {
+        lo = Math.min(lo, timeValues[r]);
+        hi = Math.max(hi, timeValues[r]);
+      }
+      const dateLike = (table.columns.get(timeColumn as string) as NumericColumn).kind === 'date';
+      out.from = dateLike ? isoDay(lo) : String(lo);
+      out.to = dateLike ? isoDay(hi) : String(hi);
+    }
+    return out;
+  };
+  const parts = {
+    train: describePart(split.train, train.label),
+    valid: describePart(split.valid, valid.label),
+    test: describePart(split.test, test.label),
+  };
+  for (const [name, p] of Object.entries(parts)) {
+    if (p.positives === 0 || p.positives === p.rows) {
+      throw new InputError(
+        'SINGLE_CLASS',
+        `the ${name} split (${p.rows} rows) has a single class; use a larger table or other --split fractions`,
+      );
+    }
+  }
+  return { split, train, valid, test, parts };
+}
+
+/** Boosting with early stopping on the validation part, progress every `every` trees. */
+export async function boost(
+  train: TrainingPart,
+  valid: TrainingPart,
+  params: GbdtParams,
+  progress: Progress,
+  every = 25,
+): Promise<{ result: GbdtTrainingResult; gbdtSeconds: number }> {
+  const trainStarted = performance.now();
+  const result = await trainGbdt(train, {
+    valid,
+    params,
+    onTree: (p: GbdtProgress) => {
+      if (p.tree % every === 0 || p.tree === 1) {
+        progress(
+          `tree ${p.tree}/${p.numTrees}: validation logloss ${p.validLogloss?.toFixed(5)} (best at tree ${p.bestIteration})`,
+        );
+      }
+    },
+  });
+  const gbdtSeconds = (performance.now() - trainStarted) / 1000;
+  if (result.stopReason === 'early-stopping') {
+    progress(
+      `early stopping after ${result.treesBuilt} trees: no improvement for ${params.earlyStoppingRounds}; keeping ${result.bestIteration}`,
+    );
+  } else if (result.stopReason === 'no-split') {
+    progress(`stopped after ${result.treesBuilt} trees: no split meets the constraints any more`);
+  }
+  progress(`GBDT: ${result.bestIteration} trees in ${gbdtSeconds.toFixed(1)} s on ${result.threads} threads`);
+  return { result, gbdtSeconds };
+}
+
+/** The threshold: chosen on validation by the policy, then made robust to float32 scoring. */
+export function chooseModelThreshold(
+  model: GbdtModel,
+  valid: TrainingPart,
+  policy: ThresholdPolicy,
+): { threshold: number; pValid: Float64Array } {
+  const validMatrix = toRowMajorFloat32(valid.columns, valid.numRows);
+  const pValid = predictProbability(model, validMatrix, valid.numRows);
+  return { threshold: robustThreshold(chooseThreshold(valid.label, pValid, policy), pValid), pValid };
+}
+
+/**
+ * The largest float32 number t' with every validation score below the chosen threshold t staying
+ * below t', and every score >= t staying >= t': halfway between t and the next lower validation
+ * score. Rows tied at exactly t (trees give many ties) are then far from the cut, so float32
+ * onnxruntime and float64 trainer label them the same way.
+ */
+export function robustThreshold(t: number, validScores: ArrayLike<number>): number {
+  let below = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < validScores.length; i++) {
+    const p = validScores[i];
+    if (p < t && p > below) below = p;
+  }
+  if (below === Number.NEGATIVE_INFINITY) return float32AtMost(t);
+  const mid = float32AtMost((below + t) / 2);
+  return mid > below ? mid : float32AtMost(t);
+}
+
+function float32AtMost(x: number): number {
+  const f = Math.fround(x);
+  if (f <= x) return f;
+  const buf = new Float32Array([f]);
+  const bits = new Uint32Array(buf.buffer);
+  bits[0] += f > 0 ? -1 : 1;
+  return buf[0];
+}
+
+export interface BaselineStage {
+  baseline: LogisticModel;
+  pTest: Float64Array;
+  threshold: number;
+  metrics: { test: BinaryMetrics; valid: BinaryMetrics };
+}
+
+/** The logistic baseline on the same split, with its own threshold chosen the same way. */
+export function fitBaseline(
+  train: TrainingPart,
+  valid: TrainingPart,
+  test: TrainingPart,
+  policy: ThresholdPolicy,
+  seed: number,
+): BaselineStage {
+  const baseline = fitLogistic(train.columns, train.label, { seed });
+  const baselineValid = predictLogistic(baseline, valid.columns, valid.numRows);
+  const pTest = predictLogistic(baseline, test.columns, test.numRows);
+  const threshold = chooseThreshold(valid.label, baselineValid, policy);
+  return {
+    baseline,
+    pTest,
+    threshold,
+    metrics: {
+      test: binaryMetrics(test.label, pTest, threshold),
+      valid: binaryMetrics(valid.label, baselineValid, threshold),
+    },
+  };
+}
+
+/** Slices the card reports when present: age bands, and categorical applicant attributes. */
+export const DEFAULT_SLICE_COLUMNS = [
+  'age',
+  'code_gender',
+  'gender',
+  'name_income_type',
+  'income_type',
+  'flag_own_car',
+] as const;
+
+export function ageBand(age: number): string {
+  if (Number.isNaN(age)) return 'missing';
+  if (age < 25) return '<25';
+  if (age < 35) return '25-34';
+  if (age < 45) return '35-44';
+  if (age < 55) return '45-54';
+  if (age < 65) return '55-64';
+  return '65+';
+}
+
+export interface EvaluationStage {
+  testMatrix: Float32Array;
+  pTest: Float64Array;
+  test: BinaryMetrics;
+  valid: BinaryMetrics;
+  /** Per slice column (age as ageBand), the test rows' group names. */
+  slices: Record<string, string[]>;
+  sliceResult: ReturnType<typeof sliceMetrics>;
+}
+
+/** Evaluation: test and validation metrics at the threshold, and test metrics by slice. */
+export function evaluateModel(
+  model: GbdtModel,
+  options: {
+    table: Table;
+    testRows: Uint32Array;
+    test: TrainingPart;
+    valid: TrainingPart;
+    pValid: Float64Array;
+    threshold: number;
+    sliceColumns?: readonly string[];
+    inputPath: string;
+  },
+): EvaluationStage {
+  const { test, valid, threshold, table } = options;
+  const testMatrix = toRowMajorFloat32(test.columns, test.numRows);
+  const pTest = predictProbability(model, testMatrix, test.numRows);
+  const slices: Record<string, string[]> = {};
+  for (const c of options.sliceColumns ?? DEFAULT_SLICE_COLUMNS) {
+    const col = table.columns.get(c);
+    if (!col) {
+      if (options.sliceColumns)
+        throw new InputError('UNKNOWN_COLUMN', `slice column "${c}" is not in ${options.inputPath}`);
+      continue;
+    }
+    const values: string[] = [];
+    for (const r of options.testRows) {
+      if (col.kind === 'text') values.push(col.values[r] ?? 'missing');
+      else if (c === 'age') values.push(ageBand(col.values[r]));
+      else values.push(Number.isNaN(col.values[r]) ? 'missing' : String(col.values[r]));
+    }
+    slices[c === 'age' ? 'ageBand' : c] = values;
+  }
+  return {
+    testMatrix,
+    pTest,
+    test: binaryMetrics(test.label, pTest, threshold),
+    valid: binaryMetrics(valid.label, options.pValid, threshold),
+    slices,
+    sliceResult: sliceMetrics(test.label, pTest, threshold, slices),
+  };
+}
+
+/** The card: everything a reviewer needs to know about the model and how it was made. */
+export function buildCard(input: {
+  name: string;
+  version: string;
+  target: string;
+  inputPath: string;
+  rows: number;
+  snapshotId: string | null;
+  manifestSha256: string | null;
+  codeVersion: string | null;
+  seed: number;
+  params: GbdtParams;
+  selection: FeatureSelection;
+  boosted: GbdtTrainingResult;
+  wallSeconds: number;
+  splitStage: SplitStage;
+  timeColumn: string | null;
+  fractions: SplitFractions;
+  threshold: number;
+  policy: ThresholdPolicy;
+  evaluation: EvaluationStage;
+  baseline: BaselineStage;
+  importance: FeatureImportance[];
+}): ModelCard {
+  const { boosted: result, baseline, evaluation, selection, splitStage } = input;
+  const { numThreads: _threads, ...paramsForCard } = input.params;
+  const policy = input.policy;
+  return {
+    schemaVersion: CARD_SCHEMA_VERSION,
+    name: input.name,
+    version: input.version,
+    createdAt: new Date().toISOString(),
+    algorithm: 'histogram-gbdt',
+    features: selection.featureNames,
+    target: input.target,
+    idColumns: selection.idColumns,
+    data: {
+      input: basename(input.inputPath),
+      rows: input.rows,
+      snapshotId: input.snapshotId,
+      manifestSha256: input.manifestSha256,
+    },
+    codeVersion: input.codeVersion,
+    seed: input.seed,
+    params: paramsForCard,
+    training: {
+      trees: result.bestIteration,
+      treesBuilt: result.treesBuilt,
+      stopReason: result.stopReason,
+      wallSeconds: input.wallSeconds,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      threads: result.threads,
+      positiveWeight: result.positiveWeight,
+      validLogloss: result.history.map((h) => h.validLogloss ?? Number.NaN),
+    },
+    split: {
+      kind: splitStage.split.kind,
+      timeColumn: input.timeColumn,
+      fractions: input.fractions,
+      seed: input.seed,
+      ...splitStage.parts,
+    },
+    threshold: input.threshold,
+    thresholdPolicy: {
+      policy,
+      chosenOn: 'validation',
+      description:
+        (policy.kind === 'max-f1'
+          ? 'maximise F1 on the validation split'
+          : policy.kind === 'cost'
+            ? `minimise ${policy.falseNegativeCost} x FN + ${policy.falsePositiveCost} x FP on the validation split`
+            : `fixed at ${policy.value}`) +
+        ', then moved halfway to the next lower validation score (a float32 number)',
+    },
+    metrics: { test: evaluation.test, valid: evaluation.valid, slices: evaluation.sliceResult },
+    baseline: {
+      name: 'logistic-regression',
+      description: `L2 (1e-4) logistic regression on standardised features, mean-imputed with ${baseline.baseline.indicatorOf.length} missing-value indicators; Newton's method, ${baseline.baseline.iterations} iterations${baseline.baseline.warmStartIterations > 0 ? ` after ${baseline.baseline.warmStartIterations} on a 1-in-8 sample` : ''}; its own max-F1 validation threshold`,
+      metrics: baseline.metrics,
+      verdict: baselineVerdict(evaluation.test.auc, baseline.metrics.test.auc),
+    },
+    importance: input.importance,
+    reference: selection.featureNames.map((f, j) =>
+      featureReference(f, result.model.binEdges[j], result.binCounts[j], splitStage.train.columns[j]),
+    ),
+    onnx: {
+      irVersion: ONNX_IR_VERSION,
+      opset: ONNX_OPSET,
+      mlOpset: ONNX_ML_OPSET,
+      input: INPUT_NAME,
+      outputs: [LABEL_OUTPUT, PROBABILITIES_OUTPUT],
+    },
+  };
+}
+
+/** The report: report.html from the card and the test rows' scores. */
+export function buildReport(input: {
+  card: ModelCard;
+  params: GbdtParams;
+  splitStage: SplitStage;
+  evaluation: EvaluationStage;
+  baseline: BaselineStage;
+}): string {
+  const { card, splitStage, evaluation, baseline } = input;
+  const { numThreads: _threads, ...paramsForCard } = input.params;
+  const parts = splitStage.parts;
+  const fractions = card.split.fractions;
+  return renderReport({
+    card: {
+      name: card.name,
+      version: card.version,
+      createdAt: card.createdAt,
+      threshold: card.threshold,
+      thresholdPolicy: card.thresholdPolicy.description,
+      features: card.features,
+      params: paramsForCard as unknown as Record<string, unknown>,
+      seed: card.seed,
+      snapshotId: card.data.snapshotId ?? undefined,
+      codeVersion: card.codeVersion ?? undefined,
+      trees: card.training.trees,
+      trainSeconds: card.training.wallSeconds,
+      peakRssBytes: card.training.peakRssBytes,
+      split:
+        splitStage.split.kind === 'out-of-time'
+          ? `out-of-time by ${card.split.timeColumn}: train ${parts.train.from}..${parts.train.to}, validation ${parts.valid.from}..${parts.valid.to}, test ${parts.test.from}..${parts.test.to}`
+          : `random (seed ${card.seed}): ${fractions.train} / ${fractions.valid} / ${fractions.test}`,
+    },
+    test: { y: splitStage.test.label, p: evaluation.pTest },
+    baseline: { name: 'logistic regression', p: baseline.pTest, threshold: baseline.threshold },
+    slices: evaluation.slices,
+    importance: card.importance,
+    generatedAt: card.createdAt,
+  });
+}
