@@ -1,12 +1,10 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { Context } from 'aws-lambda';
 import { z } from 'zod';
+import { awsRoot } from '#functions/commons/aws-root.ts';
+import { defineHandler, eventParser } from '#functions/commons/define-handler.ts';
 import { logger, metrics } from '#functions/commons/powertools.ts';
-import { InputError } from '#lib/errors.ts';
 import { gateConfig } from '#lib/model/gate.ts';
+import { scoreOnnxBytes } from '#lib/model/onnx-runtime.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 import {
   evaluateCandidate,
@@ -15,8 +13,6 @@ import {
   type OnnxScorer,
 } from '#lib/registry/candidate.ts';
 import { DEFAULT_MODEL_NAME, ModelRegistry } from '#lib/registry/registry.ts';
-import { awsRoot } from '#functions/commons/aws-root.ts';
-import { scoreOnnxBytes } from '#lib/model/onnx-runtime.ts';
 
 /**
  * Evaluate step: the staged candidate against the current champion on the same test rows, and
@@ -42,18 +38,10 @@ const EvaluateEvent = z.object({
   gate: z.record(z.string(), z.unknown()).optional(),
 });
 
-export function createHandler(deps: EvaluateDeps) {
-  async function handle(event: unknown): Promise<EvaluateResult> {
-    const parsed = EvaluateEvent.safeParse(event);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new InputError(
-        'BAD_EVALUATE_EVENT',
-        `evaluate event: ${issue.path.join('.') || 'event'}: ${issue.message}`,
-      );
-    }
-    const { candidateKey, gate } = parsed.data;
-    const name = parsed.data.name ?? deps.env?.MODEL_NAME ?? DEFAULT_MODEL_NAME;
+const evaluate = defineHandler({
+  parse: eventParser(EvaluateEvent, 'BAD_EVALUATE_EVENT', 'evaluate event'),
+  async run({ candidateKey, gate, name: named }, deps: EvaluateDeps): Promise<EvaluateResult> {
+    const name = named ?? deps.env?.MODEL_NAME ?? DEFAULT_MODEL_NAME;
     const registry = new ModelRegistry(deps.modelsStore, { name });
     const candidate = await loadCandidate(deps.modelsStore, candidateKey);
     const evaluation = await evaluateCandidate({
@@ -70,18 +58,12 @@ export function createHandler(deps: EvaluateDeps) {
       reasons: evaluation.gate.reasons,
     });
     return { candidateKey: candidate.key, version: candidate.version, name, ...evaluation };
-  }
-  return middy(handle).use(injectLambdaContext(logger)).use(logMetrics(metrics)) as unknown as (
-    event: unknown,
-    context: Context,
-  ) => Promise<EvaluateResult>;
-}
-
-/** The Lambda entry: ports from the AWS root, resolved on first use (importing never reads env). */
-export const handler = createHandler({
-  get modelsStore() {
-    return awsRoot().modelsStore;
   },
+});
+
+export const createHandler = evaluate.create;
+export const handler = evaluate.lazy(() => ({
+  modelsStore: awsRoot().modelsStore,
   score: scoreOnnxBytes,
   env: process.env,
-});
+}));
