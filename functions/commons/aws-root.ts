@@ -2,15 +2,21 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { RDSDataClient } from '@aws-sdk/client-rds-data';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { CloudWatchMetricsReader } from '#lib/adapters/aws/cloudwatch-metrics-reader.ts';
 import { LambdaAliasDeployer } from '#lib/adapters/aws/lambda-alias-deployer.ts';
 import { RdsDataFeatureStore } from '#lib/adapters/aws/rds-data-feature-store.ts';
 import { S3ObjectStore } from '#lib/adapters/aws/s3-object-store.ts';
+import { stepFunctionsStarter } from '#lib/adapters/aws/step-functions-starter.ts';
+import type { TrainingStarter } from '#lib/monitoring/drift-check.ts';
 import { systemClock, type Clock } from '#lib/ports/clock.ts';
 import type { Deployer } from '#lib/ports/deployer.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import type { MetricsReader } from '#lib/ports/metrics-reader.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
+import { DEFAULT_MODEL_NAME, ModelRegistry } from '#lib/registry/registry.ts';
+import { directoryModelSource, registryModelSource } from '#lib/serving/batch-model-source.ts';
+import type { BatchModelSource } from '#lib/serving/batch-shards.ts';
 
 /**
  * The AWS composition root: the one place that picks the AWS adapters. local/root.ts is its
@@ -29,6 +35,9 @@ import type { ObjectStore } from '#lib/ports/object-store.ts';
  * | DB_NAME          | featureStore: database name (default creditrisk) | creditrisk                       |
  * | PREDICT_FUNCTION_NAME | deployer: the predict function whose versions the canary moves | credit-risk-dev-predict |
  * | PREDICT_ALIAS    | deployer: the alias API Gateway calls (default live) | live                             |
+ * | TRAINING_STATE_MACHINE_ARN | trainingStarter: the training state machine | arn:aws:states:...:stateMachine:... |
+ * | MODEL_NAME       | batchModels: registered model name (default credit-risk) | credit-risk                   |
+ * | MODEL_DIR        | batchModels: a model baked into the function, else the registry's champion | /opt/model  |
  * | OBJECT_KEY_PREFIX| optional key prefix inside every bucket (e.g. a test namespace) | ''                  |
  *
  * Shared file: add a port with a small, additive edit.
@@ -43,6 +52,13 @@ export interface AwsRoot {
   deployer: Deployer;
   /** The predict function's CloudWatch metrics per model version (judging the canary). */
   metricsReader: MetricsReader;
+  /** Starts training executions and lists the running ones (start-pipeline, drift-check, the turn stage). */
+  trainingStarter: TrainingStarter;
+  /**
+   * The batch scorer's model: MODEL_DIR when the function carries one (as the predict image does),
+   * else the registry in MODELS_BUCKET (champion unless the run names a version).
+   */
+  batchModels: BatchModelSource;
   clock: Clock;
   s3: S3Client;
   rdsData: RDSDataClient;
@@ -111,6 +127,26 @@ export function createAwsRoot(env: NodeJS.ProcessEnv = process.env): AwsRoot {
             env.PREDICT_ALIAS || 'live',
           ),
       );
+    },
+    get trainingStarter() {
+      // Resolved at its first call: drift-check only starts a run when drift calls for it.
+      return once('trainingStarter', (): TrainingStarter => {
+        let starter: TrainingStarter | undefined;
+        const real = () =>
+          (starter ??= stepFunctionsStarter(
+            new SFNClient({}),
+            requiredEnv('TRAINING_STATE_MACHINE_ARN', env),
+          ));
+        return { start: (request) => real().start(request), running: () => real().running() };
+      });
+    },
+    get batchModels() {
+      return once('batchModels', () => {
+        const modelName = env.MODEL_NAME || DEFAULT_MODEL_NAME;
+        return env.MODEL_DIR
+          ? directoryModelSource(env.MODEL_DIR, modelName)
+          : registryModelSource(root.modelsStore, new ModelRegistry(root.modelsStore, { name: modelName }));
+      });
     },
     get metricsReader() {
       return once('metricsReader', () => new CloudWatchMetricsReader(new CloudWatchClient({})));
