@@ -4,6 +4,7 @@ import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { readFileSync } from 'node:fs';
 import { createHandler } from '#functions/start-pipeline/handler.ts';
+import { stepFunctionsStarter } from '#lib/adapters/aws/step-functions-starter.ts';
 import { executionNameFor, MAX_EXECUTION_NAME } from '#lib/pipeline/new-data.ts';
 
 const context = {
@@ -22,7 +23,7 @@ beforeEach(() => {
 describe('start-pipeline function', () => {
   it('starts one training execution named after the key and ETag, with the object as input', async () => {
     sfn.on(StartExecutionCommand).resolves({ executionArn: `${ARN}:x`, startDate: new Date() });
-    const handler = createHandler({ sfn: new SFNClient({}), stateMachineArn: ARN });
+    const handler = createHandler({ starter: stepFunctionsStarter(new SFNClient({}), ARN) });
     const out = await handler(event('start-pipeline.json'), context);
     const name = executionNameFor({
       key: 'raw/2025/03/dataset_credit_risk.csv',
@@ -53,7 +54,7 @@ describe('start-pipeline function', () => {
     sfn
       .on(StartExecutionCommand)
       .rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
-    const handler = createHandler({ sfn: new SFNClient({}), stateMachineArn: ARN });
+    const handler = createHandler({ starter: stepFunctionsStarter(new SFNClient({}), ARN) });
     const out = await handler(event('start-pipeline.json'), context);
     expect(out.executions).toMatchObject([{ started: false }]);
     expect(out.executions[0].skipped).toBeUndefined();
@@ -61,7 +62,7 @@ describe('start-pipeline function', () => {
 
   it('gives the same name to the same object version and a new one to a new upload', async () => {
     sfn.on(StartExecutionCommand).resolves({ executionArn: 'a', startDate: new Date() });
-    const handler = createHandler({ sfn: new SFNClient({}), stateMachineArn: ARN });
+    const handler = createHandler({ starter: stepFunctionsStarter(new SFNClient({}), ARN) });
     await handler(event('start-pipeline.json'), context);
     await handler(event('start-pipeline.json'), context);
     const reupload = event('start-pipeline.json') as { detail: { object: { etag: string } } };
@@ -74,7 +75,7 @@ describe('start-pipeline function', () => {
 
   it('decodes the URL-encoded key of a classic S3 notification', async () => {
     sfn.on(StartExecutionCommand).resolves({ executionArn: 'a', startDate: new Date() });
-    const handler = createHandler({ sfn: new SFNClient({}), stateMachineArn: ARN });
+    const handler = createHandler({ starter: stepFunctionsStarter(new SFNClient({}), ARN) });
     await handler(event('start-pipeline-s3-notification.json'), context);
     const input = JSON.parse(sfn.commandCalls(StartExecutionCommand)[0].args[0].input.input as string) as {
       input: string;
@@ -83,7 +84,7 @@ describe('start-pipeline function', () => {
   });
 
   it('starts nothing for folder markers, empty objects and events that are not S3', async () => {
-    const handler = createHandler({ sfn: new SFNClient({}), stateMachineArn: ARN });
+    const handler = createHandler({ starter: stepFunctionsStarter(new SFNClient({}), ARN) });
     const folder = event('start-pipeline.json') as { detail: { object: { key: string; size: number } } };
     folder.detail.object.key = 'raw/2025/';
     folder.detail.object.size = 0;
@@ -96,7 +97,7 @@ describe('start-pipeline function', () => {
 
   it('lets other Step Functions errors fail the invocation, so EventBridge retries it', async () => {
     sfn.on(StartExecutionCommand).rejects(new Error('ThrottlingException'));
-    const handler = createHandler({ sfn: new SFNClient({}), stateMachineArn: ARN });
+    const handler = createHandler({ starter: stepFunctionsStarter(new SFNClient({}), ARN) });
     await expect(handler(event('start-pipeline.json'), context)).rejects.toThrow('ThrottlingException');
   });
 });
