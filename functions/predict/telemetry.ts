@@ -1,0 +1,70 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logger, metrics } from '#functions/commons/powertools.ts';
+import type { PredictTelemetry } from '#lib/serving/predict-api.ts';
+import type { Prediction } from '#lib/serving/predictor.ts';
+
+/** Probability bucket label for the score-distribution metric: ten fixed-width bins, low cardinality. */
+export function probabilityBucket(p: number): string {
+  return BUCKET_LABELS[Math.min(9, Math.max(0, Math.floor(p * 10)))];
+}
+
+const BUCKET_LABELS = Array.from(
+  { length: 10 },
+  (_, lo) => `${(lo / 10).toFixed(1)}-${((lo + 1) / 10).toFixed(1)}`,
+);
+
+let coldStart = true;
+
+/**
+ * The predict handler's metrics and logs through Powertools, for one model version.
+ *
+ * Metrics are added and flushed in one synchronous block: the Metrics singleton is shared, and in
+ * the local server several requests (and model versions) are in flight at once. One single-metric
+ * emitter per handler, reused: `metrics.singleMetric()` builds a new Metrics (a Console,
+ * environment reads) on every call, which was a visible share of the per-request CPU
+ * (docs/adr/0011-predict-metrics.md). It publishes on each addMetric and then clears its
+ * dimensions, so every use sets its dimensions first, all in one synchronous block.
+ */
+export function powertoolsPredictTelemetry(modelVersion: string): PredictTelemetry & { coldStart(): void } {
+  const single = metrics.singleMetric();
+  return {
+    coldStart() {
+      if (!coldStart) return;
+      coldStart = false;
+      single.addDimension('modelVersion', modelVersion);
+      single.addMetric('coldStart', MetricUnit.Count, 1);
+    },
+    prediction(p: Prediction, latencyMs, { requestId, customerId }) {
+      metrics.addDimension('modelVersion', modelVersion);
+      metrics.addMetric('predictionLatency', MetricUnit.Milliseconds, latencyMs);
+      metrics.addMetric('predictions', MetricUnit.Count, 1);
+      metrics.addMetric(
+        p.prediction === 1 ? 'predictionsPositive' : 'predictionsNegative',
+        MetricUnit.Count,
+        1,
+      );
+      // Raw values: CloudWatch percentiles of `probability` give the score quantiles.
+      metrics.addMetric('probability', MetricUnit.NoUnit, p.probability);
+      metrics.publishStoredMetrics();
+      single.addDimension('modelVersion', modelVersion);
+      single.addDimension('probabilityBucket', probabilityBucket(p.probability));
+      single.addMetric('predictionsByProbabilityBucket', MetricUnit.Count, 1);
+      logger.info('prediction', {
+        requestId,
+        customerId,
+        modelVersion,
+        prediction: p.prediction,
+        probability: p.probability,
+        latencyMs,
+      });
+    },
+    rejected({ code, statusCode }, { requestId, customerId }, error) {
+      single.addDimension('modelVersion', modelVersion);
+      single.addDimension('errorCode', code);
+      single.addMetric(statusCode >= 500 ? 'serverErrors' : 'clientErrors', MetricUnit.Count, 1);
+      if (statusCode >= 500)
+        logger.error('failed', { requestId, customerId, modelVersion, code, error: error as Error });
+      else logger.info('rejected', { requestId, customerId, modelVersion, code, statusCode });
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import { InputError } from '#lib/errors.ts';
+import { httpErrorFor } from './http-errors.ts';
+import type { Prediction, Predictor } from './predictor.ts';
+import { parsePredictRequest } from './request.ts';
+
+/**
+ * POST /predict as API Gateway (REST API, payload 1.0) hands it to the predict Lambda: route,
+ * parse, predict, shape the answer, every error mapped in lib/serving/http-errors.ts. The types
+ * below are the fields of APIGatewayProxyEvent / Result this reads and writes, so the domain
+ * needs no Lambda types.
+ */
+export interface ApiRequest {
+  httpMethod?: unknown;
+  resource?: string | null;
+  path?: string;
+  body?: string | null;
+  isBase64Encoded?: boolean;
+  requestContext?: { requestId?: string };
+}
+
+export interface ApiResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** What the answer tells the outside world (metrics and logs; Powertools in the handler). */
+export interface PredictTelemetry {
+  prediction(p: Prediction, latencyMs: number, request: { requestId?: string; customerId: string }): void;
+  rejected(
+    answer: { code: string; statusCode: number },
+    request: { requestId?: string; customerId?: string },
+    error: unknown,
+  ): void;
+}
+
+const PREDICT_RESOURCE = '/predict';
+
+export async function answerPredictRequest(
+  event: ApiRequest,
+  predictor: Predictor,
+  telemetry: PredictTelemetry,
+  fallbackRequestId?: string,
+): Promise<ApiResponse> {
+  const started = performance.now();
+  const respond = (statusCode: number, body: unknown, headers: Record<string, string> = {}): ApiResponse => ({
+    statusCode,
+    headers: { 'content-type': 'application/json', 'x-model-version': predictor.modelVersion, ...headers },
+    body: JSON.stringify(body),
+  });
+  const requestId = event.requestContext?.requestId ?? fallbackRequestId;
+  let customerId: string | undefined;
+  try {
+    if (typeof event.httpMethod !== 'string') {
+      throw new InputError('INVALID_EVENT', 'not an API Gateway request nor a warm-up event');
+    }
+    const resource = event.resource ?? event.path;
+    if (resource !== PREDICT_RESOURCE)
+      throw new InputError('NOT_FOUND', `no route ${event.httpMethod} ${event.path}; use POST /predict`);
+    if (event.httpMethod !== 'POST') {
+      throw new InputError('METHOD_NOT_ALLOWED', `${event.httpMethod} is not allowed on /predict; use POST`);
+    }
+    customerId = parsePredictRequest(event.body, event.isBase64Encoded === true).id;
+    const prediction = await predictor.predict(customerId);
+    telemetry.prediction(prediction, performance.now() - started, { requestId, customerId });
+    return respond(200, prediction);
+  } catch (e) {
+    const answer = httpErrorFor(e);
+    telemetry.rejected(
+      { code: answer.body.error.code, statusCode: answer.statusCode },
+      { requestId, customerId },
+      e,
+    );
+    return respond(answer.statusCode, answer.body, answer.headers);
+  }
+}
