@@ -15,9 +15,8 @@ import { powertoolsPredictTelemetry } from './telemetry.ts';
 export { probabilityBucket } from './telemetry.ts';
 
 /**
- * POST /predict behind an API Gateway REST API (payload 1.0, docs/adr/0009-api-gateway-rest-api-with-api-keys.md),
- * and the scheduled warm-up event. The one handler not made with defineHandler: an API Gateway
- * proxy answers every error as an HTTP response (lib/serving/predict-api.ts) instead of throwing.
+ * POST /predict behind an API Gateway REST API (payload 1.0, ADR 0009) and the warm-up event. Not
+ * made with defineHandler: a proxy answers every error as HTTP (lib/serving/predict-api.ts).
  */
 export interface PredictDeps {
   featureStore: FeatureStore;
