@@ -1,24 +1,53 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
 import { systemClock, type Clock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { ObjectExistsError, getJson, type ObjectStore } from '#lib/ports/object-store.ts';
+import {
+  ALL_GUARDS,
+  DEFAULT_PUBLISH_GUARD_POLICY,
+  PublishRefusedError,
+  ROLLBACK_GUARDS,
+  evaluatePublishGuards,
+  type ChampionRequirement,
+  type CurrentFacts,
+  type GuardName,
+  type GuardReason,
+  type PublishGuardPolicy,
+} from './publish-guards.ts';
+import { manifestFacts, snapshotFacts, type SnapshotFacts } from './snapshot-facts.ts';
+import {
+  appendSnapshotAudit,
+  defaultRollbackTarget,
+  snapshotAuditLog,
+  type SnapshotAction,
+  type SnapshotAuditEntry,
+} from './snapshot-history.ts';
 import { readOnlineRows } from './snapshot-reader.ts';
 
 /**
- * Publishing a built snapshot (the directory `features build` wrote) to the offline store (object
- * store) and the online store (FeatureStore).
+ * Publishing a snapshot: a built directory (what `features build` wrote), or a snapshot already in
+ * the offline store (`publish --id`, `features rollback`), made the one the online store serves
+ * and `features/CURRENT` names.
  *
  * Order, and what a crash at each point leaves:
- * 1. the snapshot's objects, each written atomically and create-if-absent: the parquet part, the
- *    quarantine file, then the manifest LAST (a snapshot folder without manifest.json is not a
- *    snapshot; readers and re-runs ignore or finish it). Previous snapshot current everywhere.
+ * 0. the publish guards (lib/features/publish-guards.ts) on the snapshot's facts: a refusal
+ *    (PublishRefusedError, unless forced) writes NOTHING; everything serves as before.
+ * 1. the snapshot's objects (directory publishes only), each written atomically and
+ *    create-if-absent: the parquet part, the online rows, the quarantine file, then the manifest
+ *    LAST (a snapshot folder without manifest.json is not a snapshot; readers and re-runs ignore
+ *    or finish it). Previous snapshot current everywhere.
  * 2. the online load: staging + one-transaction swap (FeatureStore.replaceSnapshot). A crash
  *    during it leaves the previous snapshot online.
- * 3. `features/CURRENT` swapped LAST: the commit point. A crash between 2 and 3 is the one window
+ * 3. the audit entry (features/audit/<seq>.json, lib/features/snapshot-history.ts): written once
+ *    the online store serves the snapshot, before the pointer, so every change of what is served
+ *    has its entry; a re-run does not write a second one (the newest entry already names it).
+ * 4. `features/CURRENT` swapped LAST: the commit point. A crash between 2 and 4 is the one window
  *    where the online store already serves the new snapshot while CURRENT still names the
- *    previous one (two stores cannot share a transaction); re-running publish closes it.
+ *    previous one (two stores cannot share a transaction); re-running the command closes it.
  *
  * Every step is idempotent: objects already present (same snapshot id = same content) are kept,
  * an online store already serving the snapshot is not reloaded, and a CURRENT already naming the
@@ -34,13 +63,27 @@ export interface CurrentSnapshotPointer {
   manifestKey: string;
 }
 
-export function snapshotKeys(snapshotId: string): { part: string; quarantine: string; manifest: string } {
+/**
+ * Every object of a snapshot in the offline store: the one definition of the layout (the train
+ * function, the history and rollback read it too). `online` (the per-customer rows) is what
+ * makes a stored snapshot restorable by `features rollback` and `features publish --id`.
+ */
+export function snapshotKeys(snapshotId: string): {
+  part: string;
+  online: string;
+  quarantine: string;
+  manifest: string;
+} {
   return {
     part: `features/snapshot=${snapshotId}/part-00000.parquet`,
+    online: `features/snapshot=${snapshotId}/online.parquet`,
     quarantine: `quarantine/snapshot=${snapshotId}/quarantine.csv`,
     manifest: `features/snapshot=${snapshotId}/manifest.json`,
   };
 }
+
+/** The prefix of every snapshot folder; `features/snapshot=<id>/`. */
+const SNAPSHOT_FOLDER = /^features\/snapshot=([A-Za-z0-9._-]{1,128})\/manifest\.json$/;
 
 /** The files of a built snapshot directory. */
 export const SNAPSHOT_FILES = {
@@ -50,10 +93,18 @@ export const SNAPSHOT_FILES = {
   quarantine: 'quarantine.csv',
 } as const;
 
-export type PublishStep = 'offline' | 'online' | 'current';
+export type PublishStep = 'offline' | 'online' | 'audit' | 'current';
 
-export interface PublishOptions {
-  snapshotDir: string;
+/** The guards a publish runs (default: every guard with the default policy, no champion check). */
+export interface PublishGuardOptions {
+  policy?: PublishGuardPolicy;
+  /** What the champion reads (lib/features/champion-requirement.ts); null = no champion. */
+  champion?: ChampionRequirement | null;
+  /** Publish even when guards refuse; the audit entry records it and what was overridden. */
+  force?: boolean;
+}
+
+interface CommonOptions {
   objectStore: ObjectStore;
   featureStore: FeatureStore;
   clock?: Clock;
@@ -61,11 +112,24 @@ export interface PublishOptions {
   onProgress?: (message: string) => void;
   /** Called after each step completes; tests throw here to simulate a crash between steps. */
   afterStep?: (step: PublishStep) => void | Promise<void>;
+  guards?: PublishGuardOptions;
+  /** Who publishes, for the audit log: `user@host: <command>`, or the Lambda's request id. */
+  publisher?: string;
+  /** Why, for the audit log. */
+  reason?: string;
+}
+
+export interface PublishOptions extends CommonOptions {
+  /** A directory written by `features build`, or a stored snapshot folder (part-00000.parquet). */
+  snapshotDir: string;
 }
 
 export interface PublishResult {
   snapshotId: string;
   manifestKey: string;
+  action: SnapshotAction;
+  /** What CURRENT named before (null: nothing was published). */
+  previousSnapshotId: string | null;
   /** Keys written by this run, and keys that were already there from an earlier run. */
   objectsWritten: string[];
   objectsKept: string[];
@@ -74,6 +138,15 @@ export interface PublishResult {
   current: CurrentSnapshotPointer;
   /** True when every store already had this snapshot current: nothing was changed. */
   alreadyCurrent: boolean;
+  guards: {
+    /** Reasons the guards gave; non-empty only when forced (otherwise the publish throws). */
+    overridden: GuardReason[];
+    /** Guards that could not run for lack of facts, in words. */
+    notChecked: string[];
+    forced: boolean;
+  };
+  /** The audit entry written; null when the log already recorded this state. */
+  audit: SnapshotAuditEntry | null;
 }
 
 /** The snapshot CURRENT points at, or undefined before the first publish. */
@@ -83,8 +156,19 @@ export async function readCurrentSnapshot(
   return getJson<CurrentSnapshotPointer>(objectStore, CURRENT_KEY);
 }
 
+/** The ids of every snapshot in the offline store (a folder with its manifest), sorted. */
+export async function listStoredSnapshots(objectStore: ObjectStore): Promise<string[]> {
+  return (await objectStore.list('features/snapshot='))
+    .map((o) => SNAPSHOT_FOLDER.exec(o.key)?.[1])
+    .filter((id): id is string => id !== undefined);
+}
+
 /** The id in DIR/manifest.json, validated; an InputError names what is wrong with DIR. */
 export function readSnapshotId(snapshotDir: string): string {
+  return readSnapshotManifest(snapshotDir).snapshotId;
+}
+
+function readSnapshotManifest(snapshotDir: string): { snapshotId: string; manifest: unknown } {
   const manifestPath = join(snapshotDir, SNAPSHOT_FILES.manifest);
   if (!existsSync(snapshotDir) || !statSync(snapshotDir).isDirectory()) {
     throw new InputError('SNAPSHOT_NOT_FOUND', `snapshot directory not found: ${snapshotDir}`);
@@ -101,61 +185,243 @@ export function readSnapshotId(snapshotDir: string): string {
   } catch (e) {
     throw new InputError('SNAPSHOT_INCOMPLETE', `${manifestPath} is not valid JSON: ${(e as Error).message}`);
   }
+  return { snapshotId: validSnapshotId(manifest, manifestPath), manifest };
+}
+
+function validSnapshotId(manifest: unknown, where: string): string {
   const id = (manifest as { snapshotId?: unknown } | null)?.snapshotId;
   if (typeof id !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(id)) {
     throw new InputError(
       'SNAPSHOT_INCOMPLETE',
-      `${manifestPath} has no valid "snapshotId" (got ${JSON.stringify(id)})`,
+      `${where} has no valid "snapshotId" (got ${JSON.stringify(id)})`,
     );
   }
   return id;
 }
 
-export async function publishSnapshot(options: PublishOptions): Promise<PublishResult> {
-  const { snapshotDir, objectStore, featureStore } = options;
-  const clock = options.clock ?? systemClock;
-  const progress = options.onProgress ?? (() => undefined);
-  const afterStep = options.afterStep ?? (() => undefined);
+/**
+ * A snapshot that cannot be loaded online again: its folder has no online.parquet (published
+ * before the offline store kept the online rows). The way out is to build it again.
+ */
+function notRestorable(snapshotId: string, where: string, manifest: unknown): InputError {
+  const m = (manifest ?? {}) as { input?: { path?: unknown }; asOf?: unknown };
+  const input = typeof m.input?.path === 'string' ? m.input.path : 'RAW.csv';
+  const asOf = typeof m.asOf === 'string' ? ` --as-of ${m.asOf}` : '';
+  return new InputError(
+    'SNAPSHOT_NOT_RESTORABLE',
+    `snapshot ${snapshotId} has no online rows in the offline store (${where} is missing: it was ` +
+      `published before publishes kept them), so it cannot be loaded into the online store again. ` +
+      `Rebuild it from its raw file: credit-risk features build --input ${input}${asOf} --out DIR, ` +
+      `then credit-risk features publish --snapshot DIR`,
+    { snapshotId },
+  );
+}
 
-  const snapshotId = readSnapshotId(snapshotDir);
-  const files = {
-    part: join(snapshotDir, SNAPSHOT_FILES.features),
+/** The local files of a snapshot directory: a build's, or a stored snapshot folder's. */
+function directoryFiles(snapshotDir: string, snapshotId: string) {
+  const storedPart = join(snapshotDir, basename(snapshotKeys(snapshotId).part));
+  const built = join(snapshotDir, SNAPSHOT_FILES.features);
+  return {
+    part: !existsSync(built) && existsSync(storedPart) ? storedPart : built,
+    stored: !existsSync(built) && existsSync(storedPart),
     online: join(snapshotDir, SNAPSHOT_FILES.online),
     quarantine: join(snapshotDir, SNAPSHOT_FILES.quarantine),
     manifest: join(snapshotDir, SNAPSHOT_FILES.manifest),
   };
-  for (const f of [files.part, files.online]) {
-    if (!existsSync(f))
-      throw new InputError(
-        'SNAPSHOT_INCOMPLETE',
-        `${f} is missing from the snapshot directory (build with --format parquet)`,
-      );
+}
+
+export async function publishSnapshot(options: PublishOptions): Promise<PublishResult> {
+  const { snapshotDir, objectStore } = options;
+  const progress = options.onProgress ?? (() => undefined);
+  const { snapshotId, manifest } = readSnapshotManifest(snapshotDir);
+  const files = directoryFiles(snapshotDir, snapshotId);
+  if (!existsSync(files.part)) {
+    throw new InputError(
+      'SNAPSHOT_INCOMPLETE',
+      `${files.part} is missing from the snapshot directory (build with --format parquet)`,
+    );
   }
+  if (!existsSync(files.online)) {
+    if (files.stored) throw notRestorable(snapshotId, files.online, manifest);
+    throw new InputError(
+      'SNAPSHOT_INCOMPLETE',
+      `${files.online} is missing from the snapshot directory (build with --format parquet)`,
+    );
+  }
+  const keys = snapshotKeys(snapshotId);
+  const facts = await snapshotFacts(snapshotId, manifest, files.online);
+
+  return activate(options, {
+    snapshotId,
+    action: 'publish',
+    facts,
+    onlineFile: files.online,
+    guards: ALL_GUARDS,
+    async writeOffline() {
+      const written: string[] = [];
+      const kept: string[] = [];
+      const uploads: Array<[string, string, string]> = [
+        [files.part, keys.part, 'application/vnd.apache.parquet'],
+        [files.online, keys.online, 'application/vnd.apache.parquet'],
+      ];
+      if (existsSync(files.quarantine)) uploads.push([files.quarantine, keys.quarantine, 'text/csv']);
+      uploads.push([files.manifest, keys.manifest, 'application/json']);
+      for (const [file, key, contentType] of uploads) {
+        const wrote = await uploadOnce(
+          objectStore,
+          file,
+          key,
+          contentType,
+          key === keys.manifest ? snapshotId : undefined,
+        );
+        (wrote ? written : kept).push(key);
+        progress(`${wrote ? 'uploaded' : 'already there'}: ${objectStore.describe(key)}`);
+      }
+      return { written, kept };
+    },
+  });
+}
+
+export interface StoredPublishOptions extends CommonOptions {
+  /** A snapshot already in the offline store (features/snapshot=<id>/). */
+  snapshotId: string;
+  /** Scratch space for its downloaded online rows (default: the OS temp directory). */
+  tmpDir?: string;
+}
+
+/**
+ * `features publish --id ID`: a snapshot already in the offline store made current again, through
+ * the same guards, online load, audit and pointer as a directory publish (nothing is uploaded).
+ */
+export async function publishStoredSnapshot(options: StoredPublishOptions): Promise<PublishResult> {
+  return activateStored(options, 'publish');
+}
+
+export interface RollbackOptions extends Omit<StoredPublishOptions, 'snapshotId'> {
+  /** The snapshot to go back to (default: the one current before the current one, from the audit log). */
+  to?: string;
+}
+
+/**
+ * `features rollback`: the online store and CURRENT back to an earlier stored snapshot, audited.
+ * Without `to`, the target is the snapshot that was current before the current one: the rollback
+ * stack of the newest audit entry (lib/features/snapshot-history.ts), which a rollback pops, so
+ * rolling back twice goes two publishes back. Only the no-customers and champion-columns guards
+ * run: the target served before, but it must still be servable.
+ */
+export async function rollbackSnapshot(options: RollbackOptions): Promise<PublishResult> {
+  const { objectStore, featureStore } = options;
+  let target = options.to;
+  if (target === undefined) {
+    const current = await readCurrentSnapshot(objectStore);
+    await featureStore.init();
+    const online = await featureStore.currentSnapshot();
+    const latest = await snapshotAuditLog(objectStore).latest();
+    target = defaultRollbackTarget(latest, current?.snapshotId, online);
+    if (target === undefined) {
+      const stored = (await listStoredSnapshots(objectStore)).filter((id) => id !== current?.snapshotId);
+      throw new InputError(
+        'NO_ROLLBACK_TARGET',
+        `the audit log (${objectStore.describe('features/audit/')}) names no snapshot current before ` +
+          `${current?.snapshotId ?? 'now'}: give one with --to ID` +
+          (stored.length > 0
+            ? ` (stored: ${stored.slice(0, 10).join(', ')}${stored.length > 10 ? ', ...' : ''})`
+            : ' (no other snapshot is stored)'),
+      );
+    }
+  }
+  options.onProgress?.(`rolling back to snapshot ${target}`);
+  return activateStored({ ...options, snapshotId: target }, 'rollback');
+}
+
+async function activateStored(options: StoredPublishOptions, action: SnapshotAction): Promise<PublishResult> {
+  const { objectStore, snapshotId } = options;
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(snapshotId)) {
+    throw new InputError('BAD_SNAPSHOT_ID', `${JSON.stringify(snapshotId)} is not a snapshot id`);
+  }
+  const keys = snapshotKeys(snapshotId);
+  const manifest = await getJson<unknown>(objectStore, keys.manifest);
+  if (manifest === undefined) {
+    const stored = await listStoredSnapshots(objectStore);
+    throw new InputError(
+      'SNAPSHOT_NOT_FOUND',
+      `no snapshot ${snapshotId} in the offline store (${objectStore.describe(keys.manifest)} is missing); ` +
+        (stored.length > 0
+          ? `stored: ${stored.slice(0, 10).join(', ')}${stored.length > 10 ? ', ...' : ''} (see credit-risk features history)`
+          : 'nothing is stored yet'),
+    );
+  }
+  if (validSnapshotId(manifest, objectStore.describe(keys.manifest)) !== snapshotId) {
+    throw new Error(`${objectStore.describe(keys.manifest)} names another snapshot than ${snapshotId}`);
+  }
+  if (!(await objectStore.head(keys.online))) {
+    throw notRestorable(snapshotId, objectStore.describe(keys.online), manifest);
+  }
+  const work = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'snapshot-'));
+  try {
+    const onlineFile = join(work, SNAPSHOT_FILES.online);
+    await objectStore.download(keys.online, onlineFile);
+    const facts = await snapshotFacts(snapshotId, manifest, onlineFile);
+    return await activate(options, {
+      snapshotId,
+      action,
+      facts,
+      onlineFile,
+      guards: action === 'rollback' ? ROLLBACK_GUARDS : ALL_GUARDS,
+    });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+interface Activation {
+  snapshotId: string;
+  action: SnapshotAction;
+  facts: SnapshotFacts;
+  /** The snapshot's online rows as a local Parquet file. */
+  onlineFile: string;
+  guards: readonly GuardName[];
+  /** Uploads the snapshot's objects (directory publishes); absent for a stored snapshot. */
+  writeOffline?: () => Promise<{ written: string[]; kept: string[] }>;
+}
+
+/** Steps 0, 2, 3 and 4 of the module comment (1 is the plan's writeOffline), shared by every path. */
+async function activate(options: CommonOptions, plan: Activation): Promise<PublishResult> {
+  const { objectStore, featureStore } = options;
+  const { snapshotId, facts } = plan;
+  const clock = options.clock ?? systemClock;
+  const progress = options.onProgress ?? (() => undefined);
+  const afterStep = options.afterStep ?? (() => undefined);
   const keys = snapshotKeys(snapshotId);
 
   const previous = await readCurrentSnapshot(objectStore);
   await featureStore.init();
   const onlineBefore = await featureStore.currentSnapshot();
+  const latest = await snapshotAuditLog(objectStore).latest();
+  // An audit entry already naming the snapshot is a change decided (and guarded, or forced)
+  // before; this run only finishes it. Nothing to change at all needs no guard either.
+  const decided =
+    latest?.snapshotId === snapshotId || (previous?.snapshotId === snapshotId && onlineBefore === snapshotId);
+
+  // 0. Guards, before anything is written.
+  let verdict: { reasons: GuardReason[]; notChecked: string[] } = { reasons: [], notChecked: [] };
+  if (!decided) {
+    verdict = evaluatePublishGuards({
+      candidate: facts,
+      current: previous ? await currentFacts(objectStore, previous, latest) : undefined,
+      champion: options.guards?.champion,
+      policy: options.guards?.policy ?? DEFAULT_PUBLISH_GUARD_POLICY,
+      guards: plan.guards,
+    });
+    for (const n of verdict.notChecked) progress(`not checked: ${n}`);
+    if (verdict.reasons.length > 0) {
+      if (!options.guards?.force) throw new PublishRefusedError(snapshotId, verdict.reasons, plan.action);
+      for (const r of verdict.reasons) progress(`forced past the ${r.guard} guard: ${r.message}`);
+    }
+  }
 
   // 1. Offline objects, the manifest last.
-  const written: string[] = [];
-  const kept: string[] = [];
-  const uploads: Array<[string, string, string]> = [
-    [files.part, keys.part, 'application/vnd.apache.parquet'],
-  ];
-  if (existsSync(files.quarantine)) uploads.push([files.quarantine, keys.quarantine, 'text/csv']);
-  uploads.push([files.manifest, keys.manifest, 'application/json']);
-  for (const [file, key, contentType] of uploads) {
-    const wrote = await uploadOnce(
-      objectStore,
-      file,
-      key,
-      contentType,
-      key === keys.manifest ? snapshotId : undefined,
-    );
-    (wrote ? written : kept).push(key);
-    progress(`${wrote ? 'uploaded' : 'already there'}: ${objectStore.describe(key)}`);
-  }
+  const offline = plan.writeOffline ? await plan.writeOffline() : { written: [], kept: [] };
   await afterStep('offline');
 
   // 2. Online store.
@@ -165,14 +431,38 @@ export async function publishSnapshot(options: PublishOptions): Promise<PublishR
   } else {
     progress(`loading ${SNAPSHOT_FILES.online} into the online store (staging, then one-transaction swap)`);
     const loaded = featureStore.replaceSnapshotFromParquet
-      ? await featureStore.replaceSnapshotFromParquet(snapshotId, files.online)
-      : await featureStore.replaceSnapshot(snapshotId, readOnlineRows(files.online, snapshotId));
+      ? await featureStore.replaceSnapshotFromParquet(snapshotId, plan.onlineFile)
+      : await featureStore.replaceSnapshot(snapshotId, readOnlineRows(plan.onlineFile, snapshotId));
     onlineRows = loaded.rows;
     progress(`online store now serves snapshot ${snapshotId} (${onlineRows} customers)`);
   }
   await afterStep('online');
 
-  // 3. The pointer, last.
+  // 3. The audit entry, unless the log already records this snapshot as the newest change.
+  let audit: SnapshotAuditEntry | null = null;
+  if (latest?.snapshotId !== snapshotId) {
+    audit = await appendSnapshotAudit(
+      objectStore,
+      {
+        at: clock.now().toISOString(),
+        action: plan.action,
+        snapshotId,
+        previousSnapshotId: previous?.snapshotId ?? null,
+        rows: facts.rows,
+        customers: facts.customers,
+        quarantined: facts.rowsQuarantined,
+        publisher: options.publisher ?? 'unknown',
+        reason: options.reason ?? null,
+        forced: verdict.reasons.length > 0,
+        overridden: verdict.reasons,
+      },
+      { latest },
+    );
+    progress(`audited: ${objectStore.describe(snapshotAuditLog(objectStore).entryKey(audit.seq))}`);
+  }
+  await afterStep('audit');
+
+  // 4. The pointer, last.
   let current: CurrentSnapshotPointer;
   if (previous?.snapshotId === snapshotId) {
     current = previous;
@@ -188,12 +478,36 @@ export async function publishSnapshot(options: PublishOptions): Promise<PublishR
   return {
     snapshotId,
     manifestKey: keys.manifest,
-    objectsWritten: written,
-    objectsKept: kept,
+    action: plan.action,
+    previousSnapshotId: previous?.snapshotId ?? null,
+    objectsWritten: offline.written,
+    objectsKept: offline.kept,
     onlineRows,
     current,
-    alreadyCurrent: written.length === 0 && onlineRows === null && previous?.snapshotId === snapshotId,
+    alreadyCurrent:
+      offline.written.length === 0 && onlineRows === null && previous?.snapshotId === snapshotId,
+    guards: {
+      overridden: verdict.reasons,
+      notChecked: verdict.notChecked,
+      forced: verdict.reasons.length > 0,
+    },
+    audit,
   };
+}
+
+/**
+ * How many customers the current snapshot serves: from its newest audit entry, else from its
+ * stored manifest (files.online.rows); null when neither says (published before either existed).
+ */
+async function currentFacts(
+  objectStore: ObjectStore,
+  current: CurrentSnapshotPointer,
+  latest: SnapshotAuditEntry | undefined,
+): Promise<CurrentFacts> {
+  if (latest?.snapshotId === current.snapshotId && latest.customers !== null)
+    return { snapshotId: current.snapshotId, customers: latest.customers };
+  const manifest = await getJson<unknown>(objectStore, snapshotKeys(current.snapshotId).manifest);
+  return { snapshotId: current.snapshotId, customers: manifestFacts(manifest).customers };
 }
 
 /**

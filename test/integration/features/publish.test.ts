@@ -56,14 +56,47 @@ describe('publishSnapshot (FsObjectStore + real PGlite)', () => {
     expect(res).toEqual({
       snapshotId: 's1',
       manifestKey: keys.manifest,
-      objectsWritten: [keys.part, keys.quarantine, keys.manifest],
+      action: 'publish',
+      previousSnapshotId: null,
+      objectsWritten: [keys.part, keys.online, keys.quarantine, keys.manifest],
       objectsKept: [],
       onlineRows: 2,
       current: { snapshotId: 's1', publishedAt: '2024-05-01T12:00:00.000Z', manifestKey: keys.manifest },
       alreadyCurrent: false,
+      guards: {
+        overridden: [],
+        forced: false,
+        // The fixture's manifest has no validation counts, and no registry was consulted: said, not skipped silently.
+        notChecked: [
+          'champion columns: no model registry was consulted',
+          'quarantine rate: the manifest of s1 has no validation counts',
+        ],
+      },
+      audit: {
+        seq: 1,
+        at: '2024-05-01T12:00:00.000Z',
+        action: 'publish',
+        snapshotId: 's1',
+        previousSnapshotId: null,
+        rows: 2,
+        customers: 2,
+        quarantined: null,
+        publisher: 'unknown',
+        reason: null,
+        forced: false,
+        overridden: [],
+        earlier: [],
+      },
     });
     expect((await objectStore.list('')).map((o) => o.key)).toEqual(
-      [CURRENT_KEY, keys.manifest, keys.part, keys.quarantine].sort(),
+      [
+        CURRENT_KEY,
+        'features/audit/0000000001.json',
+        keys.manifest,
+        keys.online,
+        keys.part,
+        keys.quarantine,
+      ].sort(),
     );
     expect(await state()).toEqual({ current: 's1', online: 's1' });
     expect(await featureStore.get('5008805')).toEqual({
@@ -139,7 +172,8 @@ describe('publishSnapshot (FsObjectStore + real PGlite)', () => {
   });
 
   it('a crash before CURRENT is the documented window (online new, CURRENT old), closed by a re-run', async () => {
-    const dir = await snapshotDir('s4', [21]);
+    // Two customers: at least half of s2's three (the customer-share guard).
+    const dir = await snapshotDir('s4', [21, 22]);
     const crash = async (step: string) => {
       if (step === 'online') throw new Error('crash before CURRENT');
     };
