@@ -322,7 +322,7 @@ export async function rollbackSnapshot(options: RollbackOptions): Promise<Publis
       const stored = (await listStoredSnapshots(objectStore)).filter((id) => id !== current?.snapshotId);
       throw new InputError(
         'NO_ROLLBACK_TARGET',
-        `the audit log (${objectStore.describe('features/audit/')}) names no snapshot current before ` +
+        `the audit log (${objectStore.describe('features/audit')}) names no snapshot current before ` +
           `${current?.snapshotId ?? 'now'}: give one with --to ID` +
           (stored.length > 0
             ? ` (stored: ${stored.slice(0, 10).join(', ')}${stored.length > 10 ? ', ...' : ''})`
