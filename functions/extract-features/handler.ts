@@ -17,6 +17,7 @@ import {
   type PreparedInput,
 } from '#lib/features/build.ts';
 import { InputError } from '#lib/errors.ts';
+import { publishGuardsFor } from '#lib/features/champion-requirement.ts';
 import { publishSnapshot } from '#lib/features/publish.ts';
 import { fetchStagedOutput, stagePreparedInput, type StagedInput } from '#lib/features/staging.ts';
 import { resolveRawInput, resolveRawKey } from '#lib/features/raw-input.ts';
@@ -95,6 +96,13 @@ export interface ExtractFeaturesDeps {
   clock?: Clock;
   /** The turn stage's listing of running training executions (absent: the stage is refused). */
   runningTrainings?: ListRunningTrainings;
+  /**
+   * The model registry (MODELS_BUCKET in AWS): the publish guards check that the snapshot has the
+   * columns its champion reads. Absent: that guard does not run (the others always do).
+   */
+  modelsStore?: ObjectStore;
+  /** MODEL_NAME, PUBLISH_MIN_CUSTOMER_SHARE, PUBLISH_MAX_QUARANTINE_RATE (default: process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface ExtractFeaturesResult {
@@ -288,13 +296,23 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
     summary: BuildSummary,
     input: string,
     started: number,
+    context: Context | undefined,
   ): Promise<ExtractFeaturesResult> {
+    // A refusal (PublishRefusedError, lib/features/publish-guards.ts) fails the Task before
+    // anything is written: the state machine's Catch notifies and serving stays as it was.
     const published = await publishSnapshot({
       snapshotDir: out,
       objectStore: d.featuresStore,
       featureStore: d.featureStore,
       clock: d.clock,
       onProgress: (message) => logger.debug(message),
+      guards: await publishGuardsFor({
+        env: d.env ?? process.env,
+        featuresStore: d.featuresStore,
+        modelsStore: d.modelsStore,
+      }),
+      publisher: `lambda ${context?.functionName ?? 'extract-features'} request ${context?.awsRequestId ?? 'unknown'}`,
+      reason: `built from ${input}`,
     });
     const seconds = (performance.now() - started) / 1000;
     metrics.addMetric('extractRowsIn', MetricUnit.Count, summary.rowsIn);
@@ -357,6 +375,7 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
 
   async function handle(
     event: unknown,
+    context?: Context,
   ): Promise<ExtractFeaturesResult | StagedInput | ResolvedInput | TurnDecision> {
     const d = getDeps();
     const request = parseEvent(event);
@@ -390,7 +409,7 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
           out,
           ...(request.asOf ? { asOf: request.asOf } : {}),
         });
-        return await publish(d, out, summary, key, started);
+        return await publish(d, out, summary, key, started, context);
       }
       if (request.stage === 'prepare') {
         const { asOf } = request.request;
@@ -425,7 +444,7 @@ export function createHandler(deps: ExtractFeaturesDeps | (() => ExtractFeatures
           `the finished snapshot is ${summary.snapshotId}, the staged input announced ${fetched.prepared.snapshotId}`,
         );
       }
-      return await publish(d, out, summary, fetched.prepared.source.key, started);
+      return await publish(d, out, summary, fetched.prepared.source.key, started, context);
     } finally {
       await rm(work, { recursive: true, force: true });
     }
@@ -503,6 +522,7 @@ export const handler = createHandler(() => {
     rawBucket: root.rawBucket,
     featuresStore: root.featuresStore,
     featureStore: root.featureStore,
+    modelsStore: root.modelsStore,
     buildFeatures: featureSqlBuild(root.clock, lambdaTuning()),
     stages: featureStages(root.clock, lambdaTuning()),
     tmpDir: tmpdir(),

@@ -139,6 +139,8 @@ export function localFunctions(
           rawStore: root.objectStore,
           featuresStore: root.objectStore,
           featureStore: root.featureStore,
+          // The registry: the publish guards check the snapshot has the columns its champion reads.
+          modelsStore: root.objectStore,
           tmpDir: root.home.tmp,
           clock: root.clock,
           // The turn stage (AwaitTurn): the local runs still running stand for ListExecutions(RUNNING).

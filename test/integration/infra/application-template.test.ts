@@ -316,6 +316,28 @@ describe('EventBridge', () => {
       refName(R.TrainingStateMachine.Properties.DefinitionSubstitutions.ExtractFeaturesFunctionArn),
     ).toBe('ExtractFeaturesLambdaFunction');
   });
+
+  it("the extract function's publish guards read only the champion's aliases, audit and cards of the registry", () => {
+    const models = statements().filter(
+      (s) => s.owner === 'ExtractFeaturesRole' && JSON.stringify(s.Resource).includes('ModelsBucket'),
+    );
+    const reads = models.filter((s) => s.Action.includes('s3:GetObject'));
+    expect(reads.flatMap((s) => s.Action)).toEqual(['s3:GetObject']);
+    expect(reads.flatMap((s) => s.Resource)).toEqual([
+      { 'Fn::Sub': '${ModelsBucket.Arn}/models/credit-risk/aliases.json' },
+      { 'Fn::Sub': '${ModelsBucket.Arn}/models/credit-risk/audit/*' },
+      { 'Fn::Sub': '${ModelsBucket.Arn}/models/credit-risk/*/card.json' },
+    ]);
+    // Nothing written to the registry, and the only other grant is the listing (404 for a missing key).
+    expect(models.flatMap((s) => s.Action).sort()).toEqual(['s3:GetObject', 's3:ListBucket']);
+    const env = R.ExtractFeaturesLambdaFunction.Properties.Environment.Variables;
+    expect(refName(env.MODELS_BUCKET)).toBe('ModelsBucket');
+    expect(env).toMatchObject({
+      MODEL_NAME: 'credit-risk',
+      PUBLISH_MIN_CUSTOMER_SHARE: '0.5',
+      PUBLISH_MAX_QUARANTINE_RATE: '0.2',
+    });
+  });
 });
 
 describe('state machines', () => {

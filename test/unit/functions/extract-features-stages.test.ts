@@ -311,6 +311,10 @@ describe('extract-features stage requests', () => {
         .on(GetObjectCommand, { Bucket: FEATURES, Key: `${STAGING}spark/${dir}/part-00000-a.snappy.parquet` })
         .callsFake(() => ({ Body: body('PAR1') }));
     }
+    // The snapshot audit log is empty: this is the first publish.
+    s3Mock
+      .on(ListObjectsV2Command, { Bucket: FEATURES, Prefix: 'features/audit/' })
+      .resolves({ Contents: [] });
     const answer = await handler({ stage: 'publish', staging: STAGING }, context);
     expect(answer).toEqual({
       snapshotId: SNAPSHOT,
@@ -333,6 +337,7 @@ describe('extract-features stage requests', () => {
     expect(inputs(ListObjectsV2Command)).toEqual([
       { Bucket: FEATURES, Prefix: `${STAGING}spark/features/` },
       { Bucket: FEATURES, Prefix: `${STAGING}spark/online/` },
+      { Bucket: FEATURES, Prefix: 'features/audit/' },
     ]);
     expect(inputs(GetObjectCommand).filter((i) => String(i.Key).startsWith('staging/'))).toEqual([
       { Bucket: FEATURES, Key: `${STAGING}prepared.json` },
@@ -340,13 +345,36 @@ describe('extract-features stage requests', () => {
       { Bucket: FEATURES, Key: `${STAGING}spark/features/part-00000-a.snappy.parquet` },
       { Bucket: FEATURES, Key: `${STAGING}spark/online/part-00000-a.snappy.parquet` },
     ]);
-    // The publish of the finished snapshot: objects, the manifest last of them, then CURRENT.
+    // The publish of the finished snapshot: objects (the online rows too, so it can be restored),
+    // the manifest last of them, the audit entry (create-if-absent), then CURRENT.
     expect(inputs(PutObjectCommand).map((i) => i.Key)).toEqual([
       `features/snapshot=${SNAPSHOT}/part-00000.parquet`,
+      `features/snapshot=${SNAPSHOT}/online.parquet`,
       `quarantine/snapshot=${SNAPSHOT}/quarantine.csv`,
       `features/snapshot=${SNAPSHOT}/manifest.json`,
+      'features/audit/0000000001.json',
       'features/CURRENT',
     ]);
+    const audit = inputs(PutObjectCommand).find((i) => i.Key === 'features/audit/0000000001.json');
+    expect(audit).toMatchObject({ IfNoneMatch: '*' });
+    const entry = JSON.parse(
+      String(
+        s3Mock
+          .commandCalls(PutObjectCommand)
+          .find((c) => c.args[0].input.Key === 'features/audit/0000000001.json')?.args[0].input.Body,
+      ),
+    );
+    expect(entry).toMatchObject({
+      seq: 1,
+      action: 'publish',
+      snapshotId: SNAPSHOT,
+      previousSnapshotId: null,
+      customers: 2,
+      publisher: 'lambda extract-features request req-1',
+      reason: 'built from raw/2025/loans.csv',
+      forced: false,
+      overridden: [],
+    });
     expect(featureStore.snapshot).toBe(SNAPSHOT);
     expect(inputs(PutObjectCommand).some((i) => String(i.Key).startsWith('staging/'))).toBe(false);
   });
