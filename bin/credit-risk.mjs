@@ -19,4 +19,7 @@ for (const stream of [process.stdout, process.stderr]) {
 // them; it must be set before the first import of the SDK.
 if (process.env.AWS_LAMBDA_FUNCTION_NAME === undefined) process.env.AWS_XRAY_MANUAL_MODE ??= '1';
 const { main } = await import('../local/cli.ts');
-process.exitCode = await main(process.argv);
+// main's return value is the exit code (local/cli.ts lists them): commands report a failed run by
+// throwing, so main knows it. A non-zero code set elsewhere on the way is kept, never made a 0.
+const code = await main(process.argv);
+process.exitCode = code !== 0 ? code : (process.exitCode ?? 0);

@@ -1,10 +1,19 @@
 import { Command, CommanderError } from 'commander';
 import { isInputError } from '#lib/errors.ts';
+import { EXIT, isRunFailedError } from './exit-status.ts';
 
 /**
  * `credit-risk`: one CLI for the local system and for operating the AWS deployment.
  * Each command group lives in local/commands/<group>.ts and exports register(program).
- * Exit codes: 0 ok, 1 unexpected failure (a bug or an outage), 2 bad input or usage.
+ * Exit codes (local/exit-status.ts EXIT; the top-level --help lists them too):
+ *   0  ok (a training run that ends rejected by the gate or with its canary rolled back is ok:
+ *      it did what it should; its decision is in the output)
+ *   1  unexpected failure (a bug or an outage)
+ *   2  bad input or usage (InputError with a stable code, commander usage errors)
+ *   3  a state-machine run the command ran ended failed: `pipeline run|resume|batch`,
+ *      `monitor drift --retrain`; the result is printed first, then one `error [RUN_FAILED]` line
+ * The code is main's return value; bin/credit-risk.mjs sets process.exitCode from it, so a
+ * command reports a failed run by throwing RunFailedError, never by setting process.exitCode.
  */
 /** Each top-level command and the module that registers it (in the order --help lists them). */
 const COMMAND_MODULES = new Map<string, string>([
@@ -45,6 +54,15 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
         '  credit-risk features get --id 5008827\n' +
         'Or all of it at once: npm start',
     )
+    .addHelpText(
+      'after',
+      '\nExit codes:\n' +
+        '  0  ok (a run rejected by the quality gate or whose canary was rolled back is ok)\n' +
+        '  1  unexpected failure (a bug or an outage; a stack trace follows)\n' +
+        '  2  bad input or usage: one line "error [CODE]: message"\n' +
+        '  3  the state-machine run of pipeline run|resume|batch or monitor drift --retrain\n' +
+        '     ended failed: its result, then "error [RUN_FAILED]: run ID failed at STATE: ..."',
+    )
     .showHelpAfterError('(run with --help for usage)')
     // Inherited by every subcommand registered below.
     .configureHelp({
@@ -78,19 +96,27 @@ export async function main(argv: string[]): Promise<number> {
   const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
-    return 0;
+    return EXIT.ok;
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version end here too, with exit code 0.
-      return e.exitCode === 0 ? 0 : 2;
+      return e.exitCode === 0 ? EXIT.ok : EXIT.input;
     }
+    const json = argv.includes('--json');
     if (isInputError(e)) {
-      const json = argv.includes('--json');
       if (json) console.error(JSON.stringify({ error: { code: e.code, message: e.message, ...e.details } }));
       else console.error(`error [${e.code}]: ${e.message}`);
-      return 2;
+      return EXIT.input;
+    }
+    if (isRunFailedError(e)) {
+      if (json)
+        console.error(
+          JSON.stringify({ error: { code: e.code, message: e.message, executionId: e.executionId } }),
+        );
+      else console.error(`error [${e.code}]: ${e.message}`);
+      return EXIT.runFailed;
     }
     console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
-    return 1;
+    return EXIT.failure;
   }
 }

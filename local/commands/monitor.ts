@@ -10,7 +10,9 @@ import {
 } from '#lib/monitoring/drift-check.ts';
 import type { ScoreDrift, ScoreRun } from '#lib/monitoring/score-drift.ts';
 import { DEFAULT_MIN_ROWS, DEFAULT_WINDOW_DAYS } from '#lib/monitoring/snapshot-window.ts';
+import type { RunRecord } from '#lib/pipeline/run-record.ts';
 import { DEFAULT_MODEL_NAME, shortId } from '#lib/registry/registry.ts';
+import { RunFailedError } from '#local/exit-status.ts';
 import { createLocalRoot, type LocalRoot } from '#local/root.ts';
 import { RunStore } from '#local/runs/run-store.ts';
 import { localRunningTrainings } from '#local/runs/running-trainings.ts';
@@ -61,8 +63,13 @@ function retrainInput(root: LocalRoot, input: string | undefined): string {
   );
 }
 
-function localStarter(root: LocalRoot, flags: DriftFlags, log: (line: string) => void): TrainingStarter {
-  return {
+/** The local starter, and the run it started when that run failed (the command's exit code). */
+function localStarter(
+  root: LocalRoot,
+  flags: DriftFlags,
+  log: (line: string) => void,
+): TrainingStarter & { failed?: RunRecord } {
+  const starter: TrainingStarter & { failed?: RunRecord } = {
     async running() {
       return localRunningTrainings(root);
     },
@@ -75,10 +82,11 @@ function localStarter(root: LocalRoot, flags: DriftFlags, log: (line: string) =>
       log(
         `${s.executionId}: ${s.status}${s.decision ? `, ${s.decision}` : ''} in ${s.seconds} s (credit-risk pipeline status ${s.executionId})`,
       );
-      if (record.status === 'failed') process.exitCode = 1;
+      if (record.status === 'failed') starter.failed = record;
       return { started: true, executionId: record.executionId };
     },
   };
+  return starter;
 }
 
 function featureLine(f: FeatureDrift): string {
@@ -185,7 +193,7 @@ export function register(program: Command): void {
         '  credit-risk monitor drift                                  # amt_income_total drifted: RETRAIN\n' +
         '  cp drifted.csv .credit-risk/store/raw/loans-drifted.csv   # the local raw zone (S3 raw/ in AWS)\n' +
         '  credit-risk monitor drift --retrain --input raw/loans-drifted.csv\n' +
-        'Exit code 0 whether or not drift was found (the report says); 1 if a retraining run failed.',
+        'Exit code 0 whether or not drift was found (the report says); 3 if the retraining run it started failed.',
     )
     .action(async (flags: DriftFlags) => {
       const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -209,14 +217,14 @@ export function register(program: Command): void {
       };
       const root = createLocalRoot();
       try {
-        const retrain = flags.retrain === true;
+        const starter = flags.retrain === true ? localStarter(root, flags, log) : undefined;
         const outcome = await runDriftCheck(
           {
             featuresStore: root.objectStore,
             modelsStore: root.objectStore,
             clock: root.clock,
             tmpDir: tmpdir(),
-            ...(retrain ? { starter: localStarter(root, flags, log) } : {}),
+            ...(starter ? { starter } : {}),
           },
           config,
         );
@@ -226,6 +234,8 @@ export function register(program: Command): void {
           process.stdout.write(
             `${formatReport(outcome.report, root.objectStore.describe(outcome.reportKey))}\n`,
           );
+        // The report is out (and written) first: the failed retraining is the exit code's news.
+        if (starter?.failed) throw new RunFailedError(starter.failed);
       } finally {
         await root.featureStore.close();
       }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
 import { resolveRawInput } from '#lib/features/raw-input.ts';
 import { runDecision, runModelVersion, type RunEvent, type RunRecord } from '#lib/pipeline/run-record.ts';
+import { RunFailedError } from '#local/exit-status.ts';
 import { createLocalRoot, type LocalRoot } from '#local/root.ts';
 import { RunStore } from '#local/runs/run-store.ts';
 import { formatHistory, formatRunStatus } from '#local/runs/run-view.ts';
@@ -161,7 +162,9 @@ export function register(program: Command): void {
         '  credit-risk pipeline history\n' +
         '  credit-risk pipeline resume RUN        # re-run a failed or interrupted run, reusing what it finished\n' +
         '  credit-risk pipeline batch             # batch-score the current snapshot with the champion\n' +
-        'Environment: CREDIT_RISK_WAIT_SCALE (local Wait = Seconds x scale, default 0.01: the 600 s canary watch takes 6 s).',
+        'Environment: CREDIT_RISK_WAIT_SCALE (local Wait = Seconds x scale, default 0.01: the 600 s canary watch takes 6 s).\n' +
+        'Exit code 3 when the run (run, resume, batch) ends failed, after its result is printed; 0 when it\n' +
+        'succeeds, including a model rejected by the gate or a canary rolled back (the decision says which).',
     );
 
   pipeline
@@ -238,7 +241,7 @@ export function register(program: Command): void {
         log(
           `${s.executionId}: ${s.status}${s.decision ? `, ${s.decision}` : ''} in ${s.seconds} s (credit-risk pipeline status ${s.executionId})`,
         );
-      if (record.status === 'failed') process.exitCode = 1;
+      if (record.status === 'failed') throw new RunFailedError(record);
     });
 
   pipeline
@@ -294,7 +297,7 @@ export function register(program: Command): void {
       if (flags.json) process.stdout.write(`${JSON.stringify(s)}\n`);
       else
         log(`${s.executionId}: ${s.status} in ${s.seconds} s (credit-risk pipeline status ${s.executionId})`);
-      if (record.status === 'failed') process.exitCode = 1;
+      if (record.status === 'failed') throw new RunFailedError(record);
     });
 
   pipeline
@@ -353,7 +356,7 @@ export function register(program: Command): void {
       const s = summary(record, seconds);
       if (flags.json) process.stdout.write(`${JSON.stringify(s)}\n`);
       else log(`${s.executionId}: ${s.status}${s.decision ? `, ${s.decision}` : ''} in ${s.seconds} s`);
-      if (record.status === 'failed') process.exitCode = 1;
+      if (record.status === 'failed') throw new RunFailedError(record);
     });
 }
 

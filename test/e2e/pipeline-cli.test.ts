@@ -38,7 +38,7 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
   process.exitCode = 0;
   try {
     const code = await main(['node', 'credit-risk', ...args]);
-    return { code: code || Number(process.exitCode ?? 0), stdout: out.join(''), stderr: err.join('') };
+    return { code, stdout: out.join(''), stderr: err.join('') };
   } finally {
     o.mockRestore();
     e.mockRestore();
@@ -86,7 +86,7 @@ describe('credit-risk pipeline (CLI)', () => {
     firstRun = result.executionId as string;
   }, 180_000);
 
-  it('a fault fails the run with exit code 1, status names the state, resume finishes it', async () => {
+  it('a fault fails the run with exit code 3, status names the state, resume finishes it', async () => {
     process.env.CREDIT_RISK_FAIL_AT = 'BuildImage';
     const failed = await cli(
       'pipeline',
@@ -103,9 +103,20 @@ describe('credit-risk pipeline (CLI)', () => {
       '--json',
     );
     delete process.env.CREDIT_RISK_FAIL_AT;
-    expect(failed.code).toBe(1);
+    expect(failed.code).toBe(3);
     const run = JSON.parse(failed.stdout) as { executionId: string; status: string; decision: string | null };
     expect(run).toMatchObject({ status: 'failed', decision: null });
+    expect(JSON.parse(failed.stderr.trim().split('\n').at(-1) ?? '')).toEqual({
+      error: {
+        code: 'RUN_FAILED',
+        executionId: run.executionId,
+        message: expect.stringMatching(
+          new RegExp(
+            `^run ${run.executionId} failed at BuildImage: InjectedFault: fault injected at BuildImage`,
+          ),
+        ) as unknown,
+      },
+    });
 
     const status = await cli('pipeline', 'status', run.executionId);
     expect(status.stdout).toMatch(/^status {4}failed/m);

@@ -189,6 +189,37 @@ describe('credit-risk monitor drift', () => {
     expect(await store.list(RETRAIN_MARKER_PREFIX)).toEqual([]);
   });
 
+  it('--retrain whose training run fails: the report is printed and written, then RUN_FAILED and exit 3', async () => {
+    const { home, store } = await driftedHome();
+    // Only the raw header: the retraining builds an empty snapshot and cannot train.
+    await store.put('raw/empty.csv', 'loan_id,id,status,loan_date\n');
+    const r = cli(
+      home,
+      '--min-rows',
+      '100',
+      '--retrain',
+      '--input',
+      'raw/empty.csv',
+      '--no-traffic',
+      '--json',
+    );
+    expect(r.code).toBe(3);
+    const outcome = JSON.parse(r.stdout) as {
+      reportKey: string;
+      report: { retrain: { started: boolean; executionId: string } };
+    };
+    expect(outcome.report.retrain).toMatchObject({ started: true });
+    expect(await store.head(outcome.reportKey)).toBeDefined();
+    const run = new RunStore(localHome(home).runs).get(outcome.report.retrain.executionId);
+    expect(run.status).toBe('failed');
+    const error = JSON.parse(r.stderr.trim().split('\n').at(-1) ?? '') as { error: Record<string, unknown> };
+    expect(error.error).toMatchObject({
+      code: 'RUN_FAILED',
+      executionId: run.executionId,
+      message: expect.stringMatching(new RegExp(`^run ${run.executionId} failed at \\w+: `)) as unknown,
+    });
+  }, 60_000);
+
   it('--retrain with nothing to retrain on asks for --input', async () => {
     const { home } = await driftedHome();
     const r = cli(home, '--min-rows', '100', '--retrain');
