@@ -9,6 +9,7 @@ import { logger, metrics } from '#functions/commons/powertools.ts';
 import {
   abortCanary,
   deployCanary,
+  expireCanary,
   judge,
   promoteCanary,
   rollBackCanary,
@@ -25,7 +26,9 @@ import { DEFAULT_MODEL_NAME, ModelRegistry } from '#lib/registry/registry.ts';
  * The canary steps of the training state machine (state-machines/training.asl.json): one Lambda,
  * one `action` per state. DeployCanary publishes the rebuilt image as a version and shifts a share
  * of the alias to it; JudgeCanary reads the metrics of both versions and decides; PromoteCanary,
- * RollBackCanary and AbortCanary move the alias and the registry. Thin: lib/deploy does the work.
+ * RollBackCanary and AbortCanary move the alias and the registry. A schedule sends `expire` every
+ * few minutes: a canary past its deadline (its run killed during the watch) goes back to the
+ * champion. Thin: lib/deploy does the work.
  */
 export interface CanaryDeps {
   deployer: Deployer;
@@ -47,6 +50,7 @@ const DeploymentSchema = z.object({
   championFunctionVersion: z.string().nullable(),
   weight: z.number(),
   deployedAt: z.string(),
+  deadline: z.string().nullable().optional(),
 });
 
 const CanaryEvent = z.discriminatedUnion('action', [
@@ -59,6 +63,7 @@ const CanaryEvent = z.discriminatedUnion('action', [
       exported: z.array(z.object({ Name: z.string(), Value: z.string() })),
     }),
     weight: z.number().gt(0).lt(1),
+    deadlineSeconds: z.number().gt(0).optional(),
     runId: z.string().optional(),
   }),
   z.object({
@@ -88,6 +93,11 @@ const CanaryEvent = z.discriminatedUnion('action', [
     modelVersion: version,
     error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
   }),
+  // The EventBridge schedule (infra/resources/events.yml): end a canary past its deadline.
+  z.object({
+    action: z.literal('expire'),
+    modelName: z.string().optional(),
+  }),
 ]);
 
 export type CanaryEvent = z.infer<typeof CanaryEvent>;
@@ -111,7 +121,7 @@ export function createHandler(deps: CanaryDeps) {
     const registry = new ModelRegistry(deps.modelsStore, {
       name,
       clock: deps.clock,
-      actor: 'pipeline:canary',
+      actor: request.action === 'expire' ? 'schedule:canary-expiry' : 'pipeline:canary',
     });
     const steps = {
       registry,
@@ -173,6 +183,13 @@ export function createHandler(deps: CanaryDeps) {
           error: request.error,
           ...result,
         });
+        return result;
+      }
+      case 'expire': {
+        const result = await expireCanary(steps);
+        // 0 on the quiet runs too: one data point per check, and no "no metrics" warning every 5 minutes.
+        metrics.addMetric('canaryExpired', MetricUnit.Count, result.expired ? 1 : 0);
+        if (result.expired) logger.warn('canary expired: traffic back on the champion', { ...result });
         return result;
       }
     }

@@ -2,8 +2,9 @@ import { InputError } from '#lib/errors.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import type { Deployer } from '#lib/ports/deployer.ts';
 import type { MetricsReader, VersionTraffic } from '#lib/ports/metrics-reader.ts';
+import { canaryDeadline, canaryExpired } from '#lib/registry/aliases.ts';
 import type { ModelRegistry } from '#lib/registry/registry.ts';
-import { canaryThresholds, judgeCanary, type CanaryVerdict } from './canary-judge.ts';
+import { canaryThresholds, judgeCanary, type CanaryCheck, type CanaryVerdict } from './canary-judge.ts';
 
 /**
  * The alias and metric steps of the training state machine, one function per `action` of the
@@ -20,6 +21,13 @@ export interface CanarySteps {
   runId?: string;
 }
 
+/**
+ * How long a pipeline canary may take traffic before it falls back to the champion unjudged: the
+ * state machine's WaitForCanaryTraffic (600 s) plus room for JudgeCanary and its retries. The
+ * execution input's canaryDeadlineSeconds overrides it (state-machines/training.asl.json).
+ */
+export const DEFAULT_PIPELINE_CANARY_DEADLINE_SECONDS = 1800;
+
 /** What DeployCanary hands to the later steps (it travels in the execution state). */
 export interface Deployment {
   status: 'canary' | 'first-model' | 'already-champion';
@@ -30,6 +38,8 @@ export interface Deployment {
   championFunctionVersion: string | null;
   weight: number;
   deployedAt: string;
+  /** The canary's deadline (ISO); null when no canary was started. Absent in older runs' records. */
+  deadline?: string | null;
 }
 
 export interface Judgement extends CanaryVerdict {
@@ -56,19 +66,30 @@ export async function deployCanary(
     modelVersion: string;
     build: { buildId: string; exported: { Name: string; Value: string }[] };
     weight: number;
+    /** Seconds from now until the canary falls back unjudged (default DEFAULT_PIPELINE_CANARY_DEADLINE_SECONDS). */
+    deadlineSeconds?: number;
   },
 ): Promise<Deployment> {
   const { registry, deployer } = steps;
   if (!(request.weight > 0 && request.weight < 1)) {
     throw new InputError('BAD_CANARY_WEIGHT', `canary weight must be in (0, 1), got ${request.weight}`);
   }
+  const deadlineSeconds = request.deadlineSeconds ?? DEFAULT_PIPELINE_CANARY_DEADLINE_SECONDS;
+  if (!(deadlineSeconds > 0 && Number.isFinite(deadlineSeconds))) {
+    throw new InputError(
+      'BAD_CANARY_DEADLINE',
+      `canaryDeadlineSeconds must be a number of seconds > 0, got ${deadlineSeconds}`,
+    );
+  }
   const aliases = await registry.aliases();
+  const now = steps.clock.now();
   const base = {
     modelName: registry.name,
     modelVersion: request.modelVersion,
     championVersion: aliases.champion,
     weight: request.weight,
-    deployedAt: steps.clock.now().toISOString(),
+    deployedAt: now.toISOString(),
+    deadline: null,
   };
   if (aliases.champion === request.modelVersion) {
     return { ...base, status: 'already-champion', functionVersion: null, championFunctionVersion: null };
@@ -96,18 +117,27 @@ export async function deployCanary(
       `the serving alias has no version while the registry's champion is ${aliases.champion}: deploy the serving function first`,
     );
   }
+  // A retried step finds its canary already recorded: it keeps that deadline (a retry must not
+  // extend the watch).
+  const same = aliases.canary?.version === request.modelVersion && aliases.canary.weight === request.weight;
+  const deadline =
+    same && !canaryExpired(aliases, now)
+      ? (canaryDeadline(aliases) as Date)
+      : new Date(now.getTime() + deadlineSeconds * 1000);
   await deployer.route({
     functionVersion: routing.functionVersion,
     canary: { functionVersion: published.functionVersion, weight: request.weight },
   });
   await registry.setCanary(request.modelVersion, request.weight, {
-    why: `canary at ${request.weight} (${why})`,
+    why: `canary at ${request.weight} until ${deadline.toISOString()} (${why})`,
+    deadline,
   });
   return {
     ...base,
     status: 'canary',
     functionVersion: published.functionVersion,
     championFunctionVersion: routing.functionVersion,
+    deadline: deadline.toISOString(),
   };
 }
 
@@ -122,14 +152,46 @@ export async function judge(
       `deployment of ${deployment.modelVersion} is ${deployment.status}, there is no canary to judge`,
     );
   }
-  const window = { start: new Date(deployment.deployedAt), end: steps.clock.now() };
+  const now = steps.clock.now();
+  const deadline = deployment.deadline ? new Date(deployment.deadline) : null;
+  const aliases = await steps.registry.aliases();
+  // Past the deadline serving sends the canary nothing: the window stops there.
+  const end = deadline && deadline < now ? deadline : now;
+  const window = { start: new Date(deployment.deployedAt), end };
   const [canary, champion] = await Promise.all([
     steps.metrics.traffic(deployment.modelVersion, window),
     steps.metrics.traffic(deployment.championVersion, window),
   ]);
   const verdict = judgeCanary(canary, champion, canaryThresholds(request.thresholds ?? {}));
+  // A canary judged after its deadline (a resumed run, a judge that retried too long) or no
+  // longer the registry's canary (expired, cleared, replaced) was not live through its watch:
+  // whatever its metrics say, it is rolled back, never promoted.
+  const live: CanaryCheck[] = [];
+  if (deadline) {
+    live.push({
+      rule: 'canary_deadline',
+      pass: now < deadline,
+      actual: now.getTime(),
+      limit: deadline.getTime(),
+      message: `judged at ${now.toISOString()}; the canary's deadline is ${deadline.toISOString()}, after which its traffic falls back to the champion`,
+    });
+  }
+  const current = aliases.canary?.version === deployment.modelVersion;
+  live.push({
+    rule: 'canary_live',
+    pass: current,
+    actual: null,
+    limit: null,
+    message: current
+      ? `the registry still has ${deployment.modelVersion} as its canary`
+      : `the registry's canary is ${aliases.canary?.version ?? 'none'}, not ${deployment.modelVersion} (expired, cleared or replaced)`,
+  });
+  const checks = [...live, ...verdict.checks];
+  const failed = checks.filter((c) => !c.pass);
   return {
-    ...verdict,
+    decision: failed.length === 0 ? 'promote' : 'rollback',
+    reasons: failed.map((c) => `${c.rule}: ${c.message}`),
+    checks,
     window: { start: window.start.toISOString(), end: window.end.toISOString() },
     canary,
     champion,
@@ -162,9 +224,10 @@ export async function rollBackCanary(
 }
 
 /**
- * The failure path while a canary may be live: whatever failed, the alias goes back to its
- * primary version alone and the registry's canary (if it is this model) is cleared. The champion
- * is left as the registry says, never changed here.
+ * The failure path while a canary may be live: whatever failed, the alias goes back to one version
+ * serving the registry's champion and the registry's canary (if it is this model) is cleared. The
+ * champion is left as the registry says, never changed here, so a PromoteCanary that moved the
+ * alias and then failed before the registry is undone.
  */
 export async function abortCanary(
   steps: CanarySteps,
@@ -172,8 +235,19 @@ export async function abortCanary(
 ): Promise<{ aborted: boolean }> {
   let aborted = false;
   const routing = await steps.deployer.routing();
-  if (routing?.canary) {
-    await steps.deployer.route({ functionVersion: routing.functionVersion, canary: null });
+  const { champion } = await steps.registry.aliases();
+  // Re-pointed only when the primary is known to serve another model: a version the stack deployed
+  // names no model and is left as it is (it may be newer code with the champion inside).
+  const primaryModel = routing ? await steps.deployer.modelOf(routing.functionVersion) : undefined;
+  const championFunction =
+    champion && primaryModel !== undefined && primaryModel !== champion
+      ? await steps.deployer.versionOf(champion)
+      : undefined;
+  if (routing && (routing.canary || championFunction)) {
+    await steps.deployer.route({
+      functionVersion: championFunction ?? routing.functionVersion,
+      canary: null,
+    });
     aborted = true;
   }
   const aliases = await steps.registry.aliases();
@@ -184,4 +258,47 @@ export async function abortCanary(
     aborted = true;
   }
   return { aborted };
+}
+
+export interface Expiry {
+  /** true when this call ended the canary (the alias, the registry, or both). */
+  expired: boolean;
+  /** The registry's canary as found, with its deadline; null when there was none. */
+  canary: { version: string; weight: number; deadline: string } | null;
+  /** The alias's canary routing was removed by this call. */
+  routed: boolean;
+}
+
+/**
+ * Ends a canary whose deadline has passed (the schedule's `{"action": "expire"}` in AWS,
+ * `credit-risk models expire-canaries` locally): the alias first, dropping its canary routing
+ * only when that routing is this canary's model (a canary another run is starting right now is
+ * left alone), then the registry, cleared with an audited "canary expired". A crash between the
+ * two leaves an expired canary in the registry that serving already ignores; the next call
+ * finishes it. Idempotent.
+ */
+export async function expireCanary(
+  steps: Pick<CanarySteps, 'registry' | 'deployer' | 'clock'>,
+): Promise<Expiry> {
+  const aliases = await steps.registry.aliases();
+  const deadline = canaryDeadline(aliases);
+  const canary =
+    aliases.canary && deadline
+      ? {
+          version: aliases.canary.version,
+          weight: aliases.canary.weight,
+          deadline: Number.isFinite(deadline.getTime())
+            ? deadline.toISOString()
+            : String(aliases.canary.deadline),
+        }
+      : null;
+  if (!canary || !canaryExpired(aliases, steps.clock.now())) return { expired: false, canary, routed: false };
+  let routed = false;
+  const routing = await steps.deployer.routing();
+  if (routing?.canary && (await steps.deployer.modelOf(routing.canary.functionVersion)) === canary.version) {
+    await steps.deployer.route({ functionVersion: routing.functionVersion, canary: null });
+    routed = true;
+  }
+  const { entry } = await steps.registry.expireCanary();
+  return { expired: routed || entry !== undefined, canary, routed };
 }

@@ -38,4 +38,9 @@ export interface Deployer {
   route(routing: AliasRouting): Promise<void>;
   /** The model a function version serves, or undefined when the version is unknown. */
   modelOf(functionVersion: string): Promise<string | undefined>;
+  /**
+   * The newest published function version that serves this model (the registry version -> the
+   * function version a promote or rollback routes to), or undefined when none was published.
+   */
+  versionOf(modelVersion: string): Promise<string | undefined>;
 }

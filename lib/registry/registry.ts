@@ -3,7 +3,13 @@ import { InputError } from '#lib/errors.ts';
 import { systemClock, type Clock } from '#lib/ports/clock.ts';
 import { getJson, ObjectExistsError, type ObjectStore } from '#lib/ports/object-store.ts';
 import * as transitions from './aliases.ts';
-import { EMPTY_ALIASES, type Aliases, type Transition } from './aliases.ts';
+import {
+  DEFAULT_CANARY_DEADLINE_MINUTES,
+  EMPTY_ALIASES,
+  MAX_CANARY_DEADLINE_MINUTES,
+  type Aliases,
+  type Transition,
+} from './aliases.ts';
 import { AuditLog, type AuditEntry } from './audit.ts';
 
 /**
@@ -57,6 +63,14 @@ export interface VersionSummary {
 export interface ChangeOptions {
   why?: string;
   actor?: string;
+}
+
+export interface CanaryOptions extends ChangeOptions {
+  /**
+   * When the canary ends if nobody judges it: a time ahead of the registry's clock by at most
+   * MAX_CANARY_DEADLINE_MINUTES. Default: DEFAULT_CANARY_DEADLINE_MINUTES from now.
+   */
+  deadline?: Date;
 }
 
 export interface ChangeResult {
@@ -277,12 +291,30 @@ export class ModelRegistry {
     return this.audit.entries();
   }
 
-  async setCanary(ref: string, weight: number, options: ChangeOptions = {}): Promise<ChangeResult> {
+  async setCanary(ref: string, weight: number, options: CanaryOptions = {}): Promise<ChangeResult> {
     const version = await this.resolveVersion(ref);
-    return this.change((a) => transitions.setCanary(a, version, weight), {
-      why: options.why ?? `canary at ${weight}`,
+    const now = this.clock.now().getTime();
+    const deadline = options.deadline ?? new Date(now + DEFAULT_CANARY_DEADLINE_MINUTES * 60_000);
+    const ahead = deadline.getTime() - now;
+    if (!(ahead > 0 && ahead <= MAX_CANARY_DEADLINE_MINUTES * 60_000)) {
+      throw new InputError(
+        'BAD_CANARY_DEADLINE',
+        `a canary deadline must lie ahead by at most ${MAX_CANARY_DEADLINE_MINUTES} minutes, got ${Number.isFinite(ahead) ? deadline.toISOString() : 'an invalid date'}`,
+      );
+    }
+    return this.change((a) => transitions.setCanary(a, version, weight, deadline.toISOString()), {
+      why: options.why ?? `canary at ${weight} until ${deadline.toISOString()}`,
       actor: options.actor,
     });
+  }
+
+  /**
+   * Clears the canary when its deadline has passed at the registry's clock (audited "canary
+   * expired: ..."); a no-op otherwise. Serving stops routing to an expired canary by itself; this
+   * makes the record say so (lib/deploy/canary-steps.ts expireCanary moves the alias first).
+   */
+  async expireCanary(options: Omit<ChangeOptions, 'why'> = {}): Promise<ChangeResult> {
+    return this.change((a) => transitions.expireCanary(a, this.clock.now()), { actor: options.actor });
   }
 
   async clearCanary(options: ChangeOptions = {}): Promise<ChangeResult> {
@@ -333,7 +365,7 @@ export class ModelRegistry {
         action: t.action,
         from: t.from,
         to: t.to,
-        why: options.why ?? t.action,
+        why: options.why ?? ('why' in t && t.why !== undefined ? t.why : t.action),
         ...(actor ? { actor } : {}),
         aliases: next,
       };

@@ -1,7 +1,15 @@
 import type { Command } from 'commander';
 import { userInfo } from 'node:os';
+import { AliasTableDeployer } from '#lib/adapters/local/alias-table-deployer.ts';
+import { expireCanary } from '#lib/deploy/canary-steps.ts';
 import { InputError } from '#lib/errors.ts';
-import type { Aliases } from '#lib/registry/aliases.ts';
+import {
+  canaryDeadline,
+  canaryExpired,
+  DEFAULT_CANARY_DEADLINE_MINUTES,
+  MAX_CANARY_DEADLINE_MINUTES,
+  type Aliases,
+} from '#lib/registry/aliases.ts';
 import type { AuditEntry } from '#lib/registry/audit.ts';
 import { readModelDirectory } from '#lib/registry/model-directory.ts';
 import { DEFAULT_MODEL_NAME, ModelRegistry, shortId, type ChangeResult } from '#lib/registry/registry.ts';
@@ -15,6 +23,7 @@ interface CommonOptions {
 function openRegistry(options: CommonOptions): {
   registry: ModelRegistry;
   describe: (key: string) => string;
+  root: ReturnType<typeof createLocalRoot>;
 } {
   const root = createLocalRoot();
   let user = 'unknown';
@@ -30,6 +39,7 @@ function openRegistry(options: CommonOptions): {
       actor: `cli:${user}`,
     }),
     describe: (key) => root.objectStore.describe(key),
+    root,
   };
 }
 
@@ -37,12 +47,22 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 const json = (value: unknown) => out(JSON.stringify(value, null, 2));
 const short = (v: string | null | undefined) => (v ? shortId(v) : '-');
 
-function aliasLine(a: Aliases): string {
-  const canary = a.canary ? `${shortId(a.canary.version)} at ${a.canary.weight}` : '-';
+/** "until <deadline>", "expired <deadline>" or "" (the clock decides which). */
+export function deadlineText(a: Aliases, now: Date): string {
+  const deadline = canaryDeadline(a);
+  if (!deadline) return '';
+  const when = Number.isFinite(deadline.getTime()) ? deadline.toISOString() : 'an unreadable time';
+  return canaryExpired(a, now) ? `expired ${when} (serving ignores it)` : `until ${when}`;
+}
+
+export function aliasLine(a: Aliases, now: Date): string {
+  const canary = a.canary
+    ? `${shortId(a.canary.version)} at ${a.canary.weight} ${deadlineText(a, now)}`
+    : '-';
   return `champion ${short(a.champion)}, canary ${canary}`;
 }
 
-function reportChange(options: CommonOptions, result: ChangeResult): void {
+export function reportChange(options: Pick<CommonOptions, 'json'>, result: ChangeResult, now: Date): void {
   if (options.json) {
     json({ aliases: result.aliases, entry: result.entry ?? null });
     return;
@@ -52,7 +72,7 @@ function reportChange(options: CommonOptions, result: ChangeResult): void {
       ? `${result.entry.action}: ${short(result.entry.from)} -> ${short(result.entry.to)}`
       : 'nothing to change',
   );
-  out(aliasLine(result.aliases));
+  out(aliasLine(result.aliases, now));
 }
 
 function table(rows: string[][]): string {
@@ -65,6 +85,16 @@ function table(rows: string[][]): string {
         .trimEnd(),
     )
     .join('\n');
+}
+
+function parseDeadlineMinutes(raw: string): number {
+  const m = Number(raw);
+  if (raw.trim() === '' || !(m > 0 && m <= MAX_CANARY_DEADLINE_MINUTES))
+    throw new InputError(
+      'BAD_CANARY_DEADLINE',
+      `--deadline-minutes must be a number in (0, ${MAX_CANARY_DEADLINE_MINUTES}], got ${JSON.stringify(raw)}`,
+    );
+  return m;
 }
 
 function parseWeight(raw: string): number {
@@ -86,6 +116,10 @@ export function register(program: Command): void {
       `
 Versions are the sha256 of model.onnx; any unique prefix (4+ hex digits) or "champion"/"canary" works
 wherever a VERSION is asked. Every alias change is written to the audit log (models history).
+A canary has a deadline: past it, credit-risk serve sends it nothing (all traffic to the champion)
+and models expire-canary (or the next pipeline canary) clears it from the registry, audited.
+These commands move the local registry, which credit-risk serve routes by; in AWS the same moves
+are credit-risk aws models promote|rollback (they move the predict function's alias too).
 
 Examples:
   credit-risk train --input features.parquet --target status --out model/
@@ -93,6 +127,7 @@ Examples:
   credit-risk models list
   credit-risk models show champion
   credit-risk models promote 3fa9c2e1
+  credit-risk models canary 3fa9c2e1 --weight 0.1 --deadline-minutes 30
   credit-risk models rollback --reason "p99 latency doubled"
   credit-risk models history --json`,
     );
@@ -132,7 +167,7 @@ Examples:
   withCommon(
     models.command('list').description('registered versions, oldest first, with test AUC and aliases'),
   ).action(async (options: CommonOptions) => {
-    const { registry } = openRegistry(options);
+    const { registry, root } = openRegistry(options);
     const versions = await registry.list();
     if (options.json) {
       json({ name: registry.name, aliases: await registry.aliases(), versions });
@@ -153,6 +188,7 @@ Examples:
       ]);
     }
     out(table(rows));
+    out(aliasLine(await registry.aliases(), root.clock.now()));
   });
 
   withCommon(
@@ -161,9 +197,19 @@ Examples:
       .argument('<version>', 'a version, a unique prefix, champion or canary')
       .description("one version's card, aliases and where its files are"),
   ).action(async (ref: string, options: CommonOptions) => {
-    const { registry, describe } = openRegistry(options);
+    const { registry, describe, root } = openRegistry(options);
     const { version, card } = await registry.card(ref);
     const aliases = await registry.aliases();
+    const now = root.clock.now();
+    const deadline = canaryDeadline(aliases);
+    const canary =
+      aliases.canary?.version === version
+        ? {
+            weight: aliases.canary.weight,
+            deadline: deadline && Number.isFinite(deadline.getTime()) ? deadline.toISOString() : null,
+            expired: canaryExpired(aliases, now),
+          }
+        : null;
     const files = {
       model: describe(registry.modelKey(version)),
       card: describe(registry.cardKey(version)),
@@ -174,11 +220,12 @@ Examples:
       aliases.canary?.version === version && 'canary',
     ].filter(Boolean);
     if (options.json) {
-      json({ name: registry.name, version, aliases: roles, files, card });
+      json({ name: registry.name, version, aliases: roles, canary, files, card });
       return;
     }
     out(`${registry.name} ${version}`);
     out(`aliases: ${roles.join(', ') || '-'}`);
+    if (canary) out(`canary: weight ${canary.weight}, ${deadlineText(aliases, now)}`);
     for (const [k, v] of Object.entries(files)) out(`${k}: ${v}`);
     out(JSON.stringify(card, null, 2));
   });
@@ -190,8 +237,8 @@ Examples:
       .description('make a version the champion (the old champion is kept for rollback; any canary ends)')
       .option('--reason <text>', 'why, for the audit log', 'promoted from the command line'),
   ).action(async (ref: string, options: CommonOptions & { reason: string }) => {
-    const { registry } = openRegistry(options);
-    reportChange(options, await registry.promote(ref, { why: options.reason }));
+    const { registry, root } = openRegistry(options);
+    reportChange(options, await registry.promote(ref, { why: options.reason }), root.clock.now());
   });
 
   withCommon(
@@ -200,13 +247,51 @@ Examples:
       .argument('<version>', 'a version or a unique prefix')
       .description('send a share of the traffic to a version beside the champion')
       .requiredOption('--weight <share>', 'share of traffic in (0, 1], e.g. 0.1')
+      .option(
+        '--deadline-minutes <m>',
+        `after this many minutes the canary gets no traffic and is cleared (at most ${MAX_CANARY_DEADLINE_MINUTES}, a week)`,
+        String(DEFAULT_CANARY_DEADLINE_MINUTES),
+      )
       .option('--reason <text>', 'why, for the audit log', 'canary from the command line'),
-  ).action(async (ref: string, options: CommonOptions & { weight: string; reason: string }) => {
-    const { registry } = openRegistry(options);
-    reportChange(
-      options,
-      await registry.setCanary(ref, parseWeight(options.weight), { why: options.reason }),
-    );
+  ).action(
+    async (
+      ref: string,
+      options: CommonOptions & { weight: string; deadlineMinutes: string; reason: string },
+    ) => {
+      const weight = parseWeight(options.weight);
+      const minutes = parseDeadlineMinutes(options.deadlineMinutes);
+      const { registry, root } = openRegistry(options);
+      const now = root.clock.now();
+      const deadline = new Date(now.getTime() + minutes * 60_000);
+      reportChange(options, await registry.setCanary(ref, weight, { why: options.reason, deadline }), now);
+    },
+  );
+
+  withCommon(
+    models
+      .command('expire-canary')
+      .alias('expire-canaries')
+      .description(
+        "clear the canary if its deadline has passed (audited 'canary expired'); a canary still within its deadline is left alone",
+      ),
+  ).action(async (options: CommonOptions) => {
+    const { registry, root } = openRegistry(options);
+    // The local alias table (builds/alias-live.json) is moved first, as the canary function
+    // moves the Lambda alias first in AWS.
+    const result = await expireCanary({
+      registry,
+      deployer: AliasTableDeployer.inBuilds(root.home.builds, () => root.clock.now()),
+      clock: root.clock,
+    });
+    if (options.json) {
+      json({ ...result, aliases: await registry.aliases() });
+      return;
+    }
+    if (!result.canary) out('no canary');
+    else if (result.expired)
+      out(`canary ${shortId(result.canary.version)} expired at ${result.canary.deadline}: cleared`);
+    else out(`canary ${shortId(result.canary.version)} runs until ${result.canary.deadline}: left alone`);
+    out(aliasLine(await registry.aliases(), root.clock.now()));
   });
 
   withCommon(
@@ -215,8 +300,8 @@ Examples:
       .description('stop the canary; the champion takes all traffic again')
       .option('--reason <text>', 'why, for the audit log', 'canary cleared from the command line'),
   ).action(async (options: CommonOptions & { reason: string }) => {
-    const { registry } = openRegistry(options);
-    reportChange(options, await registry.clearCanary({ why: options.reason }));
+    const { registry, root } = openRegistry(options);
+    reportChange(options, await registry.clearCanary({ why: options.reason }), root.clock.now());
   });
 
   withCommon(
@@ -225,8 +310,8 @@ Examples:
       .description('put the previous champion back (and end any canary)')
       .option('--reason <text>', 'why, for the audit log', 'rolled back from the command line'),
   ).action(async (options: CommonOptions & { reason: string }) => {
-    const { registry } = openRegistry(options);
-    reportChange(options, await registry.rollback({ why: options.reason }));
+    const { registry, root } = openRegistry(options);
+    reportChange(options, await registry.rollback({ why: options.reason }), root.clock.now());
   });
 
   withCommon(

@@ -1,13 +1,18 @@
 /**
  * The local stand-in for a Lambda alias with a routing config: champion plus an optional canary
- * {version, weight}. Each request acquires one loaded version (picked by the weight) and releases
- * it when answered. When the aliases change, the new versions are loaded first, then the table is
- * swapped in one assignment; a version that left the table is disposed only after its last
- * in-flight request has finished, so a reload never drops or breaks a request.
+ * {version, weight, deadline}. Each request acquires one loaded version (picked by the weight) and
+ * releases it when answered. When the aliases change, the new versions are loaded first, then the
+ * table is swapped in one assignment; a version that left the table is disposed only after its
+ * last in-flight request has finished, so a reload never drops or breaks a request.
+ *
+ * A canary past its deadline gets no request, whether or not anyone has cleared it from the
+ * registry yet (docs/adr/0116-canary-deadline.md): a run killed during its canary watch leaves
+ * nothing on an unjudged model for longer than the deadline.
  */
 export interface AliasState {
   champion: string | null;
-  canary: { version: string; weight: number } | null;
+  /** deadline: ISO time after which the canary gets nothing; absent, it never expires here. */
+  canary: { version: string; weight: number; deadline?: string } | null;
 }
 
 export interface LoadedVersion<H> {
@@ -26,7 +31,8 @@ interface Slot<H> {
 
 interface Table<H> {
   champion: Slot<H>;
-  canary?: { slot: Slot<H>; weight: number };
+  /** until: epoch ms of the deadline (Infinity without one; NaN, unreadable, counts as passed). */
+  canary?: { slot: Slot<H>; weight: number; deadline?: string; until: number };
   key: string;
 }
 
@@ -41,13 +47,20 @@ export interface ModelRouterOptions<H> {
   load(version: string): Promise<LoadedVersion<H>>;
   /** Uniform in [0, 1); injectable so tests can pin the routing. */
   random?: () => number;
+  /** Epoch ms, for the canary's deadline; injectable so tests can move time. */
+  now?: () => number;
   /** Told about a failed reload (the previous table keeps serving). */
   onReloadError?: (error: unknown) => void;
   onReload?: (state: AliasState) => void;
 }
 
 function keyOf(a: AliasState): string {
-  return JSON.stringify([a.champion, a.canary?.version ?? null, a.canary?.weight ?? null]);
+  return JSON.stringify([
+    a.champion,
+    a.canary?.version ?? null,
+    a.canary?.weight ?? null,
+    a.canary?.deadline ?? null,
+  ]);
 }
 
 export class ModelRouter<H> {
@@ -56,19 +69,36 @@ export class ModelRouter<H> {
   private refreshing?: Promise<boolean>;
   private timer?: NodeJS.Timeout;
   private readonly random: () => number;
+  private readonly now: () => number;
 
   constructor(private readonly options: ModelRouterOptions<H>) {
     this.random = options.random ?? Math.random;
+    this.now = options.now ?? Date.now;
   }
 
-  /** The alias state being served, or undefined before the first successful load. */
+  /**
+   * The routing being served, or undefined before the first successful load. An expired canary is
+   * not in it (it takes no traffic), even while the registry still names it.
+   */
   get state(): AliasState | undefined {
     const t = this.table;
     if (!t) return undefined;
+    const c = this.liveCanary(t);
     return {
       champion: t.champion.version,
-      canary: t.canary ? { version: t.canary.slot.version, weight: t.canary.weight } : null,
+      canary: c
+        ? {
+            version: c.slot.version,
+            weight: c.weight,
+            ...(c.deadline !== undefined ? { deadline: c.deadline } : {}),
+          }
+        : null,
     };
+  }
+
+  private liveCanary(t: Table<H>): Table<H>['canary'] {
+    // `now < until` is false for NaN: an unreadable deadline ends the canary (the safe side).
+    return t.canary && this.now() < t.canary.until ? t.canary : undefined;
   }
 
   /** Re-reads the aliases; loads and swaps when they changed. true when the table changed. */
@@ -86,9 +116,18 @@ export class ModelRouter<H> {
     if (this.table?.key === key) return false;
     if (!aliases.champion) throw new Error('the model has no champion yet: register a model and promote it');
     const champion = await this.slot(aliases.champion);
-    const canary = aliases.canary
-      ? { slot: await this.slot(aliases.canary.version), weight: aliases.canary.weight }
-      : undefined;
+    const deadline = aliases.canary?.deadline;
+    const until = deadline === undefined ? Infinity : Date.parse(deadline);
+    // A canary already expired is not even loaded.
+    const canary =
+      aliases.canary && this.now() < until
+        ? {
+            slot: await this.slot(aliases.canary.version),
+            weight: aliases.canary.weight,
+            ...(deadline !== undefined ? { deadline } : {}),
+            until,
+          }
+        : undefined;
     const previous = this.table;
     this.table = { champion, canary, key };
     for (const s of [champion, canary?.slot]) if (s) s.retired = false;
@@ -124,7 +163,8 @@ export class ModelRouter<H> {
   acquire(): Lease<H> | undefined {
     const t = this.table;
     if (!t) return undefined;
-    const slot = t.canary && this.random() < t.canary.weight ? t.canary.slot : t.champion;
+    const canary = this.liveCanary(t);
+    const slot = canary && this.random() < canary.weight ? canary.slot : t.champion;
     slot.inFlight++;
     let released = false;
     return {

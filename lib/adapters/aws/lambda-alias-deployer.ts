@@ -31,16 +31,24 @@ export class LambdaAliasDeployer implements Deployer {
   }
 
   private async findVersion(description: string): Promise<string | undefined> {
+    return this.newestVersion((d) => d === description);
+  }
+
+  /** The highest published version number whose Description matches (every page is read). */
+  private async newestVersion(matches: (description: string) => boolean): Promise<string | undefined> {
     let marker: string | undefined;
+    let newest: string | undefined;
     do {
       const page = await this.lambda.send(
         new ListVersionsByFunctionCommand({ FunctionName: this.functionName, Marker: marker }),
       );
-      const hit = page.Versions?.find((v) => v.Version !== '$LATEST' && v.Description === description);
-      if (hit?.Version) return hit.Version;
+      for (const v of page.Versions ?? []) {
+        if (!v.Version || v.Version === '$LATEST' || !matches(v.Description ?? '')) continue;
+        if (newest === undefined || Number(v.Version) > Number(newest)) newest = v.Version;
+      }
       marker = page.NextMarker;
     } while (marker);
-    return undefined;
+    return newest;
   }
 
   async publish(request: PublishRequest): Promise<PublishedVersion> {
@@ -100,6 +108,15 @@ export class LambdaAliasDeployer implements Deployer {
         },
       }),
     );
+  }
+
+  /**
+   * The model lives in the version's Description (`model=<sha256> build=<id>`, written by publish);
+   * a version deployed with the stack (`image <uri>`) names no model and is never found here.
+   */
+  async versionOf(modelVersion: string): Promise<string | undefined> {
+    const tag = `model=${modelVersion}`;
+    return this.newestVersion((d) => d.split(' ').includes(tag));
   }
 
   async modelOf(functionVersion: string): Promise<string | undefined> {

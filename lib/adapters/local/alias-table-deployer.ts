@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { AliasRouting, Deployer, PublishedVersion, PublishRequest } from '#lib/ports/deployer.ts';
 
 /**
@@ -16,6 +16,11 @@ export interface AliasTable {
 }
 
 export class AliasTableDeployer implements Deployer {
+  /** The table of a local home: `<home>/builds/alias-live.json`. */
+  static inBuilds(buildsDir: string, now?: () => Date): AliasTableDeployer {
+    return new AliasTableDeployer(join(buildsDir, 'alias-live.json'), now);
+  }
+
   constructor(
     readonly file: string,
     private readonly now: () => Date = () => new Date(),
@@ -72,5 +77,9 @@ export class AliasTableDeployer implements Deployer {
 
   async modelOf(functionVersion: string): Promise<string | undefined> {
     return (await this.read()).versions.find((v) => v.functionVersion === functionVersion)?.modelVersion;
+  }
+
+  async versionOf(modelVersion: string): Promise<string | undefined> {
+    return (await this.read()).versions.findLast((v) => v.modelVersion === modelVersion)?.functionVersion;
   }
 }

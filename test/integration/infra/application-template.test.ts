@@ -263,13 +263,47 @@ describe('EventBridge', () => {
 
   it('warms the predict alias every 5 minutes with the payload the handler recognises', () => {
     const warmer = JSON.parse(readFileSync(resolve(root, 'events/warmer.json'), 'utf8'));
-    const rule = rules().find((r) => r.ScheduleExpression === 'rate(5 minutes)')!;
+    const rule = rules().find((r) => r.id === 'PredictWarmupRule')!;
+    expect(rule.ScheduleExpression).toBe('rate(5 minutes)');
     expect(refName(rule.Targets[0].Arn)).toBe('PredictLiveAlias');
     expect(JSON.parse(rule.Targets[0].Input)).toEqual(warmer);
     const permission = ofType('AWS::Lambda::Permission').find(
       ([, p]) => refName(p.Properties.SourceArn) === rule.id,
     );
     expect(refName(permission![1].Properties.FunctionName)).toBe('PredictLiveAlias');
+  });
+
+  it('asks the canary function every 5 minutes to end a canary past its deadline, and lets only that rule invoke it', () => {
+    const expire = JSON.parse(readFileSync(resolve(root, 'events/canary-expire.json'), 'utf8'));
+    const rule = rules().find((r) => r.id === 'CanaryExpiryRule')!;
+    expect(rule).toMatchObject({ ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' });
+    expect(rule.Targets).toHaveLength(1);
+    expect(refName(rule.Targets[0].Arn)).toBe('CanaryLambdaFunction');
+    expect(JSON.parse(rule.Targets[0].Input)).toEqual(expire);
+    const permissions = ofType('AWS::Lambda::Permission').filter(
+      ([, p]) => refName(p.Properties.FunctionName) === 'CanaryLambdaFunction',
+    );
+    expect(permissions.map(([, p]) => p.Properties)).toEqual([
+      {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: expect.anything(),
+        Principal: 'events.amazonaws.com',
+        SourceArn: { 'Fn::GetAtt': ['CanaryExpiryRule', 'Arn'] },
+      },
+    ]);
+    // What the expiry does needs nothing the canary role did not have: the alias, the version
+    // descriptions (which model a version serves) and the registry under models/.
+    const canary = statements().filter((s) => s.owner === 'CanaryRole');
+    const actions = canary.flatMap((s) => s.Action);
+    for (const a of [
+      'lambda:GetAlias',
+      'lambda:UpdateAlias',
+      'lambda:GetFunctionConfiguration',
+      'lambda:ListVersionsByFunction',
+    ])
+      expect(actions).toContain(a);
+    const registry = canary.find((s) => s.Action.includes('s3:PutObject'))!;
+    expect(JSON.stringify(registry.Resource)).toContain('/models/*');
   });
 
   it('starts the training state machine on a schedule', () => {

@@ -201,6 +201,26 @@ describe('training state machine on the local runner', () => {
     expect(t.notifications().at(-1)?.message).toMatch(/rolled back canary .* Reasons: \["canary_error_rate/);
   });
 
+  it("a canary whose deadline (the input's canaryDeadlineSeconds) passes before JudgeCanary is rolled back, good metrics or not", async () => {
+    const t = setup('good');
+    await t.run({ train: { model: 1 } });
+    const v1 = (await t.registry.aliases()).champion;
+    // The 600 s watch is 0.6 s at this wait scale; a 0.1 s deadline is behind it by then.
+    const { result, record } = await t.run({ train: { model: 2 }, canaryDeadlineSeconds: 0.1 });
+    const deployed = record.states.find((s) => s.name === 'DeployCanary')?.output as {
+      deployment: { result: { deployedAt: string; deadline: string } };
+    };
+    const { deployedAt, deadline } = deployed.deployment.result;
+    expect(Date.parse(deadline) - Date.parse(deployedAt)).toBe(100);
+    expect(result).toMatchObject({
+      status: 'succeeded',
+      output: { status: 'rolled-back', reasons: [expect.stringMatching(/^canary_deadline: judged at /)] },
+    });
+    expect(tasks(record).slice(-3)).toEqual(['JudgeCanary', 'RollBackCanary', 'NotifyRolledBack']);
+    expect(await t.registry.aliases()).toMatchObject({ champion: v1, canary: null });
+    expect(await t.deployment.deployer.routing()).toEqual({ functionVersion: '1', canary: null });
+  });
+
   it('ends a model that fails the gate as rejected: nothing registered, built or deployed', async () => {
     const t = setup();
     await t.run({ train: { model: 1 } });

@@ -117,6 +117,34 @@ describe('LambdaAliasDeployer', () => {
     expect(await d.routing()).toBeUndefined();
     expect(await d.modelOf('4')).toBe(V);
   });
+
+  it('finds the newest published version of a model across every page; a stack-deployed version names none', async () => {
+    const W = 'c'.repeat(64);
+    lambda.on(ListVersionsByFunctionCommand, { FunctionName: FN, Marker: undefined }).resolves({
+      Versions: [
+        { Version: '$LATEST', Description: `model=${V} build=latest` },
+        { Version: '1', Description: `image ${IMAGE}` },
+        { Version: '3', Description: `model=${V} build=p:1` },
+      ],
+      NextMarker: 'm2',
+    });
+    lambda.on(ListVersionsByFunctionCommand, { FunctionName: FN, Marker: 'm2' }).resolves({
+      Versions: [
+        { Version: '10', Description: `model=${V} build=p:2` },
+        { Version: '11', Description: `model=${W} build=p:3` },
+      ],
+    });
+    const d = new LambdaAliasDeployer(new LambdaClient({}), FN, 'live');
+    expect(await d.versionOf(V)).toBe('10'); // numerically newest, not the last string ('3' < '10')
+    expect(await d.versionOf(W)).toBe('11');
+    expect(await d.versionOf('d'.repeat(64))).toBeUndefined();
+    expect(lambda.commandCalls(ListVersionsByFunctionCommand).map((c) => c.args[0].input)).toEqual(
+      Array.from({ length: 3 }, () => [
+        { FunctionName: FN, Marker: undefined },
+        { FunctionName: FN, Marker: 'm2' },
+      ]).flat(),
+    );
+  });
 });
 
 describe('CodeBuildBuilder', () => {

@@ -24,6 +24,12 @@ describe('AliasTableDeployer (local Lambda versions + alias)', () => {
       canary: { functionVersion: '2', weight: 0.1 },
     });
     expect(await d.modelOf('2')).toBe('b'.repeat(64));
+    // The newest build of a model is the version a promote or rollback routes to.
+    await d.publish({ modelVersion: 'a'.repeat(64), artifact: '/b/3', buildId: 'b3' });
+    expect(await d.versionOf('a'.repeat(64))).toBe('3');
+    expect(await d.versionOf('b'.repeat(64))).toBe('2');
+    expect(await d.versionOf('c'.repeat(64))).toBeUndefined();
+    expect(AliasTableDeployer.inBuilds(home.builds).file).toBe(d.file);
   });
 
   it('refuses to route to a version that was never published and keeps the old routing', async () => {

@@ -5,7 +5,7 @@ import { createHandler } from '#functions/canary/handler.ts';
 import { AliasTableDeployer } from '#lib/adapters/local/alias-table-deployer.ts';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
 import type { Deployment, Judgement } from '#lib/deploy/canary-steps.ts';
-import { fixedClock } from '#lib/ports/clock.ts';
+import type { Clock } from '#lib/ports/clock.ts';
 import type { MetricsReader, VersionTraffic } from '#lib/ports/metrics-reader.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
 import { freshHome } from '../../support/home.ts';
@@ -55,9 +55,13 @@ async function setup(options: { champion?: boolean; canaryTraffic?: Partial<Vers
         : traffic(version);
     },
   };
-  const handler = createHandler({ deployer, metrics, modelsStore: store, clock: fixedClock('2025-03-01') });
+  // The clock the canary function reads, moved by the tests (a canary's deadline is about time).
+  let now = Date.parse('2025-03-01T12:00:00Z');
+  const clock: Clock = { now: () => new Date(now), today: () => new Date(now).toISOString().slice(0, 10) };
+  const handler = createHandler({ deployer, metrics, modelsStore: store, clock });
   const build = { buildId: 'b1', exported: [{ Name: 'IMAGE_URI', Value: '/builds/challenger' }] };
-  return { home, registry, deployer, handler, champion, challenger, build, windows };
+  const advance = (ms: number) => void (now += ms);
+  return { home, store, registry, deployer, handler, champion, challenger, build, windows, advance, reg };
 }
 
 describe('canary function', () => {
@@ -74,6 +78,8 @@ describe('canary function', () => {
       functionVersion: '2',
       championFunctionVersion: '1',
       weight: 0.1,
+      deployedAt: '2025-03-01T12:00:00.000Z',
+      deadline: '2025-03-01T12:30:00.000Z', // the default 1800 s
     });
     expect(await deployer.routing()).toEqual({
       functionVersion: '1',
@@ -81,9 +87,26 @@ describe('canary function', () => {
     });
     expect(await registry.aliases()).toMatchObject({
       champion,
-      canary: { version: challenger, weight: 0.1 },
+      canary: { version: challenger, weight: 0.1, deadline: '2025-03-01T12:30:00.000Z' },
     });
-    expect((await registry.history()).at(-1)?.why).toBe('canary at 0.1 (training run run-1)');
+    expect((await registry.history()).at(-1)?.why).toBe(
+      'canary at 0.1 until 2025-03-01T12:30:00.000Z (training run run-1)',
+    );
+  });
+
+  it('a deploy event sets the deadline it is given; a retry later keeps the first one', async () => {
+    const { handler, registry, challenger, build, advance } = await setup();
+    const event = { action: 'deploy', modelVersion: challenger, build, weight: 0.1, deadlineSeconds: 900 };
+    const d = (await handler(event, context)) as Deployment;
+    expect(d.deadline).toBe('2025-03-01T12:15:00.000Z');
+    advance(60_000);
+    const again = (await handler(event, context)) as Deployment;
+    expect(again.deadline).toBe('2025-03-01T12:15:00.000Z');
+    expect((await registry.aliases()).canary?.deadline).toBe('2025-03-01T12:15:00.000Z');
+    await expect(handler({ ...event, deadlineSeconds: 0 }, context)).rejects.toMatchObject({
+      code: 'BAD_CANARY_EVENT',
+      message: expect.stringContaining('deadlineSeconds'),
+    });
   });
 
   it('deploying again (a retried state) changes nothing', async () => {
@@ -165,6 +188,102 @@ describe('canary function', () => {
     expect(await deployer.routing()).toEqual({ functionVersion: '1', canary: null });
     expect(await registry.aliases()).toMatchObject({ champion, canary: null });
     expect(await handler({ action: 'abort', modelVersion: challenger }, context)).toEqual({ aborted: false });
+  });
+
+  it('judged after its deadline (a resumed run): rolled back whatever its metrics, over a window that ends at the deadline', async () => {
+    const { handler, deployer, registry, challenger, champion, build, windows, advance } = await setup();
+    const d = (await handler(
+      { action: 'deploy', modelVersion: challenger, build, weight: 0.1, deadlineSeconds: 600 },
+      context,
+    )) as Deployment;
+    advance(601_000);
+    const j = (await handler({ action: 'judge', deployment: d }, context)) as Judgement;
+    expect(j.decision).toBe('rollback');
+    expect(j.reasons).toEqual([
+      "canary_deadline: judged at 2025-03-01T12:10:01.000Z; the canary's deadline is 2025-03-01T12:10:00.000Z, after which its traffic falls back to the champion",
+    ]);
+    expect(windows.map((w) => w.end.toISOString())).toEqual([d.deadline, d.deadline]);
+    await handler({ action: 'rollback', deployment: d, judgement: j }, context);
+    expect(await deployer.routing()).toEqual({ functionVersion: '1', canary: null });
+    expect(await registry.aliases()).toMatchObject({ champion, canary: null });
+  });
+
+  it('judged after the canary left the registry (expired and cleared): rolled back, never promoted', async () => {
+    const { handler, registry, challenger, build } = await setup();
+    const d = (await handler(
+      { action: 'deploy', modelVersion: challenger, build, weight: 0.1 },
+      context,
+    )) as Deployment;
+    await registry.clearCanary({ why: 'by hand' });
+    const j = (await handler({ action: 'judge', deployment: d }, context)) as Judgement;
+    expect(j.decision).toBe('rollback');
+    expect(j.reasons).toEqual([
+      `canary_live: the registry's canary is none, not ${challenger} (expired, cleared or replaced)`,
+    ]);
+  });
+
+  it('expire: nothing before the deadline; after it the alias drops the canary, then the registry clears it, audited', async () => {
+    const { handler, deployer, registry, challenger, champion, build, advance } = await setup();
+    await handler(
+      { action: 'deploy', modelVersion: challenger, build, weight: 0.1, deadlineSeconds: 1800 },
+      context,
+    );
+    const canary = { version: challenger, weight: 0.1, deadline: '2025-03-01T12:30:00.000Z' };
+    advance(1_799_000);
+    expect(await handler({ action: 'expire' }, context)).toEqual({ expired: false, canary, routed: false });
+    expect((await deployer.routing())?.canary).toEqual({ functionVersion: '2', weight: 0.1 });
+
+    advance(1_000);
+    expect(await handler({ action: 'expire' }, context)).toEqual({ expired: true, canary, routed: true });
+    expect(await deployer.routing()).toEqual({ functionVersion: '1', canary: null });
+    expect(await registry.aliases()).toMatchObject({ champion, canary: null });
+    expect((await registry.history()).at(-1)).toMatchObject({
+      action: 'clear-canary',
+      from: challenger,
+      to: null,
+      actor: 'schedule:canary-expiry',
+      why: 'canary expired: its deadline 2025-03-01T12:30:00.000Z passed before it was judged',
+    });
+    // Idempotent: the schedule's next call finds nothing to do.
+    expect(await handler({ action: 'expire' }, context)).toEqual({
+      expired: false,
+      canary: null,
+      routed: false,
+    });
+  });
+
+  it('expire after a crash between the two moves (alias done, registry not) finishes the registry', async () => {
+    const { handler, deployer, registry, challenger, build, advance } = await setup();
+    await handler({ action: 'deploy', modelVersion: challenger, build, weight: 0.1 }, context);
+    await deployer.route({ functionVersion: '1', canary: null }); // the alias moved, then the crash
+    advance(1_800_000);
+    expect(await handler({ action: 'expire' }, context)).toMatchObject({ expired: true, routed: false });
+    expect((await registry.aliases()).canary).toBeNull();
+  });
+
+  it("expire leaves the alias alone when its canary routing is another model's (a canary being started now)", async () => {
+    const { handler, deployer, registry, challenger, build, advance, reg } = await setup();
+    await handler({ action: 'deploy', modelVersion: challenger, build, weight: 0.1 }, context);
+    advance(1_800_000);
+    // Another run has routed its own canary to the alias and not yet recorded it in the registry.
+    const third = await reg(3);
+    const v = await deployer.publish({ modelVersion: third, artifact: '/builds/third', buildId: 'b3' });
+    await deployer.route({
+      functionVersion: '1',
+      canary: { functionVersion: v.functionVersion, weight: 0.2 },
+    });
+    expect(await handler({ action: 'expire' }, context)).toMatchObject({ expired: true, routed: false });
+    expect((await deployer.routing())?.canary).toEqual({ functionVersion: v.functionVersion, weight: 0.2 });
+    expect((await registry.aliases()).canary).toBeNull();
+  });
+
+  it('abort after a promote that moved the alias but not the registry puts the alias back on the champion', async () => {
+    const { handler, deployer, registry, challenger, champion, build } = await setup();
+    await handler({ action: 'deploy', modelVersion: challenger, build, weight: 0.1 }, context);
+    await deployer.route({ functionVersion: '2', canary: null }); // PromoteCanary's first move, then a failure
+    expect(await handler({ action: 'abort', modelVersion: challenger }, context)).toEqual({ aborted: true });
+    expect(await deployer.routing()).toEqual({ functionVersion: '1', canary: null });
+    expect(await registry.aliases()).toMatchObject({ champion, canary: null });
   });
 
   it('refuses a malformed event with a code that names the field', async () => {

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
 import { getJson, getText } from '#lib/ports/object-store.ts';
-import type { Aliases } from '#lib/registry/aliases.ts';
+import type { Clock } from '#lib/ports/clock.ts';
+import { canaryDeadline, canaryExpired, EMPTY_ALIASES, type Aliases } from '#lib/registry/aliases.ts';
 import type { AuditEntry } from '#lib/registry/audit.ts';
 import { ModelRegistry, sha256Hex } from '#lib/registry/registry.ts';
 
@@ -201,5 +202,80 @@ describe('ModelRegistry aliases and audit', () => {
     const aliases = await setup.aliases();
     expect(aliases.champion).toBe(promotes.at(-1)!.to);
     expect(aliases.previousChampions).toEqual(promotes.slice(0, -1).map((e) => e.to));
+  });
+});
+
+describe('canary deadlines', () => {
+  /** A registry on a clock the test moves. */
+  function timed(start = '2024-05-01T12:00:00.000Z') {
+    let now = Date.parse(start);
+    const clock: Clock = { now: () => new Date(now), today: () => new Date(now).toISOString().slice(0, 10) };
+    const r = new ModelRegistry(store(), { clock, actor: 'test' });
+    return { r, advance: (ms: number) => void (now += ms) };
+  }
+
+  it('a canary carries a deadline: the given one, else 60 minutes from now; it shows in aliases and the audit', async () => {
+    const { r } = timed();
+    const v1 = (await r.register(artifacts('1'))).version;
+    const v2 = (await r.register(artifacts('2'))).version;
+    await r.promote(v1);
+    await r.setCanary(v2, 0.1);
+    expect((await r.aliases()).canary).toEqual({
+      version: v2,
+      weight: 0.1,
+      deadline: '2024-05-01T13:00:00.000Z',
+    });
+    expect((await r.history()).at(-1)?.why).toBe('canary at 0.1 until 2024-05-01T13:00:00.000Z');
+    const changed = await r.setCanary(v2, 0.1, { deadline: new Date('2024-05-01T12:20:00Z') });
+    expect(changed.entry?.aliases.canary?.deadline).toBe('2024-05-01T12:20:00.000Z');
+  });
+
+  it('refuses a deadline that is not ahead, or more than a week ahead', async () => {
+    const { r } = timed();
+    const v1 = (await r.register(artifacts('1'))).version;
+    const v2 = (await r.register(artifacts('2'))).version;
+    await r.promote(v1);
+    for (const deadline of [
+      new Date('2024-05-01T12:00:00Z'),
+      new Date('2024-05-08T12:00:01Z'),
+      new Date('not a date'),
+    ])
+      await expect(r.setCanary(v2, 0.1, { deadline })).rejects.toMatchObject({ code: 'BAD_CANARY_DEADLINE' });
+    expect((await r.aliases()).canary).toBeNull();
+  });
+
+  it('expireCanary clears only a canary past its deadline, audited "canary expired"', async () => {
+    const { r, advance } = timed();
+    const v1 = (await r.register(artifacts('1'))).version;
+    const v2 = (await r.register(artifacts('2'))).version;
+    await r.promote(v1);
+    await r.setCanary(v2, 0.1, { deadline: new Date('2024-05-01T12:10:00Z') });
+    advance(599_999);
+    expect((await r.expireCanary()).entry).toBeUndefined();
+    advance(1);
+    const { entry, aliases } = await r.expireCanary();
+    expect(aliases).toMatchObject({ champion: v1, canary: null });
+    expect(entry).toMatchObject({
+      action: 'clear-canary',
+      from: v2,
+      to: null,
+      why: 'canary expired: its deadline 2024-05-01T12:10:00.000Z passed before it was judged',
+    });
+    expect((await r.expireCanary()).entry).toBeUndefined();
+  });
+
+  it('a canary recorded before deadlines existed ends 60 minutes after it was set; an unreadable deadline has passed', () => {
+    const legacy: Aliases = {
+      ...EMPTY_ALIASES,
+      champion: 'a',
+      canary: { version: 'b', weight: 0.1 },
+      updatedAt: '2024-05-01T12:00:00.000Z',
+    };
+    expect(canaryDeadline(legacy)?.toISOString()).toBe('2024-05-01T13:00:00.000Z');
+    expect(canaryExpired(legacy, new Date('2024-05-01T12:59:59Z'))).toBe(false);
+    expect(canaryExpired(legacy, new Date('2024-05-01T13:00:00Z'))).toBe(true);
+    const garbled: Aliases = { ...legacy, canary: { version: 'b', weight: 0.1, deadline: 'soon' } };
+    expect(canaryExpired(garbled, new Date('2024-05-01T12:00:00Z'))).toBe(true);
+    expect(canaryExpired({ ...legacy, canary: null }, new Date('2100-01-01'))).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { ModelRouter, type AliasState } from '#local/server/model-router.ts';
 
-function harness(initial: AliasState, random?: () => number) {
+function harness(initial: AliasState, random?: () => number, now?: () => number) {
   let aliases = initial;
   const loads: string[] = [];
   const disposed: string[] = [];
@@ -17,6 +17,7 @@ function harness(initial: AliasState, random?: () => number) {
       return { handler: `handler-${version}`, dispose: async () => void disposed.push(version) };
     },
     random,
+    now,
   });
   return {
     router,
@@ -117,5 +118,64 @@ describe('local alias routing', () => {
     await h.router.refresh();
     await h.router.close();
     expect(h.disposed.sort()).toEqual(['A', 'B']);
+  });
+
+  describe("a canary's deadline", () => {
+    const DEADLINE = '2025-03-01T12:30:00.000Z';
+    const sweep = () => {
+      let i = 0;
+      return () => (i++ % 10) / 10;
+    };
+    const route = (router: ModelRouter<string>, n: number) => {
+      const counts: Record<string, number> = {};
+      for (let k = 0; k < n; k++) {
+        const lease = router.acquire()!;
+        counts[lease.version] = (counts[lease.version] ?? 0) + 1;
+        lease.release();
+      }
+      return counts;
+    };
+
+    it('before it the canary gets its weight; from it on every request goes to the champion, with nobody clearing it', async () => {
+      let now = Date.parse(DEADLINE) - 1;
+      const h = harness(
+        { champion: 'A', canary: { version: 'B', weight: 0.1, deadline: DEADLINE } },
+        sweep(),
+        () => now,
+      );
+      await h.router.refresh();
+      expect(route(h.router, 100)).toEqual({ A: 90, B: 10 });
+      expect(h.router.state?.canary).toEqual({ version: 'B', weight: 0.1, deadline: DEADLINE });
+      now += 1;
+      expect(await h.router.refresh()).toBe(false); // the aliases did not change
+      expect(route(h.router, 100)).toEqual({ A: 100 });
+      expect(h.router.state).toEqual({ champion: 'A', canary: null });
+    });
+
+    it('a canary already expired when read is not loaded; a new deadline brings it back', async () => {
+      let now = Date.parse(DEADLINE);
+      const h = harness(
+        { champion: 'A', canary: { version: 'B', weight: 0.5, deadline: DEADLINE } },
+        sweep(),
+        () => now,
+      );
+      await h.router.refresh();
+      expect(h.loads).toEqual(['A']);
+      expect(route(h.router, 10)).toEqual({ A: 10 });
+      h.setAliases({
+        champion: 'A',
+        canary: { version: 'B', weight: 0.5, deadline: '2025-03-01T13:00:00.000Z' },
+      });
+      expect(await h.router.refresh()).toBe(true);
+      expect(route(h.router, 10)).toEqual({ A: 5, B: 5 });
+      now = Date.parse('2025-03-01T13:00:00.000Z');
+      expect(route(h.router, 10)).toEqual({ A: 10 });
+    });
+
+    it('an unreadable deadline counts as passed', async () => {
+      const h = harness({ champion: 'A', canary: { version: 'B', weight: 1, deadline: 'soon' } }, sweep());
+      await h.router.refresh();
+      expect(route(h.router, 10)).toEqual({ A: 10 });
+    });
   });
 });
