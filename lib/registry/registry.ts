@@ -332,11 +332,26 @@ export class ModelRegistry {
     });
   }
 
-  async rollback(options: ChangeOptions = {}): Promise<ChangeResult> {
-    return this.change((a) => transitions.rollback(a), {
-      why: options.why ?? 'rolled back',
-      actor: options.actor,
-    });
+  /**
+   * `to`: the version the caller expects to roll back to (it moved the serving alias there first);
+   * a concurrent change that makes the rollback go elsewhere is refused (CONCURRENT_CHANGE).
+   */
+  async rollback(options: ChangeOptions & { to?: string } = {}): Promise<ChangeResult> {
+    return this.change(
+      (a) => {
+        const t = transitions.rollback(a);
+        if (options.to !== undefined && t.to !== options.to)
+          throw new InputError(
+            'CONCURRENT_CHANGE',
+            `the registry changed while rolling back: it would now roll back to ${t.to ?? 'nothing'}, not ${options.to}; nothing was written to the registry`,
+          );
+        return t;
+      },
+      {
+        why: options.why ?? 'rolled back',
+        actor: options.actor,
+      },
+    );
   }
 
   /**

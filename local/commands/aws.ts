@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { GetJobRunCommand, GlueClient, StartJobRunCommand } from '@aws-sdk/client-glue';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
   GetExecutionHistoryCommand,
@@ -8,16 +10,23 @@ import {
   StartExecutionCommand,
   type HistoryEvent,
 } from '@aws-sdk/client-sfn';
+import { LambdaAliasDeployer } from '#lib/adapters/aws/lambda-alias-deployer.ts';
+import { S3ObjectStore } from '#lib/adapters/aws/s3-object-store.ts';
+import { moveChampion, type ChampionMove } from '#lib/deploy/champion-moves.ts';
 import { InputError } from '#lib/errors.ts';
 import { recordFromHistory } from '#lib/pipeline/execution-history.ts';
 import { runDecision, runModelVersion } from '#lib/pipeline/run-record.ts';
+import { canaryDeadline, canaryExpired } from '#lib/registry/aliases.ts';
+import { DEFAULT_MODEL_NAME, ModelRegistry, shortId } from '#lib/registry/registry.ts';
+import { aliasLine, cliActor, reportChange, short } from '#local/registry-view.ts';
 import { formatRunStatus } from '#local/runs/run-view.ts';
 
 /**
  * `credit-risk aws ...`: operate the deployed system from a laptop with the caller's AWS
  * credentials (the SDK's default chain). Region and resource names come from options, then from
- * the environment (AWS_REGION, CREDIT_RISK_TRAINING_STATE_MACHINE_ARN, CREDIT_RISK_GLUE_JOB),
- * the same values `serverless info` prints after a deploy.
+ * the environment (AWS_REGION, CREDIT_RISK_TRAINING_STATE_MACHINE_ARN, CREDIT_RISK_GLUE_JOB,
+ * CREDIT_RISK_MODELS_BUCKET, CREDIT_RISK_PREDICT_FUNCTION), the same values `serverless info`
+ * prints after a deploy (and the training run's failure notification names).
  */
 interface AwsOptions {
   region?: string;
@@ -158,11 +167,148 @@ async function pipelineStatus(options: PipelineOptions, ref: string | undefined)
   out(`${arn}\n${formatRunStatus(record)}`);
 }
 
+interface ModelsOptions extends AwsOptions {
+  modelsBucket?: string;
+  functionName?: string;
+  alias: string;
+  name: string;
+}
+
+/** The registry in the models bucket and the predict function's alias, as the canary function sees them. */
+function openServing(options: ModelsOptions): { registry: ModelRegistry; deployer: LambdaAliasDeployer } {
+  const bucket = options.modelsBucket ?? process.env.CREDIT_RISK_MODELS_BUCKET;
+  if (!bucket)
+    throw new InputError(
+      'NO_MODELS_BUCKET',
+      'no models bucket: pass --models-bucket or set CREDIT_RISK_MODELS_BUCKET (the stack output ModelsBucketName)',
+    );
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
+    throw new InputError('BAD_BUCKET', `${JSON.stringify(bucket)} is not an S3 bucket name`);
+  const fn = options.functionName ?? process.env.CREDIT_RISK_PREDICT_FUNCTION;
+  if (!fn)
+    throw new InputError(
+      'NO_PREDICT_FUNCTION',
+      'no predict function: pass --function-name or set CREDIT_RISK_PREDICT_FUNCTION (credit-risk-<stage>-predict)',
+    );
+  const r = region(options);
+  return {
+    registry: new ModelRegistry(new S3ObjectStore(new S3Client({ region: r }), bucket), {
+      name: options.name,
+      actor: cliActor(),
+    }),
+    deployer: new LambdaAliasDeployer(new LambdaClient({ region: r }), fn, options.alias),
+  };
+}
+
+async function moveCommand(options: ModelsOptions & { reason: string }, move: ChampionMove): Promise<void> {
+  const steps = openServing(options);
+  const result = await moveChampion(steps, move, { why: options.reason });
+  if (options.json) {
+    out(
+      JSON.stringify(
+        {
+          aliases: result.aliases,
+          entry: result.entry ?? null,
+          functionVersion: result.functionVersion,
+          routed: result.routed,
+          before: result.before ?? null,
+        },
+        null,
+        2,
+      ),
+    );
+    return;
+  }
+  progress(
+    result.routed
+      ? `${options.alias}: all traffic to version ${result.functionVersion}`
+      : `${options.alias}: already all traffic to version ${result.functionVersion ?? '-'}`,
+  );
+  reportChange(options, result, new Date());
+}
+
+/** The registry's aliases and the alias's routing side by side, with what each version serves. */
+async function modelsStatus(options: ModelsOptions): Promise<void> {
+  const { registry, deployer } = openServing(options);
+  const [aliases, routing] = await Promise.all([registry.aliases(), deployer.routing()]);
+  const now = new Date();
+  const served = async (functionVersion: string | undefined) =>
+    functionVersion === undefined ? null : ((await deployer.modelOf(functionVersion)) ?? null);
+  const primaryModel = await served(routing?.functionVersion);
+  const canaryModel = await served(routing?.canary?.functionVersion);
+  const deadline = canaryDeadline(aliases);
+  // In agreement: the alias's primary serves the champion (or names no model: a stack-deployed
+  // version) and its canary, if any, is the registry's live canary.
+  const problems: string[] = [];
+  if (!routing) problems.push(`the alias ${options.alias} does not exist`);
+  else {
+    if (primaryModel !== null && primaryModel !== aliases.champion)
+      problems.push(
+        `the alias serves ${short(primaryModel)}, the registry's champion is ${short(aliases.champion)}`,
+      );
+    const liveCanary = aliases.canary && !canaryExpired(aliases, now) ? aliases.canary.version : null;
+    const aliasCanary = routing.canary ? canaryModel : null;
+    if (routing.canary ? aliasCanary !== liveCanary || liveCanary === null : liveCanary !== null) {
+      const serves = !routing.canary
+        ? 'nothing'
+        : aliasCanary === null
+          ? `version ${routing.canary.functionVersion} (names no model)`
+          : short(aliasCanary);
+      problems.push(
+        `the alias's canary serves ${serves}, the registry's live canary is ${short(liveCanary)}` +
+          (aliases.canary && liveCanary === null
+            ? ' (it expired: the expiry schedule takes its weight off within minutes)'
+            : ''),
+      );
+    }
+  }
+  const view = {
+    registry: {
+      champion: aliases.champion,
+      canary: aliases.canary
+        ? {
+            ...aliases.canary,
+            deadline: deadline?.toISOString() ?? null,
+            expired: canaryExpired(aliases, now),
+          }
+        : null,
+      previousChampions: aliases.previousChampions,
+      updatedAt: aliases.updatedAt,
+    },
+    alias: routing
+      ? {
+          name: options.alias,
+          functionVersion: routing.functionVersion,
+          model: primaryModel,
+          canary: routing.canary ? { ...routing.canary, model: canaryModel } : null,
+        }
+      : null,
+    inAgreement: problems.length === 0,
+    problems,
+  };
+  if (options.json) {
+    out(JSON.stringify(view, null, 2));
+    return;
+  }
+  out(
+    `registry: ${aliasLine(aliases, now)}; previous ${aliases.previousChampions.map(shortId).join(', ') || '-'}`,
+  );
+  out(
+    routing
+      ? `alias ${options.alias}: version ${routing.functionVersion} (model ${short(primaryModel)})` +
+          (routing.canary
+            ? ` + ${routing.canary.weight} on version ${routing.canary.functionVersion} (model ${short(canaryModel)})`
+            : '')
+      : `alias ${options.alias}: none`,
+  );
+  out(problems.length === 0 ? 'in agreement' : problems.map((p) => `MISMATCH: ${p}`).join('\n'));
+}
+
 export function register(program: Command): void {
   const aws = program
     .command('aws')
     .description(
-      'operate the deployed system in an AWS account: start and watch training runs and the Glue feature job',
+      'operate the deployed system in an AWS account: training runs, the Glue feature job, and the champion (rollback, promote)',
     )
     .addHelpText(
       'after',
@@ -172,7 +318,8 @@ export function register(program: Command): void {
         '  credit-risk aws pipeline run --input raw/2025/03/loans.csv\n' +
         '  credit-risk aws pipeline status              # the latest execution\n' +
         '  credit-risk aws glue run --input s3://credit-risk-prod-raw/raw/big/ --output s3://credit-risk-prod-features/features/snapshot=big-1/\n' +
-        '  credit-risk aws glue status jr_0123456789abcdef\n',
+        '  credit-risk aws glue status jr_0123456789abcdef\n' +
+        '  credit-risk aws models rollback --models-bucket BUCKET --function-name credit-risk-prod-predict\n',
     );
 
   const pipeline = aws.command('pipeline').description('the training state machine in Step Functions');
@@ -227,6 +374,66 @@ export function register(program: Command): void {
     .action(async (execution: string | undefined, options: PipelineOptions) =>
       pipelineStatus(options, execution),
     );
+
+  const models = aws
+    .command('models')
+    .description("the model registry (models bucket) and the predict function's `live` alias, moved together")
+    .addHelpText(
+      'after',
+      '\nThe serving alias moves first, then the registry, which records the same audit entry as the local\n' +
+        '`credit-risk models promote|rollback` (docs/adr/0115-aws-rollback-order.md). A crash in between\n' +
+        'leaves the alias moved and the registry not: run the same command again and it completes.\n' +
+        'Promote and rollback route only to a model the training pipeline deployed (its function version is\n' +
+        'described model=<sha256>); the failure and new-champion notifications print these commands filled in.\n' +
+        'Examples:\n' +
+        '  export CREDIT_RISK_MODELS_BUCKET=credit-risk-prod-modelsbucket-1a2b3c4d5e6f\n' +
+        '  export CREDIT_RISK_PREDICT_FUNCTION=credit-risk-prod-predict\n' +
+        '  credit-risk aws models status\n' +
+        '  credit-risk aws models rollback --reason "p99 latency doubled"\n' +
+        '  credit-risk aws models promote 3fa9c2e1\n',
+    );
+  const withServing = (cmd: Command) =>
+    cmd
+      .option('--models-bucket <bucket>', 'the registry bucket (default $CREDIT_RISK_MODELS_BUCKET)')
+      .option('--function-name <name>', 'the predict function (default $CREDIT_RISK_PREDICT_FUNCTION)')
+      .option('--alias <name>', 'the serving alias', 'live')
+      .option('--name <model>', 'model name in the registry', DEFAULT_MODEL_NAME)
+      .option('--region <region>', 'default $AWS_REGION')
+      .option('--json', 'machine-readable result');
+  withServing(
+    models
+      .command('status')
+      .description(
+        "the registry's champion and canary (with its deadline) beside the alias's routing and the model each version serves",
+      ),
+  ).action(async (options: ModelsOptions) => modelsStatus(options));
+  withServing(
+    models
+      .command('rollback')
+      .description(
+        'put the previous champion back: the alias to its version alone, then the registry (audited)',
+      )
+      .option('--reason <text>', 'why, for the audit log', 'rolled back from the command line'),
+  ).action(async (options: ModelsOptions & { reason: string }) =>
+    moveCommand(options, { action: 'rollback' }),
+  );
+  withServing(
+    models
+      .command('promote')
+      .argument('<version>', 'a version, a unique prefix, or canary')
+      .description('make a version the champion: the alias to its version alone, then the registry (audited)')
+      .option('--reason <text>', 'why, for the audit log', 'promoted from the command line'),
+  ).action(async (ref: string, options: ModelsOptions & { reason: string }) =>
+    moveCommand(options, { action: 'promote', ref }),
+  );
+  withServing(
+    models
+      .command('clear-canary')
+      .description('end the canary now: its weight off the alias, then the registry (audited)')
+      .option('--reason <text>', 'why, for the audit log', 'canary cleared from the command line'),
+  ).action(async (options: ModelsOptions & { reason: string }) =>
+    moveCommand(options, { action: 'clear-canary' }),
+  );
 
   const glue = aws
     .command('glue')

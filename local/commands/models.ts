@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { userInfo } from 'node:os';
 import { AliasTableDeployer } from '#lib/adapters/local/alias-table-deployer.ts';
 import { expireCanary } from '#lib/deploy/canary-steps.ts';
 import { InputError } from '#lib/errors.ts';
@@ -8,11 +7,11 @@ import {
   canaryExpired,
   DEFAULT_CANARY_DEADLINE_MINUTES,
   MAX_CANARY_DEADLINE_MINUTES,
-  type Aliases,
 } from '#lib/registry/aliases.ts';
 import type { AuditEntry } from '#lib/registry/audit.ts';
 import { readModelDirectory } from '#lib/registry/model-directory.ts';
-import { DEFAULT_MODEL_NAME, ModelRegistry, shortId, type ChangeResult } from '#lib/registry/registry.ts';
+import { DEFAULT_MODEL_NAME, ModelRegistry, shortId } from '#lib/registry/registry.ts';
+import { aliasLine, cliActor, deadlineText, reportChange, short } from '#local/registry-view.ts';
 import { createLocalRoot } from '#local/root.ts';
 
 interface CommonOptions {
@@ -26,17 +25,11 @@ function openRegistry(options: CommonOptions): {
   root: ReturnType<typeof createLocalRoot>;
 } {
   const root = createLocalRoot();
-  let user = 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    // No passwd entry (some containers): the actor stays "cli:unknown".
-  }
   return {
     registry: new ModelRegistry(root.objectStore, {
       name: options.name,
       clock: root.clock,
-      actor: `cli:${user}`,
+      actor: cliActor(),
     }),
     describe: (key) => root.objectStore.describe(key),
     root,
@@ -45,36 +38,6 @@ function openRegistry(options: CommonOptions): {
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const json = (value: unknown) => out(JSON.stringify(value, null, 2));
-const short = (v: string | null | undefined) => (v ? shortId(v) : '-');
-
-/** "until <deadline>", "expired <deadline>" or "" (the clock decides which). */
-export function deadlineText(a: Aliases, now: Date): string {
-  const deadline = canaryDeadline(a);
-  if (!deadline) return '';
-  const when = Number.isFinite(deadline.getTime()) ? deadline.toISOString() : 'an unreadable time';
-  return canaryExpired(a, now) ? `expired ${when} (serving ignores it)` : `until ${when}`;
-}
-
-export function aliasLine(a: Aliases, now: Date): string {
-  const canary = a.canary
-    ? `${shortId(a.canary.version)} at ${a.canary.weight} ${deadlineText(a, now)}`
-    : '-';
-  return `champion ${short(a.champion)}, canary ${canary}`;
-}
-
-export function reportChange(options: Pick<CommonOptions, 'json'>, result: ChangeResult, now: Date): void {
-  if (options.json) {
-    json({ aliases: result.aliases, entry: result.entry ?? null });
-    return;
-  }
-  out(
-    result.entry
-      ? `${result.entry.action}: ${short(result.entry.from)} -> ${short(result.entry.to)}`
-      : 'nothing to change',
-  );
-  out(aliasLine(result.aliases, now));
-}
-
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows

@@ -179,6 +179,9 @@ describe('training state machine on the local runner', () => {
       'credit-risk: new champion',
       'credit-risk: new champion',
     ]);
+    expect(t.notifications().at(-1)?.message).toMatch(
+      /\. If it misbehaves, put the previous champion back: credit-risk aws models rollback --region [a-z0-9-]+ --models-bucket models --function-name predict --name credit-risk$/,
+    );
     // Recorded under home.runs, newest first.
     expect(new RunStore(t.home.runs).list().map((r) => runDecision(r))).toEqual(['promoted', 'promoted']);
   });
@@ -359,6 +362,10 @@ describe('training state machine on the local runner', () => {
       expect(await t.deployment.deployer.routing()).toEqual(routingBefore);
       expect(t.notifications().at(-1)?.message).toMatch(
         new RegExp(`failed: InjectedFault: fault injected at ${state}`),
+      );
+      // The message names the commands that show and move serving (the local placeholders here).
+      expect(t.notifications().at(-1)?.message).toMatch(
+        / Check serving: credit-risk aws models status --region [a-z0-9-]+ --models-bucket models --function-name predict --name credit-risk\. To put the previous champion back: credit-risk aws models rollback with the same options\.$/,
       );
 
       t.calls.length = 0;

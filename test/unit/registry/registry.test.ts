@@ -172,6 +172,21 @@ describe('ModelRegistry aliases and audit', () => {
     await expect(r.setCanary(v2, 1.5)).rejects.toMatchObject({ code: 'BAD_CANARY_WEIGHT' });
   });
 
+  it('a rollback told where it must go refuses, writing nothing, when the registry would go elsewhere', async () => {
+    const r = registry();
+    const v1 = (await r.register(artifacts('1'))).version;
+    const v2 = (await r.register(artifacts('2'))).version;
+    await r.promote(v1);
+    await r.promote(v2);
+    const before = await r.history();
+    await expect(r.rollback({ to: v2 })).rejects.toMatchObject({
+      code: 'CONCURRENT_CHANGE',
+      message: expect.stringContaining(`it would now roll back to ${v1}, not ${v2}`),
+    });
+    expect(await r.history()).toEqual(before);
+    expect((await r.rollback({ to: v1 })).aliases.champion).toBe(v1);
+  });
+
   it('rolls the state forward past a writer that crashed before writing aliases.json', async () => {
     const s = store();
     const r = registry(s);
