@@ -16,8 +16,9 @@ import { freshHome } from '../support/home.ts';
  * fault in them. Here:
  * - a fault in RollBackCanary is caught by AbortCanary, which restores the champion's routing;
  * - a fault in AbortCanary itself (after a fault in PromoteCanary) ends the run failed with the
- *   canary still routed (the documented limit: nothing is left to undo it), and `pipeline resume`
- *   then finishes the run and leaves one version serving.
+ *   canary still routed until its deadline (docs/adr/0116-canary-deadline.md: then serving ignores
+ *   it and the expiry step takes it off), and `pipeline resume` then finishes the run and leaves
+ *   one version serving.
  */
 // These runs test fault handling, not model quality: a few trees on 4,000 rows (about 20 test
 // positives) score anywhere around AUC 0.5 depending on rounding, so the floors are off.
@@ -111,7 +112,7 @@ describe('faults in the Tasks that end a canary', () => {
     expect(await deployment.deployer.routing()).toEqual(routingBefore);
   }, 240_000);
 
-  it('a fault in AbortCanary too leaves the canary routed (nothing left to undo it) until `pipeline resume` finishes the run', async () => {
+  it('a fault in AbortCanary too leaves the canary routed until its deadline, or until `pipeline resume` finishes the run', async () => {
     const champion = (await registry.aliases()).champion;
     const routingBefore = await deployment.deployer.routing();
 
@@ -131,10 +132,18 @@ describe('faults in the Tasks that end a canary', () => {
       ['Failed', 'TrainingFailed'],
     ]);
     expect(stateNames(failed).slice(-2)).toEqual(['NotifyFailure', 'Failed']);
-    // The documented limit: the canary still takes its share, and the champion is unchanged.
+    // The canary still takes its share, and the champion is unchanged: until the deadline that
+    // DeployCanary recorded (the default 1800 s), after which nothing routes to it.
     const stuck = await deployment.deployer.routing();
     expect(stuck).not.toEqual(routingBefore);
-    expect((await registry.aliases()).champion).toBe(champion);
+    const left = await registry.aliases();
+    expect(left.champion).toBe(champion);
+    const deployed = failed.record.states.find((s) => s.name === 'DeployCanary')?.output as {
+      deployment: { result: { deployedAt: string; deadline: string } };
+    };
+    const { deployedAt, deadline } = deployed.deployment.result;
+    expect(Date.parse(deadline) - Date.parse(deployedAt)).toBe(1_800_000);
+    expect(left.canary?.deadline).toBe(deadline);
 
     const resumed = await runPipelineLocally({
       root,
