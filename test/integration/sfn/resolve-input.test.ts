@@ -151,6 +151,7 @@ describe('prefix inputs on the training machine (feature steps stubbed)', () => 
       train: {},
       gate: {},
       canary: {},
+      canaryDeadlineSeconds: 1800,
       maxTurnWaitSeconds: 7200,
     });
 
