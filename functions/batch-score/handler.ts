@@ -5,6 +5,7 @@ import { defineHandler } from '#functions/commons/define-handler.ts';
 import { logger, metrics } from '#functions/commons/powertools.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
+import { batchModelSource } from '#lib/serving/batch-model-source.ts';
 import * as batch from '#lib/serving/batch-shards.ts';
 import { parseBatchScoreEvent } from './schema.ts';
 
@@ -70,7 +71,8 @@ const batchScore = defineHandler({
 });
 
 export const createHandler = batchScore.create;
+/** The Lambda entry: MODEL_DIR when the function carries a model, else the registry (MODEL_NAME). */
 export const handler = batchScore.lazy(() => {
-  const root = awsRoot();
-  return { featuresStore: root.featuresStore, models: root.batchModels, clock: root.clock, tmpDir: tmpdir() };
+  const { featuresStore, modelsStore, clock } = awsRoot();
+  return { featuresStore, models: batchModelSource(modelsStore, process.env), clock, tmpDir: tmpdir() };
 });

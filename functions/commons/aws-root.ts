@@ -14,9 +14,6 @@ import type { Deployer } from '#lib/ports/deployer.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import type { MetricsReader } from '#lib/ports/metrics-reader.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
-import { DEFAULT_MODEL_NAME, ModelRegistry } from '#lib/registry/registry.ts';
-import { directoryModelSource, registryModelSource } from '#lib/serving/batch-model-source.ts';
-import type { BatchModelSource } from '#lib/serving/batch-shards.ts';
 
 /**
  * The AWS composition root: the one place that picks the AWS adapters. local/root.ts is its
@@ -36,8 +33,6 @@ import type { BatchModelSource } from '#lib/serving/batch-shards.ts';
  * | PREDICT_FUNCTION_NAME | deployer: the predict function whose versions the canary moves | credit-risk-dev-predict |
  * | PREDICT_ALIAS    | deployer: the alias API Gateway calls (default live) | live                             |
  * | TRAINING_STATE_MACHINE_ARN | trainingStarter: the training state machine | arn:aws:states:...:stateMachine:... |
- * | MODEL_NAME       | batchModels: registered model name (default credit-risk) | credit-risk                   |
- * | MODEL_DIR        | batchModels: a model baked into the function, else the registry's champion | /opt/model  |
  * | OBJECT_KEY_PREFIX| optional key prefix inside every bucket (e.g. a test namespace) | ''                  |
  *
  * Shared file: add a port with a small, additive edit.
@@ -54,11 +49,6 @@ export interface AwsRoot {
   metricsReader: MetricsReader;
   /** Starts training executions and lists the running ones (start-pipeline, drift-check, the turn stage). */
   trainingStarter: TrainingStarter;
-  /**
-   * The batch scorer's model: MODEL_DIR when the function carries one (as the predict image does),
-   * else the registry in MODELS_BUCKET (champion unless the run names a version).
-   */
-  batchModels: BatchModelSource;
   clock: Clock;
   s3: S3Client;
   rdsData: RDSDataClient;
@@ -138,14 +128,6 @@ export function createAwsRoot(env: NodeJS.ProcessEnv = process.env): AwsRoot {
             requiredEnv('TRAINING_STATE_MACHINE_ARN', env),
           ));
         return { start: (request) => real().start(request), running: () => real().running() };
-      });
-    },
-    get batchModels() {
-      return once('batchModels', () => {
-        const modelName = env.MODEL_NAME || DEFAULT_MODEL_NAME;
-        return env.MODEL_DIR
-          ? directoryModelSource(env.MODEL_DIR, modelName)
-          : registryModelSource(root.modelsStore, new ModelRegistry(root.modelsStore, { name: modelName }));
       });
     },
     get metricsReader() {

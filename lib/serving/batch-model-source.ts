@@ -1,6 +1,6 @@
 import { InputError } from '#lib/errors.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
-import type { ModelRegistry } from '#lib/registry/registry.ts';
+import { DEFAULT_MODEL_NAME, ModelRegistry } from '#lib/registry/registry.ts';
 import type { BatchModelSource } from './batch-shards.ts';
 import { loadRegisteredModel, loadServingModelFromDir, type OnnxServingModel } from './model.ts';
 
@@ -78,4 +78,17 @@ export function registryModelSource(
       cache.clear();
     },
   };
+}
+
+/**
+ * Where a batch-score function takes its model: the directory baked into it when there is one
+ * (MODEL_DIR, as the predict image does), else the registry's champion (or the version a run names).
+ */
+export function batchModelSource(
+  modelsStore: ObjectStore,
+  env: { MODEL_DIR?: string; MODEL_NAME?: string },
+): BatchModelSource {
+  const modelName = env.MODEL_NAME || DEFAULT_MODEL_NAME;
+  if (env.MODEL_DIR) return directoryModelSource(env.MODEL_DIR, modelName);
+  return registryModelSource(modelsStore, new ModelRegistry(modelsStore, { name: modelName }));
 }
