@@ -5,28 +5,11 @@
 //   load ID N       load N rows as snapshot ID, print {rows, owner}, close
 //   current         print {snapshotId, owner}, close
 import { OwnedPgliteFeatureStore } from '#lib/adapters/local/owned-pglite-feature-store.ts';
-import type { CustomerFeatureRow } from '#lib/features/online.ts';
+import { testRow } from './feature-rows.ts';
 
 const [dataDir, action, ...args] = process.argv.slice(2);
 const store = OwnedPgliteFeatureStore.shared(dataDir, { command: `test-child ${action}` });
 const say = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
-
-export function testRow(id: string, snapshotId: string, n: number): CustomerFeatureRow {
-  return {
-    id,
-    snapshotId,
-    nbLoans: n,
-    sumLoanAmount: 100 * n,
-    lastLoanDate: '2024-01-15',
-    nbLoansBeforeLastDate: n - 1,
-    sumLoanAmountBeforeLastDate: 100 * (n - 1),
-    previousLoanDate: null,
-    birthday: '1990-05-01',
-    jobStartDate: null,
-    flagOwnCar: 1,
-    amtIncomeTotal: 50000.5,
-  };
-}
 
 if (action === 'hold') {
   await store.init();

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { OwnedPgliteFeatureStore } from '#lib/adapters/local/owned-pglite-feature-store.ts';
 import { tryListen, ownerAddress } from '#lib/adapters/local/store-owner-channel.ts';
-import { testRow } from '../../../support/owned-store-child.ts';
+import { testRow } from '../../../support/feature-rows.ts';
 
 const repo = resolve(import.meta.dirname, '../../../..');
 const CHILD = join(repo, 'test/support/owned-store-child.ts');
