@@ -34,6 +34,7 @@ export const ZIP_FUNCTIONS: ZipFunction[] = [
   { dir: 'register', key: 'register', architecture: 'arm64' },
   { dir: 'canary', key: 'canary', architecture: 'arm64' },
   { dir: 'batch-score', key: 'batchScore', architecture: 'x86_64' },
+  { dir: 'training-turn', key: 'trainingTurn', architecture: 'arm64' },
   { dir: 'start-pipeline', key: 'startPipeline', architecture: 'arm64' },
   { dir: 'drift-check', key: 'driftCheck', architecture: 'x86_64' },
 ];

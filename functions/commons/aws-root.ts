@@ -7,8 +7,9 @@ import { CloudWatchMetricsReader } from '#lib/adapters/aws/cloudwatch-metrics-re
 import { LambdaAliasDeployer } from '#lib/adapters/aws/lambda-alias-deployer.ts';
 import { RdsDataFeatureStore } from '#lib/adapters/aws/rds-data-feature-store.ts';
 import { S3ObjectStore } from '#lib/adapters/aws/s3-object-store.ts';
-import { stepFunctionsStarter } from '#lib/adapters/aws/step-functions-starter.ts';
+import { runningExecutionsLister, stepFunctionsStarter } from '#lib/adapters/aws/step-functions-starter.ts';
 import type { TrainingStarter } from '#lib/monitoring/drift-check.ts';
+import type { ListRunningTrainings } from '#lib/pipeline/training-turn.ts';
 import { systemClock, type Clock } from '#lib/ports/clock.ts';
 import type { Deployer } from '#lib/ports/deployer.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
@@ -47,8 +48,14 @@ export interface AwsRoot {
   deployer: Deployer;
   /** The predict function's CloudWatch metrics per model version (judging the canary). */
   metricsReader: MetricsReader;
-  /** Starts training executions and lists the running ones (start-pipeline, drift-check, the turn stage). */
+  /** Starts training executions and lists the running ones (start-pipeline, drift-check). */
   trainingStarter: TrainingStarter;
+  /**
+   * The RUNNING executions of the state machine a request names (the training-turn function;
+   * ListExecutions on $$.StateMachine.Id, so the function needs no ARN in its environment, which
+   * would make it depend on the machine that invokes it: a stack cycle).
+   */
+  runningTrainings: ListRunningTrainings;
   clock: Clock;
   s3: S3Client;
   rdsData: RDSDataClient;
@@ -130,6 +137,9 @@ export function createAwsRoot(env: NodeJS.ProcessEnv = process.env): AwsRoot {
         return { start: (request) => real().start(request), running: () => real().running() };
       });
     },
+    get runningTrainings() {
+      return once('runningTrainings', () => runningExecutionsLister(() => new SFNClient({})));
+    },
     get metricsReader() {
       return once('metricsReader', () => new CloudWatchMetricsReader(new CloudWatchClient({})));
     },
@@ -144,4 +154,17 @@ let containerRoot: AwsRoot | undefined;
 export function awsRoot(): AwsRoot {
   containerRoot ??= createAwsRoot();
   return containerRoot;
+}
+
+/** DuckDB sized from the Lambda's memory: ~1 vCPU per 1,769 MB, and 60% of memory for DuckDB. */
+export function featureEngineTuning(env: NodeJS.ProcessEnv = process.env): {
+  threads?: number;
+  memoryLimit?: string;
+} {
+  const mb = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
+  if (!Number.isFinite(mb) || mb <= 0) return {};
+  return {
+    threads: Math.max(1, Math.min(6, Math.round(mb / 1769))),
+    memoryLimit: `${Math.floor(mb * 0.6)}MB`,
+  };
 }

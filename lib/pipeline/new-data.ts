@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 
 /**
  * New raw data in S3 -> one training execution per object version. The execution name is derived
@@ -31,54 +32,75 @@ export function executionNameFor(object: Pick<NewObject, 'key' | 'etag'>): strin
   return `new-${tail || 'object'}-${hash}`;
 }
 
-/** An S3 key as S3 event notifications spell it: URL-encoded, with '+' for spaces. */
-function decodeS3Key(key: string): string {
-  return decodeURIComponent(key.replace(/\+/g, ' '));
-}
-
-interface EventBridgeS3 {
-  'detail-type'?: string;
-  source?: string;
-  detail?: { bucket?: { name?: string }; object?: { key?: string; size?: number; etag?: string } };
-}
-interface S3Notification {
-  Records?: {
-    eventName?: string;
-    s3?: { bucket?: { name?: string }; object?: { key?: string; size?: number; eTag?: string } };
-  }[];
-}
-
 /**
- * The objects an event announces: EventBridge "Object Created" (what serverless.yml wires) or a
- * classic S3 notification (Records[]). Anything else announces nothing.
+ * The one parser of "an object landed in S3" events, in both forms the raw bucket can send:
+ * EventBridge "Object Created" (what serverless.yml wires) and a classic S3 notification
+ * (Records[]; keys URL-encoded with '+' for spaces). Records of other event types (removals) are
+ * listed apart, so a caller can refuse or ignore them. undefined: not an S3 object event at all.
  */
-export function objectsInEvent(event: unknown): NewObject[] {
-  const eb = event as EventBridgeS3;
-  if (eb?.source === 'aws.s3' && eb.detail?.object?.key && eb.detail.bucket?.name) {
-    return [
-      {
-        bucket: eb.detail.bucket.name,
-        key: eb.detail.object.key,
-        size: eb.detail.object.size ?? null,
-        etag: eb.detail.object.etag ?? '',
-      },
-    ];
-  }
-  const records = (event as S3Notification)?.Records;
-  if (!Array.isArray(records)) return [];
-  return records
-    .filter(
-      (r) =>
-        r.s3?.object?.key &&
-        r.s3.bucket?.name &&
-        (r.eventName ?? 'ObjectCreated').startsWith('ObjectCreated'),
+export interface S3ObjectEvent {
+  objects: NewObject[];
+  /** Notification records that are not ObjectCreated (e.g. ObjectRemoved:Delete). */
+  ignored: { key: string; eventName: string }[];
+}
+
+const EventBridgeObjectCreated = z.object({
+  source: z.literal('aws.s3'),
+  'detail-type': z.literal('Object Created'),
+  detail: z.object({
+    bucket: z.object({ name: z.string().min(1) }),
+    object: z.object({ key: z.string().min(1), size: z.number().optional(), etag: z.string().optional() }),
+  }),
+});
+
+const S3Notification = z.object({
+  Records: z
+    .array(
+      z.object({
+        eventName: z.string().optional(),
+        s3: z.object({
+          bucket: z.object({ name: z.string().min(1) }),
+          object: z.object({
+            key: z.string().min(1),
+            size: z.number().optional(),
+            eTag: z.string().optional(),
+          }),
+        }),
+      }),
     )
-    .map((r) => ({
-      bucket: r.s3!.bucket!.name!,
-      key: decodeS3Key(r.s3!.object!.key!),
-      size: r.s3!.object!.size ?? null,
-      etag: r.s3!.object!.eTag ?? '',
-    }));
+    .min(1),
+});
+
+export function parseS3ObjectEvent(event: unknown): S3ObjectEvent | undefined {
+  const eb = EventBridgeObjectCreated.safeParse(event);
+  if (eb.success) {
+    const { bucket, object } = eb.data.detail;
+    return {
+      objects: [{ bucket: bucket.name, key: object.key, size: object.size ?? null, etag: object.etag ?? '' }],
+      ignored: [],
+    };
+  }
+  const notification = S3Notification.safeParse(event);
+  if (!notification.success) return undefined;
+  const out: S3ObjectEvent = { objects: [], ignored: [] };
+  for (const r of notification.data.Records) {
+    const key = decodeURIComponent(r.s3.object.key.replace(/\+/g, ' '));
+    const eventName = r.eventName ?? 'ObjectCreated';
+    if (!eventName.startsWith('ObjectCreated')) out.ignored.push({ key, eventName });
+    else
+      out.objects.push({
+        bucket: r.s3.bucket.name,
+        key,
+        size: r.s3.object.size ?? null,
+        etag: r.s3.object.eTag ?? '',
+      });
+  }
+  return out;
+}
+
+/** The objects an event announces as created; anything else announces nothing. */
+export function objectsInEvent(event: unknown): NewObject[] {
+  return parseS3ObjectEvent(event)?.objects ?? [];
 }
 
 /** Why an object does not start a run, or undefined when it should. */

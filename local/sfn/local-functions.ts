@@ -143,8 +143,6 @@ export function localFunctions(
           modelsStore: root.objectStore,
           tmpDir: root.home.tmp,
           clock: root.clock,
-          // The turn stage (AwaitTurn): the local runs still running stand for ListExecutions(RUNNING).
-          runningTrainings: async () => localRunningTrainings(root),
           buildFeatures: async ({ input, out, asOf }) => {
             const { buildFeatures } = await import('#lib/features/build.ts');
             const built = await buildFeatures({ input, outDir: out, asOf, clock: root.clock });
@@ -157,6 +155,13 @@ export function localFunctions(
           },
         }),
       ),
+    ),
+    // The training machine's AwaitTurn: the local runs still running stand for ListExecutions(RUNNING).
+    'training-turn': lazy('training-turn', async () =>
+      (await import('#functions/training-turn/handler.ts')).createHandler({
+        runningTrainings: async () => localRunningTrainings(root),
+        clock: root.clock,
+      }),
     ),
     train: lazy('train', async () =>
       (await import('#functions/train/handler.ts')).createHandler({

@@ -21,6 +21,7 @@ import { runLocally, type LocalRunResult, type LocalServices } from './runner.ts
  */
 export const LOCAL_SUBSTITUTIONS: Readonly<Record<string, string>> = Object.freeze({
   ExtractFeaturesFunctionArn: 'arn:aws:lambda:local:000000000000:function:extract-features',
+  TrainingTurnFunctionArn: 'arn:aws:lambda:local:000000000000:function:training-turn',
   TrainFunctionArn: 'arn:aws:lambda:local:000000000000:function:train',
   EvaluateFunctionArn: 'arn:aws:lambda:local:000000000000:function:evaluate',
   RegisterFunctionArn: 'arn:aws:lambda:local:000000000000:function:register',

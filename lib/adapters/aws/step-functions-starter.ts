@@ -56,3 +56,14 @@ export function stepFunctionsStarter(sfn: SFNClient, stateMachineArn: string): T
     },
   };
 }
+
+/**
+ * The RUNNING executions of whichever state machine a call names (the training-turn function asks
+ * about $$.StateMachine.Id), one client made on the first call.
+ */
+export function runningExecutionsLister(
+  makeClient: () => SFNClient,
+): (stateMachineArn: string) => Promise<RunningExecution[]> {
+  let client: SFNClient | undefined;
+  return (stateMachineArn) => stepFunctionsStarter((client ??= makeClient()), stateMachineArn).running();
+}

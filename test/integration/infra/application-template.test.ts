@@ -335,10 +335,11 @@ describe('EventBridge', () => {
     expect(start.flatMap((s) => s.Resource.map(refName))).toEqual(['TrainingStateMachine']);
   });
 
-  it("the training machine's AwaitTurn (extract function) may list the training executions, spelled by name (no cycle)", () => {
+  it("the training machine's AwaitTurn (training-turn function) may list the training executions, spelled by name (no cycle)", () => {
     const list = statements().filter(
-      (s) => s.owner === 'ExtractFeaturesRole' && s.Action.includes('states:ListExecutions'),
+      (s) => s.Action.includes('states:ListExecutions') && s.owner !== 'DriftCheckRole',
     );
+    expect(new Set(list.map((s) => s.owner))).toEqual(new Set(['TrainingTurnRole']));
     expect(list.flatMap((s) => s.Action)).toEqual(['states:ListExecutions']);
     const name = R.TrainingStateMachine.Properties.StateMachineName as string;
     expect(name).toMatch(/-training$/);
@@ -346,9 +347,9 @@ describe('EventBridge', () => {
       { 'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${name}` },
     ]);
     // The machine invokes the function it authorises: a !Ref back to the machine would be a cycle.
-    expect(
-      refName(R.TrainingStateMachine.Properties.DefinitionSubstitutions.ExtractFeaturesFunctionArn),
-    ).toBe('ExtractFeaturesLambdaFunction');
+    expect(refName(R.TrainingStateMachine.Properties.DefinitionSubstitutions.TrainingTurnFunctionArn)).toBe(
+      'TrainingTurnLambdaFunction',
+    );
   });
 
   it("the extract function's publish guards read only the champion's aliases, audit and cards of the registry", () => {

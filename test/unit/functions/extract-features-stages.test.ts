@@ -166,7 +166,7 @@ describe('extract-features stage requests', () => {
     expect(() => parseEvent({ stage: 'train' })).toThrow(
       new InputError(
         'BAD_EXTRACT_EVENT',
-        'unknown stage "train": expected one of resolve, prepare, publish, turn',
+        'unknown stage "train": expected one of resolve, prepare, publish',
       ),
     );
     expect(() => parseEvent({ stage: 'prepare', input: 'raw/a.csv' })).toThrow(

@@ -200,10 +200,10 @@ describe('training.asl.json', () => {
   it('waits for its turn before anything else: no older execution running, else WaitForTurn and ask again', () => {
     const s = definition.States;
     expect(s.Configure.Next).toBe('AwaitTurn');
-    // The extract function's turn stage (functions/extract-features/handler.ts) with the execution's
+    // The training-turn function (functions/training-turn/handler.ts) with the execution's
     // own identity from the context object and the wait limit from the config.
     expect(s.AwaitTurn.Parameters).toEqual({
-      FunctionName: '${ExtractFeaturesFunctionArn}',
+      FunctionName: '${TrainingTurnFunctionArn}',
       Payload: {
         stage: 'turn',
         'stateMachine.$': '$$.StateMachine.Id',

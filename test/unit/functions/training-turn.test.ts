@@ -4,22 +4,17 @@ import { join } from 'node:path';
 import { ListExecutionsCommand, SFNClient, SFNServiceException } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import {
-  createHandler,
-  parseEvent,
-  stepFunctionsRunningTrainings,
-  type ExtractFeaturesDeps,
-} from '#functions/extract-features/handler.ts';
-import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
+import { createHandler, parseTurnRequest } from '#functions/training-turn/handler.ts';
+import { runningExecutionsLister } from '#lib/adapters/aws/step-functions-starter.ts';
 import type { RunningExecution } from '#lib/monitoring/drift-check.ts';
 import {
   decideTurn,
   isAhead,
   TrainingListUnavailableError,
   TrainingTurnTimeoutError,
+  type ListRunningTrainings,
 } from '#lib/pipeline/training-turn.ts';
 import type { Clock } from '#lib/ports/clock.ts';
-import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { logger } from '#functions/commons/powertools.ts';
 import { captureJsonLines } from '../../support/stdout.ts';
 
@@ -85,47 +80,18 @@ describe('decideTurn', () => {
   });
 });
 
-class NoFeatureStore implements FeatureStore {
-  async init() {}
-  async replaceSnapshot(): Promise<{ rows: number }> {
-    throw new Error('the turn stage writes nothing');
-  }
-  async get() {
-    return undefined;
-  }
-  async currentSnapshot() {
-    return undefined;
-  }
-  async ping() {}
-  async close() {}
-}
-
-function turnHandler(
-  runningTrainings: ExtractFeaturesDeps['runningTrainings'],
-  nowIso = '2026-12-07T06:05:00.123Z',
-) {
-  const store = new FsObjectStore(join('/nonexistent', 'turn-stage-reads-no-store'));
+function turnHandler(runningTrainings: ListRunningTrainings, nowIso = '2026-12-07T06:05:00.123Z') {
   const clock: Clock = { now: () => new Date(nowIso), today: () => nowIso.slice(0, 10) };
-  return createHandler({
-    rawStore: store,
-    featuresStore: store,
-    featureStore: new NoFeatureStore(),
-    buildFeatures: async () => {
-      throw new Error('the turn stage builds nothing');
-    },
-    clock,
-    ...(runningTrainings ? { runningTrainings } : {}),
-  });
+  return createHandler({ runningTrainings, clock });
 }
 
-describe('extract-features turn stage', () => {
+describe('training-turn function (the AwaitTurn state)', () => {
   it('parses the AwaitTurn payload (events/extract-features-turn.json) and names its shape when a field is wrong', () => {
-    expect(parseEvent(turnEvent)).toEqual({ kind: 'stage', ...turnEvent });
+    expect(parseTurnRequest(turnEvent)).toEqual(turnEvent);
     expect(() =>
-      parseEvent({ ...turnEvent, execution: { ...turnEvent.execution, startTime: 'yesterday' } }),
+      parseTurnRequest({ ...turnEvent, execution: { ...turnEvent.execution, startTime: 'yesterday' } }),
     ).toThrow(/expected \{"stage": "turn".*\(execution\.startTime: /);
-    expect(() => parseEvent({ ...turnEvent, maxWaitSeconds: -1 })).toThrow(/\(maxWaitSeconds: /);
-    expect(() => parseEvent({ stage: 'wait' })).toThrow(/expected one of resolve, prepare, publish, turn/);
+    expect(() => parseTurnRequest({ ...turnEvent, maxWaitSeconds: -1 })).toThrow(/\(maxWaitSeconds: /);
   });
 
   it('asks the listing about the state machine the request names and answers what the AwaitTurn state selects', async () => {
@@ -165,12 +131,6 @@ describe('extract-features turn stage', () => {
       warn.mockRestore();
     }
   });
-
-  it('without a listing the stage is refused rather than answering proceed', async () => {
-    await expect(turnHandler(undefined)(turnEvent, context)).rejects.toThrow(
-      /no listing of running trainings/,
-    );
-  });
 });
 
 describe('turn stage over Step Functions (ListExecutions through the starter adapter)', () => {
@@ -205,7 +165,7 @@ describe('turn stage over Step Functions (ListExecutions through the starter ada
           },
         ],
       });
-    const handler = turnHandler(stepFunctionsRunningTrainings(() => new SFNClient({})));
+    const handler = turnHandler(runningExecutionsLister(() => new SFNClient({})));
     expect(await handler(turnEvent, context)).toEqual({
       proceed: false,
       ahead: [{ name: 'new-data-x', startedAt: '2026-12-07T05:30:00.000Z' }],
@@ -229,7 +189,7 @@ describe('turn stage over Step Functions (ListExecutions through the starter ada
         },
       ],
     });
-    const handler = turnHandler(stepFunctionsRunningTrainings(() => new SFNClient({})));
+    const handler = turnHandler(runningExecutionsLister(() => new SFNClient({})));
     expect(await handler(turnEvent, context)).toMatchObject({ proceed: true, ahead: [] });
   });
 
@@ -242,7 +202,7 @@ describe('turn stage over Step Functions (ListExecutions through the starter ada
         message: 'not authorized to perform: states:ListExecutions',
       }),
     );
-    const handler = turnHandler(stepFunctionsRunningTrainings(() => new SFNClient({})));
+    const handler = turnHandler(runningExecutionsLister(() => new SFNClient({})));
     await expect(handler(turnEvent, context)).rejects.toMatchObject({
       name: 'TrainingListUnavailable',
       message: expect.stringContaining('states:ListExecutions'),
