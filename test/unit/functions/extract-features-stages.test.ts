@@ -164,10 +164,7 @@ describe('extract-features stage requests', () => {
     });
     expect(parseEvent({ input: 'raw/a.csv' })).toEqual({ kind: 'build', key: 'raw/a.csv', asOf: undefined });
     expect(() => parseEvent({ stage: 'train' })).toThrow(
-      new InputError(
-        'BAD_EXTRACT_EVENT',
-        'unknown stage "train": expected one of resolve, prepare, publish',
-      ),
+      new InputError('BAD_EXTRACT_EVENT', 'unknown stage "train": expected one of resolve, prepare, publish'),
     );
     expect(() => parseEvent({ stage: 'prepare', input: 'raw/a.csv' })).toThrow(
       /"request": \{"input".*\(request: /,
