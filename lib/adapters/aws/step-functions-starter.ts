@@ -7,23 +7,50 @@ import {
 import type { RunningExecution, TrainingStarter } from '#lib/monitoring/drift-check.ts';
 
 /**
+ * How far the service's clock may run behind ours before a fresh start would look like an earlier
+ * one. Lambda clocks are NTP-synchronised (milliseconds apart); a repeated start comes from a
+ * retry or a duplicate delivery, seconds to minutes after the first.
+ */
+export const DEFAULT_CLOCK_TOLERANCE_MS = 1_000;
+
+export interface StarterOptions {
+  /** Our clock, in ms since the epoch (tests pin it). */
+  now?: () => number;
+  clockToleranceMs?: number;
+}
+
+/**
  * Starts the training state machine with a chosen execution name (StartExecution). The name makes
- * a start idempotent: ExecutionAlreadyExists means this run was already started, which is a
- * success (`started: false`). Used by start-pipeline (one name per raw object version) and
- * drift-check (one name per day and champion).
+ * a start idempotent, and Step Functions answers a repeat in two ways, both `started: false`:
+ * - ExecutionAlreadyExists: the name was used with another input, or that run has ended;
+ * - success with the SAME executionArn and the first run's startDate: the same name and input
+ *   while that run is still going (documented StartExecution behaviour; found on moto's emulator,
+ *   docs/adr/0131). A start date older than the moment the request left here tells it apart.
+ * Used by start-pipeline (one name per raw object version) and drift-check (one name per day and
+ * champion).
  *
  * `running` lists the state machine's RUNNING executions (ListExecutions, every page; the role
  * needs states:ListExecutions on the state machine ARN). Step Functions documents the listing as
  * eventually consistent: an execution started a moment ago may be missing from it.
  */
-export function stepFunctionsStarter(sfn: SFNClient, stateMachineArn: string): TrainingStarter {
+export function stepFunctionsStarter(
+  sfn: SFNClient,
+  stateMachineArn: string,
+  options: StarterOptions = {},
+): TrainingStarter {
+  const now = options.now ?? (() => Date.now());
+  const toleranceMs = options.clockToleranceMs ?? DEFAULT_CLOCK_TOLERANCE_MS;
   return {
     async start({ name, input }) {
       try {
+        const sentAt = now();
         const out = await sfn.send(
           new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }),
         );
-        return { started: true, executionId: out.executionArn ?? name };
+        const executionId = out.executionArn ?? name;
+        // An execution that began before this request was sent is the earlier start, answered again.
+        const earlier = out.startDate !== undefined && out.startDate.getTime() < sentAt - toleranceMs;
+        return { started: !earlier, executionId };
       } catch (e) {
         if (!(e instanceof ExecutionAlreadyExists)) throw e;
         return {
