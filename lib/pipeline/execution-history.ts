@@ -46,6 +46,7 @@ function failureOf(e: HistoryEvent): { error?: string; cause?: string } | undefi
 export function runEventsOf(history: readonly HistoryEvent[]): RunEvent[] {
   const out: RunEvent[] = [];
   const open: string[] = [];
+  const failed = new Set<string>();
   for (const e of history) {
     const at = e.timestamp?.getTime() ?? 0;
     const type = e.type ?? '';
@@ -56,7 +57,15 @@ export function runEventsOf(history: readonly HistoryEvent[]): RunEvent[] {
     else if (type === 'ExecutionFailed' || type === 'ExecutionAborted' || type === 'ExecutionTimedOut') {
       const d =
         e.executionFailedEventDetails ?? e.executionAbortedEventDetails ?? e.executionTimedOutEventDetails;
-      out.push({ type: 'ExecutionFailed', at, error: { error: d?.error ?? type, cause: d?.cause ?? '' } });
+      const error = { error: d?.error ?? type, cause: d?.cause ?? '' };
+      // A failed run has no exit event for the state it ended in: a Fail state is entered and the
+      // execution fails (FailStateEntered, ExecutionFailed), an abort or time-out cuts off the state
+      // that was running. Each still-open state ends here, with the execution's error.
+      // (A state whose own failure was recorded keeps that error.)
+      for (const name of open.reverse())
+        if (!failed.has(name)) out.push({ type: 'StateFailed', at, name, error });
+      open.length = 0;
+      out.push({ type: 'ExecutionFailed', at, error });
     } else if (type.endsWith('StateEntered') && e.stateEnteredEventDetails?.name) {
       const name = e.stateEnteredEventDetails.name;
       open.push(name);
@@ -71,17 +80,20 @@ export function runEventsOf(history: readonly HistoryEvent[]): RunEvent[] {
       const name = e.stateExitedEventDetails.name;
       const i = open.lastIndexOf(name);
       if (i >= 0) open.splice(i, 1);
+      failed.delete(name);
       out.push({ type: 'StateExited', at, name, output: parse(e.stateExitedEventDetails.output) });
     } else {
       const failure = failureOf(e);
       const name = open.at(-1);
-      if (failure && name)
+      if (failure && name) {
+        failed.add(name);
         out.push({
           type: 'StateFailed',
           at,
           name,
           error: { error: failure.error ?? type, cause: failure.cause ?? '' },
         });
+      }
     }
   }
   return out;
