@@ -1,5 +1,7 @@
-// Three projects mirror test/: unit (fast, no real components), integration (DuckDB, PGlite,
-// onnxruntime-node, aws-local-stepfunctions, pyspark for real), e2e (whole flows through the CLI).
+// Four projects mirror test/: unit (fast, no real components), integration (DuckDB, PGlite,
+// onnxruntime-node, aws-local-stepfunctions, pyspark for real), e2e (whole flows through the CLI),
+// aws (the AWS adapters against AWS API emulators: moto, PostgreSQL behind data-api-local; run by
+// `npm run test:aws`, which starts them; scripts/jest.mjs leaves it out unless selected).
 // Sources are ESM TypeScript; swc strips types, Node runs them as ES modules
 // (--experimental-vm-modules is set by scripts/jest.mjs).
 const swc = [
@@ -31,6 +33,7 @@ export default {
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
     },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+    { ...common, displayName: 'aws', testMatch: ['<rootDir>/test/aws/**/*.test.ts'] },
   ],
   reporters: ['default', '<rootDir>/test/support/summary-reporter.cjs'],
   testTimeout: 120000,

@@ -18,12 +18,15 @@ const r = spawnSync(
 process.exit(r.status ?? 1);
 
 /**
+ * Without --selectProjects: unit, integration and e2e. The `aws` project needs the emulators that
+ * `npm run test:aws` (scripts/test-aws.mjs) starts, and is run by it.
+ *
  * jest's --selectProjects takes several values, so in `--selectProjects unit test/unit/x` the path
  * would be read as a second project name and the whole project would run. Move the flag and its
  * project names to the end, so `npm run test:unit -- test/unit/x` runs what it says.
  */
 function projectsLast(args) {
-  const projects = new Set(['unit', 'integration', 'e2e']);
+  const projects = new Set(['unit', 'integration', 'e2e', 'aws']);
   const rest = [];
   const selected = [];
   for (let i = 0; i < args.length; i++) {
@@ -33,5 +36,5 @@ function projectsLast(args) {
     }
     while (i + 1 < args.length && projects.has(args[i + 1])) selected.push(args[++i]);
   }
-  return selected.length > 0 ? [...rest, '--selectProjects', ...selected] : rest;
+  return [...rest, '--selectProjects', ...(selected.length > 0 ? selected : ['unit', 'integration', 'e2e'])];
 }

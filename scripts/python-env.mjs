@@ -84,11 +84,27 @@ export function requireScanToolsOrExplain() {
   return null;
 }
 
+/**
+ * moto's server (.venv-aws from requirements-aws.txt) for `npm run test:aws`; the bin directory,
+ * or null when it could not be built (scripts/test-aws.mjs decides between skip and failure).
+ */
+export function ensureAwsEmulatorVenv() {
+  return ensureVenv('.venv-aws', 'requirements-aws.txt');
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const py = requirePythonOrExplain();
   if (py) console.log(py);
   if (process.argv.includes('--scan')) {
     const bin = requireScanToolsOrExplain();
     if (bin) console.log(bin);
+  }
+  if (process.argv.includes('--aws')) {
+    const bin = ensureAwsEmulatorVenv();
+    if (!bin) {
+      console.error('[python] FAILED: .venv-aws (requirements-aws.txt: moto) could not be built');
+      process.exit(1);
+    }
+    console.log(bin);
   }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm test`: Python env (for the Glue job, ONNX checks, linters, peers), typecheck, jest (unit,
-// integration, e2e), pytest; then one closing line that adds up every runner.
+// integration, e2e), jest against the AWS emulators (aws), pytest; then one closing line that adds up every runner.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -50,6 +50,19 @@ if (step('jest', process.execPath, [resolve(root, 'scripts/jest.mjs'), ...jestAr
 const jestFile = resolve(results, 'jest.json');
 if (existsSync(jestFile)) {
   const j = JSON.parse(readFileSync(jestFile, 'utf8'));
+  totals.passed += j.passed;
+  totals.failed += j.failed;
+  totals.skipped += j.skipped;
+} else {
+  totals.failed++;
+}
+
+// The AWS adapters against the emulators (moto, PostgreSQL + data-api-local): its own jest run,
+// which starts and stops them (scripts/test-aws.mjs); it skips loudly outside CI when a tool is missing.
+if (step('aws emulators', process.execPath, [resolve(root, 'scripts/test-aws.mjs')]) !== 0) failedSteps++;
+const awsFile = resolve(results, 'jest-aws.json');
+if (existsSync(awsFile)) {
+  const j = JSON.parse(readFileSync(awsFile, 'utf8'));
   totals.passed += j.passed;
   totals.failed += j.failed;
   totals.skipped += j.skipped;

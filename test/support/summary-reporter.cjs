@@ -1,5 +1,6 @@
 // Writes jest's totals to .test-results/jest.json so scripts/test.mjs can print one closing line
-// that adds up every runner (jest + pytest).
+// that adds up every runner (jest + pytest). CREDIT_RISK_JEST_SUMMARY names another file, for a second
+// jest run in the same `npm test` (scripts/test-aws.mjs writes jest-aws.json).
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -12,7 +13,10 @@ class SummaryReporter {
       failed: results.numFailedTests + results.numRuntimeErrorTestSuites,
       skipped: results.numPendingTests + results.numTodoTests,
     };
-    fs.writeFileSync(path.join(dir, 'jest.json'), JSON.stringify(summary));
+    fs.writeFileSync(
+      path.join(dir, process.env.CREDIT_RISK_JEST_SUMMARY || 'jest.json'),
+      JSON.stringify(summary),
+    );
   }
 }
 module.exports = SummaryReporter;

@@ -8,7 +8,9 @@ const EXECUTION = 'arn:aws:states:eu-west-1:123456789012:execution:credit-risk-d
 const NOW = Date.parse('2026-03-02T10:00:00Z');
 const sfn = mockClient(SFNClient);
 
-beforeEach(() => sfn.reset());
+beforeEach(() => {
+  sfn.reset();
+});
 
 describe('stepFunctionsStarter.start', () => {
   it('a fresh start (the execution began as the request was sent) is started', async () => {
