@@ -5,7 +5,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { CloudWatchMetricsReader } from '#lib/adapters/aws/cloudwatch-metrics-reader.ts';
 import { LambdaAliasDeployer } from '#lib/adapters/aws/lambda-alias-deployer.ts';
-import { RdsDataFeatureStore } from '#lib/adapters/aws/rds-data-feature-store.ts';
+import { RdsDataFeatureStore, rdsDataLimitsFrom } from '#lib/adapters/aws/rds-data-feature-store.ts';
 import { S3ObjectStore } from '#lib/adapters/aws/s3-object-store.ts';
 import { runningExecutionsLister, stepFunctionsStarter } from '#lib/adapters/aws/step-functions-starter.ts';
 import type { TrainingStarter } from '#lib/monitoring/drift-check.ts';
@@ -31,6 +31,7 @@ import type { ObjectStore } from '#lib/ports/object-store.ts';
  * | DB_CLUSTER_ARN   | featureStore: Aurora cluster (Data API) | arn:aws:rds:eu-west-1:123:cluster:cr-dev |
  * | DB_SECRET_ARN    | featureStore: database credentials secret | arn:aws:secretsmanager:...:secret:...  |
  * | DB_NAME          | featureStore: database name (default creditrisk) | creditrisk                       |
+ * | DB_MAX_REQUEST_BYTES, DB_MAX_ROWS_PER_BATCH | featureStore: Data API chunking (default 3 MiB, 2,000 rows) | 90000 |
  * | PREDICT_FUNCTION_NAME | deployer: the predict function whose versions the canary moves | credit-risk-dev-predict |
  * | PREDICT_ALIAS    | deployer: the alias API Gateway calls (default live) | live                             |
  * | TRAINING_STATE_MACHINE_ARN | trainingStarter: the training state machine | arn:aws:states:...:stateMachine:... |
@@ -107,11 +108,15 @@ export function createAwsRoot(env: NodeJS.ProcessEnv = process.env): AwsRoot {
       return once(
         'featureStore',
         () =>
-          new RdsDataFeatureStore(root.rdsData, {
-            resourceArn: requiredEnv('DB_CLUSTER_ARN', env),
-            secretArn: requiredEnv('DB_SECRET_ARN', env),
-            database: env.DB_NAME || 'creditrisk',
-          }),
+          new RdsDataFeatureStore(
+            root.rdsData,
+            {
+              resourceArn: requiredEnv('DB_CLUSTER_ARN', env),
+              secretArn: requiredEnv('DB_SECRET_ARN', env),
+              database: env.DB_NAME || 'creditrisk',
+            },
+            rdsDataLimitsFrom(env),
+          ),
       );
     },
     get deployer() {

@@ -52,6 +52,26 @@ export interface RdsDataLimits {
 export const RDS_DATA_LIMITS: RdsDataLimits = { maxRequestBytes: 3 * 1024 * 1024, maxRowsPerBatch: 2_000 };
 
 /**
+ * The limits from the environment: DB_MAX_REQUEST_BYTES and DB_MAX_ROWS_PER_BATCH override the
+ * defaults above (an emulator such as data-api-local takes only ~100 KB per request; a proxy in
+ * front of the Data API may take less than 4 MiB). Anything but a positive whole number is refused.
+ */
+export function rdsDataLimitsFrom(env: Record<string, string | undefined>): RdsDataLimits {
+  const read = (name: string, fallback: number, min: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min)
+      throw new Error(`${name} must be a whole number >= ${min}, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+  return {
+    maxRequestBytes: read('DB_MAX_REQUEST_BYTES', RDS_DATA_LIMITS.maxRequestBytes, 4_096),
+    maxRowsPerBatch: read('DB_MAX_ROWS_PER_BATCH', RDS_DATA_LIMITS.maxRowsPerBatch, 1),
+  };
+}
+
+/**
  * The online feature store on Aurora PostgreSQL through the RDS Data API (no VPC, no connection
  * pool in the Lambda), with the same SQL text as PGlite (lib/features/online-store-sql.ts).
  *

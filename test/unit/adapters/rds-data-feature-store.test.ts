@@ -11,7 +11,11 @@ import {
   RollbackTransactionCommand,
 } from '@aws-sdk/client-rds-data';
 import { mockClient } from 'aws-sdk-client-mock';
-import { RdsDataFeatureStore } from '#lib/adapters/aws/rds-data-feature-store.ts';
+import {
+  RDS_DATA_LIMITS,
+  RdsDataFeatureStore,
+  rdsDataLimitsFrom,
+} from '#lib/adapters/aws/rds-data-feature-store.ts';
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
 import {
   COUNT_STAGING,
@@ -284,5 +288,23 @@ describe('RdsDataFeatureStore (aws-sdk-client-mock, exact Data API requests)', (
       /more than a whole Data API request/,
     );
     expect(rdsMock.commandCalls(RollbackTransactionCommand)).toHaveLength(1);
+  });
+});
+
+describe('rdsDataLimitsFrom (the chunk size is a setting)', () => {
+  it('keeps the Data API defaults when nothing is set', () => {
+    expect(rdsDataLimitsFrom({})).toEqual(RDS_DATA_LIMITS);
+  });
+
+  it('takes DB_MAX_REQUEST_BYTES and DB_MAX_ROWS_PER_BATCH', () => {
+    expect(rdsDataLimitsFrom({ DB_MAX_REQUEST_BYTES: '90000', DB_MAX_ROWS_PER_BATCH: '50' })).toEqual({
+      maxRequestBytes: 90_000,
+      maxRowsPerBatch: 50,
+    });
+  });
+
+  it('refuses a value that is not a positive whole number, naming the variable', () => {
+    expect(() => rdsDataLimitsFrom({ DB_MAX_REQUEST_BYTES: '100kb' })).toThrow(/DB_MAX_REQUEST_BYTES/);
+    expect(() => rdsDataLimitsFrom({ DB_MAX_ROWS_PER_BATCH: '0' })).toThrow(/DB_MAX_ROWS_PER_BATCH/);
   });
 });

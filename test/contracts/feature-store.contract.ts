@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import type { CustomerFeatureRow } from '#lib/features/online.ts';
+import type { FeatureStore } from '#lib/ports/feature-store.ts';
+
+/**
+ * The FeatureStore contract (the online store): PGlite locally, Aurora PostgreSQL through the RDS
+ * Data API in AWS (on the emulators: PostgreSQL behind data-api-local). `open` gives a store over an
+ * empty database; init() is part of the contract.
+ */
+export interface FeatureStoreSubject {
+  store: FeatureStore;
+  close?(): Promise<void>;
+}
+
+export function customer(
+  id: number,
+  snapshotId: string,
+  over: Partial<CustomerFeatureRow> = {},
+): CustomerFeatureRow {
+  return {
+    id: String(id),
+    snapshotId,
+    nbLoans: 3,
+    sumLoanAmount: 300.1 + id / 7, // not representable in few digits: must round-trip bit for bit
+    lastLoanDate: '2021-06-30',
+    nbLoansBeforeLastDate: 2,
+    sumLoanAmountBeforeLastDate: 200.05,
+    previousLoanDate: '2020-12-31',
+    birthday: '1980-02-29',
+    jobStartDate: '2010-01-15',
+    flagOwnCar: 1,
+    amtIncomeTotal: 112500.5,
+    ...over,
+  };
+}
+
+export function customers(snapshotId: string, from: number, n: number): CustomerFeatureRow[] {
+  return Array.from({ length: n }, (_, i) => customer(from + i, snapshotId));
+}
+
+export function featureStoreContract(open: () => Promise<FeatureStoreSubject>): void {
+  let subject: FeatureStoreSubject;
+  let store: FeatureStore;
+
+  beforeAll(async () => {
+    subject = await open();
+    store = subject.store;
+  }, 120_000);
+  afterAll(async () => {
+    await store?.close();
+    await subject?.close?.();
+  });
+
+  it('init is idempotent; an empty store has no snapshot, unknown customers are undefined, ping answers', async () => {
+    await store.init();
+    await store.init();
+    expect(await store.currentSnapshot()).toBeUndefined();
+    expect(await store.get('5008804')).toBeUndefined();
+    await expect(store.ping()).resolves.toBeUndefined();
+  });
+
+  it('every column type reads back as written: text, integers, doubles bit for bit, dates, nulls', async () => {
+    const full = customer(6, 'A');
+    const nulls = customer(7, 'A', {
+      birthday: null,
+      jobStartDate: null,
+      flagOwnCar: null,
+      nbLoansBeforeLastDate: 0,
+      sumLoanAmountBeforeLastDate: 0,
+      previousLoanDate: null,
+      amtIncomeTotal: null,
+    });
+    const edges = customer(8, 'A', {
+      jobStartDate: '3024-11-02',
+      birthday: '1900-01-01',
+      flagOwnCar: 0,
+      nbLoans: 2_147_483_647,
+      sumLoanAmount: 0.1 + 0.2,
+      sumLoanAmountBeforeLastDate: 1.7976931348623157e308,
+      amtIncomeTotal: 5e-324,
+    });
+    const text = customer(9, 'A');
+    text.id = 'O\'Brien "9" é';
+    expect(
+      await store.replaceSnapshot('A', [
+        [full, nulls],
+        [edges, text],
+      ]),
+    ).toEqual({ rows: 4 });
+    expect(await store.currentSnapshot()).toBe('A');
+    expect(await store.get('6')).toEqual(full);
+    expect(await store.get('7')).toEqual(nulls);
+    expect(await store.get('8')).toEqual(edges);
+    expect(await store.get(text.id)).toEqual(text);
+  });
+
+  it('tags every row with the snapshot being loaded, and a load replaces, never merges', async () => {
+    await store.replaceSnapshot('B', [[customer(6, 'stale')]]);
+    expect((await store.get('6'))?.snapshotId).toBe('B');
+    expect(await store.get('7')).toBeUndefined();
+    expect(await store.currentSnapshot()).toBe('B');
+  });
+
+  it('a snapshot larger than one request goes in whole', async () => {
+    const n = 1_500;
+    const batches = [customers('BIG', 0, 700), customers('BIG', 700, 800)];
+    expect(await store.replaceSnapshot('BIG', batches)).toEqual({ rows: n });
+    for (const id of [0, 699, 700, 1_499]) expect(await store.get(String(id))).toEqual(customer(id, 'BIG'));
+    expect(await store.get(String(n))).toBeUndefined();
+  }, 120_000);
+
+  it('rolls back a load that fails half way: the previous snapshot stays whole and served', async () => {
+    await store.replaceSnapshot('C', [customers('C', 100, 50)]);
+    async function* failing(): AsyncGenerator<CustomerFeatureRow[]> {
+      yield customers('D', 1000, 600);
+      yield customers('D', 1600, 600);
+      throw new Error('disk full while reading online.parquet');
+    }
+    await expect(store.replaceSnapshot('D', failing())).rejects.toThrow(/disk full/);
+    expect(await store.currentSnapshot()).toBe('C');
+    expect(await store.get('1000')).toBeUndefined();
+    expect((await store.get('120'))?.snapshotId).toBe('C');
+    await store.replaceSnapshot('E', [customers('E', 100, 10)]);
+    expect(await store.currentSnapshot()).toBe('E');
+  }, 120_000);
+
+  it('refuses a snapshot with two rows for one customer (duplicate id) and keeps the current one', async () => {
+    await expect(
+      store.replaceSnapshot('F', [[customer(1, 'F'), customer(2, 'F')], [customer(1, 'F')]]),
+    ).rejects.toThrow(/unique|duplicate/i);
+    expect(await store.currentSnapshot()).toBe('E');
+    expect(await store.get('2')).toBeUndefined();
+    expect((await store.get('105'))?.snapshotId).toBe('E');
+  });
+
+  it('swaps atomically: a reader sees the old snapshot or the new one, never a mix', async () => {
+    await store.replaceSnapshot('OLD', [customers('OLD', 0, 300)]);
+    let loadDone = false;
+    async function* slowBatches(): AsyncGenerator<CustomerFeatureRow[]> {
+      for (let i = 0; i < 10; i++) {
+        yield customers('NEW', 200 + i * 30, 30);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    const load = store.replaceSnapshot('NEW', slowBatches()).finally(() => {
+      loadDone = true;
+    });
+    const seen: Array<{ onlyNew?: string; onlyOld?: string; shared?: string }> = [];
+    while (!loadDone) {
+      const [onlyNew, onlyOld, shared] = await Promise.all([
+        store.get('499'),
+        store.get('5'),
+        store.get('250'),
+      ]);
+      seen.push({ onlyNew: onlyNew?.snapshotId, onlyOld: onlyOld?.snapshotId, shared: shared?.snapshotId });
+      await new Promise((r) => setImmediate(r));
+    }
+    await load;
+    expect(seen.length).toBeGreaterThan(1);
+    let switched = false;
+    for (const s of seen) {
+      if (s.shared === 'NEW') switched = true;
+      if (switched) expect(s).toEqual({ onlyNew: 'NEW', onlyOld: undefined, shared: 'NEW' });
+      else expect(s).toEqual({ onlyNew: undefined, onlyOld: 'OLD', shared: 'OLD' });
+    }
+    expect(await store.currentSnapshot()).toBe('NEW');
+  }, 120_000);
+}
