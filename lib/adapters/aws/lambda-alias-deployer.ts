@@ -120,9 +120,16 @@ export class LambdaAliasDeployer implements Deployer {
   }
 
   async modelOf(functionVersion: string): Promise<string | undefined> {
-    const config = await this.lambda.send(
-      new GetFunctionConfigurationCommand({ FunctionName: this.functionName, Qualifier: functionVersion }),
-    );
-    return /model=([0-9a-f]{64})/.exec(config.Description ?? '')?.[1];
+    try {
+      const config = await this.lambda.send(
+        new GetFunctionConfigurationCommand({ FunctionName: this.functionName, Qualifier: functionVersion }),
+      );
+      return /model=([0-9a-f]{64})/.exec(config.Description ?? '')?.[1];
+    } catch (e) {
+      // An unknown version (Lambda: ResourceNotFoundException on the qualifier) serves no model,
+      // as the port says; found by the Deployer contract on moto.
+      if (e instanceof ResourceNotFoundException) return undefined;
+      throw e;
+    }
   }
 }

@@ -85,3 +85,31 @@ export async function newDatabase(rds: RDSDataClient, prefix: string): Promise<R
 
 /** data-api-local takes at most ~100 KB per request (express' default body limit). */
 export const DATA_API_LOCAL_MAX_REQUEST_BYTES = 90_000;
+
+/**
+ * An IAM role Lambda may assume (moto checks that a function's role exists). Through IAM's query
+ * API: the project has no IAM client, and only the emulator setup needs one.
+ */
+export async function lambdaRole(name: string): Promise<string> {
+  const params = new URLSearchParams({
+    Action: 'CreateRole',
+    Version: '2010-05-08',
+    RoleName: name,
+    AssumeRolePolicyDocument: JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+      ],
+    }),
+  });
+  const res = await fetch(motoUrl(), {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0`,
+    },
+    body: params.toString(),
+  });
+  if (!res.ok) throw new Error(`IAM CreateRole: HTTP ${res.status} ${await res.text()}`);
+  return `arn:aws:iam::${ACCOUNT}:role/${name}`;
+}
