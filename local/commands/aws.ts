@@ -19,7 +19,7 @@ import { runDecision, runModelVersion } from '#lib/pipeline/run-record.ts';
 import { canaryDeadline, canaryExpired } from '#lib/registry/aliases.ts';
 import { DEFAULT_MODEL_NAME, ModelRegistry, shortId } from '#lib/registry/registry.ts';
 import { aliasLine, cliActor, reportChange, short } from '#local/registry-view.ts';
-import { formatRunStatus } from '#local/runs/run-view.ts';
+import { formatHistory, formatRunStatus } from '#local/runs/run-view.ts';
 
 /**
  * `credit-risk aws ...`: operate the deployed system from a laptop with the caller's AWS
@@ -304,6 +304,54 @@ async function modelsStatus(options: ModelsOptions): Promise<void> {
   out(problems.length === 0 ? 'in agreement' : problems.map((p) => `MISMATCH: ${p}`).join('\n'));
 }
 
+/** The newest executions of the machine, each folded from its history like `pipeline status`. */
+async function pipelineHistory(options: PipelineOptions & { limit: string }): Promise<void> {
+  const limit = Number(options.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+    throw new InputError(
+      'BAD_LIMIT',
+      `--limit must be a whole number from 1 to 100, got ${JSON.stringify(options.limit)}`,
+    );
+  const machine = stateMachineArn(options);
+  const sfn = new SFNClient({ region: region(options) });
+  const listed = await sfn.send(new ListExecutionsCommand({ stateMachineArn: machine, maxResults: limit }));
+  const runs = [];
+  for (const e of listed.executions ?? []) {
+    if (!e.executionArn) continue;
+    const record = recordFromHistory({
+      executionId: e.name ?? e.executionArn,
+      stateMachine: machine.split(':').at(-1) ?? machine,
+      startedAt: e.startDate ?? new Date(0),
+      history: await fullHistory(sfn, e.executionArn),
+      status: e.status,
+    });
+    runs.push({ execution: e, record });
+  }
+  if (options.json) {
+    out(
+      JSON.stringify(
+        runs.map(({ execution: e, record }) => ({
+          name: e.name ?? null,
+          executionArn: e.executionArn,
+          status: e.status ?? null,
+          decision: runDecision(record),
+          modelVersion: runModelVersion(record),
+          startDate: e.startDate?.toISOString() ?? null,
+          stopDate: e.stopDate?.toISOString() ?? null,
+        })),
+        null,
+        2,
+      ),
+    );
+    return;
+  }
+  out(
+    runs.length === 0
+      ? `state machine ${machine} has no executions yet`
+      : formatHistory(runs.map((r) => r.record)),
+  );
+}
+
 export function register(program: Command): void {
   const aws = program
     .command('aws')
@@ -317,6 +365,7 @@ export function register(program: Command): void {
         '  export CREDIT_RISK_TRAINING_STATE_MACHINE_ARN=arn:aws:states:eu-west-1:123456789012:stateMachine:credit-risk-prod-training\n' +
         '  credit-risk aws pipeline run --input raw/2025/03/loans.csv\n' +
         '  credit-risk aws pipeline status              # the latest execution\n' +
+        '  credit-risk aws pipeline history --limit 5   # the newest executions and their outcome\n' +
         '  credit-risk aws glue run --input s3://credit-risk-prod-raw/raw/big/ --output s3://credit-risk-prod-features/features/snapshot=big-1/\n' +
         '  credit-risk aws glue status jr_0123456789abcdef\n' +
         '  credit-risk aws models rollback --models-bucket BUCKET --function-name credit-risk-prod-predict\n',
@@ -374,6 +423,16 @@ export function register(program: Command): void {
     .action(async (execution: string | undefined, options: PipelineOptions) =>
       pipelineStatus(options, execution),
     );
+  pipeline
+    .command('history')
+    .description(
+      'the newest executions, newest first: status, decision, model, seconds (one history read each)',
+    )
+    .option('--limit <n>', 'at most this many executions (1-100)', '20')
+    .option('--state-machine-arn <arn>', 'default $CREDIT_RISK_TRAINING_STATE_MACHINE_ARN')
+    .option('--region <region>', 'default $AWS_REGION')
+    .option('--json', 'one summary object per execution')
+    .action(async (options: PipelineOptions & { limit: string }) => pipelineHistory(options));
 
   const models = aws
     .command('models')

@@ -4,14 +4,8 @@ import { LambdaAliasDeployer } from '#lib/adapters/aws/lambda-alias-deployer.ts'
 import { SnsNotifier } from '#lib/adapters/aws/sns-notifier.ts';
 import { deployerContract } from '../contracts/deployer.contract.ts';
 import { notifierContract } from '../contracts/notifier.contract.ts';
-import {
-  ACCOUNT,
-  REGION,
-  describeWithEmulators,
-  lambdaRole,
-  motoUrl,
-  uniqueName,
-} from './support/emulators.ts';
+import { sqs } from './support/deployment.ts';
+import { ACCOUNT, REGION, describeWithEmulators, lambdaRole, uniqueName } from './support/emulators.ts';
 
 const image = (n: number) =>
   `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/credit-risk-test-predict@sha256:${String(n).repeat(64).slice(0, 64)}`;
@@ -46,21 +40,6 @@ describeWithEmulators('Deployer contract: LambdaAliasDeployer on moto Lambda ver
     };
   });
 });
-
-/** moto's SQS over its JSON protocol (the project has no SQS client: only a test subscriber needs one). */
-async function sqs(action: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const res = await fetch(motoUrl(), {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-amz-json-1.0',
-      'x-amz-target': `AmazonSQS.${action}`,
-      authorization: `AWS4-HMAC-SHA256 Credential=test/20260101/${REGION}/sqs/aws4_request, SignedHeaders=host, Signature=0`,
-    },
-    body: JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`SQS ${action}: HTTP ${res.status} ${await res.text()}`);
-  return (await res.json()) as Record<string, unknown>;
-}
 
 describeWithEmulators('Notifier contract: SnsNotifier on a moto SNS topic', () => {
   notifierContract(async () => {
