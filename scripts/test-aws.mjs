@@ -68,11 +68,13 @@ for (const [signal, code] of [
   });
 }
 
+// --runInBand: moto's Lambda answers invokes from one queue per region, which the suites fill in
+// order; two suites at once would take each other's answers.
 const t1 = Date.now();
 const status = await new Promise((done) => {
   jest = spawn(
     process.execPath,
-    [resolve(root, 'scripts/jest.mjs'), '--selectProjects', 'aws', ...process.argv.slice(2)],
+    [resolve(root, 'scripts/jest.mjs'), '--runInBand', '--selectProjects', 'aws', ...process.argv.slice(2)],
     {
       cwd: root,
       stdio: 'inherit',
