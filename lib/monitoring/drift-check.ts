@@ -12,6 +12,7 @@ import {
 } from './drift-report.ts';
 import { checkScoreDrift, type ScoreDrift } from './score-drift.ts';
 import { DEFAULT_MIN_ROWS, DEFAULT_WINDOW_DAYS, readSnapshotWindow } from './snapshot-window.ts';
+import type { RunningExecution, TrainingStarter } from '#lib/ports/training-starter.ts';
 
 /**
  * The drift check end to end, on ports only (the drift-check Lambda and `credit-risk monitor drift`
@@ -52,29 +53,8 @@ export const RETRAIN_MARKER_PREFIX = `${DRIFT_PREFIX}retrains/`;
 export const DEFAULT_COOLDOWN_DAYS = 7;
 const DAY_MS = 86_400_000;
 
-/** A training execution in flight. */
-export interface RunningExecution {
-  name: string;
-  /** ISO 8601. */
-  startedAt: string;
-}
-
-/** Starts the training state machine (Step Functions in AWS, the local runner locally). */
-export interface TrainingStarter {
-  /**
-   * `name` identifies the run: a second start with the same name starts nothing and answers
-   * `started: false` (Step Functions' ExecutionAlreadyExists).
-   */
-  start(request: {
-    name: string;
-    input: Record<string, unknown>;
-  }): Promise<{ started: boolean; executionId: string }>;
-  /**
-   * The training executions running now, whoever started them (Step Functions: ListExecutions
-   * with status RUNNING; locally: the run records still running). Throws if it cannot tell.
-   */
-  running(): Promise<RunningExecution[]>;
-}
+// The port moved to lib/ports/training-starter.ts; re-exported for the modules that import it from here.
+export type { RunningExecution, TrainingStarter } from '#lib/ports/training-starter.ts';
 
 export interface DriftCheckConfig {
   modelName?: string;

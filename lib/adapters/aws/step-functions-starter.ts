@@ -4,7 +4,7 @@ import {
   type SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import type { RunningExecution, TrainingStarter } from '#lib/monitoring/drift-check.ts';
+import type { RunningExecution, TrainingStarter } from '#lib/ports/training-starter.ts';
 
 /**
  * How far the service's clock may run behind ours before a fresh start would look like an earlier
