@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalTrainingStarter } from '#lib/adapters/local/local-training-starter.ts';
 import { InputError } from '#lib/errors.ts';
 import { DEFAULT_PSI_THRESHOLD, fmt, type FeatureDrift } from '#lib/monitoring/drift-report.ts';
 import {
@@ -69,24 +71,29 @@ function localStarter(
   flags: DriftFlags,
   log: (line: string) => void,
 ): TrainingStarter & { failed?: RunRecord } {
-  const starter: TrainingStarter & { failed?: RunRecord } = {
+  const runs: { failed?: RunRecord } = {};
+  // Named starts as in Step Functions: a name (drift-<date>-<champion>) starts at most one run.
+  const starter = new LocalTrainingStarter(join(root.home.root, 'training-starts'), {
     async running() {
       return localRunningTrainings(root);
     },
-    async start({ name, input }) {
+    async run(input) {
       // The local runner needs the raw object (in AWS the state machine's default, raw/, applies).
       const withRaw = { ...input, input: retrainInput(root, flags.input) };
-      log(`drift above the threshold: running the training pipeline on ${withRaw.input} (${name})`);
+      log(`drift above the threshold: running the training pipeline on ${withRaw.input}`);
       const { record, seconds } = await runTraining(root, { input: withRaw, traffic: flags.traffic, log });
       const s = summary(record, seconds);
       log(
         `${s.executionId}: ${s.status}${s.decision ? `, ${s.decision}` : ''} in ${s.seconds} s (credit-risk pipeline status ${s.executionId})`,
       );
-      if (record.status === 'failed') starter.failed = record;
-      return { started: true, executionId: record.executionId };
+      if (record.status === 'failed') runs.failed = record;
+      return { executionId: record.executionId };
     },
+  });
+  // A getter, read after the run: Object.assign would copy the value at this point (none yet).
+  return Object.defineProperty(starter, 'failed', { get: () => runs.failed }) as LocalTrainingStarter & {
+    failed?: RunRecord;
   };
-  return starter;
 }
 
 function featureLine(f: FeatureDrift): string {
