@@ -228,6 +228,85 @@ describe('credit-risk aws pipeline', () => {
     });
     expect(r.out).toContain('status    running');
   });
+
+  it('history lists the newest executions, each folded from its own history', async () => {
+    const started = new Date('2026-03-02T10:00:00Z');
+    sfn.on(ListExecutionsCommand).resolves({
+      executions: [
+        {
+          executionArn: EXECUTION,
+          stateMachineArn: MACHINE,
+          name: 'run-7',
+          status: 'SUCCEEDED',
+          startDate: started,
+        },
+      ],
+    });
+    sfn.on(GetExecutionHistoryCommand).resolves({
+      events: [
+        {
+          type: 'ExecutionStarted',
+          id: 1,
+          timestamp: started,
+          executionStartedEventDetails: { input: '{}' },
+        },
+        {
+          type: 'ExecutionSucceeded',
+          id: 2,
+          timestamp: new Date(started.getTime() + 5000),
+          executionSucceededEventDetails: { output: '{"status":"rejected","modelVersion":"abc"}' },
+        },
+      ],
+    });
+    const r = await cli(
+      'aws',
+      'pipeline',
+      'history',
+      '--json',
+      '--limit',
+      '5',
+      '--state-machine-arn',
+      MACHINE,
+      '--region',
+      'eu-west-1',
+    );
+    expect(r.code).toBe(0);
+    expect(sfn.commandCalls(ListExecutionsCommand)[0].args[0].input).toEqual({
+      stateMachineArn: MACHINE,
+      maxResults: 5,
+    });
+    expect(sfn.commandCalls(GetExecutionHistoryCommand)[0].args[0].input).toMatchObject({
+      executionArn: EXECUTION,
+    });
+    expect(JSON.parse(r.out)).toEqual([
+      {
+        name: 'run-7',
+        executionArn: EXECUTION,
+        status: 'SUCCEEDED',
+        decision: 'rejected',
+        modelVersion: 'abc',
+        startDate: started.toISOString(),
+        stopDate: null,
+      },
+    ]);
+  });
+
+  it('history refuses a limit outside 1-100 with exit code 2, calling nothing', async () => {
+    const r = await cli(
+      'aws',
+      'pipeline',
+      'history',
+      '--limit',
+      '0',
+      '--state-machine-arn',
+      MACHINE,
+      '--region',
+      'eu-west-1',
+    );
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--limit/);
+    expect(sfn.calls()).toHaveLength(0);
+  });
 });
 
 describe('credit-risk aws glue', () => {
