@@ -62,7 +62,14 @@ for (const [signal, code] of [
 ]) {
   process.on(signal, async () => {
     console.error(`[aws] ${signal}: stopping jest and the emulators`);
-    jest?.kill(signal);
+    // jest runs in a process group of its own (scripts/jest.mjs and the jest it spawns): end it whole.
+    if (jest?.pid && jest.exitCode === null) {
+      try {
+        process.kill(-jest.pid, signal);
+      } catch {
+        // already gone
+      }
+    }
     await stop();
     process.exit(code);
   });
@@ -78,6 +85,7 @@ const status = await new Promise((done) => {
     {
       cwd: root,
       stdio: 'inherit',
+      detached: true,
       env: { ...process.env, ...emulators.env, CREDIT_RISK_JEST_SUMMARY: summaryName },
     },
   );
