@@ -3,7 +3,7 @@ import { CreateJobCommand, GetJobRunCommand, GlueClient } from '@aws-sdk/client-
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import type { TurnDecision } from '#lib/pipeline/training-turn.ts';
-import { cli, deployStack, finished, history } from './support/deployment.ts';
+import { cli, deployStack, finished, history, reached } from './support/deployment.ts';
 import { describeWithEmulators, newBucket, queueLambdaResults, uniqueName } from './support/emulators.ts';
 
 /** `credit-risk aws pipeline run|status` and `aws glue run|status` as an operator runs them, on moto. */
@@ -43,10 +43,7 @@ describeWithEmulators('credit-risk aws ... against the emulators', () => {
     expect(executionArn).toBe(`${machine.replace(':stateMachine:', ':execution:')}:${name}`);
     // The execution reaches WaitForTurn a moment after StartExecution answers.
     const sfn = new SFNClient({});
-    for (let i = 0; i < 100; i++) {
-      if ((await history(sfn, executionArn)).some((e) => e.type === 'WaitStateEntered')) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await reached(sfn, executionArn, 'WaitStateEntered');
     const status = JSON.parse(
       cli(['aws', 'pipeline', 'status', name, '--json', '--state-machine-arn', machine]).stdout,
     ) as {

@@ -3,7 +3,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { stepFunctionsStarter } from '#lib/adapters/aws/step-functions-starter.ts';
 import type { TurnDecision } from '#lib/pipeline/training-turn.ts';
 import { trainingStarterContract } from '../contracts/training-starter.contract.ts';
-import { deployStack } from './support/deployment.ts';
+import { deployStack, reached } from './support/deployment.ts';
 import { describeWithEmulators, newBucket, queueLambdaResults, uniqueName } from './support/emulators.ts';
 
 /**
@@ -36,8 +36,10 @@ describeWithEmulators('TrainingStarter contract: stepFunctionsStarter on moto St
         const running = await sfn.send(
           new ListExecutionsCommand({ stateMachineArn: machine, statusFilter: 'RUNNING' }),
         );
-        for (const e of running.executions ?? [])
+        for (const e of running.executions ?? []) {
+          await reached(sfn, e.executionArn!, 'WaitStateEntered');
           await sfn.send(new StopExecutionCommand({ executionArn: e.executionArn, cause: 'test done' }));
+        }
         sfn.destroy();
       },
     };

@@ -26,6 +26,7 @@ import {
   finished,
   history,
   lambdaPayloads,
+  reached,
   receivedNotifications,
   type EmulatedStack,
 } from './support/deployment.ts';
@@ -328,6 +329,7 @@ describeWithEmulators('training state machine on moto, answered by the real hand
       started: false,
     });
 
+    await reached(sfn, arn, 'WaitStateEntered');
     const running = await stepFunctionsStarter(sfn, trainingArn).running();
     expect(running.map((r) => r.name)).toContain(first.executions[0].name);
     const status = JSON.parse(

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { CreateFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { CreateFunctionCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import {
   CreateStateMachineCommand,
@@ -80,6 +80,7 @@ export async function deployStack(options: {
       );
       functions[n] = created.FunctionArn!;
     }
+    await drainLambdaAnswers(lambda, functions.extract);
     const topic = await sns.send(new CreateTopicCommand({ Name: uniqueName('notifications') }));
     const queueName = uniqueName('subscriber');
     const { QueueUrl } = (await sqs('CreateQueue', { QueueName: queueName })) as { QueueUrl: string };
@@ -131,6 +132,20 @@ export async function deployStack(options: {
     sns.destroy();
     sfn.destroy();
   }
+}
+
+/**
+ * Empties moto's Lambda answer queue of this region, so a suite never gets answers another suite
+ * left behind (a run stopped before its invoke): invoke until the answer is the echo of the
+ * payload, which moto gives when its queue is empty.
+ */
+async function drainLambdaAnswers(lambda: LambdaClient, functionArn: string): Promise<void> {
+  const probe = JSON.stringify({ probe: uniqueName('drain') });
+  for (let i = 0; i < 1000; i++) {
+    const out = await lambda.send(new InvokeCommand({ FunctionName: functionArn, Payload: probe }));
+    if (new TextDecoder().decode(out.Payload) === probe) return;
+  }
+  throw new Error('moto still answers from its Lambda queue after 1,000 invokes');
 }
 
 /** An empty zip archive (the end-of-central-directory record alone). */
@@ -188,4 +203,22 @@ export function cli(args: string[]): { status: number; stdout: string; stderr: s
     timeout: 60_000,
   });
   return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Waits until the execution's history holds an event of `type` (e.g. WaitStateEntered: it has
+ * taken its queued Lambda answer and waits). Stopping a run before it took its answer would leave
+ * that answer in moto's queue for the next suite's first invoke.
+ */
+export async function reached(
+  sfn: SFNClient,
+  executionArn: string,
+  type: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const t0 = Date.now();
+  while (!(await history(sfn, executionArn)).some((e) => e.type === type)) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${executionArn} has no ${type} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
