@@ -27,6 +27,7 @@ import {
   type SnapshotAuditEntry,
 } from './snapshot-history.ts';
 import { readOnlineRows } from './snapshot-reader.ts';
+import { CURRENT_KEY, FEATURES_AUDIT_PREFIX, snapshotKeys, SNAPSHOTS_PREFIX } from './offline-layout.ts';
 
 /**
  * Publishing a snapshot: a built directory (what `features build` wrote), or a snapshot already in
@@ -54,7 +55,7 @@ import { readOnlineRows } from './snapshot-reader.ts';
  * snapshot is not rewritten. Publishing the same directory twice is a cheap success.
  */
 
-export const CURRENT_KEY = 'features/CURRENT';
+export { CURRENT_KEY, snapshotKeys } from './offline-layout.ts';
 
 export interface CurrentSnapshotPointer {
   snapshotId: string;
@@ -68,19 +69,6 @@ export interface CurrentSnapshotPointer {
  * function, the history and rollback read it too). `online` (the per-customer rows) is what
  * makes a stored snapshot restorable by `features rollback` and `features publish --id`.
  */
-export function snapshotKeys(snapshotId: string): {
-  part: string;
-  online: string;
-  quarantine: string;
-  manifest: string;
-} {
-  return {
-    part: `features/snapshot=${snapshotId}/part-00000.parquet`,
-    online: `features/snapshot=${snapshotId}/online.parquet`,
-    quarantine: `quarantine/snapshot=${snapshotId}/quarantine.csv`,
-    manifest: `features/snapshot=${snapshotId}/manifest.json`,
-  };
-}
 
 /** The prefix of every snapshot folder; `features/snapshot=<id>/`. */
 const SNAPSHOT_FOLDER = /^features\/snapshot=([A-Za-z0-9._-]{1,128})\/manifest\.json$/;
@@ -158,7 +146,7 @@ export async function readCurrentSnapshot(
 
 /** The ids of every snapshot in the offline store (a folder with its manifest), sorted. */
 export async function listStoredSnapshots(objectStore: ObjectStore): Promise<string[]> {
-  return (await objectStore.list('features/snapshot='))
+  return (await objectStore.list(SNAPSHOTS_PREFIX))
     .map((o) => SNAPSHOT_FOLDER.exec(o.key)?.[1])
     .filter((id): id is string => id !== undefined);
 }
@@ -322,7 +310,7 @@ export async function rollbackSnapshot(options: RollbackOptions): Promise<Publis
       const stored = (await listStoredSnapshots(objectStore)).filter((id) => id !== current?.snapshotId);
       throw new InputError(
         'NO_ROLLBACK_TARGET',
-        `the audit log (${objectStore.describe('features/audit')}) names no snapshot current before ` +
+        `the audit log (${objectStore.describe(`${FEATURES_AUDIT_PREFIX}/audit`)}) names no snapshot current before ` +
           `${current?.snapshotId ?? 'now'}: give one with --to ID` +
           (stored.length > 0
             ? ` (stored: ${stored.slice(0, 10).join(', ')}${stored.length > 10 ? ', ...' : ''})`

@@ -1,6 +1,7 @@
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { AuditLog } from '#lib/registry/audit.ts';
 import type { GuardReason } from './publish-guards.ts';
+import { FEATURES_AUDIT_PREFIX } from './offline-layout.ts';
 
 /**
  * The audit log of the feature snapshot pointer (`features/CURRENT`): one object per publish,
@@ -12,7 +13,7 @@ import type { GuardReason } from './publish-guards.ts';
  * crash between the two leaves CURRENT without its entry, and the next publish of the same
  * snapshot (a re-run) appends the missing one (lib/features/publish.ts).
  */
-export const FEATURES_AUDIT_PREFIX = 'features';
+export { FEATURES_AUDIT_PREFIX } from './offline-layout.ts';
 /** How many earlier snapshots an entry remembers for rollback (one rollback pops one). */
 export const MAX_EARLIER_SNAPSHOTS = 20;
 

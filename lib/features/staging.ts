@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { PREPARED_FILES, PREPARED_VERSION, type PreparedInput } from './build.ts';
+import { STAGING_PREFIX } from './offline-layout.ts';
 
 /**
  * The features bucket's `staging/` prefix: where the Glue branch of the training machine keeps
@@ -20,7 +21,7 @@ import { PREPARED_FILES, PREPARED_VERSION, type PreparedInput } from './build.ts
  * bytes to the same keys and nothing is computed under two names. Staging is scratch: a
  * lifecycle rule expires it (infra/resources/storage.yml); the published snapshot is the artifact.
  */
-export const STAGING_PREFIX = 'staging/';
+export { STAGING_PREFIX } from './offline-layout.ts';
 
 /** `staging/<16 hex>/`, the only shape a publish request may name. */
 const STAGING_KEY = /^staging\/([0-9a-f]{16})\/$/;

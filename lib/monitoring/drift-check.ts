@@ -13,6 +13,7 @@ import {
 import { checkScoreDrift, type ScoreDrift } from './score-drift.ts';
 import { DEFAULT_MIN_ROWS, DEFAULT_WINDOW_DAYS, readSnapshotWindow } from './snapshot-window.ts';
 import type { RunningExecution, TrainingStarter } from '#lib/ports/training-starter.ts';
+import { DRIFT_PREFIX } from '#lib/features/offline-layout.ts';
 
 /**
  * The drift check end to end, on ports only (the drift-check Lambda and `credit-risk monitor drift`
@@ -48,7 +49,7 @@ import type { RunningExecution, TrainingStarter } from '#lib/ports/training-star
  * Nothing to compare (no champion, no card reference, no snapshot, no rows) is a `skipped`
  * outcome with the reason: no report, no metric, no retraining.
  */
-export const DRIFT_PREFIX = 'monitoring/drift/';
+export { DRIFT_PREFIX } from '#lib/features/offline-layout.ts';
 export const RETRAIN_MARKER_PREFIX = `${DRIFT_PREFIX}retrains/`;
 export const DEFAULT_COOLDOWN_DAYS = 7;
 const DAY_MS = 86_400_000;

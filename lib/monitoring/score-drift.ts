@@ -3,6 +3,7 @@ import { getJson, type ObjectStore } from '#lib/ports/object-store.ts';
 import type { BatchManifest } from '#lib/serving/batch-shards.ts';
 import { readDoubleColumns, selectNewestWindow, withParquetObjects } from './parquet-window.ts';
 import { psi, PSI_EPSILON } from './statistics.ts';
+import { batchRunsPrefix } from '#lib/features/offline-layout.ts';
 
 /**
  * Score drift of the champion from what batch scoring already writes, with no score reference in
@@ -78,9 +79,7 @@ export type ScoreDrift =
     }
   | { available: false; reason: string; modelVersion: string; completeRuns: number };
 
-export function batchRunsPrefix(modelName: string, modelVersion: string): string {
-  return `predictions/${modelName}/${modelVersion}/`;
-}
+export { batchRunsPrefix } from '#lib/features/offline-layout.ts';
 
 /**
  * The complete batch runs of one model version, oldest first (manifest createdAt, then snapshot

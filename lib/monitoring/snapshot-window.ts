@@ -1,6 +1,7 @@
 import { TIME_COLUMN } from '#lib/features/catalog.ts';
 import type { FeatureManifest } from '#lib/features/manifest.ts';
-import { CURRENT_KEY, readCurrentSnapshot } from '#lib/features/publish.ts';
+import { CURRENT_KEY, snapshotPrefix } from '#lib/features/offline-layout.ts';
+import { readCurrentSnapshot } from '#lib/features/publish.ts';
 import { sqlIdentifier } from '#lib/features/validate-rules.ts';
 import { getJson, type ObjectStore } from '#lib/ports/object-store.ts';
 import type { SnapshotWindow } from './drift-report.ts';
@@ -54,7 +55,7 @@ export async function readSnapshotWindow(options: WindowOptions): Promise<Window
   }
   if (!SNAPSHOT_ID.test(snapshotId))
     return { found: false, reason: `snapshot id ${JSON.stringify(snapshotId)} is not a valid id` };
-  const prefix = `features/snapshot=${snapshotId}/`;
+  const prefix = snapshotPrefix(snapshotId);
   const objects = await store.list(prefix);
   const manifestKey = `${prefix}manifest.json`;
   if (!objects.some((o) => o.key === manifestKey)) {

@@ -7,6 +7,12 @@ import type { Clock } from '#lib/ports/clock.ts';
 import { getJson, getText, type ObjectStore } from '#lib/ports/object-store.ts';
 import { scoreFeatureTable } from './batch-scoring.ts';
 import type { ServingModel } from './predictor.ts';
+import {
+  CURRENT_KEY as FEATURES_CURRENT_KEY,
+  predictionsCurrentKey,
+  predictionsPrefix,
+  snapshotPrefix,
+} from '#lib/features/offline-layout.ts';
 
 /**
  * Batch scoring of a whole feature snapshot in the object store, in the three steps the
@@ -22,24 +28,15 @@ import type { ServingModel } from './predictor.ts';
  *                 re-run of a snapshot and version already completed keeps the manifest's first
  *                 createdAt and runId and sets rescoredAt/rescoredRunId (docs/DECISIONS.md)
  *
- * Offline store layout (lib/features/publish.ts): features/snapshot=<id>/part-NNNNN.parquet and
- * manifest.json (written last: a folder without it is not a snapshot), features/CURRENT = JSON
- * {snapshotId, ...}. The keys are repeated here rather than imported so this module does not
- * depend on the publish code's other imports (the online store); a test holds them equal.
+ * Offline store layout: lib/features/offline-layout.ts (features/snapshot=<id>/part-NNNNN.parquet
+ * and manifest.json, written last; features/CURRENT = JSON {snapshotId, ...}).
  */
-export const FEATURES_CURRENT_KEY = 'features/CURRENT';
-
-export function snapshotPrefix(snapshotId: string): string {
-  return `features/snapshot=${snapshotId}/`;
-}
-
-export function predictionsPrefix(modelName: string, modelVersion: string, snapshotId: string): string {
-  return `predictions/${modelName}/${modelVersion}/snapshot=${snapshotId}/`;
-}
-
-export function predictionsCurrentKey(modelName: string): string {
-  return `predictions/${modelName}/CURRENT`;
-}
+export {
+  CURRENT_KEY as FEATURES_CURRENT_KEY,
+  predictionsCurrentKey,
+  predictionsPrefix,
+  snapshotPrefix,
+} from '#lib/features/offline-layout.ts';
 
 const SNAPSHOT_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const SHARD_FILE = /^part-[A-Za-z0-9._-]*\.parquet$/;
