@@ -57,6 +57,7 @@ let stack: EmulatedStack;
 let trainingArn: string;
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
+let turnFn: Handler;
 let extract: Handler;
 let train: Handler;
 let evaluate: Handler;
@@ -71,6 +72,7 @@ function configOf(input: Record<string, unknown>): Record<string, unknown> {
     train: {},
     gate: {},
     canary: {},
+    canaryDeadlineSeconds: 1800,
     maxTurnWaitSeconds: 7200,
     ...input,
   };
@@ -102,6 +104,7 @@ describeWithEmulators('training state machine on moto, answered by the real hand
     await s3.send(new PutObjectCommand({ Bucket: buckets.raw, Key: RAW_KEY, Body: readFileSync(raw) }));
     stack = await deployStack({ buckets, modelName: MODEL_NAME });
     trainingArn = stack.stateMachineArn('training');
+    turnFn = (await import('#functions/training-turn/handler.ts')).handler as Handler;
     extract = (await import('#functions/extract-features/handler.ts')).handler as Handler;
     train = (await import('#functions/train/handler.ts')).handler as Handler;
     evaluate = (await import('#functions/evaluate/handler.ts')).handler as Handler;
@@ -120,7 +123,7 @@ describeWithEmulators('training state machine on moto, answered by the real hand
     const name = uniqueName('rejected');
     const input = { input: RAW_KEY, train: training, gate: { minAuc: 0.999 } };
     const config = configOf(input);
-    const turn = await extract(
+    const turn = await turnFn(
       {
         stage: 'turn',
         stateMachine: trainingArn,
@@ -252,7 +255,7 @@ describeWithEmulators('training state machine on moto, answered by the real hand
     lambda.destroy();
     const name = uniqueName('failed');
     const input = { input: RAW_KEY, train: training };
-    const turn = await extract(
+    const turn = await turnFn(
       {
         stage: 'turn',
         stateMachine: trainingArn,

@@ -18,7 +18,10 @@ import { ACCOUNT, REGION, lambdaRole, motoUrl, uniqueName } from './emulators.ts
  * gives them at deploy time (DefinitionSubstitutions).
  */
 export interface EmulatedStack {
-  functions: Record<'extract' | 'train' | 'evaluate' | 'register' | 'canary' | 'batchScore', string>;
+  functions: Record<
+    'trainingTurn' | 'extract' | 'train' | 'evaluate' | 'register' | 'canary' | 'batchScore',
+    string
+  >;
   topicArn: string;
   queueUrl: string;
   substitutions: Record<string, string>;
@@ -65,7 +68,15 @@ export async function deployStack(options: {
   const sfn = new SFNClient({});
   try {
     const role = await lambdaRole(uniqueName('fn-role'));
-    const names = ['extract', 'train', 'evaluate', 'register', 'canary', 'batchScore'] as const;
+    const names = [
+      'trainingTurn',
+      'extract',
+      'train',
+      'evaluate',
+      'register',
+      'canary',
+      'batchScore',
+    ] as const;
     const functions = {} as EmulatedStack['functions'];
     for (const n of names) {
       const created = await lambda.send(
@@ -93,6 +104,7 @@ export async function deployStack(options: {
     );
     // The values infra/resources/orchestration.yml gives, resource by resource.
     const substitutions: Record<string, string> = {
+      TrainingTurnFunctionArn: functions.trainingTurn,
       ExtractFeaturesFunctionArn: functions.extract,
       TrainFunctionArn: functions.train,
       EvaluateFunctionArn: functions.evaluate,
