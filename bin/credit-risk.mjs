@@ -15,7 +15,7 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 // The local CLI never traces (the Tracer is off outside Lambda), but merely loading the X-Ray SDK
 // (Powertools Tracer) installs cls-hooked's async hooks, which made every await in
-// `credit-risk serve` about 15x dearer (docs/BENCHMARKS.md, Serving). Manual mode loads it without
+// `credit-risk serve` about 15x dearer (docs/adr/0020-local-serving-avoids-lambda-library-overheads.md). Manual mode loads it without
 // them; it must be set before the first import of the SDK.
 if (process.env.AWS_LAMBDA_FUNCTION_NAME === undefined) process.env.AWS_XRAY_MANUAL_MODE ??= '1';
 const { main } = await import('../local/cli.ts');

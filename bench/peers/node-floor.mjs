@@ -6,7 +6,7 @@
  *
  * It is not a peer: it answers a constant probability. It is there to measure, in the same run
  * and under the same wrk mix, what this machine allows any Node server at all, so that ratios
- * against the peers can be read against that ceiling (docs/BENCHMARKS.md, Serving).
+ * against the peers can be read against that ceiling (docs/benchmarks/serve.md).
  *
  * usage: IDS_FILE=ids.json [WORKERS=N] PORT=P node bench/peers/node-floor.mjs
  *   IDS_FILE: a JSON array of the known customer ids (the bench writes it from its prepared data).

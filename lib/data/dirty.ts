@@ -2,7 +2,7 @@ import type { QuarantineReason, RawColumnName } from '#lib/features/raw-schema.t
 import { RAW_COLUMN_NAMES } from '#lib/features/raw-schema.ts';
 
 /**
- * The dirty-row classes of DATA.md, each with the quarantine reason the validator must give it.
+ * The dirty-row classes of docs/DATA.md, each with the quarantine reason the validator must give it.
  * A dirty row is a clean row of the same customer with ONE thing broken (so it fails exactly one
  * rule), written in place of nothing: it is an extra record with its own loan_id, so the clean
  * rows stay exactly the data set the label was drawn from.

@@ -13,7 +13,7 @@ import { labelScore, sigmoid, LABEL_NOISE_SD } from './label.ts';
 import { SeededRandom, WeightedChoice } from './random.ts';
 
 /**
- * Synthetic raw loan records with the Kueski challenge schema (../shared/DATA.md): deterministic
+ * Synthetic raw loan records with the Kueski challenge schema (docs/DATA.md): deterministic
  * for a seed (same options => identical bytes), realistic marginals and quirks, a label drawn from
  * a known point-in-time relation (label.ts), optional dirty rows and drift.
  */
@@ -266,7 +266,7 @@ export function generateLoans(options: GenerateOptions): GenerateResult {
       if (loanDays[0] < firstLoan) firstLoan = loanDays[0];
       if (loanDays[nLoans - 1] > lastLoan) lastLoan = loanDays[nLoans - 1];
 
-      // Point-in-time features of each loan, exactly as DATA.md defines them, to draw the label.
+      // Point-in-time features of each loan, exactly as docs/DATA.md defines them, to draw the label.
       let nbPrevious = 0;
       let sumPrevious = 0;
       let sumBeforeDay = 0;

@@ -19,7 +19,7 @@ export interface FeatureColumn {
   role: ColumnRole;
   nullable: boolean;
   description: string;
-  /** Why the column is a feature, for extras beyond DATA.md's five. */
+  /** Why the column is a feature, for extras beyond docs/DATA.md's five. */
   justification?: string;
 }
 
@@ -93,7 +93,7 @@ export const FEATURE_TABLE_COLUMNS = [
     description:
       "Days from the customer's most recent loan date strictly before D to D; null for a first loan (and for every loan of the first loan day).",
     justification:
-      'Recency of borrowing (DATA.md asks for "recency ... of previous loans"): a customer coming back days after the last loan is a different risk from one coming back after years. Known at application time, computed online from the last loan dates.',
+      'Recency of borrowing (docs/DATA.md asks for "recency ... of previous loans"): a customer coming back days after the last loan is a different risk from one coming back after years. Known at application time, computed online from the last loan dates.',
   },
   {
     name: 'amt_income_total',
@@ -122,7 +122,7 @@ export const FEATURE_NAMES: readonly string[] = FEATURE_TABLE_COLUMNS.filter((c)
   (c) => c.name,
 );
 
-/** The five features DATA.md defines; every other feature is an extra with a justification. */
+/** The five features docs/DATA.md defines; every other feature is an extra with a justification. */
 export const CORE_FEATURE_NAMES = [
   'nb_previous_loans',
   'avg_amount_loans_previous',

@@ -23,7 +23,7 @@ export const ONLINE_FEATURE_NAMES = [
 export type OnlineFeatureName = (typeof ONLINE_FEATURE_NAMES)[number];
 
 /**
- * The features a NEW loan of this customer would get on date `asOf` (DATA.md): every loan of the
+ * The features a NEW loan of this customer would get on date `asOf` (docs/DATA.md): every loan of the
  * customer before asOf counts as previous; loans ON asOf do not (same-day loans do not see each
  * other). Equal, value for value, to the offline row the feature SQL computes for such a loan
  * (test/integration/features/online-parity.test.ts proves it).

@@ -29,7 +29,7 @@ export function isRawPrefix(key: string): boolean {
  *
  * The size comes from the same listing (for a prefix) or a head (for a key): the training machine
  * resolves a prefix with this before it chooses between DuckDB and Glue (its ResolveInput state,
- * docs/DECISIONS.md "Raw prefix inputs are resolved before the engine choice").
+ * docs/adr/0094-prefix-input-resolved-before-engine-choice.md).
  */
 export async function resolveRawInput(store: ObjectStore, key: string): Promise<ResolvedRawInput> {
   if (!isRawPrefix(key)) {

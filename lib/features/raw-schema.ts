@@ -1,5 +1,5 @@
 /**
- * The raw loan record: the input contract of the whole system (../shared/DATA.md, "Raw records").
+ * The raw loan record: the input contract of the whole system (docs/DATA.md, "Raw records").
  * The schema of the public Kueski credit-risk challenge file, one row per loan. The generator
  * (lib/data) writes it, the validator (validate.ts) checks it and produces the typed table
  * `raw_valid` that the feature SQL reads.

@@ -1,7 +1,7 @@
 import { daysBetween, wholeYearsBetween } from './calendar.ts';
 
 /**
- * The features of DATA.md in plain TypeScript, written to be obviously correct rather than fast:
+ * The features of docs/DATA.md in plain TypeScript, written to be obviously correct rather than fast:
  * for every loan, look at every loan of the same customer and keep those strictly before it.
  * Tests hold the SQL (DuckDB and Spark) to exactly these values on random histories.
  */

@@ -1,7 +1,7 @@
 /**
  * Binary-classification metrics for scored holdouts, the threshold policy, and per-slice metrics.
  *
- * Conventions (docs/DECISIONS.md, "Evaluation and registry"):
+ * Conventions (docs/adr/0027-metric-definitions-slices-and-report.md, 0028):
  * - A row is predicted positive when `p >= threshold` (see predictLabel); serving uses the same rule.
  * - ROC AUC gives tied scores half credit (the Mann-Whitney statistic with average ranks, equal
  *   to the trapezoid under the ROC curve built from distinct scores).

@@ -8,7 +8,7 @@ type ITensorProto = onnxProto.onnx.ITensorProto;
 type IValueInfoProto = onnxProto.onnx.IValueInfoProto;
 
 /**
- * The exported graph (docs/DECISIONS.md, "Training"):
+ * The exported graph (docs/adr/0048-onnx-graph-tree-ensemble-regressor-sigmoid.md):
  *
  *   input float[N, F] -> ai.onnx.ml.TreeEnsembleRegressor (SUM, base_values = base score)
  *     -> raw_score float[N, 1] -> Sigmoid -> p1

@@ -44,7 +44,7 @@ import { DRIFT_PREFIX } from '#lib/features/offline-layout.ts';
  * of the same model would race to register and canary. No marker is written, so the next check
  * looks again (and compares against whatever the running one promotes). A running execution with
  * this check's own name is a retried invocation, not another run: the start goes ahead and answers
- * `alreadyStarted`. If the listing fails, nothing is started either (docs/DECISIONS.md).
+ * `alreadyStarted`. If the listing fails, nothing is started either (docs/adr/0090-no-drift-retrain-while-training-runs.md).
  *
  * Nothing to compare (no champion, no card reference, no snapshot, no rows) is a `skipped`
  * outcome with the reason: no report, no metric, no retraining.

@@ -16,7 +16,7 @@ import {
  * A drift report: the newest rows of the current feature snapshot against the champion's
  * reference, feature by feature, and what to do about it.
  *
- * Rules (docs/DECISIONS.md "## Monitoring (drift)"):
+ * Rules (docs/adr/0087-drift-statistics-psi-on-model-bins.md, 0088):
  * - Bins: the champion card's `reference` edges (the model's own bins). PSI over those bins merged
  *   into PSI_VALUE_GROUPS reference-quantile groups plus the missing bin (statistics.ts); KS on the
  *   full bins where the feature has enough of them.

@@ -7,7 +7,7 @@ import { batchRunsPrefix } from '#lib/features/offline-layout.ts';
 
 /**
  * Score drift of the champion from what batch scoring already writes, with no score reference in
- * the model card and no ONNX in the drift check (docs/DECISIONS.md "## Monitoring (drift)").
+ * the model card and no ONNX in the drift check (docs/adr/0092-score-drift-from-batch-runs.md).
  *
  * A batch run (state-machines/batch-scoring.asl.json, lib/serving/batch-shards.ts) writes
  * predictions/<model>/<version>/snapshot=<id>/part-*.parquet (the snapshot's rows plus

@@ -15,7 +15,7 @@ import type { RunningExecution } from '#lib/monitoring/drift-check.ts';
  * The wait is bounded: past `maxWaitSeconds` since its own start an execution gives up
  * (TrainingTurnTimeout, caught by the machine: NotifyFailure, nothing done yet), so that what is
  * left of the machine's TimeoutSeconds still covers a whole run; a timeout mid-canary would skip
- * AbortCanary (docs/DECISIONS.md "One training at a time").
+ * AbortCanary (docs/adr/0095-one-training-at-a-time.md).
  */
 
 /** The execution asking for its turn (the machine passes $$.Execution.Name and StartTime). */

@@ -26,7 +26,7 @@ import {
  *   writeManifest every shard's result -> .../manifest.json, then predictions/<model>/CURRENT
  *                 swapped last (the commit point: readers of CURRENT never see a partial run). A
  *                 re-run of a snapshot and version already completed keeps the manifest's first
- *                 createdAt and runId and sets rescoredAt/rescoredRunId (docs/DECISIONS.md)
+ *                 createdAt and runId and sets rescoredAt/rescoredRunId (docs/adr/0017-batch-rerun-keeps-manifest-history.md)
  *
  * Offline store layout: lib/features/offline-layout.ts (features/snapshot=<id>/part-NNNNN.parquet
  * and manifest.json, written last; features/CURRENT = JSON {snapshotId, ...}).

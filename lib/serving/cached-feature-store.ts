@@ -47,7 +47,7 @@ export interface CachedFeatureStoreOptions {
  *   next successful poll brings the copy back.
  *
  * Why: a PGlite lookup is a WASM PostgreSQL query (parse, plan, execute, one connection), about
- * 0.2 ms of the event loop's CPU per request; a Map lookup is microseconds (docs/BENCHMARKS.md).
+ * 0.2 ms of the event loop's CPU per request; a Map lookup is microseconds (docs/adr/0019-serve-answers-from-in-memory-snapshot-copy.md).
  */
 export class CachedFeatureStore implements FeatureStore {
   private table?: OnlineSnapshotTable;

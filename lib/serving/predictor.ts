@@ -18,7 +18,7 @@ export interface ServingModel {
   scoreRows(features: Float32Array, rows: number): Promise<Float32Array>;
 }
 
-/** The 200 body of POST /predict (shared/DESIGN.md contract). */
+/** The 200 body of POST /predict (docs/DESIGN.md, "Contracts"). */
 export interface Prediction {
   id: string;
   prediction: 0 | 1;

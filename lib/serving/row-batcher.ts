@@ -6,7 +6,7 @@
  * output copies, not the trees). Under HTTP load one `credit-risk serve` worker holds 16
  * connections, and the requests it reads in one poll phase all reach `scoreRows` before the
  * check phase; running them as one [n, width] tensor there pays the fixed part once
- * (docs/BENCHMARKS.md, Serving). The model's own `run` already defers to a `setImmediate`, so a
+ * (docs/adr/0023-coalesced-onnx-runs.md). The model's own `run` already defers to a `setImmediate`, so a
  * lone request (a Lambda invocation, always) waits no longer than one extra turn and runs as a
  * batch of one, with the very same result.
  *

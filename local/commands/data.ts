@@ -26,7 +26,7 @@ export function register(program: Command): void {
     .option('--seed <s>', 'random seed (a number or any text)', '42')
     .option(
       '--dirty-rate <r>',
-      'share of records broken on purpose, 0..0.5: every dirty class of DATA.md in turn',
+      'share of records broken on purpose, 0..0.5: every dirty class of docs/DATA.md in turn',
       parseRate,
       0,
     )

@@ -45,7 +45,7 @@ import { FeatureStoreUnavailableError, type FeatureStore } from '#lib/ports/feat
  *   (pgliteTemplateDir(); ~0.1 s to copy instead of ~4-5 s of initdb in WASM). The template is
  *   exactly what initdb leaves, closed cleanly; any failure with it falls back to initdb.
  * - Loads go through COPY FROM a CSV blob into an index-less staging table, then one primary-key
- *   build, then a rename swap in one transaction (measured in docs/DECISIONS.md, "Stores").
+ *   build, then a rename swap in one transaction (docs/adr/0053-online-snapshot-swap-by-rename.md, 0055).
  *   Staging is filled OUTSIDE the swap transaction: PGlite runs one statement at a time, and a
  *   transaction holds its only connection, so readers keep reading the live table while staging
  *   fills and wait only for the few-millisecond swap.
@@ -179,7 +179,7 @@ export class PgliteFeatureStore implements FeatureStore {
 
   /**
    * DuckDB turns online.parquet into the CSV that COPY reads: no JS object per customer, which
-   * is most of the time of a big load through replaceSnapshot (docs/DECISIONS.md, "Stores").
+   * is most of the time of a big load through replaceSnapshot (docs/adr/0055-pglite-bulk-loads-by-copy.md).
    */
   replaceSnapshotFromParquet(snapshotId: string, file: string): Promise<{ rows: number }> {
     return this.serially(() =>
@@ -243,8 +243,8 @@ export class PgliteFeatureStore implements FeatureStore {
  * default, the functions a load or a poll makes hot are recompiled by TurboFan on a background
  * thread, CPU that a process living seconds (a CLI command, the extract function's publish) never
  * earns back, spent on the same cores as DuckDB; and the serve primary, which lives long, does a
- * few queries a second, where optimised code buys nothing (docs/DECISIONS.md, "Stores", and
- * "Serving (performance)"; measured in docs/BENCHMARKS.md). Called before PGlite compiles its
+ * few queries a second, where optimised code buys nothing (docs/adr/0086-pglite-on-liftoff-in-every-process.md).
+ * Called before PGlite compiles its
  * module (a V8 flag set later does not reach code already compiled).
  */
 export function pgliteWasmBaselineOnly(): void {

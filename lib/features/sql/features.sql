@@ -1,5 +1,5 @@
 -- The feature definition: ONE SQL text, run unchanged by DuckDB (lib/features/duckdb-engine.ts)
--- and by Spark SQL (jobs/glue/extract_features.py). Semantics: /work/shared/DATA.md and
+-- and by Spark SQL (jobs/glue/extract_features.py). Semantics: docs/DATA.md and
 -- lib/features/catalog.ts; the TypeScript reference (lib/features/reference.ts) says the same
 -- thing in plain code and tests hold all three to identical rows.
 --

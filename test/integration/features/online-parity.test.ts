@@ -14,7 +14,7 @@ import { loadFeatureSql } from '#lib/features/feature-sql.ts';
 import { onlineFeatureVector } from '#lib/features/online.ts';
 
 /**
- * THE parity test (DATA.md, "Online features"): the online row of a customer, through the real
+ * THE parity test (docs/DATA.md, "Online features"): the online row of a customer, through the real
  * chain (feature SQL `online` query on DuckDB -> online.parquet -> PGlite -> get), gives on date D
  * exactly the features the offline SQL computes for a hypothetical next loan of that customer on
  * D, appended to the raw rows. Histories are random but seeded, with same-day loans, leap-day

@@ -12,7 +12,7 @@ import type { ReferenceLoan } from '#lib/features/reference.ts';
 import { asFeatureRows, edgeCaseHistory, historyArb, loadRawValid } from './support/raw-loans.ts';
 
 /**
- * DATA.md: the online features of customer C on date D are the features a NEW loan of C on D would
+ * docs/DATA.md: the online features of customer C on date D are the features a NEW loan of C on D would
  * get offline. The online row comes from the `online` statement of the feature SQL, the vector from
  * lib/features/online.ts; the offline row from the `features` statement on the history plus that
  * hypothetical loan. Equal value for value, on random histories.

@@ -6,7 +6,7 @@ import type { ReferenceFeatureRow, ReferenceLoan } from '#lib/features/reference
 /**
  * Test fixtures for the feature SQL: small loan histories as ReferenceLoans, loaded into a
  * `raw_valid` table with the validated schema (the contract of lib/features/validate.ts), or
- * written as a raw CSV file in the input schema of DATA.md.
+ * written as a raw CSV file in the input schema of docs/DATA.md.
  */
 
 /** The typed columns validation produces (the contract the feature SQL reads). */
@@ -46,7 +46,7 @@ function daysFrom(reference: string, date: string): number {
   return Math.round((Date.parse(`${date}T00:00:00Z`) - Date.parse(`${reference}T00:00:00Z`)) / 86_400_000);
 }
 
-/** A raw CSV (DATA.md input schema) holding these loans; sentinel job dates get days_employed 365243. */
+/** A raw CSV (docs/DATA.md input schema) holding these loans; sentinel job dates get days_employed 365243. */
 export function writeRawCsv(path: string, loans: readonly ReferenceLoan[]): void {
   const reference = '2024-12-31';
   const lines = loans.map((l, i) => {
@@ -190,7 +190,7 @@ export const historyArb: fc.Arbitrary<ReferenceLoan[]> = fc
     }),
   );
 
-/** A fixed history with every edge case named in DATA.md (same-day loans, first loans, sentinels, leap days). */
+/** A fixed history with every edge case named in docs/DATA.md (same-day loans, first loans, sentinels, leap days). */
 export function edgeCaseHistory(): ReferenceLoan[] {
   const base = { status: 0 as const, flagOwnCar: 'Y' as const, amtIncomeTotal: 135000 };
   return [
