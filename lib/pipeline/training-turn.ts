@@ -1,4 +1,4 @@
-import type { RunningExecution } from '#lib/monitoring/drift-check.ts';
+import type { ListRunningTrainings, RunningExecution } from '#lib/ports/training-starter.ts';
 
 /**
  * One training at a time, in start order, whatever started it (the weekly schedule, new raw data,
@@ -91,8 +91,7 @@ export function decideTurn(
   return { proceed: ahead.length === 0, ahead, waitedSeconds };
 }
 
-/** Lists the running training executions of `stateMachineId` (ListExecutions in AWS, run records locally). */
-export type ListRunningTrainings = (stateMachineId: string) => Promise<RunningExecution[]>;
+export type { ListRunningTrainings } from '#lib/ports/training-starter.ts';
 
 /** The listing, its failure as TrainingListUnavailable, then the decision. */
 export async function awaitTurn(

@@ -24,3 +24,10 @@ export interface TrainingStarter {
    */
   running(): Promise<RunningExecution[]>;
 }
+
+/**
+ * The running training executions of the state machine a call names (the training-turn function
+ * asks about its own machine, $$.StateMachine.Id): ListExecutions in AWS
+ * (runningExecutionsLister), the run records still running locally.
+ */
+export type ListRunningTrainings = (stateMachineId: string) => Promise<RunningExecution[]>;

@@ -6,7 +6,7 @@ import { InputError } from '#lib/errors.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import { getJson, getText, type ObjectStore } from '#lib/ports/object-store.ts';
 import { scoreFeatureTable } from './batch-scoring.ts';
-import type { ServingModel } from './predictor.ts';
+import type { BatchModelSource } from '#lib/ports/batch-model-source.ts';
 import {
   CURRENT_KEY as FEATURES_CURRENT_KEY,
   predictionsCurrentKey,
@@ -41,16 +41,7 @@ export {
 const SNAPSHOT_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const SHARD_FILE = /^part-[A-Za-z0-9._-]*\.parquet$/;
 
-/**
- * Where the model comes from: the directory baked into the function (MODEL_DIR, like predict) or
- * the registry (champion unless a version is asked for). `resolve` pins a version once per run;
- * `load` gives that exact version (cached per container by the implementations below).
- */
-export interface BatchModelSource {
-  readonly modelName: string;
-  resolve(requested?: string): Promise<string>;
-  load(version: string): Promise<ServingModel>;
-}
+export type { BatchModelSource } from '#lib/ports/batch-model-source.ts';
 
 export interface ShardRef {
   key: string;

@@ -1,6 +1,9 @@
 import { InputError } from '#lib/errors.ts';
 import { httpErrorFor } from './http-errors.ts';
-import type { Prediction, Predictor } from './predictor.ts';
+import type { PredictTelemetry } from '#lib/ports/predict-telemetry.ts';
+import type { Predictor } from './predictor.ts';
+
+export type { PredictTelemetry } from '#lib/ports/predict-telemetry.ts';
 import { parsePredictRequest } from './request.ts';
 
 /**
@@ -22,16 +25,6 @@ export interface ApiResponse {
   statusCode: number;
   headers: Record<string, string>;
   body: string;
-}
-
-/** What the answer tells the outside world (metrics and logs; Powertools in the handler). */
-export interface PredictTelemetry {
-  prediction(p: Prediction, latencyMs: number, request: { requestId?: string; customerId: string }): void;
-  rejected(
-    answer: { code: string; statusCode: number },
-    request: { requestId?: string; customerId?: string },
-    error: unknown,
-  ): void;
 }
 
 const PREDICT_RESOURCE = '/predict';
