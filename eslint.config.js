@@ -29,6 +29,7 @@ export default tseslint.config(
       'node_modules/',
       '.venv/',
       '.venv-scan/',
+      '.venv-aws/',
       '.credit-risk/',
       'dist/',
       '.serverless/',
