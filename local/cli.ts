@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help } from 'commander';
 import { isInputError } from '#lib/errors.ts';
 import { EXIT, isRunFailedError } from './exit-status.ts';
 
@@ -31,18 +31,107 @@ const COMMAND_MODULES = new Map<string, string>([
 ]);
 
 /**
- * The modules to load for this command line: only the named command's, when the first word is
- * one (the modules import their dependencies at load: DuckDB, PGlite, onnxruntime, Powertools,
- * the AWS SDK; all of them took ~1.2 s, so every command paid it); all of them otherwise (no
- * command, `help`, an unknown or mistyped command, which commander answers from the full list).
+ * Each module's loader: literal import() calls, so a bundler sees every command module (the
+ * compiled CLI, scripts/build-cli.mjs, splits one chunk per module and loads only what it needs).
  */
-export function commandModulesFor(argv: readonly string[]): string[] {
-  const first = argv.slice(2).find((a) => !a.startsWith('-'));
-  const only = first === undefined ? undefined : COMMAND_MODULES.get(first);
-  return only ? [only] : [...new Set(COMMAND_MODULES.values())];
+const COMMAND_LOADERS: Record<string, () => Promise<unknown>> = {
+  './commands/data.ts': () => import('./commands/data.ts'),
+  './commands/features.ts': () => import('./commands/features.ts'),
+  './commands/train.ts': () => import('./commands/train.ts'),
+  './commands/models.ts': () => import('./commands/models.ts'),
+  './commands/serve.ts': () => import('./commands/serve.ts'),
+  './commands/score.ts': () => import('./commands/score.ts'),
+  './commands/pipeline.ts': () => import('./commands/pipeline.ts'),
+  './commands/monitor.ts': () => import('./commands/monitor.ts'),
+  './commands/aws.ts': () => import('./commands/aws.ts'),
+  './commands/start.ts': () => import('./commands/start.ts'),
+};
+
+/**
+ * What the top-level help lists for each command, without loading its module: its usage term and
+ * summary, exactly as the module registers them (test/integration/cli/help.test.ts holds the help
+ * built from these equal to the help built from the modules). The modules import their
+ * dependencies at load (DuckDB, PGlite, onnxruntime, Powertools, the AWS SDK: about 0.6 s in all).
+ */
+const COMMAND_STUBS: ReadonlyArray<{ name: string; term: string; summary: string }> = [
+  {
+    name: 'data',
+    term: 'data',
+    summary: 'generate synthetic raw loan records (the Kueski challenge schema) and validate raw files',
+  },
+  {
+    name: 'features',
+    term: 'features',
+    summary:
+      'build point-in-time features from raw loans, publish them to the offline and online stores, read them back',
+  },
+  {
+    name: 'train',
+    term: 'train [options]',
+    summary: 'train a GBDT on a features table: model.onnx, card.json, report.html',
+  },
+  {
+    name: 'predict-file',
+    term: 'predict-file [options]',
+    summary: 'score every row of a table with a trained model directory, to CSV',
+  },
+  {
+    name: 'models',
+    term: 'models',
+    summary: 'the model registry: register trained models, list and inspect versions, promote, roll back',
+  },
+  {
+    name: 'serve',
+    term: 'serve [options]',
+    summary: 'serve POST /predict on localhost: the predict handler, champion and canary',
+  },
+  {
+    name: 'score',
+    term: 'score [options]',
+    summary: 'batch-score a features table with a model (the same scoring as POST /predict)',
+  },
+  {
+    name: 'pipeline',
+    term: 'pipeline',
+    summary:
+      'run the training (and batch-scoring) state machines locally (the same ASL files Step Functions runs) and inspect their runs',
+  },
+  {
+    name: 'monitor',
+    term: 'monitor',
+    summary: 'watch the system: feature drift of the current snapshot against the champion',
+  },
+  {
+    name: 'aws',
+    term: 'aws',
+    summary:
+      'operate the deployed system in an AWS account: training runs, the Glue feature job, and the champion (rollback, promote)',
+  },
+  {
+    name: 'start',
+    term: 'start [options]',
+    summary: 'the whole system in one command: data, training pipeline, canary, serve (npm start)',
+  },
+];
+
+/**
+ * The modules to load for this command line: only the named command's when the first word is one
+ * (or `help <command>`); none otherwise (no command, `--help`, an unknown or mistyped command),
+ * which commander answers from the stubs above (listing, suggestions). `all` loads every module
+ * (tests, and anything that needs every command's options).
+ */
+export function commandModulesFor(argv: readonly string[], mode: 'stubs' | 'all' = 'stubs'): string[] {
+  const words = argv.slice(2).filter((a) => !a.startsWith('-'));
+  const named = words[0] === 'help' ? words[1] : words[0];
+  const only = named === undefined ? undefined : COMMAND_MODULES.get(named);
+  if (only) return [only];
+  return mode === 'all' ? [...new Set(COMMAND_MODULES.values())] : [];
 }
 
-export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
+export async function buildProgram(
+  argv: readonly string[] = [],
+  mode: 'stubs' | 'all' = 'all',
+): Promise<Command> {
   const program = new Command('credit-risk')
     .description(
       'Credit-risk ML on AWS serverless, runnable end to end on this machine.\n\n' +
@@ -70,9 +159,19 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
       subcommandDescription: (cmd) => reflowDescription(cmd.summary() || cmd.description()),
     })
     .exitOverride();
-  for (const path of commandModulesFor(argv)) {
-    const mod = (await import(path)) as { register: (p: Command) => void };
+  const modules = commandModulesFor(argv, mode);
+  for (const path of modules) {
+    const mod = (await COMMAND_LOADERS[path]()) as { register: (p: Command) => void };
     mod.register(program);
+  }
+  if (modules.length === 0) {
+    const terms = new Map(COMMAND_STUBS.map((c) => [c.name, c.term]));
+    for (const c of COMMAND_STUBS) program.command(c.name).summary(c.summary);
+    const fallback = new Help();
+    program.configureHelp({
+      ...program.configureHelp(),
+      subcommandTerm: (cmd) => terms.get(cmd.name()) ?? fallback.subcommandTerm(cmd),
+    });
   }
   return program;
 }
@@ -93,7 +192,7 @@ export function reflowDescription(text: string): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = await buildProgram(argv);
+  const program = await buildProgram(argv, 'stubs');
   try {
     await program.parseAsync(argv);
     return EXIT.ok;

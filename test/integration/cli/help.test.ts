@@ -57,20 +57,28 @@ describe('--help', () => {
     expect(ragged).toEqual([]);
   });
 
-  it("a command line loads only its command's module; help, no command or a typo load them all", async () => {
+  it("a command line loads only its command's module; help, no command or a typo load none", async () => {
     const argv = (...words: string[]) => ['node', 'credit-risk', ...words];
     expect(commandModulesFor(argv('features', 'get', '--id', '5008827'))).toEqual(['./commands/features.ts']);
     expect(commandModulesFor(argv('predict-file', '--model', 'm'))).toEqual(['./commands/train.ts']);
-    const all = commandModulesFor(argv());
-    expect(all.length).toBe(10);
-    for (const words of [['--help'], ['help', 'train'], ['featurs'], ['constructor']])
-      expect(commandModulesFor(argv(...words))).toEqual(all);
+    expect(commandModulesFor(argv('help', 'train'))).toEqual(['./commands/train.ts']);
+    for (const words of [[], ['--help'], ['featurs'], ['constructor']])
+      expect(commandModulesFor(argv(...words))).toEqual([]);
+    expect(commandModulesFor(argv(), 'all')).toHaveLength(10);
     // Each name leads to the module that registers it: the program built for it has that command.
     const full = await buildProgram();
     for (const cmd of full.commands.filter((c) => c.name() !== 'help')) {
-      const program = await buildProgram(argv(cmd.name()));
+      const program = await buildProgram(argv(cmd.name()), 'stubs');
       expect(program.commands.map((c) => c.name())).toContain(cmd.name());
     }
+  });
+
+  it('the top-level help from the command stubs is the help built from every module', async () => {
+    const stubs = await buildProgram(['node', 'credit-risk', '--help'], 'stubs');
+    const full = await buildProgram();
+    for (const p of [stubs, full]) p.configureOutput({ getOutHelpWidth: () => 100 });
+    expect(stubs.commands.length).toBe(full.commands.length);
+    expect(stubs.helpInformation()).toBe(full.helpInformation());
   });
 
   it('a reader that closes the pipe early (`| head`) ends the command quietly, exit 0, no EPIPE trace', async () => {
