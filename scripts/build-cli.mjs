@@ -99,6 +99,25 @@ function replaceInCode(text, replacements) {
   return out;
 }
 
+/** True when dist/cli was built from exactly the sources on disk (what bin/credit-risk.mjs checks). */
+function current() {
+  try {
+    const { inputs } = JSON.parse(readFileSync(join(outdir, 'inputs.json'), 'utf8'));
+    return inputs.every(([path, size, mtime]) => {
+      const s = statSync(join(root, path));
+      return s.size === size && Math.trunc(s.mtimeMs) === mtime;
+    });
+  } catch {
+    return false;
+  }
+}
+
+// A current build is left alone: replacing it would pull chunks from under a CLI starting now.
+if (!process.argv.includes('--force') && current()) {
+  if (!process.argv.includes('--quiet')) console.error('[build-cli] dist/cli is up to date');
+  process.exit(0);
+}
+
 rmSync(staging, { recursive: true, force: true });
 mkdirSync(staging, { recursive: true });
 const result = await build({
