@@ -121,6 +121,7 @@ export async function prepareServeData(options: {
     model: trained.modelBytes,
     card: readFileSync(join(modelDir, 'card.json')),
     report: readFileSync(join(modelDir, 'report.html')),
+    explainer: trained.explainerBytes,
   });
   await registry.promote(trained.version, { why: 'serve bench champion' });
   const trainSeconds = (performance.now() - t) / 1000;

@@ -92,7 +92,10 @@ export interface ModelCard {
     /** Whether the GBDT beats the simpler model on test AUC, in words. */
     verdict: string;
   };
-  importance: FeatureImportance[];
+  /** Per feature: gain and splits, and beside them the mean |SHAP| on the test split (log-odds). */
+  importance: (FeatureImportance & { meanAbsShap: number })[];
+  /** The global SHAP summary's frame: rows explained (the test split) and the bias E[f] (log-odds). */
+  shap: { rows: number; bias: number; algorithm: 'path-dependent TreeSHAP' };
   reference: FeatureReference[];
   onnx: { irVersion: number; opset: number; mlOpset: number; input: string; outputs: string[] };
 }

@@ -8,7 +8,9 @@ import {
   sliceMetrics,
   type BinaryMetrics,
 } from './metrics.ts';
+import { shapSection } from './report-shap.ts';
 import { barChart, escapeHtml, lineChart, thin, type Series } from './report-svg.ts';
+import type { ShapSummary } from './shap-summary.ts';
 
 /**
  * report.html: one self-contained page a person reads to decide whether a model is fit to serve.
@@ -47,6 +49,8 @@ export interface ReportInput {
   slices?: Record<string, ArrayLike<string>>;
   /** Feature importance, any order (sorted by gain here). */
   importance?: { feature: string; gain: number; splits: number }[];
+  /** Global SHAP summary of the test split (lib/model/shap-summary.ts). */
+  shap?: ShapSummary;
   gate?: GateDecision;
   generatedAt?: string;
 }
@@ -91,6 +95,7 @@ export function renderReport(input: ReportInput): string {
     headlineSection(model, baseline, input.baseline?.name),
     chartsSection(input, model),
     input.importance && input.importance.length > 0 ? importanceSection(input.importance) : '',
+    input.shap ? shapSection(input.shap) : '',
     input.slices && Object.keys(input.slices).length > 0 ? sliceSection(input) : '',
     detailsSection(card),
   ];

@@ -5,6 +5,12 @@ import { basename, dirname, join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
 import type { ModelCard } from './card.ts';
 import { featureImportance } from './explain.ts';
+import {
+  EXPLAINER_DIGEST_KEY,
+  EXPLAINER_FILE,
+  encodeExplainer,
+  explainerDigest,
+} from './explainer-artifact.ts';
 import type { GbdtModel } from './gbdt/booster.ts';
 import { resolveParams, type GbdtParams } from './gbdt/params.ts';
 import type { ThresholdPolicy } from './metrics.ts';
@@ -18,17 +24,19 @@ import {
   checkTarget,
   chooseModelThreshold,
   evaluateModel,
+  explainTest,
   fitBaseline,
   selectFeatures,
   splitRows,
 } from './train-stages.ts';
 
 /**
- * trainModel: table in, model.onnx + card.json + report.html out. What `credit-risk train` and
- * the train Lambda both call. Steps: read and check the table, split (out of time when there is
- * a time column, else random by seed), train the GBDT with early stopping on validation, fit the
- * logistic baseline on the same split, choose the threshold on validation, export ONNX, score
- * test, and write the card and the report.
+ * trainModel: table in, model.onnx + explainer.json + card.json + report.html out. What
+ * `credit-risk train` and the train Lambda both call. Steps: read and check the table, split (out
+ * of time when there is a time column, else random by seed), train the GBDT with early stopping on
+ * validation, fit the logistic baseline on the same split, choose the threshold on validation,
+ * write the explainer and export ONNX (naming the explainer's sha256), score and explain test
+ * (SHAP), and write the card and the report.
  */
 export interface TrainModelOptions {
   /** A .parquet or .csv path, or a table already read. */
@@ -59,6 +67,8 @@ export { DEFAULT_SLICE_COLUMNS, robustThreshold } from './train-stages.ts';
 
 export interface TrainedModel {
   modelBytes: Uint8Array;
+  /** explainer.json (lib/model/explainer-artifact.ts); model.onnx carries its sha256, so the version covers it. */
+  explainerBytes: Uint8Array;
   version: string;
   card: ModelCard;
   reportHtml: string;
@@ -172,7 +182,12 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
   const baseline = fitBaseline(train, valid, test, policy, seed);
 
   const name = options.name ?? 'credit-risk';
-  const modelBytes = exportOnnx(model, { featureNames, threshold, metadata: { name } });
+  const explainerBytes = encodeExplainer(model, featureNames);
+  const modelBytes = exportOnnx(model, {
+    featureNames,
+    threshold,
+    metadata: { name, [EXPLAINER_DIGEST_KEY]: explainerDigest(explainerBytes) },
+  });
   const version = sha256(modelBytes);
 
   // Evaluation, card, report.
@@ -186,6 +201,18 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
     sliceColumns: options.sliceColumns,
     inputPath,
   });
+  const shap = await explainTest(model, {
+    featureNames,
+    testMatrix: evaluation.testMatrix,
+    rows: test.numRows,
+    threads: params.numThreads,
+    progress,
+  });
+  const meanAbsShap = new Map(shap.importance.map((r) => [r.feature, r.meanAbsShap]));
+  const importance = featureImportance(model, featureNames).map((r) => ({
+    ...r,
+    meanAbsShap: meanAbsShap.get(r.feature) ?? 0,
+  }));
   const card = buildCard({
     name,
     version,
@@ -207,12 +234,13 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
     policy,
     evaluation,
     baseline,
-    importance: featureImportance(model, featureNames),
+    importance,
+    shap,
   });
   progress(
     `test AUC ${evaluation.test.auc.toFixed(4)} (baseline ${baseline.metrics.test.auc.toFixed(4)}), threshold ${threshold.toPrecision(6)}`,
   );
-  const reportHtml = buildReport({ card, params, splitStage, evaluation, baseline });
+  const reportHtml = buildReport({ card, params, splitStage, evaluation, baseline, shap });
 
   const ids: Record<string, (string | number)[]> = {};
   for (const c of idColumns) {
@@ -227,6 +255,7 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
   }
   return {
     modelBytes,
+    explainerBytes,
     version,
     card,
     reportHtml,
@@ -243,10 +272,11 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
   };
 }
 
-/** Writes DIR/model.onnx, card.json and report.html (each via a temp file and a rename). */
+/** Writes DIR/explainer.json, model.onnx, card.json and report.html (each via a temp file and a rename). */
 export async function writeModelDirectory(dir: string, trained: TrainedModel): Promise<void> {
   await mkdir(dir, { recursive: true });
   const files: [string, Uint8Array | string][] = [
+    [EXPLAINER_FILE, trained.explainerBytes],
     ['model.onnx', trained.modelBytes],
     ['card.json', JSON.stringify(trained.card, null, 2) + '\n'],
     ['report.html', trained.reportHtml],

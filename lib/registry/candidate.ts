@@ -1,6 +1,7 @@
 import { InputError } from '#lib/errors.ts';
 import { getJson, type ObjectStore } from '#lib/ports/object-store.ts';
 import { evaluateGate, type GateConfig, type GateDecision } from '#lib/model/gate.ts';
+import { EXPLAINER_FILE } from '#lib/model/explainer-artifact.ts';
 import { binaryMetrics, type BinaryMetrics } from '#lib/model/metrics.ts';
 import type { ModelArtifacts, ModelCardJson, ModelRegistry } from './registry.ts';
 import { sha256Hex } from './registry.ts';
@@ -9,6 +10,7 @@ import { sha256Hex } from './registry.ts';
  * The staging area between the train, evaluate and register steps of the training pipeline:
  *
  *   candidates/<version>/model.onnx, card.json, report.html   what `credit-risk train` writes
+ *   candidates/<version>/explainer.json                       when the model has one
  *   candidates/<version>/test-set.json                        n, labels, challenger scores, column names
  *   candidates/<version>/test-set.f32                         the test rows, column-major float32, NaN = missing
  *
@@ -67,6 +69,9 @@ export async function stageCandidate(
   await store.put(`${key}/test-set.json`, JSON.stringify(header), { contentType: 'application/json' });
   await store.put(`${key}/report.html`, artifacts.report, { contentType: 'text/html; charset=utf-8' });
   await store.put(`${key}/card.json`, artifacts.card, { contentType: 'application/json' });
+  if (artifacts.explainer) {
+    await store.put(`${key}/${EXPLAINER_FILE}`, artifacts.explainer, { contentType: 'application/json' });
+  }
   await store.put(`${key}/model.onnx`, artifacts.model, { contentType: 'application/octet-stream' });
   return { candidateKey: key, version };
 }
@@ -85,6 +90,7 @@ export async function loadCandidate(store: ObjectStore, key: string): Promise<Ca
   const model = await get('model.onnx');
   const card = await get('card.json');
   const report = await get('report.html');
+  const explainer = await store.get(`${clean}/${EXPLAINER_FILE}`);
   const header = await getJson<TestSetHeader>(store, `${clean}/test-set.json`);
   const raw = await get('test-set.f32');
   if (!header)
@@ -107,6 +113,7 @@ export async function loadCandidate(store: ObjectStore, key: string): Promise<Ca
     model,
     card,
     report,
+    ...(explainer ? { explainer } : {}),
     cardJson: JSON.parse(new TextDecoder().decode(card)) as ModelCardJson,
     testSet: { columns, y: header.y, p: header.p },
   };

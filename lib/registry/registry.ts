@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { InputError } from '#lib/errors.ts';
+import { checkExplainerArtifacts, EXPLAINER_FILE } from '#lib/model/explainer-artifact.ts';
 import { systemClock, type Clock } from '#lib/ports/clock.ts';
 import { getJson, ObjectExistsError, type ObjectStore } from '#lib/ports/object-store.ts';
 import * as transitions from './aliases.ts';
@@ -17,6 +18,7 @@ import { AuditLog, type AuditEntry } from './audit.ts';
  *
  *   models/<name>/<version>/model.onnx   the version is the sha256 (64 hex) of these bytes
  *   models/<name>/<version>/report.html
+ *   models/<name>/<version>/explainer.json   when model.onnx names one (its sha256 is in model.onnx)
  *   models/<name>/<version>/card.json    written last: its presence means "registered"
  *   models/<name>/aliases.json           champion, canary (+ weight), previous champions
  *   models/<name>/audit/<seq>.json       one object per change (see audit.ts)
@@ -41,6 +43,8 @@ export interface ModelArtifacts {
   /** card.json bytes or text: a JSON object (the trainer's ModelCard). */
   card: Uint8Array | string;
   report: Uint8Array | string;
+  /** explainer.json, required when model.onnx names one (explainer_sha256); absent for older models. */
+  explainer?: Uint8Array;
 }
 
 export interface RegisterResult {
@@ -121,6 +125,9 @@ export class ModelRegistry {
   reportKey(version: string): string {
     return `${this.prefix}/${version}/report.html`;
   }
+  explainerKey(version: string): string {
+    return `${this.prefix}/${version}/${EXPLAINER_FILE}`;
+  }
   get aliasesKey(): string {
     return `${this.prefix}/aliases.json`;
   }
@@ -141,6 +148,7 @@ export class ModelRegistry {
         `card.json says version ${claimed} but model.onnx hashes to ${version}: the card belongs to another model`,
       );
     }
+    checkExplainerArtifacts(artifacts.model, artifacts.explainer);
     const result = { name: this.name, version };
     if (await this.isRegistered(version)) {
       await this.assertStoredModel(version);
@@ -160,6 +168,12 @@ export class ModelRegistry {
     await this.store.put(this.reportKey(version), artifacts.report, {
       contentType: 'text/html; charset=utf-8',
     });
+    // Its bytes are fixed by the digest inside model.onnx (checked above), so rewriting is safe.
+    if (artifacts.explainer) {
+      await this.store.put(this.explainerKey(version), artifacts.explainer, {
+        contentType: 'application/json',
+      });
+    }
     const cardText =
       typeof artifacts.card === 'string' ? artifacts.card : new TextDecoder().decode(artifacts.card);
     try {
@@ -272,6 +286,15 @@ export class ModelRegistry {
       );
     }
     return bytes;
+  }
+
+  /**
+   * explainer.json of a version, or undefined when it has none (registered before explanations).
+   * explainerForModel (lib/model/explainer-artifact.ts) checks it against model.onnx's digest.
+   */
+  async explainerBytes(ref: string): Promise<Uint8Array | undefined> {
+    const version = await this.resolveVersion(ref);
+    return (await this.store.get(this.explainerKey(version))) ?? undefined;
   }
 
   /**

@@ -90,6 +90,7 @@ beforeAll(async () => {
     model: trained.modelBytes,
     card: JSON.stringify(trained.card),
     report: trained.reportHtml,
+    explainer: trained.explainerBytes,
   });
   await registry.promote(version);
   // The training snapshot stays in the offline store (snapshots are immutable): the baseline window comes from it.

@@ -132,6 +132,7 @@ beforeAll(async () => {
     model: trained.modelBytes,
     card: JSON.stringify(trained.card),
     report: trained.reportHtml,
+    explainer: trained.explainerBytes,
   }));
   await registry.promote(version);
 }, 300_000);

@@ -105,6 +105,7 @@ async function freshStore(): Promise<{ store: FsObjectStore; registry: ModelRegi
     model: trained.modelBytes,
     card: readFileSync(join(modelDir, 'card.json')),
     report: readFileSync(join(modelDir, 'report.html')),
+    explainer: trained.explainerBytes,
   });
   await registry.promote(version, { why: 'test champion' });
   return { store, registry };
