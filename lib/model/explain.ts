@@ -7,7 +7,9 @@ import type { GbdtModel } from './gbdt/booster.ts';
  * - Contributions (Saabas, path-based): walking a row down each tree, every split moves the
  *   expected output from the parent's value to the child's; that difference is credited to the
  *   split's feature. bias + sum(contributions) = the raw score (log-odds), exactly up to rounding.
- *   Cheap and faithful to the path, though not the game-theoretic SHAP attribution.
+ *   Cheap and faithful to the path, though not the game-theoretic SHAP attribution: they are not
+ *   consistent (a feature can matter more to the model and be credited less), so reasons and
+ *   explanations come from lib/model/shap.ts (exact TreeSHAP); these stay for comparison only.
  */
 export interface FeatureImportance {
   feature: string;

@@ -1,5 +1,11 @@
 import { Worker } from 'node:worker_threads';
-import { allocateShapScratch, shapKernel, type ShapKernelModel, type ShapScratch } from './shap.ts';
+import {
+  allocateShapScratch,
+  SHAP_BLOCK_ROWS,
+  shapKernel,
+  type ShapKernelModel,
+  type ShapScratch,
+} from './shap.ts';
 
 /**
  * TreeSHAP of many rows on several threads: threads - 1 worker threads plus the calling thread
@@ -25,7 +31,7 @@ const WORKER_SOURCE = `
   const shapKernel = (${shapKernel.toString()});
   const allocateShapScratch = (${allocateShapScratch.toString()});
   const m = workerData.kernel;
-  const scratch = allocateShapScratch(m);
+  const scratch = allocateShapScratch(m, ${SHAP_BLOCK_ROWS});
   parentPort.on('message', (job) => {
     for (;;) {
       const start = Atomics.add(job.counter, 0, job.chunk);
