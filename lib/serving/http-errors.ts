@@ -26,6 +26,11 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   // doing, but retrying will not help either; a conflict between "today" and the data.
   AS_OF_BEFORE_SNAPSHOT: 409,
   PAYLOAD_TOO_LARGE: 413,
+  // Answered by the local server (local/server/http-server.ts) when the client is too slow or
+  // sends more headers than it accepts; API Gateway answers these at its own edge in AWS.
+  REQUEST_TIMEOUT: 408,
+  HEADERS_TOO_LARGE: 431,
+  TOO_MANY_HEADERS: 431,
 };
 
 /** Seconds a client should wait after a 503 (Aurora Serverless resumes in about this time). */

@@ -1,21 +1,94 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import {
+  createServer,
+  STATUS_CODES,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { InputError } from '#lib/errors.ts';
+import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { httpErrorFor } from '#lib/serving/http-errors.ts';
+import { MAX_BODY_BYTES } from '#lib/serving/request.ts';
 import { apiGatewayEvent, parseRequestTarget } from './api-gateway-event.ts';
 import type { ModelRouter } from './model-router.ts';
 
-/** What the server calls for POST /predict: the same handler the Lambda runs. */
-export type ApiHandler = (event: ReturnType<typeof apiGatewayEvent>, context: Context) => Promise<unknown>;
+/**
+ * What the server calls for POST /predict: the same handler the Lambda runs. `probe`, when the
+ * version has one, is what GET /healthz runs to prove the version's model answers (one scoring
+ * of an all-missing row, no metrics or logs); local/server/serve.ts attaches it.
+ */
+export interface ApiHandler {
+  (event: ReturnType<typeof apiGatewayEvent>, context: Context): Promise<unknown>;
+  probe?: () => Promise<void>;
+}
 
 /**
- * Bodies above this never reach the handler (API Gateway's own limit is 10 MB; ours is smaller
- * because the handler refuses anything over 4 KiB anyway). Between the two, the handler answers
- * 413 itself, exactly as it does in AWS.
+ * Every limit the local API Gateway puts on a client, in one place (docs/adr/0120-serve-limits.md).
+ * The values are what API Gateway (or the web server a user knows) would do; tests pass shorter
+ * ones through `limits`. None of them touches a well-behaved request: they only decide how long
+ * a slow or broken client may hold a socket and how much it may make the server read.
  */
-export const GATEWAY_MAX_BODY_BYTES = 1024 * 1024;
+export interface ServerLimits {
+  /** The whole header block must arrive within this (ms) of the request's first byte; else 408. */
+  headersTimeoutMs: number;
+  /** The whole request, body included, must arrive within this (ms) of its first byte; else 408. */
+  requestTimeoutMs: number;
+  /** How often node:http checks the two timeouts above (ms): their precision. */
+  timeoutCheckIntervalMs: number;
+  /** An idle keep-alive socket is closed after this (ms). */
+  keepAliveTimeoutMs: number;
+  /** A keep-alive socket is closed (Connection: close) after answering this many requests. */
+  maxRequestsPerSocket: number;
+  /** More header fields than this: 431 TOO_MANY_HEADERS. */
+  maxHeadersCount: number;
+  /** Request line plus header block over this many bytes: 431 HEADERS_TOO_LARGE. */
+  maxHeaderBytes: number;
+  /** Bodies up to this reach the handler (which refuses over 4096 bytes with its own 413). */
+  maxBufferedBodyBytes: number;
+  /**
+   * Bodies over maxBufferedBodyBytes are read and dropped up to this size, so the client reads its
+   * 413 before the connection closes; past it the 413 is sent and the socket closed unread.
+   */
+  maxDrainedBodyBytes: number;
+  /** Each GET /healthz check (feature store, model) that takes longer fails (ms). */
+  healthCheckTimeoutMs: number;
+}
+
+export const SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
+  // API Gateway publishes no header timeout; a real client sends its headers in one packet, so 10 s
+  // is generous for any link and closes a slow-loris socket 6x sooner than Node's 60 s default.
+  headersTimeoutMs: 10_000,
+  // API Gateway's integration timeout (29 s): a request may not take longer to arrive than the
+  // gateway gives the whole call. Node's default (300 s) let a slow body hold a socket 5 minutes.
+  requestTimeoutMs: 29_000,
+  // Node checks the timeouts every 30 s by default, which would let a 10 s limit run to 40 s; a
+  // check is one pass over the connections with a request in progress.
+  timeoutCheckIntervalMs: 1_000,
+  // Longer than the 60 s idle timeout of the load balancers and proxies usually put in front
+  // (ALB's default), so such a proxy never reuses a socket this server has just closed.
+  keepAliveTimeoutMs: 65_000,
+  // nginx's keepalive_requests default. The cluster deals connections to workers when they open;
+  // reconnecting every 1000 requests rebalances long-lived clients over the workers, for one
+  // connection set-up per 1000 requests.
+  maxRequestsPerSocket: 1_000,
+  // Apache's LimitRequestFields default; browsers and SDKs send 10-20.
+  maxHeadersCount: 100,
+  // API Gateway's limit on the request line and header values together (10,240 bytes); Node's
+  // default is 16 KiB.
+  maxHeaderBytes: 10_240,
+  // The handler's documented limit is 4096 bytes (lib/serving/request.ts, openapi.json), and up
+  // to here the handler answers the 413 itself, as it does behind API Gateway; bigger bodies are
+  // never buffered.
+  maxBufferedBodyBytes: 1024 * 1024,
+  // API Gateway's payload limit (10 MB): a body up to it still gets its 413 read by the client.
+  maxDrainedBodyBytes: 10 * 1024 * 1024,
+  // Below the 5 s an ALB or Kubernetes probe waits by default, so a checker reads our 503 with its
+  // reasons rather than its own timeout.
+  healthCheckTimeoutMs: 2_000,
+});
 
 export interface LocalApiServer {
   readonly url: string;
@@ -33,6 +106,49 @@ export interface LocalApiServerOptions {
   functionName?: string;
   /** Extra fields of the GET /healthz body (a cluster worker says which process answered). */
   health?: Record<string, unknown>;
+  /** The store the handlers read, checked by GET /healthz (its current snapshot, with a timeout). */
+  featureStore?: Pick<FeatureStore, 'currentSnapshot'>;
+  /** Overrides of SERVER_LIMITS (tests use short timeouts). */
+  limits?: Partial<ServerLimits>;
+}
+
+/**
+ * A failed listen as the caller's problem when it is one (exit 2 in the CLI): the port taken,
+ * a privileged port, an address this machine does not have. Anything else is returned as it is.
+ */
+export function listenError(e: unknown, host: string, port: number): unknown {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EADDRINUSE')
+    return new InputError(
+      'PORT_IN_USE',
+      `port ${port} on ${host} is in use (another credit-risk serve?): stop it or pick another with --port / PORT`,
+    );
+  if (code === 'EACCES')
+    return new InputError(
+      'PORT_NOT_PERMITTED',
+      `port ${port} on ${host} needs privileges this user lacks: pick one above 1023 with --port / PORT`,
+    );
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return new InputError(
+      'BAD_HOST',
+      `cannot listen on ${host}: not an address of this machine; use --host 127.0.0.1 (or 0.0.0.0 for every interface)`,
+    );
+  return e;
+}
+
+/**
+ * Fails with listenError when host:port cannot be listened on, by binding it and letting go at
+ * once. `credit-risk serve` calls it before opening the store and loading models, so a busy port
+ * is one line in milliseconds, not after seconds of loading; the real listen still maps its own
+ * failure (the port can be taken in between).
+ */
+export async function assertCanListen(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = createNetServer();
+  await new Promise<void>((resolveProbe, reject) => {
+    probe.once('error', (e) => reject(listenError(e, host, port)));
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolveProbe()));
+  });
 }
 
 /**
@@ -60,20 +176,128 @@ function sendError(res: ServerResponse, e: unknown, headers: Record<string, stri
   send(res, answer.statusCode, answer.body, { ...answer.headers, ...headers });
 }
 
-/** The body as text, or undefined when it exceeded the gateway limit (the caller answers 413). */
-function readBody(req: IncomingMessage): Promise<string | undefined> {
+/** How many requests a socket has carried (SERVER_LIMITS.maxRequestsPerSocket). */
+const REQUESTS_SERVED = Symbol('requestsServed');
+
+/** The request body ended or broke off before it was read (the client went away, a timeout). */
+class BodyAbortedError extends Error {}
+
+/** A body over maxBufferedBodyBytes: how much was read, and whether it was read to its end. */
+interface BodyOverLimit {
+  bytes: number;
+  complete: boolean;
+}
+
+/**
+ * The body as text; or, over maxBufferedBodyBytes, how much of it was read (the caller answers
+ * 413). An over-limit body is read and dropped to its end, up to maxDrainedBodyBytes, and then
+ * no further.
+ */
+function readBody(req: IncomingMessage, limits: ServerLimits): Promise<string | BodyOverLimit> {
   return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > limits.maxDrainedBodyBytes) return resolve({ bytes: declared, complete: false });
     const chunks: Buffer[] = [];
     let size = 0;
-    let tooLarge = false;
+    let done = false;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > GATEWAY_MAX_BODY_BYTES) tooLarge = true;
-      else chunks.push(chunk);
+      if (size <= limits.maxBufferedBodyBytes) chunks.push(chunk);
+      else if (size > limits.maxDrainedBodyBytes && !done) {
+        done = true;
+        req.pause();
+        resolve({ bytes: size, complete: false });
+      }
     });
-    req.on('end', () => resolve(tooLarge ? undefined : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
+    req.on('end', () => {
+      done = true;
+      resolve(
+        size > limits.maxBufferedBodyBytes
+          ? { bytes: size, complete: true }
+          : chunks.length === 1
+            ? chunks[0].toString('utf8')
+            : Buffer.concat(chunks).toString('utf8'),
+      );
+    });
+    req.on('error', () => reject(new BodyAbortedError('request body aborted')));
+    req.on('close', () => {
+      if (!done) reject(new BodyAbortedError('request closed before its body ended'));
+    });
   });
+}
+
+/** The answer to a parser-level failure, written raw on the socket (no request object exists). */
+function rawAnswer(e: InputError): string {
+  const answer = httpErrorFor(e);
+  const body = JSON.stringify(answer.body);
+  return (
+    `HTTP/1.1 ${answer.statusCode} ${STATUS_CODES[answer.statusCode] ?? ''}\r\n` +
+    'content-type: application/json\r\n' +
+    `content-length: ${Buffer.byteLength(body)}\r\n` +
+    'connection: close\r\n\r\n' +
+    body
+  );
+}
+
+/**
+ * What node:http's parser or its timeouts found wrong with a client's bytes, as an InputError;
+ * undefined when the client is simply gone (reset, broken pipe: nobody to answer).
+ */
+function clientErrorOf(
+  e: NodeJS.ErrnoException & { reason?: string },
+  limits: ServerLimits,
+): InputError | undefined {
+  switch (e.code) {
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'ERR_STREAM_DESTROYED':
+      return undefined;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new InputError(
+        'REQUEST_TIMEOUT',
+        `the request did not arrive in time: headers within ${limits.headersTimeoutMs} ms and the ` +
+          `whole request within ${limits.requestTimeoutMs} ms of its first byte`,
+      );
+    case 'HPE_HEADER_OVERFLOW':
+      return new InputError(
+        'HEADERS_TOO_LARGE',
+        `the request line and headers exceed ${limits.maxHeaderBytes} bytes`,
+      );
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return new InputError('PAYLOAD_TOO_LARGE', 'the chunk extensions of the request body are too large');
+    default:
+      return new InputError(
+        'MALFORMED_REQUEST',
+        `not a valid HTTP/1.1 request${e.reason ? ` (${e.reason})` : ''}; send POST /predict with a JSON body`,
+      );
+  }
+}
+
+/** Rejects with `what did not answer in N ms` when `p` takes longer; `p` itself is left to finish. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer in ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+interface CheckResult {
+  ok: boolean;
+  ms: number;
+  error?: string;
+  [detail: string]: unknown;
+}
+
+async function timed(check: () => Promise<Record<string, unknown>>): Promise<CheckResult> {
+  const started = performance.now();
+  const ms = () => Math.round((performance.now() - started) * 100) / 100;
+  try {
+    const detail = await check();
+    return { ok: true, ms: ms(), ...detail };
+  } catch (e) {
+    return { ok: false, ms: ms(), error: e instanceof Error ? e.message : String(e) };
+  }
 }
 
 function lambdaContext(functionName: string, requestId: string): Context {
@@ -97,36 +321,120 @@ function lambdaContext(functionName: string, requestId: string): Context {
 /**
  * The local API Gateway: POST /predict becomes the REST API proxy event and goes to the handler
  * of the version the alias routing picks (header x-model-version says which); GET /openapi.json
- * serves the API document; GET /healthz says which versions serve. Any other path is a 404 in
- * the API's error shape, as the gateway's configured responses give in AWS.
+ * serves the API document; GET /healthz checks the feature store and the model and says which
+ * versions serve. Any other path is a 404 in the API's error shape, as the gateway's configured
+ * responses give in AWS. A client's mistake is a 4xx in that shape at every level, the HTTP
+ * parser's included (SERVER_LIMITS says what the server tolerates).
  */
 export async function startLocalApiServer(options: LocalApiServerOptions): Promise<LocalApiServer> {
   const { router } = options;
+  const limits: ServerLimits = { ...SERVER_LIMITS, ...options.limits };
   const functionName = options.functionName ?? 'predict';
   const openapiText = JSON.stringify(options.openapi);
+  const host = options.host ?? '127.0.0.1';
+  const askedPort = options.port ?? 8080;
+
+  async function checkModel(): Promise<CheckResult> {
+    const lease = router.acquire();
+    if (!lease) return { ok: false, ms: 0, error: 'no champion loaded' };
+    // The lease keeps the version loaded until the probe settles, even past the timeout.
+    const probe = (lease.handler.probe?.() ?? Promise.resolve()).finally(() => lease.release());
+    const result = await timed(async () => {
+      await within(probe, limits.healthCheckTimeoutMs, `model ${lease.version}`);
+      return {};
+    });
+    return { ...result, version: lease.version };
+  }
+
+  async function checkFeatureStore(store: Pick<FeatureStore, 'currentSnapshot'>): Promise<CheckResult> {
+    return timed(async () => {
+      const snapshotId = await within(
+        store.currentSnapshot(),
+        limits.healthCheckTimeoutMs,
+        'the feature store',
+      );
+      if (snapshotId === undefined)
+        throw new Error(
+          'no snapshot is published: every /predict would be a 404 (credit-risk features publish)',
+        );
+      return { snapshotId };
+    });
+  }
+
+  async function health(res: ServerResponse): Promise<void> {
+    const [model, featureStore] = await Promise.all([
+      checkModel(),
+      options.featureStore ? checkFeatureStore(options.featureStore) : undefined,
+    ]);
+    const checks = featureStore ? { featureStore, model } : { model };
+    const ok = model.ok && (featureStore?.ok ?? true);
+    const state = router.state;
+    send(
+      res,
+      ok ? 200 : 503,
+      {
+        status: ok ? 'ok' : 'unavailable',
+        champion: state?.champion ?? null,
+        canary: state?.canary ?? null,
+        ...options.health,
+        checks,
+      },
+      { 'cache-control': 'no-store' },
+    );
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = parseRequestTarget(req.url ?? '/');
-    if (url.pathname === '/openapi.json' && req.method === 'GET') return send(res, 200, openapiText);
-    if (url.pathname === '/healthz' && req.method === 'GET') {
-      const state = router.state;
-      return send(res, state ? 200 : 503, { status: state ? 'ok' : 'loading', ...state, ...options.health });
+    // Counted here rather than by node's maxRequestsPerSocket, which only says Connection: close
+    // and then answers a client that keeps sending with bare 503s; this closes the socket itself.
+    const socket = req.socket as Socket & { [REQUESTS_SERVED]?: number };
+    const served = (socket[REQUESTS_SERVED] ?? 0) + 1;
+    socket[REQUESTS_SERVED] = served;
+    if (served >= limits.maxRequestsPerSocket) res.setHeader('connection', 'close');
+    // maxHeadersCount keeps only that many in req.headers; rawHeaders has them all.
+    if (req.rawHeaders.length > 2 * limits.maxHeadersCount) {
+      return sendError(
+        res,
+        new InputError(
+          'TOO_MANY_HEADERS',
+          `the request has ${req.rawHeaders.length / 2} header fields; the limit is ${limits.maxHeadersCount}`,
+        ),
+        { connection: 'close' },
+      );
     }
+    // requireHostHeader is off so that this is a JSON 400 rather than node's empty one.
+    if (req.headers.host === undefined && req.httpVersion === '1.1') {
+      return sendError(res, new InputError('MISSING_HOST', 'an HTTP/1.1 request needs a Host header'), {
+        connection: 'close',
+      });
+    }
+    let url: ReturnType<typeof parseRequestTarget>;
+    try {
+      url = parseRequestTarget(req.url ?? '/');
+    } catch {
+      return sendError(
+        res,
+        new InputError('INVALID_URL', `the request target ${JSON.stringify(req.url)} is not a valid path`),
+        { connection: 'close' },
+      );
+    }
+    if (url.pathname === '/openapi.json' && req.method === 'GET') return send(res, 200, openapiText);
+    if (url.pathname === '/healthz' && req.method === 'GET') return health(res);
+    const body = await readBody(req, limits);
     if (url.pathname !== '/predict') {
-      req.resume();
       return sendError(
         res,
         new InputError('NOT_FOUND', `no route ${req.method} ${url.pathname}; use POST /predict`),
+        typeof body === 'string' ? {} : { connection: 'close' },
       );
     }
-    const body = await readBody(req);
-    if (body === undefined) {
+    if (typeof body !== 'string') {
       return sendError(
         res,
-        new InputError('PAYLOAD_TOO_LARGE', `request body exceeds ${GATEWAY_MAX_BODY_BYTES} bytes`),
-        {
-          connection: 'close',
-        },
+        new InputError(
+          'PAYLOAD_TOO_LARGE',
+          `request body is ${body.complete ? '' : 'over '}${body.bytes} bytes; the limit is ${MAX_BODY_BYTES} (send {"id": "5008827"})`,
+        ),
+        { connection: 'close' },
       );
     }
     const lease = router.acquire();
@@ -157,18 +465,43 @@ export async function startLocalApiServer(options: LocalApiServerOptions): Promi
     }
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((e: unknown) => {
-      if (!res.headersSent) sendError(res, e);
-      else res.destroy();
-    });
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: limits.timeoutCheckIntervalMs,
+      maxHeaderSize: limits.maxHeaderBytes,
+      requireHostHeader: false,
+    },
+    (req, res) => {
+      handle(req, res).catch((e: unknown) => {
+        // A body cut off (the client left, or the request timeout answered 408 on the socket).
+        if (e instanceof BodyAbortedError || res.writableEnded || req.socket.destroyed) return;
+        if (!res.headersSent) sendError(res, e);
+        else res.destroy();
+      });
+    },
+  );
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.maxHeadersCount = limits.maxHeadersCount;
+  server.on('clientError', (e: NodeJS.ErrnoException & { reason?: string }, duplex) => {
+    const socket = duplex as Socket & { _httpMessage?: ServerResponse | null };
+    const answer = clientErrorOf(e, limits);
+    // node:http's own rule: answer only when no response has started on this socket (a request
+    // in progress, e.g. a body cut by the timeout, has its ServerResponse there, unsent).
+    if (!answer || !socket.writable || socket._httpMessage?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    socket.end(rawAnswer(answer), () => socket.destroy());
+    // A client that does not read its answer does not keep the socket either.
+    setTimeout(() => socket.destroy(), 1_000).unref();
   });
-  // Keep-alive long enough for load generators; idle sockets are closed on shutdown.
-  server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
+    const failed = (e: Error) => reject(listenError(e, host, askedPort));
+    server.once('error', failed);
+    server.listen(askedPort, host, () => {
+      server.off('error', failed);
       resolve();
     });
   });
@@ -176,7 +509,7 @@ export async function startLocalApiServer(options: LocalApiServerOptions): Promi
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    url: `http://${host}:${port}`,
     port,
     server,
     close() {

@@ -6,8 +6,14 @@ import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
 import { CachedFeatureStore, isScannable } from '#lib/serving/cached-feature-store.ts';
 import { loadRegisteredModel } from '#lib/serving/model.ts';
+import type { ServingModel } from '#lib/serving/predictor.ts';
 import type { LocalRoot } from '#local/root.ts';
-import { startLocalApiServer, type ApiHandler, type LocalApiServer } from './http-server.ts';
+import {
+  startLocalApiServer,
+  type ApiHandler,
+  type LocalApiServer,
+  type ServerLimits,
+} from './http-server.ts';
 import { ModelRouter, type AliasState } from './model-router.ts';
 
 export const OPENAPI_FILE = resolve(import.meta.dirname, '../../openapi/openapi.json');
@@ -43,6 +49,19 @@ export interface ServeOptions {
   onFeatureCacheError?: (error: unknown) => void;
   /** Extra fields of the GET /healthz body. */
   health?: Record<string, unknown>;
+  /** Overrides of the HTTP limits (local/server/http-server.ts SERVER_LIMITS). */
+  limits?: Partial<ServerLimits>;
+}
+
+/**
+ * GET /healthz's proof that a version answers: one scoring of an all-missing row through the
+ * version's ONNX session (no feature lookup, metric or log, so health checks stay out of the
+ * served traffic the canary is judged on), which must come back as a probability.
+ */
+export async function probeModel(model: ServingModel): Promise<void> {
+  const [p] = await model.scoreRows(new Float32Array(model.featureNames.length).fill(Number.NaN), 1);
+  if (!(p >= 0 && p <= 1))
+    throw new Error(`model ${model.version} scored an all-missing row as ${p}, not a probability`);
 }
 
 export interface RunningServe {
@@ -79,7 +98,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     },
     load: async (version) => {
       const model = await loadRegisteredModel(root.objectStore, registry, version);
-      const handler = createPredictHandler({ featureStore, clock: root.clock, model }) as ApiHandler;
+      const handler = Object.assign(
+        createPredictHandler({ featureStore, clock: root.clock, model }) as ApiHandler,
+        { probe: () => probeModel(model) },
+      );
       return { handler, dispose: () => model.release() };
     },
     onReload: options.onReload,
@@ -96,14 +118,26 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     throw e;
   }
   router.watch(options.pollMs ?? 500);
-  const openapi = JSON.parse(await readFile(OPENAPI_FILE, 'utf8')) as unknown;
-  const server = await startLocalApiServer({
-    router,
-    openapi,
-    port: options.port,
-    host: options.host,
-    health: options.health,
-  });
+  let server: LocalApiServer;
+  try {
+    const openapi = JSON.parse(await readFile(OPENAPI_FILE, 'utf8')) as unknown;
+    server = await startLocalApiServer({
+      router,
+      openapi,
+      port: options.port,
+      host: options.host,
+      health: options.health,
+      // The store the handlers read (the in-memory copy's current snapshot comes from the store
+      // itself; a cluster worker's replica asks the primary).
+      featureStore,
+      limits: options.limits,
+    });
+  } catch (e) {
+    // A busy port: nothing started here may keep the process alive behind the error.
+    await router.close();
+    await featureCache?.close();
+    throw e;
+  }
   return {
     server,
     router,

@@ -78,7 +78,15 @@ describeWithPython('credit-risk serve over the local registry (real ONNX models)
     for (let i = 0; i < 5; i++) expect((await predict()).version).toBe(b.version);
 
     const health = await (await fetch(`${serve.server.url}/healthz`)).json();
-    expect(health).toEqual({ status: 'ok', champion: b.version, canary: null });
+    expect(health).toEqual({
+      status: 'ok',
+      champion: b.version,
+      canary: null,
+      checks: {
+        featureStore: { ok: true, ms: expect.any(Number), snapshotId: 'snap-test' },
+        model: { ok: true, ms: expect.any(Number), version: b.version },
+      },
+    });
   });
 
   it('refuses to start without a champion, saying how to get one', async () => {
