@@ -7,6 +7,7 @@ import { DEFAULT_MODEL_NAME, shortId } from '#lib/registry/registry.ts';
 import { createLocalRoot, type LocalRoot } from '#local/root.ts';
 import { isScannable } from '#lib/serving/cached-feature-store.ts';
 import { startClusterServe } from '#local/server/cluster.ts';
+import { assertCanListen } from '#local/server/http-server.ts';
 import { snapshotProcessEnv } from '#local/server/process-env.ts';
 import { startServe } from '#local/server/serve.ts';
 import { divertTelemetry } from '#local/server/telemetry-sink.ts';
@@ -43,7 +44,8 @@ export function register(program: Command): void {
       'serve POST /predict on localhost like API Gateway + the predict Lambda: the same handler, the\n' +
         "registry's champion, and a canary version on its share of the traffic (header x-model-version\n" +
         'says which answered). Alias changes are picked up within a second without dropping requests.\n' +
-        'GET /openapi.json serves the API document; GET /healthz the versions being served.\n' +
+        'GET /openapi.json serves the API document; GET /healthz checks the feature store and the model\n' +
+        '(200, or 503 naming what failed) and says which versions serve.\n' +
         'With --workers N > 1 (default: one per core) N worker processes answer; this process owns\n' +
         'the PGlite store and sends each worker an in-memory copy of the current snapshot.',
     )
@@ -75,16 +77,19 @@ export function register(program: Command): void {
         logsToStdout?: boolean;
         workers?: string;
       }) => {
+        const workers = workersOf(options.workers);
+        const port = portOf(options.port);
+        // A busy port is one line (error [PORT_IN_USE]) before seconds of store and model loading.
+        await assertCanListen(options.host, port);
         const root = createLocalRoot();
         const featureStore = featureStoreOf(root);
-        const workers = workersOf(options.workers);
         if (workers > 1 && isScannable(featureStore)) {
           const cluster = await startClusterServe({
             root,
             featureStore,
             modelName: options.name,
             workers,
-            port: portOf(options.port),
+            port,
             host: options.host,
             logsToStdout: options.logsToStdout,
             log: (line) => console.error(line),
@@ -123,7 +128,7 @@ export function register(program: Command): void {
           root,
           featureStore,
           modelName: options.name,
-          port: portOf(options.port),
+          port,
           host: options.host,
           onReload: (s) => console.error(`serving ${describe(s)}`),
           onReloadError: (e) =>
@@ -136,6 +141,11 @@ export function register(program: Command): void {
             ),
           onFeatureCacheError: (e) =>
             console.error(`online feature cache: ${(e as Error).message}; lookups go to the store meanwhile`),
+        }).catch(async (e: unknown) => {
+          // The open store and the diverted stdout would keep this process alive behind the error.
+          await featureStore.close();
+          await restore();
+          throw e;
         });
         console.error(
           `listening on ${running.server.url}  (POST /predict, GET /openapi.json, GET /healthz; Ctrl-C stops)`,

@@ -1,9 +1,11 @@
 import cluster, { type Worker } from 'node:cluster';
 import { resolve } from 'node:path';
+import { InputError } from '#lib/errors.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
 import { CachedFeatureStore, type ScannableFeatureStore } from '#lib/serving/cached-feature-store.ts';
 import type { OnlineSnapshotTableData } from '#lib/serving/online-snapshot-table.ts';
 import type { LocalRoot } from '#local/root.ts';
+import type { ServerLimits } from './http-server.ts';
 import { toWire, type ToPrimary, type ToWorker } from './replica-feature-store.ts';
 import { noChampionError } from './serve.ts';
 
@@ -15,6 +17,8 @@ export interface ServeWorkerConfig {
   pollMs: number;
   featureMaxStaleMs: number;
   logsToStdout: boolean;
+  /** Overrides of the HTTP limits (SERVER_LIMITS). */
+  limits?: Partial<ServerLimits>;
 }
 
 export const SERVE_WORKER_ENV = 'CREDIT_RISK_SERVE_WORKER';
@@ -51,6 +55,8 @@ export interface ClusterServeOptions {
   featurePollMs?: number;
   featureMaxStaleMs?: number;
   logsToStdout?: boolean;
+  /** Overrides of each worker's HTTP limits (local/server/http-server.ts SERVER_LIMITS). */
+  limits?: Partial<ServerLimits>;
   /** Progress and incidents (worker replaced, snapshot loaded), one line each. */
   log?: (line: string) => void;
 }
@@ -122,14 +128,8 @@ export async function startClusterServe(options: ClusterServeOptions): Promise<R
     pollMs: options.pollMs ?? 500,
     featureMaxStaleMs: maxStaleMs,
     logsToStdout: options.logsToStdout ?? false,
+    limits: options.limits,
   };
-  cluster.setupPrimary({
-    exec: WORKER_ENTRY,
-    args: [],
-    execArgv: workerExecArgv(),
-    serialization: 'advanced',
-  });
-
   async function answer(w: Worker, m: Extract<ToPrimary, { t: 'call' }>): Promise<void> {
     try {
       if (m.op === 'get') send(w, { t: 'reply', n: m.n, row: await featureCache.get(m.id ?? '') });
@@ -167,7 +167,9 @@ export async function startClusterServe(options: ClusterServeOptions): Promise<R
           listening ??= { url: m.url, port: m.port };
           resolveFork(w);
         } else if (m.t === 'failed') {
-          rejectFork(Object.assign(new Error(m.message), { code: m.code }));
+          // A worker's InputError (PORT_IN_USE from its listen, NO_CHAMPION, ...) stays the
+          // caller's mistake here: the CLI prints its one line and exits 2.
+          rejectFork(m.code ? new InputError(m.code, m.message) : new Error(m.message));
         }
       });
       w.on('exit', (code, signal) => {
@@ -210,8 +212,15 @@ export async function startClusterServe(options: ClusterServeOptions): Promise<R
   }
 
   try {
+    cluster.setupPrimary({
+      exec: WORKER_ENTRY,
+      args: [],
+      execArgv: workerExecArgv(),
+      serialization: 'advanced',
+    });
     await Promise.all(Array.from({ length: Math.max(1, options.workers) }, () => fork()));
   } catch (e) {
+    // Every worker stopped and the copy's poller gone: nothing keeps the process up behind the error.
     await stopAll();
     throw e;
   }

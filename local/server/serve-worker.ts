@@ -62,6 +62,7 @@ export async function runServeWorker(): Promise<void> {
       pollMs: config.pollMs,
       cacheFeatures: false,
       health: { worker: process.pid },
+      limits: config.limits,
       onReload: (s) =>
         console.error(
           `${tag} serving champion ${s.champion ? shortId(s.champion) : '-'}${s.canary ? `, canary ${shortId(s.canary.version)} at ${s.canary.weight}` : ''}`,
@@ -72,7 +73,21 @@ export async function runServeWorker(): Promise<void> {
         ),
     });
   } catch (e) {
-    toPrimary({ t: 'failed', code: isInputError(e) ? e.code : undefined, message: (e as Error).message });
+    const failed: ToPrimary = {
+      t: 'failed',
+      code: isInputError(e) ? e.code : undefined,
+      message: (e as Error).message,
+    };
+    // Exit only once the message is out: the primary reports this failure, not "exited before
+    // listening", and turns an InputError (PORT_IN_USE) into the CLI's one-line error.
+    await new Promise<void>((resolveSent) => {
+      if (!process.connected) return resolveSent();
+      try {
+        process.send!(failed, undefined, undefined, () => resolveSent());
+      } catch {
+        resolveSent();
+      }
+    });
     await restore();
     process.exit(1);
   }

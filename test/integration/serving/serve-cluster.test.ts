@@ -141,6 +141,26 @@ describeWithPython('credit-risk serve --workers 2 (node:cluster over real PGlite
       expect(two.body).toEqual(one.body);
       expect(one.body).toMatchObject({ id, modelVersion: a.version, featureSnapshot: 's1' });
     }
+    // Each worker checks for itself: the store through its replica (which asks the primary's
+    // store), the model through its own ONNX session.
+    const healthByWorker = new Map<number, any>();
+    for (let i = 0; i < 8; i++) {
+      const r = await onOneConnection(base, '{"id":"5008827"}');
+      healthByWorker.set(r.worker, r.health);
+    }
+    expect(new Set(healthByWorker.keys())).toEqual(new Set(firstPids));
+    for (const [pid, h] of healthByWorker) {
+      expect(h).toEqual({
+        status: 'ok',
+        champion: a.version,
+        canary: null,
+        worker: pid,
+        checks: {
+          featureStore: { ok: true, ms: expect.any(Number), snapshotId: 's1' },
+          model: { ok: true, ms: expect.any(Number), version: a.version },
+        },
+      });
+    }
     const unknown = await onOneConnection(base, '{"id":"1"}');
     expect(unknown.answer).toMatchObject({ status: 404, body: { error: { code: 'UNKNOWN_CUSTOMER' } } });
     const bad = await onOneConnection(base, '{"id": 5008827}');
