@@ -70,10 +70,14 @@ export const SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
   // Longer than the 60 s idle timeout of the load balancers and proxies usually put in front
   // (ALB's default), so such a proxy never reuses a socket this server has just closed.
   keepAliveTimeoutMs: 65_000,
-  // nginx's keepalive_requests default. The cluster deals connections to workers when they open;
-  // reconnecting every 1000 requests rebalances long-lived clients over the workers, for one
-  // connection set-up per 1000 requests.
-  maxRequestsPerSocket: 1_000,
+  // The cluster deals connections to workers when they open; a reconnect now and then rebalances
+  // long-lived clients over the workers, for one connection set-up per 10,000 requests. Not
+  // nginx's 1,000: autocannon (the bench's load generator when wrk is missing) ignores
+  // Connection: close, writes its next request on the closing socket and then pairs every later
+  // response with an earlier request: at 1,000 its mean latency for a constant-answer server came
+  // out about 2 ms instead of 0.1-0.3 ms at the same throughput (docs/adr/0120-serve-limits.md);
+  // wrk, browsers and SDKs reconnect correctly.
+  maxRequestsPerSocket: 10_000,
   // Apache's LimitRequestFields default; browsers and SDKs send 10-20.
   maxHeadersCount: 100,
   // API Gateway's limit on the request line and header values together (10,240 bytes); Node's
