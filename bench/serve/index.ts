@@ -80,6 +80,7 @@ async function openStore(
       init: async () => {},
       replaceSnapshot: async () => ({ rows: 0 }),
       get: async (id) => map.get(id),
+      deleteCustomer: async (id) => ({ deleted: map.delete(id) ? 1 : 0 }),
       currentSnapshot: async () => 'bench',
       ping: async () => {},
       close: async () => {},

@@ -161,6 +161,40 @@ export const DROP_STAGING = `DROP TABLE IF EXISTS ${STAGING_TABLE}`;
 /** One customer by primary key. Parameter :id. */
 export const SELECT_CUSTOMER = `SELECT ${selectList} FROM ${LIVE_TABLE} WHERE id = :id`;
 
+/**
+ * Erasure of one customer from the live table (FeatureStore.deleteCustomer). Parameter :id. The
+ * staging table is not touched: a load is never in flight during a delete (PGlite serialises them;
+ * on Aurora a load is one transaction, and the erase publishes a snapshot without the customer
+ * right after, which replaces whatever a concurrent load brought).
+ */
+// RETURNING: the rows deleted are counted from the answer, the same way on PGlite and the Data API
+// (whose numberOfRecordsUpdated the data-api-local emulator fills only for UPDATE).
+export const DELETE_CUSTOMER = `DELETE FROM ${LIVE_TABLE} WHERE id = :id RETURNING id`;
+
+/**
+ * PGlite only: after a DELETE the row's bytes are still in the table's pages (a dead tuple), in
+ * its primary-key index and in the write-ahead log, all files under the local home. VACUUM FULL
+ * rewrites the table and its index into new files (the old ones are unlinked); with wal_recycle
+ * off, a WAL switch and a checkpoint (twice: the redo point must move past the segment that held
+ * the inserts) remove the old segments instead of renaming them for reuse with their bytes.
+ * An ANALYZE (the store runs none, a person may) keeps sample values of the id column in
+ * pg_statistic (histogram bounds): the table's statistics are dropped and pg_statistic rewritten.
+ * Tested (test/integration/adapters/local/pglite-erase-purge.test.ts): before, the id was in the
+ * WAL, the table, its index and pg_statistic; after, in no file of the data directory.
+ */
+export const PURGE_DELETED_ROWS: readonly string[] = [
+  `VACUUM FULL ${LIVE_TABLE}`,
+  // The store never runs ANALYZE; statistics someone computed are dropped, not recomputed.
+  `DELETE FROM pg_statistic WHERE starelid = '${LIVE_TABLE}'::regclass`,
+  'VACUUM FULL pg_statistic',
+  'SET wal_recycle = off',
+  'SELECT pg_switch_wal()',
+  'CHECKPOINT',
+  'SELECT pg_switch_wal()',
+  'CHECKPOINT',
+  'RESET wal_recycle',
+];
+
 export const SELECT_CURRENT_SNAPSHOT = 'SELECT snapshot_id FROM feature_snapshots WHERE is_current';
 
 export const PING = 'SELECT 1';

@@ -24,6 +24,14 @@ export interface FeatureStore {
   replaceSnapshotFromParquet?(snapshotId: string, file: string): Promise<{ rows: number }>;
   /** The customer's row, or undefined when the customer is unknown. */
   get(id: string): Promise<CustomerFeatureRow | undefined>;
+  /**
+   * Erasure (`credit-risk data erase`, docs/adr/0150-erasure-rewrites-snapshots-under-new-ids.md):
+   * removes the customer's row from the live table; afterwards get(id) is undefined. `deleted` is
+   * 0 when the customer was not there (a repeated erase is a success). Waits for a load in
+   * progress, so the row cannot come back with it. An adapter whose files a person can read (PGlite)
+   * also purges the row's bytes from its data directory: dead tuples, index entries and WAL.
+   */
+  deleteCustomer(id: string): Promise<{ deleted: number }>;
   /** The snapshot currently served, or undefined before the first load. */
   currentSnapshot(): Promise<string | undefined>;
   /** Cheap round trip: keeps a connection warm, proves the store answers. */

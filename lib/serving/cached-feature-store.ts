@@ -143,6 +143,16 @@ export class CachedFeatureStore implements FeatureStore {
     return result;
   }
 
+  /** Deletes in the store and drops the copy (same snapshot id, one row fewer): re-read on the next poll. */
+  async deleteCustomer(id: string): Promise<{ deleted: number }> {
+    const result = await this.source.deleteCustomer(id);
+    this.generation++;
+    this.table = undefined;
+    this.confirmedAt = Number.NEGATIVE_INFINITY;
+    void this.refresh();
+    return result;
+  }
+
   currentSnapshot(): Promise<string | undefined> {
     return this.source.currentSnapshot();
   }

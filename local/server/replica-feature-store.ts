@@ -160,6 +160,12 @@ export class ReplicaFeatureStore implements FeatureStore {
     );
   }
 
+  deleteCustomer(): Promise<{ deleted: number }> {
+    return Promise.reject(
+      new Error('a serve worker cannot erase customers: erase through the store (credit-risk data erase)'),
+    );
+  }
+
   close(): Promise<void> {
     this.disconnected();
     return Promise.resolve();

@@ -170,4 +170,24 @@ export function featureStoreContract(open: () => Promise<FeatureStoreSubject>): 
     for (const [id, world] of probes) expect(world[String((await store.get(id))?.snapshotId)]).toBe('new');
     expect(await store.currentSnapshot()).toBe('NEW');
   }, 120_000);
+
+  it('deleteCustomer removes one customer, keeps the others and the current snapshot; a repeat deletes nothing', async () => {
+    const quoted = customer(15, 'ERASE');
+    quoted.id = "x'; DROP TABLE customer_features; --";
+    await store.replaceSnapshot('ERASE', [[...customers('ERASE', 10, 5), quoted]]);
+    expect(await store.deleteCustomer('12')).toEqual({ deleted: 1 });
+    expect(await store.get('12')).toBeUndefined();
+    for (const id of [10, 11, 13, 14]) expect(await store.get(String(id))).toEqual(customer(id, 'ERASE'));
+    expect(await store.currentSnapshot()).toBe('ERASE');
+    expect(await store.deleteCustomer('12')).toEqual({ deleted: 0 });
+    expect(await store.deleteCustomer('5008804')).toEqual({ deleted: 0 });
+    // The id is a parameter, never SQL text.
+    expect(await store.deleteCustomer(quoted.id)).toEqual({ deleted: 1 });
+    expect(await store.get(quoted.id)).toBeUndefined();
+    expect(await store.get('10')).toEqual(customer(10, 'ERASE'));
+    // The store still loads and swaps after a delete (PGlite purges its files in between).
+    expect(await store.replaceSnapshot('AFTER', [customers('AFTER', 10, 3)])).toEqual({ rows: 3 });
+    expect(await store.get('12')).toEqual(customer(12, 'AFTER'));
+    expect(await store.currentSnapshot()).toBe('AFTER');
+  }, 120_000);
 }

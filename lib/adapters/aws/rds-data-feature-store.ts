@@ -13,6 +13,7 @@ import {
   COUNT_STAGING,
   CREATE_SCHEMA,
   CUSTOMER_FEATURE_COLUMNS,
+  DELETE_CUSTOMER,
   FINISH_STAGING,
   INSERT_STAGING_ROW,
   PING,
@@ -122,6 +123,19 @@ export class RdsDataFeatureStore implements FeatureStore {
     // Columns come back in SELECT order, which is CUSTOMER_FEATURE_COLUMNS order.
     const byName = new Map(CUSTOMER_FEATURE_COLUMNS.map((c, i) => [c.name as string, fieldValue(record[i])]));
     return rowFromColumns((c) => byName.get(c));
+  }
+
+  /**
+   * One autocommit DELETE. Aurora's storage is not files anyone can read: the dead tuple is
+   * reclaimed by autovacuum, and automated backups keep the row until they expire (the cluster's
+   * backup retention, docs/SECURITY.md). A load in flight is one transaction on a staging table
+   * swapped in by renames: the DELETE waits for nothing and the erase's publish replaces it.
+   */
+  async deleteCustomer(id: string): Promise<{ deleted: number }> {
+    const res = await unavailableOnOutage(() =>
+      this.execute(DELETE_CUSTOMER, [{ name: 'id', value: { stringValue: id } }]),
+    );
+    return { deleted: res.records?.length ?? 0 };
   }
 
   async currentSnapshot(): Promise<string | undefined> {

@@ -175,6 +175,8 @@ export class OwnedPgliteFeatureStore implements FeatureStore {
         return inner.ping();
       case 'get':
         return inner.get(call.id);
+      case 'deleteCustomer':
+        return inner.deleteCustomer(call.id);
       case 'scanPage':
         return inner.scanPage(call.after, call.limit);
       case 'loadParquet':
@@ -187,8 +189,8 @@ export class OwnedPgliteFeatureStore implements FeatureStore {
   /**
    * Runs an operation on PGlite when this process owns it, or sends it to the owner. When the
    * owner goes away mid-call, the role is resolved again (this process may become the owner) and
-   * the call is made again: every call is a read or a whole load (staging then one swap), both
-   * safe to repeat.
+   * the call is made again: every call is a read, a whole load (staging then one swap) or a
+   * delete of one customer (with its purge), all safe to repeat.
    */
   private async run<T>(
     local: (inner: PgliteFeatureStore) => Promise<T>,
@@ -230,6 +232,10 @@ export class OwnedPgliteFeatureStore implements FeatureStore {
 
   get(id: string): Promise<CustomerFeatureRow | undefined> {
     return this.run((s) => s.get(id), { op: 'get', id });
+  }
+
+  deleteCustomer(id: string): Promise<{ deleted: number }> {
+    return this.run((s) => s.deleteCustomer(id), { op: 'deleteCustomer', id });
   }
 
   currentSnapshot(): Promise<string | undefined> {

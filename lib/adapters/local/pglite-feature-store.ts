@@ -21,10 +21,12 @@ import {
   COUNT_STAGING,
   CREATE_SCHEMA,
   CUSTOMER_FEATURE_COLUMNS,
+  DELETE_CUSTOMER,
   DROP_STAGING,
   FINISH_STAGING,
   PING,
   PREPARE_STAGING,
+  PURGE_DELETED_ROWS,
   SELECT_CURRENT_SNAPSHOT,
   SELECT_CUSTOMER,
   SWAP_IN_STAGING,
@@ -141,6 +143,21 @@ export class PgliteFeatureStore implements FeatureStore {
       db.query<Record<string, unknown>>(SCAN_PAGE, [after, limit]),
     );
     return page.rows.map((row) => rowFromColumns((c) => row[c]));
+  }
+
+  /**
+   * Deletes the row, then purges its bytes from the data directory (PURGE_DELETED_ROWS), in the
+   * queue of loads: a load in flight finishes first, and none starts until the purge is done. The
+   * purge runs even when no row was deleted: an earlier erase may have been stopped between the
+   * two, and the bytes would stay otherwise.
+   */
+  deleteCustomer(id: string): Promise<{ deleted: number }> {
+    return this.serially(async () => {
+      const db = await this.connection();
+      const res = await unavailableOnFailure(() => db.query(DELETE_CUSTOMER_TEXT, [id]));
+      for (const sql of PURGE_DELETED_ROWS) await unavailableOnFailure(() => db.exec(sql));
+      return { deleted: res.rows.length };
+    });
   }
 
   async currentSnapshot(): Promise<string | undefined> {
@@ -321,6 +338,7 @@ async function createFromTemplate(dataDir: string, template: string | false): Pr
   }
 }
 const SELECT_CUSTOMER_TEXT = positional(SELECT_CUSTOMER).text;
+const DELETE_CUSTOMER_TEXT = positional(DELETE_CUSTOMER).text;
 
 /** SELECT_CUSTOMER's columns for a page of customers after an id (the primary key orders them). */
 const SCAN_PAGE = positional(

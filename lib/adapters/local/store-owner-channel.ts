@@ -26,6 +26,7 @@ import { fromWire, type WireError } from '#lib/ports/feature-store.ts';
 export type OwnerCall =
   | { n: number; op: 'hello' | 'init' | 'currentSnapshot' | 'ping' }
   | { n: number; op: 'get'; id: string }
+  | { n: number; op: 'deleteCustomer'; id: string }
   | { n: number; op: 'scanPage'; after: string; limit: number }
   | { n: number; op: 'loadParquet'; snapshotId: string; file: string }
   | { n: number; op: 'loadRows'; snapshotId: string; rows: CustomerFeatureRow[] };

@@ -20,6 +20,7 @@ import type { CustomerFeatureRow } from '#lib/features/online.ts';
 import {
   COUNT_STAGING,
   CREATE_SCHEMA,
+  DELETE_CUSTOMER,
   FINISH_STAGING,
   INSERT_STAGING_ROW,
   PREPARE_STAGING,
@@ -104,6 +105,30 @@ describe('RdsDataFeatureStore (aws-sdk-client-mock, exact Data API requests)', (
       sql: SELECT_CUSTOMER,
       parameters: [{ name: 'id', value: { stringValue: '5008804' } }],
     });
+  });
+
+  it('erases one customer with one autocommit DELETE, the id a typed parameter, counting the rows returned', async () => {
+    rdsMock
+      .on(ExecuteStatementCommand)
+      .resolvesOnce({ records: [[{ stringValue: '5008804' }]] })
+      .resolves({});
+    const store = new RdsDataFeatureStore(new RDSDataClient({}), target);
+    expect(await store.deleteCustomer('5008804')).toEqual({ deleted: 1 });
+    expect(await store.deleteCustomer('5008804')).toEqual({ deleted: 0 });
+    expect(rdsMock.commandCalls(ExecuteStatementCommand)[0].args[0].input).toEqual({
+      ...target,
+      sql: DELETE_CUSTOMER,
+      parameters: [{ name: 'id', value: { stringValue: '5008804' } }],
+    });
+    expect(rdsMock.commandCalls(BeginTransactionCommand)).toHaveLength(0);
+  });
+
+  it('an erase while Aurora resumes is the store being unavailable, not a bug', async () => {
+    rdsMock
+      .on(ExecuteStatementCommand)
+      .rejects(new DatabaseResumingException({ message: 'resuming', $metadata: {} }));
+    const store = new RdsDataFeatureStore(new RDSDataClient({}), target);
+    await expect(store.deleteCustomer('5008804')).rejects.toBeInstanceOf(FeatureStoreUnavailableError);
   });
 
   it('reads an unknown customer as undefined and the current snapshot from feature_snapshots', async () => {

@@ -41,6 +41,9 @@ class MemoryFeatureStore implements FeatureStore {
   async currentSnapshot() {
     return this.snapshot;
   }
+  async deleteCustomer(id: string) {
+    return { deleted: this.rows.delete(id) ? 1 : 0 };
+  }
   async ping() {}
   async close() {}
 }

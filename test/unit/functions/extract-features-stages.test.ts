@@ -66,6 +66,9 @@ class MemoryFeatureStore implements FeatureStore {
   async currentSnapshot() {
     return this.snapshot;
   }
+  async deleteCustomer() {
+    return { deleted: 0 };
+  }
   async ping() {}
   async close() {}
 }

@@ -41,6 +41,10 @@ class ScannableStore implements ScannableFeatureStore {
     this.gets++;
     return this.snapshot?.rows.get(id);
   }
+  async deleteCustomer(id: string): Promise<{ deleted: number }> {
+    this.check();
+    return { deleted: this.snapshot?.rows.delete(id) ? 1 : 0 };
+  }
   async currentSnapshot(): Promise<string | undefined> {
     this.check();
     return this.snapshot?.id;
@@ -120,6 +124,20 @@ describe('CachedFeatureStore', () => {
   it('is used only for stores that can be scanned', () => {
     expect(isScannable(new ScannableStore())).toBe(true);
     expect(isScannable(new MemoryFeatureStore())).toBe(false);
+  });
+
+  it('an erased customer is gone at once, and the copy is read again without it (same snapshot id)', async () => {
+    const store = new ScannableStore();
+    store.publish('snap-1', snapshotRows(4));
+    const { cache } = cacheOver(store);
+    await cache.refresh();
+    expect(await cache.get('5008806')).toBeDefined();
+    expect(await cache.deleteCustomer('5008806')).toEqual({ deleted: 1 });
+    expect(await cache.get('5008806')).toBeUndefined();
+    await cache.refresh();
+    expect(cache.cached).toEqual({ snapshotId: 'snap-1', rows: 4 });
+    expect(await cache.get('5008806')).toBeUndefined();
+    expect(await cache.deleteCustomer('5008806')).toEqual({ deleted: 0 });
   });
 
   it('answers known and unknown customers from memory once the current snapshot is loaded', async () => {

@@ -48,6 +48,10 @@ export class MemoryFeatureStore implements FeatureStore {
     this.gets++;
     return this.rows.get(id);
   }
+  async deleteCustomer(id: string): Promise<{ deleted: number }> {
+    this.check();
+    return { deleted: this.rows.delete(id) ? 1 : 0 };
+  }
   async currentSnapshot(): Promise<string | undefined> {
     this.check();
     return [...this.rows.values()][0]?.snapshotId;
