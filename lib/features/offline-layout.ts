@@ -7,7 +7,8 @@
  *   features/snapshot=<id>/online.parquet       its per-customer rows (what the online store loads)
  *   features/snapshot=<id>/manifest.json        written last: a folder without it is not a snapshot
  *   features/CURRENT                            {snapshotId, publishedAt, manifestKey}: the pointer
- *   features/audit/<seq>.json                   every publish, forced publish and rollback
+ *   features/audit/<seq>.json                   every publish, forced publish, rollback and erase
+ *   features/erased/<id>.json                   a snapshot rewritten by an erase: what replaced it
  *   quarantine/snapshot=<id>/quarantine.csv     the rows the snapshot refused, with reasons
  *   staging/<id>/                               the Glue branch's scratch (expires after 7 days)
  *   predictions/<model>/<version>/snapshot=<id>/ batch-scoring runs; predictions/<model>/CURRENT
@@ -35,6 +36,18 @@ export function snapshotKeys(snapshotId: string): {
     quarantine: `quarantine/snapshot=${snapshotId}/quarantine.csv`,
     manifest: `${prefix}manifest.json`,
   };
+}
+
+/**
+ * The tombstone of a snapshot an erase rewrote (docs/adr/0150-erasure-rewrites-snapshots-under-new-ids.md):
+ * `{snapshotId, replacedBy, at, auditSeq}`. The old id is never published again (its build
+ * directory still holds the customer), and readers that kept the old id (a model card's training
+ * snapshot, an old audit entry) find the new one here.
+ */
+export const ERASED_PREFIX = 'features/erased/';
+
+export function erasedSnapshotKey(snapshotId: string): string {
+  return `${ERASED_PREFIX}${snapshotId}.json`;
 }
 
 /** The audit log's prefix: its entries are `<prefix>/audit/<seq>.json` (lib/registry/audit.ts). */

@@ -25,8 +25,10 @@ import {
   snapshotAuditLog,
   type SnapshotAction,
   type SnapshotAuditEntry,
+  type SnapshotErasure,
 } from './snapshot-history.ts';
 import { readOnlineRows } from './snapshot-reader.ts';
+import { readErasedSnapshot, type ErasedSnapshot } from './erased-snapshots.ts';
 import { CURRENT_KEY, FEATURES_AUDIT_PREFIX, snapshotKeys, SNAPSHOTS_PREFIX } from './offline-layout.ts';
 
 /**
@@ -56,6 +58,7 @@ import { CURRENT_KEY, FEATURES_AUDIT_PREFIX, snapshotKeys, SNAPSHOTS_PREFIX } fr
  */
 
 export { CURRENT_KEY, snapshotKeys } from './offline-layout.ts';
+export { followErasures, readErasedSnapshot, type ErasedSnapshot } from './erased-snapshots.ts';
 
 export interface CurrentSnapshotPointer {
   snapshotId: string;
@@ -144,6 +147,19 @@ export async function readCurrentSnapshot(
   return getJson<CurrentSnapshotPointer>(objectStore, CURRENT_KEY);
 }
 
+function erasedError(snapshotId: string, erased: ErasedSnapshot): InputError {
+  return new InputError(
+    'SNAPSHOT_ERASED',
+    `snapshot ${snapshotId} was rewritten by an erasure at ${erased.at}` +
+      (erased.auditSeq !== null ? ` (features audit entry ${erased.auditSeq})` : '') +
+      ': it held a customer who must not be served again. ' +
+      (erased.replacedBy
+        ? `Its rows without that customer are snapshot ${erased.replacedBy}: publish that one (credit-risk features publish --id ${erased.replacedBy}), or build again from the raw zone.`
+        : 'Build again from the raw zone.'),
+    { snapshotId, replacedBy: erased.replacedBy },
+  );
+}
+
 /** The ids of every snapshot in the offline store (a folder with its manifest), sorted. */
 export async function listStoredSnapshots(objectStore: ObjectStore): Promise<string[]> {
   return (await objectStore.list(SNAPSHOTS_PREFIX))
@@ -222,6 +238,9 @@ export async function publishSnapshot(options: PublishOptions): Promise<PublishR
   const { snapshotDir, objectStore } = options;
   const progress = options.onProgress ?? (() => undefined);
   const { snapshotId, manifest } = readSnapshotManifest(snapshotDir);
+  // A build directory made before an erase still holds the erased customer.
+  const erased = await readErasedSnapshot(objectStore, snapshotId);
+  if (erased) throw erasedError(snapshotId, erased);
   const files = directoryFiles(snapshotDir, snapshotId);
   if (!existsSync(files.part)) {
     throw new InputError(
@@ -285,6 +304,18 @@ export async function publishStoredSnapshot(options: StoredPublishOptions): Prom
   return activateStored(options, 'publish');
 }
 
+/**
+ * An erase's publish (lib/privacy/erase.ts): the rewritten copy of the current snapshot, already
+ * stored, made current through the same online load, audit and pointer, with action `erase` and
+ * the erasure (keyed hash, old -> new ids) in its audit entry. The rollback guards run, forced:
+ * an erasure is not refused, and what a guard said is audited.
+ */
+export async function publishErasedSnapshot(
+  options: StoredPublishOptions & { erasure: SnapshotErasure },
+): Promise<PublishResult> {
+  return activateStored({ ...options, guards: { ...options.guards, force: true } }, 'erase', options.erasure);
+}
+
 export interface RollbackOptions extends Omit<StoredPublishOptions, 'snapshotId'> {
   /** The snapshot to go back to (default: the one current before the current one, from the audit log). */
   to?: string;
@@ -322,7 +353,11 @@ export async function rollbackSnapshot(options: RollbackOptions): Promise<Publis
   return activateStored({ ...options, snapshotId: target }, 'rollback');
 }
 
-async function activateStored(options: StoredPublishOptions, action: SnapshotAction): Promise<PublishResult> {
+async function activateStored(
+  options: StoredPublishOptions,
+  action: SnapshotAction,
+  erasure?: SnapshotErasure,
+): Promise<PublishResult> {
   const { objectStore, snapshotId } = options;
   if (!/^[A-Za-z0-9._-]{1,128}$/.test(snapshotId)) {
     throw new InputError('BAD_SNAPSHOT_ID', `${JSON.stringify(snapshotId)} is not a snapshot id`);
@@ -330,6 +365,8 @@ async function activateStored(options: StoredPublishOptions, action: SnapshotAct
   const keys = snapshotKeys(snapshotId);
   const manifest = await getJson<unknown>(objectStore, keys.manifest);
   if (manifest === undefined) {
+    const erased = await readErasedSnapshot(objectStore, snapshotId);
+    if (erased) throw erasedError(snapshotId, erased);
     const stored = await listStoredSnapshots(objectStore);
     throw new InputError(
       'SNAPSHOT_NOT_FOUND',
@@ -355,7 +392,8 @@ async function activateStored(options: StoredPublishOptions, action: SnapshotAct
       action,
       facts,
       onlineFile,
-      guards: action === 'rollback' ? ROLLBACK_GUARDS : ALL_GUARDS,
+      guards: action === 'publish' ? ALL_GUARDS : ROLLBACK_GUARDS,
+      erasure,
     });
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -369,6 +407,8 @@ interface Activation {
   /** The snapshot's online rows as a local Parquet file. */
   onlineFile: string;
   guards: readonly GuardName[];
+  /** An erase's audit addition. */
+  erasure?: SnapshotErasure;
   /** Uploads the snapshot's objects (directory publishes); absent for a stored snapshot. */
   writeOffline?: () => Promise<{ written: string[]; kept: string[] }>;
 }
@@ -403,7 +443,12 @@ async function activate(options: CommonOptions, plan: Activation): Promise<Publi
     });
     for (const n of verdict.notChecked) progress(`not checked: ${n}`);
     if (verdict.reasons.length > 0) {
-      if (!options.guards?.force) throw new PublishRefusedError(snapshotId, verdict.reasons, plan.action);
+      if (!options.guards?.force)
+        throw new PublishRefusedError(
+          snapshotId,
+          verdict.reasons,
+          plan.action === 'publish' ? 'publish' : 'rollback',
+        );
       for (const r of verdict.reasons) progress(`forced past the ${r.guard} guard: ${r.message}`);
     }
   }
@@ -443,6 +488,7 @@ async function activate(options: CommonOptions, plan: Activation): Promise<Publi
         reason: options.reason ?? null,
         forced: verdict.reasons.length > 0,
         overridden: verdict.reasons,
+        ...(plan.erasure ? { erasure: plan.erasure } : {}),
       },
       { latest },
     );

@@ -17,7 +17,19 @@ export { FEATURES_AUDIT_PREFIX } from './offline-layout.ts';
 /** How many earlier snapshots an entry remembers for rollback (one rollback pops one). */
 export const MAX_EARLIER_SNAPSHOTS = 20;
 
-export type SnapshotAction = 'publish' | 'rollback';
+/** `erase`: `credit-risk data erase` rewrote snapshots without a customer (docs/adr/0150-...). */
+export type SnapshotAction = 'publish' | 'rollback' | 'erase';
+
+/**
+ * What an erase entry adds: the customer as a keyed hash (never the id in clear), and which
+ * stored snapshots were rewritten under new ids (old -> new), so the rollback stack and the
+ * history stay readable after the old ids are gone.
+ */
+export interface SnapshotErasure {
+  /** `hmac-sha256:<hex>` of the customer id (lib/privacy/customer-id.ts). */
+  subject: string;
+  replaced: Record<string, string>;
+}
 
 export interface SnapshotAuditEntry {
   seq: number;
@@ -41,6 +53,8 @@ export interface SnapshotAuditEntry {
    * them and drops it (like the registry's previous champions). At most MAX_EARLIER_SNAPSHOTS.
    */
   earlier: string[];
+  /** Only on `erase` entries. */
+  erasure?: SnapshotErasure;
 }
 
 export type SnapshotAuditFields = Omit<SnapshotAuditEntry, 'seq' | 'earlier'>;
@@ -57,7 +71,12 @@ export function snapshotAuditLog(store: ObjectStore): AuditLog<SnapshotAuditEntr
 export function earlierAfter(latest: SnapshotAuditEntry | undefined, change: SnapshotAuditFields): string[] {
   let stack = latest ? [...latest.earlier] : [];
   if (latest && latest.snapshotId !== change.previousSnapshotId) stack.push(latest.snapshotId);
-  if (change.action === 'publish') {
+  if (change.action === 'erase') {
+    // The snapshot served before was rewritten (it is `change.snapshotId` now), not left behind:
+    // the stack keeps its earlier snapshots under their new ids, and nothing is pushed.
+    const replaced = change.erasure?.replaced ?? {};
+    stack = stack.map((id) => replaced[id] ?? id);
+  } else if (change.action === 'publish') {
     const prev = change.previousSnapshotId;
     if (prev !== null && prev !== change.snapshotId && stack.at(-1) !== prev) stack.push(prev);
   } else {

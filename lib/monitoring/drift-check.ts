@@ -14,6 +14,7 @@ import { checkScoreDrift, type ScoreDrift } from './score-drift.ts';
 import { DEFAULT_MIN_ROWS, DEFAULT_WINDOW_DAYS, readSnapshotWindow } from './snapshot-window.ts';
 import type { RunningExecution, TrainingStarter } from '#lib/ports/training-starter.ts';
 import { DRIFT_PREFIX } from '#lib/features/offline-layout.ts';
+import { followErasures } from '#lib/features/erased-snapshots.ts';
 
 /**
  * The drift check end to end, on ports only (the drift-check Lambda and `credit-risk monitor drift`
@@ -135,7 +136,11 @@ export async function runDriftCheck(
 
   // The baseline: the same window on the snapshot the champion was trained on (drift-report.ts).
   const data = card.data as { snapshotId?: unknown } | undefined;
-  const trainedOn = typeof data?.snapshotId === 'string' ? data.snapshotId : null;
+  // An erase rewrites snapshots under new ids; the card keeps the id it was trained on.
+  const trainedOn =
+    typeof data?.snapshotId === 'string'
+      ? ((await followErasures(deps.featuresStore, data.snapshotId)) ?? data.snapshotId)
+      : null;
   let baseline: BuildReportInput['baseline'];
   if (trainedOn === null) baseline = { why: 'the champion card names no training snapshot' };
   else if (trainedOn === read.window.snapshotId) baseline = { window: read.window, columns: read.values };

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Option, type Command } from 'commander';
@@ -6,6 +7,21 @@ import { InputError } from '#lib/errors.ts';
 import { DEFAULT_START_DATE, DEFAULT_YEARS, generateLoans, parseDrift } from '#lib/data/generate.ts';
 import { QUARANTINE_REASONS } from '#lib/features/raw-schema.ts';
 import { validateRawInto } from '#lib/features/validate.ts';
+import { championRequirement } from '#lib/features/champion-requirement.ts';
+import { checkCustomerId, checkReason } from '#lib/privacy/customer-id.ts';
+import { eraseCustomer, type EraseResult } from '#lib/privacy/erase.ts';
+import {
+  eraseFromDataFiles,
+  eraseFromLineFiles,
+  eraseFromScratch,
+  homePath,
+  pruneEmptyDirectories,
+  scanForMentions,
+  type LocalFileErasure,
+} from '#lib/privacy/home-files.ts';
+import { loadSubjectKey } from '#lib/privacy/subject-key.ts';
+import { DEFAULT_MODEL_NAME, ModelRegistry } from '#lib/registry/registry.ts';
+import { createLocalRoot } from '../root.ts';
 
 /** `credit-risk data ...`: make raw loan files, and check one before building features from it. */
 export function register(program: Command): void {
@@ -172,6 +188,201 @@ is a valid, empty file. Extra columns are ignored (a warning names them).`,
         instance.closeSync();
       }
     });
+
+  registerErase(data);
+}
+
+/** The keyed-hash secret of erasures under the local home (lib/privacy/subject-key.ts). */
+export function subjectKeyFile(homeRoot: string): string {
+  return join(homeRoot, 'keys', 'subject.key');
+}
+
+function registerErase(data: Command): void {
+  data
+    .command('erase')
+    .summary('remove one customer from every store under the local home, and prove it')
+    .description(
+      'Erase one customer (docs/SECURITY.md, "Erasure"; docs/adr/0150-erasure-rewrites-snapshots-under-new-ids.md): ' +
+        "their row in the online store (deleted, and purged from PGlite's files), their records in the raw zone " +
+        '(raw/ files rewritten) and in the generated data (data/), every stored feature snapshot holding them ' +
+        '(rewritten under a NEW snapshot id; the current one published like a publish, online load, audit ' +
+        'entry `erase`, CURRENT; the old ids get a tombstone and are deleted, so rollback and history follow ' +
+        'the new ids), quarantine rows, staging, batch predictions, the prediction log, and the log and metric ' +
+        'lines that mention them (logs/, metrics/). The audit names the customer by a keyed hash (HMAC-SHA256 ' +
+        'under keys/subject.key), never in clear.\n\n' +
+        'Then every file of the home is read (Parquet values too) and any that still mentions the id is ' +
+        'listed: exit 1 with ERASE_INCOMPLETE when one does. Mentions inside bundled code (builds/*/function/) ' +
+        'are listed apart and do not fail it. Running it again is safe and finishes an interrupted erase.',
+    )
+    .requiredOption('--id <id>', 'customer id (1-20 digits, the `id` column of the raw loans)')
+    .option('--reason <text>', 'why, for the audit log (must not contain the id)', 'erasure request')
+    .option(
+      '--name <model>',
+      "registered model whose champion's columns the erase's publish checks",
+      DEFAULT_MODEL_NAME,
+    )
+    .option('--no-verify', 'skip the final scan of every file of the home')
+    .option('--json', 'print the result as JSON on stdout')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  credit-risk data erase --id 5008827 --reason "GDPR art. 17 request, ticket 1234"
+  credit-risk data erase --id 5008827 --json | jq .verify
+
+Stop \`credit-risk serve\` first for a complete rewrite of its log files: a line it appends in the
+instant the file is rewritten could be cut (never kept with the id). A running serve's in-memory copy
+of the online store follows the new snapshot within a second.
+Exit codes: 0 erased and verified; 1 ERASE_INCOMPLETE (files listed) or a failure; 2 bad --id or --reason.`,
+    )
+    .action(async (o: { id: string; reason: string; name: string; verify: boolean; json?: boolean }) => {
+      const id = checkCustomerId(o.id);
+      const reason = checkReason(o.reason, id);
+      const root = createLocalRoot();
+      const home = root.home;
+      const started = performance.now();
+      const progress = (m: string) => console.error(m);
+      let stores: EraseResult;
+      let local: { data: LocalFileErasure[]; lines: LocalFileErasure[]; scratch: string[] };
+      try {
+        stores = await eraseCustomer({
+          objectStore: root.objectStore,
+          featureStore: root.featureStore,
+          id,
+          reason,
+          subjectKey: loadSubjectKey(subjectKeyFile(home.root)),
+          publisher: eraser(),
+          clock: root.clock,
+          champion: await championRequirement(
+            new ModelRegistry(root.objectStore, { name: o.name }),
+            root.objectStore,
+          ),
+          tmpDir: home.tmp,
+          onProgress: progress,
+        });
+        local = {
+          data: await eraseFromDataFiles(home.data, id),
+          lines: await eraseFromLineFiles([join(home.root, 'logs'), home.metrics], id),
+          scratch: await eraseFromScratch(home.tmp, id),
+        };
+        for (const f of [...local.data, ...local.lines])
+          progress(`${homePath(home.root, f.file)}: ${f.removed} records removed`);
+        for (const dir of ['features', 'quarantine', 'staging', 'predictions'])
+          pruneEmptyDirectories(join(home.store, dir));
+      } finally {
+        await root.featureStore.close();
+      }
+      let verify: { files: string[]; inCode: string[] } | null = null;
+      if (o.verify) {
+        progress(`verifying: reading every file under ${home.root} (Parquet values too)`);
+        const hits = await scanForMentions(home.root, id);
+        const paths = hits.map(
+          (h) => `${homePath(home.root, h.file)}${h.how === 'values' ? ' (Parquet values)' : ''}`,
+        );
+        verify = {
+          files: paths.filter((p) => !/^builds\/[^/]+\/function\//.test(p)),
+          inCode: paths.filter((p) => /^builds\/[^/]+\/function\//.test(p)),
+        };
+      }
+      const seconds = Math.round((performance.now() - started) / 100) / 10;
+      const result = {
+        subject: stores.subject,
+        online: stores.online,
+        raw: stores.raw.map((r) => ({ ...r, key: r.key })),
+        rawNotChecked: stores.rawNotChecked,
+        snapshots: stores.snapshots,
+        current: stores.current,
+        quarantine: stores.quarantine,
+        staging: stores.staging,
+        predictions: stores.predictions,
+        predictionLog: stores.predictionLog,
+        audit: stores.audit ? { seq: stores.audit.seq, action: stores.audit.action } : null,
+        tombstones: stores.tombstones,
+        deletedObjects: stores.deleted.length,
+        data: local.data.map((f) => ({ file: homePath(home.root, f.file), removed: f.removed })),
+        logs: local.lines.map((f) => ({ file: homePath(home.root, f.file), removed: f.removed })),
+        scratchDeleted: local.scratch.map((f) => homePath(home.root, f)),
+        verify,
+        seconds,
+      };
+      if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
+      else process.stdout.write(eraseSummary(result));
+      if (verify && verify.files.length > 0) {
+        const e = new Error(
+          `${verify.files.length} file(s) under ${home.root} still mention the id: ${verify.files.slice(0, 5).join(', ')}` +
+            `${verify.files.length > 5 ? ', ...' : ''}`,
+        );
+        // One line, like every other failure this command expects (main prints a stack otherwise).
+        e.stack = `error [ERASE_INCOMPLETE]: ${e.message}`;
+        throw e;
+      }
+    });
+}
+
+interface EraseSummaryInput {
+  subject: string;
+  online: { deleted: number };
+  raw: Array<{ key: string; removed: number }>;
+  rawNotChecked: string[];
+  snapshots: EraseResult['snapshots'];
+  current: EraseResult['current'];
+  quarantine: Array<{ key: string; removed: number }>;
+  staging: { deleted: string[] };
+  predictions: Array<{ key: string; removed: number }>;
+  predictionLog: Array<{ key: string; removed: number }>;
+  audit: { seq: number } | null;
+  data: Array<{ file: string; removed: number }>;
+  logs: Array<{ file: string; removed: number }>;
+  scratchDeleted: string[];
+  verify: { files: string[]; inCode: string[] } | null;
+  seconds: number;
+}
+
+function eraseSummary(r: EraseSummaryInput): string {
+  const sum = (xs: Array<{ removed: number }>) => xs.reduce((n, x) => n + x.removed, 0);
+  const lines = [
+    `erased customer ${r.subject.slice(0, 24)}... (keyed hash; the id is recorded nowhere) in ${r.seconds} s`,
+    `  online store        ${r.online.deleted} row deleted`,
+    `  raw zone            ${sum(r.raw)} records removed from ${r.raw.length} file(s)` +
+      (r.rawNotChecked.length > 0
+        ? `; NOT checked (not CSV/Parquet with an id column): ${r.rawNotChecked.join(', ')}`
+        : ''),
+    `  generated data      ${sum(r.data)} records removed from ${r.data.length} file(s)`,
+    `  snapshots           ${r.snapshots.length} rewritten under new ids` +
+      (r.snapshots.length > 0 ? `: ${r.snapshots.map((s) => `${s.from} -> ${s.to}`).join(', ')}` : ''),
+    `  CURRENT             ${r.current.before ?? 'none'}${r.current.after !== r.current.before ? ` -> ${r.current.after}` : ' (unchanged)'}`,
+    `  quarantine (other)  ${sum(r.quarantine)} rows removed`,
+    `  staging             ${r.staging.deleted.length} objects deleted`,
+    `  batch predictions   ${sum(r.predictions)} rows removed from ${r.predictions.length} file(s)`,
+    `  prediction log      ${sum(r.predictionLog)} lines removed`,
+    `  logs and metrics    ${sum(r.logs)} lines removed from ${r.logs.length} file(s)`,
+    `  scratch             ${r.scratchDeleted.length} files deleted`,
+    `  audit               ${r.audit ? `features audit entry ${r.audit.seq} (action erase)` : 'nothing changed in the feature store: no entry'}`,
+  ];
+  if (r.verify === null) lines.push('  verify              skipped (--no-verify)');
+  else {
+    lines.push(
+      r.verify.files.length === 0
+        ? '  verify              no file under the home mentions the id'
+        : `  verify              STILL MENTIONED in: ${r.verify.files.join(', ')}`,
+    );
+    if (r.verify.inCode.length > 0)
+      lines.push(
+        `                      (also as a literal in bundled code, not data: ${r.verify.inCode.join(', ')})`,
+      );
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** `user@host: credit-risk data erase` for the audit log: the command line would carry the id. */
+function eraser(): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry (some containers).
+  }
+  return `${user}@${hostname()}: credit-risk data erase`;
 }
 
 interface GenerateCliOptions {

@@ -280,7 +280,9 @@ function historyTable(rows: SnapshotHistoryRow[]): string {
   const n = (v: number | null) => (v === null ? '-' : v.toLocaleString('en-US'));
   const table = [['', 'AT', 'SNAPSHOT', 'ACTION', 'ROWS', 'CUSTOMERS', 'QUARANTINED', 'PUBLISHER']];
   for (const r of rows) {
-    const action = r.forced ? (r.action === 'publish' ? 'forced' : 'forced rollback') : r.action;
+    // An erase is always forced past what its guards said (lib/features/publish.ts): not news.
+    const action =
+      r.forced && r.action !== 'erase' ? (r.action === 'publish' ? 'forced' : 'forced rollback') : r.action;
     table.push([
       r.current ? '*' : '',
       r.at,

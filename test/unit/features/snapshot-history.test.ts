@@ -67,6 +67,35 @@ describe('the rollback stack of the snapshot audit log', () => {
     expect(earlierAfter(log.at(-1), change('publish', 'A', 'A'))).toEqual([]);
   });
 
+  it('an erase maps the stack to the rewritten ids and pushes nothing: rollback goes to the rewritten earlier snapshot', () => {
+    const log = replay([
+      change('publish', 'A', null),
+      change('publish', 'B', 'A'),
+      change('publish', 'C', 'B'),
+    ]);
+    const erase: SnapshotAuditFields = {
+      ...change('publish', 'C2', 'C'),
+      action: 'erase',
+      erasure: { subject: 'hmac-sha256:00', replaced: { A: 'A2', C: 'C2' } },
+    };
+    const after = replay([...log, erase]);
+    expect(after.at(-1)?.earlier).toEqual(['A2', 'B']);
+    expect(defaultRollbackTarget(after.at(-1), 'C2', 'C2')).toBe('B');
+    const back = replay([...after, change('rollback', 'B', 'C2')]);
+    expect(defaultRollbackTarget(back.at(-1), 'B', 'B')).toBe('A2');
+    // An erase that left CURRENT where it was (it held no row of the customer) maps the stack alone.
+    const only = replay([
+      ...log,
+      {
+        ...erase,
+        snapshotId: 'C',
+        previousSnapshotId: 'C',
+        erasure: { subject: 'h', replaced: { B: 'B2' } },
+      },
+    ]);
+    expect(only.at(-1)?.earlier).toEqual(['A', 'B2']);
+  });
+
   it('remembers at most MAX_EARLIER_SNAPSHOTS earlier snapshots', () => {
     const changes = [change('publish', 's0', null)];
     for (let i = 1; i <= MAX_EARLIER_SNAPSHOTS + 5; i++)
