@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -10,10 +10,28 @@ import { validateRawInto } from '#lib/features/validate.ts';
 import { championRequirement } from '#lib/features/champion-requirement.ts';
 import { checkCustomerId, checkReason } from '#lib/privacy/customer-id.ts';
 import { eraseCustomer, type EraseResult } from '#lib/privacy/erase.ts';
+import { followErasures, readCurrentSnapshot } from '#lib/features/publish.ts';
+import {
+  DEFAULT_RETENTION,
+  RETENTION_PARAMETERS,
+  type RetentionPeriods,
+} from '#lib/privacy/personal-data.ts';
+import {
+  deletionOrder,
+  parsePeriodOverride,
+  planRetention,
+  SCRATCH_DAYS,
+  type HomeEntry,
+  type Protections,
+  type RetentionPlan,
+  type RetentionUnit,
+} from '#lib/privacy/retention.ts';
+import { getJson, type ObjectStore } from '#lib/ports/object-store.ts';
 import {
   eraseFromDataFiles,
   eraseFromLineFiles,
   eraseFromScratch,
+  filesUnder,
   homePath,
   pruneEmptyDirectories,
   scanForMentions,
@@ -23,11 +41,14 @@ import { loadSubjectKey } from '#lib/privacy/subject-key.ts';
 import { DEFAULT_MODEL_NAME, ModelRegistry } from '#lib/registry/registry.ts';
 import { createLocalRoot } from '../root.ts';
 
-/** `credit-risk data ...`: make raw loan files, and check one before building features from it. */
+/** `credit-risk data ...`: make raw loan files, check one, erase a customer, apply retention. */
 export function register(program: Command): void {
   const data = program
     .command('data')
-    .description('generate synthetic raw loan records (the Kueski challenge schema) and validate raw files');
+    .description(
+      'generate synthetic raw loan records (the Kueski challenge schema), validate raw files, erase a ' +
+        'customer from the local home, and apply the retention periods of personal data',
+    );
 
   data
     .command('generate')
@@ -190,6 +211,7 @@ is a valid, empty file. Extra columns are ignored (a warning names them).`,
     });
 
   registerErase(data);
+  registerRetention(data);
 }
 
 /** The keyed-hash secret of erasures under the local home (lib/privacy/subject-key.ts). */
@@ -372,6 +394,160 @@ function eraseSummary(r: EraseSummaryInput): string {
       );
   }
   return lines.join('\n') + '\n';
+}
+
+function registerRetention(data: Command): void {
+  const periodNames = Object.keys(DEFAULT_RETENTION).map((k) => k.replace(/Days$/, ''));
+  data
+    .command('retention')
+    .summary('list (and with --apply delete) what is past its retention period under the local home')
+    .description(
+      'The retention rules of docs/SECURITY.md, the local twin of the S3 lifecycle rules of the stack ' +
+        '(infra/resources/storage.yml, periods from serverless.yml params), applied to the local home: raw ' +
+        'files (store/raw/, data/), feature snapshots, quarantine, staging, batch predictions, the prediction ' +
+        'log, drift reports, registry candidates, logs and metric files, scratch. A file is past its period ' +
+        'when it was last written longer ago than the period; a folder that belongs together (a snapshot, a ' +
+        'batch run, a candidate) goes as a whole, by its newest file.\n\n' +
+        'Never deleted, whatever their age, and listed with the reason: the snapshot features/CURRENT names, ' +
+        'the snapshot each champion or canary was trained on, and the snapshot and batch run each ' +
+        'predictions/<model>/CURRENT names. Quarantine files expire by age even for the current snapshot, ' +
+        'as in S3: they are for investigating a load, not for serving. Without --apply nothing is deleted.',
+    )
+    .option('--apply', 'delete what is past its period (manifests first)')
+    .option(
+      '--period <store=days>',
+      `override one period, e.g. --period raw=365; stores: ${periodNames.join(', ')}; repeatable`,
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
+    .option(
+      '--name <model>',
+      'only this registered model protects its training snapshots (default: every model)',
+    )
+    .option('--json', 'print the plan (and what was deleted) as JSON on stdout')
+    .addHelpText(
+      'after',
+      `
+Periods (days; serverless.yml params in AWS):
+${Object.entries(DEFAULT_RETENTION)
+  .map(
+    ([k, v]) =>
+      `  ${k.replace(/Days$/, '').padEnd(16)} ${String(v).padStart(4)}   ${RETENTION_PARAMETERS[k as keyof RetentionPeriods]}`,
+  )
+  .join('\n')}
+  scratch             ${SCRATCH_DAYS}   (local only: tmp/)
+noncurrentVersion applies to S3's versioned buckets only (no local versions).
+
+Examples:
+  credit-risk data retention                      # what is past its period, and what is kept anyway
+  credit-risk data retention --apply
+  credit-risk data retention --period logs=7 --period quarantine=30 --apply --json`,
+    )
+    .action(async (o: { apply?: boolean; period: string[]; name?: string; json?: boolean }) => {
+      let periods: RetentionPeriods = { ...DEFAULT_RETENTION };
+      for (const text of o.period) {
+        const next = parsePeriodOverride(text, periods);
+        if (typeof next === 'string') throw new InputError('BAD_PERIOD', next);
+        periods = next;
+      }
+      const root = createLocalRoot();
+      const home = root.home;
+      const protections = await retentionProtections(root.objectStore, o.name);
+      const entries: HomeEntry[] = filesUnder(home.root).map((file) => {
+        const st = statSync(file);
+        return { path: homePath(home.root, file), mtimeMs: st.mtimeMs, size: st.size };
+      });
+      const plan = planRetention(entries, periods, protections, root.clock.now());
+      let deleted = 0;
+      if (o.apply) {
+        for (const unit of plan.expired)
+          for (const file of deletionOrder(unit)) {
+            rmSync(join(home.root, file), { force: true });
+            deleted++;
+          }
+        for (const dir of ['store', 'data', 'logs', 'metrics', 'tmp'])
+          pruneEmptyDirectoriesUnder(join(home.root, dir));
+      }
+      if (o.json)
+        process.stdout.write(JSON.stringify({ ...plan, applied: o.apply === true, deleted }) + '\n');
+      else process.stdout.write(retentionSummary(plan, o.apply === true, deleted));
+    });
+}
+
+/** What no retention period may delete: what a pointer names (lib/privacy/retention.ts). */
+async function retentionProtections(store: ObjectStore, onlyModel?: string): Promise<Protections> {
+  const snapshots = new Map<string, string>();
+  const predictionRuns = new Map<string, string>();
+  const current = await readCurrentSnapshot(store);
+  if (current) snapshots.set(current.snapshotId, 'features/CURRENT names it');
+  const names = onlyModel
+    ? [onlyModel]
+    : [...new Set((await store.list('models/')).map((o) => o.key.split('/')[1]))].filter(Boolean);
+  for (const name of names) {
+    const registry = new ModelRegistry(store, { name });
+    const aliases = await registry.aliases();
+    for (const [role, version] of [
+      ['champion', aliases.champion],
+      ['canary', aliases.canary?.version ?? null],
+    ] as const) {
+      if (!version) continue;
+      const { card } = await registry.card(version);
+      const trainedOn = (card.data as { snapshotId?: unknown } | undefined)?.snapshotId;
+      if (typeof trainedOn !== 'string') continue;
+      const id = (await followErasures(store, trainedOn)) ?? trainedOn;
+      snapshots.set(
+        id,
+        snapshots.get(id) ?? `the ${role} ${version.slice(0, 12)} of ${name} was trained on it`,
+      );
+    }
+  }
+  for (const o of await store.list('predictions/')) {
+    const m = /^predictions\/([^/]+)\/CURRENT$/.exec(o.key);
+    if (!m) continue;
+    const pointer = await getJson<{ manifestKey?: string; snapshotId?: string }>(store, o.key);
+    if (pointer?.manifestKey)
+      predictionRuns.set(
+        pointer.manifestKey.replace(/manifest\.json$/, ''),
+        `predictions/${m[1]}/CURRENT names it`,
+      );
+    if (pointer?.snapshotId) {
+      const id = (await followErasures(store, pointer.snapshotId)) ?? pointer.snapshotId;
+      snapshots.set(id, snapshots.get(id) ?? `predictions/${m[1]}/CURRENT scored it`);
+    }
+  }
+  return { snapshots, predictionRuns };
+}
+
+function pruneEmptyDirectoriesUnder(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const entry of readdirSync(dir, { withFileTypes: true }))
+    if (entry.isDirectory()) pruneEmptyDirectories(join(dir, entry.name));
+}
+
+function retentionSummary(plan: RetentionPlan, applied: boolean, deleted: number): string {
+  const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
+  const row = (u: RetentionUnit) =>
+    `  ${u.unit.padEnd(60)} ${u.store.padEnd(15)} ${String(u.ageDays).padStart(5)} d > ${String(u.periodDays).padStart(4)} d  ` +
+    `${u.files.length} file(s), ${mb(u.bytes)}`;
+  const out = [`retention as of ${plan.now} (docs/SECURITY.md, "Retention")`];
+  out.push(
+    plan.expired.length === 0
+      ? '  nothing is past its period'
+      : `${applied ? 'deleted' : 'past the period (deleted with --apply)'}: ${plan.expired.length} unit(s)`,
+  );
+  for (const u of plan.expired) out.push(row(u));
+  if (plan.protected.length > 0) {
+    out.push(`kept although past the period (never deleted: a pointer names them):`);
+    for (const u of plan.protected) out.push(`${row(u)}  - ${u.keptBecause}`);
+  }
+  out.push(
+    `within the period: ${plan.withinPeriod.units} unit(s), ${plan.withinPeriod.files} file(s), ${mb(plan.withinPeriod.bytes)}`,
+    `no rule (registry, runs, builds, PGlite, audit logs, tombstones: no personal rows): ${plan.notCovered.files} file(s)`,
+    'never deleted by age: the snapshot features/CURRENT names, the snapshots the champion and canary were ' +
+      'trained on, the snapshot and batch run predictions/<model>/CURRENT name',
+  );
+  if (applied) out.push(`${deleted} file(s) deleted`);
+  return out.join('\n') + '\n';
 }
 
 /** `user@host: credit-risk data erase` for the audit log: the command line would carry the id. */
