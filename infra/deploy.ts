@@ -98,12 +98,15 @@ export function oslsParams(p: {
   repositoryName: string;
   imageUri: string;
   accountId: string;
+  /** The delivery stack's ApplicationRolesBoundaryArn: every application role carries it. */
+  permissionsBoundaryArn: string;
   alarmEmail?: string;
 }): string[] {
   const params = [
     `predictImageUri=${p.imageUri}`,
     `artifactsBucket=${p.artifactsBucket}`,
     `predictRepositoryName=${p.repositoryName}`,
+    `permissionsBoundaryArn=${p.permissionsBoundaryArn}`,
   ];
   if (p.alarmEmail) params.push(`alarmEmail=${p.alarmEmail}`);
   return params.flatMap((kv) => ['--param', kv]);
@@ -271,6 +274,9 @@ async function main(): Promise<void> {
       repositoryName,
       imageUri: digest,
       accountId,
+      permissionsBoundaryArn:
+        delivery.ApplicationRolesBoundaryArn ??
+        `arn:aws:iam::${accountId}:policy/credit-risk-${o.stage}-boundary`,
       alarmEmail: o.alarmEmail,
     });
     mkdirSync(join(root, '.serverless'), { recursive: true });

@@ -11,10 +11,13 @@ import {
   type Json,
   matchesGlob,
   packageApplication,
+  parseCfnYaml,
   root,
   scanBin,
   type Template,
 } from './template.ts';
+import { actionMatches } from './iam-boundary.ts';
+import { CANDIDATES_PREFIX, DEFAULT_RETENTION, PREDICTION_LOG_PREFIX } from '#lib/privacy/personal-data.ts';
 
 // The offline proof of serverless.yml: `osls package --stage test` with fake credentials and every
 // AWS endpoint pointed at a closed port, then assertions on the CloudFormation it wrote, cfn-lint
@@ -144,6 +147,53 @@ describe('functions and IAM', () => {
       }
   });
 
+  it('every role carries the permissions boundary the delivery stack defines (permissionsBoundaryArn)', () => {
+    const roles = ofType('AWS::IAM::Role');
+    expect(roles.length).toBeGreaterThanOrEqual(17);
+    for (const [id, r] of roles)
+      expect({ id, boundary: r.Properties.PermissionsBoundary }).toEqual({
+        id,
+        boundary: 'arn:aws:iam::123456789012:policy/credit-risk-test-boundary',
+      });
+  });
+
+  it('the boundary allows every action the roles use (or nothing would work once deployed)', () => {
+    const delivery = parseCfnYaml(readFileSync(resolve(root, 'infra/delivery.yml'), 'utf8'));
+    const ceiling: string[] =
+      delivery.Resources.ApplicationRolesBoundary.Properties.PolicyDocument.Statement.flatMap((st: Json) =>
+        [st.Action].flat(),
+      );
+    // The one AWS managed policy a role uses (API Gateway's account-wide log role), as AWS defines it.
+    const managed: Record<string, string[]> = {
+      AmazonAPIGatewayPushToCloudWatchLogs: [
+        'logs:CreateLogGroup',
+        'logs:CreateLogStream',
+        'logs:DescribeLogGroups',
+        'logs:DescribeLogStreams',
+        'logs:PutLogEvents',
+        'logs:GetLogEvents',
+        'logs:FilterLogEvents',
+      ],
+    };
+    const used = new Set(
+      statements()
+        .filter((st) => st.Effect === 'Allow')
+        .flatMap((st) => st.Action),
+    );
+    for (const [id, r] of ofType('AWS::IAM::Role'))
+      for (const arn of r.Properties.ManagedPolicyArns ?? []) {
+        const name = JSON.stringify(arn).match(/policy\/(?:service-role\/)?([A-Za-z0-9]+)/)?.[1] ?? '';
+        expect({ id, name, known: name in managed }).toEqual({ id, name, known: true });
+        for (const a of managed[name]) used.add(a);
+      }
+    expect(used.size).toBeGreaterThan(40);
+    for (const action of used)
+      expect({ action, allowed: ceiling.some((c) => actionMatches(c, action)) }).toEqual({
+        action,
+        allowed: true,
+      });
+  });
+
   it('the canary may change only the predict function, and reads metrics with the one justified `*`', () => {
     const canary = statements().filter((s) => s.owner === 'CanaryRole');
     const lambda = canary.find((s) => s.Action.includes('lambda:UpdateAlias'))!;
@@ -204,6 +254,44 @@ describe('storage', () => {
       (r: Json) => r.Prefix === 'quarantine/',
     );
     expect(quarantine.ExpirationInDays).toBeGreaterThan(0);
+  });
+
+  it('every store of personal data expires after its period (lib/privacy/personal-data.ts), old versions too', () => {
+    const rules = (bucket: string) => R[bucket].Properties.LifecycleConfiguration.Rules as Json[];
+    const expiry = (bucket: string, prefix: string | undefined) =>
+      rules(bucket).find((r) => r.Prefix === prefix && r.ExpirationInDays !== undefined)?.ExpirationInDays;
+    const d = DEFAULT_RETENTION;
+    expect({
+      raw: expiry('RawBucket', undefined),
+      snapshots: expiry('FeaturesBucket', 'features/snapshot='),
+      quarantine: expiry('FeaturesBucket', 'quarantine/'),
+      staging: expiry('FeaturesBucket', 'staging/'),
+      predictions: expiry('FeaturesBucket', 'predictions/'),
+      predictionLog: expiry('FeaturesBucket', PREDICTION_LOG_PREFIX),
+      monitoring: expiry('FeaturesBucket', 'monitoring/'),
+      candidates: expiry('ModelsBucket', CANDIDATES_PREFIX),
+    }).toEqual({
+      raw: d.rawDays,
+      snapshots: d.snapshotDays,
+      quarantine: d.quarantineDays,
+      staging: d.stagingDays,
+      predictions: d.predictionsDays,
+      predictionLog: d.predictionLogDays,
+      monitoring: d.monitoringDays,
+      candidates: d.candidatesDays,
+    });
+    for (const bucket of ['RawBucket', 'FeaturesBucket']) {
+      const noncurrent = rules(bucket)
+        .filter((r) => r.Prefix === undefined && r.NoncurrentVersionExpiration)
+        .map((r) => r.NoncurrentVersionExpiration.NoncurrentDays);
+      expect({ bucket, noncurrent }).toEqual({ bucket, noncurrent: [d.noncurrentVersionDays] });
+      expect(rules(bucket).some((r) => r.ExpiredObjectDeleteMarker === true)).toBe(true);
+    }
+    // CURRENT, the audit log and the tombstones are not snapshots: no rule expires features/ as a whole.
+    expect(rules('FeaturesBucket').filter((r) => r.Prefix === 'features/' && r.ExpirationInDays)).toEqual([]);
+    // Function log groups keep logs for logRetentionDays.
+    for (const [id, g] of ofType('AWS::Logs::LogGroup'))
+      expect({ id, days: g.Properties.RetentionInDays }).toEqual({ id, days: d.logDays });
   });
 
   it('Aurora Serverless v2 PostgreSQL has the Data API on, a managed secret, encryption and private subnets only', () => {

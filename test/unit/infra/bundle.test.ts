@@ -62,7 +62,13 @@ describe('npm run deploy arguments', () => {
 
   it('passes the delivery outputs and the pushed digest as osls params', () => {
     expect(
-      oslsParams({ artifactsBucket: 'b', repositoryName: 'r', imageUri: 'u@sha256:1', accountId: '1' }),
+      oslsParams({
+        artifactsBucket: 'b',
+        repositoryName: 'r',
+        imageUri: 'u@sha256:1',
+        accountId: '1',
+        permissionsBoundaryArn: 'arn:aws:iam::1:policy/credit-risk-dev-boundary',
+      }),
     ).toEqual([
       '--param',
       'predictImageUri=u@sha256:1',
@@ -70,6 +76,8 @@ describe('npm run deploy arguments', () => {
       'artifactsBucket=b',
       '--param',
       'predictRepositoryName=r',
+      '--param',
+      'permissionsBoundaryArn=arn:aws:iam::1:policy/credit-risk-dev-boundary',
     ]);
   });
 });
