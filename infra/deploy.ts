@@ -1,6 +1,8 @@
 /**
  * `npm run deploy -- --stage <stage> [options]`: one command per stage, from a laptop or from
- * CodeBuild (buildspec.yml). Needs the AWS CLI v2, Docker and credentials for the target account.
+ * CodeBuild (buildspec.yml). Needs the AWS CLI v2, Docker and credentials for the target account
+ * (AWS_PROFILE or --profile, AWS_REGION or --region). `--teardown --yes` removes a stage
+ * (infra/teardown.ts). `--help` prints DEPLOY_HELP.
  *
  *   1. delivery stack (infra/delivery.yml): ECR repository, artifacts bucket, CodePipeline
  *   2. uploads: the Glue script + feature SQL (content-addressed keys) and the source bundle the
@@ -19,6 +21,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } fr
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runTeardown, teardownPlan, teardownTargets } from './teardown.ts';
 import { zipDirectory } from './zip.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -28,6 +31,8 @@ const glueAssets = require('./glue-assets.cjs') as { assets(): { uploads: { file
 export interface DeployOptions {
   stage: string;
   region: string;
+  /** The AWS CLI / SDK profile every command runs with (AWS_PROFILE), or undefined: the default chain. */
+  profile?: string;
   phase: 'all' | 'build' | 'deploy';
   repo?: string;
   branch: string;
@@ -37,6 +42,57 @@ export interface DeployOptions {
   modelName: string;
   skipDelivery: boolean;
   dryRun: boolean;
+  teardown: boolean;
+  yes: boolean;
+  keepDbSnapshot: boolean;
+}
+
+export const DEPLOY_HELP = `Usage: npm run deploy -- --stage <stage> [options]
+       npm run deploy -- --stage <stage> --teardown [--yes] [--keep-db-snapshot]
+
+Deploys one stage of credit-risk to AWS (docs/DEPLOY.md): the delivery stack
+credit-risk-<stage>-delivery (infra/delivery.yml: ECR, artifacts bucket, CodePipeline, the
+permissions boundary of the application's roles), the Glue assets and source bundle, the predict
+image with a model baked in, then the application stack credit-risk-<stage> (serverless.yml).
+
+Credentials and region: the AWS CLI's own chain. Set AWS_PROFILE (or --profile) and AWS_REGION
+(or --region; default eu-west-1). Every aws, docker and osls command runs with them.
+
+Options:
+  --stage <stage>          required (or $STAGE): lowercase letters, digits, dashes (dev, prod)
+  --region <region>        AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION, eu-west-1)
+  --profile <name>         AWS profile for every command (default: $AWS_PROFILE)
+  --model-dir <dir>        the model to bake into the first image: a registered version directory
+                           with model.onnx and card.json, e.g. after \`npm start\`:
+                           .credit-risk/store/models/credit-risk/<version>
+                           (default: the stage's registered champion, read from its models bucket)
+  --model-name <name>      registered model name (default: credit-risk)
+  --repo <owner/name>      Git repository the pipeline builds (delivery stack FullRepositoryId)
+  --branch <branch>        branch that deploys on every commit (default: main)
+  --connection-arn <arn>   an existing CodeConnections connection (default: create one)
+  --alarm-email <address>  SNS e-mail subscription for alarms and pipeline outcomes
+  --phase all|build|deploy all (default); build: up to the package (CI's build phase);
+                           deploy: only the deploy of what build packaged (CI's post_build)
+  --skip-delivery          do not deploy the delivery stack (always skipped inside CodeBuild)
+  --dry-run                print every command instead of running it
+  --teardown               remove the stage: both stacks, every bucket emptied (object versions
+                           and delete markers too) and deleted, Aurora's final snapshot, the ECR
+                           repository and its images. Prints the plan; deletes only with --yes
+  --yes                    confirm --teardown
+  --keep-db-snapshot       with --teardown: keep Aurora's final snapshot (it holds personal data)
+  -h, --help               this text
+
+Examples:
+  AWS_PROFILE=dev AWS_REGION=eu-west-1 npm run deploy -- --stage dev \\
+      --model-dir .credit-risk/store/models/credit-risk/<version> --repo my-org/credit-risk
+  npm run deploy -- --stage dev --dry-run
+  npm run deploy -- --stage dev --teardown            # the plan only
+  npm run deploy -- --stage dev --teardown --yes      # delete everything of the stage
+`;
+
+/** --help or -h anywhere on the command line. */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
 }
 
 /** What the build context of the predict image contains (Dockerfile's COPY lines). */
@@ -69,6 +125,10 @@ export function parseDeployArgs(argv: string[]): DeployOptions {
       'model-name': { type: 'string', default: 'credit-risk' },
       'skip-delivery': { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
+      profile: { type: 'string' },
+      teardown: { type: 'boolean', default: false },
+      yes: { type: 'boolean', default: false },
+      'keep-db-snapshot': { type: 'boolean', default: false },
     },
   });
   const stage = values.stage ?? process.env.STAGE;
@@ -78,7 +138,8 @@ export function parseDeployArgs(argv: string[]): DeployOptions {
     throw new Error(`--phase must be all, build or deploy (got ${values.phase})`);
   return {
     stage,
-    region: values.region ?? process.env.AWS_REGION ?? 'eu-west-1',
+    region: values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'eu-west-1',
+    profile: values.profile ?? (process.env.AWS_PROFILE || undefined),
     phase: values.phase as DeployOptions['phase'],
     repo: values.repo,
     branch: values.branch!,
@@ -89,6 +150,9 @@ export function parseDeployArgs(argv: string[]): DeployOptions {
     // In CodeBuild the delivery stack already exists and deploys us; the CI role may not update it.
     skipDelivery: values['skip-delivery']! || process.env.CODEBUILD_BUILD_ID !== undefined,
     dryRun: values['dry-run']!,
+    teardown: values.teardown!,
+    yes: values.yes!,
+    keepDbSnapshot: values['keep-db-snapshot']!,
   };
 }
 
@@ -115,6 +179,10 @@ export function oslsParams(p: {
 class Runner {
   constructor(private readonly options: DeployOptions) {}
 
+  get dryRun(): boolean {
+    return this.options.dryRun;
+  }
+
   run(cmd: string, args: string[], { capture = false, allowFail = false } = {}): string {
     const shown = [cmd, ...args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
     console.error(`$ ${shown}`);
@@ -123,6 +191,8 @@ class Runner {
       cwd: root,
       encoding: 'utf8',
       stdio: capture ? ['inherit', 'pipe', 'inherit'] : 'inherit',
+      // The profile reaches every child: aws, docker's credential helper, osls (the SDK's chain).
+      env: this.options.profile ? { ...process.env, AWS_PROFILE: this.options.profile } : process.env,
     });
     if (r.status !== 0 && !allowFail) throw new Error(`${cmd} exited ${r.status}`);
     return r.status === 0 ? (r.stdout ?? '').trim() : '';
@@ -171,11 +241,55 @@ function sourceBundle(): { file: string; sha: string } {
 }
 
 async function main(): Promise<void> {
-  const o = parseDeployArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (wantsHelp(argv)) {
+    process.stdout.write(DEPLOY_HELP);
+    return;
+  }
+  const o = parseDeployArgs(argv);
   const runner = new Runner(o);
   const appStack = `credit-risk-${o.stage}`;
   const deliveryStack = `${appStack}-delivery`;
   const paramsFile = join(root, '.serverless', 'deploy-params.json');
+  console.error(
+    `stage ${o.stage}, region ${o.region}, profile ${o.profile ?? '(default credentials chain)'}`,
+  );
+
+  if (o.teardown) {
+    const dbCluster = runner.aws(
+      [
+        'cloudformation',
+        'describe-stack-resource',
+        '--stack-name',
+        appStack,
+        '--logical-resource-id',
+        'DatabaseCluster',
+        '--query',
+        'StackResourceDetail.PhysicalResourceId',
+        '--output',
+        'text',
+      ],
+      { capture: true, allowFail: true },
+    );
+    const targets = teardownTargets(
+      o.stage,
+      stackOutputs(runner, appStack),
+      stackOutputs(runner, deliveryStack),
+      dbCluster,
+    );
+    console.error(`teardown of stage ${o.stage}:`);
+    for (const line of teardownPlan(targets, o.keepDbSnapshot)) console.error(`  - ${line}`);
+    if (!o.yes && !o.dryRun) {
+      console.error(
+        'nothing deleted: add --yes to delete all of the above (objects, versions, images: no undo)',
+      );
+      process.exitCode = 2;
+      return;
+    }
+    runTeardown(runner, targets, { keepDbSnapshot: o.keepDbSnapshot });
+    console.error(o.dryRun ? '(dry run: nothing was run)' : `stage ${o.stage} removed`);
+    return;
+  }
 
   if (o.phase !== 'deploy') {
     if (!o.skipDelivery) {
@@ -240,7 +354,8 @@ async function main(): Promise<void> {
       if (!champion && !o.dryRun)
         throw new Error(
           `no champion in ${modelsBucket ? `s3://${modelsBucket}/${aliasesKey}` : `the ${appStack} stack (not deployed yet)`}: ` +
-            'pass --model-dir DIR (a registered version directory with model.onnx and card.json, e.g. from `npm start`) for the first deploy',
+            'pass --model-dir DIR for the first deploy: a registered version directory with model.onnx and card.json, ' +
+            'e.g. .credit-risk/store/models/credit-risk/<version> after `npm start` (credit-risk models list)',
         );
       modelVersion = champion ?? 'dry-run';
       runner.aws([

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ZIP_FUNCTIONS } from '../../../infra/bundle-functions.ts';
-import { oslsParams, parseDeployArgs } from '../../../infra/deploy.ts';
+import { DEPLOY_HELP, oslsParams, parseDeployArgs, wantsHelp } from '../../../infra/deploy.ts';
 import { crc32, zipDirectory } from '../../../infra/zip.ts';
 import { parseCfnYaml } from '../../integration/infra/template.ts';
 
@@ -79,5 +79,68 @@ describe('npm run deploy arguments', () => {
       '--param',
       'permissionsBoundaryArn=arn:aws:iam::1:policy/credit-risk-dev-boundary',
     ]);
+  });
+
+  it('every param serverless.yml leaves without a default for real stages is one deploy passes', () => {
+    const params = parseCfnYaml(readFileSync(resolve(root, 'serverless.yml'), 'utf8')).params as Record<
+      string,
+      Record<string, unknown>
+    >;
+    const onlyInTest = Object.keys(params.test).filter((k) => !(k in params.default));
+    const passed = oslsParams({
+      artifactsBucket: 'b',
+      repositoryName: 'r',
+      imageUri: 'u',
+      accountId: '1',
+      permissionsBoundaryArn: 'p',
+    })
+      .filter((a) => a !== '--param')
+      .map((kv) => kv.split('=')[0]);
+    expect(onlyInTest.sort()).toEqual(passed.sort());
+  });
+
+  it('reads the profile and region the AWS CLI reads, flags first', () => {
+    const saved = {
+      p: process.env.AWS_PROFILE,
+      r: process.env.AWS_REGION,
+      d: process.env.AWS_DEFAULT_REGION,
+    };
+    try {
+      process.env.AWS_PROFILE = 'ops';
+      delete process.env.AWS_REGION;
+      process.env.AWS_DEFAULT_REGION = 'us-west-2';
+      expect(parseDeployArgs(['--stage', 'dev'])).toMatchObject({ profile: 'ops', region: 'us-west-2' });
+      expect(
+        parseDeployArgs(['--stage', 'dev', '--profile', 'p2', '--region', 'eu-central-1']),
+      ).toMatchObject({
+        profile: 'p2',
+        region: 'eu-central-1',
+      });
+      process.env.AWS_PROFILE = '';
+      delete process.env.AWS_DEFAULT_REGION;
+      expect(parseDeployArgs(['--stage', 'dev'])).toMatchObject({ profile: undefined, region: 'eu-west-1' });
+    } finally {
+      for (const [k, v] of [
+        ['AWS_PROFILE', saved.p],
+        ['AWS_REGION', saved.r],
+        ['AWS_DEFAULT_REGION', saved.d],
+      ] as const)
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
+  });
+
+  it('--help documents every option the parser accepts, and the model path npm start registers', () => {
+    expect(wantsHelp(['--stage', 'dev', '--help'])).toBe(true);
+    expect(wantsHelp(['-h'])).toBe(true);
+    expect(wantsHelp(['--stage', 'dev'])).toBe(false);
+    const source = readFileSync(resolve(root, 'infra/deploy.ts'), 'utf8');
+    const parsed = [...source.matchAll(/^ {6}'?([a-z][a-z-]*)'?: \{ type: '(?:string|boolean)'/gm)].map(
+      (m) => m[1],
+    );
+    expect(parsed.length).toBeGreaterThan(12);
+    for (const option of parsed) expect(DEPLOY_HELP).toContain(`--${option}`);
+    expect(DEPLOY_HELP).toContain('.credit-risk/store/models/credit-risk/<version>');
+    expect(DEPLOY_HELP).not.toContain('.credit-risk/objects');
   });
 });
