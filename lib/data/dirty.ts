@@ -118,6 +118,18 @@ export const DIRTY_CLASSES: readonly DirtyClass[] = [
   { name: 'status_not_binary', reason: 'invalid_status', make: set('status', '2') },
   { name: 'too_few_columns', reason: 'wrong_column_count', make: ({ fields }) => fields.slice(0, -1) },
   { name: 'too_many_columns', reason: 'wrong_column_count', make: ({ fields }) => [...fields, 'extra'] },
+  // Over twice the header's fields: the byte scan quarantines it before DuckDB reads a field.
+  {
+    name: 'far_too_many_columns',
+    reason: 'too_many_fields',
+    make: ({ fields }) => [...fields, ...fields, 'extra'],
+  },
+  // Ten line breaks inside quotes: 11 physical lines, over the default bound of 10.
+  {
+    name: 'record_over_eleven_lines',
+    reason: 'record_spans_lines',
+    make: set('occupation_type', `Laborers${'\n'.repeat(10)}`),
+  },
   {
     name: 'non_utf8_bytes',
     reason: 'invalid_utf8',

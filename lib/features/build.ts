@@ -94,6 +94,8 @@ export interface BuildOptions extends DuckDbTuning {
   /** The Python for --engine spark (default: CREDIT_RISK_PYTHON or .venv/bin/python). */
   python?: string;
   onWarning?: (message: string) => void;
+  /** A record spanning more physical lines is quarantined as record_spans_lines (default 10). */
+  maxRecordLines?: number;
 }
 
 export interface BuildResult {
@@ -133,6 +135,12 @@ export interface PreparedInput {
 }
 
 type Step = <T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string) => Promise<T>;
+
+/** The validate step's progress detail: records, and for a CSV the physical lines they came from. */
+function describeValidation(s: ValidationSummary): string {
+  const rows = `${s.rowsIn} rows in, ${s.rowsValid} valid, ${s.rowsQuarantined} quarantined`;
+  return s.lines ? `${rows}; ${s.lines.total} lines` : rows;
+}
 
 function stepTimer(timings: Record<string, number>, progress: (message: string) => void): Step {
   return async (name, fn, detail) => {
@@ -216,8 +224,9 @@ export async function buildFeatures(options: BuildOptions): Promise<BuildResult>
             asOf,
             onWarning: options.onWarning,
             columns: FEATURE_INPUT_COLUMNS,
+            maxRecordLines: options.maxRecordLines,
           }),
-        (s) => `${s.rowsIn} rows in, ${s.rowsValid} valid, ${s.rowsQuarantined} quarantined`,
+        describeValidation,
       );
       await step('history', () => createFeatureViews(conn, sql));
       return await writeSnapshot(conn, {
@@ -253,6 +262,8 @@ export interface PrepareOptions extends DuckDbTuning {
   format?: OutputFormat;
   asOf?: string;
   onWarning?: (message: string) => void;
+  /** As BuildOptions.maxRecordLines. */
+  maxRecordLines?: number;
 }
 
 /**
@@ -286,8 +297,9 @@ export async function prepareFeatureInput(options: PrepareOptions): Promise<Prep
           quarantinePath: join(work, PREPARED_FILES.quarantine),
           asOf,
           onWarning: options.onWarning,
+          maxRecordLines: options.maxRecordLines,
         }),
-      (s) => `${s.rowsIn} rows in, ${s.rowsValid} valid, ${s.rowsQuarantined} quarantined`,
+      describeValidation,
     );
     await step('export valid rows', () =>
       conn.run(`COPY raw_valid TO ${sqlString(join(work, PREPARED_FILES.rawValid))} (FORMAT parquet)`),

@@ -141,10 +141,19 @@ export const MIN_PLAUSIBLE_YEAR = 1900;
  * A row gets exactly ONE reason: the first rule it fails, in this order. Structural problems
  * come first (the fields cannot be trusted), then identity, then values, then cross-field
  * rules, and duplicates last (a row is only a duplicate of a row that is otherwise valid).
+ * The first three are decided by the byte scan before DuckDB reads a field (ADR 0110); in
+ * quarantine.csv their reason carries a detail after the code (`too_many_fields: 10024 fields,
+ * header has 24`), everywhere else (byReason, the reason column of the others) it is the bare code.
  */
 export const QUARANTINE_REASONS = {
+  record_spans_lines:
+    'the record spans more physical lines than allowed (default 10): an unterminated quote ran on; its raw text is cut to 1 KiB',
+  record_too_long: 'the record is longer than allowed (default 1 MiB); its raw text is cut to 1 KiB',
+  too_many_fields:
+    'the record has more than twice as many fields as the header: never read, its raw text is cut to 1 KiB',
   invalid_utf8: 'the record contains bytes that are not valid UTF-8',
-  wrong_column_count: 'the record has more or fewer fields than the header (or an unterminated quote)',
+  wrong_column_count:
+    'the record has more or fewer fields than the header (extra empty trailing fields are ignored), or a stray quote',
   missing_loan_id: 'loan_id is empty',
   non_numeric_loan_id:
     'loan_id is not a non-negative whole number written as plain digits (no sign, no leading zeros)',

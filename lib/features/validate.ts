@@ -1,18 +1,21 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
-import {
-  closeSync,
-  openSync,
-  readSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-  appendFileSync,
-} from 'node:fs';
+import { closeSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
 import { isIsoDate } from './calendar.ts';
-import { RAW_COLUMNS, RAW_COLUMN_NAMES, type QuarantineReason, type RawColumnName } from './raw-schema.ts';
-import { readCsvHeader, readRecordsAtLines, scanRawFile, type RawFileScan } from './validate-scan.ts';
+import { RAW_COLUMNS, RAW_COLUMN_NAMES, type RawColumnName } from './raw-schema.ts';
+import {
+  classifyCsvRecords,
+  DEFAULT_MAX_RECORD_BYTES,
+  DEFAULT_MAX_RECORD_LINES,
+  hashFile,
+  RAW_EXCERPT_BYTES,
+  readCsvHeader,
+  RecordLogFile,
+  RecordTextReader,
+  scanCsv,
+  type CsvScan,
+} from './validate-scan.ts';
 import {
   parsedColumnsSql,
   reasonColumnSql,
@@ -26,22 +29,35 @@ import {
  * Validation and quarantine: raw loan records (CSV, or Parquet with the same columns) in, a typed
  * DuckDB table of the valid rows out (`raw_valid`, RAW_VALID_COLUMNS), every other row in a
  * quarantine CSV `line,reason,raw` with one reason each (raw-schema.ts, QUARANTINE_REASONS).
- * rowsIn = rowsValid + rowsQuarantined, always: nothing is silently dropped.
+ * rowsIn = rowsValid + rowsQuarantined, always, and for a CSV the physical lines add up too:
+ * lines.total = header + blank + lines of valid rows + lines of quarantined records.
  *
- * How: DuckDB parses the file in parallel with every column as VARCHAR (store_rejects captures
- * structurally broken records: wrong field count, bad quoting, invalid UTF-8), the rules run as one
- * SQL CASE in the same pass into a hidden table of every parsed row with its reason (NULL when
- * valid), and `raw_valid` is a view of its valid rows. That table is written with insertion order
- * preserved, so its rowid is the record's position among the parsed records: the line number
- * without WITH ORDINALITY, which made DuckDB parse the file on one thread (about 1.6x the CPU
- * and twice the wall time on 2 cores). Duplicates of loan_id are found with one GROUP BY, and a streaming
- * pass in JS hashes the bytes meanwhile and finds what makes record numbers differ from physical
- * line numbers (blank lines, line breaks inside quotes). The exact original text of quarantined
- * records is read back from the file by line number at the end.
+ * How (ADR 0110 for the structure, docs/DECISIONS.md "Data and validation" for the rules): DuckDB
+ * parses the file in parallel with every column as VARCHAR and skips structurally broken records
+ * (`ignore_errors`: nothing of them is kept), the rules run as one SQL CASE in the same pass into a
+ * hidden table of every parsed row with its reason (NULL when valid), and `raw_valid` is a view of
+ * its valid rows. That table is written with insertion order preserved, so its rowid is the
+ * record's position among the parsed records: the line number without WITH ORDINALITY, which made
+ * DuckDB parse the file on one thread. Meanwhile a streaming pass in JS hashes the bytes, counts
+ * records and physical lines, and finds what makes record numbers differ from line numbers (blank
+ * lines, line breaks inside quotes) and records over the size bounds. When DuckDB kept every
+ * record and none is over a bound (the usual file) that is all. Otherwise a byte-by-byte pass
+ * classifies every record (field count, quotes, UTF-8, size), writes a copy of the file with the
+ * broken ones reduced to their line break, and DuckDB reads that copy again, storing its own
+ * rejects (there are none unless the two disagree, and each would be one record of the header's
+ * width). So no record wider than the header, or longer than maxRecordBytes, ever reaches DuckDB
+ * with its fields, and DuckDB's rejects table (one row per surplus field, each with the whole line)
+ * never grows with a record's width. Duplicates of loan_id are found with one GROUP BY, and the
+ * exact original text of quarantined records is read back from the file by line number at the end.
+ *
+ * Memory does not grow with the file: lists of single records (blank lines, multi-line records,
+ * broken records) go to a small file DuckDB reads back, quarantine rows stream from DuckDB to the
+ * file, and the checked table lives in DuckDB within its memory limit (spilling beyond it).
  *
  * File-level problems are InputErrors and leave nothing behind: FILE_NOT_FOUND, NOT_A_FILE,
- * EMPTY_FILE (0 bytes, or only whitespace/BOM), MISSING_COLUMNS (names them), DUPLICATE_COLUMNS,
- * BAD_DATE (asOf). A header with no rows is NOT an error: it is a valid file with 0 rows.
+ * EMPTY_FILE (0 bytes, or only whitespace/BOM), HEADER_TOO_LONG, MISSING_COLUMNS (names them),
+ * DUPLICATE_COLUMNS, BAD_DATE (asOf), BAD_LIMIT. A header with no rows is NOT an error: it is a
+ * valid file with 0 rows (reported through onWarning, as is a file whose every row is quarantined).
  * Header names are matched case-insensitively after trimming, in any order; extra columns are
  * ignored (reported through onWarning) but kept in the quarantined raw text.
  */
@@ -51,6 +67,20 @@ export interface ValidationSummary {
   rowsQuarantined: number;
   byReason: Record<string, number>;
   inputSha256: string;
+  /** CSV input only: where the file's physical lines went (they add up to total). */
+  lines?: LineSummary;
+}
+
+export interface LineSummary {
+  /** Physical lines of the file (a last line without a line break counts). */
+  total: number;
+  header: number;
+  /** Empty lines (DuckDB skips them). */
+  blank: number;
+  /** Lines of the valid rows (a record with line breaks inside quotes spans several). */
+  valid: number;
+  /** Lines of the quarantined records: an unterminated quote swallows lines into one record. */
+  quarantined: number;
 }
 
 export interface ValidateOptions {
@@ -63,7 +93,7 @@ export interface ValidateOptions {
    * as long as the connection's database.
    */
   table?: string;
-  /** Non-fatal remarks about the file (extra columns ignored). */
+  /** Non-fatal remarks about the file (extra columns ignored, no valid rows, runaway records). */
   onWarning?: (message: string) => void;
   /**
    * The canonical columns the view keeps (default: all, RAW_VALID_COLUMNS), for a caller that
@@ -71,9 +101,38 @@ export interface ValidateOptions {
    * the whole typed table is about twice DuckDB's 1 GB memory limit and spills). loan_id and id are always kept.
    */
   columns?: readonly RawColumnName[];
+  /** A CSV record spanning more physical lines is quarantined as record_spans_lines (default 10). */
+  maxRecordLines?: number;
+  /** A CSV record longer than this many bytes is quarantined as record_too_long (default 1 MiB). */
+  maxRecordBytes?: number;
+  /** Where temporary files go (default: the quarantine file's directory); removed at the end. */
+  workDir?: string;
 }
 
+/** DuckDB's CSV reader gives up on longer lines (max_line_size 2,000,000 by default). */
+const MAX_RECORD_BYTES_LIMIT = 2_000_000;
+
 let scanCounter = 0;
+
+/** The names and settings one validation works with. */
+interface Run {
+  conn: DuckDBConnection;
+  inputPath: string;
+  opts: ValidateOptions;
+  asOf: string;
+  maxRecordLines: number;
+  maxRecordBytes: number;
+  kept: RawColumnName[];
+  /** The checked table (validation database) and the view of its valid rows. */
+  stage: string;
+  view: string;
+  /** Temporary tables: DuckDB's rejects, and the records the byte scans reported. */
+  rejectsTable: string;
+  rejectsScan: string;
+  records: string;
+  /** Prefix of the temporary files. */
+  tmp: string;
+}
 
 export async function validateRawInto(
   conn: DuckDBConnection,
@@ -87,129 +146,345 @@ export async function validateRawInto(
       'BAD_DATE',
       `as-of date must be a real date YYYY-MM-DD, got ${JSON.stringify(asOf)}`,
     );
+  const maxRecordLines = opts.maxRecordLines ?? DEFAULT_MAX_RECORD_LINES;
+  const maxRecordBytes = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  if (!Number.isInteger(maxRecordLines) || maxRecordLines < 2)
+    throw new InputError(
+      'BAD_LIMIT',
+      `the most lines a record may span must be a whole number >= 2, got ${maxRecordLines}`,
+    );
+  if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 1024 || maxRecordBytes > MAX_RECORD_BYTES_LIMIT)
+    throw new InputError(
+      'BAD_LIMIT',
+      `the longest record must be a whole number of bytes from 1024 to ${MAX_RECORD_BYTES_LIMIT}, got ${maxRecordBytes}`,
+    );
   const format = detectFormat(inputPath);
   const id = `${process.pid}_${++scanCounter}`;
-  const rejectsTable = `__rejects_${id}`;
-  const rejectsScan = `__reject_scans_${id}`;
-  const kept = RAW_COLUMN_NAMES.filter(
-    (c) => c === 'loan_id' || c === 'id' || (opts.columns ?? RAW_COLUMN_NAMES).includes(c),
-  );
-  const view = sqlIdentifier(table);
-  const stage = checkedTable(table);
-  const run = async (sql: string): Promise<void> => {
-    await conn.run(sql);
+  const run: Run = {
+    conn,
+    inputPath,
+    opts,
+    asOf,
+    maxRecordLines,
+    maxRecordBytes,
+    kept: RAW_COLUMN_NAMES.filter(
+      (c) => c === 'loan_id' || c === 'id' || (opts.columns ?? RAW_COLUMN_NAMES).includes(c),
+    ),
+    stage: checkedTable(table),
+    view: sqlIdentifier(table),
+    rejectsTable: `__rejects_${id}`,
+    rejectsScan: `__reject_scans_${id}`,
+    records: `temp.${sqlIdentifier(`__records_${id}`)}`,
+    tmp: join(opts.workDir ?? dirname(opts.quarantinePath), `.validate-${id}`),
   };
-  const cleanup = async (): Promise<void> => {
-    await run(
-      `DROP TABLE IF EXISTS temp.${sqlIdentifier(rejectsTable)}; DROP TABLE IF EXISTS temp.${sqlIdentifier(rejectsScan)}`,
-    );
-  };
-
-  let source: string;
-  let fileColumns: string[];
-  if (format === 'parquet') {
-    fileColumns = await parquetColumns(conn, inputPath);
-    const mapping = mapHeader(fileColumns, inputPath, opts.onWarning);
-    source = `(SELECT ${RAW_COLUMN_NAMES.map((c) => `CAST(${sqlIdentifier(fileColumns[mapping.get(c) as number])} AS VARCHAR) AS ${sqlIdentifier(c)}`).join(', ')}
-      FROM read_parquet(${sqlString(inputPath)}, hive_partitioning = false))`;
-  } else {
-    const header = readCsvHeader(inputPath);
-    if (header.empty)
-      throw new InputError(
-        'EMPTY_FILE',
-        `${inputPath} is empty: expected a header line with the columns ${RAW_COLUMN_NAMES.join(',')}`,
-      );
-    fileColumns = header.names;
-    const mapping = mapHeader(fileColumns, inputPath, opts.onWarning);
-    const byPosition = new Map<number, RawColumnName>([...mapping].map(([name, i]) => [i, name]));
-    const columns = fileColumns
-      .map((_, i) => `${sqlString(byPosition.get(i) ?? `__extra_${i}`)}: 'VARCHAR'`)
-      .join(', ');
-    source = `read_csv(${sqlString(inputPath)}, columns = {${columns}}, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
-      strict_mode = true, hive_partitioning = false, store_rejects = true, rejects_table = ${sqlString(rejectsTable)}, rejects_scan = ${sqlString(rejectsScan)})`;
-  }
-
-  await run(`ATTACH IF NOT EXISTS ':memory:' AS ${sqlIdentifier(CHECKED_DATABASE)} (COMPRESS)`);
+  const tmpFiles = ['-records.csv', '-broken.csv', '-copy.csv'].map((s) => `${run.tmp}${s}`);
+  await conn.run(`ATTACH IF NOT EXISTS ':memory:' AS ${sqlIdentifier(CHECKED_DATABASE)} (COMPRESS)`);
   await dropRelation(conn, table);
-  // The parse and the rules run in DuckDB's threads while this thread hashes and scans the bytes.
-  // Insertion order is kept for this one statement: rowid k is then the k-th parsed record.
-  const keptOrder = await setting(conn, 'preserve_insertion_order');
-  await run('SET preserve_insertion_order = true');
-  const checked = run(`CREATE OR REPLACE TABLE ${stage} AS
-SELECT ${typedColumnsSql(kept)},
-  reason
-FROM (SELECT *, ${reasonColumnSql(asOf)}
-      FROM (SELECT *, ${parsedColumnsSql()} FROM ${source}))`).finally(() =>
-    run(`SET preserve_insertion_order = ${keptOrder}`),
-  );
-  let scan: RawFileScan;
   try {
-    scan = scanRawFile(inputPath, {
-      csv: format === 'csv',
-      loanIdFirst: fileColumns[0]?.trim().toLowerCase() === 'loan_id',
-    });
-  } finally {
-    await checked.catch(async (e: unknown) => {
-      await cleanup().catch(() => undefined);
-      throw translateDuckDbError(e, inputPath);
-    });
-  }
-
-  try {
-    const rejects = format === 'csv' ? await readRejects(conn, rejectsTable) : [];
-    // Line of parsed record k (rowid k - 1): k + 1 in a CSV (the header is line 1), k in Parquet.
-    const line = await lineNumbers(conn, stage, format === 'csv' ? 2 : 1, scan, rejects);
-    // Duplicates: among rows that pass every other rule, the first occurrence (lowest line) stays.
-    // Skipped when the scan proved the loan_ids strictly increase (then none can repeat).
-    if (!scan.loanIdsStrictlyIncrease)
-      await run(`UPDATE ${stage} SET reason = 'duplicate_loan_id'
-      FROM (SELECT loan_id, min(${line}) AS first_line FROM ${stage} WHERE reason IS NULL GROUP BY loan_id HAVING count(*) > 1) d
-      WHERE ${stage}.reason IS NULL AND ${stage}.loan_id = d.loan_id AND ${line} <> d.first_line`);
-    const quarantined = await readQuarantined(conn, stage, line);
-    for (const r of rejects) quarantined.push({ line: physicalLine(r.record, scan), reason: r.reason });
-    quarantined.sort((a, b) => a.line - b.line);
-    const counts = await conn.runAndReadAll(
-      `SELECT count(*) FILTER (WHERE reason IS NULL) AS valid, count(*) AS total FROM ${stage}`,
-    );
-    const [validText, totalText] = counts.getRows()[0] as [bigint, bigint];
-    const rowsValid = Number(validText);
-    const rowsIn = Number(totalText) + rejects.length;
-
-    const texts =
-      format === 'csv'
-        ? readRecordsAtLines(inputPath, uniqueSorted(quarantined.map((r) => r.line)))
-        : await parquetRowsAsCsv(
-            conn,
-            inputPath,
-            fileColumns,
-            quarantined.map((r) => r.line),
-          );
-    writeQuarantine(opts.quarantinePath, quarantined, texts);
-    // Compresses the checked table (in-memory tables are stored uncompressed until a checkpoint):
-    // at 10M rows ~0.8 GB of the 1 GB memory limit became a few tens of MB, so the feature SQL
-    // that follows does not spill.
-    await run(`CHECKPOINT ${sqlIdentifier(CHECKED_DATABASE)}`);
-    await run(`CREATE OR REPLACE TEMP VIEW ${view} AS
-      SELECT ${validColumnsSql(kept)}, ${line} AS line FROM ${stage} WHERE reason IS NULL`);
-
-    const byReason: Record<string, number> = {};
-    for (const r of quarantined) byReason[r.reason] = (byReason[r.reason] ?? 0) + 1;
-    const summary: ValidationSummary = {
-      rowsIn,
-      rowsValid,
-      rowsQuarantined: quarantined.length,
-      byReason,
-      inputSha256: scan.sha256,
-    };
-    if (summary.rowsValid + summary.rowsQuarantined !== summary.rowsIn) {
-      throw new Error(`validation counts do not reconcile: ${JSON.stringify(summary)}`);
-    }
-    return summary;
+    return format === 'parquet' ? await validateParquet(run) : await validateCsv(run);
   } catch (e) {
     await dropRelation(conn, table).catch(() => undefined);
     throw e;
   } finally {
-    await cleanup();
+    for (const f of tmpFiles) rmSync(f, { force: true });
+    await conn.run(
+      `DROP TABLE IF EXISTS temp.${sqlIdentifier(run.rejectsTable)}; DROP TABLE IF EXISTS temp.${sqlIdentifier(run.rejectsScan)};
+       DROP TABLE IF EXISTS ${run.records}`,
+    );
+  }
+}
+
+/**
+ * Starts creating the checked table from `source` (a relation of the raw columns as VARCHAR) and
+ * resolves once the statement is running in DuckDB's threads, with the promise of its end: the
+ * caller scans the bytes meanwhile.
+ */
+async function startChecked(r: Run, source: string): Promise<{ done: Promise<void> }> {
+  // Insertion order is kept for this one statement: rowid k is then the k-th parsed record.
+  const keptOrder = await setting(r.conn, 'preserve_insertion_order');
+  await r.conn.run('SET preserve_insertion_order = true');
+  const done = r.conn
+    .run(
+      `CREATE OR REPLACE TABLE ${r.stage} AS
+SELECT ${typedColumnsSql(r.kept)},
+  reason
+FROM (SELECT *, ${reasonColumnSql(r.asOf)}
+      FROM (SELECT *, ${parsedColumnsSql()} FROM ${source}))`,
+    )
+    .then(() => undefined)
+    .finally(() => r.conn.run(`SET preserve_insertion_order = ${keptOrder}`));
+  return { done };
+}
+
+async function validateCsv(r: Run): Promise<ValidationSummary> {
+  const { conn, inputPath, opts } = r;
+  const header = readCsvHeader(inputPath);
+  if (header.empty)
+    throw new InputError(
+      'EMPTY_FILE',
+      `${inputPath} is empty: expected a header line with the columns ${RAW_COLUMN_NAMES.join(',')}`,
+    );
+  const fileColumns = header.names;
+  const mapping = mapHeader(fileColumns, inputPath, opts.onWarning);
+  const byPosition = new Map<number, RawColumnName>([...mapping].map(([name, i]) => [i, name]));
+  const columns = fileColumns
+    .map((_, i) => `${sqlString(byPosition.get(i) ?? `__extra_${i}`)}: 'VARCHAR'`)
+    .join(', ');
+  const readCsv = (path: string, broken: 'skip' | 'store'): string =>
+    `read_csv(${sqlString(path)}, columns = {${columns}}, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
+      strict_mode = true, hive_partitioning = false, ${
+        broken === 'skip'
+          ? 'ignore_errors = true'
+          : `store_rejects = true, rejects_table = ${sqlString(r.rejectsTable)}, rejects_scan = ${sqlString(r.rejectsScan)}`
+      })`;
+
+  // The parse and the rules run in DuckDB's threads while this thread hashes and scans the bytes.
+  const recordLog = new RecordLogFile(`${r.tmp}-records.csv`);
+  const first = (await startChecked(r, readCsv(inputPath, 'skip'))).done;
+  let scan: CsvScan;
+  try {
+    scan = scanCsv(inputPath, {
+      loanIdFirst: fileColumns[0]?.trim().toLowerCase() === 'loan_id',
+      maxRecordLines: r.maxRecordLines,
+      maxRecordBytes: r.maxRecordBytes,
+      sink: recordLog,
+    });
+    recordLog.flush();
+  } catch (e) {
+    await first.catch(() => undefined);
+    throw e;
+  }
+  // A record over a bound: the whole file is read again from a copy, so stop this parse now.
+  if (scan.oversize) conn.interrupt();
+  const firstError = await first.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  const dataRecords = scan.records - 1 - scan.blankRecords;
+  let clean = false;
+  if (scan.oversize === null) {
+    if (firstError !== null && !isReadError(firstError)) throw firstError;
+    clean = firstError === null && (await countRows(conn, r.stage)) === dataRecords;
+  }
+  let log = recordLog;
+  if (!clean) {
+    // Some record is structurally broken: classify every record, and let DuckDB read a copy
+    // without the broken ones.
+    log = new RecordLogFile(`${r.tmp}-broken.csv`);
+    const copyPath = `${r.tmp}-copy.csv`;
+    const classified = classifyCsvRecords(inputPath, {
+      headerFields: fileColumns.length,
+      checkedFields: [...mapping.values()],
+      maxRecordLines: r.maxRecordLines,
+      maxRecordBytes: r.maxRecordBytes,
+      copyPath,
+      sink: log,
+    });
+    log.flush();
+    if (classified.records !== scan.records)
+      throw new Error(
+        `${inputPath}: the two byte scans disagree on the number of records (${scan.records} and ${classified.records}): a bug, please report it`,
+      );
+    try {
+      await (
+        await startChecked(r, readCsv(copyPath, 'store'))
+      ).done;
+    } catch (e) {
+      throw translateDuckDbError(e, inputPath);
+    }
+    rmSync(copyPath, { force: true });
+  }
+  await loadRecords(r, log, !clean);
+  const summary = await finish(r, {
+    sha256: scan.sha256,
+    first: 2,
+    dataRecords,
+    physicalLines: scan.physicalLines,
+    headerFields: fileColumns.length,
+    loanIdsStrictlyIncrease: scan.loanIdsStrictlyIncrease,
+    texts: csvTexts(inputPath),
+  });
+  return summary;
+}
+
+async function validateParquet(r: Run): Promise<ValidationSummary> {
+  const { conn, inputPath, opts } = r;
+  const fileColumns = await parquetColumns(conn, inputPath);
+  const mapping = mapHeader(fileColumns, inputPath, opts.onWarning);
+  const source = `(SELECT ${RAW_COLUMN_NAMES.map((c) => `CAST(${sqlIdentifier(fileColumns[mapping.get(c) as number])} AS VARCHAR) AS ${sqlIdentifier(c)}`).join(', ')}
+      FROM read_parquet(${sqlString(inputPath)}, hive_partitioning = false))`;
+  const checked = (await startChecked(r, source)).done;
+  let hashed: { sha256: string; bytes: number };
+  try {
+    hashed = hashFile(inputPath);
+  } finally {
+    await checked.catch((e: unknown) => {
+      throw translateDuckDbError(e, inputPath);
+    });
+  }
+  await loadRecords(r, null, false);
+  return finish(r, {
+    sha256: hashed.sha256,
+    first: 1,
+    dataRecords: null,
+    physicalLines: null,
+    headerFields: fileColumns.length,
+    loanIdsStrictlyIncrease: false,
+    texts: parquetTexts(conn, inputPath, fileColumns),
+  });
+}
+
+/** DuckDB could not read the file at all (not a failure of ours). */
+function isReadError(e: unknown): boolean {
+  const message = e instanceof Error ? e.message : String(e);
+  return /Invalid Input Error|Conversion Error|Invalid unicode/i.test(message);
+}
+
+async function countRows(conn: DuckDBConnection, table: string): Promise<number> {
+  const r = await conn.runAndReadAll(`SELECT count(*) FROM ${table}`);
+  return Number(r.getRows()[0][0]);
+}
+
+/**
+ * The records table: kind b (blank), m (multi-line, value = extra lines), x (broken, value = the
+ * detail), r (rejected by DuckDB's reader), one row each, by DuckDB record number.
+ */
+async function loadRecords(r: Run, log: RecordLogFile | null, rejectsStored: boolean): Promise<void> {
+  await r.conn.run(
+    `CREATE OR REPLACE TEMP TABLE ${r.records.slice('temp.'.length)} (kind VARCHAR, record BIGINT, value BIGINT, reason VARCHAR)`,
+  );
+  if (log !== null && log.entries > 0)
+    await r.conn.run(`INSERT INTO ${r.records} SELECT * FROM read_csv(${sqlString(log.path)},
+      columns = {'kind': 'VARCHAR', 'record': 'BIGINT', 'value': 'BIGINT', 'reason': 'VARCHAR'},
+      header = false, auto_detect = false, delim = ',', quote = '"')`);
+  // One row per error in DuckDB's table: a record can have several. Invalid UTF-8 wins.
+  if (rejectsStored)
+    await r.conn.run(`INSERT INTO ${r.records}
+      SELECT 'r', CAST(line AS BIGINT), NULL,
+        CASE WHEN bool_or(error_type = 'INVALID ENCODING') THEN 'invalid_utf8' ELSE 'wrong_column_count' END
+      FROM temp.${sqlIdentifier(r.rejectsTable)} GROUP BY line`);
+}
+
+interface FinishInput {
+  sha256: string;
+  /** Line of parsed record k (rowid k - 1) is k - 1 + first when nothing shifts it: 2 in a CSV, 1 in Parquet. */
+  first: number;
+  /** Data records of a CSV (not blank), which every count must account for; null for Parquet. */
+  dataRecords: number | null;
+  physicalLines: number | null;
+  headerFields: number;
+  loanIdsStrictlyIncrease: boolean;
+  texts: TextSource;
+}
+
+/**
+ * The raw text of quarantined rows, asked for in ascending line order: `prepare` once per batch
+ * (Parquet looks the batch up), then `text` row by row (a CSV reads each record as it is written,
+ * so no more than one record's text is held).
+ */
+interface TextSource {
+  prepare(lines: readonly number[]): Promise<void>;
+  text(line: number, maxBytes: number): string;
+  close(): void;
+}
+
+/** Line numbers, duplicates, the quarantine file, the summary, the view. */
+async function finish(r: Run, input: FinishInput): Promise<ValidationSummary> {
+  const { conn, stage } = r;
+  const records = r.records;
+  const multi = `(SELECT record + coalesce(sum(value) OVER (ORDER BY record ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS line,
+      value AS extra FROM ${records} WHERE kind = 'm')`;
+  const steps = `(SELECT record + 1 AS a, sum(value) OVER (ORDER BY record) AS b FROM ${records} WHERE kind = 'm')`;
+  const line = await lineNumbers(conn, stage, input.first, records, steps);
+  // Duplicates: among rows that pass every other rule, the first occurrence (lowest line) stays.
+  // Skipped when the scan proved the loan_ids strictly increase (then none can repeat).
+  if (!input.loanIdsStrictlyIncrease)
+    await conn.run(`UPDATE ${stage} SET reason = 'duplicate_loan_id'
+      FROM (SELECT loan_id, min(${line}) AS first_line FROM ${stage} WHERE reason IS NULL GROUP BY loan_id HAVING count(*) > 1) d
+      WHERE ${stage}.reason IS NULL AND ${stage}.loan_id = d.loan_id AND ${line} <> d.first_line`);
+
+  const quarantine = await writeQuarantine(r, {
+    sql: `SELECT q.line, q.reason, q.detail, 1 + coalesce(m.extra, 0) AS lines FROM (
+        SELECT ${line} AS line, CAST(reason AS VARCHAR) AS reason, CAST(NULL AS BIGINT) AS detail FROM ${stage} WHERE reason IS NOT NULL
+        UNION ALL
+        SELECT x.record + coalesce(l.b, 0), x.reason, x.value
+        FROM (SELECT * FROM ${records} WHERE kind IN ('x', 'r')) x ASOF LEFT JOIN ${steps} l ON x.record >= l.a
+      ) q LEFT JOIN ${multi} m ON m.line = q.line ORDER BY q.line`,
+    headerFields: input.headerFields,
+    texts: input.texts,
+  });
+
+  const [parsed, valid, validExtra, header, blank] = (
+    await conn.runAndReadAll(`SELECT
+      (SELECT count(*) FROM ${stage}),
+      (SELECT count(*) FROM ${stage} WHERE reason IS NULL),
+      (SELECT coalesce(sum(m.extra), 0) FROM ${multi} m JOIN ${stage} ON ${line} = m.line WHERE ${stage}.reason IS NULL),
+      1 + (SELECT coalesce(sum(value), 0) FROM ${records} WHERE kind = 'm' AND record = 1),
+      (SELECT count(*) FROM ${records} WHERE kind = 'b')`)
+  )
+    .getRows()[0]
+    .map(Number);
+  const structural = quarantine.rows - (parsed - valid);
+  const summary: ValidationSummary = {
+    rowsIn: parsed + structural,
+    rowsValid: valid,
+    rowsQuarantined: quarantine.rows,
+    byReason: quarantine.byReason,
+    inputSha256: input.sha256,
+  };
+  if (input.physicalLines !== null)
+    summary.lines = {
+      total: input.physicalLines,
+      header,
+      blank,
+      valid: valid + validExtra,
+      quarantined: quarantine.lines,
+    };
+  checkCounts(r.inputPath, summary, input.dataRecords);
+  warn(r, summary, quarantine.firstOf);
+
+  // Compresses the checked table (in-memory tables are stored uncompressed until a checkpoint):
+  // at 10M rows ~0.8 GB of the 1 GB memory limit became a few tens of MB, so the feature SQL
+  // that follows does not spill.
+  await conn.run(`CHECKPOINT ${sqlIdentifier(CHECKED_DATABASE)}`);
+  await conn.run(`CREATE OR REPLACE TEMP VIEW ${r.view} AS
+      SELECT ${validColumnsSql(r.kept)}, ${line} AS line FROM ${stage} WHERE reason IS NULL`);
+  return summary;
+}
+
+/** Every count must add up; a difference is a bug (or DuckDB reading records the scans did not see). */
+function checkCounts(path: string, s: ValidationSummary, dataRecords: number | null): void {
+  const problems: string[] = [];
+  if (s.rowsValid + s.rowsQuarantined !== s.rowsIn) problems.push('valid + quarantined <> rows in');
+  if (dataRecords !== null && s.rowsIn !== dataRecords)
+    problems.push(`the file has ${dataRecords} data records, DuckDB and the scans account for ${s.rowsIn}`);
+  const l = s.lines;
+  if (l && l.header + l.blank + l.valid + l.quarantined !== l.total)
+    problems.push('header + blank + valid + quarantined lines <> lines');
+  if (problems.length > 0)
+    throw new Error(
+      `${path}: validation counts do not reconcile (${problems.join('; ')}): ${JSON.stringify(s)}; a bug, please report it`,
+    );
+}
+
+/** Non-fatal remarks a person should see: no valid rows, records cut for their size or width. */
+function warn(r: Run, s: ValidationSummary, firstOf: Map<string, { line: number; detail: string }>): void {
+  const onWarning = r.opts.onWarning;
+  if (!onWarning) return;
+  if (s.rowsIn === 0) onWarning(`${r.inputPath} has a header and no rows: 0 valid rows`);
+  else if (s.rowsValid === 0)
+    onWarning(`${r.inputPath}: all ${s.rowsIn} rows were quarantined: 0 valid rows`);
+  const explain: Record<string, string> = {
+    record_spans_lines: `span more than ${r.maxRecordLines} lines (an unterminated quote?)`,
+    record_too_long: `are longer than ${r.maxRecordBytes} bytes`,
+    too_many_fields: 'have more than twice as many fields as the header',
+  };
+  for (const [reason, text] of Object.entries(explain)) {
+    const first = firstOf.get(reason);
+    if (!first) continue;
+    onWarning(
+      `${r.inputPath}: ${s.byReason[reason]} record(s) ${text}, quarantined as ${reason} without their fields; the first at line ${first.line} (${first.detail})`,
+    );
   }
 }
 
@@ -302,7 +577,10 @@ export function mapHeader(
     );
   }
   const extra = names.filter((n) => !canonical.has(n.trim().toLowerCase()));
-  if (extra.length > 0) onWarning?.(`${path}: ignoring ${extra.length} extra column(s): ${extra.join(', ')}`);
+  if (extra.length > 0)
+    onWarning?.(
+      `${path}: ignoring ${extra.length} extra column(s): ${extra.slice(0, 30).join(', ')}${extra.length > 30 ? ', ...' : ''}`,
+    );
   return mapping;
 }
 
@@ -317,131 +595,140 @@ async function parquetColumns(conn: DuckDBConnection, path: string): Promise<str
   }
 }
 
-interface RejectedRecord {
-  /** DuckDB's record number (header = 1, blank lines counted, multi-line records count once). */
-  record: number;
-  reason: QuarantineReason;
-}
-
-async function readRejects(conn: DuckDBConnection, rejectsTable: string): Promise<RejectedRecord[]> {
-  // One row per error: a record can have several. Invalid UTF-8 wins (its fields cannot be read at all).
-  const r =
-    await conn.runAndReadAll(`SELECT CAST(line AS BIGINT) AS line, bool_or(error_type = 'INVALID ENCODING') AS encoding
-    FROM temp.${sqlIdentifier(rejectsTable)} GROUP BY line ORDER BY line`);
-  return r.getRows().map(([line, encoding]) => ({
-    record: Number(line),
-    reason: encoding ? 'invalid_utf8' : 'wrong_column_count',
-  }));
-}
-
 /**
  * The SQL expression of the physical line of each row of the checked table. `rowid + first` is
- * right for a Parquet file, and for a CSV where every record is one line and none was rejected
- * (the usual case: nothing is stored). Otherwise a `line` column is added and shifted: first to
- * DuckDB's record number (skipping the record numbers of rejected records and blank lines), then to
- * the physical line (adding the line breaks inside quotes of the records before). Both shifts are
- * step functions of few breakpoints: ASOF joins.
+ * right for a Parquet file, and for a CSV where every record is one line and none was skipped
+ * (the usual case: the records table is empty). Otherwise a `line` column is added and shifted:
+ * first to DuckDB's record number (skipping the record numbers of blank lines and of records
+ * DuckDB did not parse), then to the physical line (adding the line breaks inside quotes of the
+ * records before). Both shifts are step functions of few breakpoints: ASOF joins.
  */
 async function lineNumbers(
   conn: DuckDBConnection,
   stage: string,
   first: number,
-  scan: RawFileScan,
-  rejects: RejectedRecord[],
+  records: string,
+  steps: string,
 ): Promise<string> {
   const plain = `(${stage}.rowid + ${first})`;
-  const skipped = [...new Set([...rejects.map((r) => r.record), ...scan.blankRecords])].sort((a, b) => a - b);
-  if (skipped.length === 0 && scan.multiLineRecords.length === 0) return plain;
+  if ((await countRows(conn, records)) === 0) return plain;
   await conn.run(`ALTER TABLE ${stage} ADD COLUMN line BIGINT; UPDATE ${stage} SET line = ${plain}`);
   // Ordinal k (1-based among emitted rows) is record k + 1 + (number of skipped records before it).
   // Skipped record s (rank i, 0-based) comes before ordinal k iff s - 1 - i <= k - 1.
-  const skipSteps = skipped.map((s, i) => [s - 1 - i, i + 1] as const);
-  let extra = 0;
-  const lineSteps = scan.multiLineRecords.map(([record, lines]) => [record + 1, (extra += lines)] as const);
-  const values = (rows: ReadonlyArray<readonly [number, number]>): string =>
-    rows.length === 0
-      ? '(SELECT NULL::BIGINT AS a, NULL::BIGINT AS b WHERE false)'
-      : `(VALUES ${rows.map(([a, b]) => `(${a}, ${b})`).join(', ')})`;
+  const skips = `(SELECT record - row_number() OVER (ORDER BY record) AS a, row_number() OVER (ORDER BY record) AS b
+      FROM ${records} WHERE kind <> 'm')`;
   await conn.run(`UPDATE ${stage} SET line = fixed.line FROM (
     SELECT r.line AS old_line, r.record + coalesce(l.b, 0) AS line FROM (
       SELECT o.line, o.line + coalesce(s.b, 0) AS record
-      FROM (SELECT line FROM ${stage}) o ASOF LEFT JOIN ${values(skipSteps)} s(a, b) ON o.line - 1 >= s.a
-    ) r ASOF LEFT JOIN ${values(lineSteps)} l(a, b) ON r.record >= l.a
+      FROM (SELECT line FROM ${stage}) o ASOF LEFT JOIN ${skips} s ON o.line - 1 >= s.a
+    ) r ASOF LEFT JOIN ${steps} l ON r.record >= l.a
   ) fixed WHERE ${stage}.line = fixed.old_line`);
   return `${stage}.line`;
 }
 
-/** Physical line of a DuckDB record number. */
-function physicalLine(record: number, scan: RawFileScan): number {
-  let extra = 0;
-  for (const [r, lines] of scan.multiLineRecords) {
-    if (r < record) extra += lines;
-    else break;
-  }
-  return record + extra;
+/** Reasons whose records are quarantined for their size or width: only an excerpt of their text is kept. */
+const EXCERPT_REASONS = new Set(['record_spans_lines', 'record_too_long', 'too_many_fields']);
+
+interface QuarantineWritten {
+  rows: number;
+  /** Physical lines of the quarantined records. */
+  lines: number;
+  byReason: Record<string, number>;
+  /** The first quarantined record of each excerpt reason: its line and the detail. */
+  firstOf: Map<string, { line: number; detail: string }>;
 }
 
-interface QuarantinedRow {
-  line: number;
-  reason: string;
-}
-
-async function readQuarantined(
-  conn: DuckDBConnection,
-  stage: string,
-  line: string,
-): Promise<QuarantinedRow[]> {
-  const r = await conn.runAndReadAll(
-    `SELECT ${line} AS line, CAST(reason AS VARCHAR) AS reason FROM ${stage} WHERE reason IS NOT NULL ORDER BY line`,
-  );
-  return r.getRows().map(([line, reason]) => ({ line: Number(line), reason: String(reason) }));
-}
-
-/** The quarantine CSV, written under a temp name and renamed: a reader never sees half of it. */
-function writeQuarantine(path: string, rows: QuarantinedRow[], texts: Map<number, string>): void {
+/**
+ * The quarantine CSV, streamed from DuckDB in line order and written under a temp name, then
+ * renamed: a reader never sees half of it. Rows `line,reason,raw`; an excerpt reason carries its
+ * detail after the code.
+ */
+async function writeQuarantine(
+  r: Run,
+  q: { sql: string; headerFields: number; texts: TextSource },
+): Promise<QuarantineWritten> {
+  const path = r.opts.quarantinePath;
   const tmp = `${path}.tmp-${process.pid}`;
+  const out: QuarantineWritten = { rows: 0, lines: 0, byReason: {}, firstOf: new Map() };
+  const describe = (reason: string, detail: number): string => {
+    if (reason === 'record_spans_lines') return `${detail} lines`;
+    if (reason === 'record_too_long') return `${detail} bytes, the limit is ${r.maxRecordBytes}`;
+    return `${detail} fields, header has ${q.headerFields}`;
+  };
+  const fd = openSync(tmp, 'w');
   try {
-    writeFileSync(tmp, 'line,reason,raw\n');
-    const batch: string[] = [];
-    const flush = (): void => {
-      appendFileSync(tmp, batch.join(''));
-      batch.length = 0;
-    };
-    for (const r of rows) {
-      batch.push(`${r.line},${r.reason},${csvQuote(texts.get(r.line) ?? '')}\n`);
-      if (batch.length >= 10_000) flush();
+    writeSync(fd, 'line,reason,raw\n');
+    const result = await r.conn.stream(q.sql);
+    for await (const rows of result.yieldRows()) {
+      const batch = rows.map(([line, reason, detail, lines]) => ({
+        line: Number(line),
+        reason: String(reason),
+        detail: detail === null ? null : Number(detail),
+        lines: Number(lines),
+      }));
+      await q.texts.prepare(batch.map((b) => b.line));
+      let pending: string[] = [];
+      let pendingLength = 0;
+      for (const b of batch) {
+        out.rows++;
+        out.lines += b.lines;
+        out.byReason[b.reason] = (out.byReason[b.reason] ?? 0) + 1;
+        const excerpt = EXCERPT_REASONS.has(b.reason);
+        let reason = b.reason;
+        if (excerpt && b.detail !== null) {
+          const detail = describe(b.reason, b.detail);
+          reason = `${b.reason}: ${detail}`;
+          if (!out.firstOf.has(b.reason)) out.firstOf.set(b.reason, { line: b.line, detail });
+        }
+        const raw = q.texts.text(b.line, excerpt ? RAW_EXCERPT_BYTES : r.maxRecordBytes);
+        const row = `${b.line},${csvQuote(reason)},${csvQuote(raw)}\n`;
+        pending.push(row);
+        pendingLength += row.length;
+        if (pendingLength >= 1 << 20) {
+          writeSync(fd, pending.join(''));
+          pending = [];
+          pendingLength = 0;
+        }
+      }
+      writeSync(fd, pending.join(''));
     }
-    flush();
+    closeSync(fd);
     renameSync(tmp, path);
   } catch (e) {
+    closeSync(fd);
     rmSync(tmp, { force: true });
     throw e;
+  } finally {
+    q.texts.close();
   }
+  return out;
 }
 
-function uniqueSorted(values: number[]): number[] {
-  return [...new Set(values)].sort((a, b) => a - b);
+function csvTexts(path: string): TextSource {
+  let reader: RecordTextReader | null = null;
+  return {
+    prepare: () => Promise.resolve(),
+    text: (line, maxBytes) => (reader ??= new RecordTextReader(path)).textAt(line, maxBytes),
+    close: () => reader?.close(),
+  };
 }
 
 /** Parquet has no original text: the quarantined rows' fields, as one CSV record in file column order. */
-async function parquetRowsAsCsv(
-  conn: DuckDBConnection,
-  path: string,
-  columns: string[],
-  rowNumbers: number[],
-): Promise<Map<number, string>> {
-  const out = new Map<number, string>();
-  for (let i = 0; i < rowNumbers.length; i += 10_000) {
-    const chunk = rowNumbers.slice(i, i + 10_000);
-    const r = await conn.runAndReadAll(
-      `SELECT ordinality, ${columns.map((c) => `CAST(${sqlIdentifier(c)} AS VARCHAR)`).join(', ')}
-       FROM read_parquet(${sqlString(path)}, hive_partitioning = false) WITH ORDINALITY WHERE ordinality IN (${chunk.join(', ')})`,
-    );
-    for (const [n, ...fields] of r.getRows()) {
-      out.set(Number(n), fields.map((f) => (f === null ? '' : csvField(String(f)))).join(','));
-    }
-  }
-  return out;
+function parquetTexts(conn: DuckDBConnection, path: string, columns: string[]): TextSource {
+  let batch = new Map<number, string>();
+  return {
+    prepare: async (lines) => {
+      batch = new Map();
+      const r = await conn.runAndReadAll(
+        `SELECT ordinality, ${columns.map((c) => `CAST(${sqlIdentifier(c)} AS VARCHAR)`).join(', ')}
+         FROM read_parquet(${sqlString(path)}, hive_partitioning = false) WITH ORDINALITY WHERE ordinality IN (${lines.join(', ')})`,
+      );
+      for (const [n, ...fields] of r.getRows())
+        batch.set(Number(n), fields.map((f) => (f === null ? '' : csvField(String(f)))).join(','));
+    },
+    text: (line) => batch.get(line) ?? '',
+    close: () => undefined,
+  };
 }
 
 /** A CSV field, quoted only when needed. */

@@ -67,6 +67,7 @@ describe('buildFeatures', () => {
       rowsQuarantined: 0,
       byReason: {},
       inputSha256: sha256(cleanCsv),
+      lines: { total: 11, header: 1, blank: 0, valid: 10, quarantined: 0 },
     });
     expect(m.input.sha256).toBe(sha256(cleanCsv));
     expect(m.asOf).toBe('2024-12-31');

@@ -85,6 +85,7 @@ describe('validateRawInto', () => {
       rowsQuarantined: 0,
       byReason: {},
       inputSha256: createHash('sha256').update(readFileSync(input)).digest('hex'),
+      lines: { total: 5001, header: 1, blank: 0, valid: 5000, quarantined: 0 },
     });
     expect(readFileSync(quarantinePath, 'utf8')).toBe('line,reason,raw\n');
     const described = (await conn.runAndReadAll('DESCRIBE raw_valid')).getRowObjects();
