@@ -186,6 +186,7 @@ describe('credit-risk features build (CLI)', () => {
       'rowsValid',
       'rowsQuarantined',
       'byReason',
+      'lines',
       'snapshotId',
     ]);
     expect(summary).toMatchObject({
