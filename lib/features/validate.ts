@@ -615,8 +615,10 @@ async function lineNumbers(
   await conn.run(`ALTER TABLE ${stage} ADD COLUMN line BIGINT; UPDATE ${stage} SET line = ${plain}`);
   // Ordinal k (1-based among emitted rows) is record k + 1 + (number of skipped records before it).
   // Skipped record s (rank i, 0-based) comes before ordinal k iff s - 1 - i <= k - 1.
-  const skips = `(SELECT record - row_number() OVER (ORDER BY record) AS a, row_number() OVER (ORDER BY record) AS b
-      FROM ${records} WHERE kind <> 'm')`;
+  // Consecutive skipped records share their a: the step is the last of them (max b).
+  const skips = `(SELECT a, max(b) AS b FROM (
+      SELECT record - row_number() OVER (ORDER BY record) AS a, row_number() OVER (ORDER BY record) AS b
+      FROM ${records} WHERE kind <> 'm') GROUP BY a)`;
   await conn.run(`UPDATE ${stage} SET line = fixed.line FROM (
     SELECT r.line AS old_line, r.record + coalesce(l.b, 0) AS line FROM (
       SELECT o.line, o.line + coalesce(s.b, 0) AS record

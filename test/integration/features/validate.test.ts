@@ -383,3 +383,154 @@ describe('validateRawInto', () => {
     });
   });
 });
+
+describe('validateRawInto on records over its bounds (ADR 0110)', () => {
+  const lineCounts = (s: ValidationSummary) => {
+    const l = s.lines;
+    expect(l).toBeDefined();
+    if (l) expect(l.header + l.blank + l.valid + l.quarantined).toBe(l.total);
+  };
+
+  it('quarantines a record over twice the header width as too_many_fields, with its count and a 1 KiB excerpt', async () => {
+    const wide = GOOD[1] + ',x'.repeat(600);
+    const { summary, quarantine, valid } = await validate(csv(GOOD[0], wide, GOOD[2]));
+    reconciles(summary);
+    lineCounts(summary);
+    expect(summary.byReason).toEqual({ too_many_fields: 1 });
+    expect(quarantine).toEqual([
+      { line: 3, reason: 'too_many_fields: 624 fields, header has 24', raw: wide.slice(0, 1024) },
+    ]);
+    expect(valid.map((r) => r.line)).toEqual(['2', '4']);
+  });
+
+  it('a few fields too many stay wrong_column_count with their whole text; surplus empty fields are read as DuckDB reads them', async () => {
+    const plusOne = withField(GOOD[1], 'loan_id', '5') + ',extra';
+    // the file needs the classifier (a broken record) and the same rows read in a clean file
+    const emptyTail = withField(GOOD[1], 'loan_id', '6') + ',,,';
+    const dirty = await validate(csv(GOOD[0], plusOne, emptyTail));
+    expect(dirty.quarantine).toEqual([{ line: 3, reason: 'wrong_column_count', raw: plusOne }]);
+    expect(dirty.valid.map((r) => [r.line, r.loan_id])).toEqual([
+      ['2', '1'],
+      ['4', '6'],
+    ]);
+    const clean = await validate(csv(GOOD[0], emptyTail));
+    expect(clean.summary).toMatchObject({ rowsIn: 2, rowsValid: 2 });
+  });
+
+  it('quarantines a record longer than maxRecordBytes as record_too_long', async () => {
+    const long = withField(GOOD[1], 'occupation_type', 'L'.repeat(3000));
+    const input = join(dir, 'long.csv');
+    writeFileSync(input, csv(GOOD[0], long, GOOD[2]));
+    const quarantinePath = join(dir, 'long-q.csv');
+    const summary = await validateRawInto(conn, input, {
+      quarantinePath,
+      asOf: '2022-06-01',
+      maxRecordBytes: 2048,
+    });
+    reconciles(summary);
+    const quarantine = await readQuarantine(quarantinePath);
+    expect(quarantine).toEqual([
+      {
+        line: 3,
+        reason: `record_too_long: ${long.length} bytes, the limit is 2048`,
+        raw: long.slice(0, 1024),
+      },
+    ]);
+  });
+
+  it('quarantines a record spanning more than maxRecordLines lines, and the rows after a closed one keep their lines', async () => {
+    const tall = withField(withField(GOOD[1], 'loan_id', '7'), 'name_housing_type', '"a\nb\nc\nd\ne"');
+    const short = withField(withField(GOOD[1], 'loan_id', '8'), 'name_housing_type', '"House /\napartment"');
+    const input = join(dir, 'tall.csv');
+    writeFileSync(input, csv(GOOD[0], tall, '', short, GOOD[2]));
+    const quarantinePath = join(dir, 'tall-q.csv');
+    const warnings: string[] = [];
+    const summary = await validateRawInto(conn, input, {
+      quarantinePath,
+      asOf: '2022-06-01',
+      maxRecordLines: 3,
+      onWarning: (m) => warnings.push(m),
+    });
+    reconciles(summary);
+    // lines: header 1, GOOD[0] 2, tall 3-7, blank 8, short 9-10, GOOD[2] 11
+    expect(summary.lines).toEqual({ total: 11, header: 1, blank: 1, valid: 2, quarantined: 7 });
+    const quarantine = await readQuarantine(quarantinePath);
+    expect(quarantine.map((q) => [q.line, q.reason])).toEqual([
+      [3, 'record_spans_lines: 5 lines'],
+      [9, 'unknown_category'],
+    ]);
+    expect(quarantine[1].raw).toBe(short);
+    const valid = (await conn.runAndReadAll('SELECT line, loan_id FROM raw_valid ORDER BY line')).getRows();
+    expect(valid.map(([line, id]) => [Number(line), Number(id)])).toEqual([
+      [2, 1],
+      [11, 3],
+    ]);
+    expect(warnings.join('\n')).toMatch(/span more than 3 lines .*the first at line 3 \(5 lines\)/);
+  });
+
+  it('rows after consecutive blank lines keep their physical lines', async () => {
+    // The line shift once took one step per run of blank lines instead of one per blank line.
+    const { summary, valid } = await validate([HEADER, GOOD[0], '', '', '', GOOD[2], ''].join('\n') + '\n');
+    expect(valid.map((r) => [r.line, r.loan_id])).toEqual([
+      ['2', '1'],
+      ['6', '3'],
+    ]);
+    expect(summary.lines).toEqual({ total: 7, header: 1, blank: 4, valid: 2, quarantined: 0 });
+  });
+
+  it('a quote inside an unquoted value is a character: the lines after it keep their numbers', async () => {
+    const oBrien = withField(GOOD[1], 'occupation_type', 'O"Brien');
+    const { summary, quarantine, valid } = await validate(csv(GOOD[0], oBrien, GOOD[2]));
+    reconciles(summary);
+    expect(quarantine).toEqual([{ line: 3, reason: 'unknown_category', raw: oBrien }]);
+    expect(valid.map((r) => r.line)).toEqual(['2', '4']);
+  });
+
+  it('counts lines across every kind of record, and raw texts and line numbers stay right when the classifier runs', async () => {
+    const multi = withField(
+      withField(GOOD[1], 'loan_id', '4'),
+      'name_housing_type',
+      '"House /\r\napartment"',
+    );
+    const short = GOOD[2].split(',').slice(0, 20).join(',');
+    const bad = Buffer.from(withField(GOOD[1], 'loan_id', '5').replace('Working', 'Work\u00e9ing'), 'latin1');
+    const content = Buffer.concat([
+      Buffer.from(['\ufeff' + HEADER, GOOD[0], '', multi, short, ''].join('\r\n')),
+      bad,
+      Buffer.from(['', GOOD[2], '', ''].join('\r\n')),
+    ]);
+    const { summary, quarantine, valid } = await validate(content);
+    reconciles(summary);
+    lineCounts(summary);
+    // lines: header 1, GOOD[0] 2, blank 3, multi 4-5, short 6, bad 7, GOOD[2] 8, blank 9
+    expect(summary.lines).toEqual({ total: 9, header: 1, blank: 2, valid: 2, quarantined: 4 });
+    expect(quarantine.map((q) => [q.line, q.reason])).toEqual([
+      [4, 'unknown_category'],
+      [6, 'wrong_column_count'],
+      [7, 'invalid_utf8'],
+    ]);
+    expect(quarantine[0].raw).toBe(multi);
+    expect(quarantine[1].raw).toBe(short);
+    expect(quarantine[2].raw).toContain('Work\ufffding');
+    expect(valid.map((r) => r.line)).toEqual(['2', '8']);
+  });
+
+  it('refuses bounds that make no sense, and a header that does not end within 64 KiB', async () => {
+    const input = join(dir, 'bounds.csv');
+    writeFileSync(input, csv(GOOD[0]));
+    const quarantinePath = join(dir, 'bounds-q.csv');
+    await expect(validateRawInto(conn, input, { quarantinePath, maxRecordLines: 1 })).rejects.toMatchObject({
+      code: 'BAD_LIMIT',
+    });
+    await expect(validateRawInto(conn, input, { quarantinePath, maxRecordBytes: 3e6 })).rejects.toMatchObject(
+      {
+        code: 'BAD_LIMIT',
+      },
+    );
+    const wideHeader = join(dir, 'wide-header.csv');
+    writeFileSync(wideHeader, `${HEADER}${',x'.repeat(40_000)}\n${GOOD[0]}\n`);
+    await expect(validateRawInto(conn, wideHeader, { quarantinePath })).rejects.toMatchObject({
+      code: 'HEADER_TOO_LONG',
+    });
+  });
+});

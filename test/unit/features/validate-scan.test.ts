@@ -1,9 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readCsvHeader, readRecordsAtLines, scanRawFile } from '#lib/features/validate-scan.ts';
+import {
+  classifyCsvRecords,
+  readCsvHeader,
+  readRecordsAtLines,
+  RecordTextReader,
+  scanCsv,
+  scanRawFile,
+  type RecordSink,
+  type StructuralReason,
+} from '#lib/features/validate-scan.ts';
 
 let dir: string;
 let n = 0;
@@ -80,5 +89,126 @@ describe('readCsvHeader', () => {
       empty: false,
     });
     expect(readCsvHeader(file('\n \n')).empty).toBe(true);
+  });
+});
+
+function recording() {
+  const seen = {
+    blank: [] as number[],
+    multi: [] as Array<[number, number]>,
+    broken: [] as Array<[number, StructuralReason, number]>,
+  };
+  const sink: RecordSink = {
+    blank: (r) => seen.blank.push(r),
+    multiLine: (r, k) => seen.multi.push([r, k]),
+    broken: (r, reason, detail) => seen.broken.push([r, reason, detail]),
+  };
+  return { seen, sink };
+}
+
+describe('scanCsv', () => {
+  it('counts physical lines, and reports the first record over a bound of lines or bytes', () => {
+    const { seen, sink } = recording();
+    const path = file('a,b\n1,2\n"x\ny\nz",2\n\n' + `${'w'.repeat(50)},2\n`);
+    const scan = scanCsv(path, { sink, maxRecordLines: 2, maxRecordBytes: 40 });
+    expect(scan).toMatchObject({ records: 5, blankRecords: 1, physicalLines: 7, multiLineRecords: 1 });
+    expect(scan.oversize).toEqual({ record: 3, lines: 3, bytes: 9 });
+    expect(seen.multi).toEqual([[3, 2]]);
+    expect(seen.blank).toEqual([4]);
+    expect(scanCsv(path, { sink, maxRecordLines: 3, maxRecordBytes: 40 }).oversize).toEqual({
+      record: 5,
+      lines: 1,
+      bytes: 52,
+    });
+  });
+
+  it('an unterminated quote runs to the end of the file: its lines counted once, the final line break starts none', () => {
+    const { seen, sink } = recording();
+    const scan = scanCsv(file('a,b\n1,2\n3,"open\n4,5\n6,7\n'), { sink });
+    expect(scan).toMatchObject({ records: 3, physicalLines: 5 });
+    expect(seen.multi).toEqual([[3, 2]]);
+  });
+
+  it('reads quotes as DuckDB does: mid-field ones are text, two spaces make text, a closed field may reopen', () => {
+    const { seen, sink } = recording();
+    // O"Brien: text; ,  "x: text (two spaces); , "y\nz": quoted (one space); "a" "b\nc": reopened
+    const scan = scanCsv(file('a,b\nO"Brien,1\n2,  "x\n3, "y\nz"\n"a" "b\nc",4\n5,6\n'), { sink });
+    expect(scan.records).toBe(6);
+    expect(seen.multi).toEqual([
+      [4, 1],
+      [5, 1],
+    ]);
+  });
+});
+
+describe('classifyCsvRecords', () => {
+  it('names the first failing structural test of each record and leaves broken records out of the copy', () => {
+    const rows = [
+      'a,b,c',
+      '1,2,3', // 2 fine
+      '1,2', // 3 too few
+      '1,2,3,4', // 4 a field too many
+      '1,2,3,,', // 5 surplus empty fields: fine (DuckDB ignores them)
+      `1,2,3${',x'.repeat(4)}`, // 6 over twice the header's fields
+      '1,"2\n\n\n",3', // 7 spans 4 lines
+      `1,2,${'z'.repeat(80)}`, // 8 too long
+      '"a"b,2,3', // 9 a character after a closing quote
+      '',
+      '7,8,9', // 11 fine
+    ];
+    const input = Buffer.concat([
+      Buffer.from(rows.join('\n') + '\n'),
+      Buffer.from([0x31, 0x2c, 0xff, 0x2c, 0x33, 0x0a]), // 12: invalid UTF-8 in a checked field
+      Buffer.from([0x31, 0x2c, 0x32, 0x2c, 0x33, 0x2c, 0xff, 0x0a]), // 13: in a surplus one: a count problem
+    ]);
+    const path = file(input);
+    const { seen, sink } = recording();
+    const copyPath = `${path}.copy`;
+    const result = classifyCsvRecords(path, {
+      headerFields: 3,
+      checkedFields: [0, 1, 2],
+      maxRecordLines: 3,
+      maxRecordBytes: 60,
+      copyPath,
+      sink,
+    });
+    expect(result).toEqual({ records: 13, broken: 8 });
+    expect(seen.broken).toEqual([
+      [3, 'wrong_column_count', 0],
+      [4, 'wrong_column_count', 0],
+      [6, 'too_many_fields', 7],
+      [7, 'record_spans_lines', 4],
+      [8, 'record_too_long', 84],
+      [9, 'wrong_column_count', 0],
+      [12, 'invalid_utf8', 0],
+      [13, 'wrong_column_count', 0],
+    ]);
+    expect(seen.blank).toEqual([10]);
+    expect(seen.multi).toEqual([[7, 3]]);
+    // The copy: same records, broken ones as empty lines (DuckDB skips and counts them).
+    expect(readFileSync(copyPath, 'utf8')).toBe('a,b,c\n1,2,3\n\n\n1,2,3,,\n\n\n\n\n\n7,8,9\n\n\n');
+  });
+});
+
+describe('RecordTextReader', () => {
+  it('reads records at ascending lines in one pass, cut at the given length', () => {
+    const path = file('h\n1,a\n2,"x\ny"\n3,' + 'b'.repeat(100) + '\n4,c');
+    const reader = new RecordTextReader(path);
+    try {
+      expect(reader.textAt(2, 100)).toBe('1,a');
+      expect(reader.textAt(3, 100)).toBe('2,"x\ny"');
+      expect(reader.textAt(5, 10)).toBe('3,bbbbbbbb');
+      expect(reader.textAt(6, 10)).toBe('4,c');
+    } finally {
+      reader.close();
+    }
+  });
+});
+
+describe('readCsvHeader on a header that never ends', () => {
+  it('is HEADER_TOO_LONG', () => {
+    expect(() => readCsvHeader(file(`a${',b'.repeat(40_000)}\n1\n`))).toThrow(
+      expect.objectContaining({ code: 'HEADER_TOO_LONG' }),
+    );
   });
 });
