@@ -32,6 +32,12 @@ export const DEFAULT_MAX_RECORD_LINES = 10;
 export const DEFAULT_MAX_RECORD_BYTES = 1 << 20;
 /** The raw text kept in the quarantine for a record quarantined for its size or width. */
 export const RAW_EXCERPT_BYTES = 1024;
+/**
+ * A loan record is about 170 bytes and none of its fields is free text: a record longer than this
+ * fails some rule whatever it holds, so scanCsv reports it (`suspect`) and the validator stops the
+ * first parse early (the classifier decides; this only saves DuckDB the work).
+ */
+export const SUSPECT_RECORD_BYTES = 4096;
 /** The header must end within this many bytes: a longer one is not a loans file (HEADER_TOO_LONG). */
 export const MAX_HEADER_BYTES = 1 << 16;
 
@@ -43,16 +49,24 @@ export type StructuralReason =
 export interface RecordSink {
   blank(record: number): void;
   multiLine(record: number, extraLines: number): void;
-  broken(record: number, reason: StructuralReason, detail: number): void;
+  /**
+   * A broken record. `readByDuckDb`: DuckDB's reader would still read it as a row (its only fault
+   * is a bound of ours, e.g. a closed quote spanning too many lines), so it is in a table DuckDB
+   * made of the file itself (not of the copy).
+   */
+  broken(record: number, reason: StructuralReason, detail: number, readByDuckDb: boolean): void;
 }
 
 /**
  * A RecordSink appending `kind,record,value,reason` lines to a file in batches: kind b (blank
- * record), m (multi-line record, value = its extra lines) or x (broken record, value = the detail:
- * lines, bytes or fields). validate.ts loads it into DuckDB when it is not empty.
+ * record), m (multi-line record, value = its extra lines), x (broken record, value = the detail:
+ * lines, bytes or fields) or k (broken, and read by DuckDB as a row all the same). validate.ts
+ * loads it into DuckDB when it is not empty.
  */
 export class RecordLogFile implements RecordSink {
   entries = 0;
+  /** Broken records logged as read by DuckDB all the same (kind k). */
+  readBroken = 0;
   private batch: string[] = [];
 
   constructor(readonly path: string) {
@@ -67,8 +81,17 @@ export class RecordLogFile implements RecordSink {
     this.push(`m,${record},${extraLines},\n`);
   }
 
-  broken(record: number, reason: StructuralReason, detail: number): void {
-    this.push(`x,${record},${detail},${reason}\n`);
+  broken(record: number, reason: StructuralReason, detail: number, readByDuckDb: boolean): void {
+    if (readByDuckDb) this.readBroken++;
+    this.push(`${readByDuckDb ? 'k' : 'x'},${record},${detail},${reason}\n`);
+  }
+
+  /** Empties the file (a second pass reports the same records again). */
+  reset(): void {
+    writeFileSync(this.path, '');
+    this.batch.length = 0;
+    this.entries = 0;
+    this.readBroken = 0;
   }
 
   flush(): void {
@@ -99,6 +122,8 @@ export interface CsvScan {
   loanIdsStrictlyIncrease: boolean;
   /** The first data record over a bound (maxRecordLines or maxRecordBytes), null when none is. */
   oversize: { record: number; lines: number; bytes: number } | null;
+  /** Some data record is longer than SUSPECT_RECORD_BYTES or maxRecordBytes. */
+  suspect: boolean;
 }
 
 export interface CsvScanOptions {
@@ -123,6 +148,7 @@ function hasBom(b: Buffer): boolean {
 export function scanCsv(path: string, options: CsvScanOptions): CsvScan {
   const maxLines = options.maxRecordLines ?? Infinity;
   const maxBytes = options.maxRecordBytes ?? Infinity;
+  const suspectBytes = Math.min(SUSPECT_RECORD_BYTES, maxBytes);
   const sink = options.sink;
   const hash = createHash('sha256');
   const fd = openSync(path, 'r');
@@ -148,6 +174,7 @@ export function scanCsv(path: string, options: CsvScanOptions): CsvScan {
   let blankRecords = 0;
   let multiLineRecords = 0;
   let oversize: CsvScan['oversize'] = null;
+  let suspect = false;
   // Leading loan_id of each data record, parsed across chunk boundaries.
   let idsIncrease = options.loanIdFirst === true;
   let parsingId = false;
@@ -182,8 +209,11 @@ export function scanCsv(path: string, options: CsvScanOptions): CsvScan {
       multiLineRecords++;
       totalExtraLines += extraLines;
     }
-    if (oversize === null && record > 1 && (extraLines + 1 > maxLines || length > maxBytes))
-      oversize = { record, lines: extraLines + 1, bytes: length };
+    if (record > 1) {
+      if (length > suspectBytes) suspect = true;
+      if (oversize === null && (extraLines + 1 > maxLines || length > maxBytes))
+        oversize = { record, lines: extraLines + 1, bytes: length };
+    }
     record++;
     extraLines = 0;
     recordLength = 0;
@@ -298,6 +328,7 @@ export function scanCsv(path: string, options: CsvScanOptions): CsvScan {
     multiLineRecords,
     loanIdsStrictlyIncrease: idsIncrease,
     oversize,
+    suspect,
   };
 }
 
@@ -402,8 +433,13 @@ export interface ClassifyOptions {
   checkedFields: readonly number[];
   maxRecordLines: number;
   maxRecordBytes: number;
-  /** The file DuckDB reads instead of the input: every broken record reduced to its line break. */
-  copyPath: string;
+  /**
+   * The file DuckDB reads instead of the input: every broken record reduced to its line break.
+   * None written when absent (the caller only needs the verdicts).
+   */
+  copyPath?: string;
+  /** Position of the loan_id field, for `idChecksum`. */
+  idField?: number;
   sink: RecordSink;
 }
 
@@ -412,7 +448,17 @@ export interface Classification {
   records: number;
   /** Broken data records, reported to the sink. */
   broken: number;
+  /** Data records DuckDB's reader reads as rows from the file: not blank, not broken, or broken with readByDuckDb. */
+  rowsRead: number;
+  /**
+   * Sum modulo ID_CHECKSUM_MODULUS of the loan_ids of those records, where written as canonical
+   * digits (plain or in quotes): the validator compares it with DuckDB's rows.
+   */
+  idChecksum: number;
 }
+
+export const ID_CHECKSUM_MODULUS = 2147483647;
+const BIGINT_MAX = '9223372036854775807';
 
 // Byte classes and states of the classifier's state machine.
 const K_PLAIN = 0;
@@ -468,6 +514,9 @@ export function classifyCsvRecords(path: string, options: ClassifyOptions): Clas
   let extraLines = 0;
   let lastByte = -1;
   let crBeforeLf = false;
+  const idField = options.idField ?? -1;
+  let idStart = -1;
+  let idEnd = -1;
   try {
     for (;;) {
       n = readSync(fd, buf, 0, CHUNK, base);
@@ -510,8 +559,12 @@ export function classifyCsvRecords(path: string, options: ClassifyOptions): Clas
               fieldFilled = true;
               break;
             }
-            if (fieldFilled) lastFilled = fields - 1;
+            if (fieldFilled || state === S_SPACES) lastFilled = fields - 1;
             if (fieldHigh && fields <= H && checked[fields - 1] === 1) utf8Ranges.push(fieldStart, at);
+            if (fields - 1 === idField) {
+              idStart = fieldStart;
+              idEnd = at;
+            }
             fields++;
             fieldStart = at + 1;
             fieldFilled = false;
@@ -532,12 +585,13 @@ export function classifyCsvRecords(path: string, options: ClassifyOptions): Clas
             } // in an unquoted field a quote is an ordinary character
             break;
           case K_SPACE:
-            // One space may precede an opening quote; a second makes the field unquoted text.
-            if (state === S_FIELD_START) {
-              state = S_SPACES;
+            // One space may precede an opening quote (and is then no content); a second makes the
+            // field unquoted text.
+            if (state === S_FIELD_START) state = S_SPACES;
+            else if (state === S_SPACES) {
+              state = S_UNQUOTED;
               fieldFilled = true;
-            } else if (state === S_SPACES) state = S_UNQUOTED;
-            else if (state === S_QUOTE_SEEN) state = S_AFTER_CLOSE;
+            } else if (state === S_QUOTE_SEEN) state = S_AFTER_CLOSE;
             else if (state === S_QUOTED) fieldFilled = true;
             break;
           case K_CR: {
@@ -562,9 +616,24 @@ export function classifyCsvRecords(path: string, options: ClassifyOptions): Clas
               break;
             }
             const end = crBeforeLf ? at - 1 : at;
-            if (fieldFilled) lastFilled = fields - 1;
+            if (fieldFilled || state === S_SPACES) lastFilled = fields - 1;
             if (fieldHigh && fields <= H && checked[fields - 1] === 1) utf8Ranges.push(fieldStart, end);
-            judge.end(recordStart, end, fields, lastFilled, quoteError, extraLines, utf8Ranges);
+            if (fields - 1 === idField) {
+              idStart = fieldStart;
+              idEnd = end;
+            }
+            judge.end(
+              recordStart,
+              end,
+              fields,
+              lastFilled,
+              quoteError,
+              extraLines,
+              utf8Ranges,
+              idStart,
+              idEnd,
+            );
+            idStart = idEnd = -1;
             recordStart = fieldStart = at + 1;
             fields = 1;
             fieldFilled = fieldHigh = quoteError = crBeforeLf = false;
@@ -587,9 +656,13 @@ export function classifyCsvRecords(path: string, options: ClassifyOptions): Clas
         // The file's final line break is inside the open quote but starts no line.
         if (lastByte === LF) extraLines--;
       }
-      if (fieldFilled) lastFilled = fields - 1;
+      if (fieldFilled || state === S_SPACES) lastFilled = fields - 1;
       if (fieldHigh && fields <= H && checked[fields - 1] === 1) utf8Ranges.push(fieldStart, base);
-      judge.end(recordStart, base, fields, lastFilled, quoteError, extraLines, utf8Ranges);
+      if (fields - 1 === idField) {
+        idStart = fieldStart;
+        idEnd = base;
+      }
+      judge.end(recordStart, base, fields, lastFilled, quoteError, extraLines, utf8Ranges, idStart, idEnd);
     }
     judge.finish(base);
   } catch (e) {
@@ -598,7 +671,12 @@ export function classifyCsvRecords(path: string, options: ClassifyOptions): Clas
   } finally {
     closeSync(fd);
   }
-  return { records: judge.record - 1, broken: judge.broken };
+  return {
+    records: judge.record - 1,
+    broken: judge.broken,
+    rowsRead: judge.rowsRead,
+    idChecksum: judge.idChecksum,
+  };
 }
 
 /**
@@ -609,7 +687,9 @@ class RecordJudge {
   /** The record being read (the header is record 1). */
   record = 1;
   broken = 0;
-  private readonly copy: CopyWriter;
+  rowsRead = 0;
+  idChecksum = 0;
+  private readonly copy: CopyWriter | null;
   private buf: Buffer = Buffer.alloc(0);
   private base = 0;
   private n = 0;
@@ -618,14 +698,14 @@ class RecordJudge {
     private readonly options: ClassifyOptions,
     private readonly fd: number,
   ) {
-    this.copy = new CopyWriter(fd, options.copyPath);
+    this.copy = options.copyPath === undefined ? null : new CopyWriter(fd, options.copyPath);
   }
 
   chunk(buf: Buffer, base: number, n: number): void {
     this.buf = buf;
     this.base = base;
     this.n = n;
-    this.copy.chunk(buf, base, n);
+    this.copy?.chunk(buf, base, n);
   }
 
   /** The record [start, end) ended (end: where its line break starts, or the end of the file). */
@@ -637,6 +717,8 @@ class RecordJudge {
     quoteError: boolean,
     extraLines: number,
     utf8Ranges: readonly number[],
+    idStart: number,
+    idEnd: number,
   ): void {
     const { headerFields: H, maxRecordLines, maxRecordBytes, sink } = this.options;
     const record = this.record++;
@@ -647,32 +729,61 @@ class RecordJudge {
       sink.blank(record);
       return;
     }
+    const effective = fields > H && lastFilled < H ? H : fields;
+    // UTF-8 is checked only within the length bound (a longer record is record_too_long anyway).
+    const fits = length <= maxRecordBytes;
+    const utf8Ok = !fits || utf8Ranges.length === 0 || this.validUtf8(utf8Ranges);
+    // What DuckDB's reader makes of it: a row, or a record it skips (its own structural errors).
+    const readByDuckDb = fits && effective === H && !quoteError && utf8Ok;
     let reason: StructuralReason | null = null;
     let detail = 0;
     if (extraLines + 1 > maxRecordLines) [reason, detail] = ['record_spans_lines', extraLines + 1];
-    else if (length > maxRecordBytes) [reason, detail] = ['record_too_long', length];
-    else {
-      const effective = fields > H && lastFilled < H ? H : fields;
-      if (effective > 2 * H) [reason, detail] = ['too_many_fields', fields];
-      else if (utf8Ranges.length > 0 && !this.validUtf8(utf8Ranges)) reason = 'invalid_utf8';
-      else if (effective !== H || quoteError) reason = 'wrong_column_count';
+    else if (!fits) [reason, detail] = ['record_too_long', length];
+    else if (effective > 2 * H) [reason, detail] = ['too_many_fields', fields];
+    else if (!utf8Ok) reason = 'invalid_utf8';
+    else if (effective !== H || quoteError) reason = 'wrong_column_count';
+    // Without a copy DuckDB reads the file itself, so it holds the rows of readByDuckDb records.
+    const inDuckDb = readByDuckDb && this.copy === null;
+    if (reason === null || inDuckDb) {
+      this.rowsRead++;
+      if (idStart >= 0) this.addId(idStart, idEnd);
     }
     if (reason === null) return;
-    sink.broken(record, reason, detail);
-    this.copy.drop(start, end);
+    sink.broken(record, reason, detail, inDuckDb);
+    this.copy?.drop(start, end);
     this.broken++;
   }
 
   flushBefore(offset: number): void {
-    this.copy.flushBefore(offset);
+    this.copy?.flushBefore(offset);
   }
 
   finish(end: number): void {
-    this.copy.finish(end);
+    this.copy?.finish(end);
   }
 
   abort(): void {
-    this.copy.abort();
+    this.copy?.abort();
+  }
+
+  /** Adds the loan_id in [start, end) to the checksum when it is canonical digits, bare or quoted. */
+  private addId(start: number, end: number): void {
+    if (end - start > 64) return;
+    let b =
+      start >= this.base && end <= this.base + this.n
+        ? this.buf.subarray(start - this.base, end - this.base)
+        : readRange(this.fd, start, end);
+    if (b.length >= 2 && b[0] === QUOTE && b[b.length - 1] === QUOTE) b = b.subarray(1, b.length - 1);
+    const digits = b.length;
+    if (digits === 0 || digits > 19 || (b[0] === 0x30 && digits > 1)) return;
+    let value = 0;
+    for (let i = 0; i < digits; i++) {
+      const d = b[i] - 0x30;
+      if (d < 0 || d > 9) return;
+      value = (value * 10 + d) % ID_CHECKSUM_MODULUS;
+    }
+    if (digits === 19 && b.toString('latin1') > BIGINT_MAX) return;
+    this.idChecksum = (this.idChecksum + value) % ID_CHECKSUM_MODULUS;
   }
 
   private validUtf8(ranges: readonly number[]): boolean {

@@ -9,11 +9,13 @@ import {
   DEFAULT_MAX_RECORD_BYTES,
   DEFAULT_MAX_RECORD_LINES,
   hashFile,
+  ID_CHECKSUM_MODULUS,
   RAW_EXCERPT_BYTES,
   readCsvHeader,
   RecordLogFile,
   RecordTextReader,
   scanCsv,
+  type Classification,
   type CsvScan,
 } from './validate-scan.ts';
 import {
@@ -254,52 +256,71 @@ async function validateCsv(r: Run): Promise<ValidationSummary> {
     await first.catch(() => undefined);
     throw e;
   }
-  // A record over a bound: the whole file is read again from a copy, so stop this parse now.
-  if (scan.oversize) conn.interrupt();
+  // A record too long to be valid: the file is read again from a copy, so stop this parse now.
+  if (scan.suspect) conn.interrupt();
   const firstError = await first.then(
     () => null,
     (e: unknown) => e,
   );
   const dataRecords = scan.records - 1 - scan.blankRecords;
   let clean = false;
-  if (scan.oversize === null) {
+  if (scan.oversize === null && !scan.suspect) {
     if (firstError !== null && !isReadError(firstError)) throw firstError;
     clean = firstError === null && (await countRows(conn, r.stage)) === dataRecords;
   }
   let log = recordLog;
+  let rejectsStored = false;
   if (!clean) {
-    // Some record is structurally broken: classify every record, and let DuckDB read a copy
-    // without the broken ones.
-    log = new RecordLogFile(`${r.tmp}-broken.csv`);
-    const copyPath = `${r.tmp}-copy.csv`;
-    const classified = classifyCsvRecords(inputPath, {
-      headerFields: fileColumns.length,
-      checkedFields: [...mapping.values()],
-      maxRecordLines: r.maxRecordLines,
-      maxRecordBytes: r.maxRecordBytes,
-      copyPath,
-      sink: log,
-    });
-    log.flush();
-    if (classified.records !== scan.records)
-      throw new Error(
-        `${inputPath}: the two byte scans disagree on the number of records (${scan.records} and ${classified.records}): a bug, please report it`,
-      );
-    try {
-      await (
-        await startChecked(r, readCsv(copyPath, 'store'))
-      ).done;
-    } catch (e) {
-      throw translateDuckDbError(e, inputPath);
+    // Some record is structurally broken: classify every record.
+    const broken = new RecordLogFile(`${r.tmp}-broken.csv`);
+    const classify = (copyPath?: string) => {
+      const classified = classifyCsvRecords(inputPath, {
+        headerFields: fileColumns.length,
+        checkedFields: [...mapping.values()],
+        maxRecordLines: r.maxRecordLines,
+        maxRecordBytes: r.maxRecordBytes,
+        copyPath,
+        idField: mapping.get('loan_id'),
+        sink: broken,
+      });
+      broken.flush();
+      if (classified.records !== scan.records)
+        throw new Error(
+          `${inputPath}: the two byte scans disagree on the number of records (${scan.records} and ${classified.records}): a bug, please report it`,
+        );
+      return classified;
+    };
+    // When DuckDB's first parse read the whole file and kept exactly the records the classifier
+    // keeps (same count, same loan_ids), its table stands: the broken records are the ones it
+    // skipped. Otherwise DuckDB reads a copy without the broken records, storing its rejects.
+    let trusted = false;
+    if (firstError === null && !scan.suspect) {
+      const classified = classify();
+      trusted = await sameRows(r, classified);
     }
-    rmSync(copyPath, { force: true });
+    if (!trusted) {
+      broken.reset();
+      const copyPath = `${r.tmp}-copy.csv`;
+      classify(copyPath);
+      try {
+        await (
+          await startChecked(r, readCsv(copyPath, 'store'))
+        ).done;
+      } catch (e) {
+        throw translateDuckDbError(e, inputPath);
+      }
+      rmSync(copyPath, { force: true });
+      rejectsStored = true;
+    }
+    log = broken;
   }
-  await loadRecords(r, log, !clean);
+  await loadRecords(r, log, rejectsStored);
   const summary = await finish(r, {
     sha256: scan.sha256,
     first: 2,
     dataRecords,
     physicalLines: scan.physicalLines,
+    readBroken: log.readBroken,
     headerFields: fileColumns.length,
     loanIdsStrictlyIncrease: scan.loanIdsStrictlyIncrease,
     texts: csvTexts(inputPath),
@@ -328,6 +349,7 @@ async function validateParquet(r: Run): Promise<ValidationSummary> {
     first: 1,
     dataRecords: null,
     physicalLines: null,
+    readBroken: 0,
     headerFields: fileColumns.length,
     loanIdsStrictlyIncrease: false,
     texts: parquetTexts(conn, inputPath, fileColumns),
@@ -340,6 +362,19 @@ function isReadError(e: unknown): boolean {
   return /Invalid Input Error|Conversion Error|Invalid unicode/i.test(message);
 }
 
+/** The checked table holds exactly the rows the classifier says DuckDB reads: their count and loan_id checksum. */
+async function sameRows(r: Run, classified: Classification): Promise<boolean> {
+  const m = ID_CHECKSUM_MODULUS;
+  const [rows, checksum] = (
+    await r.conn.runAndReadAll(`SELECT count(*),
+      coalesce(sum(loan_id % ${m}) FILTER (WHERE reason IS NULL OR reason NOT IN ('missing_loan_id', 'non_numeric_loan_id')) % ${m}, 0)
+      FROM ${r.stage}`)
+  )
+    .getRows()[0]
+    .map(Number);
+  return rows === classified.rowsRead && checksum === classified.idChecksum;
+}
+
 async function countRows(conn: DuckDBConnection, table: string): Promise<number> {
   const r = await conn.runAndReadAll(`SELECT count(*) FROM ${table}`);
   return Number(r.getRows()[0][0]);
@@ -347,7 +382,8 @@ async function countRows(conn: DuckDBConnection, table: string): Promise<number>
 
 /**
  * The records table: kind b (blank), m (multi-line, value = extra lines), x (broken, value = the
- * detail), r (rejected by DuckDB's reader), one row each, by DuckDB record number.
+ * detail), k (broken but a row of the checked table all the same), r (rejected by DuckDB's
+ * reader), one row each, by DuckDB record number.
  */
 async function loadRecords(r: Run, log: RecordLogFile | null, rejectsStored: boolean): Promise<void> {
   await r.conn.run(
@@ -372,6 +408,8 @@ interface FinishInput {
   /** Data records of a CSV (not blank), which every count must account for; null for Parquet. */
   dataRecords: number | null;
   physicalLines: number | null;
+  /** Broken records that are rows of the checked table all the same (kind k). */
+  readBroken: number;
   headerFields: number;
   loanIdsStrictlyIncrease: boolean;
   texts: TextSource;
@@ -396,6 +434,12 @@ async function finish(r: Run, input: FinishInput): Promise<ValidationSummary> {
       value AS extra FROM ${records} WHERE kind = 'm')`;
   const steps = `(SELECT record + 1 AS a, sum(value) OVER (ORDER BY record) AS b FROM ${records} WHERE kind = 'm')`;
   const line = await lineNumbers(conn, stage, input.first, records, steps);
+  // Broken records DuckDB read as rows all the same (a closed quote over the line bound): their
+  // quarantine row comes from the records table.
+  if (input.readBroken > 0)
+    await conn.run(`DELETE FROM ${stage} WHERE ${line} IN (
+      SELECT k.record + coalesce(l.b, 0) FROM (SELECT record FROM ${records} WHERE kind = 'k') k
+      ASOF LEFT JOIN ${steps} l ON k.record >= l.a)`);
   // Duplicates: among rows that pass every other rule, the first occurrence (lowest line) stays.
   // Skipped when the scan proved the loan_ids strictly increase (then none can repeat).
   if (!input.loanIdsStrictlyIncrease)
@@ -408,7 +452,7 @@ async function finish(r: Run, input: FinishInput): Promise<ValidationSummary> {
         SELECT ${line} AS line, CAST(reason AS VARCHAR) AS reason, CAST(NULL AS BIGINT) AS detail FROM ${stage} WHERE reason IS NOT NULL
         UNION ALL
         SELECT x.record + coalesce(l.b, 0), x.reason, x.value
-        FROM (SELECT * FROM ${records} WHERE kind IN ('x', 'r')) x ASOF LEFT JOIN ${steps} l ON x.record >= l.a
+        FROM (SELECT * FROM ${records} WHERE kind IN ('x', 'k', 'r')) x ASOF LEFT JOIN ${steps} l ON x.record >= l.a
       ) q LEFT JOIN ${multi} m ON m.line = q.line ORDER BY q.line`,
     headerFields: input.headerFields,
     texts: input.texts,
@@ -618,7 +662,7 @@ async function lineNumbers(
   // Consecutive skipped records share their a: the step is the last of them (max b).
   const skips = `(SELECT a, max(b) AS b FROM (
       SELECT record - row_number() OVER (ORDER BY record) AS a, row_number() OVER (ORDER BY record) AS b
-      FROM ${records} WHERE kind <> 'm') GROUP BY a)`;
+      FROM ${records} WHERE kind IN ('b', 'x', 'r')) GROUP BY a)`;
   await conn.run(`UPDATE ${stage} SET line = fixed.line FROM (
     SELECT r.line AS old_line, r.record + coalesce(l.b, 0) AS line FROM (
       SELECT o.line, o.line + coalesce(s.b, 0) AS record

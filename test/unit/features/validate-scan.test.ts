@@ -170,9 +170,11 @@ describe('classifyCsvRecords', () => {
       maxRecordLines: 3,
       maxRecordBytes: 60,
       copyPath,
+      idField: 0,
       sink,
     });
-    expect(result).toEqual({ records: 13, broken: 8 });
+    // kept: records 2, 5 and 11, whose loan_ids (first field) sum to 9
+    expect(result).toEqual({ records: 13, broken: 8, rowsRead: 3, idChecksum: 9 });
     expect(seen.broken).toEqual([
       [3, 'wrong_column_count', 0],
       [4, 'wrong_column_count', 0],
