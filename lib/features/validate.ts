@@ -262,12 +262,15 @@ async function validateCsv(r: Run): Promise<ValidationSummary> {
     () => null,
     (e: unknown) => e,
   );
+  // A file DuckDB cannot read may still be readable once its broken records are left out.
+  if (firstError !== null && !isReadError(firstError) && !(scan.suspect && isInterrupt(firstError)))
+    throw firstError;
   const dataRecords = scan.records - 1 - scan.blankRecords;
-  let clean = false;
-  if (scan.oversize === null && !scan.suspect) {
-    if (firstError !== null && !isReadError(firstError)) throw firstError;
-    clean = firstError === null && (await countRows(conn, r.stage)) === dataRecords;
-  }
+  const clean =
+    firstError === null &&
+    scan.oversize === null &&
+    !scan.suspect &&
+    (await countRows(conn, r.stage)) === dataRecords;
   let log = recordLog;
   let rejectsStored = false;
   if (!clean) {
@@ -290,9 +293,9 @@ async function validateCsv(r: Run): Promise<ValidationSummary> {
         );
       return classified;
     };
-    // When DuckDB's first parse read the whole file and kept exactly the records the classifier
-    // keeps (same count, same loan_ids), its table stands: the broken records are the ones it
-    // skipped. Otherwise DuckDB reads a copy without the broken records, storing its rejects.
+    // When DuckDB's first parse read the whole file and holds exactly the rows the classifier says
+    // it reads (same count, same loan_ids), its table stands. Otherwise DuckDB reads a copy without
+    // the broken records, storing its rejects.
     let trusted = false;
     if (firstError === null && !scan.suspect) {
       const classified = classify();
@@ -360,6 +363,10 @@ async function validateParquet(r: Run): Promise<ValidationSummary> {
 function isReadError(e: unknown): boolean {
   const message = e instanceof Error ? e.message : String(e);
   return /Invalid Input Error|Conversion Error|Invalid unicode/i.test(message);
+}
+
+function isInterrupt(e: unknown): boolean {
+  return /INTERRUPT/.test(e instanceof Error ? e.message : String(e));
 }
 
 /** The checked table holds exactly the rows the classifier says DuckDB reads: their count and loan_id checksum. */
