@@ -14,15 +14,17 @@ import { InputError } from '#lib/errors.ts';
  *
  * `classifyCsvRecords` (only for a file with structurally broken records): a byte-by-byte CSV state
  * machine that gives every record its field count, quote errors and UTF-8 validity, decides the
- * structural quarantine reasons, and writes the copy DuckDB reads instead of the file, with every
- * broken record reduced to its line break. DuckDB then never holds a field of a broken record (its
- * rejects table stores one error per surplus field, each with the whole line: quadratic).
+ * structural quarantine reasons and which records DuckDB's reader reads as rows, and on request
+ * writes the copy DuckDB reads instead of the file, with every broken record reduced to its line
+ * break. DuckDB then never stores a broken record (its rejects table stores one error per surplus
+ * field, each with the whole line: quadratic).
  *
  * Both number records the way DuckDB's CSV reader does ("record numbers"): the header is record 1,
  * a blank line counts as one record (DuckDB skips it, but counts it), and a record whose quoted fields
  * hold line breaks counts once. Quotes follow DuckDB's strict mode: a quote opens a quoted field only
- * at the start of a field (after optional spaces), "" inside one is a quote, and elsewhere a quote
- * is an ordinary character. What the scans find about single records goes to a RecordSink: a small
+ * at the start of a field (after at most one space) or right after the quote that closed it, ""
+ * inside one is a quote, and elsewhere a quote is an ordinary character
+ * (test/integration/features/validate-scan-duckdb.test.ts holds both passes to DuckDB). What the scans find about single records goes to a RecordSink: a small
  * CSV file DuckDB reads back (RecordLogFile), so the JS heap never holds a list as long as the file.
  */
 

@@ -44,12 +44,14 @@ import {
  * records and physical lines, and finds what makes record numbers differ from line numbers (blank
  * lines, line breaks inside quotes) and records over the size bounds. When DuckDB kept every
  * record and none is over a bound (the usual file) that is all. Otherwise a byte-by-byte pass
- * classifies every record (field count, quotes, UTF-8, size), writes a copy of the file with the
- * broken ones reduced to their line break, and DuckDB reads that copy again, storing its own
- * rejects (there are none unless the two disagree, and each would be one record of the header's
- * width). So no record wider than the header, or longer than maxRecordBytes, ever reaches DuckDB
- * with its fields, and DuckDB's rejects table (one row per surplus field, each with the whole line)
- * never grows with a record's width. Duplicates of loan_id are found with one GROUP BY, and the
+ * classifies every record (field count, quotes, UTF-8, size) and says which ones DuckDB's reader
+ * reads as rows. If DuckDB's table holds exactly those (count and a loan_id checksum), it stands
+ * and the broken records are quarantined from the classifier's verdicts; if not (or the first
+ * parse was cut short by a record too long to be valid), the classifier writes a copy of the file
+ * with the broken records reduced to their line break and DuckDB reads that copy, storing its
+ * rejects (none unless the two disagree, and each one record of the header's width). So no record
+ * wider than the header, or longer than maxRecordBytes, is ever stored with its fields, and
+ * DuckDB's rejects table (one row per surplus field, each with the whole line) never sees one. Duplicates of loan_id are found with one GROUP BY, and the
  * exact original text of quarantined records is read back from the file by line number at the end.
  *
  * Memory does not grow with the file: lists of single records (blank lines, multi-line records,
