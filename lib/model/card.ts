@@ -1,6 +1,8 @@
 import type { GbdtParams } from './gbdt/params.ts';
 import type { FeatureImportance } from './explain.ts';
 import type { BinaryMetrics, SliceNote, ThresholdPolicy } from './metrics.ts';
+import type { StalenessRecord } from './staleness.ts';
+import type { TuningRecord } from './tuning-plan.ts';
 
 /**
  * card.json: everything a person or a later step needs to know about one trained model, beside
@@ -98,6 +100,10 @@ export interface ModelCard {
   shap: { rows: number; bias: number; algorithm: 'path-dependent TreeSHAP' };
   reference: FeatureReference[];
   onnx: { irVersion: number; opset: number; mlOpset: number; input: string; outputs: string[] };
+  /** The search that chose `params` (train --tune, or the training machine's tuning states); absent without one. */
+  tuning?: TuningRecord;
+  /** AUC and calibration per month of the out-of-time test split (absent without a date time column). */
+  staleness?: StalenessRecord;
 }
 
 /** Reference statistics of one feature from the trainer's bins and the raw training values. */

@@ -11,6 +11,8 @@ import {
 import { shapSection } from './report-shap.ts';
 import { barChart, escapeHtml, lineChart, thin, type Series } from './report-svg.ts';
 import type { ShapSummary } from './shap-summary.ts';
+import type { StalenessRecord } from './staleness.ts';
+import type { TuningRecord } from './tuning-plan.ts';
 
 /**
  * report.html: one self-contained page a person reads to decide whether a model is fit to serve.
@@ -53,6 +55,10 @@ export interface ReportInput {
   shap?: ShapSummary;
   gate?: GateDecision;
   generatedAt?: string;
+  /** The search that chose the params (card.tuning). */
+  tuning?: TuningRecord;
+  /** AUC and calibration per later month (card.staleness). */
+  staleness?: StalenessRecord;
 }
 
 const MODEL_COLOR = '#1f5fa8';
@@ -97,6 +103,8 @@ export function renderReport(input: ReportInput): string {
     input.importance && input.importance.length > 0 ? importanceSection(input.importance) : '',
     input.shap ? shapSection(input.shap) : '',
     input.slices && Object.keys(input.slices).length > 0 ? sliceSection(input) : '',
+    input.staleness ? stalenessSection(input.staleness) : '',
+    input.tuning ? tuningSection(input.tuning) : '',
     detailsSection(card),
   ];
   return `<!doctype html>
@@ -377,6 +385,96 @@ function sliceSection(input: ReportInput): string {
 <p class="muted">Same threshold for every slice. Small or single-class slices get a note instead of metrics.</p>
 <table class="slices"><thead><tr><th>slice</th><th>value</th><th>rows</th><th>positives</th><th>ROC AUC</th><th>PR AUC</th><th>KS</th><th>ECE</th><th>precision</th><th>recall</th></tr></thead>
 <tbody>${rows.join('')}</tbody></table>
+</section>`;
+}
+
+/** AUC and ECE of each later month: how fast the model goes stale (lib/model/staleness.ts). */
+function stalenessSection(s: StalenessRecord): string {
+  const counted = s.months.filter((m) => m.rows >= s.minRows);
+  const x = counted.map((m) => m.monthsAfter);
+  const xDomain: [number, number] = [Math.min(0, ...x), Math.max(1, ...x)];
+  const aucs = counted.map((m) => m.auc).filter((a): a is number => a !== null);
+  const lo = aucs.length > 0 ? Math.floor(Math.min(...aucs) * 20) / 20 : 0.5;
+  const chart =
+    counted.length > 0
+      ? `<div class="grid">${lineChart(
+          [
+            {
+              name: 'ROC AUC',
+              color: MODEL_COLOR,
+              points: counted.filter((m) => m.auc !== null).map((m) => [m.monthsAfter, m.auc as number]),
+            },
+          ],
+          {
+            title: 'AUC by month after the training data',
+            xLabel: 'months after the training data',
+            yLabel: 'ROC AUC',
+            xDomain,
+            yDomain: [Math.max(0, Math.min(lo, 0.95)), 1],
+            height: 300,
+            legend: 'bottom-right',
+          },
+        )}${lineChart(
+          [{ name: 'ECE', color: POSITIVE_COLOR, points: counted.map((m) => [m.monthsAfter, m.ece]) }],
+          {
+            title: 'Calibration error by month',
+            xLabel: 'months after the training data',
+            yLabel: 'ECE',
+            xDomain,
+            yDomain: [0, niceCeil(Math.max(0.01, ...counted.map((m) => m.ece)))],
+            height: 300,
+            legend: 'top-left',
+          },
+        )}</div>`
+      : '';
+  const slope = (v: number | null, unit: string) =>
+    v === null ? 'n/a (fewer than two months to fit)' : `${v >= 0 ? '+' : ''}${v.toFixed(4)} ${unit}`;
+  const rows = s.months
+    .map(
+      (m) =>
+        `<tr data-month="${escapeHtml(m.month)}"><td>${escapeHtml(m.month)}</td><td class="num">${m.monthsAfter}</td><td class="num">${int(m.rows)}</td><td class="num">${int(m.positives)}</td>` +
+        `<td class="num" data-metric="auc">${m.auc === null ? 'n/a' : fmt(m.auc)}</td><td class="num">${fmt(m.ece)}</td><td class="num">${fmt(m.meanScore)}</td><td class="num">${fmt(m.positiveRate)}</td></tr>`,
+    )
+    .join('');
+  return `<section id="staleness">
+<h2>Staleness by month</h2>
+<p class="muted">Trained on data up to ${escapeHtml(s.trainedUntil)}; scored on ${escapeHtml(s.scoredOn)}, month by month (by ${escapeHtml(s.timeColumn)}).
+AUC changes ${escapeHtml(slope(s.aucSlopePerMonth, 'per month'))}, ECE ${escapeHtml(slope(s.eceSlopePerMonth, 'per month'))} (row-weighted fit over months of at least ${int(s.minRows)} rows).</p>
+${chart}
+<table class="staleness"><thead><tr><th>month</th><th>months after</th><th>rows</th><th>positives</th><th>ROC AUC</th><th>ECE</th><th>mean score</th><th>positive rate</th></tr></thead>
+<tbody>${rows}</tbody></table>
+</section>`;
+}
+
+/** The tuning search: its rungs, every trial, and the settings chosen (lib/model/tuning-plan.ts). */
+function tuningSection(t: TuningRecord): string {
+  const chosen = t.configs[t.chosen.id];
+  const keys = Object.keys(chosen) as (keyof typeof chosen)[];
+  const trials = [...t.trials]
+    .sort((a, b) => b.rung - a.rung || b.validAuc - a.validAuc || a.id - b.id)
+    .map((r) => {
+      const c = t.configs[r.id];
+      const mark = r.id === t.chosen.id ? ' class="ok"' : '';
+      return (
+        `<tr data-trial="${r.id}" data-rung="${r.rung}"${mark}><td class="num">${r.id}${r.id === 0 ? ' (defaults)' : ''}</td><td class="num">${r.rung}</td><td class="num">${int(r.trainRows)}</td>` +
+        `<td class="num">${fmt(r.validAuc)}</td><td class="num">${fmt(r.validLogloss)}</td><td class="num">${r.trees}</td><td class="num">${fmt(r.seconds, 1)}</td>` +
+        keys.map((k) => `<td class="num">${escapeHtml(String(c[k]))}</td>`).join('') +
+        '</tr>'
+      );
+    })
+    .join('');
+  const rungs = t.rungs
+    .map(
+      (r) =>
+        `rung ${r.rung}: ${r.configs} configurations on ${fmt(100 * r.fraction, 1)}% of the training rows`,
+    )
+    .join('; ');
+  return `<section id="tuning">
+<h2>Tuning</h2>
+<p>${escapeHtml(t.method)} (eta ${t.settings.eta}, seed ${t.settings.seed}) over ${t.settings.trials} configurations, scored on the ${escapeHtml(t.scoredOn)} split only: ${escapeHtml(rungs)}.
+Chosen: configuration <strong data-chosen="${t.chosen.id}">${t.chosen.id}</strong>${t.chosen.isDefaults ? ' (the defaults)' : ''}${t.chosen.validAuc === null ? '' : `, validation AUC ${fmt(t.chosen.validAuc)} at rung ${t.chosen.rung}`}; stopped by the ${escapeHtml(t.stoppedBy)} after ${fmt(t.seconds, 1)} s.</p>
+<table class="tuning"><thead><tr><th>config</th><th>rung</th><th>rows</th><th>validation AUC</th><th>validation logloss</th><th>trees</th><th>seconds</th>${keys.map((k) => `<th>${escapeHtml(k)}</th>`).join('')}</tr></thead>
+<tbody>${trials}</tbody></table>
 </section>`;
 }
 

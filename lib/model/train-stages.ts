@@ -589,5 +589,7 @@ export function buildReport(input: {
     importance: card.importance,
     shap: input.shap,
     generatedAt: card.createdAt,
+    tuning: card.tuning,
+    staleness: card.staleness,
   });
 }

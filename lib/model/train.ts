@@ -16,7 +16,8 @@ import { resolveParams, type GbdtParams } from './gbdt/params.ts';
 import type { ThresholdPolicy } from './metrics.ts';
 import { exportOnnx } from './onnx-export.ts';
 import { DEFAULT_SPLIT_FRACTIONS, type SplitFractions } from './split.ts';
-import { readTable, type Table } from './table.ts';
+import { stalenessByMonth, type StalenessRecord } from './staleness.ts';
+import { isoDay, readTable, type Table } from './table.ts';
 import {
   boost,
   buildCard,
@@ -29,6 +30,7 @@ import {
   selectFeatures,
   splitRows,
 } from './train-stages.ts';
+import type { TuningRecord } from './tuning-plan.ts';
 
 /**
  * trainModel: table in, model.onnx + explainer.json + card.json + report.html out. What
@@ -61,6 +63,8 @@ export interface TrainModelOptions {
   onProgress?: (line: string) => void;
   /** Report validation logloss every this many trees. */
   progressEvery?: number;
+  /** The search that chose `params`, kept on the card (lib/model/tuning.ts). */
+  tuning?: TuningRecord;
 }
 
 export { DEFAULT_SLICE_COLUMNS, robustThreshold } from './train-stages.ts';
@@ -237,6 +241,9 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
     importance,
     shap,
   });
+  if (options.tuning) card.tuning = options.tuning;
+  const staleness = testStaleness(table, timeColumn, split.test, test.label, evaluation.pTest);
+  if (staleness) card.staleness = staleness;
   progress(
     `test AUC ${evaluation.test.auc.toFixed(4)} (baseline ${baseline.metrics.test.auc.toFixed(4)}), threshold ${threshold.toPrecision(6)}`,
   );
@@ -272,6 +279,32 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
   };
 }
 
+/**
+ * AUC and calibration per month of the out-of-time test split (lib/model/staleness.ts): the model
+ * saw data up to the day before the first test day. Only for a date time column.
+ */
+function testStaleness(
+  table: Table,
+  timeColumn: string | null,
+  testRows: Uint32Array,
+  y: Uint8Array,
+  p: Float64Array,
+): StalenessRecord | undefined {
+  const col = timeColumn ? table.columns.get(timeColumn) : undefined;
+  if (!timeColumn || !col || col.kind !== 'date' || testRows.length === 0) return undefined;
+  const days = Float64Array.from(testRows, (r) => col.values[r]);
+  let first = Number.POSITIVE_INFINITY;
+  for (const d of days) if (d < first) first = d;
+  return stalenessByMonth({
+    days,
+    y,
+    p,
+    trainedUntil: isoDay(first - 1),
+    timeColumn,
+    scoredOn: 'the out-of-time test split',
+  });
+}
+
 /** Writes DIR/explainer.json, model.onnx, card.json and report.html (each via a temp file and a rename). */
 export async function writeModelDirectory(dir: string, trained: TrainedModel): Promise<void> {
   await mkdir(dir, { recursive: true });
@@ -300,6 +333,7 @@ export async function trainToDirectory(request: {
   params?: Record<string, unknown>;
   snapshotId?: string;
   onProgress?: (line: string) => void;
+  tuning?: TuningRecord;
 }): Promise<{
   trained: TrainedModel;
   testSet: { columns: Record<string, Float32Array>; y: Uint8Array; p: Float64Array };
@@ -310,6 +344,7 @@ export async function trainToDirectory(request: {
     params: request.params as Partial<GbdtParams> | undefined,
     snapshotId: request.snapshotId,
     onProgress: request.onProgress,
+    tuning: request.tuning,
   });
   await writeModelDirectory(request.out, trained);
   return {
