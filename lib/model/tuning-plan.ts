@@ -34,6 +34,8 @@ export interface TuneSettings {
   minTrialRows: number;
 }
 
+export const MAX_TRIALS = 81;
+
 export const DEFAULT_TUNE_SETTINGS: TuneSettings = {
   trials: 16,
   eta: 3,
@@ -184,7 +186,9 @@ export function resolveTuneSettings(tune: Partial<Record<keyof TuneSettings, unk
   };
   const int = (x: unknown, min: number, max = Number.MAX_SAFE_INTEGER) =>
     typeof x === 'number' && Number.isInteger(x) && x >= min && x <= max;
-  check(int(out.trials, 1, 256), 'trials', 'an integer in [1, 256]');
+  // The state machine carries every trial's result (twice at the end: the state and the record)
+  // in one execution state, which Step Functions caps at 256 KB: 81 configurations stay far below.
+  check(int(out.trials, 1, MAX_TRIALS), 'trials', `an integer in [1, ${MAX_TRIALS}]`);
   check(int(out.eta, 2, 10), 'eta', 'an integer in [2, 10]');
   check(int(out.seed, 0), 'seed', 'an integer >= 0');
   check(

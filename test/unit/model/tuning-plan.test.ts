@@ -181,8 +181,11 @@ describe('planTuning', () => {
   });
 
   it('refuses unknown or bad settings and bad base params with stable codes', () => {
-    expect(codeOf(() => planTuning({ tune: { trails: 4 }, base: {} }, at(0)))).toBe('BAD_TUNE_SETTINGS');
+    expect(
+      codeOf(() => planTuning({ tune: { trails: 4 } as Record<string, unknown>, base: {} }, at(0))),
+    ).toBe('BAD_TUNE_SETTINGS');
     expect(codeOf(() => planTuning({ tune: { trials: 0 }, base: {} }, at(0)))).toBe('BAD_TUNE_SETTINGS');
+    expect(codeOf(() => planTuning({ tune: { trials: 82 }, base: {} }, at(0)))).toBe('BAD_TUNE_SETTINGS');
     expect(codeOf(() => planTuning({ tune: { eta: 1 }, base: {} }, at(0)))).toBe('BAD_TUNE_SETTINGS');
     expect(codeOf(() => planTuning({ tune: { budgetSeconds: -1 }, base: {} }, at(0)))).toBe(
       'BAD_TUNE_SETTINGS',
