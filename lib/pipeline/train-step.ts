@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
 import { snapshotKeys } from '#lib/features/publish.ts';
 import { binaryMetrics, type BinaryMetrics } from '#lib/model/metrics.ts';
+import type { TuningRecord } from '#lib/model/tuning-plan.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { cardEssentials, stageCandidate, type TestSet } from '#lib/registry/candidate.ts';
 import { readModelDirectory } from '#lib/registry/model-directory.ts';
@@ -21,6 +22,8 @@ export interface TrainRequest {
   seed?: number;
   params?: Record<string, unknown>;
   snapshotId?: string;
+  /** The tuning search that chose `params` (TrainTuned), kept on the card. */
+  tuning?: TuningRecord;
 }
 
 /** Runs the trainer and hands back the test split it measured (rows, labels, scores). */
@@ -49,6 +52,7 @@ export async function trainCandidate(options: {
   snapshotId?: string;
   seed?: number;
   params?: Record<string, unknown>;
+  tuning?: TuningRecord;
 }): Promise<TrainStepResult> {
   const { featuresStore, featuresKey } = options;
   if (!(await featuresStore.head(featuresKey))) {
@@ -73,6 +77,7 @@ export async function trainCandidate(options: {
       seed: options.seed,
       params: options.params,
       snapshotId: options.snapshotId,
+      ...(options.tuning ? { tuning: options.tuning } : {}),
     });
     const trainSeconds = (performance.now() - started) / 1000;
     const artifacts = await readModelDirectory(out);

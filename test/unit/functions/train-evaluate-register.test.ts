@@ -4,7 +4,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHandler as createEvaluate } from '#functions/evaluate/handler.ts';
 import { createHandler as createRegister } from '#functions/register/handler.ts';
-import { createHandler as createTrain, type TrainFn } from '#functions/train/handler.ts';
+import { createHandler as createTrain, type TrainFn, type TrainResult } from '#functions/train/handler.ts';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
 import type { OnnxScorer } from '#lib/registry/candidate.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
@@ -77,7 +77,7 @@ describe('train -> evaluate -> register handlers on local adapters', () => {
     const evaluate = createEvaluate({ modelsStore: store, score: fakeScorer, env: { GATE_MAX_ECE: '1' } });
     const register = createRegister({ modelsStore: store });
 
-    const first = await train({ snapshotId: 's1', seed: 1 }, context);
+    const first = (await train({ snapshotId: 's1', seed: 1 }, context)) as TrainResult;
     expect(first.candidateKey).toBe(`candidates/${first.version}`);
     expect(first).toMatchObject({ featuresKey, snapshotId: 's1', metrics: { n: 600 } });
     expect(first.metrics.auc).toBeGreaterThan(0.7);
@@ -99,7 +99,7 @@ describe('train -> evaluate -> register handlers on local adapters', () => {
     await registry.promote(first.version);
 
     // A weaker model: scored against the champion on the same 600 rows, it fails on AUC.
-    const second = await train({ featuresKey, seed: 2 }, context);
+    const second = (await train({ featuresKey, seed: 2 }, context)) as TrainResult;
     const refused = await evaluate({ candidateKey: second.candidateKey }, context);
     expect(refused.championVersion).toBe(first.version);
     expect(refused.champion?.n).toBe(600);
@@ -129,7 +129,7 @@ describe('train -> evaluate -> register handlers on local adapters', () => {
       train: fakeTrainer({ 1: 0.1 }),
       tmpDir: home.tmp,
     });
-    const { candidateKey } = await train({ snapshotId: 's1', seed: 1 }, context);
+    const { candidateKey } = (await train({ snapshotId: 's1', seed: 1 }, context)) as TrainResult;
     const evaluate = createEvaluate({ modelsStore: store, score: fakeScorer, env: { GATE_MAX_ECE: '1' } });
     const verdict = await evaluate({ candidateKey }, context);
     expect(verdict).toMatchObject({ champion: null, championVersion: old.version, gate: { pass: false } });
@@ -147,7 +147,7 @@ describe('train -> evaluate -> register handlers on local adapters', () => {
       train: fakeTrainer({ 1: 0 }),
       tmpDir: home.tmp,
     });
-    const { candidateKey } = await train({ snapshotId: 's1', seed: 1 }, context);
+    const { candidateKey } = (await train({ snapshotId: 's1', seed: 1 }, context)) as TrainResult;
     const evaluate = createEvaluate({ modelsStore: store, score: fakeScorer, env: { GATE_MAX_ECE: '1' } });
     const strict = await evaluate({ candidateKey, gate: { minAuc: 0.999 } }, context);
     expect(strict.gate.pass).toBe(false);
@@ -183,9 +183,13 @@ describe('train -> evaluate -> register handlers on local adapters', () => {
 
   it('the sample events in events/ parse', async () => {
     const { parseTrainEvent } = await import('#functions/train/handler.ts');
-    for (const file of ['train.json', 'train-features-key.json']) {
+    for (const file of ['train.json', 'train-features-key.json', 'train-plan.json', 'train-trial.json']) {
       expect(() => parseTrainEvent(JSON.parse(readFileSync(join('events', file), 'utf8')))).not.toThrow();
     }
+    // The sample's params are GBDT parameters the trainer knows (resolveParams names an unknown one).
+    const { resolveParams } = await import('#lib/model/gbdt/params.ts');
+    const sample = JSON.parse(readFileSync(join('events', 'train.json'), 'utf8')) as { params: object };
+    expect(() => resolveParams(sample.params)).not.toThrow();
     for (const file of ['evaluate.json', 'register.json']) {
       expect(JSON.parse(readFileSync(join('events', file), 'utf8')).candidateKey).toMatch(
         /^candidates\/[0-9a-f]{64}$/,
