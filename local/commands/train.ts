@@ -8,6 +8,8 @@ import { InputError } from '#lib/errors.ts';
 import { loadOnnxModel } from '#lib/model/onnx-runtime.ts';
 import { isoDay, readTable } from '#lib/model/table.ts';
 import { trainModel, writeModelDirectory } from '#lib/model/train.ts';
+import { localHome, ensureHome } from '#local/home.ts';
+import { tuneForCli, type CliTuneResult } from './train-tune.ts';
 
 function intOption(name: string, min: number) {
   return (v: string) => {
@@ -67,6 +69,13 @@ interface TrainCliOptions {
   threads?: number;
   name?: string;
   json?: boolean;
+  tune?: boolean;
+  trials?: number;
+  budgetSeconds?: number;
+  eta?: number;
+  tuneSeed?: number;
+  maxConcurrency?: number;
+  inProcess?: boolean;
 }
 
 interface PredictCliOptions {
@@ -114,6 +123,39 @@ export function register(program: Command): void {
     .option('--threads <n>', 'threads for training (default: all cores)', intOption('--threads', 1))
     .option('--name <name>', 'model name written in the card', 'credit-risk')
     .option(
+      '--tune',
+      'search numLeaves, learningRate, minDataInLeaf, feature/bagging fractions and lambdaL2 first (successive halving on the validation split), then train with the best',
+    )
+    .option(
+      '--trials <n>',
+      'configurations to draw, the defaults being one (default 16; implies --tune)',
+      intOption('--trials', 1),
+    )
+    .option(
+      '--budget-seconds <s>',
+      'stop the search after the rung that passes this many seconds (implies --tune)',
+      numberOption('--budget-seconds'),
+    )
+    .option(
+      '--eta <n>',
+      'keep the best 1/eta of each rung (default 3; implies --tune)',
+      intOption('--eta', 2),
+    )
+    .option(
+      '--tune-seed <n>',
+      'seed of the configurations and row samples (default 42; implies --tune)',
+      intOption('--tune-seed', 0),
+    )
+    .option(
+      '--max-concurrency <n>',
+      'trials the state machine Map runs at once (default here 1: one machine; the pipeline defaults to 8 Lambdas)',
+      intOption('--max-concurrency', 1),
+    )
+    .option(
+      '--in-process',
+      'run the search in this process instead of through the local state machine (same trials, same choice)',
+    )
+    .option(
       '--json',
       'print {"auc","prAuc","ks","brier","logloss","ece","threshold","trees","trainSeconds","version"} on stdout',
     )
@@ -125,27 +167,39 @@ Examples:
   credit-risk train --input features/features.parquet --out model/        # ids, time, label from the manifest
   credit-risk train --input any.csv --target default --ignore customer_id --out model/ --json
   credit-risk train --input loans.parquet --target status --time-column loan_date --trees 500 --out model/
+  credit-risk train --input features/features.parquet --tune --trials 16 --out model/
   open model/report.html
+
+Tuning (--tune): successive halving (lib/model/tuning-plan.ts, docs/adr/0145): N configurations
+(the first is the defaults) each train on 1/9 of the training rows, the best third on 1/3, and the
+best of those is chosen; every trial is scored on the validation split only, never on test. By
+default the search runs through the tuning states of state-machines/training.asl.json on the
+local runner (its Map invokes the train handler in trial mode; the run is recorded under
+.credit-risk/runs, see \`credit-risk pipeline status <id>\`); --in-process runs the same trials
+in a loop. The card keeps every trial and the choice (card.tuning), the report shows them.
 
 Progress goes to stderr; bad input exits with code 2 and one "error [CODE]: message" line.`,
     )
     .action(async (opts: TrainCliOptions) => {
       const started = performance.now();
       const log = (line: string) => process.stderr.write(`${line}\n`);
+      const params = definedOnly({
+        numTrees: opts.trees,
+        numLeaves: opts.numLeaves,
+        learningRate: opts.learningRate,
+        maxBin: opts.maxBin,
+        earlyStoppingRounds: opts.earlyStopping,
+        numThreads: opts.threads,
+      });
+      const tuned = wantsTuning(opts) ? await tuneFromCli(opts, params, log) : undefined;
       const trained = await trainModel({
         input: resolve(opts.input),
         target: opts.target,
         timeColumn: opts.randomSplit ? null : opts.timeColumn,
         ignore: opts.ignore,
         seed: opts.seed,
-        params: {
-          numTrees: opts.trees,
-          numLeaves: opts.numLeaves,
-          learningRate: opts.learningRate,
-          maxBin: opts.maxBin,
-          earlyStoppingRounds: opts.earlyStopping,
-          numThreads: opts.threads,
-        },
+        params: tuned?.plan.chosen?.params ?? params,
+        tuning: tuned?.plan.record ?? undefined,
         name: opts.name,
         codeVersion: codeVersion(),
         onProgress: log,
@@ -168,6 +222,7 @@ Progress goes to stderr; bad input exits with code 2 and one "error [CODE]: mess
           trees: trained.card.training.trees,
           trainSeconds,
           version: trained.version,
+          ...(tuned ? { tuning: tuningSummary(tuned) } : {}),
         };
         process.stdout.write(`${JSON.stringify(out)}\n`);
       }
@@ -201,6 +256,65 @@ Examples:
     .action(async (opts: PredictCliOptions) => {
       await predictFile(opts);
     });
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function wantsTuning(opts: TrainCliOptions): boolean {
+  return (
+    opts.tune === true ||
+    [opts.trials, opts.budgetSeconds, opts.eta, opts.tuneSeed, opts.maxConcurrency].some(
+      (v) => v !== undefined,
+    )
+  );
+}
+
+async function tuneFromCli(
+  opts: TrainCliOptions,
+  params: Record<string, unknown>,
+  log: (line: string) => void,
+): Promise<CliTuneResult> {
+  const home = ensureHome(localHome());
+  const tuned = await tuneForCli({
+    input: resolve(opts.input),
+    target: opts.target,
+    timeColumn: opts.randomSplit ? null : opts.timeColumn,
+    ignore: opts.ignore,
+    // The split's seed and the trials' GBDT seed are the final training's (--seed).
+    base: { ...params, seed: opts.seed },
+    tune: definedOnly({
+      trials: opts.trials,
+      budgetSeconds: opts.budgetSeconds,
+      eta: opts.eta,
+      seed: opts.tuneSeed,
+      // One machine: the Map's trials one at a time unless asked (they share its cores).
+      maxConcurrency: opts.maxConcurrency ?? 1,
+    }),
+    inProcess: opts.inProcess === true,
+    home,
+    log,
+  });
+  const chosen = tuned.plan.chosen;
+  log(
+    `tuning (${tuned.runner}${tuned.executionId ? ` ${tuned.executionId}` : ''}): ${tuned.plan.record?.trials.length ?? 0} trials in ${tuned.seconds.toFixed(1)} s; chose configuration ${chosen?.id}${chosen?.isDefaults ? ' (the defaults)' : ''}${chosen?.validAuc == null ? '' : `, validation AUC ${chosen.validAuc.toFixed(4)}`}`,
+  );
+  return tuned;
+}
+
+function tuningSummary(tuned: CliTuneResult): Record<string, unknown> {
+  const record = tuned.plan.record;
+  const chosen = tuned.plan.chosen;
+  const defaults = record?.trials.filter((t) => t.id === 0).sort((a, b) => b.rung - a.rung)[0];
+  return {
+    runner: tuned.runner,
+    executionId: tuned.executionId,
+    seconds: tuned.seconds,
+    trials: record?.trials.length ?? 0,
+    chosen: chosen ? { id: chosen.id, validAuc: chosen.validAuc, params: chosen.params } : null,
+    defaultsValidAuc: defaults ? { rung: defaults.rung, validAuc: defaults.validAuc } : null,
+  };
 }
 
 async function predictFile(opts: PredictCliOptions): Promise<void> {

@@ -49,7 +49,8 @@ async function bundlePredict(outDir: string): Promise<string> {
   return built.file;
 }
 
-function lambdaContext(functionName: string): Context {
+/** The Lambda context a local invocation gets (15 minutes of remaining time, as the functions' timeout). */
+export function lambdaContext(functionName: string): Context {
   const started = Date.now();
   return {
     callbackWaitsForEmptyEventLoop: false,

@@ -45,7 +45,10 @@ export const LOCAL_SUBSTITUTIONS: Readonly<Record<string, string>> = Object.free
  * keeps the states that succeeded). Evaluate is re-run (it reads the champion, which may
  * have moved); Register is re-run because it is free when repeated (same bytes, same version,
  * nothing written) and its audit line names the run; the canary steps act on live aliases and
- * always run.
+ * always run. A tuning trial (TuneTrial, in the RunTrials Map) answers numbers from the snapshot and
+ * its params alone, so a resumed run reuses each finished one; PlanTuning is re-run (its budget
+ * clock starts again) and, drawing the same configurations for the same seed, asks for the same
+ * trials.
  */
 export const REUSABLE_STATES: ReadonlySet<string> = new Set([
   'ResolveInput',
@@ -54,6 +57,8 @@ export const REUSABLE_STATES: ReadonlySet<string> = new Set([
   'ExtractFeaturesGlue',
   'PublishGlueFeatures',
   'Train',
+  'TuneTrial',
+  'TrainTuned',
   'BuildImage',
 ]);
 

@@ -5,6 +5,8 @@ import { AliasTableDeployer } from '#lib/adapters/local/alias-table-deployer.ts'
 import { BuildDirBuilder } from '#lib/adapters/local/build-dir-builder.ts';
 import { JsonlNotifier } from '#lib/adapters/local/jsonl-notifier.ts';
 import { sha256Hex, ModelRegistry } from '#lib/registry/registry.ts';
+import type { PlanEvent } from '#functions/train/schema.ts';
+import { planTuning, type TrialResult, type TrialSpec } from '#lib/model/tuning-plan.ts';
 import type { MetricsReader, VersionTraffic } from '#lib/ports/metrics-reader.ts';
 import { runDecision, reusedStates } from '#lib/pipeline/run-record.ts';
 import { createLocalRoot } from '#local/root.ts';
@@ -59,6 +61,7 @@ function setup(canary: 'good' | 'errors' = 'good') {
     notifier: new JsonlNotifier(join(home.notifications, 'notifications.jsonl')),
   };
   const candidates = new Map<string, Uint8Array>();
+  const trainPayloads: Record<string, unknown>[] = [];
   // AwaitTurn is the real turn stage over this home's run records (training-turn.test.ts).
   const realExtract = localFunctions(root, deployment)['extract-features'];
   const functions: Record<string, LocalFunction> = {
@@ -86,7 +89,35 @@ function setup(canary: 'good' | 'errors' = 'good') {
       return { snapshotId: 'snap-1', ...counts };
     },
     train: async (p) => {
+      const mode = (p as { mode?: string }).mode;
+      if (mode === 'plan') {
+        calls.push('train:plan');
+        const { tune, base, tuning } = p as PlanEvent;
+        // The stand-in trainer's `model` is no GBDT parameter: plan without it, hand it back in the choice.
+        const { model, ...gbdt } = base ?? {};
+        const plan = planTuning({ tune: tune ?? {}, base: gbdt, tuning }, new Date());
+        if (plan.chosen) plan.chosen.params = { ...plan.chosen.params, model } as typeof plan.chosen.params;
+        return plan;
+      }
+      if (mode === 'trial') {
+        const { trial } = p as { trial: TrialSpec };
+        calls.push(`train:trial:${trial.rung}:${trial.id}`);
+        // Configuration 2 is the best at every rung; the others rank by id.
+        return {
+          id: trial.id,
+          rung: trial.rung,
+          fraction: trial.fraction,
+          trainRows: 100,
+          validAuc: trial.id === 2 ? 0.9 : 0.7 + trial.id / 100,
+          validLogloss: 0.2,
+          trees: 5,
+          treesBuilt: 10,
+          stopReason: 'early-stopping',
+          seconds: 0.01,
+        } satisfies TrialResult;
+      }
       calls.push('train');
+      trainPayloads.push(p as Record<string, unknown>);
       const params = (p as { params: { model?: number } }).params;
       const model = new Uint8Array([params.model ?? 1]);
       const version = sha256Hex(model);
@@ -125,7 +156,7 @@ function setup(canary: 'good' | 'errors' = 'good') {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { subject: string; message: string });
-  return { home, root, registry, deployment, calls, glueRuns, run, notifications };
+  return { home, root, registry, deployment, calls, glueRuns, run, notifications, trainPayloads };
 }
 
 const tasks = (record: { states: { name: string; type: string }[] }) =>
@@ -184,6 +215,61 @@ describe('training state machine on the local runner', () => {
     );
     // Recorded under home.runs, newest first.
     expect(new RunStore(t.home.runs).list().map((r) => runDecision(r))).toEqual(['promoted', 'promoted']);
+  });
+
+  it('with tune in the input: plan, a Map of trials per rung, plan again, then TrainTuned with the chosen params', async () => {
+    const t = setup();
+    const { result, record } = await t.run({
+      train: { model: 7 },
+      tune: { trials: 6, seed: 1, maxConcurrency: 2 },
+    });
+    expect(result).toMatchObject({ status: 'succeeded', output: { status: 'promoted' } });
+    // 6 configurations at rung 0, the best 2 at rung 1, then the choice: three plans, two Maps.
+    expect(t.calls.filter((c) => c === 'train:plan')).toHaveLength(3);
+    expect(t.calls.filter((c) => c.startsWith('train:trial:0:'))).toHaveLength(6);
+    expect(t.calls.filter((c) => c.startsWith('train:trial:1:')).sort()).toEqual([
+      'train:trial:1:2',
+      'train:trial:1:5',
+    ]);
+    expect(tasks(record).filter((n) => !['TuneTrial', 'PlanTuning'].includes(n))).toEqual([
+      'AwaitTurn',
+      'ResolveInput',
+      'ExtractFeatures',
+      'TrainTuned',
+      'Evaluate',
+      'Register',
+      'BuildImage',
+      'DeployCanary',
+      'NotifyPromoted',
+    ]);
+    expect(record.states.map((s) => s.name)).toEqual(expect.arrayContaining(['TuneOrTrain', 'RunTrials']));
+    expect(record.states.map((s) => s.name)).not.toContain('Train');
+    // The final training gets the base params with configuration 2 over them, and the record for the card.
+    expect(t.trainPayloads).toHaveLength(1);
+    const payload = t.trainPayloads[0] as {
+      params: Record<string, unknown>;
+      tuning: { chosen: { id: number }; trials: TrialResult[] };
+    };
+    expect(payload.params).toMatchObject({ model: 7 });
+    expect(payload.params.numLeaves).toEqual(expect.any(Number));
+    expect(payload.tuning.chosen.id).toBe(2);
+    expect(payload.tuning.trials).toHaveLength(8);
+  });
+
+  it('without tune in the input the run never enters the tuning states', async () => {
+    const t = setup();
+    const { record } = await t.run({ train: { model: 1 } });
+    const names = record.states.map((s) => s.name);
+    expect(names).toContain('TuneOrTrain');
+    for (const state of ['StartTuning', 'PlanTuning', 'RunTrials', 'TuneTrial', 'TrainTuned'])
+      expect(names).not.toContain(state);
+    expect(t.trainPayloads).toEqual([
+      {
+        snapshotId: 'snap-1',
+        featuresKey: 'features/snapshot=snap-1/part-00000.parquet',
+        params: { model: 1 },
+      },
+    ]);
   });
 
   it('rolls back a canary whose metrics are bad: the champion keeps serving alone', async () => {
@@ -325,6 +411,10 @@ describe('training state machine on the local runner', () => {
           'PublishGlueFeatures',
           'AbortCanary',
           'RollBackCanary',
+          // The tuning states run only with a tune object in the input (their tests below).
+          'PlanTuning',
+          'TuneTrial',
+          'TrainTuned',
         ].includes(n),
     );
 

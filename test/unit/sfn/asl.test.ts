@@ -135,6 +135,9 @@ describe('training.asl.json', () => {
       'ExtractFeaturesGlue',
       'PublishGlueFeatures',
       'Train',
+      'PlanTuning',
+      'RunTrials',
+      'TrainTuned',
       'Evaluate',
       'Register',
       'BuildImage',
@@ -241,7 +244,7 @@ describe('training.asl.json', () => {
     expect([s.PrepareGlueFeatures.Next, s.ExtractFeaturesGlue.Next, s.PublishGlueFeatures.Next]).toEqual([
       'ExtractFeaturesGlue',
       'PublishGlueFeatures',
-      'Train',
+      'TuneOrTrain',
     ]);
     // The stage requests the extract function accepts (functions/extract-features/handler.ts).
     expect(s.PrepareGlueFeatures.Parameters).toEqual({
@@ -272,6 +275,78 @@ describe('training.asl.json', () => {
       '--output.$': "States.Format('s3://${FeaturesBucketName}/{}', $.prepared.engineOutputKey)",
       '--as_of.$': '$.prepared.asOf',
     });
+  });
+
+  it('tunes only when the input has a tune object: otherwise both feature branches go to Train as before', () => {
+    const s = definition.States;
+    expect([s.ExtractFeatures.Next, s.PublishGlueFeatures.Next]).toEqual(['TuneOrTrain', 'TuneOrTrain']);
+    expect(s.TuneOrTrain).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.config.tune', IsPresent: true, Next: 'StartTuning' }],
+      Default: 'Train',
+    });
+    // Nothing in Defaults turns tuning on, and Train reads what it read before tuning existed.
+    expect(Object.keys(s.Defaults.Result as object)).not.toContain('tune');
+    expect(s.Train.Parameters).toEqual({
+      FunctionName: '${TrainFunctionArn}',
+      Payload: {
+        'snapshotId.$': '$.features.snapshotId',
+        'featuresKey.$': "States.Format('features/snapshot={}/part-00000.parquet', $.features.snapshotId)",
+        'params.$': '$.config.train',
+      },
+    });
+    expect(s.Train.Next).toBe('Evaluate');
+  });
+
+  it('loops plan -> Map of trials -> plan until the plan is done, then trains with the chosen settings', () => {
+    const s = definition.States;
+    expect(s.StartTuning).toMatchObject({ Type: 'Pass', ResultPath: '$.tuning', Next: 'PlanTuning' });
+    expect(s.PlanTuning.Parameters).toEqual({
+      FunctionName: '${TrainFunctionArn}',
+      Payload: {
+        mode: 'plan',
+        'tune.$': '$.config.tune',
+        'base.$': '$.config.train',
+        'tuning.$': '$.tuning',
+      },
+    });
+    expect(s.PlanTuning).toMatchObject({ ResultPath: '$.tuning', Next: 'TuningDone' });
+    expect(s.TuningDone).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.tuning.done', BooleanEquals: true, Next: 'TrainTuned' }],
+      Default: 'RunTrials',
+    });
+    // The Map: ItemsPath (no Distributed Map), concurrency from the plan (the input's tune.maxConcurrency).
+    expect(s.RunTrials).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.tuning.trials',
+      MaxConcurrencyPath: '$.tuning.maxConcurrency',
+      ResultPath: '$.tuning.results',
+      Next: 'PlanTuning',
+    });
+    expect(s.RunTrials.ItemReader).toBeUndefined();
+    const trial = (
+      s.RunTrials.ItemProcessor as unknown as { States: Record<string, { Parameters: unknown }> }
+    ).States.TuneTrial;
+    expect(trial.Parameters).toEqual({
+      FunctionName: '${TrainFunctionArn}',
+      Payload: {
+        mode: 'trial',
+        'snapshotId.$': '$.snapshotId',
+        'featuresKey.$': "States.Format('features/snapshot={}/part-00000.parquet', $.snapshotId)",
+        'trial.$': '$.trial',
+      },
+    });
+    expect(s.TrainTuned.Parameters).toMatchObject({
+      Payload: { 'params.$': '$.tuning.chosen.params', 'tuning.$': '$.tuning.record' },
+    });
+    expect(s.TrainTuned.ResultSelector).toEqual(s.Train.ResultSelector);
+    expect([s.TrainTuned.ResultPath, s.TrainTuned.Next]).toEqual(['$.candidate', 'Evaluate']);
+  });
+
+  it('uses JSONPath only: no Assign, no JSONata', () => {
+    const text = readAsl('training');
+    expect(text).not.toMatch(/"Assign"|"QueryLanguage"|"Arguments"\s*:\s*"\{%|\{%/);
   });
 
   it('defaults the canary share to 10%', () => {
