@@ -21,6 +21,7 @@ const COMMAND_MODULES = new Map<string, string>([
   ['features', './commands/features.ts'],
   ['train', './commands/train.ts'],
   ['predict-file', './commands/train.ts'],
+  ['staleness', './commands/train.ts'],
   ['models', './commands/models.ts'],
   ['serve', './commands/serve.ts'],
   ['score', './commands/score.ts'],

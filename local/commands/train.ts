@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync, renameSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
@@ -8,6 +8,8 @@ import { InputError } from '#lib/errors.ts';
 import { loadOnnxModel } from '#lib/model/onnx-runtime.ts';
 import { isoDay, readTable } from '#lib/model/table.ts';
 import { trainModel, writeModelDirectory } from '#lib/model/train.ts';
+import { monthsUntilAucLoss, type StalenessRecord } from '#lib/model/staleness.ts';
+import { measureStaleness, stalenessStudy } from '#lib/model/staleness-study.ts';
 import { localHome, ensureHome } from '#local/home.ts';
 import { tuneForCli, type CliTuneResult } from './train-tune.ts';
 
@@ -76,6 +78,37 @@ interface TrainCliOptions {
   tuneSeed?: number;
   maxConcurrency?: number;
   inProcess?: boolean;
+}
+
+interface StalenessCliOptions {
+  input: string;
+  trainUntil?: string;
+  scoreInput?: string;
+  model?: string;
+  after?: string;
+  timeColumn?: string;
+  target?: string;
+  ignore?: string[];
+  seed: number;
+  threads?: number;
+  out?: string;
+  json?: boolean;
+}
+
+/** The month table a person reads in the terminal. */
+export function formatStaleness(r: StalenessRecord): string {
+  const f = (x: number | null, d = 4) => (x === null ? 'n/a' : x.toFixed(d));
+  const lines = [
+    `trained on data up to ${r.trainedUntil}; scored on ${r.scoredOn} (by ${r.timeColumn})`,
+    'month    after  rows     positives  AUC     ECE     mean score  positive rate',
+    ...r.months.map(
+      (m) =>
+        `${m.month}  ${String(m.monthsAfter).padStart(5)}  ${String(m.rows).padEnd(8)} ${String(m.positives).padEnd(10)} ${f(m.auc)}  ${f(m.ece)}  ${f(m.meanScore).padEnd(10)}  ${f(m.positiveRate)}`,
+    ),
+    `AUC per month: ${f(r.aucSlopePerMonth, 5)}; ECE per month: ${f(r.eceSlopePerMonth, 5)} (months of >= ${r.minRows} rows)`,
+    `months to lose 0.01 AUC at that rate: ${f(monthsUntilAucLoss(r, 0.01), 1)}`,
+  ];
+  return `${lines.join('\n')}\n`;
 }
 
 interface PredictCliOptions {
@@ -226,6 +259,112 @@ Progress goes to stderr; bad input exits with code 2 and one "error [CODE]: mess
         };
         process.stdout.write(`${JSON.stringify(out)}\n`);
       }
+    });
+
+  program
+    .command('staleness')
+    .summary('how fast a model goes stale: AUC and calibration on each later month')
+    .description(
+      'Staleness, measured (docs/adr/0147): a model trained on data up to a date, scored on each later\n' +
+        'month on its own (AUC, ECE, mean score vs positive rate), with the row-weighted change per month.\n' +
+        "Either train one here on the rows of --input up to --train-until (the trainer's own out-of-time\n" +
+        'split inside them) and score every later month of --score-input (default: --input), or measure a\n' +
+        'trained --model directory on the rows of --input after --after (default: the end of its validation split).',
+    )
+    .requiredOption(
+      '--input <table>',
+      'the table to train on (with --train-until) or to score (with --model)',
+    )
+    .option('--train-until <YYYY-MM-DD>', 'train on the rows up to this day, score the months after it')
+    .option(
+      '--score-input <table>',
+      "score this table's later months instead (e.g. the same loans generated with --drift)",
+    )
+    .option(
+      '--model <dir>',
+      'a trained model directory (model.onnx + card.json) to measure instead of training one',
+    )
+    .option(
+      '--after <YYYY-MM-DD>',
+      "with --model: score the rows after this day (default: the card's validation end)",
+    )
+    .option('--time-column <column>', "the date column (default: the manifest's or the card's)")
+    .option('--target <column>', 'the 0/1 label column (default: the manifest label)')
+    .option('--ignore <columns>', 'comma-separated columns that are neither features nor target', list)
+    .option('--seed <n>', 'seed of the training', intOption('--seed', 0), 42)
+    .option('--threads <n>', 'threads for training', intOption('--threads', 1))
+    .option(
+      '--out <dir>',
+      'write the trained model (model.onnx, card.json, report.html) and staleness.json here',
+    )
+    .option('--json', 'print the staleness record (months, slopes, months to lose 0.01 AUC) on stdout')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  credit-risk staleness --input features/features.parquet --train-until 2020-12-31
+  credit-risk data generate --rows 777715 --seed 1 --drift label:0.5 --out drifted.csv   # same loans, drifted labels
+  credit-risk staleness --input features/features.parquet --score-input drifted/features.parquet --train-until 2020-12-31
+  credit-risk staleness --model model/ --input newer/features.parquet --json`,
+    )
+    .action(async (opts: StalenessCliOptions) => {
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      let record: StalenessRecord;
+      if (opts.model) {
+        const dir = resolve(opts.model);
+        const cardPath = join(dir, 'card.json');
+        if (!existsSync(cardPath) || !existsSync(join(dir, 'model.onnx')))
+          throw new InputError('MISSING_MODEL_FILE', `${opts.model} must hold model.onnx and card.json`);
+        const card = JSON.parse(readFileSync(cardPath, 'utf8')) as {
+          features: string[];
+          target: string;
+          split?: { timeColumn?: string | null; valid?: { to?: string } };
+        };
+        const after = opts.after ?? card.split?.valid?.to;
+        if (!after)
+          throw new InputError(
+            'MISSING_AFTER',
+            'the card has no out-of-time validation end: pass --after YYYY-MM-DD',
+          );
+        record = await measureStaleness({
+          modelBytes: new Uint8Array(readFileSync(join(dir, 'model.onnx'))),
+          card,
+          input: resolve(opts.input),
+          after,
+          timeColumn: opts.timeColumn,
+        });
+      } else {
+        if (!opts.trainUntil)
+          throw new InputError(
+            'MISSING_OPTION',
+            'give --train-until YYYY-MM-DD (train here) or --model DIR (measure one)',
+          );
+        const study = await stalenessStudy({
+          input: resolve(opts.input),
+          scoreInput: opts.scoreInput ? resolve(opts.scoreInput) : undefined,
+          trainUntil: opts.trainUntil,
+          target: opts.target,
+          timeColumn: opts.timeColumn,
+          ignore: opts.ignore,
+          train: {
+            seed: opts.seed,
+            params: definedOnly({ numThreads: opts.threads }),
+            codeVersion: codeVersion(),
+            onProgress: log,
+          },
+        });
+        record = study.staleness;
+        if (opts.out) await writeModelDirectory(resolve(opts.out), study.trained);
+      }
+      if (opts.out) {
+        mkdirSync(resolve(opts.out), { recursive: true });
+        writeFileSync(join(resolve(opts.out), 'staleness.json'), `${JSON.stringify(record, null, 2)}\n`);
+      }
+      if (opts.json)
+        process.stdout.write(
+          `${JSON.stringify({ ...record, monthsToLose001Auc: monthsUntilAucLoss(record, 0.01) })}\n`,
+        );
+      else process.stdout.write(formatStaleness(record));
     });
 
   program
