@@ -101,6 +101,8 @@ export interface TrialResult {
   rung: number;
   fraction: number;
   trainRows: number;
+  /** It trained on every training row (minTrialRows reached them all): a later rung would repeat it. */
+  allRows: boolean;
   validAuc: number;
   validLogloss: number;
   /** Trees kept (early stopping on validation) and built. */
@@ -377,8 +379,9 @@ export function planTuning(request: PlanRequest, now: Date): TuningPlan {
   const overBudget =
     state.settings.budgetSeconds !== null &&
     (now.getTime() - Date.parse(state.startedAt)) / 1000 >= state.settings.budgetSeconds;
-  if (next >= trained || overBudget)
-    return finish(state, ranked[0], next >= trained ? 'schedule' : 'budget', now);
+  // A rung whose trials all trained on every row is as good as the last: the next would repeat them.
+  const lastRung = next >= trained || results.every((r) => r.allRows);
+  if (lastRung || overBudget) return finish(state, ranked[0], lastRung ? 'schedule' : 'budget', now);
   const survivors = ranked.slice(0, state.sizes[next]).map((r) => r.id);
   const advanced: TuningState = { ...state, rung: next };
   return {

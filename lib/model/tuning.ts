@@ -130,6 +130,7 @@ export async function runTrial(
     rung: spec.rung,
     fraction: spec.fraction,
     trainRows: train.numRows,
+    allRows: train.numRows === data.train.numRows,
     validAuc: m.auc,
     validLogloss: m.logloss,
     trees: result.bestIteration,

@@ -108,6 +108,7 @@ function setup(canary: 'good' | 'errors' = 'good') {
           rung: trial.rung,
           fraction: trial.fraction,
           trainRows: 100,
+          allRows: false,
           validAuc: trial.id === 2 ? 0.9 : 0.7 + trial.id / 100,
           validLogloss: 0.2,
           trees: 5,

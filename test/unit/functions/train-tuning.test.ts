@@ -50,6 +50,7 @@ describe('train function: plan mode (the PlanTuning state)', () => {
       rung: t.rung,
       fraction: t.fraction,
       trainRows: 1000,
+      allRows: false,
       validAuc: 0.7 + t.id / 10,
       validLogloss: 0.3,
       trees: 10,

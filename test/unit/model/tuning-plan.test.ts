@@ -26,6 +26,7 @@ function answer(spec: TrialSpec, auc = (id: number) => (id === 5 ? 0.9 : 0.7 + s
     rung: spec.rung,
     fraction: spec.fraction,
     trainRows: Math.round(spec.fraction * 9000),
+    allRows: false,
     validAuc: auc(spec.id),
     validLogloss: 0.3,
     trees: 10,
@@ -158,6 +159,14 @@ describe('planTuning', () => {
     const onTime = planTuning({ tune, base: {}, tuning: { state: first.state, results } }, at(30));
     expect(onTime.done).toBe(false);
     expect(onTime.trials).toHaveLength(9);
+  });
+
+  it('stops after a rung whose trials all trained on every row (small tables): the next would repeat them', () => {
+    const tune = { trials: 16 };
+    const first = planTuning({ tune, base: {} }, at(0));
+    const results = first.trials.map((t) => ({ ...answer(t), allRows: true }));
+    const next = planTuning({ tune, base: {}, tuning: { state: first.state, results } }, at(1));
+    expect(next).toMatchObject({ done: true, chosen: { id: 5, rung: 0 }, record: { stoppedBy: 'schedule' } });
   });
 
   it('a single configuration needs no trial: the defaults are the choice', () => {
