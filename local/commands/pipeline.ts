@@ -140,6 +140,7 @@ interface RunFlags {
   train?: string;
   gate?: string;
   canary?: string;
+  tune?: string;
   traffic: boolean;
   json?: boolean;
 }
@@ -190,6 +191,10 @@ export function register(program: Command): void {
     .option('--gate <json>', 'quality gate overrides, e.g. {"minAuc":0.7}')
     .option('--canary <json>', 'canary judge thresholds, e.g. {"minCanaryRequests":50}')
     .option(
+      '--tune <json>',
+      'tune the GBDT first (the machine\'s tuning states, docs/adr/0146), e.g. {} or {"trials":16,"maxConcurrency":2}',
+    )
+    .option(
       '--no-traffic',
       'do not serve and send synthetic requests during the canary watch (the canary is then rolled back for lack of evidence)',
     )
@@ -228,6 +233,7 @@ export function register(program: Command): void {
         ['train', '--train'],
         ['gate', '--gate'],
         ['canary', '--canary'],
+        ['tune', '--tune'],
       ] as const) {
         const v = parseJsonObject(flag, flags[key]);
         if (v) input[key] = v;
