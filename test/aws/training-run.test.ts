@@ -191,6 +191,7 @@ describeWithEmulators('training state machine on moto, answered by the real hand
       'InputIsPrefix',
       'ChooseFeatureEngine',
       'ExtractFeatures',
+      'TuneOrTrain',
       'Train',
       'Evaluate',
       'QualityGate',
