@@ -392,7 +392,8 @@ function sliceSection(input: ReportInput): string {
 function stalenessSection(s: StalenessRecord): string {
   const counted = s.months.filter((m) => m.rows >= s.minRows);
   const x = counted.map((m) => m.monthsAfter);
-  const xDomain: [number, number] = [Math.min(0, ...x), Math.max(1, ...x)];
+  // Whole months on the axis: its five ticks fall on integers when the span is a multiple of 5.
+  const xDomain: [number, number] = [Math.min(0, ...x), Math.ceil(Math.max(1, ...x) / 5) * 5];
   const aucs = counted.map((m) => m.auc).filter((a): a is number => a !== null);
   const lo = aucs.length > 0 ? Math.floor(Math.min(...aucs) * 20) / 20 : 0.5;
   const chart =
@@ -428,7 +429,9 @@ function stalenessSection(s: StalenessRecord): string {
         )}</div>`
       : '';
   const slope = (v: number | null, unit: string) =>
-    v === null ? 'n/a (fewer than two months to fit)' : `${v >= 0 ? '+' : ''}${v.toFixed(4)} ${unit}`;
+    v === null
+      ? 'n/a (fewer than two months to fit)'
+      : `${v >= 0 ? '+' : ''}${Math.abs(v) < 5e-5 ? v.toExponential(1) : v.toFixed(4)} ${unit}`;
   const rows = s.months
     .map(
       (m) =>
@@ -458,7 +461,7 @@ function tuningSection(t: TuningRecord): string {
       return (
         `<tr data-trial="${r.id}" data-rung="${r.rung}"${mark}><td class="num">${r.id}${r.id === 0 ? ' (defaults)' : ''}</td><td class="num">${r.rung}</td><td class="num">${int(r.trainRows)}</td>` +
         `<td class="num">${fmt(r.validAuc)}</td><td class="num">${fmt(r.validLogloss)}</td><td class="num">${r.trees}</td><td class="num">${fmt(r.seconds, 1)}</td>` +
-        keys.map((k) => `<td class="num">${escapeHtml(String(c[k]))}</td>`).join('') +
+        `<td><code>${escapeHtml(keys.map((k) => `${k} ${String(c[k])}`).join(', '))}</code></td>` +
         '</tr>'
       );
     })
@@ -473,7 +476,7 @@ function tuningSection(t: TuningRecord): string {
 <h2>Tuning</h2>
 <p>${escapeHtml(t.method)} (eta ${t.settings.eta}, seed ${t.settings.seed}) over ${t.settings.trials} configurations, scored on the ${escapeHtml(t.scoredOn)} split only: ${escapeHtml(rungs)}.
 Chosen: configuration <strong data-chosen="${t.chosen.id}">${t.chosen.id}</strong>${t.chosen.isDefaults ? ' (the defaults)' : ''}${t.chosen.validAuc === null ? '' : `, validation AUC ${fmt(t.chosen.validAuc)} at rung ${t.chosen.rung}`}; stopped by the ${escapeHtml(t.stoppedBy)} after ${fmt(t.seconds, 1)} s.</p>
-<table class="tuning"><thead><tr><th>config</th><th>rung</th><th>rows</th><th>validation AUC</th><th>validation logloss</th><th>trees</th><th>seconds</th>${keys.map((k) => `<th>${escapeHtml(k)}</th>`).join('')}</tr></thead>
+<table class="tuning"><thead><tr><th>config</th><th>rung</th><th>rows</th><th>validation AUC</th><th>validation logloss</th><th>trees</th><th>seconds</th><th>settings</th></tr></thead>
 <tbody>${trials}</tbody></table>
 </section>`;
 }
