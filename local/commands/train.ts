@@ -11,7 +11,7 @@ import { trainModel, writeModelDirectory } from '#lib/model/train.ts';
 import { monthsUntilAucLoss, type StalenessRecord } from '#lib/model/staleness.ts';
 import { measureStaleness, stalenessStudy } from '#lib/model/staleness-study.ts';
 import { localHome, ensureHome } from '#local/home.ts';
-import { tuneForCli, type CliTuneResult } from './train-tune.ts';
+import type { CliTuneResult } from './train-tune.ts';
 
 function intOption(name: string, min: number) {
   return (v: string) => {
@@ -416,6 +416,8 @@ async function tuneFromCli(
   log: (line: string) => void,
 ): Promise<CliTuneResult> {
   const home = ensureHome(localHome());
+  // Loaded only when tuning: it brings the local runner and the train handler with it.
+  const { tuneForCli } = await import('./train-tune.ts');
   const tuned = await tuneForCli({
     input: resolve(opts.input),
     target: opts.target,
