@@ -72,6 +72,11 @@ const COMMAND_STUBS: ReadonlyArray<{ name: string; term: string; summary: string
     summary: 'train a GBDT on a features table: model.onnx, card.json, report.html',
   },
   {
+    name: 'staleness',
+    term: 'staleness [options]',
+    summary: 'how fast a model goes stale: AUC and calibration on each later month',
+  },
+  {
     name: 'predict-file',
     term: 'predict-file [options]',
     summary: 'score every row of a table with a trained model directory, to CSV',
