@@ -2,16 +2,18 @@
  * The catalog of the offline feature table (DIR/features.parquet, one row per loan): every column
  * in order, its type and what it means. lib/features/sql/features.sql computes exactly these
  * columns in this order (a test checks it), the manifest copies this list, and the trainer reads
- * which columns are ids, time, label and features from the manifest.
+ * which columns are ids, time, label, features and protected attributes from the manifest.
+ * Protected columns travel with every row so fairness is measured on every model, and are never
+ * model inputs (docs/adr/0140-protected-attributes-travel-never-feed.md).
  */
 
 /** Bump when the meaning of a feature changes without the SQL text changing (it is in the snapshot id). */
 export const FEATURE_CODE_VERSION = '1';
 
-export type ColumnRole = 'id' | 'time' | 'label' | 'feature';
+export type ColumnRole = 'id' | 'time' | 'label' | 'feature' | 'protected';
 
 /** Output column types, as DuckDB names them (Spark's INT/BIGINT/DOUBLE/DATE are the same types). */
-export type FeatureColumnType = 'BIGINT' | 'INTEGER' | 'DOUBLE' | 'DATE';
+export type FeatureColumnType = 'BIGINT' | 'INTEGER' | 'DOUBLE' | 'DATE' | 'VARCHAR';
 
 export interface FeatureColumn {
   name: string;
@@ -105,6 +107,22 @@ export const FEATURE_TABLE_COLUMNS = [
     justification:
       'Income is the applicant attribute most directly tied to repayment capacity and is known at application time; passing it through costs nothing and lets the model use it if an ablation shows it helps.',
   },
+  {
+    name: 'code_gender',
+    type: 'VARCHAR',
+    role: 'protected',
+    nullable: false,
+    description:
+      "The applicant's recorded gender (F/M), copied from the loan row for fairness measurement only; never a model input.",
+  },
+  {
+    name: 'age_band',
+    type: 'VARCHAR',
+    role: 'protected',
+    nullable: false,
+    description:
+      "The applicant's age at D (the age feature's anniversary rule) in bands <25, 25-34, 35-44, 45-54, 55-64, 65+, for fairness measurement only.",
+  },
 ] as const satisfies readonly FeatureColumn[];
 
 export type FeatureTableColumnName = (typeof FEATURE_TABLE_COLUMNS)[number]['name'];
@@ -116,6 +134,11 @@ export const FEATURE_TABLE_COLUMN_NAMES: readonly FeatureTableColumnName[] = FEA
 export const ID_COLUMNS = ['loan_id', 'id'] as const;
 export const TIME_COLUMN = 'loan_date';
 export const LABEL_COLUMN = 'status';
+
+/** Attributes fairness is measured by (card.json `fairness`), in table order. */
+export const PROTECTED_COLUMNS: readonly string[] = FEATURE_TABLE_COLUMNS.filter(
+  (c) => c.role === 'protected',
+).map((c) => c.name);
 
 /** The model inputs, in table order. */
 export const FEATURE_NAMES: readonly string[] = FEATURE_TABLE_COLUMNS.filter((c) => c.role === 'feature').map(

@@ -65,6 +65,7 @@ export const FEATURE_INPUT_COLUMNS = [
   'flag_own_car',
   'amt_income_total',
   'loan_amount',
+  'code_gender',
 ] as const satisfies readonly RawColumnName[];
 
 /** Creates the feature views over the table `raw_valid` that must already exist on `conn`. */

@@ -17,6 +17,8 @@ export interface ReferenceLoan {
   jobStartDate: string | null;
   flagOwnCar: 'Y' | 'N';
   amtIncomeTotal: number;
+  /** Default 'F' (what the fixtures that predate the protected columns load). */
+  codeGender?: 'F' | 'M';
 }
 
 /** One row of the offline feature table (lib/features/catalog.ts), snake_case like the table. */
@@ -32,6 +34,18 @@ export interface ReferenceFeatureRow {
   flag_own_car: number;
   days_since_previous_loan: number | null;
   amt_income_total: number;
+  code_gender: string;
+  age_band: string;
+}
+
+/** The protected age band of an age in whole years (the SQL's CASE). */
+export function ageBandOf(age: number): string {
+  if (age < 25) return '<25';
+  if (age < 35) return '25-34';
+  if (age < 45) return '35-44';
+  if (age < 55) return '45-54';
+  if (age < 65) return '55-64';
+  return '65+';
 }
 
 /**
@@ -56,6 +70,7 @@ export function referenceFeatures(loans: readonly ReferenceLoan[]): ReferenceFea
       null,
     );
     const jobStartedBy = loan.jobStartDate !== null && loan.jobStartDate <= loan.loanDate;
+    const age = wholeYearsBetween(loan.birthday, loan.loanDate);
     return {
       loan_id: loan.loanId,
       id: loan.id,
@@ -63,11 +78,13 @@ export function referenceFeatures(loans: readonly ReferenceLoan[]): ReferenceFea
       status: loan.status,
       nb_previous_loans: previous.length,
       avg_amount_loans_previous: previous.length === 0 ? null : meanOfMicro(sumMicro, previous.length),
-      age: wholeYearsBetween(loan.birthday, loan.loanDate),
+      age,
       years_on_the_job: jobStartedBy ? wholeYearsBetween(loan.jobStartDate as string, loan.loanDate) : null,
       flag_own_car: loan.flagOwnCar === 'Y' ? 1 : 0,
       days_since_previous_loan: latestPrevious === null ? null : daysBetween(latestPrevious, loan.loanDate),
       amt_income_total: loan.amtIncomeTotal,
+      code_gender: loan.codeGender ?? 'F',
+      age_band: ageBandOf(age),
     };
   });
 }

@@ -19,7 +19,10 @@
 -- - divisions by zero are avoided with CASE (DuckDB returns Infinity, Spark NULL).
 
 -- name: feature_loans
--- The loans with the columns the features need, amounts in micro-units (round half up).
+-- The loans with the columns the features need, amounts in micro-units (round half up), and the
+-- applicant's age at the loan date computed once (the age feature and the protected age band).
+-- Whole years use anniversary semantics: the anniversary day itself counts, and a 29 February
+-- anniversary falls on 1 March in non-leap years.
 CREATE OR REPLACE TEMPORARY VIEW feature_loans AS
 SELECT
   loan_id,
@@ -30,7 +33,16 @@ SELECT
   job_start_date,
   flag_own_car,
   amt_income_total,
-  CAST(floor(loan_amount * 1e6 + 0.5) AS BIGINT) AS amount_micro
+  code_gender,
+  CAST(floor(loan_amount * 1e6 + 0.5) AS BIGINT) AS amount_micro,
+  CAST(
+    year(loan_date) - year(birthday)
+    - CASE
+        WHEN month(loan_date) < month(birthday)
+          OR (month(loan_date) = month(birthday) AND dayofmonth(loan_date) < dayofmonth(birthday))
+        THEN 1 ELSE 0
+      END
+  AS INT) AS age
 FROM raw_valid
 
 -- name: feature_loan_days
@@ -70,14 +82,7 @@ SELECT
     WHEN h.nb_previous_loans = 0 THEN CAST(NULL AS DOUBLE)
     ELSE (CAST(h.amount_micro_previous AS DOUBLE) / 1e6) / CAST(h.nb_previous_loans AS DOUBLE)
   END AS avg_amount_loans_previous,
-  CAST(
-    year(l.loan_date) - year(l.birthday)
-    - CASE
-        WHEN month(l.loan_date) < month(l.birthday)
-          OR (month(l.loan_date) = month(l.birthday) AND dayofmonth(l.loan_date) < dayofmonth(l.birthday))
-        THEN 1 ELSE 0
-      END
-  AS INT) AS age,
+  l.age AS age,
   CASE
     WHEN l.job_start_date IS NULL OR l.job_start_date > l.loan_date THEN CAST(NULL AS INT)
     ELSE CAST(
@@ -91,7 +96,18 @@ SELECT
   END AS years_on_the_job,
   CASE l.flag_own_car WHEN 'Y' THEN 1 WHEN 'N' THEN 0 ELSE CAST(NULL AS INT) END AS flag_own_car,
   CAST(l.loan_date - h.previous_loan_date AS INT) AS days_since_previous_loan,
-  CAST(l.amt_income_total AS DOUBLE) AS amt_income_total
+  CAST(l.amt_income_total AS DOUBLE) AS amt_income_total,
+  -- Protected attributes (catalog role "protected"): they travel with the row so fairness is
+  -- measured on every model, and are never model inputs.
+  CAST(l.code_gender AS STRING) AS code_gender,
+  CASE
+    WHEN l.age < 25 THEN '<25'
+    WHEN l.age < 35 THEN '25-34'
+    WHEN l.age < 45 THEN '35-44'
+    WHEN l.age < 55 THEN '45-54'
+    WHEN l.age < 65 THEN '55-64'
+    ELSE '65+'
+  END AS age_band
 FROM feature_loans l
 JOIN feature_history h ON h.id = l.id AND h.loan_date = l.loan_date
 

@@ -77,6 +77,8 @@ describe('buildFeatures', () => {
       ['id', 'id'],
       ['loan_date', 'time'],
       ['status', 'label'],
+      ['code_gender', 'protected'],
+      ['age_band', 'protected'],
     ]);
     expect([m.idColumns, m.timeColumn, m.labelColumn, m.features]).toEqual([
       ['loan_id', 'id'],
@@ -132,7 +134,7 @@ describe('buildFeatures', () => {
     expect(header).toBe(FEATURE_TABLE_COLUMN_NAMES.join(','));
     // loan 6 (2020-02-28) is the earliest: first loan of customer 5008805, no average, no recency
     // born 1980-02-29: on 2020-02-28 (the day before the 40th birthday, a leap year) still 39
-    expect(firstLoan).toBe('6,5008805,2020-02-28,0,0,,39,3,0,,135000.0');
+    expect(firstLoan).toBe('6,5008805,2020-02-28,0,0,,39,3,0,,135000.0,M,35-44');
     expect(existsSync(join(out, 'online.parquet'))).toBe(true);
   });
 

@@ -97,7 +97,7 @@ function generate(seed: number, customers: number): Loan[] {
 async function loadRawValid(db: FeatureDuckDb, loans: Loan[], dir: string, name: string): Promise<void> {
   const file = join(dir, `${name}.csv`);
   const lines = [
-    'loan_id,id,loan_date,status,birthday,job_start_date,flag_own_car,amt_income_total,loan_amount',
+    'loan_id,id,loan_date,status,birthday,job_start_date,flag_own_car,amt_income_total,loan_amount,code_gender',
   ];
   for (const l of loans) {
     lines.push(
@@ -111,6 +111,7 @@ async function loadRawValid(db: FeatureDuckDb, loans: Loan[], dir: string, name:
         l.flag_own_car,
         l.amt_income_total,
         l.loan_amount,
+        l.id % 2 ? 'F' : 'M',
       ].join(','),
     );
   }
@@ -119,7 +120,8 @@ async function loadRawValid(db: FeatureDuckDb, loans: Loan[], dir: string, name:
   await db.connection.run(
     `CREATE TABLE raw_valid AS SELECT * FROM read_csv('${file}', header = true, nullstr = '', columns = {
        'loan_id': 'BIGINT', 'id': 'BIGINT', 'loan_date': 'DATE', 'status': 'INTEGER', 'birthday': 'DATE',
-       'job_start_date': 'DATE', 'flag_own_car': 'VARCHAR', 'amt_income_total': 'DOUBLE', 'loan_amount': 'DOUBLE'})`,
+       'job_start_date': 'DATE', 'flag_own_car': 'VARCHAR', 'amt_income_total': 'DOUBLE', 'loan_amount': 'DOUBLE',
+       'code_gender': 'VARCHAR'})`,
   );
   await createFeatureViews(db.connection);
 }

@@ -27,7 +27,7 @@ export async function loadRawValid(conn: DuckDBConnection, loans: readonly Refer
       .slice(i, i + 500)
       .map(
         (l, j) =>
-          `(${l.loanId}, ${l.id}, 'F', '${l.flagOwnCar}', 'Y', 0, ${l.amtIncomeTotal}, 'Working', 'Higher education', ` +
+          `(${l.loanId}, ${l.id}, '${l.codeGender ?? 'F'}', '${l.flagOwnCar}', 'Y', 0, ${l.amtIncomeTotal}, 'Working', 'Higher education', ` +
           `'Married', 'House / apartment', 0, 0, 1, 0, 0, 0, NULL, 2, ${l.status}, ${sqlDate(l.birthday)}, ` +
           `${sqlDate(l.jobStartDate)}, ${sqlDate(l.loanDate)}, ${l.loanAmount}, ${i + j + 2})`,
       );
@@ -56,7 +56,7 @@ export function writeRawCsv(path: string, loans: readonly ReferenceLoan[]): void
     return [
       l.loanId,
       l.id,
-      i % 2 ? 'F' : 'M',
+      l.codeGender ?? 'F',
       l.flagOwnCar,
       'Y',
       0,
@@ -98,6 +98,8 @@ export function asFeatureRows(rows: Record<string, unknown>[]): ReferenceFeature
     flag_own_car: Number(r.flag_own_car),
     days_since_previous_loan: num(r.days_since_previous_loan),
     amt_income_total: Number(r.amt_income_total),
+    code_gender: String(r.code_gender),
+    age_band: String(r.age_band),
   }));
 }
 
@@ -156,6 +158,7 @@ const customerArb = fc.record({
   birthday: birthdayArb,
   jobStartDate: jobStartArb,
   flagOwnCar: fc.constantFrom<'Y' | 'N'>('Y', 'N'),
+  codeGender: fc.constantFrom<'F' | 'M'>('F', 'M'),
   amtIncomeTotal: fc.integer({ min: 20_000, max: 1_500_000 }).map((x) => x / 2),
 });
 const loanArb = fc.record({
@@ -186,6 +189,7 @@ export const historyArb: fc.Arbitrary<ReferenceLoan[]> = fc
         jobStartDate: c.jobStartDate,
         flagOwnCar: c.flagOwnCar,
         amtIncomeTotal: c.amtIncomeTotal,
+        codeGender: c.codeGender,
       };
     }),
   );
@@ -246,6 +250,7 @@ export function edgeCaseHistory(): ReferenceLoan[] {
       ...base,
       loanId: 6,
       id: 5008805,
+      codeGender: 'M',
       loanDate: '2020-02-28',
       loanAmount: 120,
       birthday: '1980-02-29',
@@ -256,6 +261,7 @@ export function edgeCaseHistory(): ReferenceLoan[] {
       ...base,
       loanId: 7,
       id: 5008805,
+      codeGender: 'M',
       loanDate: '2021-02-28',
       loanAmount: 130,
       birthday: '1980-02-29',
@@ -266,6 +272,7 @@ export function edgeCaseHistory(): ReferenceLoan[] {
       ...base,
       loanId: 8,
       id: 5008805,
+      codeGender: 'M',
       loanDate: '2021-03-01',
       loanAmount: 140,
       birthday: '1980-02-29',
