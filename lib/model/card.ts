@@ -1,8 +1,10 @@
 import type { GbdtParams } from './gbdt/params.ts';
 import type { FeatureImportance } from './explain.ts';
+import type { FairnessReport } from './fairness.ts';
 import type { BinaryMetrics, SliceNote, ThresholdPolicy } from './metrics.ts';
 import type { StalenessRecord } from './staleness.ts';
 import type { TuningRecord } from './tuning-plan.ts';
+import type { CreditViews } from './credit-views.ts';
 
 /**
  * card.json: everything a person or a later step needs to know about one trained model, beside
@@ -43,6 +45,56 @@ export interface SplitSummary {
   test: SplitPart;
 }
 
+/** Where the model came from: every field is filled for a model the pipeline trains (tested). */
+export interface ModelLineage {
+  /** Git commit of the code that trained the model (env CODE_VERSION, baked at build, or git). */
+  codeVersion: string | null;
+  /** env: CODE_VERSION; baked: set at build (bundles, images); git: the checkout; caller: trainModel's codeVersion option. */
+  codeVersionSource: 'env' | 'baked' | 'git' | 'caller' | 'unknown';
+  /** Feature snapshot id, sha256 of its manifest.json and of the raw input it was built from. */
+  snapshotId: string | null;
+  manifestSha256: string | null;
+  inputSha256: string | null;
+  /** Everything that decided the model besides data and code (sha256 of `settings`, canonical JSON). */
+  settings: {
+    target: string;
+    timeColumn: string | null;
+    protectedColumns: string[];
+    seed: number;
+    params: Omit<GbdtParams, 'numThreads'>;
+    fractions: { train: number; valid: number; test: number };
+    thresholdPolicy: ThresholdPolicy;
+    refit: RefitPolicy;
+  };
+  settingsSha256: string;
+  /** Node and the native engines (package.json versions). */
+  libraries: Record<string, string | null>;
+  /** The training run: the Step Functions execution name in the pipeline; null for a manual train. */
+  runId: string | null;
+}
+
+/** When the final model is refit on train + validation (docs/adr/0142-small-data-refit.md). */
+export type RefitPolicy = 'auto' | 'always' | 'never';
+
+export interface RefitSummary {
+  policy: RefitPolicy;
+  /** Tables with at most this many rows are refit under "auto". */
+  smallDataMaxRows: number;
+  applied: boolean;
+  /** What was done, in words. */
+  method: string;
+  /** Trees of the refit model (= the early-stopped count) and the rows it saw. */
+  trees: number;
+  rows: number;
+}
+
+/** Validation AUC lost when one feature's values are shuffled among the rows. */
+export interface PermutationImportance {
+  feature: string;
+  aucDrop: number;
+  loglossRise: number;
+}
+
 export interface ModelCard {
   schemaVersion: number;
   name: string;
@@ -77,6 +129,8 @@ export interface ModelCard {
     positiveWeight: number;
     /** Validation logloss after each tree. */
     validLogloss: number[];
+    /** Whether the final model was refit on train + validation (small tables). */
+    refit?: RefitSummary;
   };
   split: SplitSummary;
   /** label = 1 when probability >= threshold (float32 number, also inside model.onnx). */
@@ -98,6 +152,20 @@ export interface ModelCard {
   importance: (FeatureImportance & { meanAbsShap: number })[];
   /** The global SHAP summary's frame: rows explained (the test split) and the bias E[f] (log-odds). */
   shap: { rows: number; bias: number; algorithm: 'path-dependent TreeSHAP' };
+  /** Permutation importance on (a sample of) the validation split: does each feature help? */
+  featureValue?: {
+    method: string;
+    rows: number;
+    baselineAuc: number;
+    features: PermutationImportance[];
+    /** Features whose shuffling costs less than 0.0005 validation AUC. */
+    notHelping: string[];
+  };
+  /** Fairness per protected attribute on the test split (approve = prediction 0). */
+  fairness?: FairnessReport;
+  /** Credit-risk views of the test scores: Gini, KS, deciles (gains, lift), cutoffs. */
+  credit?: CreditViews;
+  lineage?: ModelLineage;
   reference: FeatureReference[];
   onnx: { irVersion: number; opset: number; mlOpset: number; input: string; outputs: string[] };
   /** The search that chose `params` (train --tune, or the training machine's tuning states); absent without one. */

@@ -1,4 +1,5 @@
 import { InputError } from '#lib/errors.ts';
+import type { FairnessReport } from './fairness.ts';
 import type { BinaryMetrics } from './metrics.ts';
 
 /**
@@ -11,6 +12,12 @@ import type { BinaryMetrics } from './metrics.ts';
  *   serving, whatever the champion does);
  * - challenger versus champion, both scored on the SAME test rows (otherwise the comparison says
  *   more about the split than the model); a champion measured on other rows fails the gate.
+ *
+ * And two from the candidate's card (docs/adr/0141-baseline-and-fairness-gate-rules.md): the GBDT
+ * must beat the logistic baseline measured on the same test rows by `baselineAucMargin`, and each
+ * protected attribute's adverse impact ratio is held to `minAdverseImpactRatio` (the four-fifths
+ * rule): a flag by default (a check that shows in `flags`, not a failure), a failure with
+ * `fairnessMode: "fail"`.
  */
 export interface GateConfig {
   /** Lowest acceptable test ROC AUC. */
@@ -28,6 +35,12 @@ export interface GateConfig {
   maxAucDrop: number;
   /** Challenger ECE may be at most this much above the champion's. */
   maxEceRise: number;
+  /** The challenger's test AUC must exceed the logistic baseline's by more than this (may be < 0). */
+  baselineAucMargin: number;
+  /** Lowest acceptable adverse impact ratio of each protected attribute (four-fifths rule). */
+  minAdverseImpactRatio: number;
+  /** "flag": an adverse impact ratio below the floor is reported; "fail": it fails the gate. */
+  fairnessMode: 'flag' | 'fail';
 }
 
 export const DEFAULT_GATE_CONFIG: Readonly<GateConfig> = Object.freeze({
@@ -39,6 +52,9 @@ export const DEFAULT_GATE_CONFIG: Readonly<GateConfig> = Object.freeze({
   requireBrierBeatsBaseRate: true,
   maxAucDrop: 0.005,
   maxEceRise: 0.02,
+  baselineAucMargin: 0,
+  minAdverseImpactRatio: 0.8,
+  fairnessMode: 'flag',
 });
 
 export interface GateCheck {
@@ -47,12 +63,24 @@ export interface GateCheck {
   actual: number | null;
   limit: number | null;
   message: string;
+  /** "flag": a check that does not pass is reported in `flags` but does not fail the gate. */
+  severity?: 'flag';
+}
+
+/** What the gate reads from the candidate's card besides its test metrics. */
+export interface GateFacts {
+  /** The logistic baseline's test AUC on the same rows (card baseline.metrics.test.auc). */
+  baselineAuc?: number | null;
+  /** The card's fairness section. */
+  fairness?: Partial<FairnessReport> | null;
 }
 
 export interface GateDecision {
   pass: boolean;
   /** One line per failed rule, `<rule>: <explanation>`; empty when the gate passes. */
   reasons: string[];
+  /** One line per flagged rule (did not pass, does not fail the gate), same form as reasons. */
+  flags?: string[];
   /** Every rule evaluated, passed or not, for the report and the audit trail. */
   checks: GateCheck[];
 }
@@ -63,6 +91,7 @@ export function evaluateGate(
   challenger: BinaryMetrics,
   champion: BinaryMetrics | undefined | null,
   config: Partial<GateConfig> = {},
+  facts: GateFacts = {},
 ): GateDecision {
   const c: GateConfig = { ...DEFAULT_GATE_CONFIG, ...config };
   const checks: GateCheck[] = [];
@@ -117,6 +146,31 @@ export function evaluateGate(
     );
   }
 
+  if (typeof facts.baselineAuc === 'number') {
+    const lead = challenger.auc - facts.baselineAuc;
+    check(
+      'auc_not_above_baseline',
+      lead > c.baselineAucMargin,
+      finite(challenger.auc),
+      finite(facts.baselineAuc + c.baselineAucMargin),
+      `auc ${f4(challenger.auc)} vs logistic baseline ${f4(facts.baselineAuc)} on the same test rows (lead ${f4(lead)}, must exceed ${f4(c.baselineAucMargin)}): the simpler model does as well`,
+    );
+  }
+  for (const [attribute, f] of Object.entries(facts.fairness ?? {})) {
+    const air = f?.adverseImpactRatio;
+    if (typeof air !== 'number') continue;
+    const lo = f?.lowestApproval;
+    const hi = f?.highestApproval;
+    checks.push({
+      rule: 'adverse_impact_ratio_below_floor',
+      pass: air >= c.minAdverseImpactRatio,
+      actual: air,
+      limit: c.minAdverseImpactRatio,
+      message: `${attribute}: adverse impact ratio ${f4(air)} (approval ${lo ? `${f4(lo.rate)} for ${lo.group}` : 'n/a'} vs ${hi ? `${f4(hi.rate)} for ${hi.group}` : 'n/a'}), floor ${f4(c.minAdverseImpactRatio)}`,
+      ...(c.fairnessMode === 'flag' ? { severity: 'flag' as const } : {}),
+    });
+  }
+
   if (champion) {
     const sameRows = champion.n === challenger.n && champion.positives === challenger.positives;
     check(
@@ -146,8 +200,14 @@ export function evaluateGate(
     }
   }
 
-  const failed = checks.filter((x) => !x.pass);
-  return { pass: failed.length === 0, reasons: failed.map((x) => `${x.rule}: ${x.message}`), checks };
+  const failed = checks.filter((x) => !x.pass && x.severity !== 'flag');
+  const flagged = checks.filter((x) => !x.pass && x.severity === 'flag');
+  return {
+    pass: failed.length === 0,
+    reasons: failed.map((x) => `${x.rule}: ${x.message}`),
+    flags: flagged.map((x) => `${x.rule}: ${x.message}`),
+    checks,
+  };
 }
 
 function finite(x: number): number | null {
@@ -163,6 +223,9 @@ const ENV_KEYS: Record<keyof GateConfig, string> = {
   requireBrierBeatsBaseRate: 'GATE_REQUIRE_BRIER_BEATS_BASE_RATE',
   maxAucDrop: 'GATE_MAX_AUC_DROP',
   maxEceRise: 'GATE_MAX_ECE_RISE',
+  baselineAucMargin: 'GATE_BASELINE_AUC_MARGIN',
+  minAdverseImpactRatio: 'GATE_MIN_ADVERSE_IMPACT_RATIO',
+  fairnessMode: 'GATE_FAIRNESS_MODE',
 };
 
 /**
@@ -189,7 +252,21 @@ export function gateConfig(
         );
       continue;
     }
+    if (key === 'fairnessMode') {
+      if (raw !== 'flag' && raw !== 'fail')
+        throw new InputError(
+          'BAD_GATE_CONFIG',
+          `${source} must be "flag" or "fail", got ${JSON.stringify(raw)}`,
+        );
+      out[key] = raw;
+      continue;
+    }
     const value = typeof raw === 'number' ? raw : typeof raw === 'string' ? Number(raw) : Number.NaN;
+    if (key === 'baselineAucMargin' && Number.isFinite(value)) {
+      // A negative margin lets the GBDT trail the baseline by that much (-1 switches the rule off).
+      out[key] = value;
+      continue;
+    }
     if (!Number.isFinite(value) || value < 0) {
       throw new InputError('BAD_GATE_CONFIG', `${source} must be a number >= 0, got ${JSON.stringify(raw)}`);
     }

@@ -24,6 +24,8 @@ export interface ChartOptions {
   legend?: 'top-left' | 'top-right' | 'bottom-right';
   /** Vertical reference lines, e.g. the decision threshold. */
   verticals?: { x: number; label: string; color: string }[];
+  /** Both axes log10 (domains must be > 0; ticks at powers of ten and their 2x, 5x). */
+  log?: boolean;
 }
 
 const M = { left: 56, right: 16, top: 28, bottom: 48 };
@@ -58,6 +60,19 @@ function ticks([lo, hi]: [number, number], count = 5): number[] {
   return Array.from({ length: count + 1 }, (_, i) => lo + i * step);
 }
 
+/** Log-axis ticks: 1, 2 and 5 times each power of ten inside [lo, hi] (only powers when the range is wide). */
+function logTicks(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  const wide = Math.log10(hi / lo) > 3;
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+    for (const m of wide ? [1] : [1, 2, 5]) {
+      const v = m * 10 ** e;
+      if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push(v);
+    }
+  }
+  return out;
+}
+
 function tickLabel(v: number): string {
   return Math.abs(v) >= 100 ? v.toFixed(0) : Number(v.toPrecision(3)).toString();
 }
@@ -65,12 +80,14 @@ function tickLabel(v: number): string {
 export function lineChart(series: Series[], o: ChartOptions): string {
   const width = o.width ?? 520;
   const height = o.height ?? 400;
-  const [x0, x1] = o.xDomain ?? [0, 1];
-  const [y0, y1] = o.yDomain ?? [0, 1];
+  const t = o.log ? (v: number) => Math.log10(Math.max(v, Number.MIN_VALUE)) : (v: number) => v;
+  const [x0, x1] = (o.xDomain ?? [0, 1]).map(t);
+  const [y0, y1] = (o.yDomain ?? [0, 1]).map(t);
   const pw = width - M.left - M.right;
   const ph = height - M.top - M.bottom;
-  const sx = (x: number) => M.left + ((x - x0) / (x1 - x0 || 1)) * pw;
-  const sy = (y: number) => M.top + ph - ((y - y0) / (y1 - y0 || 1)) * ph;
+  const sx = (x: number) => M.left + ((t(x) - x0) / (x1 - x0 || 1)) * pw;
+  const sy = (y: number) => M.top + ph - ((t(y) - y0) / (y1 - y0 || 1)) * ph;
+  const axisTicks = (lo: number, hi: number) => (o.log ? logTicks(10 ** lo, 10 ** hi) : ticks([lo, hi]));
   const parts: string[] = [];
   parts.push(
     `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" class="chart">`,
@@ -79,16 +96,16 @@ export function lineChart(series: Series[], o: ChartOptions): string {
   parts.push(
     `<text x="${width / 2}" y="18" text-anchor="middle" class="chart-title">${escapeHtml(o.title)}</text>`,
   );
-  for (const t of ticks([x0, x1])) {
-    parts.push(`<line x1="${r2(sx(t))}" y1="${M.top}" x2="${r2(sx(t))}" y2="${M.top + ph}" class="grid"/>`);
+  for (const v of axisTicks(x0, x1)) {
+    parts.push(`<line x1="${r2(sx(v))}" y1="${M.top}" x2="${r2(sx(v))}" y2="${M.top + ph}" class="grid"/>`);
     parts.push(
-      `<text x="${r2(sx(t))}" y="${M.top + ph + 16}" text-anchor="middle" class="tick">${tickLabel(t)}</text>`,
+      `<text x="${r2(sx(v))}" y="${M.top + ph + 16}" text-anchor="middle" class="tick">${tickLabel(v)}</text>`,
     );
   }
-  for (const t of ticks([y0, y1])) {
-    parts.push(`<line x1="${M.left}" y1="${r2(sy(t))}" x2="${M.left + pw}" y2="${r2(sy(t))}" class="grid"/>`);
+  for (const v of axisTicks(y0, y1)) {
+    parts.push(`<line x1="${M.left}" y1="${r2(sy(v))}" x2="${M.left + pw}" y2="${r2(sy(v))}" class="grid"/>`);
     parts.push(
-      `<text x="${M.left - 6}" y="${r2(sy(t) + 4)}" text-anchor="end" class="tick">${tickLabel(t)}</text>`,
+      `<text x="${M.left - 6}" y="${r2(sy(v) + 4)}" text-anchor="end" class="tick">${tickLabel(v)}</text>`,
     );
   }
   parts.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" class="frame"/>`);

@@ -1,3 +1,6 @@
+import type { ModelLineage, PermutationImportance, RefitSummary } from './card.ts';
+import { creditViews, ksCurves, type CreditViews } from './credit-views.ts';
+import type { FairnessReport } from './fairness.ts';
 import type { GateDecision } from './gate.ts';
 import {
   binaryMetrics,
@@ -59,6 +62,29 @@ export interface ReportInput {
   tuning?: TuningRecord;
   /** AUC and calibration per later month (card.staleness). */
   staleness?: StalenessRecord;
+  /** The card's fairness section (per protected attribute and group). */
+  fairness?: FairnessReport;
+  /** Precomputed credit views (with losses when amounts were given); else computed from `test`. */
+  credit?: CreditViews;
+  featureValue?: {
+    method: string;
+    baselineAuc: number;
+    features: PermutationImportance[];
+    notHelping: string[];
+  };
+  lineage?: ModelLineage;
+  refit?: RefitSummary;
+  /**
+   * The current champion scored on the same test rows. Known only at the evaluate step, which
+   * renders championSection() into the report; at train time the section says it is pending.
+   */
+  champion?: ChampionColumn;
+}
+
+export interface ChampionColumn {
+  version: string;
+  p: ArrayLike<number>;
+  threshold: number;
 }
 
 const MODEL_COLOR = '#1f5fa8';
@@ -105,7 +131,11 @@ export function renderReport(input: ReportInput): string {
     input.slices && Object.keys(input.slices).length > 0 ? sliceSection(input) : '',
     input.staleness ? stalenessSection(input.staleness) : '',
     input.tuning ? tuningSection(input.tuning) : '',
-    detailsSection(card),
+    creditSection(input.test, card.threshold, input.credit),
+    input.fairness && Object.keys(input.fairness).length > 0 ? fairnessSection(input.fairness) : '',
+    input.featureValue ? featureValueSection(input.featureValue) : '',
+    championSection({ test: input.test, threshold: card.threshold, champion: input.champion }),
+    detailsSection(card, input.refit, input.lineage),
   ];
   return `<!doctype html>
 <html lang="en">
@@ -297,6 +327,7 @@ function chartsSection(input: ReportInput, m: BinaryMetrics): string {
 ${lineChart(rocSeries, { title: 'ROC curve', xLabel: 'false positive rate', yLabel: 'true positive rate', legend: 'bottom-right' })}
 ${lineChart(prSeries, { title: 'Precision-recall curve', xLabel: 'recall', yLabel: 'precision', legend: 'top-right' })}
 ${calibration}
+${logCalibration(y, p)}
 ${scoreDistribution(y, p, input.card.threshold)}
 </div>
 </section>`;
@@ -481,8 +512,21 @@ Chosen: configuration <strong data-chosen="${t.chosen.id}">${t.chosen.id}</stron
 </section>`;
 }
 
-function detailsSection(card: ReportModelInfo): string {
+function detailsSection(card: ReportModelInfo, refit?: RefitSummary, lineage?: ModelLineage): string {
   const facts: [string, string][] = [];
+  if (refit) facts.push(['Final fit', refit.method]);
+  if (lineage) {
+    facts.push(['Training run', lineage.runId ?? 'n/a (trained by hand)']);
+    facts.push(['Raw input sha256', lineage.inputSha256 ?? 'n/a']);
+    facts.push(['Settings sha256', lineage.settingsSha256]);
+    facts.push([
+      'Libraries',
+      Object.entries(lineage.libraries)
+        .map(([k, v]) => `${k} ${v ?? 'n/a'}`)
+        .join(', '),
+    ]);
+    if (lineage.codeVersion) facts.push(['Code version source', lineage.codeVersionSource]);
+  }
   if (card.trees !== undefined) facts.push(['Trees', String(card.trees)]);
   if (card.seed !== undefined) facts.push(['Seed', String(card.seed)]);
   if (card.codeVersion) facts.push(['Code version', card.codeVersion]);
@@ -506,6 +550,229 @@ function detailsSection(card: ReportModelInfo): string {
 ${params}
 ${features}
 </section>`;
+}
+
+/** Calibration on log axes: a 3% base rate puts most bins near zero, where a linear axis hides them. */
+function logCalibration(y: ArrayLike<number>, p: ArrayLike<number>): string {
+  const bins = reliabilityByQuantile(y, p, 20).filter((r) => r.meanPredicted > 0 && r.fractionPositive > 0);
+  if (bins.length < 2) return '';
+  const lo = Math.min(...bins.map((r) => Math.min(r.meanPredicted, r.fractionPositive)));
+  const hi = Math.max(...bins.map((r) => Math.max(r.meanPredicted, r.fractionPositive)));
+  const domain: [number, number] = [10 ** Math.floor(Math.log10(lo)), 10 ** Math.ceil(Math.log10(hi))];
+  return lineChart(
+    [
+      {
+        name: 'model: 20 equal-count bins (empty bins left out)',
+        color: MODEL_COLOR,
+        points: bins.map((r) => [r.meanPredicted, r.fractionPositive]),
+        markers: bins.map(() => 4),
+      },
+      {
+        name: 'perfect calibration',
+        color: REFERENCE_COLOR,
+        dash: true,
+        points: [domain, domain] as [number, number][],
+      },
+    ],
+    {
+      title: 'Calibration, log scale',
+      xLabel: 'mean predicted probability (log)',
+      yLabel: 'observed fraction positive (log)',
+      xDomain: domain,
+      yDomain: domain,
+      log: true,
+    },
+  );
+}
+
+const pct = (x: number | null | undefined, digits = 1) =>
+  x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : `${(100 * x).toFixed(digits)}%`;
+
+/** Gini, the KS chart, the decile gains/lift table and the cutoff table (approve = score below the cutoff). */
+function creditSection(
+  test: { y: ArrayLike<number>; p: ArrayLike<number> },
+  threshold: number,
+  given?: CreditViews,
+): string {
+  const v = given ?? creditViews(test.y, test.p, threshold);
+  const curves = ksCurves(test.y, test.p);
+  const chart = lineChart(
+    [
+      {
+        name: 'bad loans (cumulative share)',
+        color: POSITIVE_COLOR,
+        points: curves.population.map((x, i) => [x, curves.bads[i]]),
+      },
+      {
+        name: 'good loans (cumulative share)',
+        color: NEGATIVE_COLOR,
+        points: curves.population.map((x, i) => [x, curves.goods[i]]),
+      },
+    ],
+    {
+      title: `KS ${fmt(v.ks)} at ${pct(v.ksPopulationShare)} of the rows (score ${fmt(v.ksScore)})`,
+      xLabel: 'share of rows, riskiest first',
+      yLabel: 'cumulative share of the class',
+      legend: 'bottom-right',
+      verticals: [{ x: v.ksPopulationShare, label: 'KS', color: '#333333' }],
+    },
+  );
+  const deciles = v.deciles
+    .map(
+      (d) =>
+        `<tr data-decile="${d.decile}"><td class="num">${d.decile}</td><td class="num">${int(d.rows)}</td><td class="num">${int(d.bads)}</td><td class="num">${pct(d.badRate, 2)}</td><td class="num">${fmt(d.minScore)}-${fmt(d.maxScore)}</td><td class="num">${pct(d.cumulativeBadShare)}</td><td class="num">${fmt(d.lift, 2)}</td><td class="num">${fmt(d.cumulativeLift, 2)}</td></tr>`,
+    )
+    .join('');
+  const losses = v.cutoffs.some((c) => c.expectedLoss !== undefined);
+  const cutoffs = v.cutoffs
+    .map(
+      (c) =>
+        `<tr${c.label === 'model threshold' ? ' class="ok"' : ''}><td>${escapeHtml(c.label)}</td><td class="num">${fmt(c.threshold)}</td><td class="num">${pct(c.approvalRate)}</td><td class="num">${pct(c.badRateApproved, 2)}</td><td class="num">${pct(c.badsDeclined)}</td>` +
+        (losses
+          ? `<td class="num">${int(c.expectedLoss ?? 0)}</td><td class="num">${int(c.badAmountApproved ?? 0)}</td>`
+          : '') +
+        '</tr>',
+    )
+    .join('');
+  return `<section id="credit">
+<h2>Credit views</h2>
+<p data-gini="${fmt(v.gini)}">Gini ${fmt(v.gini)} (2 x AUC - 1), KS ${fmt(v.ks)}. Bad = the positive class; approve = score below the cutoff.</p>
+<div class="grid">${chart}</div>
+<h3>Deciles (riskiest tenth first): gains and lift</h3>
+<table class="deciles"><thead><tr><th>decile</th><th>rows</th><th>bad</th><th>bad rate</th><th>scores</th><th>cumulative bad captured</th><th>lift</th><th>cumulative lift</th></tr></thead><tbody>${deciles}</tbody></table>
+<h3>Cutoffs</h3>
+<table class="cutoffs"><thead><tr><th>cutoff</th><th>threshold</th><th>approval rate</th><th>bad rate among approved</th><th>bad loans declined</th>${losses ? `<th>expected loss (${escapeHtml(v.amountColumn ?? 'amount')} x score)</th><th>bad amount approved</th>` : ''}</tr></thead><tbody>${cutoffs}</tbody></table>
+${losses ? '' : '<p class="muted">No loan-amount column was given (train --amount-column), so the table has no expected loss.</p>'}
+</section>`;
+}
+
+function fairnessSection(fairness: FairnessReport): string {
+  const blocks = Object.entries(fairness).map(([attribute, f]) => {
+    const rows = f.groups
+      .map(
+        (g) =>
+          `<tr data-attribute="${escapeHtml(attribute)}" data-group="${escapeHtml(g.group)}"${g.inRatio ? '' : ' class="muted"'}><td>${escapeHtml(g.group)}</td><td class="num">${int(g.rows)}</td><td class="num">${int(g.positives)}</td><td class="num">${g.auc === null ? 'n/a' : fmt(g.auc)}</td><td class="num" data-approval="${g.approvalRate}">${pct(g.approvalRate)}</td><td class="num">${pct(g.badRateApproved, 2)}</td><td class="num">${pct(g.truePositiveRate)}</td><td class="num">${pct(g.goodApprovalRate)}</td></tr>`,
+      )
+      .join('');
+    const air = f.adverseImpactRatio;
+    const flagged = air !== null && air < 0.8;
+    return `<h3>${escapeHtml(attribute)}</h3>
+<p class="verdict ${flagged ? 'fail' : 'ok'}" data-air="${air ?? ''}">Adverse impact ratio ${air === null ? 'n/a' : fmt(air, 3)}${f.lowestApproval && f.highestApproval ? ` (lowest approval ${pct(f.lowestApproval.rate)} for ${escapeHtml(f.lowestApproval.group)}, highest ${pct(f.highestApproval.rate)} for ${escapeHtml(f.highestApproval.group)})` : ''}${flagged ? ': below the four-fifths rule' : ''}; equal-opportunity difference ${f.equalOpportunityDifference === null ? 'n/a' : fmt(f.equalOpportunityDifference, 3)}.</p>
+<table class="fairness"><thead><tr><th>group</th><th>rows</th><th>bad</th><th>ROC AUC</th><th>approval rate</th><th>bad rate among approved</th><th>true-positive rate (bad declined)</th><th>good approved</th></tr></thead><tbody>${rows}</tbody></table>`;
+  });
+  const min = Object.values(fairness)[0]?.minGroupRows ?? 0;
+  return `<section id="fairness">
+<h2>Fairness</h2>
+<p class="muted">Protected attributes are never model inputs; they travel with the test rows. Approve = the model predicts 0. Groups under ${min} rows are greyed and left out of the ratios.</p>
+${blocks.join('\n')}
+</section>`;
+}
+
+function featureValueSection(v: NonNullable<ReportInput['featureValue']>): string {
+  const rows = v.features
+    .map(
+      (f) =>
+        `<tr${v.notHelping.includes(f.feature) ? ' class="fail"' : ''}><td><code>${escapeHtml(f.feature)}</code></td><td class="num">${fmt(f.aucDrop)}</td><td class="num">${fmt(f.loglossRise, 5)}</td></tr>`,
+    )
+    .join('');
+  return `<section id="feature-value">
+<h2>Feature value (permutation importance)</h2>
+<p class="muted">${escapeHtml(v.method)}; validation AUC ${fmt(v.baselineAuc)} before shuffling. ${v.notHelping.length > 0 ? `Not helping (AUC drop under 0.0005): ${escapeHtml(v.notHelping.join(', '))}.` : 'Every feature helps.'}</p>
+<table><thead><tr><th>feature</th><th>validation AUC lost</th><th>logloss gained</th></tr></thead><tbody>${rows}</tbody></table>
+</section>`;
+}
+
+/** Marks the champion section in a train-time report, so the evaluate step can replace it. */
+export const CHAMPION_SECTION_START = '<!-- champion-section -->';
+export const CHAMPION_SECTION_END = '<!-- /champion-section -->';
+
+/**
+ * The candidate against the current champion on the same test rows: headline and credit metrics
+ * side by side. Rendered pending at train time; the evaluate step (which scores the champion)
+ * renders it again with the champion and the gate, and puts it in place with withChampionSection.
+ */
+export function championSection(input: {
+  test: { y: ArrayLike<number>; p: ArrayLike<number> };
+  threshold: number;
+  champion?: ChampionColumn | null;
+  championVersion?: string | null;
+  gate?: GateDecision;
+}): string {
+  let body: string;
+  if (!input.champion) {
+    body = input.gate
+      ? `<p class="muted">${input.championVersion ? `The champion ${escapeHtml(input.championVersion.slice(0, 12))} could not be scored on these rows.` : 'No champion: this is the first model.'}</p>`
+      : '<p class="muted">Pending: the pipeline\'s evaluate step scores the current champion on these test rows and fills this section in.</p>';
+  } else {
+    const { y, p } = input.test;
+    const c = input.champion;
+    const mine = binaryMetrics(y, p, input.threshold);
+    const theirs = binaryMetrics(y, c.p, c.threshold);
+    const mv = creditViews(y, p, input.threshold);
+    const tv = creditViews(y, c.p, c.threshold);
+    const approval = (v: CreditViews) => v.cutoffs.find((x) => x.label === 'model threshold');
+    const rows: [string, number, number, 'higher' | 'lower', number][] = [
+      ['ROC AUC', mine.auc, theirs.auc, 'higher', 4],
+      ['Gini', mv.gini, tv.gini, 'higher', 4],
+      ['KS', mine.ks, theirs.ks, 'higher', 4],
+      ['Brier score', mine.brier, theirs.brier, 'lower', 5],
+      ['Log loss', mine.logloss, theirs.logloss, 'lower', 5],
+      ['ECE', mine.ece, theirs.ece, 'lower', 4],
+      [
+        'Approval rate at its threshold',
+        approval(mv)?.approvalRate ?? NaN,
+        approval(tv)?.approvalRate ?? NaN,
+        'higher',
+        4,
+      ],
+      [
+        'Bad rate among approved',
+        approval(mv)?.badRateApproved ?? NaN,
+        approval(tv)?.badRateApproved ?? NaN,
+        'lower',
+        4,
+      ],
+      [
+        'Top-decile bad capture',
+        mv.deciles[0]?.cumulativeBadShare ?? NaN,
+        tv.deciles[0]?.cumulativeBadShare ?? NaN,
+        'higher',
+        4,
+      ],
+    ];
+    const table = rows
+      .map(([label, a, b, better, digits]) => {
+        const d = a - b;
+        const good = better === 'higher' ? d > 0 : d < 0;
+        return `<tr><td>${escapeHtml(label)}</td><td class="num" data-model="candidate">${fmt(a, digits)}</td><td class="num" data-model="champion">${fmt(b, digits)}</td><td class="num ${d === 0 || !Number.isFinite(d) ? '' : good ? 'ok' : 'fail'}">${d > 0 ? '+' : ''}${fmt(d, digits)}</td></tr>`;
+      })
+      .join('');
+    const deciles = mv.deciles
+      .map(
+        (d, i) =>
+          `<tr><td class="num">${d.decile}</td><td class="num">${pct(d.badRate, 2)}</td><td class="num">${pct(tv.deciles[i]?.badRate, 2)}</td><td class="num">${pct(d.cumulativeBadShare)}</td><td class="num">${pct(tv.deciles[i]?.cumulativeBadShare)}</td></tr>`,
+      )
+      .join('');
+    body = `<p>Champion <code>${escapeHtml(c.version.slice(0, 12))}</code> scored on the same ${int(mine.n)} test rows.</p>
+<table class="champion"><thead><tr><th>metric</th><th>candidate</th><th>champion</th><th>candidate − champion</th></tr></thead><tbody>${table}</tbody></table>
+<h3>Deciles side by side</h3>
+<table><thead><tr><th>decile</th><th>bad rate, candidate</th><th>bad rate, champion</th><th>bad captured, candidate</th><th>bad captured, champion</th></tr></thead><tbody>${deciles}</tbody></table>`;
+  }
+  return `${CHAMPION_SECTION_START}<section id="champion">
+<h2>Against the champion (same test rows)</h2>
+${input.gate ? gateSection(input.gate) : ''}
+${body}
+</section>${CHAMPION_SECTION_END}`;
+}
+
+/** The report with its champion section replaced (or added before </main> in an older report). */
+export function withChampionSection(html: string, section: string): string {
+  const start = html.indexOf(CHAMPION_SECTION_START);
+  const end = html.indexOf(CHAMPION_SECTION_END);
+  if (start >= 0 && end > start)
+    return html.slice(0, start) + section + html.slice(end + CHAMPION_SECTION_END.length);
+  const close = html.lastIndexOf('</main>');
+  return close >= 0 ? html.slice(0, close) + section + '\n' + html.slice(close) : html + section;
 }
 
 /** Rounds up to a tidy axis limit: 0.037 -> 0.04, 0.42 -> 0.5, 0.93 -> 1. */

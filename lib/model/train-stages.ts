@@ -5,9 +5,14 @@ import {
   CARD_SCHEMA_VERSION,
   featureReference,
   type ModelCard,
+  type ModelLineage,
+  type PermutationImportance,
+  type RefitSummary,
   type SplitPart,
 } from './card.ts';
+import { creditViews, type CreditViews } from './credit-views.ts';
 import type { FeatureImportance } from './explain.ts';
+import { fairnessByAttribute, type FairnessReport } from './fairness.ts';
 import {
   predictProbability,
   toRowMajorFloat32,
@@ -17,6 +22,7 @@ import {
   type GbdtTrainingResult,
 } from './gbdt/booster.ts';
 import type { GbdtParams } from './gbdt/params.ts';
+import { Prng } from './gbdt/prng.ts';
 import { fitLogistic, predictLogistic, type LogisticModel } from './logistic.ts';
 import {
   binaryMetrics,
@@ -99,11 +105,13 @@ export interface FeatureSelection {
   idColumns: string[];
   featureNames: string[];
   featureColumns: Float64Array[];
+  /** Protected attributes present in the table: measured for fairness, never features. */
+  protectedColumns: string[];
 }
 
 /**
- * Feature selection: every column but the target, the time column and the id/ignored columns;
- * each must be numeric (an InputError says how to fix one that is not).
+ * Feature selection: every column but the target, the time column, the id/ignored columns and the
+ * protected attributes; each must be numeric (an InputError says how to fix one that is not).
  */
 export function selectFeatures(
   table: Table,
@@ -113,6 +121,8 @@ export function selectFeatures(
     ignore: readonly string[];
     manifestIds: readonly string[];
     inputPath: string;
+    /** Protected attributes (the manifest's "protected" role, or --protected): never features. */
+    protectedColumns?: readonly string[];
   },
 ): FeatureSelection {
   const { inputPath, timeColumn, target } = options;
@@ -130,7 +140,13 @@ export function selectFeatures(
   const idColumns = [
     ...new Set([...options.manifestIds.filter((c) => table.columns.has(c)), ...options.ignore]),
   ];
-  const notFeatures = new Set<string>([target, ...idColumns, ...(timeColumn ? [timeColumn] : [])]);
+  const protectedColumns = (options.protectedColumns ?? []).filter((c) => table.columns.has(c));
+  const notFeatures = new Set<string>([
+    target,
+    ...idColumns,
+    ...(timeColumn ? [timeColumn] : []),
+    ...protectedColumns,
+  ]);
   const featureNames = columnNames.filter((c) => !notFeatures.has(c));
   if (featureNames.length === 0)
     throw new InputError(
@@ -153,7 +169,7 @@ export function selectFeatures(
     }
     featureColumns.push(col.values);
   }
-  return { idColumns, featureNames, featureColumns };
+  return { idColumns, featureNames, featureColumns, protectedColumns };
 }
 
 export interface SplitStage {
@@ -308,16 +324,23 @@ export interface BaselineStage {
   metrics: { test: BinaryMetrics; valid: BinaryMetrics };
 }
 
-/** The logistic baseline on the same split, with its own threshold chosen the same way. */
+/**
+ * The logistic baseline on the same split, with its own threshold chosen the same way. With
+ * `refitOn` (train + validation, when the GBDT is refit on small data) the baseline is refit on
+ * those rows too, keeping the threshold and validation metrics of the train-only fit: the two
+ * models then see the same rows and the gate compares like with like.
+ */
 export function fitBaseline(
   train: TrainingPart,
   valid: TrainingPart,
   test: TrainingPart,
   policy: ThresholdPolicy,
   seed: number,
+  refitOn?: TrainingPart,
 ): BaselineStage {
-  const baseline = fitLogistic(train.columns, train.label, { seed });
-  const baselineValid = predictLogistic(baseline, valid.columns, valid.numRows);
+  const fitted = fitLogistic(train.columns, train.label, { seed });
+  const baselineValid = predictLogistic(fitted, valid.columns, valid.numRows);
+  const baseline = refitOn ? fitLogistic(refitOn.columns, refitOn.label, { seed }) : fitted;
   const pTest = predictLogistic(baseline, test.columns, test.numRows);
   const threshold = chooseThreshold(valid.label, baselineValid, policy);
   return {
@@ -453,6 +476,166 @@ export async function explainTest(
   return summary;
 }
 
+/**
+ * Tables with at most this many rows are "small": the final model is refit on train + validation
+ * with the early-stopped tree count (docs/adr/0142-small-data-refit.md). Below it the validation
+ * split is at most 7,500 rows, a sixth of what the model could learn from; above it the refit
+ * doubles training time for a gain too small to measure.
+ */
+export const SMALL_DATA_MAX_ROWS = 50_000;
+
+/** Train and validation parts as one (the refit's training rows). */
+export function concatParts(a: TrainingPart, b: TrainingPart): TrainingPart {
+  const columns = a.columns.map((col, j) => {
+    const out = new Float64Array(a.numRows + b.numRows);
+    out.set(col);
+    out.set(b.columns[j], a.numRows);
+    return out;
+  });
+  const label = new Uint8Array(a.numRows + b.numRows);
+  label.set(a.label);
+  label.set(b.label, a.numRows);
+  return { numRows: a.numRows + b.numRows, columns, label };
+}
+
+/**
+ * Small-data refit: the early-stopped tree count, then a second fit on train + validation with
+ * exactly that many trees and no early stopping. Returns null when the policy says no.
+ */
+export async function refitStage(
+  train: TrainingPart,
+  valid: TrainingPart,
+  params: GbdtParams,
+  bestIteration: number,
+  options: { policy: 'auto' | 'always' | 'never'; tableRows: number; progress: Progress },
+): Promise<{ result: GbdtTrainingResult; combined: TrainingPart; summary: RefitSummary } | null> {
+  const apply =
+    options.policy === 'always' || (options.policy === 'auto' && options.tableRows <= SMALL_DATA_MAX_ROWS);
+  if (!apply || bestIteration < 1) return null;
+  const combined = concatParts(train, valid);
+  options.progress(
+    `small data (${options.tableRows} rows <= ${SMALL_DATA_MAX_ROWS} or refit forced): refitting ${bestIteration} trees on train + validation (${combined.numRows} rows)`,
+  );
+  const result = await trainGbdt(combined, {
+    params: { ...params, numTrees: bestIteration, earlyStoppingRounds: 0 },
+  });
+  return {
+    result,
+    combined,
+    summary: {
+      policy: options.policy,
+      smallDataMaxRows: SMALL_DATA_MAX_ROWS,
+      applied: true,
+      method: `refit on train + validation (${combined.numRows} rows) with the ${bestIteration} trees early stopping chose on validation; threshold and validation metrics from the train-only fit`,
+      trees: result.bestIteration,
+      rows: combined.numRows,
+    },
+  };
+}
+
+/** The group of each test row for every protected attribute (missing values are "missing"). */
+export function protectedGroups(
+  table: Table,
+  columns: readonly string[],
+  rows: Uint32Array,
+): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const c of columns) {
+    const col = table.columns.get(c);
+    if (!col) continue;
+    out[c] = Array.from(rows, (r) => {
+      if (col.kind === 'text') return col.values[r] ?? 'missing';
+      const v = col.values[r];
+      return Number.isNaN(v) ? 'missing' : col.kind === 'date' ? isoDay(v) : String(v);
+    });
+  }
+  return out;
+}
+
+/** Fairness on the test rows: per protected attribute, per group (approve = prediction 0). */
+export function measureFairness(
+  groups: Record<string, string[]>,
+  y: Uint8Array,
+  p: Float64Array,
+  threshold: number,
+): FairnessReport | undefined {
+  if (Object.keys(groups).length === 0) return undefined;
+  return fairnessByAttribute(y, p, threshold, groups);
+}
+
+/** Credit views of the test scores, with losses when the table has the named amount column. */
+export function measureCreditViews(
+  table: Table,
+  testRows: Uint32Array,
+  y: Uint8Array,
+  p: Float64Array,
+  threshold: number,
+  amountColumn?: string,
+): CreditViews {
+  const col = amountColumn ? table.columns.get(amountColumn) : undefined;
+  if (amountColumn && (!col || col.kind === 'text'))
+    throw new InputError(
+      'UNKNOWN_COLUMN',
+      `amount column "${amountColumn}" is not a numeric column of the table`,
+    );
+  const amounts = col && col.kind !== 'text' ? Float64Array.from(testRows, (r) => col.values[r]) : undefined;
+  return creditViews(y, p, threshold, { amounts, amountColumn });
+}
+
+/** Validation rows the permutation importance uses at most (a seeded sample beyond). */
+export const PERMUTATION_MAX_ROWS = 20_000;
+
+/**
+ * Permutation importance on the validation split: shuffle one feature's values among the rows
+ * (seeded), score again, and record the AUC lost and the logloss gained. A feature whose
+ * shuffling costs nothing does not help the model (ML Test Score, "all features are beneficial").
+ */
+export function permutationImportance(
+  model: GbdtModel,
+  valid: TrainingPart,
+  featureNames: readonly string[],
+  seed: number,
+  maxRows = PERMUTATION_MAX_ROWS,
+): NonNullable<ModelCard['featureValue']> {
+  const prng = new Prng(seed ^ 0x5eed);
+  const rows = prng.sampleSorted(valid.numRows, maxRows);
+  const n = rows.length;
+  const columns = valid.columns.map((c) => take(c, rows));
+  const y = Uint8Array.from(take(valid.label, rows));
+  const F = columns.length;
+  const matrix = toRowMajorFloat32(columns, n);
+  const base = binaryMetrics(y, predictProbability(model, matrix, n), 0.5);
+  const features: PermutationImportance[] = [];
+  const shuffled = new Uint32Array(n);
+  for (let j = 0; j < F; j++) {
+    for (let i = 0; i < n; i++) shuffled[i] = i;
+    for (let i = n - 1; i > 0; i--) {
+      const k = prng.nextInt(i + 1);
+      const t = shuffled[i];
+      shuffled[i] = shuffled[k];
+      shuffled[k] = t;
+    }
+    const original = new Float32Array(n);
+    for (let i = 0; i < n; i++) original[i] = matrix[i * F + j];
+    for (let i = 0; i < n; i++) matrix[i * F + j] = original[shuffled[i]];
+    const m = binaryMetrics(y, predictProbability(model, matrix, n), 0.5);
+    for (let i = 0; i < n; i++) matrix[i * F + j] = original[i];
+    features.push({
+      feature: featureNames[j],
+      aucDrop: base.auc - m.auc,
+      loglossRise: m.logloss - base.logloss,
+    });
+  }
+  features.sort((a, b) => b.aucDrop - a.aucDrop || a.feature.localeCompare(b.feature));
+  return {
+    method: `permutation on ${n === valid.numRows ? 'the' : `a seeded sample of ${n} rows of the`} validation split (${valid.numRows} rows), one shuffle per feature`,
+    rows: n,
+    baselineAuc: base.auc,
+    features,
+    notHelping: features.filter((f) => !(f.aucDrop >= 0.0005)).map((f) => f.feature),
+  };
+}
+
 /** The card: everything a reviewer needs to know about the model and how it was made. */
 export function buildCard(input: {
   name: string;
@@ -477,6 +660,13 @@ export function buildCard(input: {
   baseline: BaselineStage;
   importance: Array<FeatureImportance & { meanAbsShap: number }>;
   shap: ShapSummary;
+  refit?: RefitSummary;
+  featureValue?: ModelCard['featureValue'];
+  fairness?: FairnessReport;
+  credit?: CreditViews;
+  lineage?: ModelLineage;
+  /** The rows the final model's bins were built on (train + validation after a refit). */
+  referenceColumns?: Float64Array[];
 }): ModelCard {
   const { boosted: result, baseline, evaluation, selection, splitStage } = input;
   const { numThreads: _threads, ...paramsForCard } = input.params;
@@ -508,6 +698,7 @@ export function buildCard(input: {
       threads: result.threads,
       positiveWeight: result.positiveWeight,
       validLogloss: result.history.map((h) => h.validLogloss ?? Number.NaN),
+      ...(input.refit ? { refit: input.refit } : {}),
     },
     split: {
       kind: splitStage.split.kind,
@@ -537,8 +728,17 @@ export function buildCard(input: {
     },
     importance: input.importance,
     shap: { rows: input.shap.rows, bias: input.shap.bias, algorithm: 'path-dependent TreeSHAP' },
+    ...(input.featureValue ? { featureValue: input.featureValue } : {}),
+    ...(input.fairness ? { fairness: input.fairness } : {}),
+    ...(input.credit ? { credit: input.credit } : {}),
+    ...(input.lineage ? { lineage: input.lineage } : {}),
     reference: selection.featureNames.map((f, j) =>
-      featureReference(f, result.model.binEdges[j], result.binCounts[j], splitStage.train.columns[j]),
+      featureReference(
+        f,
+        result.model.binEdges[j],
+        result.binCounts[j],
+        (input.referenceColumns ?? splitStage.train.columns)[j],
+      ),
     ),
     onnx: {
       irVersion: ONNX_IR_VERSION,
@@ -591,5 +791,10 @@ export function buildReport(input: {
     generatedAt: card.createdAt,
     tuning: card.tuning,
     staleness: card.staleness,
+    fairness: card.fairness,
+    credit: card.credit,
+    featureValue: card.featureValue,
+    lineage: card.lineage,
+    refit: card.training.refit,
   });
 }

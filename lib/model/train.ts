@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
-import type { ModelCard } from './card.ts';
+import type { ModelCard, ModelLineage, RefitPolicy } from './card.ts';
 import { featureImportance } from './explain.ts';
 import {
   EXPLAINER_DIGEST_KEY,
@@ -11,6 +11,7 @@ import {
   encodeExplainer,
   explainerDigest,
 } from './explainer-artifact.ts';
+import { libraryVersions, resolveCodeVersion } from './lineage.ts';
 import type { GbdtModel } from './gbdt/booster.ts';
 import { resolveParams, type GbdtParams } from './gbdt/params.ts';
 import type { ThresholdPolicy } from './metrics.ts';
@@ -27,7 +28,13 @@ import {
   evaluateModel,
   explainTest,
   fitBaseline,
+  measureCreditViews,
+  measureFairness,
+  permutationImportance,
+  protectedGroups,
+  refitStage,
   selectFeatures,
+  SMALL_DATA_MAX_ROWS,
   splitRows,
 } from './train-stages.ts';
 import type { TuningRecord } from './tuning-plan.ts';
@@ -59,6 +66,14 @@ export interface TrainModelOptions {
   /** Overrides the manifest's snapshot id. */
   snapshotId?: string;
   codeVersion?: string | null;
+  /** Protected attributes to measure fairness by (never features); default: the manifest's. */
+  protectedColumns?: readonly string[];
+  /** Refit on train + validation: "auto" (tables of at most SMALL_DATA_MAX_ROWS rows), "always", "never". */
+  refit?: RefitPolicy;
+  /** A loan-amount column of the table, for the expected loss of the cutoff table. */
+  amountColumn?: string;
+  /** The run that trains the model (the Step Functions execution name in the pipeline). */
+  runId?: string | null;
   /** Progress lines (for stderr). */
   onProgress?: (line: string) => void;
   /** Report validation logloss every this many trees. */
@@ -99,6 +114,10 @@ interface ManifestInfo {
   label: string | null;
   snapshotId: string | null;
   sha256: string;
+  /** Columns with the "protected" role. */
+  protected: string[];
+  /** sha256 of the raw input the snapshot was built from. */
+  inputSha256: string | null;
 }
 
 /** The manifest.json `features build` writes next to its table, if there is one. */
@@ -117,6 +136,7 @@ export function readManifestNextTo(tablePath: string): ManifestInfo | undefined 
     columns.filter((c) => c.role === role && typeof c.name === 'string').map((c) => c.name as string);
   const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : null);
   const ids = byRole('id');
+  const input = m.input && typeof m.input === 'object' ? (m.input as Record<string, unknown>) : {};
   const idsField = Array.isArray(m.idColumns)
     ? (m.idColumns as unknown[]).filter((x): x is string => typeof x === 'string')
     : [];
@@ -126,6 +146,8 @@ export function readManifestNextTo(tablePath: string): ManifestInfo | undefined 
     label: byRole('label')[0] ?? str(m.labelColumn),
     snapshotId: str(m.snapshotId) ?? str(m.snapshot) ?? str(m.id),
     sha256: createHash('sha256').update(bytes).digest('hex'),
+    protected: byRole('protected'),
+    inputSha256: str(input.sha256),
   };
 }
 
@@ -159,6 +181,7 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
     ignore: options.ignore ?? [],
     manifestIds: manifest?.ids ?? [],
     inputPath,
+    protectedColumns: options.protectedColumns ?? manifest?.protected ?? [],
   });
   const { featureNames, idColumns } = selection;
 
@@ -178,12 +201,27 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
     `split ${split.kind}${timeColumn ? ` by ${timeColumn}` : ` (seed ${seed})`}: train ${train.numRows}, validation ${valid.numRows}, test ${test.numRows} rows; ${featureNames.length} features`,
   );
 
-  // Boost, threshold, baseline.
-  const { result } = await boost(train, valid, params, progress, options.progressEvery);
-  const model = result.model;
+  // Boost, threshold, baseline; on small data, refit on train + validation (the threshold and
+  // validation metrics stay those of the train-only fit: the refit has seen the validation rows).
+  const { result: firstFit } = await boost(train, valid, params, progress, options.progressEvery);
   const policy: ThresholdPolicy = options.thresholdPolicy ?? { kind: 'max-f1' };
-  const { threshold, pValid } = chooseModelThreshold(model, valid, policy);
-  const baseline = fitBaseline(train, valid, test, policy, seed);
+  const { threshold, pValid } = chooseModelThreshold(firstFit.model, valid, policy);
+  const refitPolicy = options.refit ?? 'auto';
+  const refit = await refitStage(train, valid, params, firstFit.bestIteration, {
+    policy: refitPolicy,
+    tableRows: table.numRows,
+    progress,
+  });
+  const result = refit
+    ? {
+        ...refit.result,
+        history: firstFit.history,
+        stopReason: firstFit.stopReason,
+        treesBuilt: firstFit.treesBuilt,
+      }
+    : firstFit;
+  const model = result.model;
+  const baseline = fitBaseline(train, valid, test, policy, seed, refit?.combined);
 
   const name = options.name ?? 'credit-risk';
   const explainerBytes = encodeExplainer(model, featureNames);
@@ -217,15 +255,52 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
     ...r,
     meanAbsShap: meanAbsShap.get(r.feature) ?? 0,
   }));
+  const groups = protectedGroups(table, selection.protectedColumns, split.test);
+  const fairness = measureFairness(groups, test.label, evaluation.pTest, threshold);
+  const credit = measureCreditViews(
+    table,
+    split.test,
+    test.label,
+    evaluation.pTest,
+    threshold,
+    options.amountColumn,
+  );
+  const featureValue = permutationImportance(firstFit.model, valid, featureNames, seed);
+  const snapshotId = options.snapshotId ?? manifest?.snapshotId ?? null;
+  const code = options.codeVersion
+    ? { value: options.codeVersion, source: 'caller' as const }
+    : resolveCodeVersion();
+  const { numThreads: _threads, ...paramsForLineage } = params;
+  const settings: ModelLineage['settings'] = {
+    target,
+    timeColumn,
+    protectedColumns: selection.protectedColumns,
+    seed,
+    params: paramsForLineage,
+    fractions,
+    thresholdPolicy: policy,
+    refit: refitPolicy,
+  };
+  const lineage: ModelLineage = {
+    codeVersion: code.value,
+    codeVersionSource: code.value === null ? 'unknown' : code.source,
+    snapshotId,
+    manifestSha256: manifest?.sha256 ?? null,
+    inputSha256: manifest?.inputSha256 ?? null,
+    settings,
+    settingsSha256: createHash('sha256').update(JSON.stringify(settings)).digest('hex'),
+    libraries: libraryVersions(),
+    runId: options.runId ?? null,
+  };
   const card = buildCard({
     name,
     version,
     target,
     inputPath,
     rows: table.numRows,
-    snapshotId: options.snapshotId ?? manifest?.snapshotId ?? null,
+    snapshotId,
     manifestSha256: manifest?.sha256 ?? null,
-    codeVersion: options.codeVersion ?? process.env.CODE_VERSION ?? null,
+    codeVersion: code.value,
     seed,
     params,
     selection,
@@ -240,6 +315,22 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
     baseline,
     importance,
     shap,
+    refit: refit?.summary ?? {
+      policy: refitPolicy,
+      smallDataMaxRows: SMALL_DATA_MAX_ROWS,
+      applied: false,
+      method:
+        refitPolicy === 'never'
+          ? 'no refit (refit "never"): trained on the train split, early stopping on validation'
+          : `no refit: ${table.numRows} rows > ${SMALL_DATA_MAX_ROWS}; trained on the train split, early stopping on validation`,
+      trees: result.bestIteration,
+      rows: train.numRows,
+    },
+    ...(refit ? { referenceColumns: refit.combined.columns } : {}),
+    featureValue,
+    fairness,
+    credit,
+    lineage,
   });
   if (options.tuning) card.tuning = options.tuning;
   const staleness = testStaleness(table, timeColumn, split.test, test.label, evaluation.pTest);
@@ -332,6 +423,7 @@ export async function trainToDirectory(request: {
   seed?: number;
   params?: Record<string, unknown>;
   snapshotId?: string;
+  runId?: string;
   onProgress?: (line: string) => void;
   tuning?: TuningRecord;
 }): Promise<{
@@ -343,6 +435,7 @@ export async function trainToDirectory(request: {
     seed: request.seed,
     params: request.params as Partial<GbdtParams> | undefined,
     snapshotId: request.snapshotId,
+    runId: request.runId,
     onProgress: request.onProgress,
     tuning: request.tuning,
   });

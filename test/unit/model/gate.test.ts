@@ -118,3 +118,94 @@ describe('gateConfig', () => {
     expect(() => gateConfig({}, { maxEce: -1 })).toThrow(/gate parameter maxEce/);
   });
 });
+
+describe('evaluateGate: the logistic baseline can stop a model', () => {
+  it('rejects a challenger whose test AUC does not beat the baseline on the same rows, and says so', () => {
+    const d = evaluateGate(metrics({ auc: 0.75 }), undefined, {}, { baselineAuc: 0.76 });
+    expect(d.pass).toBe(false);
+    expect(rules(d)).toEqual(['auc_not_above_baseline']);
+    expect(d.reasons[0]).toMatch(/auc 0\.7500 vs logistic baseline 0\.7600/);
+    // a tie does not beat it either (margin 0 means strictly better)
+    expect(evaluateGate(metrics({ auc: 0.75 }), undefined, {}, { baselineAuc: 0.75 }).pass).toBe(false);
+    expect(evaluateGate(metrics({ auc: 0.75 }), undefined, {}, { baselineAuc: 0.74 }).pass).toBe(true);
+  });
+
+  it('applies the configured margin, which may be negative', () => {
+    const facts = { baselineAuc: 0.74 };
+    expect(evaluateGate(metrics({ auc: 0.75 }), undefined, { baselineAucMargin: 0.02 }, facts).pass).toBe(
+      false,
+    );
+    expect(
+      evaluateGate(metrics({ auc: 0.75 }), undefined, { baselineAucMargin: -0.02 }, { baselineAuc: 0.76 })
+        .pass,
+    ).toBe(true);
+  });
+
+  it('skips the rule when the card has no baseline', () => {
+    const d = evaluateGate(metrics(), undefined, {}, { baselineAuc: null });
+    expect(d.checks.map((c) => c.rule)).not.toContain('auc_not_above_baseline');
+  });
+});
+
+describe('evaluateGate: adverse impact ratio (four-fifths rule)', () => {
+  const fairness = {
+    code_gender: {
+      groups: [],
+      adverseImpactRatio: 0.7,
+      lowestApproval: { group: 'F', rate: 0.63 },
+      highestApproval: { group: 'M', rate: 0.9 },
+      equalOpportunityDifference: 0.1,
+      minGroupRows: 30,
+    },
+    age_band: {
+      groups: [],
+      adverseImpactRatio: 0.95,
+      lowestApproval: { group: '<25', rate: 0.855 },
+      highestApproval: { group: '45-54', rate: 0.9 },
+      equalOpportunityDifference: 0.02,
+      minGroupRows: 30,
+    },
+  };
+
+  it('flags a ratio below 0.8 by default without failing the gate', () => {
+    const d = evaluateGate(metrics(), undefined, {}, { fairness });
+    expect(d.pass).toBe(true);
+    expect(d.reasons).toEqual([]);
+    expect(d.flags).toEqual([
+      expect.stringMatching(/^adverse_impact_ratio_below_floor: code_gender: adverse impact ratio 0\.7000/),
+    ]);
+    expect(d.checks.filter((c) => c.rule === 'adverse_impact_ratio_below_floor').map((c) => c.pass)).toEqual([
+      false,
+      true,
+    ]);
+  });
+
+  it('fails the gate when configured to, and honours another floor', () => {
+    const fail = evaluateGate(metrics(), undefined, gateConfig({ GATE_FAIRNESS_MODE: 'fail' }), { fairness });
+    expect(fail.pass).toBe(false);
+    expect(rules(fail)).toEqual(['adverse_impact_ratio_below_floor']);
+    const lenient = evaluateGate(
+      metrics(),
+      undefined,
+      { fairnessMode: 'fail', minAdverseImpactRatio: 0.6 },
+      { fairness },
+    );
+    expect(lenient.pass).toBe(true);
+  });
+
+  it('reads the new settings from the environment and names a bad one', () => {
+    expect(
+      gateConfig({
+        GATE_BASELINE_AUC_MARGIN: '-0.01',
+        GATE_MIN_ADVERSE_IMPACT_RATIO: '0.9',
+        GATE_FAIRNESS_MODE: 'fail',
+      }),
+    ).toMatchObject({ baselineAucMargin: -0.01, minAdverseImpactRatio: 0.9, fairnessMode: 'fail' });
+    expect(() => gateConfig({}, { fairnessMode: 'warn' })).toThrow(
+      /gate parameter fairnessMode must be "flag" or "fail"/,
+    );
+    expect(() => gateConfig({ GATE_BASELINE_AUC_MARGIN: 'x' })).toThrow(
+      /GATE_BASELINE_AUC_MARGIN must be a number/,
+    );
+  });
+});

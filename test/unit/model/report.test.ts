@@ -56,8 +56,10 @@ describe('renderReport', () => {
       'ROC curve',
       'Precision-recall curve',
       'Calibration (ECE ' + binaryMetrics(y, p, 0.25).ece.toFixed(4) + ')',
+      'Calibration, log scale',
       'Score distribution per class',
       'Feature importance (total split gain)',
+      expect.stringMatching(/^KS \d\.\d{4} at /),
     ]);
     expect(html).not.toMatch(/https?:\/\//);
     expect(html).not.toMatch(/<script|\bsrc=|\bhref=|@import|url\(/i);
