@@ -6,6 +6,7 @@ import { logger, metrics } from '#functions/commons/powertools.ts';
 import { gateConfig } from '#lib/model/gate.ts';
 import { scoreOnnxBytes } from '#lib/model/onnx-runtime.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
+import { recordEvaluation } from '#lib/registry/candidate-evaluation.ts';
 import {
   evaluateCandidate,
   loadCandidate,
@@ -44,18 +45,22 @@ const evaluate = defineHandler({
     const name = named ?? deps.env?.MODEL_NAME ?? DEFAULT_MODEL_NAME;
     const registry = new ModelRegistry(deps.modelsStore, { name });
     const candidate = await loadCandidate(deps.modelsStore, candidateKey);
-    const evaluation = await evaluateCandidate({
+    const scored = await evaluateCandidate({
       registry,
       candidate,
       score: deps.score,
       gate: gateConfig(deps.env ?? {}, gate ?? {}),
     });
+    // The champion column of the report and the gate's decision in the card (registered with them).
+    await recordEvaluation(deps.modelsStore, candidate, scored);
+    const { championScores: _scores, championThreshold: _threshold, ...evaluation } = scored;
     metrics.addMetric(evaluation.gate.pass ? 'gatePassed' : 'gateFailed', MetricUnit.Count, 1);
     logger.info('candidate evaluated', {
       version: candidate.version,
       champion: evaluation.championVersion,
       pass: evaluation.gate.pass,
       reasons: evaluation.gate.reasons,
+      flags: evaluation.gate.flags,
     });
     return { candidateKey: candidate.key, version: candidate.version, name, ...evaluation };
   },

@@ -6,7 +6,7 @@ import type { TrialResult, TrialSpec, TuningRecord, TuningState } from '#lib/mod
 /**
  * The train function's events, by `mode` (the payloads state-machines/training.asl.json builds):
  *
- *   train (no mode)  {snapshotId | featuresKey, params?, seed?, tuning?}
+ *   train (no mode)  {snapshotId | featuresKey, params?, seed?, runId?, tuning?}
  *                    -> {candidateKey, version, featuresKey, snapshotId, metrics}: a staged candidate
  *                    (Train; TrainTuned passes the chosen params and the search's record for the card)
  *   plan             {mode, tune, base, tuning?: {state, results}}
@@ -27,6 +27,8 @@ const TrainRequest = z
     featuresKey: z.string().min(1).optional(),
     params: Params.optional(),
     seed: z.number().int().nonnegative().optional(),
+    /** The execution name ($$.Execution.Name): the card's lineage.runId. */
+    runId: z.string().min(1).max(256).optional(),
     // Built by PlanTuning (lib/model/tuning-plan.ts) and passed through to the card as it is.
     tuning: z.custom<TuningRecord>((v) => typeof v === 'object' && v !== null).optional(),
   })

@@ -24,6 +24,8 @@ export interface TrainRequest {
   snapshotId?: string;
   /** The tuning search that chose `params` (TrainTuned), kept on the card. */
   tuning?: TuningRecord;
+  /** The training run (the state machine's execution name), for the card's lineage. */
+  runId?: string;
 }
 
 /** Runs the trainer and hands back the test split it measured (rows, labels, scores). */
@@ -53,6 +55,7 @@ export async function trainCandidate(options: {
   seed?: number;
   params?: Record<string, unknown>;
   tuning?: TuningRecord;
+  runId?: string;
 }): Promise<TrainStepResult> {
   const { featuresStore, featuresKey } = options;
   if (!(await featuresStore.head(featuresKey))) {
@@ -78,6 +81,7 @@ export async function trainCandidate(options: {
       params: options.params,
       snapshotId: options.snapshotId,
       ...(options.tuning ? { tuning: options.tuning } : {}),
+      runId: options.runId,
     });
     const trainSeconds = (performance.now() - started) / 1000;
     const artifacts = await readModelDirectory(out);

@@ -1,6 +1,6 @@
 import { InputError } from '#lib/errors.ts';
 import { getJson, type ObjectStore } from '#lib/ports/object-store.ts';
-import { evaluateGate, type GateConfig, type GateDecision } from '#lib/model/gate.ts';
+import { evaluateGate, type GateConfig, type GateDecision, type GateFacts } from '#lib/model/gate.ts';
 import { EXPLAINER_FILE } from '#lib/model/explainer-artifact.ts';
 import { binaryMetrics, type BinaryMetrics } from '#lib/model/metrics.ts';
 import type { ModelArtifacts, ModelCardJson, ModelRegistry } from './registry.ts';
@@ -155,6 +155,23 @@ export interface Evaluation {
   championVersion: string | null;
 }
 
+/** The champion's scores on the candidate's test rows and its threshold (not part of the step's output). */
+export interface ChampionScores {
+  championScores: Float64Array | null;
+  championThreshold: number | null;
+}
+
+/** The gate's facts from a candidate's card: its baseline's test AUC and its fairness section. */
+export function gateFactsOf(card: ModelCardJson): GateFacts {
+  const baseline = card.baseline as { metrics?: { test?: { auc?: unknown } } } | undefined;
+  const auc = baseline?.metrics?.test?.auc;
+  const fairness = card.fairness;
+  return {
+    baselineAuc: typeof auc === 'number' && Number.isFinite(auc) ? auc : null,
+    fairness: fairness && typeof fairness === 'object' ? (fairness as GateFacts['fairness']) : null,
+  };
+}
+
 /**
  * Challenger versus champion on the candidate's test rows, then the gate. The challenger's scores
  * come from training; the champion is scored here with `score` on the same rows. A champion that
@@ -166,30 +183,40 @@ export async function evaluateCandidate(deps: {
   candidate: Candidate;
   score: OnnxScorer;
   gate?: Partial<GateConfig>;
-}): Promise<Evaluation> {
+}): Promise<Evaluation & ChampionScores> {
   const { registry, candidate } = deps;
   const { y, p, columns } = candidate.testSet;
   const mine = cardEssentials(candidate.cardJson, `candidate ${candidate.key}`);
   const challenger = binaryMetrics(y, p, mine.threshold);
+  const facts = gateFactsOf(candidate.cardJson);
   const championVersion = (await registry.aliases()).champion;
   if (!championVersion || championVersion === candidate.version) {
     return {
-      gate: evaluateGate(challenger, undefined, deps.gate),
+      gate: evaluateGate(challenger, undefined, deps.gate, facts),
       challenger,
       champion: null,
       championVersion,
+      championScores: null,
+      championThreshold: null,
     };
   }
   const { card } = await registry.card(championVersion);
   const theirs = cardEssentials(card, `champion ${championVersion}`);
   const missing = theirs.features.filter((f) => !(f in columns));
   if (missing.length > 0) {
-    const gate = evaluateGate(challenger, undefined, deps.gate);
+    const gate = evaluateGate(challenger, undefined, deps.gate, facts);
     const message = `champion ${championVersion.slice(0, 12)} needs ${missing.join(', ')}, absent from this test set: it cannot be scored on the same rows`;
     gate.checks.push({ rule: 'champion_not_comparable', pass: false, actual: null, limit: null, message });
     gate.reasons.push(`champion_not_comparable: ${message}`);
     gate.pass = false;
-    return { gate, challenger, champion: null, championVersion };
+    return {
+      gate,
+      challenger,
+      champion: null,
+      championVersion,
+      championScores: null,
+      championThreshold: null,
+    };
   }
   const modelBytes = await registry.modelBytes(championVersion);
   const n = y.length;
@@ -201,5 +228,12 @@ export async function evaluateCandidate(deps: {
   });
   const championScores = await deps.score(modelBytes, rows, n, f);
   const champion = binaryMetrics(y, championScores, theirs.threshold);
-  return { gate: evaluateGate(challenger, champion, deps.gate), challenger, champion, championVersion };
+  return {
+    gate: evaluateGate(challenger, champion, deps.gate, facts),
+    challenger,
+    champion,
+    championVersion,
+    championScores,
+    championThreshold: theirs.threshold,
+  };
 }
