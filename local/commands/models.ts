@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
 import { AliasTableDeployer } from '#lib/adapters/local/alias-table-deployer.ts';
 import { expireCanary } from '#lib/deploy/canary-steps.ts';
 import { InputError } from '#lib/errors.ts';
+import { comparisonHtml, comparisonText } from '#lib/model/compare.ts';
+import { scoreOnnxBytes } from '#lib/model/onnx-runtime.ts';
 import {
   canaryDeadline,
   canaryExpired,
@@ -9,6 +12,7 @@ import {
   MAX_CANARY_DEADLINE_MINUTES,
 } from '#lib/registry/aliases.ts';
 import type { AuditEntry } from '#lib/registry/audit.ts';
+import { compareVersions } from '#lib/registry/compare-versions.ts';
 import { readModelDirectory } from '#lib/registry/model-directory.ts';
 import { DEFAULT_MODEL_NAME, ModelRegistry, shortId } from '#lib/registry/registry.ts';
 import { aliasLine, cliActor, deadlineText, reportChange, short } from '#local/registry-view.ts';
@@ -92,6 +96,7 @@ Examples:
   credit-risk models promote 3fa9c2e1
   credit-risk models canary 3fa9c2e1 --weight 0.1 --deadline-minutes 30
   credit-risk models rollback --reason "p99 latency doubled"
+  credit-risk models compare champion 3fa9c2e1 --html compare.html
   credit-risk models history --json`,
     );
 
@@ -276,6 +281,60 @@ Examples:
     const { registry, root } = openRegistry(options);
     reportChange(options, await registry.rollback({ why: options.reason }), root.clock.now());
   });
+
+  withCommon(
+    models
+      .command('compare')
+      .argument('<a>', 'a version, a unique prefix, champion or canary')
+      .argument('<b>', 'another version')
+      .description(
+        'two versions on the same rows: metrics and deltas (B - A), fairness side by side, settings and lineage diffs',
+      )
+      .option('--snapshot <id>', 'score on this stored feature snapshot instead of the current one')
+      .option('--input <file>', 'score on a local feature table (manifest.json beside it) instead')
+      .option('--html <file>', 'also write the comparison as one HTML page')
+      .addHelpText(
+        'after',
+        `
+The rows are the out-of-time tail of the current feature snapshot (the last test fraction by
+loan_date, cut as the trainer cuts it): on the snapshot the newer version trained on, exactly its
+test rows. Each version is scored with its own model.onnx and judged at its own threshold
+(approve = prediction 0). A version whose training or validation period reaches into the rows
+gets a warning. --json prints the whole comparison.
+
+Examples:
+  credit-risk models compare champion canary
+  credit-risk models compare 3fa9c2e1 77b0d4aa --json
+  credit-risk models compare champion 77b0d4aa --html compare.html`,
+      ),
+  ).action(
+    async (
+      a: string,
+      b: string,
+      options: CommonOptions & { snapshot?: string; input?: string; html?: string },
+    ) => {
+      if (options.snapshot && options.input)
+        throw new InputError('BAD_ARGUMENTS', 'give --snapshot or --input, not both');
+      const { registry, root } = openRegistry(options);
+      process.stderr.write(`scoring ${a} and ${b} on the same rows...\n`);
+      const comparison = await compareVersions({
+        registry,
+        featuresStore: root.objectStore,
+        a,
+        b,
+        score: scoreOnnxBytes,
+        tmpDir: root.home.tmp,
+        input: options.input,
+        snapshotId: options.snapshot,
+      });
+      if (options.html) {
+        writeFileSync(options.html, comparisonHtml(comparison));
+        process.stderr.write(`wrote ${options.html}\n`);
+      }
+      if (options.json) json(comparison);
+      else out(comparisonText(comparison));
+    },
+  );
 
   withCommon(
     models.command('history').description('every registration and alias change, oldest first'),
