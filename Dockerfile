@@ -23,6 +23,9 @@ COPY functions ./functions
 COPY scripts/build.ts ./scripts/build.ts
 COPY layers ./layers
 COPY infra/zip.ts ./infra/zip.ts
+# The commit the image is built from (no .git in the context): baked into the bundle (lineage).
+ARG CODE_VERSION=unknown
+ENV CODE_VERSION=${CODE_VERSION}
 RUN node bin/run-ts.mjs scripts/build.ts --only predict \
  && node bin/run-ts.mjs layers/build-onnxruntime-layer.ts --out /src/dist/layers
 
@@ -31,6 +34,8 @@ FROM public.ecr.aws/lambda/nodejs:22
 # The same pruned tree as the zip layer: onnxruntime-node (bin/napi-v6/linux/x64 only) + common.
 COPY --from=build /src/dist/layers/onnxruntime-node/nodejs/node_modules ${LAMBDA_TASK_ROOT}/node_modules
 COPY --from=build /src/dist/functions/predict/index.mjs /src/dist/functions/predict/index.mjs.map ${LAMBDA_TASK_ROOT}/
+ARG CODE_VERSION=unknown
+ENV CODE_VERSION=${CODE_VERSION}
 ENV NODE_OPTIONS=--enable-source-maps \
     POWERTOOLS_SERVICE_NAME=predict \
     MODEL_DIR=/opt/model

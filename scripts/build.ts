@@ -10,7 +10,8 @@
  * buildFunctions() rather than shelling out.
  */
 import { build, type Metafile } from 'esbuild';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -47,6 +48,39 @@ export interface BuildOptions {
   minify?: boolean;
 }
 
+/**
+ * The code version baked into every bundle (lib/model/lineage.ts reads it): CODE_VERSION when set
+ * (the buildspec sets it from the commit CodeBuild checked out; the Dockerfile takes it as a build
+ * argument), else the commit of this checkout, else "unknown" (a tree with neither).
+ */
+export function bakedCodeVersion(env: Record<string, string | undefined> = process.env): string {
+  if (env.CODE_VERSION) return env.CODE_VERSION;
+  try {
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .toString()
+      .trim();
+    if (head) return head;
+  } catch {
+    // not a git checkout (a Docker build context, an unpacked source bundle)
+  }
+  return 'unknown';
+}
+
+/** Versions of the native packages, from the package.json files installed beside the bundle's sources. */
+export function bakedLibraryVersions(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pkg of ['onnxruntime-node', '@duckdb/node-api']) {
+    const file = join(repoRoot, 'node_modules', pkg, 'package.json');
+    if (!existsSync(file)) continue;
+    const version = (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version;
+    if (version) out[pkg] = version;
+  }
+  return out;
+}
+
 export async function buildFunctions(options: BuildOptions = {}): Promise<BuiltFunction[]> {
   const outDir = resolve(options.outDir ?? join(repoRoot, 'dist', 'functions'));
   const all = functionNames();
@@ -55,6 +89,10 @@ export async function buildFunctions(options: BuildOptions = {}): Promise<BuiltF
   if (unknown.length > 0)
     throw new Error(`no functions/<name>/handler.ts for: ${unknown.join(', ')} (have: ${all.join(', ')})`);
   const results: BuiltFunction[] = [];
+  const define = {
+    __CREDIT_RISK_CODE_VERSION__: JSON.stringify(bakedCodeVersion()),
+    __CREDIT_RISK_LIBRARY_VERSIONS__: JSON.stringify(bakedLibraryVersions()),
+  };
   for (const name of names) {
     const outfile = join(outDir, name, 'index.mjs');
     const result = await build({
@@ -70,6 +108,8 @@ export async function buildFunctions(options: BuildOptions = {}): Promise<BuiltF
       metafile: true,
       logLevel: 'warning',
       external: [...EXTERNAL_PACKAGES],
+      // Lineage: the code and library versions every card records (lib/model/lineage.ts).
+      define,
       // CommonJS dependencies inside an ESM bundle still call require() for Node built-ins.
       banner: {
         js: "import { createRequire as __crCreateRequire } from 'node:module'; const require = __crCreateRequire(import.meta.url);",
