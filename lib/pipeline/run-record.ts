@@ -184,9 +184,27 @@ export function canonicalJson(value: unknown): string {
   });
 }
 
-/** The key a Task call is remembered under: its state and the exact input it was given. */
+/**
+ * The key a Task call is remembered under: its state and the exact input it was given, less the
+ * Lambda payload's `runId` (the execution's name, which the train step records as lineage): a
+ * resumed run is a new execution and must still find the steps the failed one finished, whose
+ * model keeps the run id of the run that trained it.
+ */
 export function taskInputHash(stateName: string, input: unknown): string {
-  return createHash('sha256').update(stateName).update('\0').update(canonicalJson(input)).digest('hex');
+  return createHash('sha256')
+    .update(stateName)
+    .update('\0')
+    .update(canonicalJson(withoutRunId(input)))
+    .digest('hex');
+}
+
+function withoutRunId(input: unknown): unknown {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
+  const payload = (input as { Payload?: unknown }).Payload;
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload) || !('runId' in payload))
+    return input;
+  const { runId: _runId, ...rest } = payload as Record<string, unknown>;
+  return { ...(input as Record<string, unknown>), Payload: rest };
 }
 
 /**

@@ -105,4 +105,18 @@ describe('task input hash', () => {
     expect(taskInputHash('Train', { a: 1 })).not.toBe(taskInputHash('Evaluate', { a: 1 }));
     expect(taskInputHash('Train', { a: 1 })).toMatch(/^[0-9a-f]{64}$/);
   });
+
+  it("a resumed run finds the failed run's Train answer: the payload's runId is not part of the key", () => {
+    const call = (runId: string, snapshotId = 's1') => ({
+      FunctionName: 'train',
+      Payload: { snapshotId, params: {}, runId },
+    });
+    expect(taskInputHash('Train', call('training-a'))).toBe(taskInputHash('Train', call('training-b')));
+    expect(taskInputHash('Train', call('training-a'))).toBe(
+      taskInputHash('Train', { FunctionName: 'train', Payload: { snapshotId: 's1', params: {} } }),
+    );
+    expect(taskInputHash('Train', call('training-a'))).not.toBe(
+      taskInputHash('Train', call('training-a', 's2')),
+    );
+  });
 });
