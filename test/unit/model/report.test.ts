@@ -1,7 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { evaluateGate } from '#lib/model/gate.ts';
 import { binaryMetrics } from '#lib/model/metrics.ts';
-import { renderReport, type ReportInput } from '#lib/model/report.ts';
+import {
+  championSection,
+  CHAMPION_SECTION_START,
+  renderReport,
+  withChampionSection,
+  type ReportInput,
+} from '#lib/model/report.ts';
 
 function scored(n: number, seed: number) {
   let s = seed >>> 0;
@@ -126,5 +132,42 @@ describe('renderReport', () => {
     expect(minimal).toContain('data-metric="auc" data-model="model">1.0000<');
     expect(minimal).not.toContain('data-model="baseline"');
     expect(minimal).not.toContain('id="slices"');
+  });
+});
+
+describe('the champion section', () => {
+  const pending = renderReport(input);
+
+  it('is pending in a train-time report, between markers the evaluate step replaces', () => {
+    expect(pending).toContain(CHAMPION_SECTION_START);
+    expect(pending).toMatch(/Pending: the pipeline's evaluate step scores the current champion/);
+  });
+
+  it('shows the champion scored on the same rows, with candidate - champion', () => {
+    const section = championSection({
+      test: { y, p },
+      threshold: 0.25,
+      champion: { version: 'c'.repeat(64), p: weak, threshold: 0.25 },
+      championVersion: 'c'.repeat(64),
+      gate: evaluateGate(binaryMetrics(y, p, 0.25), binaryMetrics(y, weak, 0.25)),
+    });
+    const html = withChampionSection(pending, section);
+    expect(html).not.toContain('Pending:');
+    expect(html.match(/<section id="champion">/g)).toHaveLength(1);
+    expect(html).toContain(
+      `Champion <code>${'c'.repeat(12)}</code> scored on the same ${y.length.toLocaleString('en-US')} test rows.`,
+    );
+    const auc = (who: string) =>
+      Number(
+        new RegExp(
+          `<td>ROC AUC</td><td class="num" data-model="candidate">([0-9.]+)</td><td class="num" data-model="${who}">([0-9.]+)`,
+        ).exec(html)?.[who === 'champion' ? 2 : 1],
+      );
+    expect(auc('champion')).toBeCloseTo(binaryMetrics(y, weak, 0.25).auc, 4);
+    // an older report without markers gets the section before </main>
+    const old = pending.replace(CHAMPION_SECTION_START, '').replace(/<!-- \/champion-section -->/, '');
+    expect(
+      withChampionSection(old.replace(/<section id="champion">[\s\S]*?<\/section>/, ''), section),
+    ).toMatch(/<section id="champion">[\s\S]*<\/main>/);
   });
 });
