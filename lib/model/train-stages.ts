@@ -582,13 +582,16 @@ export function measureCreditViews(
   return creditViews(y, p, threshold, { amounts, amountColumn });
 }
 
-/** Validation rows the permutation importance uses at most (a seeded sample beyond). */
-export const PERMUTATION_MAX_ROWS = 20_000;
+/** Validation rows the permutation importance uses at most (a seeded, class-stratified sample beyond). */
+export const PERMUTATION_MAX_ROWS = 10_000;
 
 /**
  * Permutation importance on the validation split: shuffle one feature's values among the rows
  * (seeded), score again, and record the AUC lost and the logloss gained. A feature whose
  * shuffling costs nothing does not help the model (ML Test Score, "all features are beneficial").
+ * Beyond maxRows the sample keeps up to half positives: AUC does not depend on the class ratio,
+ * and with a 3% bad rate 10,000 such rows hold 5,000 bad loans where a plain 20,000-row sample
+ * held 600, at half the scoring time (each feature scores the sample once more).
  */
 export function permutationImportance(
   model: GbdtModel,
@@ -598,7 +601,8 @@ export function permutationImportance(
   maxRows = PERMUTATION_MAX_ROWS,
 ): NonNullable<ModelCard['featureValue']> {
   const prng = new Prng(seed ^ 0x5eed);
-  const rows = prng.sampleSorted(valid.numRows, maxRows);
+  const rows = stratifiedSample(valid.label, maxRows, prng);
+  const stratified = rows.length < valid.numRows;
   const n = rows.length;
   const columns = valid.columns.map((c) => take(c, rows));
   const y = Uint8Array.from(take(valid.label, rows));
@@ -628,12 +632,28 @@ export function permutationImportance(
   }
   features.sort((a, b) => b.aucDrop - a.aucDrop || a.feature.localeCompare(b.feature));
   return {
-    method: `permutation on ${n === valid.numRows ? 'the' : `a seeded sample of ${n} rows of the`} validation split (${valid.numRows} rows), one shuffle per feature`,
+    method: `permutation on ${stratified ? `a seeded sample of ${n} rows (${y.reduce((t, v) => t + v, 0)} bad: up to half) of the` : 'the'} validation split (${valid.numRows} rows), one shuffle per feature`,
     rows: n,
     baselineAuc: base.auc,
     features,
     notHelping: features.filter((f) => !(f.aucDrop >= 0.0005)).map((f) => f.feature),
   };
+}
+
+/** Up to maxRows row indices, sorted: every row when there are fewer, else up to half positives. */
+function stratifiedSample(label: Uint8Array, maxRows: number, prng: Prng): Uint32Array {
+  const n = label.length;
+  if (n <= maxRows) return Uint32Array.from({ length: n }, (_, i) => i);
+  const pos: number[] = [];
+  const neg: number[] = [];
+  for (let i = 0; i < n; i++) (label[i] === 1 ? pos : neg).push(i);
+  const kp = Math.min(pos.length, Math.floor(maxRows / 2));
+  const kn = Math.min(neg.length, maxRows - kp);
+  const out = [
+    ...Array.from(prng.sampleSorted(pos.length, kp), (k) => pos[k]),
+    ...Array.from(prng.sampleSorted(neg.length, kn), (k) => neg[k]),
+  ];
+  return Uint32Array.from(out).sort();
 }
 
 /** The card: everything a reviewer needs to know about the model and how it was made. */

@@ -255,6 +255,7 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
     ...r,
     meanAbsShap: meanAbsShap.get(r.feature) ?? 0,
   }));
+  const viewsStarted = performance.now();
   const groups = protectedGroups(table, selection.protectedColumns, split.test);
   const fairness = measureFairness(groups, test.label, evaluation.pTest, threshold);
   const credit = measureCreditViews(
@@ -265,7 +266,11 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
     threshold,
     options.amountColumn,
   );
+  const valueStarted = performance.now();
   const featureValue = permutationImportance(firstFit.model, valid, featureNames, seed);
+  progress(
+    `fairness and credit views in ${((valueStarted - viewsStarted) / 1000).toFixed(2)} s, permutation importance (${featureValue.rows} validation rows) in ${((performance.now() - valueStarted) / 1000).toFixed(2)} s`,
+  );
   const snapshotId = options.snapshotId ?? manifest?.snapshotId ?? null;
   const code = options.codeVersion
     ? { value: options.codeVersion, source: 'caller' as const }
@@ -338,7 +343,9 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
   progress(
     `test AUC ${evaluation.test.auc.toFixed(4)} (baseline ${baseline.metrics.test.auc.toFixed(4)}), threshold ${threshold.toPrecision(6)}`,
   );
+  const reportStarted = performance.now();
   const reportHtml = buildReport({ card, params, splitStage, evaluation, baseline, shap });
+  progress(`report.html in ${((performance.now() - reportStarted) / 1000).toFixed(2)} s`);
 
   const ids: Record<string, (string | number)[]> = {};
   for (const c of idColumns) {

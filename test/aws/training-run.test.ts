@@ -139,6 +139,8 @@ describeWithEmulators('training state machine on moto, answered by the real hand
       snapshotId: features.snapshotId,
       featuresKey: `features/snapshot=${features.snapshotId}/part-00000.parquet`,
       params: training,
+      // $$.Execution.Name: the card's lineage.runId
+      runId: name,
     };
     const candidate = (await train(trainPayload, context)) as { candidateKey: string; version: string };
     const evaluatePayload = {
