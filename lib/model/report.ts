@@ -571,7 +571,10 @@ function logCalibration(y: ArrayLike<number>, p: ArrayLike<number>): string {
         name: 'perfect calibration',
         color: REFERENCE_COLOR,
         dash: true,
-        points: [domain, domain] as [number, number][],
+        points: [
+          [domain[0], domain[0]],
+          [domain[1], domain[1]],
+        ],
       },
     ],
     {
@@ -642,7 +645,7 @@ function creditSection(
 <table class="deciles"><thead><tr><th>decile</th><th>rows</th><th>bad</th><th>bad rate</th><th>scores</th><th>cumulative bad captured</th><th>lift</th><th>cumulative lift</th></tr></thead><tbody>${deciles}</tbody></table>
 <h3>Cutoffs</h3>
 <table class="cutoffs"><thead><tr><th>cutoff</th><th>threshold</th><th>approval rate</th><th>bad rate among approved</th><th>bad loans declined</th>${losses ? `<th>expected loss (${escapeHtml(v.amountColumn ?? 'amount')} x score)</th><th>bad amount approved</th>` : ''}</tr></thead><tbody>${cutoffs}</tbody></table>
-${losses ? '' : '<p class="muted">No loan-amount column was given (train --amount-column), so the table has no expected loss.</p>'}
+${losses ? '' : '<p class="muted">The table has no loan-amount column (the amountColumn option of trainModel), so the cutoffs have no expected loss.</p>'}
 </section>`;
 }
 

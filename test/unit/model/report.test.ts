@@ -135,6 +135,20 @@ describe('renderReport', () => {
   });
 });
 
+describe('calibration on log axes', () => {
+  it('draws the bins and the diagonal from corner to corner', () => {
+    const html = renderReport(input);
+    const svg = /<svg[^>]*>\s*<title>Calibration, log scale<\/title>[\s\S]*?<\/svg>/.exec(html)?.[0] ?? '';
+    expect(svg.match(/<circle /g)?.length).toBeGreaterThanOrEqual(3);
+    // the dashed "perfect calibration" line runs from the bottom-left to the top-right of the frame
+    const d = /<path d="M([\d.]+) ([\d.]+)L([\d.]+) ([\d.]+)"[^>]*stroke-dasharray/.exec(svg);
+    expect(d).not.toBeNull();
+    const [x0, y0, x1, y1] = (d ?? []).slice(1).map(Number);
+    expect(x1).toBeGreaterThan(x0);
+    expect(y1).toBeLessThan(y0);
+  });
+});
+
 describe('the champion section', () => {
   const pending = renderReport(input);
 
