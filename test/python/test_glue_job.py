@@ -116,16 +116,16 @@ def write_history(path: Path) -> None:
     """Customer 1: born on a leap day, three loans on one day; customer 2: the 365243 sentinel."""
     d = dt.date.fromisoformat
     rows = [
-        # loan_id, id, loan_date, status, birthday, job_start_date, flag_own_car, income, amount
-        (1, 1, d("2021-02-28"), 0, d("1992-02-29"), d("2015-06-01"), "Y", 100000.0, 100.5),
-        (2, 1, d("2021-03-01"), 1, d("1992-02-29"), d("2015-06-01"), "Y", 100000.0, 50.25),
-        (3, 1, d("2021-03-01"), 0, d("1992-02-29"), d("2015-06-01"), "Y", 100000.0, 10.0),
-        (4, 1, d("2021-03-01"), 0, d("1992-02-29"), d("2015-06-01"), "Y", 100000.0, 0.1),
-        (5, 1, d("2024-02-29"), 0, d("1992-02-29"), d("2015-06-01"), "Y", 120000.0, 0.2),
-        (6, 2, d("2022-06-30"), 0, d("1960-07-01"), d("3020-05-17"), "N", 50000.0, 99.99),
+        # loan_id, id, loan_date, status, birthday, job_start_date, flag_own_car, income, amount, gender
+        (1, 1, d("2021-02-28"), 0, d("1992-02-29"), d("2015-06-01"), "Y", 100000.0, 100.5, "F"),
+        (2, 1, d("2021-03-01"), 1, d("1992-02-29"), d("2015-06-01"), "Y", 100000.0, 50.25, "F"),
+        (3, 1, d("2021-03-01"), 0, d("1992-02-29"), d("2015-06-01"), "Y", 100000.0, 10.0, "F"),
+        (4, 1, d("2021-03-01"), 0, d("1992-02-29"), d("2015-06-01"), "Y", 100000.0, 0.1, "F"),
+        (5, 1, d("2024-02-29"), 0, d("1992-02-29"), d("2015-06-01"), "Y", 120000.0, 0.2, "F"),
+        (6, 2, d("2022-06-30"), 0, d("1960-07-01"), d("3020-05-17"), "N", 50000.0, 99.99, "M"),
     ]
-    columns = ["loan_id", "id", "loan_date", "status", "birthday", "job_start_date", "flag_own_car", "amt_income_total", "loan_amount"]
-    types_ = [pa.int64(), pa.int64(), pa.date32(), pa.int32(), pa.date32(), pa.date32(), pa.string(), pa.float64(), pa.float64()]
+    columns = ["loan_id", "id", "loan_date", "status", "birthday", "job_start_date", "flag_own_car", "amt_income_total", "loan_amount", "code_gender"]
+    types_ = [pa.int64(), pa.int64(), pa.date32(), pa.int32(), pa.date32(), pa.date32(), pa.string(), pa.float64(), pa.float64(), pa.string()]
     table = pa.table({c: pa.array([r[i] for r in rows], type=t) for i, (c, t) in enumerate(zip(columns, types_))})
     pq.write_table(table, path)
 
@@ -159,6 +159,9 @@ def test_the_job_runs_the_feature_sql_on_local_spark(tmp_path, capsys):
     assert features[6]["years_on_the_job"] is None
     assert features[1]["years_on_the_job"] == 5
     assert [features[i]["flag_own_car"] for i in (1, 6)] == [1, 0]
+    # protected attributes travel last, never as features: gender as given, the age band at the loan date
+    assert list(features[1].keys())[-2:] == ["code_gender", "age_band"]
+    assert [(features[i]["code_gender"], features[i]["age_band"]) for i in (1, 5, 6)] == [("F", "25-34"), ("F", "25-34"), ("M", "55-64")]
 
     online = {r["id"]: r for r in pq.read_table(out / "online").to_pylist()}
     assert online["1"]["nb_loans"] == 5
