@@ -117,8 +117,11 @@ describeWithPython('the training machine Glue branch on local pyspark', () => {
         sha256: sha256(await duck.root.objectStore.get(key)),
       });
     }
-    expect(glue.trainPayloads).toEqual(duck.trainPayloads);
+    // Train is given the same work; runId is each run's own execution name (the card's lineage).
+    const work = (payloads: unknown[]) => payloads.map((p) => ({ ...(p as object), runId: undefined }));
+    expect(work(glue.trainPayloads)).toEqual(work(duck.trainPayloads));
     expect(glue.trainPayloads).toHaveLength(1);
+    expect(glue.trainPayloads[0]).toMatchObject({ runId: expect.stringMatching(/^training-/) });
   });
 
   it('writes the same manifest, but for the engine, the times and the scratch path of the input', async () => {

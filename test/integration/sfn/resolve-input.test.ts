@@ -268,8 +268,12 @@ describeWithPython(
       expect(manifest?.input.path.endsWith('/loans-dec.csv')).toBe(true);
       expect((await readCurrentSnapshot(root.objectStore))?.snapshotId).toBe(id);
       // Train is given the same snapshot by all three runs (Glue, DuckDB, cached).
+      // (each with its own run's execution name as runId, for the card's lineage)
       expect(trainPayloads).toHaveLength(3);
-      expect(new Set(trainPayloads.map((p) => JSON.stringify(p))).size).toBe(1);
+      const runIds = trainPayloads.map((p) => (p as { runId?: string }).runId);
+      expect(new Set(runIds).size).toBe(3);
+      const sameWork = trainPayloads.map((p) => JSON.stringify({ ...(p as object), runId: undefined }));
+      expect(new Set(sameWork).size).toBe(1);
     });
 
     it('a second prefix run is answered from the local extract cache (keyed on the resolved object)', () => {
