@@ -293,6 +293,7 @@ describe('training.asl.json', () => {
         'snapshotId.$': '$.features.snapshotId',
         'featuresKey.$': "States.Format('features/snapshot={}/part-00000.parquet', $.features.snapshotId)",
         'params.$': '$.config.train',
+        'runId.$': '$$.Execution.Name',
       },
     });
     expect(s.Train.Next).toBe('Evaluate');
