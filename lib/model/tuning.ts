@@ -62,6 +62,7 @@ export async function prepareTrialData(options: TrialDataOptions): Promise<Trial
     ignore: options.ignore ?? [],
     manifestIds: manifest?.ids ?? [],
     inputPath,
+    protectedColumns: manifest?.protected ?? [],
   });
   const seed = options.seed ?? resolveParams().seed;
   const { train, valid } = splitRows(table, {

@@ -268,6 +268,7 @@ describe('training state machine on the local runner', () => {
       {
         snapshotId: 'snap-1',
         featuresKey: 'features/snapshot=snap-1/part-00000.parquet',
+        runId: expect.stringMatching(/^training-/),
         params: { model: 1 },
       },
     ]);
