@@ -27,6 +27,9 @@ const env = {
 };
 const GATE = JSON.stringify({
   requireBrierBeatsBaseRate: false,
+  // A few trees on a few thousand rows can lose to the logistic baseline; these runs test
+  // the pipeline, not the model (the baseline rule: test/integration/model/governance.test.ts).
+  baselineAucMargin: -1,
   maxEce: 0.3,
   minAuc: 0.5,
   minTestPositives: 1,

@@ -25,6 +25,9 @@ import { freshHome } from '../support/home.ts';
 // positives) score anywhere around AUC 0.5 depending on rounding, so the floors are off.
 const GATE = {
   requireBrierBeatsBaseRate: false,
+  // A few trees on a few thousand rows can lose to the logistic baseline; these runs test
+  // the pipeline, not the model (the baseline rule: test/integration/model/governance.test.ts).
+  baselineAucMargin: -1,
   maxEce: 1,
   minAuc: 0,
   minTestPositives: 1,
@@ -48,6 +51,10 @@ const MAIN_PATH_TASKS = taskStates(definitionFor('training'))
         'PublishGlueFeatures',
         'AbortCanary',
         'RollBackCanary',
+        // The tuning path (input.tune): test/integration/sfn/tuning-pipeline.test.ts.
+        'PlanTuning',
+        'TuneTrial',
+        'TrainTuned',
       ].includes(n),
   );
 

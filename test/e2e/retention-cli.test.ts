@@ -17,6 +17,9 @@ const home = freshHome('cr-e2e-retention-');
 const env = { ...process.env, CREDIT_RISK_HOME: home.root, CREDIT_RISK_WAIT_SCALE: '0' };
 const GATE = JSON.stringify({
   requireBrierBeatsBaseRate: false,
+  // A few trees on a few thousand rows can lose to the logistic baseline; these runs test
+  // the pipeline, not the model (the baseline rule: test/integration/model/governance.test.ts).
+  baselineAucMargin: -1,
   maxEce: 0.3,
   minAuc: 0.5,
   minTestPositives: 1,
