@@ -23,6 +23,24 @@ export interface FeatureColumn {
   description: string;
   /** Why the column is a feature, for extras beyond docs/DATA.md's five. */
   justification?: string;
+  /** Features: how a reason code reads (lib/serving/reasons.ts), see ReasonText. */
+  reasonText?: ReasonText;
+}
+
+/**
+ * The short phrases a reason code shows for a feature that pushed a score toward default
+ * (POST /predict `reasons[].text`, lib/serving/reasons.ts). TreeSHAP says how much the feature
+ * pushed, not which way the value sits, so the phrase is picked by the value: `missing` when it
+ * is null, `low` when it is below the feature's typical value (the training mean of the model's
+ * card, card.json reference[].mean), `high` otherwise, and `neutral` when the card gives no mean.
+ * Each phrase names the applicant's situation, never the model ("few previous loans", not
+ * "nb_previous_loans pushed the score up"), as an adverse-action notice states a reason.
+ */
+export interface ReasonText {
+  low: string;
+  high: string;
+  missing: string;
+  neutral: string;
 }
 
 export const FEATURE_TABLE_COLUMNS = [
@@ -61,6 +79,12 @@ export const FEATURE_TABLE_COLUMNS = [
     nullable: false,
     description:
       "Number of the customer's loans with loan_date strictly before D. Same-day loans do not see each other; a first loan has 0.",
+    reasonText: {
+      low: 'few previous loans',
+      high: 'many previous loans',
+      missing: 'no loan history',
+      neutral: 'number of previous loans',
+    },
   },
   {
     name: 'avg_amount_loans_previous',
@@ -69,6 +93,12 @@ export const FEATURE_TABLE_COLUMNS = [
     nullable: true,
     description:
       'Mean loan_amount of those previous loans (amounts rounded half up to 6 decimals and summed exactly); null when there are none.',
+    reasonText: {
+      low: 'small previous loans',
+      high: 'large previous loans',
+      missing: 'no previous loans to average',
+      neutral: 'size of previous loans',
+    },
   },
   {
     name: 'age',
@@ -77,6 +107,12 @@ export const FEATURE_TABLE_COLUMNS = [
     nullable: false,
     description:
       'Whole years from birthday to D, anniversary semantics: the birthday itself counts; a 29 February birthday has its anniversary on 1 March in non-leap years.',
+    reasonText: {
+      low: 'young applicant',
+      high: 'older applicant',
+      missing: 'age unknown',
+      neutral: 'age of the applicant',
+    },
   },
   {
     name: 'years_on_the_job',
@@ -85,8 +121,26 @@ export const FEATURE_TABLE_COLUMNS = [
     nullable: true,
     description:
       'Whole years from job_start_date to D (same anniversary rule); null when job_start_date is after D (the days_employed=365243 "not employed" sentinel, or a future start), never negative.',
+    reasonText: {
+      low: 'short time in current job',
+      high: 'long time in current job',
+      missing: 'not employed or job start unknown',
+      neutral: 'time in current job',
+    },
   },
-  { name: 'flag_own_car', type: 'INTEGER', role: 'feature', nullable: false, description: 'Y -> 1, N -> 0.' },
+  {
+    name: 'flag_own_car',
+    type: 'INTEGER',
+    role: 'feature',
+    nullable: false,
+    description: 'Y -> 1, N -> 0.',
+    reasonText: {
+      low: 'does not own a car',
+      high: 'owns a car',
+      missing: 'car ownership unknown',
+      neutral: 'car ownership',
+    },
+  },
   {
     name: 'days_since_previous_loan',
     type: 'INTEGER',
@@ -96,6 +150,12 @@ export const FEATURE_TABLE_COLUMNS = [
       "Days from the customer's most recent loan date strictly before D to D; null for a first loan (and for every loan of the first loan day).",
     justification:
       'Recency of borrowing (docs/DATA.md asks for "recency ... of previous loans"): a customer coming back days after the last loan is a different risk from one coming back after years. Known at application time, computed online from the last loan dates.',
+    reasonText: {
+      low: 'recent previous loan',
+      high: 'long time since previous loan',
+      missing: 'no previous loan',
+      neutral: 'time since previous loan',
+    },
   },
   {
     name: 'amt_income_total',
@@ -106,6 +166,12 @@ export const FEATURE_TABLE_COLUMNS = [
       "The applicant's declared income on the loan row (online: from the customer's most recent loan).",
     justification:
       'Income is the applicant attribute most directly tied to repayment capacity and is known at application time; passing it through costs nothing and lets the model use it if an ablation shows it helps.',
+    reasonText: {
+      low: 'low income',
+      high: 'high income',
+      missing: 'income unknown',
+      neutral: 'declared income',
+    },
   },
   {
     name: 'code_gender',
@@ -153,3 +219,8 @@ export const CORE_FEATURE_NAMES = [
   'years_on_the_job',
   'flag_own_car',
 ] as const;
+
+/** Each feature's reason phrases (lib/serving/reasons.ts), by feature name. */
+export const REASON_TEXTS: ReadonlyMap<string, ReasonText> = new Map(
+  FEATURE_TABLE_COLUMNS.flatMap((c) => ('reasonText' in c ? [[c.name, c.reasonText] as const] : [])),
+);
