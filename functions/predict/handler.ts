@@ -42,7 +42,7 @@ export type PredictHandler = (
 export function createPredictHandler(deps: PredictDeps): PredictHandler {
   const predictor = createPredictor(deps);
   const { modelVersion } = predictor;
-  const telemetry = powertoolsPredictTelemetry(modelVersion);
+  const telemetry = powertoolsPredictTelemetry(modelVersion, deps.model.explainerWarning);
   async function handle(
     event: PredictEvent,
     context: Context,

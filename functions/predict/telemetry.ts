@@ -24,8 +24,15 @@ let coldStart = true;
  * environment reads) on every call, which was a visible share of the per-request CPU
  * (docs/adr/0011-predict-metrics.md). It publishes on each addMetric and then clears its
  * dimensions, so every use sets its dimensions first, all in one synchronous block.
+ *
+ * One telemetry per loaded version (a handler per version), so `explainerWarning`, why this
+ * version answers without reasons (lib/serving/model.ts), is logged here once per version.
  */
-export function powertoolsPredictTelemetry(modelVersion: string): PredictTelemetry & { coldStart(): void } {
+export function powertoolsPredictTelemetry(
+  modelVersion: string,
+  explainerWarning?: string,
+): PredictTelemetry & { coldStart(): void } {
+  if (explainerWarning) logger.warn('no explainer: reasons are empty', { modelVersion, explainerWarning });
   const single = metrics.singleMetric();
   return {
     coldStart() {

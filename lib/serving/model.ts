@@ -2,18 +2,27 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
+import { EXPLAINER_FILE, explainerForModel } from '#lib/model/explainer-artifact.ts';
 import { loadOnnxSession, type OnnxLoadOptions } from '#lib/model/onnx-session.ts';
 import { getJson, type ObjectStore } from '#lib/ports/object-store.ts';
 import type { ModelRegistry } from '#lib/registry/registry.ts';
+import type { TreeShapExplainer } from '#lib/model/shap.ts';
 import type { ServingModel } from './predictor.ts';
 import { createRowBatcher } from './row-batcher.ts';
 
 /**
- * A ServingModel from a registered model's files (model.onnx + card.json): MODEL_DIR baked into
- * the image in AWS, models/<name>/<version>/ in the local object store.
+ * A ServingModel from a registered model's files (model.onnx + card.json, and explainer.json when
+ * the version has one): MODEL_DIR baked into the image in AWS, models/<name>/<version>/ in the
+ * local object store.
  *
  * The version is the sha256 of model.onnx (the registry's definition), so the bytes that answer
  * are the bytes the response names. Feature order and threshold come from the card.
+ *
+ * The TreeSHAP explainer is built here, once per version, next to the ONNX session
+ * (lib/model/explainer-artifact.ts explainerForModel: explainer.json must hash to what model.onnx
+ * names). A version without one (trained before explanations, or a file that does not match)
+ * still serves, with `reasons: []`, and says why in `explainerWarning`, which the predict
+ * handler logs once (functions/predict/telemetry.ts).
  *
  * The session comes from lib/model/onnx-session.ts, the one ONNX loader (input and probability
  * output by position and name, so a model exported by another tool, the serving tests' fixture,
@@ -22,6 +31,8 @@ import { createRowBatcher } from './row-batcher.ts';
 export interface ModelCardForServing {
   features: string[];
   threshold: number;
+  /** Per feature, the training mean (card.json reference[].mean): what reason texts compare with. */
+  typicalValues: (number | null)[];
 }
 
 /** The card fields serving needs, from the trainer's card.json (tolerant of both naming styles). */
@@ -38,7 +49,15 @@ export function servingCard(card: unknown): ModelCardForServing {
   if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) {
     throw new Error(`card.json threshold must be a number in [0, 1], got ${JSON.stringify(threshold)}`);
   }
-  return { features, threshold };
+  const means = new Map<string, number>();
+  if (Array.isArray(c.reference)) {
+    for (const r of c.reference as unknown[]) {
+      const { feature, mean } = (r ?? {}) as { feature?: unknown; mean?: unknown };
+      if (typeof feature === 'string' && typeof mean === 'number' && Number.isFinite(mean))
+        means.set(feature, mean);
+    }
+  }
+  return { features, threshold, typicalValues: features.map((f) => means.get(f) ?? null) };
 }
 
 export interface OnnxServingModel extends ServingModel {
@@ -46,11 +65,12 @@ export interface OnnxServingModel extends ServingModel {
 }
 
 export async function loadServingModel(
-  files: { model: Uint8Array; card: unknown },
+  files: { model: Uint8Array; card: unknown; explainer?: Uint8Array | null },
   options: OnnxLoadOptions = {},
 ): Promise<OnnxServingModel> {
   const card = servingCard(files.card);
   const version = createHash('sha256').update(files.model).digest('hex');
+  const { explainer, warning } = servingExplainer(files, card.features);
   const session = await loadOnnxSession(files.model, options);
   const width = card.features.length;
   const run = (features: Float32Array, rows: number) => session.classOneProbabilities(features, rows, width);
@@ -61,23 +81,53 @@ export async function loadServingModel(
     featureNames: card.features,
     threshold: card.threshold,
     scoreRows,
+    ...(explainer ? { explainer } : { explainerWarning: warning }),
+    typicalValues: card.typicalValues,
     release: () => session.release(),
   };
+}
+
+/** The version's explainer, or why there is none. Its features must be the card's, in order. */
+function servingExplainer(
+  files: { model: Uint8Array; explainer?: Uint8Array | null },
+  features: readonly string[],
+): { explainer?: TreeShapExplainer; warning?: string } {
+  const loaded = explainerForModel({ model: files.model, explainer: files.explainer });
+  if (!loaded.explainer) return { warning: loaded.warning };
+  const names = loaded.explainer.featureNames ?? [];
+  if (names.length !== features.length || names.some((n, i) => n !== features[i])) {
+    return {
+      warning: `${EXPLAINER_FILE} lists features ${JSON.stringify(names)}, card.json ${JSON.stringify(features)}; answering without reasons`,
+    };
+  }
+  return { explainer: loaded.explainer };
+}
+
+/** A file's bytes, or undefined when it does not exist (an optional file of a model directory). */
+async function readOptional(path: string): Promise<Uint8Array | undefined> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
 }
 
 export async function loadServingModelFromDir(
   dir: string,
   options: OnnxLoadOptions = {},
 ): Promise<OnnxServingModel> {
-  const [model, cardText] = await Promise.all([
+  const [model, cardText, explainer] = await Promise.all([
     readFile(join(dir, 'model.onnx')),
     readFile(join(dir, 'card.json'), 'utf8'),
+    readOptional(join(dir, EXPLAINER_FILE)),
   ]);
-  return loadServingModel({ model: new Uint8Array(model), card: JSON.parse(cardText) }, options);
+  return loadServingModel({ model: new Uint8Array(model), card: JSON.parse(cardText), explainer }, options);
 }
 
 /**
- * A registered version from the object store (models/<name>/<version>/model.onnx + card.json).
+ * A registered version from the object store (models/<name>/<version>/model.onnx + card.json, and
+ * explainer.json when it has one).
  * `ref` is anything the registry resolves: a version, a unique prefix, champion or canary.
  */
 export async function loadRegisteredModel(
@@ -87,9 +137,10 @@ export async function loadRegisteredModel(
   options: OnnxLoadOptions = {},
 ): Promise<OnnxServingModel> {
   const version = await registry.resolveVersion(ref);
-  const [model, card] = await Promise.all([
+  const [model, card, explainer] = await Promise.all([
     store.get(registry.modelKey(version)),
     getJson<unknown>(store, registry.cardKey(version)),
+    store.get(registry.explainerKey(version)),
   ]);
   if (!model || card === undefined) {
     throw new InputError(
@@ -97,5 +148,5 @@ export async function loadRegisteredModel(
       `version ${version} of ${registry.name} is missing model.onnx or card.json`,
     );
   }
-  return loadServingModel({ model, card }, options);
+  return loadServingModel({ model, card, explainer }, options);
 }

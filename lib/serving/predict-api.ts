@@ -53,8 +53,9 @@ export async function answerPredictRequest(
     if (event.httpMethod !== 'POST') {
       throw new InputError('METHOD_NOT_ALLOWED', `${event.httpMethod} is not allowed on /predict; use POST`);
     }
-    customerId = parsePredictRequest(event.body, event.isBase64Encoded === true).id;
-    const prediction = await predictor.predict(customerId);
+    const request = parsePredictRequest(event.body, event.isBase64Encoded === true);
+    customerId = request.id;
+    const prediction = await predictor.predict(customerId, { explain: request.explain === true });
     telemetry.prediction(prediction, performance.now() - started, { requestId, customerId });
     return respond(200, prediction);
   } catch (e) {

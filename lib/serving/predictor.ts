@@ -1,12 +1,17 @@
 import { InputError } from '#lib/errors.ts';
 import { ONLINE_FEATURE_NAMES, onlineFeatureVector, type OnlineFeatureName } from '#lib/features/online.ts';
+import type { TreeShapExplainer } from '#lib/model/shap.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
+import { ReasonCoder, type Explanation, type Reason } from './reasons.ts';
+
+export type { Explanation, Reason } from './reasons.ts';
 
 /**
  * What serving needs from a trained model: its version, the feature order of its input tensor,
- * its decision threshold, and a batch scorer. lib/serving/model.ts builds one from a model
- * directory (model.onnx + card.json); tests may pass any implementation.
+ * its decision threshold, and a batch scorer; and, for reason codes, its TreeSHAP explainer.
+ * lib/serving/model.ts builds one from a model directory (model.onnx + card.json +
+ * explainer.json); tests may pass any implementation.
  */
 export interface ServingModel {
   readonly version: string;
@@ -16,6 +21,18 @@ export interface ServingModel {
   readonly threshold: number;
   /** Probability of class 1 for each of `rows` rows of `features` (row-major). */
   scoreRows(features: Float32Array, rows: number): Promise<Float32Array>;
+  /**
+   * Exact TreeSHAP of this version's trees, built once at load; undefined for a version without
+   * explainer.json (trained before explanations): it answers `reasons: []`.
+   */
+  readonly explainer?: TreeShapExplainer;
+  /** Why there is no explainer (a version without explainer.json, or one that does not match): logged once per load. */
+  readonly explainerWarning?: string;
+  /**
+   * Per input column, the value the reason texts compare with (the training mean, card.json
+   * `reference`); null or absent where unknown (lib/serving/reasons.ts).
+   */
+  readonly typicalValues?: readonly (number | null)[];
 }
 
 /** The 200 body of POST /predict (docs/DESIGN.md, "Contracts"). */
@@ -26,6 +43,18 @@ export interface Prediction {
   threshold: number;
   modelVersion: string;
   featureSnapshot: string;
+  /** Up to 4 features that pushed the score toward default, largest first (lib/serving/reasons.ts). */
+  reasons: Reason[];
+  /**
+   * Asked for with `"explain": true`: every feature's contribution, or null when the version has
+   * no explainer. Absent otherwise.
+   */
+  explanation?: Explanation | null;
+}
+
+export interface PredictOptions {
+  /** Also answer `explanation`. */
+  explain?: boolean;
 }
 
 export interface PredictorDeps {
@@ -37,7 +66,7 @@ export interface PredictorDeps {
 export interface Predictor {
   readonly modelVersion: string;
   /** Scores customer `id` with today's online features; InputError UNKNOWN_CUSTOMER when absent. */
-  predict(id: string): Promise<Prediction>;
+  predict(id: string, options?: PredictOptions): Promise<Prediction>;
   /** Touches the model (one scoring run) and the feature store (a ping) without predicting. */
   warm(): Promise<void>;
 }
@@ -62,9 +91,15 @@ export function onlineFeatureOrder(featureNames: readonly string[]): OnlineFeatu
 export function createPredictor({ featureStore, clock, model }: PredictorDeps): Predictor {
   const order = onlineFeatureOrder(model.featureNames);
   const width = order.length;
+  const { explainer } = model;
+  if (explainer && explainer.numFeatures !== width)
+    throw new Error(`the explainer has ${explainer.numFeatures} features, the model ${width}`);
+  const coder = new ReasonCoder(model.featureNames, model.typicalValues);
+  // explainRow's output, reused: it is read synchronously, before the next request can run.
+  const shap = new Float64Array(width + 1);
   return {
     modelVersion: model.version,
-    async predict(id: string): Promise<Prediction> {
+    async predict(id: string, options: PredictOptions = {}): Promise<Prediction> {
       const row = await featureStore.get(id);
       if (!row)
         throw new InputError('UNKNOWN_CUSTOMER', `no customer with id ${id} in the online feature store`, {
@@ -73,7 +108,20 @@ export function createPredictor({ featureStore, clock, model }: PredictorDeps): 
       const vector = onlineFeatureVector(row, clock.today());
       // A fresh buffer per request: scoring is asynchronous and requests overlap.
       const input = new Float32Array(width);
-      for (let i = 0; i < width; i++) input[i] = vector[order[i]] ?? Number.NaN;
+      const values: (number | null)[] = new Array<number | null>(width);
+      for (let i = 0; i < width; i++) {
+        const v = vector[order[i]] ?? null;
+        values[i] = v;
+        input[i] = v ?? Number.NaN;
+      }
+      // TreeSHAP of the very float32 row ONNX scores (synchronous, tens of microseconds).
+      let reasons: Reason[] = [];
+      let explanation: Explanation | null = null;
+      if (explainer) {
+        explainer.explainRow(input, shap);
+        reasons = coder.reasons(values, shap);
+        if (options.explain) explanation = coder.explanation(shap);
+      }
       const probability = (await model.scoreRows(input, 1))[0];
       return {
         id,
@@ -82,6 +130,8 @@ export function createPredictor({ featureStore, clock, model }: PredictorDeps): 
         threshold: model.threshold,
         modelVersion: model.version,
         featureSnapshot: row.snapshotId,
+        reasons,
+        ...(options.explain ? { explanation } : {}),
       };
     },
     async warm(): Promise<void> {

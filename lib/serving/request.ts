@@ -2,13 +2,16 @@ import { z } from 'zod';
 import { InputError } from '#lib/errors.ts';
 
 /**
- * The body of POST /predict: `{"id": "5008827"}`. The id is a string of digits (what the online
- * store keys on). A JSON number is refused, not coerced: ids are identifiers, and a number loses
- * digits beyond 2^53 and its leading zeros silently; a clear 400 is better than a wrong customer.
- * Other fields are ignored, so a client may add its own correlation fields.
+ * The body of POST /predict: `{"id": "5008827"}`, optionally `"explain": true`. The id is a string
+ * of digits (what the online store keys on). A JSON number is refused, not coerced: ids are
+ * identifiers, and a number loses digits beyond 2^53 and its leading zeros silently; a clear 400
+ * is better than a wrong customer. `explain` is a JSON boolean or absent: "yes", 1 or null are a
+ * 400 (INVALID_EXPLAIN), not a guess. Other fields are ignored, so a client may add its own
+ * correlation fields.
  */
 export const PredictRequestSchema = z.object({
   id: z.string().regex(/^[0-9]{1,20}$/, 'id must be a string of 1 to 20 digits'),
+  explain: z.boolean().optional(),
 });
 
 export type PredictRequest = z.infer<typeof PredictRequestSchema>;
@@ -20,7 +23,8 @@ const EXAMPLE = '{"id": "5008827"}';
 
 /**
  * Parses and validates a raw request body (as API Gateway hands it over: a string, maybe base64).
- * Every failure is an InputError with a stable code: PAYLOAD_TOO_LARGE, INVALID_JSON, INVALID_ID.
+ * Every failure is an InputError with a stable code: PAYLOAD_TOO_LARGE, INVALID_JSON, INVALID_ID,
+ * INVALID_EXPLAIN.
  */
 export function parsePredictRequest(
   body: string | null | undefined,
@@ -52,8 +56,22 @@ export function parsePredictRequest(
   }
   const parsed = PredictRequestSchema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const id = (value as Record<string, unknown>).id;
-  throw new InputError('INVALID_ID', describeBadId(id));
+  const { id, explain } = value as Record<string, unknown>;
+  if (!PredictRequestSchema.shape.id.safeParse(id).success)
+    throw new InputError('INVALID_ID', describeBadId(id));
+  throw new InputError(
+    'INVALID_EXPLAIN',
+    `"explain" must be true or false, got ${describeValue(explain)}; send {"id": "5008827", "explain": true}`,
+  );
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'string')
+    return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}`;
+  if (typeof v === 'number') return `the number ${v}`;
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 function describeBadId(id: unknown): string {

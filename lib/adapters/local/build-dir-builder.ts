@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
+import { EXPLAINER_FILE } from '#lib/model/explainer-artifact.ts';
 import type { Builder, BuildRequest, BuildResult } from '#lib/ports/builder.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { ModelRegistry, shortId } from '#lib/registry/registry.ts';
@@ -12,7 +13,8 @@ export type BundleServingFunction = (outDir: string) => Promise<string>;
 
 /**
  * The local container rebuild: what CodeBuild does with the Dockerfile, minus docker. The predict
- * function's esbuild bundle plus the registered model (model.onnx, card.json) go into
+ * function's esbuild bundle plus the registered model (model.onnx, card.json, and explainer.json
+ * when the version has one: the predict handler builds its TreeSHAP explainer from it) go into
  * `<buildsDir>/<model12>-<bundle12>/`, named by the model version and the sha256 of the bundle:
  * the same code and model always give the same directory, so a rebuild of an existing one is a
  * no-op. Built in a temp directory and renamed into place, so a half-built directory never exists.
@@ -47,6 +49,9 @@ export class BuildDirBuilder implements Builder {
         if (!bytes) throw new Error(`registered model file missing: ${this.modelsStore.describe(key)}`);
         await writeFile(join(tmp, 'model', file), bytes);
       }
+      // A version registered before explanations has none, and serves without reasons.
+      const explainer = await this.modelsStore.get(registry.explainerKey(request.modelVersion));
+      if (explainer) await writeFile(join(tmp, 'model', EXPLAINER_FILE), explainer);
       const buildId = `${shortId(request.modelVersion)}-${bundleSha.slice(0, 12)}`;
       await writeFile(
         join(tmp, 'build.json'),

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { createPredictHandler, probabilityBucket } from '#functions/predict/handler.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
-import { MemoryFeatureStore, RecordingModel } from '../serving/fake-ports.ts';
+import { customerRow, MemoryFeatureStore, RecordingModel, stumpModel } from '../serving/fake-ports.ts';
 import { captureJsonLines } from '../../support/stdout.ts';
 
 const context = {
@@ -39,6 +39,45 @@ describe('predict handler', () => {
     });
     expect([0, 1]).toContain(body.prediction);
     expect(body.probability).toBeGreaterThan(0);
+  });
+
+  it('events/predict-known.json answers reasons and no explanation', async () => {
+    const res = await setup().call(event('predict-known'));
+    const body = JSON.parse(res.body);
+    expect(body.reasons).toEqual([]);
+    expect(body).not.toHaveProperty('explanation');
+  });
+
+  it('events/predict-explain.json answers reasons and an explanation that adds up to the probability', async () => {
+    // 1 previous loan, no job start, 25 years old: three stumps push toward default.
+    const featureStore = new MemoryFeatureStore([
+      customerRow({ nbLoans: 1, sumLoanAmount: 50, jobStartDate: null, birthday: '1999-06-01' }),
+    ]);
+    const handler = createPredictHandler({
+      featureStore,
+      clock: fixedClock('2025-01-01'),
+      model: stumpModel(),
+    });
+    const res = (await handler(event('predict-explain'), context)) as APIGatewayProxyResult;
+    expect(res.statusCode).toBe(200);
+    const body = JSON.parse(res.body);
+    expect(body.reasons.map((r: { feature: string }) => r.feature)).toEqual([
+      'nb_previous_loans',
+      'years_on_the_job',
+      'age',
+    ]);
+    const { bias, margin, contributions } = body.explanation;
+    const sum = Object.values(contributions as Record<string, number>).reduce((s, c) => s + c, bias);
+    expect(Math.abs(sum - margin)).toBeLessThan(1e-12);
+    expect(Math.abs(1 / (1 + Math.exp(-margin)) - body.probability)).toBeLessThan(1e-6);
+  });
+
+  it('events/predict-bad-explain.json ("explain": "yes") gets a 400 INVALID_EXPLAIN', async () => {
+    const res = await setup().call(event('predict-bad-explain'));
+    expect(res.statusCode).toBe(400);
+    expect(JSON.parse(res.body)).toEqual({
+      error: { code: 'INVALID_EXPLAIN', message: expect.stringContaining('"explain" must be true or false') },
+    });
   });
 
   it('events/predict-unknown.json gets a 404 UNKNOWN_CUSTOMER', async () => {
@@ -156,6 +195,35 @@ describe('predict handler telemetry', () => {
       for (const leak of ['1990-06-15', 'birthday', 'sumLoanAmount', 'age']) expect(text).not.toContain(leak);
     } finally {
       info.mockRestore();
+    }
+  });
+
+  it('a version without an explainer is logged once, when its handler is made, with the reason', async () => {
+    const { logger } = await import('#functions/commons/powertools.ts');
+    const warn = jest.spyOn(logger, 'warn');
+    try {
+      const model = Object.assign(new RecordingModel('v-old'), {
+        explainerWarning: 'model.onnx names no explainer.json: this version predates explanations',
+      });
+      const handler = createPredictHandler({
+        featureStore: new MemoryFeatureStore(),
+        clock: fixedClock('2025-01-01'),
+        model,
+      });
+      for (let i = 0; i < 3; i++) await handler(event('predict-known'), context);
+      const warnings = warn.mock.calls.filter((c) => c[0] === 'no explainer: reasons are empty');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0][1]).toEqual({ modelVersion: 'v-old', explainerWarning: model.explainerWarning });
+      warn.mockClear();
+      // A version with an explainer logs nothing of the kind.
+      createPredictHandler({
+        featureStore: new MemoryFeatureStore(),
+        clock: fixedClock('2025-01-01'),
+        model: stumpModel(),
+      });
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
     }
   });
 

@@ -1,4 +1,5 @@
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
+import { TreeShapExplainer, type ExplainableModel } from '#lib/model/shap.ts';
 import { FeatureStoreUnavailableError, type FeatureStore } from '#lib/ports/feature-store.ts';
 import type { ServingModel } from '#lib/serving/predictor.ts';
 
@@ -92,4 +93,57 @@ export class RecordingModel implements ServingModel {
     }
     return out;
   }
+}
+
+/** The features of StumpModel, in its input order. */
+export const STUMP_FEATURES = ['nb_previous_loans', 'years_on_the_job', 'age', 'flag_own_car'] as const;
+
+/**
+ * Three stumps with known TreeSHAP values (a stump's contribution is the row's leaf value minus
+ * the cover-weighted mean of its leaves), and a scorer that is sigmoid of the same trees:
+ *   nb_previous_loans < 2.5: +1 (cover 40) else -1 (cover 60)          mean -0.2
+ *   years_on_the_job < 3.5 or missing: +0.5 (cover 30) else -0.5 (70)  mean -0.2
+ *   age < 30: +0.25 (cover 50) else -0.25 (cover 50)                   mean 0
+ * flag_own_car is never split on (contribution 0). Base score -1, bias -1.4.
+ */
+export function stumpModel(typicalValues?: (number | null)[]): ServingModel & { trees: ExplainableModel } {
+  const stump = (feature: number, threshold: number, missingLeft: number, v: number, coverLeft: number) => ({
+    feature: [feature, -1, -1],
+    threshold: [threshold, 0, 0],
+    missingLeft: [missingLeft, 0, 0],
+    left: [1, -1, -1],
+    right: [2, -1, -1],
+    value: [0, v, -v],
+    count: [100, coverLeft, 100 - coverLeft],
+  });
+  const trees: ExplainableModel = {
+    numFeatures: STUMP_FEATURES.length,
+    baseScore: -1,
+    trees: [stump(0, 2.5, 0, 1, 40), stump(1, 3.5, 1, 0.5, 30), stump(2, 30, 0, 0.25, 50)],
+  };
+  const explainer = TreeShapExplainer.fromModel(trees, { featureNames: [...STUMP_FEATURES] });
+  const margin = (x: Float32Array) => {
+    let sum = trees.baseScore;
+    for (const t of trees.trees) {
+      const v = x[t.feature[0]];
+      const left = Number.isNaN(v) ? t.missingLeft[0] === 1 : v < t.threshold[0];
+      sum += t.value[left ? 1 : 2];
+    }
+    return sum;
+  };
+  return {
+    version: 'v-stumps',
+    featureNames: [...STUMP_FEATURES],
+    threshold: 0.5,
+    explainer,
+    typicalValues,
+    trees,
+    async scoreRows(features: Float32Array, rows: number): Promise<Float32Array> {
+      const F = STUMP_FEATURES.length;
+      const out = new Float32Array(rows);
+      for (let r = 0; r < rows; r++)
+        out[r] = 1 / (1 + Math.exp(-margin(features.subarray(r * F, (r + 1) * F))));
+      return out;
+    },
+  };
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { InputError } from '#lib/errors.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
 import { createPredictor, onlineFeatureOrder } from '#lib/serving/predictor.ts';
-import { customerRow, MemoryFeatureStore, RecordingModel } from './fake-ports.ts';
+import { customerRow, MemoryFeatureStore, RecordingModel, stumpModel } from './fake-ports.ts';
 
 describe('predictor', () => {
   it('builds the vector in the order the model card gives, as of the clock date', async () => {
@@ -68,8 +68,11 @@ describe('predictor', () => {
       'modelVersion',
       'prediction',
       'probability',
+      'reasons',
       'threshold',
     ]);
+    // A model without an explainer (trained before explanations) answers no reasons.
+    expect(p.reasons).toEqual([]);
     expect(p).toMatchObject({
       id: '5008827',
       threshold: 0.6,
@@ -129,5 +132,109 @@ describe('predictor', () => {
         model: new RecordingModel('v', ['zzz']),
       }),
     ).toThrow(/zzz/);
+  });
+});
+
+describe('predictor reasons and explanation (TreeSHAP of the served row)', () => {
+  // Customer 5008827 on 2025-01-01: 4 previous loans, 9 years in the job, 34 years old: every
+  // stump sends it to its low-risk leaf. The risky one: 1 previous loan, no job start, 25 years old.
+  const safe = customerRow();
+  const risky = customerRow({
+    id: '42',
+    nbLoans: 1,
+    sumLoanAmount: 100,
+    nbLoansBeforeLastDate: 0,
+    sumLoanAmountBeforeLastDate: 0,
+    jobStartDate: null,
+    birthday: '1999-06-01',
+    flagOwnCar: 0,
+  });
+  const store = () => new MemoryFeatureStore([safe, risky]);
+  const clock = fixedClock('2025-01-01');
+
+  it('names the features that pushed toward default, largest first, with value, log-odds and text', async () => {
+    const model = stumpModel([3, 5, 40, 0.5]);
+    const p = await createPredictor({ featureStore: store(), clock, model }).predict('42');
+    expect(p.reasons).toEqual([
+      {
+        feature: 'nb_previous_loans',
+        value: 1,
+        contribution: expect.any(Number),
+        text: 'few previous loans',
+      },
+      {
+        feature: 'years_on_the_job',
+        value: null,
+        contribution: expect.any(Number),
+        text: 'not employed or job start unknown',
+      },
+      { feature: 'age', value: 25, contribution: expect.any(Number), text: 'young applicant' },
+    ]);
+    // A stump's contribution: the row's leaf minus the cover-weighted mean of the leaves.
+    expect(p.reasons.map((r) => r.contribution)).toEqual([
+      expect.closeTo(1.2, 12),
+      expect.closeTo(0.7, 12),
+      expect.closeTo(0.25, 12),
+    ]);
+    expect(p).not.toHaveProperty('explanation');
+  });
+
+  it('answers no reasons when nothing pushed toward default', async () => {
+    const p = await createPredictor({ featureStore: store(), clock, model: stumpModel() }).predict('5008827');
+    expect(p.reasons).toEqual([]);
+  });
+
+  it('says the neutral phrase when the card gives no typical value', async () => {
+    const p = await createPredictor({ featureStore: store(), clock, model: stumpModel() }).predict('42');
+    expect(p.reasons.map((r) => r.text)).toEqual([
+      'number of previous loans',
+      'not employed or job start unknown',
+      'age of the applicant',
+    ]);
+  });
+
+  it('with explain: every feature, bias + sum = margin and sigmoid(margin) = the probability', async () => {
+    const model = stumpModel();
+    const predictor = createPredictor({ featureStore: store(), clock, model });
+    for (const id of ['42', '5008827']) {
+      const p = await predictor.predict(id, { explain: true });
+      const e = p.explanation!;
+      expect(Object.keys(e.contributions)).toEqual([
+        'nb_previous_loans',
+        'years_on_the_job',
+        'age',
+        'flag_own_car',
+      ]);
+      expect(e.contributions.flag_own_car).toBe(0);
+      expect(e.bias).toBeCloseTo(-1.4, 12);
+      const sum = Object.values(e.contributions).reduce((s, c) => s + c, e.bias);
+      expect(Math.abs(sum - e.margin)).toBeLessThan(1e-12);
+      expect(Math.abs(1 / (1 + Math.exp(-e.margin)) - p.probability)).toBeLessThan(1e-6);
+    }
+    const risky42 = await predictor.predict('42', { explain: true });
+    expect(risky42.explanation!.margin).toBeCloseTo(-1 + 1 + 0.5 + 0.25, 12);
+  });
+
+  it('with explain on a version without an explainer: explanation null, reasons empty', async () => {
+    const p = await createPredictor({ featureStore: store(), clock, model: new RecordingModel() }).predict(
+      '5008827',
+      { explain: true },
+    );
+    expect(p.explanation).toBeNull();
+    expect(p.reasons).toEqual([]);
+  });
+
+  it("overlapping requests each get their own row's reasons", async () => {
+    const predictor = createPredictor({ featureStore: store(), clock, model: stumpModel() });
+    const [a, b] = await Promise.all([predictor.predict('42'), predictor.predict('5008827')]);
+    expect(a.reasons.map((r) => r.feature)).toEqual(['nb_previous_loans', 'years_on_the_job', 'age']);
+    expect(b.reasons).toEqual([]);
+  });
+
+  it("refuses an explainer whose width is not the model's", () => {
+    const model = { ...stumpModel(), featureNames: ['nb_previous_loans', 'age'] };
+    expect(() => createPredictor({ featureStore: store(), clock, model })).toThrow(
+      /explainer has 4 features/,
+    );
   });
 });

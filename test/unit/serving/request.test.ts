@@ -21,6 +21,33 @@ describe('predict request body', () => {
     expect(parsePredictRequest('{"id": "5008827", "traceId": "abc"}')).toEqual({ id: '5008827' });
   });
 
+  it('accepts explain as a JSON boolean', () => {
+    expect(parsePredictRequest('{"id": "5008827", "explain": true}')).toEqual({
+      id: '5008827',
+      explain: true,
+    });
+    expect(parsePredictRequest('{"id": "5008827", "explain": false}')).toEqual({
+      id: '5008827',
+      explain: false,
+    });
+  });
+
+  it.each([
+    ['a string', '"yes"', /got the string "yes"/],
+    ['a number', '1', /got the number 1/],
+    ['null', 'null', /got null/],
+    ['an object', '{}', /got an object/],
+  ])('refuses explain as %s (INVALID_EXPLAIN, with the body to send)', (_name, explain, message) => {
+    const body = `{"id": "5008827", "explain": ${explain}}`;
+    expect(codeOf(body)).toBe('INVALID_EXPLAIN');
+    expect(() => parsePredictRequest(body)).toThrow(message);
+    expect(() => parsePredictRequest(body)).toThrow(/"explain": true/);
+  });
+
+  it('a bad id is reported before a bad explain', () => {
+    expect(codeOf('{"id": 5, "explain": "yes"}')).toBe('INVALID_ID');
+  });
+
   it('decodes a base64 body as API Gateway may send it', () => {
     const body = Buffer.from('{"id":"42"}').toString('base64');
     expect(parsePredictRequest(body, true)).toEqual({ id: '42' });
