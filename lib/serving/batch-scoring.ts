@@ -1,7 +1,19 @@
-import { DuckDBDataChunk, DuckDBFloatType, DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import {
+  DOUBLE,
+  DuckDBDataChunk,
+  DuckDBFloatType,
+  DuckDBInstance,
+  VARCHAR,
+  type DuckDBConnection,
+  type DuckDBType,
+} from '@duckdb/node-api';
+import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { InputError } from '#lib/errors.ts';
+import { ShapPool } from '#lib/model/shap-pool.ts';
+import type { TreeShapExplainer } from '#lib/model/shap.ts';
 import type { ServingModel } from './predictor.ts';
+import { MAX_REASONS, topReasonIndices } from './reasons.ts';
 
 /**
  * Batch scoring: a features table (Parquet or CSV, one row per loan or customer, the model's
@@ -12,6 +24,11 @@ import type { ServingModel } from './predictor.ts';
  * DuckDB reads and writes the files; the features cross into JavaScript once, as one float32
  * matrix (NULL -> NaN, the model's missing value), and the probabilities go back as one FLOAT
  * column appended in 2048-row chunks and joined to the input rows by position.
+ *
+ * With `explain`, the model's TreeSHAP explainer (lib/model/shap.ts, on every core through
+ * lib/model/shap-pool.ts) adds reason_1..reason_4 (the features of the largest contributions > 0,
+ * largest first, NULL past the last: the reasons POST /predict answers, lib/serving/reasons.ts)
+ * and contrib_<feature> (log-odds, DOUBLE) for every model feature, appended with the scores.
  */
 export interface BatchScoreResult {
   rows: number;
@@ -20,6 +37,26 @@ export interface BatchScoreResult {
   output: string;
   /** Columns copied from the input (everything that is not a model feature). */
   passthrough: string[];
+  /** The explanation columns written (reason_1..reason_4, contrib_<feature>), empty without explain. */
+  explained: string[];
+}
+
+/** The columns `explain` adds, in order. */
+export function explanationColumns(featureNames: readonly string[]): string[] {
+  return [
+    ...Array.from({ length: MAX_REASONS }, (_, i) => `reason_${i + 1}`),
+    ...featureNames.map((f) => `contrib_${f}`),
+  ];
+}
+
+/** The explainer of a model asked to explain, or an InputError naming the version that has none. */
+export function requireExplainer(model: ServingModel): TreeShapExplainer {
+  if (model.explainer) return model.explainer;
+  throw new InputError(
+    'NO_EXPLAINER',
+    `model ${model.version} cannot explain: ${model.explainerWarning ?? 'it has no explainer.json'}; score without --explain, or retrain it`,
+    { modelVersion: model.version },
+  );
 }
 
 export type TableFormat = 'parquet' | 'csv';
@@ -44,14 +81,22 @@ function readerSql(file: string): string {
 const SCORE_BATCH_ROWS = 131072;
 /** DuckDB's vector size: a data chunk holds at most this many rows. */
 const CHUNK_ROWS = 2048;
+/** Below this many rows TreeSHAP runs on the calling thread: starting workers would cost more. */
+const SHAP_POOL_MIN_ROWS = 16_384;
 
 export async function scoreFeatureTable(options: {
   input: string;
   output: string;
   model: ServingModel;
+  /** Add reason_1..reason_4 and contrib_<feature>; the model must have an explainer (NO_EXPLAINER). */
+  explain?: boolean;
+  /** Threads for TreeSHAP (default: every core). */
+  shapThreads?: number;
 }): Promise<BatchScoreResult> {
   const { input, output, model } = options;
   const outFormat = formatOf(output);
+  const explainer = options.explain ? requireExplainer(model) : undefined;
+  const explained = explainer ? explanationColumns(model.featureNames) : [];
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
   try {
@@ -65,20 +110,35 @@ export async function scoreFeatureTable(options: {
       );
     }
     const features = new Set(model.featureNames);
-    const passthrough = columns.filter(
-      (c) => !features.has(c) && !['probability', 'prediction', 'model_version'].includes(c),
-    );
+    const added = new Set(['probability', 'prediction', 'model_version', ...explained]);
+    const passthrough = columns.filter((c) => !features.has(c) && !added.has(c));
 
     await connection.run(`CREATE TEMP TABLE input_rows AS SELECT * FROM ${readerSql(input)}`);
     const matrix = await featureMatrix(connection, input, model.featureNames);
     const rows = matrix.length / model.featureNames.length;
     const probabilities = await scoreInBatches(model, matrix, rows);
 
-    await connection.run('CREATE TEMP TABLE scores (probability FLOAT)');
-    await appendFloats(connection, 'scores', probabilities);
+    if (explainer) {
+      const types = explained.map((c) => (c.startsWith('reason_') ? 'VARCHAR' : 'DOUBLE'));
+      await connection.run(
+        `CREATE TEMP TABLE scores (probability FLOAT, ${explained.map((c, i) => `${quoteIdent(c)} ${types[i]}`).join(', ')})`,
+      );
+      await appendExplained(
+        connection,
+        model.featureNames,
+        explainer,
+        matrix,
+        probabilities,
+        options.shapThreads,
+      );
+    } else {
+      await connection.run('CREATE TEMP TABLE scores (probability FLOAT)');
+      await appendFloats(connection, 'scores', probabilities);
+    }
 
+    // Qualified: an input that carries columns of these names (an earlier output) stays unambiguous.
     const select =
-      `SELECT ${[...passthrough.map(quoteIdent), 'probability', `CAST(probability >= ${model.threshold} AS INTEGER) AS prediction`, `${quoteLiteral(model.version)} AS model_version`].join(', ')} ` +
+      `SELECT ${[...passthrough.map((c) => `input_rows.${quoteIdent(c)}`), 'scores.probability AS probability', `CAST(scores.probability >= ${model.threshold} AS INTEGER) AS prediction`, `${quoteLiteral(model.version)} AS model_version`, ...explained.map((c) => `scores.${quoteIdent(c)} AS ${quoteIdent(c)}`)].join(', ')} ` +
       'FROM input_rows POSITIONAL JOIN scores';
     const copyOptions =
       outFormat === 'parquet' ? '(FORMAT parquet, COMPRESSION zstd)' : '(FORMAT csv, HEADER true)';
@@ -86,7 +146,7 @@ export async function scoreFeatureTable(options: {
 
     let positives = 0;
     for (let i = 0; i < rows; i++) if (probabilities[i] >= model.threshold) positives++;
-    return { rows, positives, modelVersion: model.version, output, passthrough };
+    return { rows, positives, modelVersion: model.version, output, passthrough, explained };
   } finally {
     connection.closeSync();
     instance.closeSync();
@@ -173,4 +233,58 @@ async function appendFloats(
     appender.appendDataChunk(chunk);
   }
   appender.closeSync();
+}
+
+/**
+ * The scores table with explanations: per block of SCORE_BATCH_ROWS rows, TreeSHAP of the block
+ * (on `threads` threads when the table is large), then its rows appended 2048 at a time as
+ * probability, reason_1..reason_4, contrib_<feature>. One block of contributions in memory at once.
+ */
+async function appendExplained(
+  connection: DuckDBConnection,
+  featureNames: readonly string[],
+  explainer: TreeShapExplainer,
+  matrix: Float32Array,
+  probabilities: Float32Array,
+  threads = availableParallelism(),
+): Promise<void> {
+  const F = featureNames.length;
+  const W = F + 1;
+  const rows = probabilities.length;
+  const pool =
+    rows >= SHAP_POOL_MIN_ROWS && threads > 1 ? new ShapPool(explainer.kernel, threads) : undefined;
+  const types: DuckDBType[] = [
+    DuckDBFloatType.instance,
+    ...Array.from({ length: MAX_REASONS }, () => VARCHAR),
+    ...featureNames.map(() => DOUBLE),
+  ];
+  const appender = await connection.createAppender('scores');
+  const chunk = DuckDBDataChunk.create(types, CHUNK_ROWS);
+  try {
+    for (let start = 0; start < rows; start += SCORE_BATCH_ROWS) {
+      const n = Math.min(SCORE_BATCH_ROWS, rows - start);
+      const block = matrix.subarray(start * F, (start + n) * F);
+      const shap = pool ? await pool.explainRows(block, n) : explainer.explainRows(block, n);
+      for (let from = 0; from < n; from += CHUNK_ROWS) {
+        const m = Math.min(CHUNK_ROWS, n - from);
+        chunk.rowCount = m;
+        const probability = chunk.getColumnVector(0);
+        const reasons = Array.from({ length: MAX_REASONS }, (_, k) => chunk.getColumnVector(1 + k));
+        const contribs = featureNames.map((_, f) => chunk.getColumnVector(1 + MAX_REASONS + f));
+        for (let i = 0; i < m; i++) {
+          const r = from + i;
+          probability.setItem(i, probabilities[start + r]);
+          const top = topReasonIndices(shap, r * W, F);
+          for (let k = 0; k < MAX_REASONS; k++)
+            reasons[k].setItem(i, k < top.length ? featureNames[top[k]] : null);
+          for (let f = 0; f < F; f++) contribs[f].setItem(i, shap[r * W + f]);
+        }
+        for (const v of [probability, ...reasons, ...contribs]) v.flush();
+        appender.appendDataChunk(chunk);
+      }
+    }
+  } finally {
+    appender.closeSync();
+    await pool?.close();
+  }
 }

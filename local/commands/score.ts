@@ -21,13 +21,25 @@ async function openModel(ref: string, name: string): Promise<OnnxServingModel> {
   return loadRegisteredModel(root.objectStore, new ModelRegistry(root.objectStore, { name }), ref, threads);
 }
 
+interface ScoreFlags {
+  input: string;
+  out: string;
+  model: string;
+  name: string;
+  explain?: boolean;
+  json?: boolean;
+}
+
 export function register(program: Command): void {
   program
     .command('score')
     .summary('batch-score a features table with a model (the same scoring as POST /predict)')
     .description(
       'batch-score a features table with a model: the same scoring code and threshold rule as POST /predict;\n' +
-        'writes the input rows (minus the feature columns) plus probability, prediction and model_version',
+        'writes the input rows (minus the feature columns) plus probability, prediction and model_version.\n' +
+        'With --explain also reason_1..reason_4 (the features that pushed each score toward default, largest\n' +
+        'first, as /predict answers them; empty past the last) and contrib_<feature> for every model feature\n' +
+        '(exact TreeSHAP, log-odds: the model bias plus their sum is the score in log-odds).',
     )
     .requiredOption(
       '--input <file>',
@@ -40,15 +52,21 @@ export function register(program: Command): void {
       'champion',
     )
     .option('--name <model>', 'registered model name', DEFAULT_MODEL_NAME)
+    .option(
+      '--explain',
+      'add reason_1..reason_4 and contrib_<feature> columns (the model needs explainer.json: trained with this version or later)',
+    )
     .option('--json', 'print the summary as JSON on stdout')
     .addHelpText(
       'after',
       '\nExamples:\n' +
         '  credit-risk score --input features/features.parquet --out predictions.parquet\n' +
         '  credit-risk score --input features.csv --out predictions.csv --model canary\n' +
-        '  credit-risk score --input features.parquet --out p.parquet --model ./trained-model --json',
+        '  credit-risk score --input features.parquet --out p.parquet --model ./trained-model --json\n' +
+        '  credit-risk score --input features.parquet --out explained.csv --explain\n' +
+        'Exit code 2 with NO_EXPLAINER when --explain is given for a model without explainer.json.',
     )
-    .action(async (options: { input: string; out: string; model: string; name: string; json?: boolean }) => {
+    .action(async (options: ScoreFlags) => {
       if (!existsSync(options.input))
         throw new InputError('INPUT_NOT_FOUND', `no such file: ${options.input}`);
       const started = performance.now();
@@ -56,12 +74,13 @@ export function register(program: Command): void {
       try {
         if (!options.json)
           console.error(
-            `scoring ${options.input} with ${shortId(model.version)} (threshold ${model.threshold})`,
+            `scoring ${options.input} with ${shortId(model.version)} (threshold ${model.threshold})${options.explain ? ', with TreeSHAP reasons' : ''}`,
           );
         const result = await scoreFeatureTable({
           input: resolve(options.input),
           output: resolve(options.out),
           model,
+          explain: options.explain === true,
         });
         const seconds = (performance.now() - started) / 1000;
         const summary = { ...result, seconds: Number(seconds.toFixed(3)), threshold: model.threshold };

@@ -1,17 +1,23 @@
 import { execFileSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { InvalidArgumentError, type Command } from 'commander';
 import { InputError } from '#lib/errors.ts';
+import { EXPLAINER_FILE, explainerForModel } from '#lib/model/explainer-artifact.ts';
 import { loadOnnxModel } from '#lib/model/onnx-runtime.ts';
+import { ShapPool } from '#lib/model/shap-pool.ts';
+import type { TreeShapExplainer } from '#lib/model/shap.ts';
 import { isoDay, readTable } from '#lib/model/table.ts';
 import { trainModel, writeModelDirectory } from '#lib/model/train.ts';
 import { monthsUntilAucLoss, type StalenessRecord } from '#lib/model/staleness.ts';
 import { measureStaleness, stalenessStudy } from '#lib/model/staleness-study.ts';
 import { localHome, ensureHome } from '#local/home.ts';
 import type { CliTuneResult } from './train-tune.ts';
+import { explanationColumns } from '#lib/serving/batch-scoring.ts';
+import { MAX_REASONS, topReasonIndices } from '#lib/serving/reasons.ts';
 
 function intOption(name: string, min: number) {
   return (v: string) => {
@@ -116,6 +122,7 @@ interface PredictCliOptions {
   input: string;
   out: string;
   batch: number;
+  explain?: boolean;
 }
 
 export function register(program: Command): void {
@@ -373,7 +380,10 @@ Examples:
     .description(
       'score every row of a table with a trained model: writes a CSV with the id columns passed through\n' +
         'and a `probability` column (of the label being 1). Features are taken by name in the order\n' +
-        'of card.json (next to model.onnx); empty cells are missing values.',
+        'of card.json (next to model.onnx); empty cells are missing values.\n' +
+        'With --explain also reason_1..reason_4 (the features that pushed the score toward default,\n' +
+        'largest first, as POST /predict answers them; empty past the last) and contrib_<feature> for\n' +
+        'every feature (exact TreeSHAP from explainer.json next to model.onnx, in log-odds).',
     )
     .requiredOption(
       '--model <model.onnx>',
@@ -385,12 +395,15 @@ Examples:
     )
     .requiredOption('--out <file.csv>', 'where to write the predictions')
     .option('--batch <rows>', 'rows per onnxruntime call', intOption('--batch', 1), 65_536)
+    .option('--explain', 'add reason_1..reason_4 and contrib_<feature> columns (needs explainer.json)')
     .addHelpText(
       'after',
       `
 Examples:
   credit-risk predict-file --model model/model.onnx --input features/features.parquet --out predictions.csv
-  credit-risk predict-file --model model/model.onnx --input new-loans.csv --out scored.csv`,
+  credit-risk predict-file --model model/model.onnx --input new-loans.csv --out scored.csv
+  credit-risk predict-file --model model/model.onnx --input new-loans.csv --out explained.csv --explain
+Exit code 2 with NO_EXPLAINER when --explain is given and model.onnx has no matching explainer.json.`,
     )
     .action(async (opts: PredictCliOptions) => {
       await predictFile(opts);
@@ -488,6 +501,7 @@ async function predictFile(opts: PredictCliOptions): Promise<void> {
     return col.values;
   });
   const idColumns = (card.idColumns ?? []).filter((c) => table.columns.has(c));
+  const explainer = opts.explain ? await fileExplainer(modelPath, features) : undefined;
   const model = await loadOnnxModel(modelPath);
   if (model.numFeatures !== features.length) {
     throw new InputError(
@@ -507,8 +521,13 @@ async function predictFile(opts: PredictCliOptions): Promise<void> {
   const write = async (s: string) => {
     if (!stream.write(s)) await once(stream, 'drain');
   };
+  const pool =
+    explainer && table.numRows >= 16_384 && availableParallelism() > 1
+      ? new ShapPool(explainer.kernel, availableParallelism())
+      : undefined;
   try {
-    await write(`${[...idColumns, 'probability'].map(csvCell).join(',')}\n`);
+    const explained = explainer ? explanationColumns(features) : [];
+    await write(`${[...idColumns, 'probability', ...explained].map(csvCell).join(',')}\n`);
     const F = features.length;
     for (let start = 0; start < table.numRows; start += opts.batch) {
       const rows = Math.min(opts.batch, table.numRows - start);
@@ -518,6 +537,11 @@ async function predictFile(opts: PredictCliOptions): Promise<void> {
         for (let i = 0; i < rows; i++) matrix[i * F + f] = c[start + i];
       }
       const p = await model.scoreRows(matrix, rows);
+      const shap = !explainer
+        ? undefined
+        : pool
+          ? await pool.explainRows(matrix, rows)
+          : explainer.explainRows(matrix, rows);
       let text = '';
       for (let i = 0; i < rows; i++) {
         const r = start + i;
@@ -531,6 +555,12 @@ async function predictFile(opts: PredictCliOptions): Promise<void> {
           return csvCell(v);
         });
         cells.push(String(Number(p[i].toPrecision(9))));
+        if (shap) {
+          const top = topReasonIndices(shap, i * (F + 1), F);
+          for (let k = 0; k < MAX_REASONS; k++) cells.push(k < top.length ? features[top[k]] : '');
+          // Full precision: bias + the sum of a row's contributions is its margin.
+          for (let f = 0; f < F; f++) cells.push(String(shap[i * (F + 1) + f]));
+        }
         text += `${cells.join(',')}\n`;
       }
       await write(text);
@@ -540,6 +570,25 @@ async function predictFile(opts: PredictCliOptions): Promise<void> {
     renameSync(tmp, outPath);
   } finally {
     await model.release();
+    await pool?.close();
   }
   process.stderr.write(`scored ${table.numRows} rows -> ${opts.out}\n`);
+}
+
+/** The TreeSHAP explainer of a model file (explainer.json beside it, named by model.onnx), or NO_EXPLAINER. */
+async function fileExplainer(modelPath: string, features: readonly string[]): Promise<TreeShapExplainer> {
+  const explainerPath = join(dirname(modelPath), EXPLAINER_FILE);
+  const loaded = explainerForModel({
+    model: new Uint8Array(readFileSync(modelPath)),
+    explainer: existsSync(explainerPath) ? new Uint8Array(readFileSync(explainerPath)) : undefined,
+  });
+  if (!loaded.explainer)
+    throw new InputError('NO_EXPLAINER', `${modelPath} cannot explain: ${loaded.warning ?? 'no explainer'}`);
+  const names = loaded.explainer.featureNames ?? [];
+  if (names.join(',') !== features.join(','))
+    throw new InputError(
+      'NO_EXPLAINER',
+      `${explainerPath} lists features ${names.join(', ')}, card.json ${features.join(', ')}`,
+    );
+  return loaded.explainer;
 }

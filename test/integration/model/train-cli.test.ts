@@ -1,9 +1,10 @@
 import { describe, expect, it, beforeAll } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadExplainer } from '#lib/model/explainer-artifact.ts';
 import { syntheticTable } from '../../unit/model/synthetic-data.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'train-cli-'));
@@ -146,6 +147,85 @@ describe('credit-risk train', () => {
     expect(lines[0]).toBe('loan_id,loan_date,probability');
     expect(lines).toHaveLength(6001);
     expect(lines[1]).toMatch(/^L0,2020-01-01,0\.\d+/);
+  });
+
+  it('predict-file --explain adds reason_1..reason_4 and contrib_<feature>; bias + their sum gives each probability', () => {
+    const model = join(dir, 'x');
+    const t = cli(
+      'train',
+      '--input',
+      csv,
+      '--target',
+      'status',
+      '--ignore',
+      'loan_id,loan_date',
+      '--trees',
+      '15',
+      '--out',
+      model,
+    );
+    expect(t.code).toBe(0);
+    const features = JSON.parse(readFileSync(join(model, 'card.json'), 'utf8')).features as string[];
+    const out = join(dir, 'explained.csv');
+    const p = cli(
+      'predict-file',
+      '--model',
+      join(model, 'model.onnx'),
+      '--input',
+      csv,
+      '--out',
+      out,
+      '--explain',
+    );
+    expect(p.code).toBe(0);
+    const [header, ...rows] = readFileSync(out, 'utf8').trim().split('\n');
+    expect(header.split(',')).toEqual([
+      'loan_id',
+      'loan_date',
+      'probability',
+      'reason_1',
+      'reason_2',
+      'reason_3',
+      'reason_4',
+      ...features.map((f) => `contrib_${f}`),
+    ]);
+    expect(rows).toHaveLength(6000);
+    const { bias } = loadExplainer(readFileSync(join(model, 'explainer.json')))!;
+    let worst = 0;
+    const wrongReasons: string[] = [];
+    for (const row of rows) {
+      const cells = row.split(',');
+      const contributions = cells.slice(7).map(Number);
+      const margin = contributions.reduce((a, b) => a + b, bias);
+      worst = Math.max(worst, Math.abs(1 / (1 + Math.exp(-margin)) - Number(cells[2])));
+      const top = features
+        .map((f, i) => [f, contributions[i]] as const)
+        .filter(([, c]) => c > 0)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 4)
+        .map(([f]) => f);
+      if (cells.slice(3, 7).join(',') !== [0, 1, 2, 3].map((k) => top[k] ?? '').join(','))
+        wrongReasons.push(row);
+    }
+    expect(wrongReasons.slice(0, 3)).toEqual([]);
+    // The probability is written with 9 significant digits.
+    expect(worst).toBeLessThan(1e-6);
+
+    // A model directory without explainer.json cannot explain: exit 2, and nothing written.
+    rmSync(join(model, 'explainer.json'));
+    const none = join(dir, 'none.csv');
+    const n = cli(
+      'predict-file',
+      '--model',
+      join(model, 'model.onnx'),
+      '--input',
+      csv,
+      '--out',
+      none,
+      '--explain',
+    );
+    expect(n.code).toBe(2);
+    expect(n.stderr).toMatch(/error \[NO_EXPLAINER\].*explainer.json .*missing/);
   });
 
   const bad: [string, string[], string, RegExp][] = [
