@@ -34,6 +34,7 @@ const batchScore = defineHandler({
         models,
         snapshotId: request.request?.snapshotId ?? request.snapshotId,
         modelVersion: request.request?.modelVersion ?? request.modelVersion,
+        explain: request.request?.explain ?? request.explain,
       });
       metrics.addMetric('batchShardsPlanned', MetricUnit.Count, plan.shards.length);
       const { snapshotId, modelVersion, shards } = plan;
@@ -44,7 +45,15 @@ const batchScore = defineHandler({
       const started = performance.now();
       const key = (request.shard?.key ?? request.key) as string;
       const modelVersion = (request.plan?.modelVersion ?? request.modelVersion) as string;
-      const result = await batch.scoreShard({ store, models, key, modelVersion, tmpDir: deps.tmpDir });
+      const explain = request.explain ?? request.plan?.explain;
+      const result = await batch.scoreShard({
+        store,
+        models,
+        key,
+        modelVersion,
+        explain,
+        tmpDir: deps.tmpDir,
+      });
       const seconds = (performance.now() - started) / 1000;
       metrics.addDimension('modelVersion', result.modelVersion);
       metrics.addMetric('batchRowsScored', MetricUnit.Count, result.reused ? 0 : result.rows);

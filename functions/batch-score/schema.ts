@@ -5,16 +5,17 @@ import { eventParser } from '#functions/commons/define-handler.ts';
  * The batch-score function's events: the three Task steps of state-machines/batch-scoring.asl.json,
  * chosen by `action` (the payloads are what the ASL's Parameters build):
  *
- *   list-shards    {action, request: <execution input {snapshotId?, modelVersion?}>, runId}
- *                  -> BatchPlan {snapshotId, modelName, modelVersion, outputPrefix, shards: [{key, size}]}
- *   score-shard    {action, shard: {key}, index, plan: BatchPlan, runId}
+ *   list-shards    {action, request: <execution input {snapshotId?, modelVersion?, explain?}>, runId}
+ *                  -> BatchPlan {snapshotId, modelName, modelVersion, outputPrefix, shards: [{key, size}], explain}
+ *   score-shard    {action, shard: {key}, index, modelVersion, explain, runId} (the Map item)
  *                  -> ShardResult {key, outputKey, rows, positives, snapshotId, modelVersion, reused}
  *   write-manifest {action, plan: BatchPlan, shards: ShardResult[], runId}
  *                  -> ManifestResult {manifestKey, currentKey, snapshotId, modelVersion, shards, rows, positives,
  *                     createdAt, rescoredAt?, warnings?} (a re-run keeps the first run's createdAt)
  *
  * Flat forms are accepted too, for a person invoking the function by hand: list-shards
- * {snapshotId?, modelVersion?}, score-shard {key, modelVersion}, write-manifest {results}.
+ * {snapshotId?, modelVersion?, explain?}, score-shard {key, modelVersion, explain?}, write-manifest
+ * {results}. `explain` (default false) adds reason_1..reason_4 and contrib_<feature> to every output.
  */
 const SnapshotId = z
   .string()
@@ -23,11 +24,13 @@ const ModelVersion = z.string().min(1).max(128);
 const RunId = z.string().min(1).max(256).optional();
 
 const Shard = z.object({ key: z.string().min(1), size: z.number().nonnegative().optional() });
+const Explain = z.boolean().optional();
 const Plan = z.object({
   snapshotId: SnapshotId,
   modelName: z.string().min(1),
   modelVersion: ModelVersion,
   shards: z.array(Shard),
+  explain: Explain,
 });
 const Result = z.object({
   key: z.string().min(1),
@@ -38,7 +41,11 @@ const Result = z.object({
   modelVersion: ModelVersion,
   reused: z.boolean().optional().default(false),
 });
-const RunRequest = z.object({ snapshotId: SnapshotId.optional(), modelVersion: ModelVersion.optional() });
+const RunRequest = z.object({
+  snapshotId: SnapshotId.optional(),
+  modelVersion: ModelVersion.optional(),
+  explain: Explain,
+});
 
 export const BatchScoreEvent = z.discriminatedUnion('action', [
   z.object({
@@ -46,6 +53,7 @@ export const BatchScoreEvent = z.discriminatedUnion('action', [
     request: RunRequest.nullish(),
     snapshotId: SnapshotId.optional(),
     modelVersion: ModelVersion.optional(),
+    explain: Explain,
     runId: RunId,
   }),
   z
@@ -56,6 +64,7 @@ export const BatchScoreEvent = z.discriminatedUnion('action', [
       index: z.number().int().nonnegative().optional(),
       plan: Plan.partial().optional(),
       modelVersion: ModelVersion.optional(),
+      explain: Explain,
       runId: RunId,
     })
     .refine((e) => (e.shard?.key ?? e.key) !== undefined, {

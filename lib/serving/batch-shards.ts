@@ -22,7 +22,9 @@ import {
  *                 model version every shard will use (resolved once: a promotion during the run
  *                 must not mix two models in one output)
  *   scoreShard    one shard -> predictions/<model>/<version>/snapshot=<id>/<same file name>, with
- *                 scoreFeatureTable (the scoring code and threshold rule of POST /predict)
+ *                 scoreFeatureTable (the scoring code and threshold rule of POST /predict); with the
+ *                 plan's `explain` (the execution input's, default false) also reason_1..reason_4
+ *                 and contrib_<feature> (TreeSHAP, lib/serving/batch-scoring.ts)
  *   writeManifest every shard's result -> .../manifest.json, then predictions/<model>/CURRENT
  *                 swapped last (the commit point: readers of CURRENT never see a partial run). A
  *                 re-run of a snapshot and version already completed keeps the manifest's first
@@ -55,6 +57,8 @@ export interface BatchPlan {
   modelVersion: string;
   outputPrefix: string;
   shards: ShardRef[];
+  /** Every shard's output also carries reason_1..reason_4 and contrib_<feature>. */
+  explain: boolean;
 }
 
 export interface ShardResult {
@@ -82,6 +86,8 @@ export interface BatchManifest {
   rows: number;
   positives: number;
   shards: Array<Pick<ShardResult, 'key' | 'outputKey' | 'rows' | 'positives'>>;
+  /** Present (true) when the run asked for explanation columns. */
+  explain?: true;
 }
 
 export interface ManifestResult {
@@ -105,6 +111,8 @@ export async function planBatch(options: {
   models: BatchModelSource;
   snapshotId?: string;
   modelVersion?: string;
+  /** Ask every shard for explanation columns (default false). */
+  explain?: boolean;
 }): Promise<BatchPlan> {
   const { store, models } = options;
   let snapshotId = options.snapshotId;
@@ -155,6 +163,7 @@ export async function planBatch(options: {
     modelVersion,
     outputPrefix: predictionsPrefix(models.modelName, modelVersion, snapshotId),
     shards,
+    explain: options.explain === true,
   };
 }
 
@@ -178,6 +187,8 @@ export async function scoreShard(options: {
   modelVersion: string;
   /** Scratch space (/tmp in Lambda); the shard and its predictions are removed after. */
   tmpDir: string;
+  /** Also write reason_1..reason_4 and contrib_<feature>; the model must have an explainer. */
+  explain?: boolean;
 }): Promise<ShardResult> {
   const { store, models, key } = options;
   const snapshotId = snapshotOfShard(key);
@@ -189,19 +200,21 @@ export async function scoreShard(options: {
   await mkdir(work, { recursive: true });
   try {
     // Outputs are written whole (atomic put) under a key named by model version and shard: one
-    // that exists is this shard's finished answer from an earlier attempt, so count it and reuse.
+    // that exists is this shard's finished answer from an earlier attempt, so count it and reuse;
+    // unless this run asks for explanations and that answer has none (an earlier run without them).
     if (await store.head(outputKey)) {
       const existing = join(work, 'existing.parquet');
       await store.download(outputKey, existing);
-      const counted = await countPredictions(existing);
-      return { key, outputKey, ...counted, snapshotId, modelVersion, reused: true };
+      const { explained, ...counted } = await countPredictions(existing);
+      if (!options.explain || explained)
+        return { key, outputKey, ...counted, snapshotId, modelVersion, reused: true };
     }
     if (!(await store.head(key))) throw new InputError('UNKNOWN_SHARD', `no shard at ${store.describe(key)}`);
     const model = await models.load(modelVersion);
     const input = join(work, fileName);
     const output = join(work, `predictions-${fileName}`);
     await store.download(key, input);
-    const scored = await scoreFeatureTable({ input, output, model });
+    const scored = await scoreFeatureTable({ input, output, model, explain: options.explain === true });
     await store.upload(output, outputKey, { contentType: 'application/vnd.apache.parquet' });
     return {
       key,
@@ -217,15 +230,21 @@ export async function scoreShard(options: {
   }
 }
 
-async function countPredictions(file: string): Promise<{ rows: number; positives: number }> {
+async function countPredictions(
+  file: string,
+): Promise<{ rows: number; positives: number; explained: boolean }> {
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
   try {
+    const source = `read_parquet('${file.replace(/'/g, "''")}', hive_partitioning = false)`;
     const reader = await connection.runAndReadAll(
-      `SELECT count(*)::BIGINT AS n, coalesce(sum(prediction), 0)::BIGINT AS p FROM read_parquet('${file.replace(/'/g, "''")}', hive_partitioning = false)`,
+      `SELECT count(*)::BIGINT AS n, coalesce(sum(prediction), 0)::BIGINT AS p FROM ${source}`,
     );
     const row = reader.getRowObjects()[0];
-    return { rows: Number(row.n), positives: Number(row.p) };
+    const columns = (await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`))
+      .getRowObjects()
+      .map((r) => String(r.column_name));
+    return { rows: Number(row.n), positives: Number(row.p), explained: columns.includes('reason_1') };
   } finally {
     connection.closeSync();
     instance.closeSync();
@@ -239,6 +258,7 @@ export async function writeManifest(options: {
   /** When given, every planned shard must have exactly one result (nothing silently missing). */
   plan?: Pick<BatchPlan, 'snapshotId' | 'modelName' | 'modelVersion'> & {
     shards: ReadonlyArray<{ key: string }>;
+    explain?: boolean;
   };
   modelName: string;
   runId?: string;
@@ -325,6 +345,7 @@ export async function writeManifest(options: {
     rows,
     positives,
     shards,
+    ...(plan?.explain ? { explain: true as const } : {}),
   };
   await store.put(manifestKey, JSON.stringify(manifest, null, 2) + '\n', { contentType: 'application/json' });
   const currentKey = predictionsCurrentKey(modelName);

@@ -258,6 +258,10 @@ export function register(program: Command): void {
     .option('--snapshot <id>', 'score this published snapshot instead of the current one')
     .option('--model-version <v>', 'score with this registered version instead of the champion')
     .option(
+      '--explain',
+      'also write reason_1..reason_4 and contrib_<feature> (TreeSHAP) in every output (execution input explain: true)',
+    )
+    .option(
       '--json',
       'print {"executionId","status","snapshotId","modelVersion","shards","rows","positives","manifestKey","seconds"} on stdout',
     )
@@ -269,42 +273,47 @@ export function register(program: Command): void {
         'Example:\n' +
         '  credit-risk pipeline batch && credit-risk monitor drift',
     )
-    .action(async (flags: { snapshot?: string; modelVersion?: string; json?: boolean }) => {
-      const log = (line: string) => process.stderr.write(`${line}\n`);
-      const root = createLocalRoot();
-      const started = performance.now();
-      const input: Record<string, unknown> = { trigger: 'cli' };
-      if (flags.snapshot !== undefined) input.snapshotId = flags.snapshot;
-      if (flags.modelVersion !== undefined) input.modelVersion = flags.modelVersion;
-      const restore = divertTelemetry(
-        { metrics: root.home.metrics, logs: join(root.home.root, 'logs') },
-        'batch',
-      );
-      let run;
-      try {
-        run = await runPipelineLocally({
-          root,
-          input,
-          stateMachine: 'batch-scoring',
-          onEvent: progressPrinter(log),
-        });
-      } finally {
-        await restore();
-        await root.featureStore.close();
-      }
-      const { record, result } = run;
-      const manifest = ((result.output ?? {}) as { manifest?: Record<string, unknown> }).manifest ?? {};
-      const s = {
-        executionId: record.executionId,
-        status: record.status,
-        ...pick(manifest, ['snapshotId', 'modelVersion', 'shards', 'rows', 'positives', 'manifestKey']),
-        seconds: Math.round((performance.now() - started) / 100) / 10,
-      };
-      if (flags.json) process.stdout.write(`${JSON.stringify(s)}\n`);
-      else
-        log(`${s.executionId}: ${s.status} in ${s.seconds} s (credit-risk pipeline status ${s.executionId})`);
-      if (record.status === 'failed') throw new RunFailedError(record);
-    });
+    .action(
+      async (flags: { snapshot?: string; modelVersion?: string; explain?: boolean; json?: boolean }) => {
+        const log = (line: string) => process.stderr.write(`${line}\n`);
+        const root = createLocalRoot();
+        const started = performance.now();
+        const input: Record<string, unknown> = { trigger: 'cli' };
+        if (flags.snapshot !== undefined) input.snapshotId = flags.snapshot;
+        if (flags.modelVersion !== undefined) input.modelVersion = flags.modelVersion;
+        if (flags.explain) input.explain = true;
+        const restore = divertTelemetry(
+          { metrics: root.home.metrics, logs: join(root.home.root, 'logs') },
+          'batch',
+        );
+        let run;
+        try {
+          run = await runPipelineLocally({
+            root,
+            input,
+            stateMachine: 'batch-scoring',
+            onEvent: progressPrinter(log),
+          });
+        } finally {
+          await restore();
+          await root.featureStore.close();
+        }
+        const { record, result } = run;
+        const manifest = ((result.output ?? {}) as { manifest?: Record<string, unknown> }).manifest ?? {};
+        const s = {
+          executionId: record.executionId,
+          status: record.status,
+          ...pick(manifest, ['snapshotId', 'modelVersion', 'shards', 'rows', 'positives', 'manifestKey']),
+          seconds: Math.round((performance.now() - started) / 100) / 10,
+        };
+        if (flags.json) process.stdout.write(`${JSON.stringify(s)}\n`);
+        else
+          log(
+            `${s.executionId}: ${s.status} in ${s.seconds} s (credit-risk pipeline status ${s.executionId})`,
+          );
+        if (record.status === 'failed') throw new RunFailedError(record);
+      },
+    );
 
   pipeline
     .command('status [run]')

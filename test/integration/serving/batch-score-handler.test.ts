@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHandler, type BatchScoreDeps } from '#functions/batch-score/handler.ts';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
+import { loadExplainer } from '#lib/model/explainer-artifact.ts';
 import { predictProbability } from '#lib/model/gbdt/booster.ts';
 import { trainModel, writeModelDirectory, type TrainedModel } from '#lib/model/train.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
@@ -246,11 +247,107 @@ describe('batch-score handler with local adapters, a trained ONNX model and real
     expect(positives).toBeLessThan(ROWS);
   });
 
+  it('with {"explain": true} in the execution input, every output row carries its reasons and contributions', async () => {
+    const { store, registry } = await freshStore();
+    const handler = createHandler(depsFor(store, registry));
+    const definition = JSON.parse(
+      substitute(readAsl('batch-scoring'), {
+        BatchScoreFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:credit-risk-dev-batch-score',
+        NotificationTopicArn: 'arn:aws:sns:eu-west-1:123456789012:credit-risk-dev-notifications',
+      }),
+    ) as AslDefinition;
+    const fail = async () => {
+      throw new Error('not used by batch scoring');
+    };
+    const run = await runLocally({
+      definition,
+      input: { explain: true },
+      executionName: 'nightly-explained',
+      stateMachineName: 'batch-scoring',
+      services: {
+        lambda: (_name, payload) => handler(payload, context),
+        glueJob: fail,
+        codeBuild: fail,
+        publish: async () => 'm-1',
+      },
+    });
+    expect(run.error).toBeUndefined();
+    const manifestKey = `predictions/credit-risk/${version}/snapshot=${SNAPSHOT}/manifest.json`;
+    expect(JSON.parse(readFileSync(store.describe(manifestKey), 'utf8'))).toMatchObject({
+      explain: true,
+      rows: ROWS,
+    });
+    const prefix = store.describe(`predictions/credit-risk/${version}/snapshot=${SNAPSHOT}`);
+    const rows = await sql([
+      `SELECT * FROM read_parquet('${prefix}/part-*.parquet', hive_partitioning = false) ORDER BY loan_id`,
+    ]);
+    expect(rows).toHaveLength(ROWS);
+    const names = trained.featureNames;
+    expect(Object.keys(rows[0])).toEqual([
+      'loan_id',
+      'id',
+      'loan_date',
+      'status',
+      'probability',
+      'prediction',
+      'model_version',
+      'reason_1',
+      'reason_2',
+      'reason_3',
+      'reason_4',
+      ...names.map((n) => `contrib_${n}`),
+    ]);
+    const { bias } = loadExplainer(trained.explainerBytes)!;
+    let worst = 0;
+    let reasons = 0;
+    for (const r of rows) {
+      const contributions = names.map((n) => r[`contrib_${n}`] as number);
+      const margin = contributions.reduce((a, b) => a + b, bias);
+      worst = Math.max(worst, Math.abs(1 / (1 + Math.exp(-margin)) - (r.probability as number)));
+      const top = names
+        .map((n, i) => [n, contributions[i]] as const)
+        .filter(([, c]) => c > 0)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 4)
+        .map(([n]) => n);
+      expect([r.reason_1, r.reason_2, r.reason_3, r.reason_4]).toEqual(
+        [0, 1, 2, 3].map((k) => top[k] ?? null),
+      );
+      reasons += top.length;
+    }
+    expect(worst).toBeLessThan(1e-6);
+    expect(reasons).toBeGreaterThan(0);
+  });
+
+  it('a shard scored without explanations is scored again when a run asks for them', async () => {
+    const { store, registry } = await freshStore();
+    const handler = createHandler(depsFor(store, registry));
+    const event = {
+      action: 'score-shard',
+      key: `features/snapshot=${SNAPSHOT}/part-00001.parquet`,
+      modelVersion: version,
+    };
+    const plain = (await handler(event, context)) as ShardResult;
+    const explained = (await handler({ ...event, explain: true }, context)) as ShardResult;
+    expect(explained).toEqual({ ...plain, reused: false });
+    const columns = async () =>
+      (await sql([`DESCRIBE SELECT * FROM '${store.describe(plain.outputKey)}'`])).map((c) => c.column_name);
+    expect(await columns()).toContain('reason_1');
+    // A run without explain reuses the explained output (it has every column it needs).
+    expect(await handler(event, context)).toEqual({ ...plain, reused: true });
+    expect(await columns()).toContain('reason_1');
+  });
+
   it('runs the sample events: list-shards, score-shard by hand with "champion", and write-manifest (versions replaced by the registered one)', async () => {
     const { store, registry } = await freshStore();
     const handler = createHandler(depsFor(store, registry));
     const plan = (await handler(sampleEvent('list-shards'), context)) as BatchPlan;
-    expect(plan).toMatchObject({ snapshotId: SNAPSHOT, modelVersion: version, modelName: 'credit-risk' });
+    expect(plan).toMatchObject({
+      snapshotId: SNAPSHOT,
+      modelVersion: version,
+      modelName: 'credit-risk',
+      explain: false,
+    });
     expect(plan.shards.map((s) => s.key)).toEqual([
       `features/snapshot=${SNAPSHOT}/part-00000.parquet`,
       `features/snapshot=${SNAPSHOT}/part-00001.parquet`,

@@ -133,6 +133,7 @@ describe('list-shards', () => {
         { key: 'features/snapshot=s2/part-00000.parquet', size: 11 },
         { key: 'features/snapshot=s2/part-00001.parquet', size: 11 },
       ],
+      explain: false,
     });
     expect(source.asked).toEqual([undefined]);
   });
@@ -141,15 +142,23 @@ describe('list-shards', () => {
     const store = await storeWithSnapshot();
     const source = models();
     const plan = (await handlerFor(store, source)(
-      { action: 'list-shards', request: { snapshotId: 's1', modelVersion: 'canary' } },
+      { action: 'list-shards', request: { snapshotId: 's1', modelVersion: 'canary', explain: true } },
       context,
     )) as BatchPlan;
     expect(plan.snapshotId).toBe('s1');
+    expect(plan.explain).toBe(true);
     expect(plan.shards.map((s) => s.key)).toEqual([
       'features/snapshot=s1/part-00000.parquet',
       'features/snapshot=s1/part-00001.parquet',
     ]);
     expect(source.asked).toEqual(['canary']);
+  });
+
+  it('refuses an explain that is not a boolean, before reading anything', async () => {
+    const store = await storeWithSnapshot();
+    await expect(
+      handlerFor(store)({ action: 'list-shards', request: { explain: 'yes' } }, context),
+    ).rejects.toMatchObject({ code: 'BAD_BATCH_EVENT', message: expect.stringContaining('explain') });
   });
 
   it('says to publish first when there is no CURRENT pointer', async () => {

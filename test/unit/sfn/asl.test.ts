@@ -372,6 +372,7 @@ describe('batch-scoring.asl.json', () => {
       'shard.$': '$$.Map.Item.Value',
       'index.$': '$$.Map.Item.Index',
       'modelVersion.$': '$.plan.modelVersion',
+      'explain.$': '$.plan.explain',
       'runId.$': '$$.Execution.Name',
     });
     // One copy of the list in the execution state: the plan keeps it once, for WriteManifest.
@@ -379,6 +380,20 @@ describe('batch-scoring.asl.json', () => {
       Object.keys(d.States.ListShards.ResultSelector as object).filter((k) => k.startsWith('shards')),
     ).toEqual(['shards.$']);
     expect(JSON.stringify(d.States)).not.toContain('$.plan.result');
+  });
+
+  it('carries explain from the execution input to every shard through the plan (list-shards defaults it to false)', () => {
+    const d = parsed('batch-scoring');
+    expect((d.States.ListShards.Parameters as { Payload: Record<string, string> }).Payload['request.$']).toBe(
+      '$',
+    );
+    expect(d.States.ListShards.ResultSelector).toMatchObject({ 'explain.$': '$.Payload.explain' });
+    const scoreShard = (
+      d.States.ScoreShards as unknown as {
+        ItemProcessor: { States: Record<string, { Parameters: { Payload: Record<string, string> } }> };
+      }
+    ).ItemProcessor.States.ScoreShard;
+    expect(scoreShard.Parameters.Payload['explain.$']).toBe('$.explain');
   });
 });
 
