@@ -25,6 +25,7 @@ const COMMAND_MODULES = new Map<string, string>([
   ['models', './commands/models.ts'],
   ['serve', './commands/serve.ts'],
   ['score', './commands/score.ts'],
+  ['explain', './commands/explain.ts'],
   ['pipeline', './commands/pipeline.ts'],
   ['monitor', './commands/monitor.ts'],
   ['aws', './commands/aws.ts'],
@@ -42,6 +43,7 @@ const COMMAND_LOADERS: Record<string, () => Promise<unknown>> = {
   './commands/models.ts': () => import('./commands/models.ts'),
   './commands/serve.ts': () => import('./commands/serve.ts'),
   './commands/score.ts': () => import('./commands/score.ts'),
+  './commands/explain.ts': () => import('./commands/explain.ts'),
   './commands/pipeline.ts': () => import('./commands/pipeline.ts'),
   './commands/monitor.ts': () => import('./commands/monitor.ts'),
   './commands/aws.ts': () => import('./commands/aws.ts'),
@@ -95,6 +97,11 @@ const COMMAND_STUBS: ReadonlyArray<{ name: string; term: string; summary: string
     name: 'score',
     term: 'score [options]',
     summary: 'batch-score a features table with a model (the same scoring as POST /predict)',
+  },
+  {
+    name: 'explain',
+    term: 'explain [options]',
+    summary: "why a customer gets its score: the prediction with every feature's contribution",
   },
   {
     name: 'pipeline',
