@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { generateLoans } from '#lib/data/generate.ts';
 import { buildFeatures } from '#lib/features/build.ts';
 import { publishSnapshot } from '#lib/features/publish.ts';
+import { EXPLAINER_FILE } from '#lib/model/explainer-artifact.ts';
 import { trainModel, writeModelDirectory } from '#lib/model/train.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
 import { localHome } from '#local/home.ts';
@@ -55,7 +56,9 @@ export async function prepareServeData(options: {
   const doneFile = join(dir, 'prepared.json');
   if (existsSync(doneFile)) {
     const done = JSON.parse(readFileSync(doneFile, 'utf8')) as PreparedData;
-    if (done.loans === options.rows) {
+    // A model prepared before explanations has no explainer.json: ours would answer without
+    // reasons, which is not what serving does now, so such data is prepared again.
+    if (done.loans === options.rows && existsSync(join(done.modelDir, EXPLAINER_FILE))) {
       console.error(`[serve bench] reusing prepared data in ${dir}`);
       return done;
     }

@@ -9,6 +9,9 @@
  *       explainer.json: shap.TreeExplainer (tree_path_dependent; single-threaded C++) in one
  *       process and in --threads forked processes, and LightGBM pred_contrib on --threads threads.
  *       Times are the SHAP call only (no loading); every peer's output is compared with ours.
+ *   (c) served path (bench/shap/served.ts): the in-process predict handler without reasons, with
+ *       reasons and with explain, interleaved, over the snapshot's online rows; TreeSHAP of the
+ *       served rows; the explainer's memory.
  *
  *   --rows N          loan records to generate (default: npm start's, 777,715)
  *   --seed N          generator seed (default 42, npm start's)
@@ -19,11 +22,14 @@
  *   --params JSON     GBDT parameters over npm start's (e.g. '{"numTrees":300,"earlyStoppingRounds":0}'
  *                     for a bigger model than the default)
  *   --dir DIR         cache for data and model (default $TMPDIR/credit-risk-bench-shap-r<rows>-s<seed>[-<params>])
+ *   --skip-batch      (a) and (c) only: no batch run, no peers
+ *   --rounds N        interleaved rounds of (c), 2,000 calls per variant each (default 10)
  */
+import '../serve/untraced.ts';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { generateLoans } from '#lib/data/generate.ts';
 import { buildFeatures } from '#lib/features/build.ts';
 import { toRowMajorFloat32 } from '#lib/model/gbdt/booster.ts';
@@ -33,6 +39,7 @@ import { ShapPool } from '#lib/model/shap-pool.ts';
 import { readTable } from '#lib/model/table.ts';
 import { trainModel, writeModelDirectory } from '#lib/model/train.ts';
 import { FULL_ROWS, START_TRAIN_PARAMS } from '#local/commands/start.ts';
+import { servedPath, type ServedPathResult } from './served.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
 const log = (m: string) => console.error(m);
@@ -158,11 +165,13 @@ function runPeer(
 export async function main(args: string[]): Promise<void> {
   const rows = Number(arg(args, '--rows', String(FULL_ROWS)));
   const seed = Number(arg(args, '--seed', '42'));
-  const batchRows = Number(arg(args, '--batch-rows', '1000000'));
+  const batchRows = args.includes('--skip-batch') ? 0 : Number(arg(args, '--batch-rows', '1000000'));
   const threads = Number(arg(args, '--threads', '2'));
   const samples = Number(arg(args, '--samples', '20000'));
   const peerList = arg(args, '--peers', 'shap,shap-processes,lightgbm');
-  const peers = peerList === 'none' ? [] : peerList.split(',');
+  const skipBatch = args.includes('--skip-batch');
+  const peers = peerList === 'none' || skipBatch ? [] : peerList.split(',');
+  const rounds = Number(arg(args, '--rounds', '10'));
   const extra = arg(args, '--params', '');
   const params = { ...START_TRAIN_PARAMS, ...(extra ? (JSON.parse(extra) as Record<string, unknown>) : {}) };
   const tag = extra ? `-${extra.replace(/[^a-zA-Z0-9]+/g, '')}` : '';
@@ -213,6 +222,14 @@ export async function main(args: string[]): Promise<void> {
     `one row (${samples} rows): leaf tables p50 ${tables.p50Micros.toFixed(1)} us, p99 ${tables.p99Micros.toFixed(1)} us; ` +
       `Algorithm 2 on every path p50 ${algorithm2.p50Micros.toFixed(1)} us, p99 ${algorithm2.p99Micros.toFixed(1)} us`,
   );
+
+  // (c) the served path, before the batch run fills the heap.
+  const served: ServedPathResult = await servedPath({
+    modelDir: prepared.modelDir,
+    onlineFile: join(dirname(prepared.features), 'online.parquet'),
+    rounds,
+    log,
+  });
 
   // (b) batch.
   const batch = new Float32Array(new SharedArrayBuffer(batchRows * F * 4), 0, batchRows * F);
@@ -290,6 +307,11 @@ export async function main(args: string[]): Promise<void> {
     `| one row p50 (leaf tables) | ${tables.p50Micros.toFixed(1)} us | goal | 200 us | |`,
     `| one row p99 (leaf tables) | ${tables.p99Micros.toFixed(1)} us | | | |`,
     `| one row p50, Algorithm 2 on every path | ${algorithm2.p50Micros.toFixed(1)} us | | | |`,
+    `| served rows: TreeSHAP p50 / p99 | ${served.shapServedRows.p50Micros.toFixed(1)} / ${served.shapServedRows.p99Micros.toFixed(1)} us | goal | 200 us | |`,
+    `| predict handler p50, with reasons | ${(served.withReasons.p50Ms * 1000).toFixed(0)} us | same handler without reasons | ${(served.withoutReasons.p50Ms * 1000).toFixed(0)} us | ${served.ratioP50.toFixed(2)}x (goal <= 2x; p50 goal <= 500 us) |`,
+    `| predict handler p99, with reasons | ${(served.withReasons.p99Ms * 1000).toFixed(0)} us | same handler without reasons | ${(served.withoutReasons.p99Ms * 1000).toFixed(0)} us | ${(served.withReasons.p99Ms / served.withoutReasons.p99Ms).toFixed(2)}x |`,
+    `| predict handler p50, explain: true | ${(served.withExplain.p50Ms * 1000).toFixed(0)} us | same handler without reasons | ${(served.withoutReasons.p50Ms * 1000).toFixed(0)} us | ${served.ratioExplainP50.toFixed(2)}x |`,
+    `| explainer in memory | ${(served.memory.kernelBytes / 1024).toFixed(0)} KiB arrays, heap +${served.memory.heapDeltaMiB.toFixed(1)} MiB | | | |`,
     ...peerRuns.map((p) =>
       'error' in p
         ? `| ${batchRows} rows | ${oursSeconds.toFixed(2)} s | ${p.peer} | failed | |`
@@ -313,6 +335,7 @@ export async function main(args: string[]): Promise<void> {
           stats: explainer.stats,
         },
         explainerLoadMillis: loadMillis,
+        served,
         oneRow: { tables, algorithm2 },
         batch: {
           rows: batchRows,
