@@ -26,6 +26,11 @@ export interface ServingModel {
    * explainer.json (trained before explanations): it answers `reasons: []`.
    */
   readonly explainer?: TreeShapExplainer;
+  /**
+   * The explainer's rows as one call ([rows, F + 1], the bias last), coalesced like scoreRows
+   * (lib/serving/row-batcher.ts); without it the predictor explains each row alone.
+   */
+  explainRows?(features: Float32Array, rows: number): Promise<Float64Array>;
   /** Why there is no explainer (a version without explainer.json, or one that does not match): logged once per load. */
   readonly explainerWarning?: string;
   /**
@@ -95,8 +100,9 @@ export function createPredictor({ featureStore, clock, model }: PredictorDeps): 
   if (explainer && explainer.numFeatures !== width)
     throw new Error(`the explainer has ${explainer.numFeatures} features, the model ${width}`);
   const coder = new ReasonCoder(model.featureNames, model.typicalValues);
-  // explainRow's output, reused: it is read synchronously, before the next request can run.
-  const shap = new Float64Array(width + 1);
+  const explainRows =
+    model.explainRows?.bind(model) ??
+    (explainer ? async (x: Float32Array, rows: number) => explainer.explainRows(x, rows) : undefined);
   return {
     modelVersion: model.version,
     async predict(id: string, options: PredictOptions = {}): Promise<Prediction> {
@@ -114,15 +120,12 @@ export function createPredictor({ featureStore, clock, model }: PredictorDeps): 
         values[i] = v;
         input[i] = v ?? Number.NaN;
       }
-      // TreeSHAP of the very float32 row ONNX scores (synchronous, tens of microseconds).
-      let reasons: Reason[] = [];
-      let explanation: Explanation | null = null;
-      if (explainer) {
-        explainer.explainRow(input, shap);
-        reasons = coder.reasons(values, shap);
-        if (options.explain) explanation = coder.explanation(shap);
-      }
-      const probability = (await model.scoreRows(input, 1))[0];
+      // TreeSHAP of the very float32 row ONNX scores; both calls coalesce with the requests in
+      // flight, and TreeSHAP runs on this thread while onnxruntime runs on its own.
+      const [scores, shap] = await Promise.all([model.scoreRows(input, 1), explainRows?.(input, 1)]);
+      const probability = scores[0];
+      const reasons: Reason[] = shap ? coder.reasons(values, shap) : [];
+      const explanation: Explanation | null = shap && options.explain ? coder.explanation(shap) : null;
       return {
         id,
         prediction: probability >= model.threshold ? 1 : 0,

@@ -101,6 +101,22 @@ describe('a model directory with explainer.json', () => {
   });
 });
 
+describe('requests in flight together', () => {
+  it('share coalesced TreeSHAP runs and each get exactly the explanation of their own row', async () => {
+    const model = await loadServingModelFromDir(writeExplainedModelDir(files));
+    await releaseAfter(model, async () => {
+      const predictor = createPredictor({ featureStore: customers(), clock, model });
+      const ids = Array.from({ length: 60 }, (_, i) => String(1000 + i * 5));
+      const together = await Promise.all(ids.map((id) => predictor.predict(id, { explain: true })));
+      const alone = [];
+      for (const id of ids) alone.push(await predictor.predict(id, { explain: true }));
+      expect(together).toEqual(alone);
+      // Not a constant answer: the rows differ, and so do their explanations.
+      expect(new Set(together.map((p) => p.explanation!.margin)).size).toBeGreaterThan(10);
+    });
+  });
+});
+
 describe('a version that cannot explain still serves, without reasons, and says why', () => {
   it('explainer.json missing beside a model.onnx that names one', async () => {
     const model = await loadServingModelFromDir(writeExplainedModelDir(files, { explainer: false }));

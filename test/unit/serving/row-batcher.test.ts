@@ -50,6 +50,28 @@ describe('row batcher', () => {
     expect(batched.map((p) => Array.from(p))).toEqual(alone.map((p) => Array.from(p)));
   });
 
+  it('with outWidth, gives each caller its own rows of a wider answer (TreeSHAP: F + 1 numbers a row)', async () => {
+    const runs: number[] = [];
+    // Per row: [2x, 3x, x + 0.5] for a width-1 input.
+    const explain = createRowBatcher<Float64Array>(
+      async (features, rows) => {
+        runs.push(rows);
+        const out = new Float64Array(rows * 3);
+        for (let r = 0; r < rows; r++) out.set([2 * features[r], 3 * features[r], features[r] + 0.5], r * 3);
+        return out;
+      },
+      { width: 1, outWidth: 3 },
+    );
+    const answers = await Promise.all([explain(row(1), 1), explain(row(2, 3), 2), explain(row(4), 1)]);
+    expect(runs).toEqual([4]);
+    expect(answers.map((a) => Array.from(a))).toEqual([
+      [2, 3, 1.5],
+      [4, 6, 2.5, 6, 9, 3.5],
+      [8, 12, 4.5],
+    ]);
+    expect(answers[0]).toBeInstanceOf(Float64Array);
+  });
+
   it('runs a lone call as a batch of one, and calls in later turns as new batches', async () => {
     const { run, runs } = recordingRun(1);
     const score = createRowBatcher(run, { width: 1 });
