@@ -76,6 +76,11 @@ export interface ContractCheck {
   problems: string[];
   /** Probability answered for each checked known id. */
   probabilities: Record<string, number>;
+  /**
+   * Checked known ids whose answer named at least one reason (ours computes TreeSHAP reasons on
+   * every answer; the peers answer none): proof the measured run did the work of reasons.
+   */
+  answersWithReasons: number;
 }
 
 export interface CompareOptions {
@@ -308,6 +313,7 @@ async function waitReady(url: string, id: string, child: ChildProcess, timeoutMs
 async function checkContract(url: string, ids: readonly string[]): Promise<ContractCheck> {
   const problems: string[] = [];
   const probabilities: Record<string, number> = {};
+  let answersWithReasons = 0;
   for (const id of ids) {
     const r = await post(url, JSON.stringify({ id }));
     const body = r.json as Record<string, unknown>;
@@ -320,6 +326,7 @@ async function checkContract(url: string, ids: readonly string[]): Promise<Contr
       problems.push(`known id ${id}: ${r.status} ${JSON.stringify(r.json)}`);
     } else {
       probabilities[id] = body.probability;
+      if (Array.isArray(body.reasons) && body.reasons.length > 0) answersWithReasons++;
     }
   }
   const expect = async (what: string, body: string, status: number, code: string) => {
@@ -331,7 +338,7 @@ async function checkContract(url: string, ids: readonly string[]): Promise<Contr
   await expect('unknown id', JSON.stringify({ id: '9000000001' }), 404, 'UNKNOWN_CUSTOMER');
   await expect('malformed JSON', '{"id": ', 400, 'INVALID_JSON');
   await expect('numeric id', '{"id": 5008827}', 400, 'INVALID_ID');
-  return { ok: problems.length === 0, problems, probabilities };
+  return { ok: problems.length === 0, problems, probabilities, answersWithReasons };
 }
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */

@@ -310,6 +310,7 @@ export async function main(args: string[]): Promise<void> {
     `| served rows: TreeSHAP p50 / p99 | ${served.shapServedRows.p50Micros.toFixed(1)} / ${served.shapServedRows.p99Micros.toFixed(1)} us | goal | 200 us | |`,
     `| predict handler p50, with reasons | ${(served.withReasons.p50Ms * 1000).toFixed(0)} us | same handler without reasons | ${(served.withoutReasons.p50Ms * 1000).toFixed(0)} us | ${served.ratioP50.toFixed(2)}x (goal <= 2x; p50 goal <= 500 us) |`,
     `| predict handler p99, with reasons | ${(served.withReasons.p99Ms * 1000).toFixed(0)} us | same handler without reasons | ${(served.withoutReasons.p99Ms * 1000).toFixed(0)} us | ${(served.withReasons.p99Ms / served.withoutReasons.p99Ms).toFixed(2)}x |`,
+    `| predict handler CPU per request, ${served.cpuPerRequestMicros.concurrency} in flight, with reasons | ${served.cpuPerRequestMicros.withReasons.toFixed(0)} us | same handler without reasons | ${served.cpuPerRequestMicros.withoutReasons.toFixed(0)} us | ${served.cpuPerRequestMicros.ratio.toFixed(2)}x |`,
     `| predict handler p50, explain: true | ${(served.withExplain.p50Ms * 1000).toFixed(0)} us | same handler without reasons | ${(served.withoutReasons.p50Ms * 1000).toFixed(0)} us | ${served.ratioExplainP50.toFixed(2)}x |`,
     `| explainer in memory | ${(served.memory.kernelBytes / 1024).toFixed(0)} KiB arrays, heap +${served.memory.heapDeltaMiB.toFixed(1)} MiB | | | |`,
     ...peerRuns.map((p) =>

@@ -9,8 +9,10 @@
  *   with explain      {"explain": true}: reasons and every contribution
  *
  * The three run in interleaved rounds (A, B, C, A, B, C, ...) so a change in the machine's load
- * hits each alike, and TreeSHAP of the very rows the handler served is timed on its own. Memory:
- * the explainer's precomputed arrays, and the heap and RSS a load of explainer.json adds.
+ * hits each alike, one request at a time (latency), then 8 at a time (CPU per request, what bounds
+ * throughput: requests in flight together share ONNX and TreeSHAP runs, lib/serving/row-batcher.ts).
+ * TreeSHAP of the very rows the handler served is timed on its own. Memory: the explainer's
+ * precomputed arrays, and the heap and RSS a load of explainer.json adds.
  */
 import '../serve/untraced.ts';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
@@ -25,6 +27,9 @@ import { fixedClock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { loadServingModelFromDir } from '#lib/serving/model.ts';
 import type { ServingModel } from '#lib/serving/predictor.ts';
+
+/** Requests in flight at once for the CPU-per-request measure (a worker under HTTP load holds several). */
+const CONCURRENCY = 8;
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -54,6 +59,8 @@ export interface ServedPathResult {
   withoutReasons: ReturnType<typeof summary>;
   withReasons: ReturnType<typeof summary> & { meanReasons: number };
   withExplain: ReturnType<typeof summary>;
+  /** Median over rounds of process CPU per request, 8 requests in flight at a time. */
+  cpuPerRequestMicros: { concurrency: number; withoutReasons: number; withReasons: number; ratio: number };
   ratioP50: number;
   ratioExplainP50: number;
   shapServedRows: { samples: number; p50Micros: number; p99Micros: number };
@@ -143,6 +150,7 @@ export async function servedPath(options: {
   ] as const;
   const micros: Record<string, number[]> = { withoutReasons: [], withReasons: [], withExplain: [] };
   let reasons = 0;
+  const cpu: Record<string, number[]> = { withoutReasons: [], withReasons: [] };
   const write = process.stdout.write;
   process.stdout.write = (() => true) as typeof process.stdout.write;
   try {
@@ -162,6 +170,20 @@ export async function servedPath(options: {
         }
       }
       k += perRound;
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (const v of variants) {
+        if (v.explain) continue;
+        const c0 = process.cpuUsage();
+        for (let i = 0; i < perRound / CONCURRENCY; i++, k += CONCURRENCY)
+          await Promise.all(
+            Array.from({ length: CONCURRENCY }, (_, j) =>
+              v.handler(event(ids[((k + j) * 7919) % ids.length], false), context),
+            ),
+          );
+        const c = process.cpuUsage(c0);
+        cpu[v.name].push((c.user + c.system) / perRound);
+      }
     }
   } finally {
     process.stdout.write = write;
@@ -189,6 +211,13 @@ export async function servedPath(options: {
   const withoutReasons = summary(micros.withoutReasons);
   const withReasons = { ...summary(micros.withReasons), meanReasons: reasons / micros.withReasons.length };
   const withExplain = summary(micros.withExplain);
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
+  const cpuPerRequestMicros = {
+    concurrency: CONCURRENCY,
+    withoutReasons: median(cpu.withoutReasons),
+    withReasons: median(cpu.withReasons),
+    ratio: median(cpu.withReasons) / median(cpu.withoutReasons),
+  };
   const result: ServedPathResult = {
     customers: ids.length,
     asOf,
@@ -196,6 +225,7 @@ export async function servedPath(options: {
     withoutReasons,
     withReasons,
     withExplain,
+    cpuPerRequestMicros,
     ratioP50: withReasons.p50Ms / withoutReasons.p50Ms,
     ratioExplainP50: withExplain.p50Ms / withoutReasons.p50Ms,
     shapServedRows: {
@@ -218,6 +248,7 @@ export async function servedPath(options: {
       `handler p50 without reasons ${ms(withoutReasons.p50Ms)}, with reasons ${ms(withReasons.p50Ms)} ` +
       `(${result.ratioP50.toFixed(2)}x; ${withReasons.meanReasons.toFixed(2)} reasons per answer), with explain ${ms(withExplain.p50Ms)} ` +
       `(${result.ratioExplainP50.toFixed(2)}x); p99 ${ms(withoutReasons.p99Ms)} / ${ms(withReasons.p99Ms)} / ${ms(withExplain.p99Ms)}; ` +
+      `CPU per request, ${CONCURRENCY} in flight: ${cpuPerRequestMicros.withoutReasons.toFixed(0)} us without reasons, ${cpuPerRequestMicros.withReasons.toFixed(0)} us with (${cpuPerRequestMicros.ratio.toFixed(2)}x); ` +
       `TreeSHAP of the served rows p50 ${result.shapServedRows.p50Micros.toFixed(1)} us, p99 ${result.shapServedRows.p99Micros.toFixed(1)} us; ` +
       `explainer ${(result.memory.kernelBytes / 1024).toFixed(0)} KiB of arrays (explainer.json ${(explainerBytes.length / 1024).toFixed(0)} KiB), ` +
       `heap +${heapDeltaMiB.toFixed(1)} MiB, RSS +${rssDeltaMiB.toFixed(1)} MiB to load it`,
