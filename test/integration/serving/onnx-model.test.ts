@@ -68,7 +68,19 @@ describeWithPython('ONNX serving model (onnxruntime-node)', (python) => {
     expect(servingCard({ features: [{ name: 'a' }, { name: 'b' }], threshold: 0.1 })).toEqual({
       features: ['a', 'b'],
       threshold: 0.1,
+      typicalValues: [null, null],
     });
+    // The reason texts' typical values: the card's training means, by feature name.
+    expect(
+      servingCard({
+        features: ['a', 'b'],
+        threshold: 0.1,
+        reference: [
+          { feature: 'b', mean: 2.5 },
+          { feature: 'a', mean: null },
+        ],
+      }).typicalValues,
+    ).toEqual([null, 2.5]);
   });
 
   it('credit-risk score writes predictions for a features table with a model directory', async () => {
