@@ -125,6 +125,7 @@ describeWithEmulators(
         model: trained.modelBytes,
         card: readFileSync(join(modelDir, 'card.json')),
         report: readFileSync(join(modelDir, 'report.html')),
+        explainer: trained.explainerBytes,
       });
       await registry.promote(trained.version, { why: 'emulator test champion' });
       version = trained.version;
