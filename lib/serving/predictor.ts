@@ -72,7 +72,7 @@ export interface Predictor {
   readonly modelVersion: string;
   /** Scores customer `id` with today's online features; InputError UNKNOWN_CUSTOMER when absent. */
   predict(id: string, options?: PredictOptions): Promise<Prediction>;
-  /** Touches the model (one scoring run) and the feature store (a ping) without predicting. */
+  /** Touches the model (one scoring run, one explanation) and the feature store (a ping) without predicting. */
   warm(): Promise<void>;
 }
 
@@ -138,7 +138,9 @@ export function createPredictor({ featureStore, clock, model }: PredictorDeps): 
       };
     },
     async warm(): Promise<void> {
-      await Promise.all([model.scoreRows(new Float32Array(width).fill(Number.NaN), 1), featureStore.ping()]);
+      const missing = new Float32Array(width).fill(Number.NaN);
+      // TreeSHAP too: its kernel is compiled by the warm-up, not by the first customer's request.
+      await Promise.all([model.scoreRows(missing, 1), explainRows?.(missing, 1), featureStore.ping()]);
     },
   };
 }

@@ -231,6 +231,17 @@ describe('predictor reasons and explanation (TreeSHAP of the served row)', () =>
     expect(b.reasons).toEqual([]);
   });
 
+  it('warming explains an all-missing row too (the kernel compiles before the first customer)', async () => {
+    const model = stumpModel();
+    const calls: number[] = [];
+    const explainRows = async (x: Float32Array, rows: number) => {
+      calls.push(rows);
+      return model.explainer!.explainRows(x, rows);
+    };
+    await createPredictor({ featureStore: store(), clock, model: { ...model, explainRows } }).warm();
+    expect(calls).toEqual([1]);
+  });
+
   it("refuses an explainer whose width is not the model's", () => {
     const model = { ...stumpModel(), featureNames: ['nb_previous_loans', 'age'] };
     expect(() => createPredictor({ featureStore: store(), clock, model })).toThrow(
