@@ -94,6 +94,7 @@ export async function servedPath(options: {
   const store: FeatureStore = {
     init: async () => {},
     replaceSnapshot: async () => ({ rows: 0 }),
+    deleteCustomer: async () => ({ deleted: 0 }),
     get: async (id) => rows.get(id),
     currentSnapshot: async () => 'bench',
     ping: async () => {},
