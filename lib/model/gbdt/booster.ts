@@ -15,12 +15,16 @@ import {
   TASK_HISTOGRAM,
   TASK_PARTITION,
   TASK_SCORE,
+  TASK_VALID_BIN,
+  TASK_VALID_SCORE,
   type SharedViews,
+  type ValidationSet,
 } from './kernels.ts';
 import { resolveParams, type GbdtParams } from './params.ts';
 import { WorkerPool } from './pool.ts';
+import { flattenForest, predictForest, predictForestParallel } from './predict.ts';
 import { Prng } from './prng.ts';
-import { allocateTree, compactTree, leafByBins, leafByValues, type Tree } from './tree.ts';
+import { allocateTree, compactTree, leafByBins, type Tree } from './tree.ts';
 
 /** A feature matrix by column (NaN = missing) with 0/1 labels. */
 export interface LabelledColumns {
@@ -61,6 +65,12 @@ export interface GbdtTrainingResult {
   /** Rows per bin of every feature on the training rows (bin 0 = missing), for reference statistics. */
   binCounts: Float64Array[];
   threads: number;
+  /**
+   * Raw scores (log-odds) of the validation rows under the kept trees, when there is a validation
+   * set: bit for bit what predictRaw gives on them (the same leaves, added in the same order),
+   * kept from the scoring done for early stopping instead of predicted again.
+   */
+  validRaw?: Float64Array;
 }
 
 export interface GbdtProgress {
@@ -84,10 +94,14 @@ const PART_MAX_ITEMS = 64;
 /** Partitions of at least this many rows are copied back from scratch by the pool. */
 const POOL_COPY_BACK_ROWS = 1 << 15;
 const SCORE_ITEM_ROWS = 1 << 16;
+/** Validation rows per work item when they are routed through a tree. */
+const VALID_ITEM_ROWS = 1 << 14;
 const BIN_CHUNK_ROWS = 1 << 18;
 const GRAD_CHUNK_ROWS = 1 << 16;
 /** Rows of the synthetic table the workers rehearse on (rehearseKernels; rounds in pool.ts). */
 const REHEARSAL_ROWS = 4096;
+/** Validation rows in the rehearsal, when the training has a validation set. */
+const REHEARSAL_VALID_ROWS = 1024;
 
 function sharedFloat32(n: number): Float32Array {
   return new Float32Array(new SharedArrayBuffer(Math.max(1, n) * 4), 0, n);
@@ -123,17 +137,32 @@ function copyLabels(from: Uint8Array, to: Uint8Array): number {
   return positives;
 }
 
+/** The validation set's shared arrays (see ValidationSet). */
+function allocateValidation(rows: number, numFeatures: number): ValidationSet {
+  return {
+    numRows: rows,
+    raw: Array.from({ length: rows > 0 ? numFeatures : 0 }, () => sharedFloat32(rows)),
+    bins: sharedUint8(rows * numFeatures),
+    label: sharedUint8(rows),
+    score: sharedFloat64(rows),
+    best: sharedFloat64(rows),
+    loss: sharedFloat64(rows),
+  };
+}
+
 /**
  * The shared arrays of a training run (see SharedViews), the bin edges and histograms at their
- * largest size for maxBin; binning fills them.
+ * largest size for maxBin; binning fills them. validRows: the validation set's rows (0: none).
  */
 export function allocateViews(
   n: number,
   numFeatures: number,
   maxBin: number,
   numLeaves: number,
+  validRows = 0,
 ): SharedViews {
   const maxEdges = maxBin - 1;
+  const maxNodes = 2 * numLeaves - 1;
   return {
     control: sharedInt32(8),
     params: sharedFloat64(16),
@@ -163,7 +192,59 @@ export function allocateViews(
     usedFeatures: sharedInt32(numFeatures),
     // Each slot has one spare bin at the end (where the padding bytes of packed rows go).
     hist: sharedFloat64((numLeaves + HIST_MAX_ITEMS) * (numFeatures * (maxEdges + 2) + 1) * 3),
+    valid: allocateValidation(validRows, numFeatures),
+    treeFeature: sharedInt32(maxNodes),
+    treeBin: sharedInt32(maxNodes),
+    treeMissingLeft: sharedInt32(maxNodes),
+    treeNext: sharedInt32(2 * maxNodes),
+    treeValue: sharedFloat64(maxNodes),
   };
+}
+
+/** Puts a tree where validScoreKernel reads it (see SharedViews.treeNext). */
+function shareTree(s: SharedViews, tree: Tree): void {
+  for (let node = 0; node < tree.numNodes; node++) {
+    const leaf = tree.left[node] < 0;
+    s.treeFeature[node] = leaf ? 0 : tree.feature[node];
+    s.treeBin[node] = tree.binThreshold[node];
+    s.treeMissingLeft[node] = tree.missingLeft[node];
+    s.treeNext[2 * node] = leaf ? node : tree.left[node];
+    s.treeNext[2 * node + 1] = leaf ? node : tree.right[node];
+    s.treeValue[node] = tree.value[node];
+  }
+}
+
+/**
+ * Routes the validation rows through the shared tree (shareTree) in the pool, adding the leaf
+ * values to their scores and computing each row's logloss; with `copyBest` the scores are first
+ * copied to the set's `best` scores. Returns the mean logloss, summed in row order on this thread
+ * (the sum a serial loop makes, whatever the thread count).
+ */
+function scoreValidation(s: SharedViews, pool: WorkerPool, copyBest: boolean): number {
+  const prm = s.params;
+  prm[P_TASK] = TASK_VALID_SCORE;
+  prm[P_A] = VALID_ITEM_ROWS;
+  prm[P_B] = copyBest ? 1 : 0;
+  pool.run(Math.ceil(s.valid.numRows / VALID_ITEM_ROWS));
+  return meanInOrder(s.valid.loss);
+}
+
+/** The mean of the values, summed in index order. */
+function meanInOrder(values: Float64Array): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i];
+  return sum / Math.max(1, values.length);
+}
+
+/** Bins the validation values (already in its raw arrays) with the training edges, in the pool. */
+function binValidation(s: SharedViews, pool: WorkerPool): void {
+  const chunks = Math.ceil(s.valid.numRows / BIN_CHUNK_ROWS);
+  s.params[P_TASK] = TASK_VALID_BIN;
+  s.params[P_A] = BIN_CHUNK_ROWS;
+  s.params[P_B] = chunks;
+  pool.run(s.numFeatures * chunks);
+  // The workers drop theirs with the first scoring task (pool.ts).
+  s.valid.raw = [];
 }
 
 function checkColumns(data: LabelledColumns, numFeatures: number, what: string): void {
@@ -176,17 +257,6 @@ function checkColumns(data: LabelledColumns, numFeatures: number, what: string):
     if (c.length !== data.numRows)
       throw new RangeError(`${what} has a column of ${c.length} values for ${data.numRows} rows`);
   }
-}
-
-function logloss(score: Float64Array, label: Uint8Array): number {
-  let sum = 0;
-  for (let i = 0; i < score.length; i++) {
-    const s = score[i];
-    // log(1 + e^-s) for y = 1, log(1 + e^s) for y = 0, computed without overflow.
-    const z = label[i] === 1 ? -s : s;
-    sum += z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
-  }
-  return sum / Math.max(1, score.length);
 }
 
 interface SplitCandidate {
@@ -221,7 +291,8 @@ export async function trainGbdt(
   const n = train.numRows;
   const numFeatures = train.columns.length;
   checkColumns(train, numFeatures, 'the training set');
-  if (options.valid) checkColumns(options.valid, numFeatures, 'the validation set');
+  const valid = options.valid;
+  if (valid) checkColumns(valid, numFeatures, 'the validation set');
   if (n < 2) throw new RangeError(`need at least 2 training rows, got ${n}`);
   if (numFeatures < 1) throw new RangeError('need at least one feature');
 
@@ -230,12 +301,12 @@ export async function trainGbdt(
   // Every shared array is made first (the bin edges and histograms at their largest size, as
   // their real sizes depend on the edges), so the worker threads start while this thread copies
   // the values and finds the bin edges, and are ready to share the binning.
-  const views = allocateViews(n, numFeatures, params.maxBin, params.numLeaves);
+  const views = allocateViews(n, numFeatures, params.maxBin, params.numLeaves, valid?.numRows ?? 0);
   const { raw, edgeStart, numBins, binOffset, edges, label } = views;
   // The workers rehearse their kernels on a small synthetic table of their own while this thread
   // copies the values and finds the bin edges (see rehearseKernels).
   const pool = new WorkerPool(views, params.numThreads, () =>
-    allocateViews(REHEARSAL_ROWS, Math.min(numFeatures, 8), 255, 4),
+    allocateViews(REHEARSAL_ROWS, Math.min(numFeatures, 8), 255, 4, valid ? REHEARSAL_VALID_ROWS : 0),
   );
   try {
     // Float32 feature values (what the ONNX model will see), shared with the workers for binning.
@@ -279,15 +350,23 @@ export async function trainGbdt(
       return counts;
     });
 
-    const valid = options.valid;
-    const validBins = valid ? binColumns(valid.columns, valid.numRows, binEdges) : undefined;
-    const validScore = valid ? new Float64Array(valid.numRows) : undefined;
+    // The validation rows are binned once with the training edges; each tree then adds its leaf
+    // values to their scores (validScoreKernel), in the pool.
+    const validSet = views.valid;
+    if (valid) {
+      for (let f = 0; f < numFeatures; f++) validSet.raw[f].set(valid.columns[f]);
+      validSet.label.set(valid.label);
+      binValidation(views, pool);
+    }
 
     // Boost from the (weighted) average, like LightGBM's boost_from_average.
     const meanPositive = (positives * positiveWeight) / (positives * positiveWeight + negatives);
     const baseScore = Math.fround(Math.log(meanPositive / (1 - meanPositive)));
     views.expNegScore.fill(Math.exp(-baseScore));
-    validScore?.fill(baseScore);
+    validSet.score.fill(baseScore);
+    const earlyStopping = valid !== undefined && params.earlyStoppingRounds > 0;
+    // Set after a tree that was the best so far: the next scoring first keeps the scores it gave.
+    let copyBest = false;
 
     const grower = new TreeGrower(views, pool, params, totalBins + 1, binCounts);
     const trees: Tree[] = [];
@@ -338,13 +417,15 @@ export async function trainGbdt(
       trees.push(tree);
 
       const record: IterationRecord = { tree: iter + 1, leaves: (tree.numNodes + 1) / 2 };
-      if (valid && validBins && validScore) {
-        for (let r = 0; r < valid.numRows; r++) validScore[r] += tree.value[leafByBins(tree, validBins, r)];
-        const loss = logloss(validScore, valid.label);
+      if (valid) {
+        shareTree(views, tree);
+        const loss = scoreValidation(views, pool, copyBest);
         record.validLogloss = loss;
+        copyBest = false;
         if (loss < bestLoss) {
           bestLoss = loss;
           bestIteration = iter + 1;
+          copyBest = earlyStopping;
         }
       } else {
         bestIteration = iter + 1;
@@ -363,9 +444,21 @@ export async function trainGbdt(
     }
     const treesBuilt = trees.length;
     // Without early stopping every tree is kept (as LightGBM does); with it, the best prefix.
-    if (!valid || params.earlyStoppingRounds === 0) bestIteration = treesBuilt;
+    if (!earlyStopping) bestIteration = treesBuilt;
+    const kept = trees.slice(0, bestIteration);
+    let validRaw: Float64Array | undefined;
+    if (valid) {
+      // The scores after the kept trees: the last ones, or those copied at the start of the tree
+      // after the best (none were copied when no tree improved on an infinite loss).
+      validRaw =
+        bestIteration === treesBuilt
+          ? validSet.score.slice()
+          : bestIteration === 0
+            ? new Float64Array(valid.numRows).fill(baseScore)
+            : validSet.best.slice();
+    }
     return {
-      model: { numFeatures, baseScore, trees: trees.slice(0, bestIteration), binEdges },
+      model: { numFeatures, baseScore, trees: kept, binEdges },
       params,
       bestIteration,
       treesBuilt,
@@ -375,6 +468,7 @@ export async function trainGbdt(
       positiveWeight,
       binCounts,
       threads: pool.threads,
+      validRaw,
     };
   } finally {
     await pool.close();
@@ -827,25 +921,40 @@ class TreeGrower {
   }
 }
 
-/** Raw scores (log-odds) of row-major float32 rows, routing by value exactly as the ONNX model. */
+/**
+ * Raw scores (log-odds) of row-major float32 rows, routing by value exactly as the ONNX model
+ * (leafByValues), the leaves' values added to the base score in tree order.
+ */
 export function predictRaw(model: GbdtModel, matrix: Float32Array, numRows: number): Float64Array {
-  const F = model.numFeatures;
-  if (matrix.length !== numRows * F)
-    throw new RangeError(`matrix has ${matrix.length} values, expected ${numRows} x ${F}`);
-  const out = new Float64Array(numRows).fill(model.baseScore);
-  for (const tree of model.trees) {
-    for (let r = 0; r < numRows; r++) out[r] += tree.value[leafByValues(tree, matrix, r * F)];
-  }
-  return out;
+  return predictForest(flattenForest(model), matrix, numRows);
 }
 
 export function sigmoid(x: number): number {
   return 1 / (1 + Math.exp(-x));
 }
 
+/** Probabilities of class 1 from raw scores (a new array). */
+export function probabilities(raw: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(raw.length);
+  for (let i = 0; i < out.length; i++) out[i] = sigmoid(raw[i]);
+  return out;
+}
+
 /** Probabilities of class 1 for row-major float32 rows. */
 export function predictProbability(model: GbdtModel, matrix: Float32Array, numRows: number): Float64Array {
   const raw = predictRaw(model, matrix, numRows);
+  for (let i = 0; i < numRows; i++) raw[i] = sigmoid(raw[i]);
+  return raw;
+}
+
+/** predictProbability on `threads` threads (workers started for the call when the input is large). */
+export async function predictProbabilityParallel(
+  model: GbdtModel,
+  matrix: Float32Array,
+  numRows: number,
+  threads: number,
+): Promise<Float64Array> {
+  const raw = await predictForestParallel(flattenForest(model), matrix, numRows, threads);
   for (let i = 0; i < numRows; i++) raw[i] = sigmoid(raw[i]);
   return raw;
 }

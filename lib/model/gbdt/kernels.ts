@@ -74,6 +74,39 @@ export interface SharedViews {
   usedFeatures: Int32Array;
   /** Histogram slots (one per leaf) then per-item scratch; each bin is [sumGrad, sumHess, count]. */
   hist: Float64Array;
+  /** The validation set (numRows 0 without one), scored after every tree for early stopping. */
+  valid: ValidationSet;
+  /**
+   * The last tree, for routing the validation rows (validScoreKernel): per node the split feature
+   * (0 for a leaf), bin threshold, 1 when missing values (bin 0) go left, and the node's value;
+   * treeNext[2k] is where node k sends a row that goes left, treeNext[2k + 1] one that goes right,
+   * and a leaf sends every row to itself.
+   */
+  treeFeature: Int32Array;
+  treeBin: Int32Array;
+  treeMissingLeft: Int32Array;
+  treeNext: Int32Array;
+  treeValue: Float64Array;
+}
+
+/**
+ * The validation rows. Binned once with the training edges, then each tree adds its leaf value to
+ * every row's score by routing the row's bins: O(rows x depth) per tree, in the pool, never a
+ * prediction from scratch.
+ */
+export interface ValidationSet {
+  numRows: number;
+  /** Float32 values [feature][row], as the model sees them; emptied after binning. */
+  raw: Float32Array[];
+  /** Bins, row-major: feature f of row r at r * numFeatures + f (a row is one cache line). */
+  bins: Uint8Array;
+  label: Uint8Array;
+  /** Raw scores (log-odds) after the trees added so far. */
+  score: Float64Array;
+  /** Scores after the best tree so far, for early stopping (see validScoreKernel). */
+  best: Float64Array;
+  /** Each row's logloss under `score`. */
+  loss: Float64Array;
 }
 
 export const TASK_BIN = 1;
@@ -83,6 +116,8 @@ export const TASK_PARTITION = 4;
 export const TASK_SCORE = 5;
 export const TASK_COPY_BACK = 6;
 export const TASK_MERGE = 7;
+export const TASK_VALID_BIN = 8;
+export const TASK_VALID_SCORE = 9;
 
 // params slots
 export const P_TASK = 0;
@@ -498,6 +533,101 @@ export function mergeKernel(s: SharedViews, item: number): void {
   }
 }
 
+export function validBinKernel(s: SharedViews, item: number): void {
+  const p = s.params;
+  // Binning of the validation rows with the training edges, as binKernel bins the training rows.
+  // Items are (feature, row chunk) pairs; A = rows per chunk, B = chunks per feature.
+  const chunkRows = p[2] | 0;
+  const chunks = p[3] | 0;
+  const set = s.valid;
+  const f = Math.floor(item / chunks);
+  const from = (item % chunks) * chunkRows;
+  const to = Math.min(set.numRows, from + chunkRows);
+  const values = set.raw[f];
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = set.bins;
+  const stride = s.numFeatures | 0;
+  const e0 = s.edgeStart[f];
+  const edges = s.edges;
+  const index = s.binIndex;
+  const indexBase = f * ((index.length / s.numFeatures) | 0);
+  for (let r = from; r < to; r++) {
+    const x = values[r];
+    let bin = 0;
+    if (x === x) {
+      const b = bits[r];
+      const k = b < 0x80000000 ? (b >>> 16) | 0x8000 : b === 0x80000000 ? 0x8000 : (~b >>> 16) & 0xffff;
+      let lo = index[indexBase + k];
+      let hi = index[indexBase + k + 1];
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (edges[e0 + mid] <= x) lo = mid + 1;
+        else hi = mid;
+      }
+      bin = lo + 1;
+    }
+    out[r * stride + f] = bin;
+  }
+}
+
+export function validScoreKernel(s: SharedViews, item: number): void {
+  const p = s.params;
+  // The validation rows' scores += the value of the leaf the tree in tree* routes them to, and
+  // each row's logloss under the new score. A = rows per item, B = 1 to first copy the scores to
+  // `best` (the previous tree was the best so far: early stopping may keep it). The routing is
+  // leafByBins' (tree.ts) on row-major bins: a value bin b goes left when b <= threshold, which
+  // is (b - 1) < threshold unsigned, and bin 0 (missing) where missingLeft says. Four rows walk
+  // side by side, each step a branch-free choice of treeNext[2k] or [2k + 1] (see forestKernel
+  // in predict.ts), until all four are at leaves.
+  const set = s.valid;
+  const from = (item * p[2]) | 0;
+  const to = Math.min(set.numRows, from + p[2]) | 0;
+  const copyBest = p[3] === 1;
+  const F = s.numFeatures | 0;
+  const bins = set.bins;
+  const score = set.score;
+  const best = set.best;
+  const label = set.label;
+  const loss = set.loss;
+  const feature = s.treeFeature;
+  const thr = s.treeBin;
+  const ml = s.treeMissingLeft;
+  const next = s.treeNext;
+  const value = s.treeValue;
+  for (let r = from; r < to; r += 4) {
+    let n0 = 0;
+    let n1 = 0;
+    let n2 = 0;
+    let n3 = 0;
+    // Rows past the item's end walk row r's path again and are not written.
+    const b0 = r * F;
+    const b1 = r + 1 < to ? b0 + F : b0;
+    const b2 = r + 2 < to ? b0 + 2 * F : b0;
+    const b3 = r + 3 < to ? b0 + 3 * F : b0;
+    while (next[2 * n0] !== n0 || next[2 * n1] !== n1 || next[2 * n2] !== n2 || next[2 * n3] !== n3) {
+      let b = bins[b0 + feature[n0]];
+      n0 = next[2 * n0 + 1 - (+((b - 1) >>> 0 < thr[n0]) | (ml[n0] & +(b === 0)))];
+      b = bins[b1 + feature[n1]];
+      n1 = next[2 * n1 + 1 - (+((b - 1) >>> 0 < thr[n1]) | (ml[n1] & +(b === 0)))];
+      b = bins[b2 + feature[n2]];
+      n2 = next[2 * n2 + 1 - (+((b - 1) >>> 0 < thr[n2]) | (ml[n2] & +(b === 0)))];
+      b = bins[b3 + feature[n3]];
+      n3 = next[2 * n3 + 1 - (+((b - 1) >>> 0 < thr[n3]) | (ml[n3] & +(b === 0)))];
+    }
+    const end = Math.min(to, r + 4);
+    for (let i = r; i < end; i++) {
+      const node = i === r ? n0 : i === r + 1 ? n1 : i === r + 2 ? n2 : n3;
+      const before = score[i];
+      if (copyBest) best[i] = before;
+      const sc = before + value[node];
+      score[i] = sc;
+      // log(1 + e^-s) for y = 1, log(1 + e^s) for y = 0, without overflow.
+      const z = label[i] === 1 ? -sc : sc;
+      loss[i] = z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
+    }
+  }
+}
+
 /** The kernels by task id (TASK_*); index 0 is never a task. */
 export const KERNELS: readonly Kernel[] = [
   binKernel,
@@ -508,6 +638,8 @@ export const KERNELS: readonly Kernel[] = [
   scoreKernel,
   copyBackKernel,
   mergeKernel,
+  validBinKernel,
+  validScoreKernel,
 ];
 
 /** Takes work items of the current task until none is left (the same loop on every thread). */
@@ -525,7 +657,8 @@ export function drainWorkItems(s: SharedViews, kernels: readonly Kernel[]): void
  * A worker's warm-up, run once before it takes its first task, on a small synthetic table of its
  * own (views made like the real ones by allocateViews, with at most 8 features; nothing is shared
  * with the training). Each kernel runs in every mode a tree uses (the root and below it, 4, 3, 2
- * and 1 features per pass, merges with and without subtraction, both partition forms, scores),
+ * and 1 features per pass, merges with and without subtraction, both partition forms, scores,
+ * and the validation rows' binning and scoring when the views have them),
  * so V8 has type feedback for every branch before the first tree. Without it a new worker ran its
  * first tree's items unoptimised and deoptimised at each branch it had not seen yet (--trace-deopt:
  * "insufficient type feedback" in every kernel), while the main thread waited for its items at the
@@ -573,7 +706,28 @@ export function rehearseKernels(
   s.leafEnd[1] = n;
   s.leafFactor[0] = 0.999;
   s.leafFactor[1] = 1.001;
+  // The validation rows: values with missing ones (bin 0 and, with the rehearsal's empty edges,
+  // bin 1), routed by a five-node tree whose two splits send missing values each way in turn and
+  // value bins both left (bin 1 <= 1) and right (bin 1 > 0).
+  const validRows = s.valid.numRows | 0;
+  for (let f = 0; f < numFeatures && validRows > 0; f++) {
+    for (let r = 0; r < validRows; r++) s.valid.raw[f][r] = (r + f) % 3 === 0 ? Number.NaN : r / 7;
+  }
+  for (let r = 0; r < validRows; r++) {
+    s.valid.label[r] = r & 1;
+    s.valid.score[r] = 0;
+  }
+  const treeNext = [1, 2, 3, 4, 2, 2, 3, 3, 4, 4];
+  for (let node = 0; node < 5; node++) {
+    s.treeFeature[node] = node === 1 ? numFeatures - 1 : 0;
+    s.treeBin[node] = node === 0 ? 1 : 0;
+    s.treeNext[2 * node] = treeNext[2 * node];
+    s.treeNext[2 * node + 1] = treeNext[2 * node + 1];
+    s.treeValue[node] = 0.01 * (node - 2);
+  }
   for (let round = 0; round < rounds; round++) {
+    s.treeMissingLeft[0] = round & 1;
+    s.treeMissingLeft[1] = 1 - (round & 1);
     const feature = round % numFeatures;
     const numUsed = numFeatures - (round % Math.min(numFeatures, 4));
     const plan = [
@@ -593,6 +747,8 @@ export function rehearseKernels(
       // Scores of two leaves.
       [5, 4, 2, n, quarter],
     ];
+    // The validation rows: binning (one chunk per feature), then one tree's scores.
+    if (validRows > 0) plan.push([8, numFeatures, validRows, 1], [9, 4, Math.ceil(validRows / 4), round & 1]);
     for (const step of plan) {
       for (let k = 0; k < step.length; k++) p[k] = step[k];
       Atomics.store(s.control, 2, 0);

@@ -1,5 +1,12 @@
 import { Worker } from 'node:worker_threads';
-import { drainWorkItems, KERNELS, rehearseKernels, TASK_BIN, type SharedViews } from './kernels.ts';
+import {
+  drainWorkItems,
+  KERNELS,
+  rehearseKernels,
+  TASK_BIN,
+  TASK_VALID_SCORE,
+  type SharedViews,
+} from './kernels.ts';
 
 /**
  * numThreads - 1 worker threads that share the training arrays with the main thread
@@ -100,8 +107,10 @@ export class WorkerPool {
           word = seen;
         }
         if (!joined) continue;
-        // The raw values are only needed for binning: drop them with the first later task.
+        // The raw values are only needed for binning: drop them with the first later task (the
+        // validation rows' with their first scoring, which always follows their binning).
         if (s.params[0] !== ${TASK_BIN} && s.raw.length > 0) s.raw = [];
+        if (s.params[0] === ${TASK_VALID_SCORE} && s.valid.raw.length > 0) s.valid.raw = [];
         try {
           drainWorkItems(s, kernels);
         } catch (error) {
