@@ -15,6 +15,8 @@ import type { FeatureImportance } from './explain.ts';
 import { fairnessByAttribute, type FairnessReport } from './fairness.ts';
 import {
   predictProbability,
+  predictProbabilityParallel,
+  probabilities,
   toRowMajorFloat32,
   trainGbdt,
   type GbdtModel,
@@ -280,14 +282,20 @@ export async function boost(
   return { result, gbdtSeconds };
 }
 
-/** The threshold: chosen on validation by the policy, then made robust to float32 scoring. */
+/**
+ * The threshold: chosen on validation by the policy, then made robust to float32 scoring.
+ * validRaw: the model's raw validation scores when training kept them (GbdtTrainingResult's,
+ * the same numbers a prediction gives), else the validation rows are predicted here.
+ */
 export function chooseModelThreshold(
   model: GbdtModel,
   valid: TrainingPart,
   policy: ThresholdPolicy,
+  validRaw?: Float64Array,
 ): { threshold: number; pValid: Float64Array } {
-  const validMatrix = toRowMajorFloat32(valid.columns, valid.numRows);
-  const pValid = predictProbability(model, validMatrix, valid.numRows);
+  const pValid = validRaw
+    ? probabilities(validRaw)
+    : predictProbability(model, toRowMajorFloat32(valid.columns, valid.numRows), valid.numRows);
   return { threshold: robustThreshold(chooseThreshold(valid.label, pValid, policy), pValid), pValid };
 }
 
@@ -384,6 +392,19 @@ export interface EvaluationStage {
   sliceResult: ReturnType<typeof sliceMetrics>;
 }
 
+/**
+ * The test rows as the model takes them, and the model's probabilities on them, on `threads`
+ * threads (what evaluateModel computes itself when not given them).
+ */
+export async function scoreTest(
+  model: GbdtModel,
+  test: TrainingPart,
+  threads: number,
+): Promise<{ testMatrix: Float32Array; pTest: Float64Array }> {
+  const testMatrix = toRowMajorFloat32(test.columns, test.numRows);
+  return { testMatrix, pTest: await predictProbabilityParallel(model, testMatrix, test.numRows, threads) };
+}
+
 /** Evaluation: test and validation metrics at the threshold, and test metrics by slice. */
 export function evaluateModel(
   model: GbdtModel,
@@ -396,11 +417,13 @@ export function evaluateModel(
     threshold: number;
     sliceColumns?: readonly string[];
     inputPath: string;
+    /** The model's test scores, already computed (scoreTest). */
+    scored?: { testMatrix: Float32Array; pTest: Float64Array };
   },
 ): EvaluationStage {
   const { test, valid, threshold, table } = options;
-  const testMatrix = toRowMajorFloat32(test.columns, test.numRows);
-  const pTest = predictProbability(model, testMatrix, test.numRows);
+  const testMatrix = options.scored?.testMatrix ?? toRowMajorFloat32(test.columns, test.numRows);
+  const pTest = options.scored?.pTest ?? predictProbability(model, testMatrix, test.numRows);
   const slices: Record<string, string[]> = {};
   for (const c of options.sliceColumns ?? DEFAULT_SLICE_COLUMNS) {
     const col = table.columns.get(c);

@@ -33,6 +33,7 @@ import {
   permutationImportance,
   protectedGroups,
   refitStage,
+  scoreTest,
   selectFeatures,
   SMALL_DATA_MAX_ROWS,
   splitRows,
@@ -205,7 +206,7 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
   // validation metrics stay those of the train-only fit: the refit has seen the validation rows).
   const { result: firstFit } = await boost(train, valid, params, progress, options.progressEvery);
   const policy: ThresholdPolicy = options.thresholdPolicy ?? { kind: 'max-f1' };
-  const { threshold, pValid } = chooseModelThreshold(firstFit.model, valid, policy);
+  const { threshold, pValid } = chooseModelThreshold(firstFit.model, valid, policy, firstFit.validRaw);
   const refitPolicy = options.refit ?? 'auto';
   const refit = await refitStage(train, valid, params, firstFit.bestIteration, {
     policy: refitPolicy,
@@ -233,6 +234,7 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
   const version = sha256(modelBytes);
 
   // Evaluation, card, report.
+  const scored = await scoreTest(model, test, params.numThreads);
   const evaluation = evaluateModel(model, {
     table,
     testRows: split.test,
@@ -242,6 +244,7 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
     threshold,
     sliceColumns: options.sliceColumns,
     inputPath,
+    scored,
   });
   const shap = await explainTest(model, {
     featureNames,
