@@ -3,6 +3,17 @@
  * HistGradientBoostingClassifier, same rows, bins, trees, leaves, learning rate and threads,
  * each in its own process (wall time of training incl. binning, peak RSS, test AUC).
  *
+ * Two comparisons on each table with peers:
+ * - what a user waits for (issue 22's goal): `credit-risk train`'s boost stage as trainModel
+ *   runs it (lib/model/train-stages.ts `boost`: binning, boosting, the validation split scored
+ *   after every tree; bench/train/boost.ts) against LightGBM's lgb.train with the same split as
+ *   a valid set (binned with the training bins, logloss after every tree), early stopping off in
+ *   both; --valid-runs rounds, ours and LightGBM alternated, the median of the rounds' ratios;
+ * - the GBDT alone (issue 4's): trainGbdt without validation (bench/train/ours.ts) against
+ *   lgb.train without a valid set and scikit-learn, once.
+ * Each contestant reports its wall time and its CPU time (user + system, all threads): on a
+ * shared machine the CPU seconds say how much work was done, the wall how long it took.
+ *
  *   --rows N            main table size (default 777715, the size of the real data set)
  *   --big-rows N        second table (default 5000000; 0 skips)
  *   --lambda-rows N     ours alone on a Lambda-sized run (default 10000000; 0 skips)
@@ -11,6 +22,7 @@
  *   --lambda-full FILE  the train Lambda's whole path (trainToDirectory: DuckDB read, split, GBDT with
  *                       early stopping, baseline, ONNX export, test scoring, card, report) on a
  *                       features table, in its own process: wall time and peak RSS of that process
+ *   --valid-runs N      rounds of the with-validation comparison (default 3; 0 skips it)
  *   --trees N --leaves L --learning-rate R --threads T --max-bin B
  *
  * LightGBM runs twice, with OpenMP threads sleeping as soon as they wait (OMP_WAIT_POLICY=PASSIVE)
@@ -29,9 +41,25 @@ import { writeSyntheticSplit, type BenchSplit } from './data.ts';
 
 interface RunResult {
   trainSeconds: number;
+  /** User + system CPU seconds of the process over the training (all threads), when reported. */
+  cpuSeconds?: number;
   testAuc: number;
   peakRssBytes: number;
   trees: number;
+}
+
+/** One round of the with-validation comparison: ours, then LightGBM with each wait policy. */
+interface ValidRound {
+  ours: (RunResult & { loadBefore: number }) | { error: string };
+  lightgbm: Record<string, (RunResult & { loadBefore: number }) | { error: string }>;
+  /** Ours over the faster LightGBM run of the round. */
+  ratio?: number;
+}
+
+function median(values: number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const m = v.length >> 1;
+  return v.length === 0 ? Number.NaN : v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
 function arg(args: string[], name: string, fallback: string): string {
@@ -99,6 +127,8 @@ const LIGHTGBM_VARIANTS: { name: string; env: Record<string, string> }[] = [
 ];
 const SKLEARN = 'scikit-learn HGB 1.5 (OMP spin 100k)';
 const OURS = 'ours (TypeScript GBDT)';
+const OURS_BOOST = 'ours: boost stage with validation';
+const LIGHTGBM_VALID = 'LightGBM lgb.train with valid set';
 
 interface LambdaFullResult {
   command: string;
@@ -158,6 +188,7 @@ export async function main(args: string[]): Promise<void> {
   const featuresFile = arg(args, '--features', '');
   const bigFeaturesFile = arg(args, '--big-features', '');
   const lambdaFullFile = arg(args, '--lambda-full', '');
+  const validRuns = Number(arg(args, '--valid-runs', '3'));
   const params = {
     trees: Number(arg(args, '--trees', '200')),
     leaves: Number(arg(args, '--leaves', '31')),
@@ -198,6 +229,7 @@ export async function main(args: string[]): Promise<void> {
       peers: false,
     });
   let lambdaFull: LambdaFullResult | undefined;
+  const validRounds: { dataset: string; trainRows: number; rounds: ValidRound[] }[] = [];
 
   try {
     for (const [k, ds] of datasets.entries()) {
@@ -238,6 +270,50 @@ export async function main(args: string[]): Promise<void> {
             ),
         ]);
       }
+      if (ds.peers && validRuns > 0) {
+        // What a user waits for: the boost stage with validation against lgb.train with it.
+        const rounds: ValidRound[] = [];
+        for (let k = 0; k < validRuns; k++) {
+          const timed = (run: () => RunResult | { error: string }) => {
+            const loadBefore = loadavg()[0];
+            const r = run();
+            return 'error' in r ? r : { ...r, loadBefore };
+          };
+          const ours = timed(() =>
+            runJson(process.execPath, [
+              'bin/run-ts.mjs',
+              'bench/train/boost.ts',
+              dir,
+              JSON.stringify(params),
+            ]),
+          );
+          const lightgbm: ValidRound['lightgbm'] = {};
+          for (const v of LIGHTGBM_VARIANTS) {
+            lightgbm[v.name] = timed(() =>
+              runJson(
+                python,
+                ['bench/train/peers.py', 'lightgbm-valid', dir, JSON.stringify(params)],
+                peerEnv(v.env),
+              ),
+            );
+          }
+          const lgbm = Object.values(lightgbm).filter(
+            (r): r is RunResult & { loadBefore: number } => !('error' in r),
+          );
+          const fastest = lgbm.length > 0 ? Math.min(...lgbm.map((r) => r.trainSeconds)) : Number.NaN;
+          const round: ValidRound = { ours, lightgbm };
+          if (!('error' in ours) && lgbm.length > 0) round.ratio = ours.trainSeconds / fastest;
+          rounds.push(round);
+          const fmt = (r: (RunResult & { loadBefore: number }) | { error: string }) =>
+            'error' in r
+              ? `FAILED ${r.error}`
+              : `${r.trainSeconds.toFixed(2)} s (CPU ${r.cpuSeconds?.toFixed(2) ?? '?'} s, load ${r.loadBefore.toFixed(1)}), AUC ${r.testAuc.toFixed(4)}`;
+          console.error(`  with validation, round ${k + 1}: ${OURS_BOOST} ${fmt(ours)}`);
+          for (const [name, r] of Object.entries(lightgbm))
+            console.error(`  with validation, round ${k + 1}: ${name} with valid set ${fmt(r)}`);
+        }
+        validRounds.push({ dataset: ds.label, trainRows: meta.rows.train, rounds });
+      }
       const row: Record<string, unknown> = {
         dataset: ds.label,
         trainRows: meta.rows.train,
@@ -275,10 +351,37 @@ export async function main(args: string[]): Promise<void> {
     rmSync(work, { recursive: true, force: true });
   }
 
-  const lines = [
+  const lines: string[] = [];
+  for (const v of validRounds) {
+    const ratios = v.rounds.map((r) => r.ratio).filter((r): r is number => r !== undefined);
+    lines.push(
+      `With validation (${OURS_BOOST} vs ${LIGHTGBM_VALID}), ${v.dataset}, ${v.trainRows.toLocaleString('en-US')} train rows: median ${median(ratios).toFixed(2)}x over ${ratios.length} rounds (goal <= 1.2x)`,
+      '',
+      `| round | ours wall s | ours CPU s | ${LIGHTGBM_VARIANTS.map((x) => `${x.name} wall s | CPU s`).join(' | ')} | x LightGBM (faster) | test AUC ours / LightGBM | load before ours |`,
+      `|---:|---:|---:|${LIGHTGBM_VARIANTS.map(() => '---:|---:|').join('')}---:|---|---:|`,
+    );
+    v.rounds.forEach((r, k) => {
+      const cells = (x: (RunResult & { loadBefore: number }) | { error: string } | undefined) =>
+        !x
+          ? ' | '
+          : 'error' in x
+            ? `failed | `
+            : `${x.trainSeconds.toFixed(2)} | ${x.cpuSeconds?.toFixed(2) ?? ''}`;
+      const lgbmAuc = Object.values(r.lightgbm).find(
+        (x): x is RunResult & { loadBefore: number } => !('error' in x),
+      )?.testAuc;
+      lines.push(
+        `| ${k + 1} | ${cells(r.ours)} | ${LIGHTGBM_VARIANTS.map((x) => cells(r.lightgbm[x.name])).join(' | ')} | ${r.ratio?.toFixed(2) ?? ''} | ${'error' in r.ours ? '' : r.ours.testAuc.toFixed(4)} / ${lgbmAuc?.toFixed(4) ?? ''} | ${'error' in r.ours ? '' : r.ours.loadBefore.toFixed(1)} |`,
+      );
+    });
+    lines.push('');
+  }
+  lines.push(
+    'The GBDT alone, without validation:',
+    '',
     '| data | train rows | contestant | train wall s | x LightGBM | peak RSS GiB | test AUC | AUC - LightGBM | load avg before/after |',
     '|---|---:|---|---:|---:|---:|---:|---:|---|',
-  ];
+  );
   for (const row of results) {
     const lgbm = row[LIGHTGBM] as RunResult | undefined;
     for (const name of [OURS, ...LIGHTGBM_VARIANTS.map((v) => v.name), SKLEARN]) {
@@ -296,15 +399,20 @@ export async function main(args: string[]): Promise<void> {
     }
   }
   if (lambdaFull) {
+    // After the last tree: from the GBDT's closing progress line to the end of trainToDirectory
+    // (threshold, baseline, ONNX, test scoring, SHAP, card, report, files).
+    const gbdtLine = lambdaFull.inner?.steps.find((s) => s.line.startsWith('GBDT:'));
+    const afterLastTree =
+      lambdaFull.inner && gbdtLine ? (lambdaFull.inner.wallSeconds - gbdtLine.at).toFixed(1) : '';
     lines.push(
       '',
-      '| Lambda full path (trainToDirectory) | rows | wall s | peak RSS GiB | trees | test AUC | load avg before/after |',
-      '|---|---:|---:|---:|---:|---:|---|',
+      '| Lambda full path (trainToDirectory) | rows | wall s | after the last tree s (goal <= 10) | peak RSS GiB | trees | test AUC | load avg before/after |',
+      '|---|---:|---:|---:|---:|---:|---:|---|',
     );
     lines.push(
       lambdaFull.error
-        ? `| ${lambdaFullFile} | | failed: ${lambdaFull.error} | | | | |`
-        : `| ${lambdaFullFile} | ${lambdaFull.inner?.steps[0]?.line.replace(/^read ([\d,]+) rows.*$/, '$1') ?? ''} | ${lambdaFull.wallSeconds.toFixed(1)} | ${gib(lambdaFull.peakRssBytes)} | ${lambdaFull.inner?.trees ?? ''} | ${lambdaFull.inner?.auc.toFixed(4) ?? ''} | ${lambdaFull.loadBefore.toFixed(1)} / ${lambdaFull.loadAfter.toFixed(1)} |`,
+        ? `| ${lambdaFullFile} | | failed: ${lambdaFull.error} | | | | | |`
+        : `| ${lambdaFullFile} | ${lambdaFull.inner?.steps[0]?.line.replace(/^read ([\d,]+) rows.*$/, '$1') ?? ''} | ${lambdaFull.wallSeconds.toFixed(1)} | ${afterLastTree} | ${gib(lambdaFull.peakRssBytes)} | ${lambdaFull.inner?.trees ?? ''} | ${lambdaFull.inner?.auc.toFixed(4) ?? ''} | ${lambdaFull.loadBefore.toFixed(1)} / ${lambdaFull.loadAfter.toFixed(1)} |`,
     );
   }
   const table = lines.join('\n');
@@ -314,7 +422,7 @@ export async function main(args: string[]): Promise<void> {
   writeFileSync(
     out,
     JSON.stringify(
-      { args, params, results, lambdaFull, table, cpus: process.env.BENCH_NOTE ?? null },
+      { args, params, validRounds, results, lambdaFull, table, cpus: process.env.BENCH_NOTE ?? null },
       null,
       2,
     ),

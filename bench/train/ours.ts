@@ -1,7 +1,8 @@
 /**
  * One contestant run, in its own process so its peak RSS is its own:
  *   node bin/run-ts.mjs bench/train/ours.ts DIR PARAMS_JSON
- * Prints {"trainSeconds","testAuc","peakRssBytes","trees"} on stdout.
+ * Prints {"trainSeconds","cpuSeconds","testAuc","peakRssBytes","trees"} on stdout (cpuSeconds: user +
+ * system CPU of the process over the training, all threads).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,6 +39,7 @@ function columns(x: Float32Array, n: number): Float32Array[] {
 const train = load('train');
 const trainColumns = columns(train.x, train.n);
 train.x = new Float32Array(0);
+const cpuBefore = process.cpuUsage();
 const started = performance.now();
 const result = await trainGbdt(
   { numRows: train.n, columns: trainColumns, label: train.y },
@@ -55,12 +57,14 @@ const result = await trainGbdt(
   },
 );
 const trainSeconds = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpuBefore);
 const test = load('test');
 const p = predictProbability(result.model, test.x, test.n);
 const testAuc = binaryMetrics(test.y, p, 0.5).auc;
 process.stdout.write(
   JSON.stringify({
     trainSeconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
     testAuc,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     trees: result.model.trees.length,
