@@ -90,6 +90,35 @@ function validate(y: ArrayLike<number>, p: ArrayLike<number>): void {
 }
 
 /**
+ * The operating points last computed for each score array, with copies of the labels and scores
+ * they came from. A training run asks for the same split's points again and again (the threshold
+ * and the metrics on validation; the metrics on test, then the report's metrics and curves for the
+ * model and the baseline: 8 of the run's 12 calls repeat one, ~0.2 s each on the 1.5M test rows
+ * of a 10M-row table). A call with the same array object whose labels and scores still equal the
+ * copies gets the same points back (nothing mutates them); entries go with their score arrays.
+ */
+const pointsCache = new WeakMap<object, { labels: Uint8Array; scores: Float64Array; op: OperatingPoints }>();
+
+/** a[i] === b[i] for every i, +0 and -0 told apart; a and b of the same length. */
+function sameNumbers(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    if (x !== b[i] || (x === 0 && 1 / x !== 1 / b[i])) return false;
+  }
+  return true;
+}
+
+/** operatingPoints, reused for the same labels and scores (see pointsCache); y must be 0/1 (validated). */
+function cachedOperatingPoints(y: ArrayLike<number>, p: ArrayLike<number>): OperatingPoints {
+  const hit = pointsCache.get(p);
+  if (hit && sameNumbers(hit.labels, y) && sameNumbers(hit.scores, p)) return hit.op;
+  const op = operatingPoints(y, p);
+  pointsCache.set(p, { labels: Uint8Array.from(y), scores: Float64Array.from(p), op });
+  return op;
+}
+
+/**
  * Cumulative true and false positives at each distinct score, from the highest score down. The
  * scores of positives and of negatives are sorted apart with the native numeric sort (no
  * comparator: a comparator sort of row indices was ~0.1 s per call on 116k rows, and a training
@@ -233,7 +262,7 @@ export function binaryMetrics(
   validate(y, p);
   const n = y.length;
   if (n === 0) throw new RangeError('cannot compute metrics on zero rows');
-  const op = operatingPoints(y, p);
+  const op = cachedOperatingPoints(y, p);
   let brier = 0;
   let logloss = 0;
   for (let i = 0; i < n; i++) {
@@ -276,7 +305,7 @@ export interface RocCurve {
 
 export function rocCurve(y: ArrayLike<number>, p: ArrayLike<number>): RocCurve {
   validate(y, p);
-  const op = operatingPoints(y, p);
+  const op = cachedOperatingPoints(y, p);
   const fpr = [0];
   const tpr = [0];
   const thresholds = [op.scores.length > 0 ? nextUp(op.scores[0]) : 1];
@@ -297,7 +326,7 @@ export interface PrCurve {
 
 export function prCurve(y: ArrayLike<number>, p: ArrayLike<number>): PrCurve {
   validate(y, p);
-  const op = operatingPoints(y, p);
+  const op = cachedOperatingPoints(y, p);
   const precision: number[] = [];
   const recall: number[] = [];
   const thresholds: number[] = [];
@@ -325,7 +354,7 @@ export function chooseThreshold(y: ArrayLike<number>, p: ArrayLike<number>, poli
   }
   validate(y, p);
   if (y.length === 0) throw new RangeError('cannot choose a threshold on zero rows');
-  const op = operatingPoints(y, p);
+  const op = cachedOperatingPoints(y, p);
   const candidates = op.scores.length;
   // Candidate -1 is "above every score": tp = fp = 0.
   const tpAt = (k: number) => (k < 0 ? 0 : op.tp[k]);
@@ -452,28 +481,45 @@ export function reliabilityByQuantile(
 ): ReliabilityBin[] {
   validate(y, p);
   const n = y.length;
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => p[a] - p[b] || a - b);
+  // The scores in ascending order (native numeric sort: a comparator sort of row indices took
+  // ~0.6 s on 1.5M rows). A bin never splits tied scores, so its rows are exactly those scoring
+  // in [its lowest, its highest]: its positives are counted along the positives' sorted scores,
+  // and its scores summed in ascending order, as over the rows sorted by score then index. Only
+  // the sign of a zero bound depends on that index order (+0 and -0 tie): it is the first and
+  // last zero row's.
+  const sorted = Float64Array.from(p).sort();
+  let positives = 0;
+  for (let i = 0; i < n; i++) positives += y[i];
+  const pos = new Float64Array(positives);
+  let firstZero = -1;
+  let lastZero = -1;
+  for (let i = 0, j = 0; i < n; i++) {
+    if (y[i] === 1) pos[j++] = p[i];
+    if (p[i] === 0) {
+      if (firstZero < 0) firstZero = i;
+      lastZero = i;
+    }
+  }
+  pos.sort();
   const out: ReliabilityBin[] = [];
   let start = 0;
+  let j = 0;
   for (let b = 1; b <= bins && start < n; b++) {
     let end = Math.round((b * n) / bins);
     // Never split a run of tied scores across two bins.
-    while (end < n && end > start && p[order[end]] === p[order[end - 1]]) end++;
+    while (end < n && end > start && sorted[end] === sorted[end - 1]) end++;
     if (end <= start) continue;
     let sumP = 0;
-    let sumY = 0;
-    for (let k = start; k < end; k++) {
-      sumP += p[order[k]];
-      sumY += y[order[k]];
-    }
+    for (let k = start; k < end; k++) sumP += sorted[k];
+    const upper = sorted[end - 1];
+    const before = j;
+    while (j < positives && pos[j] <= upper) j++;
     const count = end - start;
     out.push({
-      lower: p[order[start]],
-      upper: p[order[end - 1]],
+      lower: sorted[start] === 0 ? p[firstZero] : sorted[start],
+      upper: upper === 0 ? p[lastZero] : upper,
       meanPredicted: sumP / count,
-      fractionPositive: sumY / count,
+      fractionPositive: (j - before) / count,
       count,
     });
     start = end;
