@@ -33,10 +33,10 @@ import {
   describeQuery,
   FEATURE_INPUT_COLUMNS,
   openFeatureDuckDb,
-  sqlString,
   writeQuery,
   type OutputFormat,
 } from './duckdb-engine.ts';
+import { sqlString } from './sql-text.ts';
 import { loadFeatureSql, type FeatureSql } from './feature-sql.ts';
 import {
   MANIFEST_VERSION,

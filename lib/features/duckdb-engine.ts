@@ -41,8 +41,6 @@ export async function openFeatureDuckDb(options: FeatureDuckDbOptions = {}): Pro
   };
 }
 
-export { sqlString } from './sql-text.ts';
-
 /**
  * Views that both queries read, computed once as temporary tables instead of being inlined twice
  * (DuckDB inlines views). Same SELECT, same rows: only when it is evaluated changes. The per-day

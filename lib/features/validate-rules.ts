@@ -1,3 +1,4 @@
+import { sqlIdentifier, sqlString } from './sql-text.ts';
 import {
   CATEGORIES,
   DATE_COLUMNS,
@@ -27,13 +28,6 @@ import {
  * Measured on 777,715 rows: `x IN (18 strings)` cost 7x `list_contains([...], x)`, and a 24-way
  * OR of IS NULL cost more than parsing the column, hence list_contains and the AND chain.
  */
-export function sqlString(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
-export function sqlIdentifier(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
 
 const q = (c: RawColumnName): string => sqlIdentifier(c);
 /** The parsed value of a column: `_p_<name>` (BIGINT ids, DOUBLE numbers/flags/status, DATE dates). */

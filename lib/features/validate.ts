@@ -18,14 +18,8 @@ import {
   type Classification,
   type CsvScan,
 } from './validate-scan.ts';
-import {
-  parsedColumnsSql,
-  reasonColumnSql,
-  sqlIdentifier,
-  sqlString,
-  typedColumnsSql,
-  validColumnsSql,
-} from './validate-rules.ts';
+import { parsedColumnsSql, reasonColumnSql, typedColumnsSql, validColumnsSql } from './validate-rules.ts';
+import { sqlIdentifier, sqlString } from './sql-text.ts';
 
 /**
  * Validation and quarantine: raw loan records (CSV, or Parquet with the same columns) in, a typed

@@ -2,7 +2,7 @@ import { TIME_COLUMN } from '#lib/features/catalog.ts';
 import type { FeatureManifest } from '#lib/features/manifest.ts';
 import { CURRENT_KEY, snapshotPrefix } from '#lib/features/offline-layout.ts';
 import { readCurrentSnapshot } from '#lib/features/publish.ts';
-import { sqlIdentifier } from '#lib/features/validate-rules.ts';
+import { sqlIdentifier } from '#lib/features/sql-text.ts';
 import { getJson, type ObjectStore } from '#lib/ports/object-store.ts';
 import type { SnapshotWindow } from './drift-report.ts';
 import { readDoubleColumns, selectNewestWindow, withParquetObjects } from './parquet-window.ts';
