@@ -26,16 +26,11 @@ const WORKER_ENTRY = resolve(import.meta.dirname, 'serve-worker.mjs');
 
 /**
  * V8 flags of each worker: a young generation fixed at 64 MiB per semi-space (min and max; by
- * default V8 starts it small and grows it only as objects survive). A request allocates about
- * 60 KB (event, context, JSON, Powertools objects; some 300 MB/s per worker under load) and
- * drops it a few milliseconds later. Setting only the maximum (32 MiB, the previous flag) left
- * the space at about 32 MiB at this survival rate (1%): 83-127 scavenges per worker per 10 s
- * whether the maximum was 32, 64 or 128. With the minimum fixed too, 57-68 scavenges of 2.3-2.6 ms
- * (against 1.5-1.8 ms), and no old-generation marking inside the 10 s windows (with 32 MiB: 1-3
- * per worker, 6-26 ms of pauses), because fewer in-flight requests get promoted. Alternated
- * bench runs: p99 7.1-7.9 ms against 6.8-13.3 ms at the same throughput, for about 85 MiB more
- * RSS per worker (docs/BENCHMARKS.md, Serving, 2026-12-03 11:23). A flag the user already set
- * (command line or NODE_OPTIONS) wins.
+ * default V8 starts it small and grows it only as objects survive). A request allocates tens of
+ * kilobytes and drops them a few milliseconds later; a fixed, larger nursery scavenges about half
+ * as often and promotes fewer in-flight requests, which steadies p99 for some RSS per worker. The
+ * measurements and what was tried: docs/adr/0026-serve-workers-fixed-young-generation.md. A flag
+ * the user already set (command line or NODE_OPTIONS) wins.
  */
 function workerExecArgv(): string[] {
   const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
