@@ -3,7 +3,7 @@ import { CURRENT_KEY } from '#lib/features/publish.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
 import { createLocalRoot } from '#local/root.ts';
 import { cachedExtract } from '#local/sfn/local-functions.ts';
-import { freshHome } from '../../support/home.ts';
+import { freshHome } from '../../../support/home.ts';
 
 /**
  * The local extract cache (local/sfn/local-functions.ts) with a stand-in build that publishes a

@@ -24,9 +24,9 @@ import {
 import { fixedClock, type Clock } from '#lib/ports/clock.ts';
 import { getJson } from '#lib/ports/object-store.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
-import { writeBatchRun } from '../monitoring/batch-runs.ts';
-import { UNIFORM_X_REFERENCE } from '../monitoring/fixtures.ts';
-import { captureJsonLines } from '../../support/stdout.ts';
+import { writeBatchRun } from '../../monitoring/batch-runs.ts';
+import { UNIFORM_X_REFERENCE } from '../../monitoring/fixtures.ts';
+import { captureJsonLines } from '../../../support/stdout.ts';
 
 /**
  * The drift-check function with a directory object store (registry and offline snapshots in their

@@ -55,7 +55,7 @@ function fakeBuild(calls: Array<{ input: string; asOf?: string; bytes: string }>
   return async ({ input, out, asOf }) => {
     const bytes = readFileSync(input, 'utf8');
     calls.push({ input, asOf, bytes });
-    const { snapshotDir } = await import('../../integration/features/publish-fixture.ts');
+    const { snapshotDir } = await import('../../../integration/features/publish-fixture.ts');
     const built = await snapshotDir(`s${bytes.length}`, [5008804, 5008805]);
     mkdirSync(out, { recursive: true });
     for (const f of readdirSync(built)) writeFileSync(join(out, f), readFileSync(join(built, f)));

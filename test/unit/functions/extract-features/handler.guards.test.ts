@@ -11,7 +11,7 @@ import { snapshotAuditLog } from '#lib/features/snapshot-history.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
-import { snapshotDir } from '../../integration/features/publish-fixture.ts';
+import { snapshotDir } from '../../../integration/features/publish-fixture.ts';
 
 /**
  * The extract function runs the publish guards before it publishes: a refusal fails the

@@ -8,7 +8,7 @@ import type { Deployment, Judgement } from '#lib/deploy/canary-steps.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import type { MetricsReader, VersionTraffic } from '#lib/ports/metrics-reader.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
-import { freshHome } from '../../support/home.ts';
+import { freshHome } from '../../../support/home.ts';
 
 const context = {
   awsRequestId: 'r',

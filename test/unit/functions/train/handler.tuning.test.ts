@@ -5,7 +5,7 @@ import { createHandler, parseTrainEvent } from '#functions/train/handler.ts';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
 import type { TuningPlan } from '#lib/model/tuning-plan.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
-import { freshHome } from '../../support/home.ts';
+import { freshHome } from '../../../support/home.ts';
 
 const context = { awsRequestId: 'r', functionName: 'train' } as unknown as Context;
 

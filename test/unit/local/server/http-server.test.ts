@@ -4,8 +4,8 @@ import { createPredictHandler } from '#functions/predict/handler.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
 import { startLocalApiServer, type ApiHandler, type LocalApiServer } from '#local/server/http-server.ts';
 import { ModelRouter, type AliasState } from '#local/server/model-router.ts';
-import { openApiChecker } from '../../integration/serving/openapi-validator.ts';
-import { MemoryFeatureStore, RecordingModel } from './fake-ports.ts';
+import { openApiChecker } from '../../../integration/serving/openapi-validator.ts';
+import { MemoryFeatureStore, RecordingModel } from '../../serving/fake-ports.ts';
 
 const openapi = JSON.parse(readFileSync('openapi/openapi.json', 'utf8'));
 const checker = openApiChecker();

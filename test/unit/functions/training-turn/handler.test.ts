@@ -16,7 +16,7 @@ import {
 } from '#lib/pipeline/training-turn.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import { logger } from '#functions/commons/powertools.ts';
-import { captureJsonLines } from '../../support/stdout.ts';
+import { captureJsonLines } from '../../../support/stdout.ts';
 
 /**
  * The training machine's AwaitTurn state (state-machines/training.asl.json): the extract function's

@@ -7,7 +7,7 @@ import { EmfFileMetricsReader, percentile } from '#lib/adapters/local/emf-metric
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
 import { JsonlNotifier } from '#lib/adapters/local/jsonl-notifier.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
-import { freshHome } from '../../support/home.ts';
+import { freshHome } from '../../../support/home.ts';
 
 describe('AliasTableDeployer (local Lambda versions + alias)', () => {
   it('numbers versions like Lambda, republishing the same build returns the same version', async () => {

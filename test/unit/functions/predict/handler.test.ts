@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { createPredictHandler, probabilityBucket } from '#functions/predict/handler.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
-import { customerRow, MemoryFeatureStore, RecordingModel, stumpModel } from '../serving/fake-ports.ts';
-import { captureJsonLines } from '../../support/stdout.ts';
+import { customerRow, MemoryFeatureStore, RecordingModel, stumpModel } from '../../serving/fake-ports.ts';
+import { captureJsonLines } from '../../../support/stdout.ts';
 
 const context = {
   awsRequestId: 'req-1',

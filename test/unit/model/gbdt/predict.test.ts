@@ -21,7 +21,7 @@ import {
   type TrainingPart,
 } from '#lib/model/train-stages.ts';
 import type { Table } from '#lib/model/table.ts';
-import { syntheticTable, type SyntheticTable } from './synthetic-data.ts';
+import { syntheticTable, type SyntheticTable } from '../synthetic-data.ts';
 
 function slice(t: SyntheticTable, from: number, to: number): LabelledColumns {
   return {

@@ -21,7 +21,7 @@ import { PREPARED_VERSION, type PreparedInput } from '#lib/features/build.ts';
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
-import { captureJsonLines } from '../../support/stdout.ts';
+import { captureJsonLines } from '../../../support/stdout.ts';
 
 /**
  * The extract function's stage requests (the Glue branch of the training machine) over the S3
@@ -111,7 +111,7 @@ function setup() {
           online: readdirSync(request.onlineDir).sort(),
         },
       });
-      const { snapshotDir } = await import('../../integration/features/publish-fixture.ts');
+      const { snapshotDir } = await import('../../../integration/features/publish-fixture.ts');
       const built = await snapshotDir(SNAPSHOT, [5008804, 5008805]);
       mkdirSync(request.out, { recursive: true });
       for (const f of readdirSync(built)) writeFileSync(join(request.out, f), readFileSync(join(built, f)));

@@ -26,7 +26,7 @@ import { Prng } from '#lib/model/gbdt/prng.ts';
 import { REHEARSAL_DONE, REHEARSAL_ROUNDS, WorkerPool } from '#lib/model/gbdt/pool.ts';
 import { leafByBins, numLeaves } from '#lib/model/gbdt/tree.ts';
 import { binaryMetrics } from '#lib/model/metrics.ts';
-import { syntheticTable, type SyntheticTable } from './synthetic-data.ts';
+import { syntheticTable, type SyntheticTable } from '../synthetic-data.ts';
 
 function slice(t: SyntheticTable, from: number, to: number): LabelledColumns {
   return {
