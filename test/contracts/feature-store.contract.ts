@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
+import { customer, customers } from '../support/feature-rows.ts';
 
 /**
  * The FeatureStore contract (the online store): PGlite locally, Aurora PostgreSQL through the RDS
@@ -12,31 +13,7 @@ export interface FeatureStoreSubject {
   close?(): Promise<void>;
 }
 
-export function customer(
-  id: number,
-  snapshotId: string,
-  over: Partial<CustomerFeatureRow> = {},
-): CustomerFeatureRow {
-  return {
-    id: String(id),
-    snapshotId,
-    nbLoans: 3,
-    sumLoanAmount: 300.1 + id / 7, // not representable in few digits: must round-trip bit for bit
-    lastLoanDate: '2021-06-30',
-    nbLoansBeforeLastDate: 2,
-    sumLoanAmountBeforeLastDate: 200.05,
-    previousLoanDate: '2020-12-31',
-    birthday: '1980-02-29',
-    jobStartDate: '2010-01-15',
-    flagOwnCar: 1,
-    amtIncomeTotal: 112500.5,
-    ...over,
-  };
-}
-
-export function customers(snapshotId: string, from: number, n: number): CustomerFeatureRow[] {
-  return Array.from({ length: n }, (_, i) => customer(from + i, snapshotId));
-}
+export { customer, customers };
 
 export function featureStoreContract(open: () => Promise<FeatureStoreSubject>): void {
   let subject: FeatureStoreSubject;

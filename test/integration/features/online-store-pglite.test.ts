@@ -7,32 +7,9 @@ import { PgliteFeatureStore } from '#lib/adapters/local/pglite-feature-store.ts'
 import { readOnlineRows } from '#lib/features/snapshot-reader.ts';
 import type { CustomerFeatureRow } from '#lib/features/online.ts';
 import { FeatureStoreUnavailableError } from '#lib/ports/feature-store.ts';
+import { customer, customers } from '../../support/feature-rows.ts';
 
-function customer(
-  id: number,
-  snapshotId: string,
-  over: Partial<CustomerFeatureRow> = {},
-): CustomerFeatureRow {
-  return {
-    id: String(id),
-    snapshotId,
-    nbLoans: 3,
-    sumLoanAmount: 300.1 + id / 7, // not representable in few digits: must round-trip bit for bit
-    lastLoanDate: '2021-06-30',
-    nbLoansBeforeLastDate: 2,
-    sumLoanAmountBeforeLastDate: 200.05,
-    previousLoanDate: '2020-12-31',
-    birthday: '1980-02-29',
-    jobStartDate: '2010-01-15',
-    flagOwnCar: 1,
-    amtIncomeTotal: 112500.5,
-    ...over,
-  };
-}
-
-function rows(snapshotId: string, from: number, n: number): CustomerFeatureRow[] {
-  return Array.from({ length: n }, (_, i) => customer(from + i, snapshotId));
-}
+const rows = customers;
 
 describe('PgliteFeatureStore (real PGlite in a temp data dir)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cr-pglite-'));
