@@ -5,13 +5,12 @@ import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { createHandler, type BuildFeaturesFn } from '#functions/extract-features/handler.ts';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
-import type { CustomerFeatureRow } from '#lib/features/online.ts';
 import { readCurrentSnapshot } from '#lib/features/publish.ts';
 import { snapshotAuditLog } from '#lib/features/snapshot-history.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
-import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
 import { snapshotDir } from '../../../integration/features/publish-fixture.ts';
+import { PublishingMemoryFeatureStore } from '../../../support/memory-feature-store.ts';
 
 /**
  * The extract function runs the publish guards before it publishes: a refusal fails the
@@ -21,32 +20,7 @@ import { snapshotDir } from '../../../integration/features/publish-fixture.ts';
  */
 const context = { functionName: 'extract-features', awsRequestId: 'req-7' } as unknown as Context;
 
-class MemoryFeatureStore implements FeatureStore {
-  rows = new Map<string, CustomerFeatureRow>();
-  snapshot?: string;
-  async init() {}
-  async replaceSnapshot(
-    snapshotId: string,
-    batches: AsyncIterable<CustomerFeatureRow[]> | Iterable<CustomerFeatureRow[]>,
-  ) {
-    const next = new Map<string, CustomerFeatureRow>();
-    for await (const b of batches) for (const r of b) next.set(r.id, { ...r, snapshotId });
-    this.rows = next;
-    this.snapshot = snapshotId;
-    return { rows: next.size };
-  }
-  async get(id: string) {
-    return this.rows.get(id);
-  }
-  async currentSnapshot() {
-    return this.snapshot;
-  }
-  async deleteCustomer(id: string) {
-    return { deleted: this.rows.delete(id) ? 1 : 0 };
-  }
-  async ping() {}
-  async close() {}
-}
+const MemoryFeatureStore = PublishingMemoryFeatureStore;
 
 const COLUMNS = [
   { name: 'loan_id', type: 'BIGINT', role: 'id' },

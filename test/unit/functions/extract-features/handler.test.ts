@@ -10,42 +10,15 @@ import {
   type ExtractFeaturesResult,
 } from '#functions/extract-features/handler.ts';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
-import type { CustomerFeatureRow } from '#lib/features/online.ts';
 import { readCurrentSnapshot, snapshotKeys } from '#lib/features/publish.ts';
-import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
 import { InputError } from '#lib/errors.ts';
+import { PublishingMemoryFeatureStore } from '../../../support/memory-feature-store.ts';
 
 const context = { functionName: 'extract-features', awsRequestId: 'req-1' } as unknown as Context;
 const event = (name: string): unknown => JSON.parse(readFileSync(join('events', name), 'utf8'));
 
-/** The FeatureStore port in memory: this unit test is about the handler, PGlite has its own tests. */
-class MemoryFeatureStore implements FeatureStore {
-  rows = new Map<string, CustomerFeatureRow>();
-  snapshot?: string;
-  async init() {}
-  async replaceSnapshot(
-    snapshotId: string,
-    batches: AsyncIterable<CustomerFeatureRow[]> | Iterable<CustomerFeatureRow[]>,
-  ) {
-    const next = new Map<string, CustomerFeatureRow>();
-    for await (const b of batches) for (const r of b) next.set(r.id, { ...r, snapshotId });
-    this.rows = next;
-    this.snapshot = snapshotId;
-    return { rows: next.size };
-  }
-  async get(id: string) {
-    return this.rows.get(id);
-  }
-  async currentSnapshot() {
-    return this.snapshot;
-  }
-  async deleteCustomer(id: string) {
-    return { deleted: this.rows.delete(id) ? 1 : 0 };
-  }
-  async ping() {}
-  async close() {}
-}
+const MemoryFeatureStore = PublishingMemoryFeatureStore;
 
 /**
  * Stands in for lib/features/build.ts: writes a finished snapshot directory (manifest last)
