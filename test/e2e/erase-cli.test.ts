@@ -7,6 +7,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { parseCsvFields } from '#lib/privacy/csv-records.ts';
 import { freshHome } from '../support/home.ts';
+import { SMALL_RUN_GATE } from '../support/gates.ts';
 
 /**
  * The acceptance test of `credit-risk data erase` (issue 21): a home made by the real commands
@@ -25,17 +26,7 @@ const env = {
   CREDIT_RISK_WAIT_SCALE: '0',
   POWERTOOLS_LOG_LEVEL: 'INFO',
 };
-const GATE = JSON.stringify({
-  requireBrierBeatsBaseRate: false,
-  // A few trees on a few thousand rows can lose to the logistic baseline; these runs test
-  // the pipeline, not the model (the baseline rule: test/integration/model/governance.test.ts).
-  baselineAucMargin: -1,
-  maxEce: 0.3,
-  minAuc: 0.5,
-  minTestPositives: 1,
-  minTestRows: 50,
-  maxAucDrop: 1,
-});
+const GATE = JSON.stringify(SMALL_RUN_GATE);
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, ['bin/credit-risk.mjs', ...args], {
