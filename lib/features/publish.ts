@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -234,6 +235,40 @@ function directoryFiles(snapshotDir: string, snapshotId: string) {
   };
 }
 
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * The files a publish would load are the ones the build wrote: the manifest records each file's
+ * size and sha256, and a file changed, truncated or overwritten since (a copy cut short, a disk
+ * error, someone's edit) is refused with SNAPSHOT_CORRUPT before anything reads it, instead of a
+ * DuckDB error from the middle of the load or, worse, a garbage table in the offline store.
+ * Manifests without file facts (older builds) are not checked.
+ */
+async function expectFilesAsBuilt(
+  manifest: unknown,
+  checks: Array<['features' | 'online', string]>,
+): Promise<void> {
+  const recorded = (manifest as { files?: Record<string, { bytes?: unknown; sha256?: unknown }> } | null)
+    ?.files;
+  for (const [name, file] of checks) {
+    const want = recorded?.[name];
+    if (typeof want?.sha256 !== 'string') continue;
+    const bytes = statSync(file).size;
+    const sha256 = await sha256Of(file);
+    if (sha256 === want.sha256) continue;
+    throw new InputError(
+      'SNAPSHOT_CORRUPT',
+      `${file} is not the file its build wrote (${bytes} bytes, sha256 ${sha256.slice(0, 12)}...; the ` +
+        `manifest says ${String(want.bytes)} bytes, sha256 ${want.sha256.slice(0, 12)}...): it changed ` +
+        `or broke after the build; build the snapshot again and publish that`,
+    );
+  }
+}
+
 export async function publishSnapshot(options: PublishOptions): Promise<PublishResult> {
   const { snapshotDir, objectStore } = options;
   const progress = options.onProgress ?? (() => undefined);
@@ -255,6 +290,12 @@ export async function publishSnapshot(options: PublishOptions): Promise<PublishR
       `${files.online} is missing from the snapshot directory (build with --format parquet)`,
     );
   }
+  await expectFilesAsBuilt(manifest, [
+    ['online', files.online],
+    // A stored folder's part file is checked where it was written (the erase rewrites it with
+    // the manifest, possibly as several parts); a build's features.parquet is checked here.
+    ...(files.stored ? [] : ([['features', files.part]] as Array<['features', string]>)),
+  ]);
   const keys = snapshotKeys(snapshotId);
   const facts = await snapshotFacts(snapshotId, manifest, files.online);
 
