@@ -18,7 +18,7 @@
  * bench/results/reliability-<timestamp>.json.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -386,5 +386,7 @@ export async function main(argv: string[]): Promise<void> {
     if (totals.fiveXx > 0 || totals.errors > 0) process.exitCode = 1;
   } finally {
     await serve.stop();
+    // The home ends up with hundreds of MB of request logs after a run.
+    rmSync(served.home.root, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RAW_COLUMN_NAMES } from '#lib/features/raw-schema.ts';
 import {
@@ -37,6 +37,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (serve) await serve.stop();
+  // The home holds generated files (two of 50 MB in the files suite): not left in the temp dir.
+  if (served) rmSync(served.home.root, { recursive: true, force: true });
 });
 
 interface Run {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { openApiChecker } from '../integration/serving/openapi-validator.ts';
@@ -43,6 +43,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (serve) await serve.stop();
+  // The home holds generated files (two of 50 MB in the files suite): not left in the temp dir.
+  if (served) rmSync(served.home.root, { recursive: true, force: true });
 });
 
 /** The documented error shape, exactly: no stack, no extra keys, a stable code. */
