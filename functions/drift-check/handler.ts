@@ -3,7 +3,9 @@ import { awsRoot } from '#functions/commons/aws-root.ts';
 import { defineHandler } from '#functions/commons/define-handler.ts';
 import { logger, metrics } from '#functions/commons/powertools.ts';
 import { runDriftCheck, type DriftCheckOutcome, type TrainingStarter } from '#lib/monitoring/drift-check.ts';
+import { championAge } from '#lib/monitoring/champion-age.ts';
 import type { Clock } from '#lib/ports/clock.ts';
+import { ModelRegistry } from '#lib/registry/registry.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { driftConfig } from './schema.ts';
 
@@ -15,7 +17,9 @@ export { driftConfig } from './schema.ts';
  * dimension service=drift-check: what the DriftAlarm watches) and, when the champion has two
  * complete batch-scoring runs, `scorePsi` (no alarm, no retraining); above the threshold it starts
  * a training run with trigger "drift", at most once per cooldown and not while a training runs.
- * No champion or no snapshot: a logged no-op without metric. Settings: ./schema.ts.
+ * No champion or no snapshot: a logged no-op without drift metric. Every run with a champion
+ * also emits `championAgeDays` (lib/monitoring/champion-age.ts, the champion-age alarm).
+ * Settings: ./schema.ts.
  */
 export interface DriftCheckHandlerDeps {
   featuresStore: ObjectStore;
@@ -29,7 +33,14 @@ export interface DriftCheckHandlerDeps {
 const driftCheck = defineHandler({
   parse: (event: unknown) => event,
   async run(event, deps: DriftCheckHandlerDeps): Promise<DriftCheckOutcome> {
-    const outcome = await runDriftCheck(deps, driftConfig(event, deps.env ?? {}));
+    const config = driftConfig(event, deps.env ?? {});
+    // Before the check, so a check that fails still reports the champion's age.
+    const age = await championAge(
+      new ModelRegistry(deps.modelsStore, { name: config.modelName }),
+      deps.clock.now(),
+    );
+    if (age) metrics.addMetric('championAgeDays', MetricUnit.NoUnit, age.days);
+    const outcome = await runDriftCheck(deps, config);
     if (outcome.status === 'skipped') {
       logger.info('drift check skipped', { reason: outcome.reason });
       return outcome;

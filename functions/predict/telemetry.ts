@@ -1,7 +1,13 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger, metrics } from '#functions/commons/powertools.ts';
 import type { PredictTelemetry } from '#lib/serving/predict-api.ts';
-import type { Prediction } from '#lib/serving/predictor.ts';
+import { NON_FINITE_PROBABILITY, type Prediction } from '#lib/serving/predictor.ts';
+
+/** What the predict alarms watch (infra/resources/observability.yml), dimension service=predict. */
+export const PREDICT_ALARM_METRICS = {
+  handledServerErrors: 'handledServerErrors',
+  nonFiniteProbabilities: 'nonFiniteProbabilities',
+} as const;
 
 /** Probability bucket label for the score-distribution metric: ten fixed-width bins, low cardinality. */
 export function probabilityBucket(p: number): string {
@@ -69,6 +75,14 @@ export function powertoolsPredictTelemetry(
       single.addDimension('modelVersion', modelVersion);
       single.addDimension('errorCode', code);
       single.addMetric(statusCode >= 500 ? 'serverErrors' : 'clientErrors', MetricUnit.Count, 1);
+      if (statusCode >= 500) {
+        // The alarms' metrics: dimension `service` only, the set an alarm can name (serverErrors
+        // carries errorCode and modelVersion, which an alarm would have to list value by value).
+        metrics.addMetric(PREDICT_ALARM_METRICS.handledServerErrors, MetricUnit.Count, 1);
+        if (code === NON_FINITE_PROBABILITY)
+          metrics.addMetric(PREDICT_ALARM_METRICS.nonFiniteProbabilities, MetricUnit.Count, 1);
+        metrics.publishStoredMetrics();
+      }
       if (statusCode >= 500)
         logger.error('failed', { requestId, customerId, modelVersion, code, error: error as Error });
       else logger.info('rejected', { requestId, customerId, modelVersion, code, statusCode });

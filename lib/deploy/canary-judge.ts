@@ -1,6 +1,7 @@
 import { InputError } from '#lib/errors.ts';
 import type { VersionTraffic } from '#lib/ports/metrics-reader.ts';
 import { psi } from '#lib/monitoring/statistics.ts';
+import { P99_LATENCY_MS_MAX } from '#lib/monitoring/alarm-thresholds.ts';
 
 /**
  * The canary verdict: after the canary has taken its share of real traffic, compare it with the
@@ -23,7 +24,7 @@ export interface CanaryThresholds {
   maxErrorRate: number;
   /** Canary 5xx share may exceed the champion's by at most this. */
   maxErrorRateRise: number;
-  /** Absolute p99 ceiling in ms (serverless.yml p99LatencyMsAlarm uses the same 500). */
+  /** Absolute p99 ceiling in ms (the p99 alarm's threshold, lib/monitoring/alarm-thresholds.ts). */
   maxP99LatencyMs: number;
   /** Canary p99 may be at most this multiple of the champion's ... */
   maxP99LatencyRatio: number;
@@ -38,7 +39,7 @@ export const DEFAULT_CANARY_THRESHOLDS: Readonly<CanaryThresholds> = Object.free
   minChampionRequests: 100,
   maxErrorRate: 0.01,
   maxErrorRateRise: 0.005,
-  maxP99LatencyMs: 500,
+  maxP99LatencyMs: P99_LATENCY_MS_MAX,
   maxP99LatencyRatio: 2,
   latencySlackMs: 50,
   maxScorePsi: 0.25,

@@ -1,4 +1,5 @@
 import type { FeatureReference } from '#lib/model/card.ts';
+import { DRIFT_PSI_MAX } from './alarm-thresholds.ts';
 import type { ScoreDrift } from './score-drift.ts';
 import {
   binCounts,
@@ -35,7 +36,7 @@ import {
  */
 /** 2: the `score` section (score-drift.ts). */
 export const DRIFT_REPORT_VERSION = 2;
-export const DEFAULT_PSI_THRESHOLD = 0.2;
+export const DEFAULT_PSI_THRESHOLD = DRIFT_PSI_MAX;
 /** The conventional "some shift" level of PSI. */
 export const WARN_PSI = 0.1;
 

@@ -1,5 +1,6 @@
 import { isInputError } from '#lib/errors.ts';
 import { FeatureStoreUnavailableError } from '#lib/ports/feature-store.ts';
+import { NonFiniteProbabilityError } from './predictor.ts';
 
 /**
  * The ONE place that maps an error to an HTTP answer. Every error body is
@@ -47,6 +48,17 @@ export function httpErrorFor(e: unknown): HttpError {
       statusCode: 503,
       headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
       body: { error: { code: e.code, message: 'the feature store is not answering; retry shortly' } },
+    };
+  }
+  if (e instanceof NonFiniteProbabilityError) {
+    // Not the caller's fault and not a crash: this version cannot score this row. A 503 (the
+    // champion may answer after a rollback), never a made-up decision.
+    return {
+      statusCode: 503,
+      headers: {},
+      body: {
+        error: { code: e.code, message: 'the model produced no valid probability; it has been logged' },
+      },
     };
   }
   return {

@@ -93,6 +93,23 @@ export function onlineFeatureOrder(featureNames: readonly string[]): OnlineFeatu
   return featureNames as OnlineFeatureName[];
 }
 
+/**
+ * The model answered NaN or +-Infinity for a row: never served. lib/serving/http-errors.ts makes it a
+ * 503 `NON_FINITE_PROBABILITY` and the telemetry counts it (`nonFiniteProbabilities`, alarmed).
+ */
+export class NonFiniteProbabilityError extends Error {
+  readonly code = NON_FINITE_PROBABILITY;
+  constructor(
+    readonly modelVersion: string,
+    readonly probability: number,
+  ) {
+    super(`model ${modelVersion} scored a non-finite probability (${probability})`);
+    this.name = 'NonFiniteProbabilityError';
+  }
+}
+
+export const NON_FINITE_PROBABILITY = 'NON_FINITE_PROBABILITY';
+
 export function createPredictor({ featureStore, clock, model }: PredictorDeps): Predictor {
   const order = onlineFeatureOrder(model.featureNames);
   const width = order.length;
@@ -124,6 +141,8 @@ export function createPredictor({ featureStore, clock, model }: PredictorDeps): 
       // flight, and TreeSHAP runs on this thread while onnxruntime runs on its own.
       const [scores, shap] = await Promise.all([model.scoreRows(input, 1), explainRows?.(input, 1)]);
       const probability = scores[0];
+      // A NaN or infinite score would be served as a decision (NaN >= threshold is a silent 0).
+      if (!Number.isFinite(probability)) throw new NonFiniteProbabilityError(model.version, probability);
       const reasons: Reason[] = shap ? coder.reasons(values, shap) : [];
       const explanation: Explanation | null = shap && options.explain ? coder.explanation(shap) : null;
       return {

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { InputError } from '#lib/errors.ts';
 import { FeatureStoreUnavailableError } from '#lib/ports/feature-store.ts';
 import { httpErrorFor } from '#lib/serving/http-errors.ts';
+import { NonFiniteProbabilityError } from '#lib/serving/predictor.ts';
 
 describe('error to HTTP answer', () => {
   it.each([
@@ -38,6 +39,17 @@ describe('error to HTTP answer', () => {
     expect(answer.headers['retry-after']).toMatch(/^\d+$/);
     // The database address is internal: it goes to the log, not to the client.
     expect(answer.body.error.message).not.toContain('10.0.0.1');
+  });
+
+  it('a non-finite probability is a 503 NON_FINITE_PROBABILITY in the error shape, naming no value', () => {
+    const answer = httpErrorFor(new NonFiniteProbabilityError('v1', Number.NaN));
+    expect(answer.statusCode).toBe(503);
+    expect(answer.body).toEqual({
+      error: {
+        code: 'NON_FINITE_PROBABILITY',
+        message: 'the model produced no valid probability; it has been logged',
+      },
+    });
   });
 
   it('an unexpected error is a 500 that reveals nothing of it', () => {

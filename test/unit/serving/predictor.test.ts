@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { InputError } from '#lib/errors.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
-import { createPredictor, onlineFeatureOrder } from '#lib/serving/predictor.ts';
+import { createPredictor, NonFiniteProbabilityError, onlineFeatureOrder } from '#lib/serving/predictor.ts';
 import { customerRow, MemoryFeatureStore, RecordingModel, stumpModel } from './fake-ports.ts';
 
 describe('predictor', () => {
@@ -34,6 +34,20 @@ describe('predictor', () => {
     expect(model.calls[0][0]).toBe(3);
     expect(model.calls[0][1]).toBe(90);
   });
+
+  it.each([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY])(
+    'refuses to answer a %p probability',
+    async (score) => {
+      const predictor = createPredictor({
+        featureStore: new MemoryFeatureStore(),
+        clock: fixedClock('2025-01-01'),
+        model: new RecordingModel('v-bad', undefined, 0.5, () => score),
+      });
+      const failure = await predictor.predict('5008827').catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(NonFiniteProbabilityError);
+      expect(failure).toMatchObject({ code: 'NON_FINITE_PROBABILITY', modelVersion: 'v-bad' });
+    },
+  );
 
   it('sends missing features as NaN', async () => {
     const store = new MemoryFeatureStore([

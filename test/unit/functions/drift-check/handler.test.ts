@@ -181,9 +181,12 @@ describe('drift-check function', () => {
       Dimensions: [['service']],
     });
     expect(metric[0]._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name)).toEqual([
+      'championAgeDays',
       'featurePsiMax',
     ]);
     expect(metric[0].featurePsiMax).toBeCloseTo(0, 10);
+    // Promoted on the wall clock, checked on 2022-01-05: a promotion "after" now counts as 0 days.
+    expect(metric[0].championAgeDays).toBe(0);
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
@@ -549,6 +552,7 @@ describe('drift-check function', () => {
       Dimensions: [['service']],
     });
     expect(metric[0]._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name).sort()).toEqual([
+      'championAgeDays',
       'featurePsiMax',
       'scorePsi',
     ]);

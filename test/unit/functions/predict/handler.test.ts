@@ -227,6 +227,51 @@ describe('predict handler telemetry', () => {
     }
   });
 
+  it.each([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY])(
+    'a %p probability is never served: 503 NON_FINITE_PROBABILITY, counted with only the service dimension',
+    async (score) => {
+      const handler = createPredictHandler({
+        featureStore: new MemoryFeatureStore(),
+        clock: fixedClock('2025-01-01'),
+        model: new RecordingModel('v-nan', undefined, 0.5, () => score),
+      });
+      const { result, lines } = await captureJsonLines(
+        async () => (await handler(event('predict-known'), context)) as APIGatewayProxyResult,
+      );
+      expect(result.statusCode).toBe(503);
+      expect(JSON.parse(result.body)).toEqual({
+        error: { code: 'NON_FINITE_PROBABILITY', message: expect.any(String) },
+      });
+      expect(result.body).not.toContain('probability":');
+      const alarmed = lines.find((o) => o._aws && 'nonFiniteProbabilities' in o);
+      expect(alarmed).toMatchObject({ nonFiniteProbabilities: 1, handledServerErrors: 1 });
+      expect(alarmed!._aws.CloudWatchMetrics[0]).toMatchObject({
+        Namespace: 'CreditRisk',
+        Dimensions: [['service']],
+      });
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          errorCode: 'NON_FINITE_PROBABILITY',
+          serverErrors: 1,
+          modelVersion: 'v-nan',
+        }),
+      );
+      expect(lines.some((o) => 'predictions' in o)).toBe(false);
+    },
+  );
+
+  it('every 5xx answer counts handledServerErrors once; a 4xx does not', async () => {
+    const { call, featureStore } = setup();
+    featureStore.down = true;
+    const down = await captureStdout(() => call(event('predict-known')));
+    featureStore.down = false;
+    const unknown = await captureStdout(() => call(event('predict-unknown')));
+    const handled = (lines: Record<string, any>[]) =>
+      lines.filter((o) => o._aws && 'handledServerErrors' in o).map((o) => o.handledServerErrors);
+    expect(handled(down)).toEqual([1]);
+    expect(handled(unknown)).toEqual([]);
+  });
+
   it('a warm-up emits no prediction metric', async () => {
     const { call } = setup();
     const out = await captureStdout(() => call(event('warmer')));
