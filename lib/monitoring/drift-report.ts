@@ -55,6 +55,34 @@ export interface FeatureDrift {
   referenceMissingShare: number;
   mean: number | null;
   referenceMean: number | null;
+  /**
+   * The two histograms PSI compared: row counts per PSI group (group 0 = missing values), baseline
+   * and current, with each group's value range. Absent when PSI was not computed, and in reports
+   * written before the dashboard drew them.
+   */
+  groups?: PsiGroups;
+}
+
+export interface PsiGroups {
+  labels: string[];
+  baseline: number[];
+  current: number[];
+}
+
+/** Each PSI group's value range from the model's bin edges (bin 0 = missing, bin k: up to edge k-1). */
+function groupLabels(edges: ArrayLike<number>, map: Int32Array): string[] {
+  const size = map.reduce((m, g) => Math.max(m, g + 1), 0);
+  const bounds: Array<[number, number]> = Array.from({ length: size }, () => [Infinity, -Infinity]);
+  for (let k = 1; k < map.length; k++) {
+    const lo = k === 1 ? -Infinity : edges[k - 2];
+    const hi = k - 1 < edges.length ? edges[k - 1] : Infinity;
+    const b = bounds[map[k]];
+    b[0] = Math.min(b[0], lo);
+    b[1] = Math.max(b[1], hi);
+  }
+  const num = (x: number) =>
+    Number.isFinite(x) ? Number(x.toPrecision(4)).toString() : x > 0 ? '+inf' : '-inf';
+  return bounds.map((b, g) => (g === 0 ? 'missing' : `${num(b[0])} .. ${num(b[1])}`));
 }
 
 export interface SnapshotWindow {
@@ -141,7 +169,9 @@ export function featureDrift(
   const current = binCounts(values, reference.edges);
   const expected = baseline ? binCounts(baseline, reference.edges) : reference.counts;
   const map = psiGroups(reference.counts, options.groups ?? PSI_VALUE_GROUPS);
-  const value = psi(groupCounts(expected, map), groupCounts(current, map), epsilon);
+  const expectedGroups = groupCounts(expected, map);
+  const currentGroups = groupCounts(current, map);
+  const value = psi(expectedGroups, currentGroups, epsilon);
   const vsTraining = psi(groupCounts(reference.counts, map), groupCounts(current, map), epsilon);
   if (!Number.isFinite(value)) return { ...described, status: 'no-reference', psi: null };
   const ks = reference.edges.length + 1 >= KS_MIN_VALUE_BINS ? ksFromCounts(expected, current) : undefined;
@@ -151,6 +181,11 @@ export function featureDrift(
     psiTrainingRows: Number.isFinite(vsTraining) ? vsTraining : null,
     ...(ks ? { ks } : {}),
     status: statusOf(value, threshold),
+    groups: {
+      labels: groupLabels(reference.edges, map),
+      baseline: Array.from(expectedGroups),
+      current: Array.from(currentGroups),
+    },
   };
 }
 

@@ -18,6 +18,7 @@ import { RunFailedError } from '#local/exit-status.ts';
 import { createLocalRoot, type LocalRoot } from '#local/root.ts';
 import { RunStore } from '#local/runs/run-store.ts';
 import { localRunningTrainings } from '#local/runs/running-trainings.ts';
+import { registerMonitorReport } from './monitor-report.ts';
 import { runTraining, summary } from './pipeline.ts';
 
 /**
@@ -147,6 +148,7 @@ export function register(program: Command): void {
   const monitor = program
     .command('monitor')
     .description('watch the system: feature drift of the current snapshot against the champion');
+  registerMonitorReport(monitor);
   monitor
     .command('drift')
     .description(

@@ -114,6 +114,8 @@ export interface LocalApiServerOptions {
   featureStore?: Pick<FeatureStore, 'currentSnapshot'>;
   /** Overrides of SERVER_LIMITS (tests use short timeouts). */
   limits?: Partial<ServerLimits>;
+  /** The monitoring page GET /dashboard answers (lib/monitoring/dashboard-page.ts); absent: 404. */
+  dashboard?: () => Promise<string>;
 }
 
 /**
@@ -326,7 +328,7 @@ function lambdaContext(functionName: string, requestId: string): Context {
  * The local API Gateway: POST /predict becomes the REST API proxy event and goes to the handler
  * of the version the alias routing picks (header x-model-version says which); GET /openapi.json
  * serves the API document; GET /healthz checks the feature store and the model and says which
- * versions serve. Any other path is a 404 in the API's error shape, as the gateway's configured
+ * versions serve; GET /dashboard is the monitoring page, when the caller gives one. Any other path is a 404 in the API's error shape, as the gateway's configured
  * responses give in AWS. A client's mistake is a 4xx in that shape at every level, the HTTP
  * parser's included (SERVER_LIMITS says what the server tolerates).
  */
@@ -423,6 +425,19 @@ export async function startLocalApiServer(options: LocalApiServerOptions): Promi
     }
     if (url.pathname === '/openapi.json' && req.method === 'GET') return send(res, 200, openapiText);
     if (url.pathname === '/healthz' && req.method === 'GET') return health(res);
+    if (url.pathname === '/dashboard' && req.method === 'GET' && options.dashboard) {
+      let page: string;
+      try {
+        page = await options.dashboard();
+      } catch (e) {
+        process.stderr.write(`GET /dashboard failed: ${(e as Error).stack ?? String(e)}\n`);
+        return sendError(res, e);
+      }
+      return send(res, 200, page, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+      });
+    }
     const body = await readBody(req, limits);
     if (url.pathname !== '/predict') {
       return sendError(

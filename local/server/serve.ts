@@ -7,6 +7,8 @@ import { ModelRegistry } from '#lib/registry/registry.ts';
 import { CachedFeatureStore, isScannable } from '#lib/serving/cached-feature-store.ts';
 import { loadRegisteredModel } from '#lib/serving/model.ts';
 import type { ServingModel } from '#lib/serving/predictor.ts';
+import type { RealizedPerformanceProvider } from '#lib/monitoring/realized-performance-view.ts';
+import { localDashboardPage } from '#local/monitoring/dashboard-data.ts';
 import type { LocalRoot } from '#local/root.ts';
 import {
   startLocalApiServer,
@@ -51,6 +53,8 @@ export interface ServeOptions {
   health?: Record<string, unknown>;
   /** Overrides of the HTTP limits (local/server/http-server.ts SERVER_LIMITS). */
   limits?: Partial<ServerLimits>;
+  /** Realized performance for GET /dashboard (lib/monitoring/performance.ts); absent: "no outcomes yet". */
+  performance?: RealizedPerformanceProvider;
 }
 
 /**
@@ -131,6 +135,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       // itself; a cluster worker's replica asks the primary).
       featureStore,
       limits: options.limits,
+      dashboard: () => localDashboardPage(root, options.modelName, options.performance),
     });
   } catch (e) {
     // A busy port: nothing started here may keep the process alive behind the error.

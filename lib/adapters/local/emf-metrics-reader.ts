@@ -13,7 +13,7 @@ import {
  * as GetMetricData would: predictions and serverErrors counts, the p99 of predictionLatency,
  * predictionsByProbabilityBucket per bucket.
  */
-interface EmfLine {
+export interface EmfLine {
   _aws?: { Timestamp?: number; CloudWatchMetrics?: { Namespace?: string; Metrics?: { Name: string }[] }[] };
   [key: string]: unknown;
 }
@@ -29,32 +29,37 @@ export function percentile(xs: number[], p: number): number | null {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
+/** Every EMF document of the *.jsonl files in dir, files in name order (none when dir is absent). */
+export async function readEmfDocuments(dir: string): Promise<EmfLine[]> {
+  let files: string[];
+  try {
+    files = (await readdir(dir)).filter((f) => f.endsWith('.jsonl')).sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const out: EmfLine[] = [];
+  for (const f of files) {
+    for (const line of (await readFile(join(dir, f), 'utf8')).split('\n')) {
+      if (!line.startsWith('{"_aws"')) continue;
+      try {
+        out.push(JSON.parse(line) as EmfLine);
+      } catch {
+        // A line cut by a crash mid-write: CloudWatch would drop it too.
+      }
+    }
+  }
+  return out;
+}
+
 export class EmfFileMetricsReader implements MetricsReader {
   constructor(
     readonly dir: string,
     private readonly namespace = 'CreditRisk',
   ) {}
 
-  private async lines(): Promise<EmfLine[]> {
-    let files: string[];
-    try {
-      files = (await readdir(this.dir)).filter((f) => f.endsWith('.jsonl')).sort();
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
-    const out: EmfLine[] = [];
-    for (const f of files) {
-      for (const line of (await readFile(join(this.dir, f), 'utf8')).split('\n')) {
-        if (!line.startsWith('{"_aws"')) continue;
-        try {
-          out.push(JSON.parse(line) as EmfLine);
-        } catch {
-          // A line cut by a crash mid-write: CloudWatch would drop it too.
-        }
-      }
-    }
-    return out;
+  private lines(): Promise<EmfLine[]> {
+    return readEmfDocuments(this.dir);
   }
 
   async traffic(modelVersion: string, window: MetricsWindow): Promise<VersionTraffic> {
