@@ -29,7 +29,7 @@ afterEach(async () => {
 
 async function start(
   aliases: AliasState,
-  options: { slow?: string[]; random?: () => number } = {},
+  options: { slow?: string[]; random?: () => number; dashboard?: () => Promise<string> } = {},
 ): Promise<Started> {
   let current = aliases;
   const store = new MemoryFeatureStore();
@@ -59,7 +59,7 @@ async function start(
     },
   });
   await router.refresh();
-  const server = await startLocalApiServer({ router, openapi, port: 0 });
+  const server = await startLocalApiServer({ router, openapi, port: 0, dashboard: options.dashboard });
   const s = { server, router, store, gates, setAliases: (a: AliasState) => (current = a) };
   running.push(s);
   return s;
@@ -81,6 +81,40 @@ async function waitFor(cond: () => boolean): Promise<void> {
 }
 
 describe('local API server (the API Gateway stand-in)', () => {
+  it('GET /dashboard answers the page it is given as HTML; without one it is the 404 of any other path', async () => {
+    const page = '<!doctype html><p>page</p>';
+    const withPage = await start({ champion: 'vA', canary: null }, { dashboard: async () => page });
+    const res = await fetch(`${withPage.server.url}/dashboard`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await res.text()).toBe(page);
+    const without = await start({ champion: 'vA', canary: null });
+    const missing = await call(without.server, '/dashboard');
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe('NOT_FOUND');
+  });
+
+  it('a page that cannot be built is a 500 in the error shape, and the server goes on', async () => {
+    const { server } = await start(
+      { champion: 'vA', canary: null },
+      {
+        dashboard: async () => {
+          throw new Error('disk gone');
+        },
+      },
+    );
+    const stderr = process.stderr.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      const res = await call(server, '/dashboard');
+      expect(res.status).toBe(500);
+      expect(res.body).toEqual({ error: { code: 'INTERNAL_ERROR', message: expect.any(String) } });
+    } finally {
+      process.stderr.write = stderr;
+    }
+    expect((await call(server, '/predict', post('{"id": "5008827"}'))).status).toBe(200);
+  });
+
   it('answers POST /predict per the contract, with the version header, valid against the OpenAPI document', async () => {
     const { server } = await start({ champion: 'vA', canary: null });
     const res = await call(server, '/predict', post('{"id": "5008827"}'));
