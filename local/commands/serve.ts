@@ -45,7 +45,8 @@ export function register(program: Command): void {
         "registry's champion, and a canary version on its share of the traffic (header x-model-version\n" +
         'says which answered). Alias changes are picked up within a second without dropping requests.\n' +
         'GET /openapi.json serves the API document; GET /healthz checks the feature store and the model\n' +
-        '(200, or 503 naming what failed) and says which versions serve.\n' +
+        '(200, or 503 naming what failed) and says which versions serve. GET /dashboard is the\n' +
+        'monitoring page (the same as credit-risk monitor report --out FILE.html).\n' +
         'With --workers N > 1 (default: one per core) N worker processes answer; this process owns\n' +
         'the PGlite store and sends each worker an in-memory copy of the current snapshot.',
     )
@@ -99,7 +100,7 @@ export function register(program: Command): void {
             throw e;
           });
           console.error(
-            `listening on ${cluster.url.replace(/\/predict$/, '')}  (${workers} workers ${cluster.workerPids().join(' ')}; POST /predict, GET /openapi.json, GET /healthz; Ctrl-C stops)`,
+            `listening on ${cluster.url.replace(/\/predict$/, '')}  (${workers} workers ${cluster.workerPids().join(' ')}; POST /predict, GET /openapi.json, GET /healthz, GET /dashboard; Ctrl-C stops)`,
           );
           await new Promise<void>((resolve) => {
             const stop = (signal: string) => {
@@ -148,7 +149,7 @@ export function register(program: Command): void {
           throw e;
         });
         console.error(
-          `listening on ${running.server.url}  (POST /predict, GET /openapi.json, GET /healthz; Ctrl-C stops)`,
+          `listening on ${running.server.url}  (POST /predict, GET /openapi.json, GET /healthz, GET /dashboard; Ctrl-C stops)`,
         );
         await new Promise<void>((resolve) => {
           const stop = (signal: string) => {
