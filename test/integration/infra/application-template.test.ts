@@ -568,6 +568,32 @@ describe('observability', () => {
     for (const a of alarms) expect(refName(a.AlarmActions[0])).toBe('NotificationTopic');
     expect(ofType('AWS::CloudWatch::Dashboard')).toHaveLength(1);
   });
+
+  it('the packaged alarm thresholds are lib/monitoring/alarm-thresholds.ts, through the serverless params', async () => {
+    const t = await import('#lib/monitoring/alarm-thresholds.ts');
+    const threshold = (id: string) => template.Resources[id].Properties.Threshold;
+    expect(threshold('ApiLatencyP99Alarm')).toBe(t.P99_LATENCY_MS_MAX);
+    expect(threshold('Api5xxAlarm')).toBe(t.API_5XX_PER_MINUTE_MAX);
+    expect(threshold('PredictCanaryErrorsAlarm')).toBe(t.PREDICT_5XX_RATE_MAX);
+    expect(threshold('PredictNonFiniteAlarm')).toBe(t.NON_FINITE_PROBABILITIES_MAX);
+    expect(threshold('DriftAlarm')).toBe(t.DRIFT_PSI_MAX);
+    expect(threshold('ChampionAgeAlarm')).toBe(t.CHAMPION_AGE_DAYS_MAX);
+    expect(threshold('QuarantineRateAlarm')).toBe(t.QUARANTINE_RATE_MAX);
+    for (const id of [
+      'TrainingFailedAlarm',
+      'BatchScoringFailedAlarm',
+      'DriftCheckErrorsAlarm',
+      'StartPipelineErrorsAlarm',
+    ])
+      expect(threshold(id)).toBe(t.FAILURES_MAX);
+    expect(template.Resources.DriftAlarm.Properties).toMatchObject({
+      Period: t.DAILY_PERIOD_SECONDS,
+      TreatMissingData: 'breaching',
+    });
+    // The drift check retrains at the alarm's threshold.
+    const env = template.Resources.DriftCheckLambdaFunction.Properties.Environment.Variables;
+    expect(Number(env.DRIFT_PSI_THRESHOLD)).toBe(t.DRIFT_PSI_MAX);
+  });
 });
 
 describe('scanners (.venv-scan)', () => {
