@@ -4,6 +4,10 @@ import { RDSDataClient } from '@aws-sdk/client-rds-data';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { CloudWatchMetricsReader } from '#lib/adapters/aws/cloudwatch-metrics-reader.ts';
+import {
+  FirehosePredictionLog,
+  type FirehoseBatchClient,
+} from '#lib/adapters/aws/firehose-prediction-log.ts';
 import { LambdaAliasDeployer } from '#lib/adapters/aws/lambda-alias-deployer.ts';
 import { RdsDataFeatureStore, rdsDataLimitsFrom } from '#lib/adapters/aws/rds-data-feature-store.ts';
 import { S3ObjectStore } from '#lib/adapters/aws/s3-object-store.ts';
@@ -15,6 +19,8 @@ import type { Deployer } from '#lib/ports/deployer.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import type { MetricsReader } from '#lib/ports/metrics-reader.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
+import type { PredictionLog } from '#lib/ports/prediction-log.ts';
+import { logger } from './powertools.ts';
 
 /**
  * The AWS composition root: the one place that picks the AWS adapters. local/root.ts is its
@@ -36,6 +42,7 @@ import type { ObjectStore } from '#lib/ports/object-store.ts';
  * | PREDICT_ALIAS    | deployer: the alias API Gateway calls (default live) | live                             |
  * | TRAINING_STATE_MACHINE_ARN | trainingStarter: the training state machine | arn:aws:states:...:stateMachine:... |
  * | OBJECT_KEY_PREFIX| optional key prefix inside every bucket (e.g. a test namespace) | ''                  |
+ * | PREDICTION_LOG_STREAM | predictionLog: the Firehose delivery stream (unset: answers are not recorded) | credit-risk-dev-prediction-log |
  *
  * Shared file: add a port with a small, additive edit.
  */
@@ -57,6 +64,8 @@ export interface AwsRoot {
    * would make it depend on the machine that invokes it: a stack cycle).
    */
   runningTrainings: ListRunningTrainings;
+  /** Every served prediction, through Firehose; undefined when PREDICTION_LOG_STREAM is unset. */
+  predictionLog: PredictionLog | undefined;
   clock: Clock;
   s3: S3Client;
   rdsData: RDSDataClient;
@@ -148,9 +157,33 @@ export function createAwsRoot(env: NodeJS.ProcessEnv = process.env): AwsRoot {
     get metricsReader() {
       return once('metricsReader', () => new CloudWatchMetricsReader(new CloudWatchClient({})));
     },
+    get predictionLog() {
+      return once('predictionLog', () => {
+        const stream = env.PREDICTION_LOG_STREAM;
+        if (!stream) return undefined;
+        return new FirehosePredictionLog(firehoseClient, stream, {
+          onError: (message, details) => logger.error(`prediction log: ${message}`, { ...details }),
+        });
+      });
+    },
     clock: systemClock,
   };
   return root;
+}
+
+let firehose: Promise<FirehoseBatchClient> | undefined;
+
+/**
+ * The Firehose client, loaded on the first flush (never on the answer's path). The module name is
+ * held in a variable so the type check does not need the package: @aws-sdk/client-firehose is
+ * not in package.json yet; without it every flush fails, which onError logs and no answer feels.
+ */
+function firehoseClient(): Promise<FirehoseBatchClient> {
+  const name = '@aws-sdk/client-firehose';
+  firehose ??= (import(name) as Promise<{ Firehose: new (config: object) => FirehoseBatchClient }>).then(
+    (m) => new m.Firehose({}),
+  );
+  return firehose;
 }
 
 let containerRoot: AwsRoot | undefined;

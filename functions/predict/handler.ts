@@ -6,9 +6,10 @@ import { awsRoot } from '#functions/commons/aws-root.ts';
 import { logger, tracer } from '#functions/commons/powertools.ts';
 import type { Clock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
+import type { PredictionLog } from '#lib/ports/prediction-log.ts';
 import { loadServingModelFromDir } from '#lib/serving/model.ts';
-import { answerPredictRequest, type ApiRequest } from '#lib/serving/predict-api.ts';
-import { createPredictor, type ServingModel } from '#lib/serving/predictor.ts';
+import { answerPredictRequest, predictionRecord, type ApiRequest } from '#lib/serving/predict-api.ts';
+import { createPredictor, type Prediction, type ServingModel } from '#lib/serving/predictor.ts';
 import { isWarmerEvent } from '#lib/serving/warmer.ts';
 import { powertoolsPredictTelemetry } from './telemetry.ts';
 
@@ -22,6 +23,8 @@ export interface PredictDeps {
   featureStore: FeatureStore;
   clock: Clock;
   model: ServingModel;
+  /** Where every served answer is recorded (batched, off the answer's path); none: not recorded. */
+  predictionLog?: PredictionLog;
 }
 
 export interface WarmerResult {
@@ -43,13 +46,18 @@ export function createPredictHandler(deps: PredictDeps): PredictHandler {
   const predictor = createPredictor(deps);
   const { modelVersion } = predictor;
   const telemetry = powertoolsPredictTelemetry(modelVersion, deps.model.explainerWarning);
+  const { predictionLog, clock } = deps;
+  const served = predictionLog
+    ? (p: Prediction, requestId: string | undefined) =>
+        predictionLog.record(predictionRecord(p, requestId, clock.now()))
+    : undefined;
   async function handle(
     event: PredictEvent,
     context: Context,
   ): Promise<APIGatewayProxyResult | WarmerResult> {
     telemetry.coldStart();
     if (!isWarmerEvent(event))
-      return answerPredictRequest(event as ApiRequest, predictor, telemetry, context.awsRequestId);
+      return answerPredictRequest(event as ApiRequest, predictor, telemetry, context.awsRequestId, served);
     await predictor.warm();
     logger.debug('warmed', { modelVersion });
     return { warmed: true, modelVersion };
@@ -75,6 +83,7 @@ export const handler: PredictHandler = (event, context) => {
     featureStore: awsRoot().featureStore,
     clock: awsRoot().clock,
     model: bakedModel,
+    predictionLog: awsRoot().predictionLog,
   });
   return awsHandler(event, context);
 };

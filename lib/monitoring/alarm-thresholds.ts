@@ -36,3 +36,11 @@ export const FAILURES_MAX = 0;
 
 /** The period of the daily schedules' alarms (drift check, champion age): one day, in seconds. */
 export const DAILY_PERIOD_SECONDS = 86_400;
+
+/**
+ * The largest offline - realized AUC gap that is still fine (RealizedAucGapAlarm,
+ * infra/resources/outcomes.yml, param realizedAucGapMax). Realized AUC on a few hundred outcomes
+ * moves by a few hundredths from one week to the next; 0.05 is a model that has lost a good part
+ * of what its test set showed.
+ */
+export const REALIZED_AUC_GAP_MAX = 0.05;

@@ -1,7 +1,8 @@
 import { InputError } from '#lib/errors.ts';
 import { httpErrorFor } from './http-errors.ts';
 import type { PredictTelemetry } from '#lib/ports/predict-telemetry.ts';
-import type { Predictor } from './predictor.ts';
+import type { PredictionRecord } from '#lib/ports/prediction-log.ts';
+import type { Prediction, Predictor } from './predictor.ts';
 
 export type { PredictTelemetry } from '#lib/ports/predict-telemetry.ts';
 import { parsePredictRequest } from './request.ts';
@@ -29,11 +30,28 @@ export interface ApiResponse {
 
 const PREDICT_RESOURCE = '/predict';
 
+/** The prediction log's record of a 200 answer (lib/ports/prediction-log.ts). */
+export function predictionRecord(p: Prediction, requestId: string | undefined, at: Date): PredictionRecord {
+  return {
+    requestId: requestId ?? null,
+    customerId: p.id,
+    modelVersion: p.modelVersion,
+    snapshotId: p.featureSnapshot,
+    probability: p.probability,
+    prediction: p.prediction,
+    threshold: p.threshold,
+    reasons: p.reasons.map((r) => r.feature),
+    time: at.toISOString(),
+  };
+}
+
 export async function answerPredictRequest(
   event: ApiRequest,
   predictor: Predictor,
   telemetry: PredictTelemetry,
   fallbackRequestId?: string,
+  /** Called with every 200 answer before it is returned: must not block (the prediction log). */
+  served?: (prediction: Prediction, requestId: string | undefined) => void,
 ): Promise<ApiResponse> {
   const started = performance.now();
   const respond = (statusCode: number, body: unknown, headers: Record<string, string> = {}): ApiResponse => ({
@@ -57,6 +75,7 @@ export async function answerPredictRequest(
     customerId = request.id;
     const prediction = await predictor.predict(customerId, { explain: request.explain === true });
     telemetry.prediction(prediction, performance.now() - started, { requestId, customerId });
+    served?.(prediction, requestId);
     return respond(200, prediction);
   } catch (e) {
     const answer = httpErrorFor(e);

@@ -40,6 +40,7 @@ import {
 import { loadSubjectKey } from '#lib/privacy/subject-key.ts';
 import { DEFAULT_MODEL_NAME, ModelRegistry } from '#lib/registry/registry.ts';
 import { createLocalRoot } from '../root.ts';
+import { registerDataOutcomes } from './monitor-outcomes.ts';
 
 /** `credit-risk data ...`: make raw loan files, check one, erase a customer, apply retention. */
 export function register(program: Command): void {
@@ -48,6 +49,7 @@ export function register(program: Command): void {
     // The top-level help may show this text without loading the module (command stubs): change both
     // together. erase and retention are listed by `credit-risk data --help`.
     .description('generate synthetic raw loan records (the Kueski challenge schema) and validate raw files');
+  registerDataOutcomes(data);
 
   data
     .command('generate')

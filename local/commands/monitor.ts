@@ -19,6 +19,7 @@ import { createLocalRoot, type LocalRoot } from '#local/root.ts';
 import { RunStore } from '#local/runs/run-store.ts';
 import { localRunningTrainings } from '#local/runs/running-trainings.ts';
 import { registerMonitorReport } from './monitor-report.ts';
+import { registerMonitorOutcomes } from './monitor-outcomes.ts';
 import { runTraining, summary } from './pipeline.ts';
 
 /**
@@ -149,6 +150,7 @@ export function register(program: Command): void {
     .command('monitor')
     .description('watch the system: feature drift of the current snapshot against the champion');
   registerMonitorReport(monitor);
+  registerMonitorOutcomes(monitor);
   monitor
     .command('drift')
     .description(

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { createPredictHandler } from '#functions/predict/handler.ts';
 import { InputError } from '#lib/errors.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
+import type { PredictionLog } from '#lib/ports/prediction-log.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
 import { CachedFeatureStore, isScannable } from '#lib/serving/cached-feature-store.ts';
 import { loadRegisteredModel } from '#lib/serving/model.ts';
@@ -17,6 +18,7 @@ import {
   type ServerLimits,
 } from './http-server.ts';
 import { ModelRouter, type AliasState } from './model-router.ts';
+import { PredictionLogFiles } from './prediction-log-files.ts';
 
 export const OPENAPI_FILE = resolve(import.meta.dirname, '../../openapi/openapi.json');
 
@@ -55,6 +57,11 @@ export interface ServeOptions {
   limits?: Partial<ServerLimits>;
   /** Realized performance for GET /dashboard (lib/monitoring/performance.ts); absent: "no outcomes yet". */
   performance?: RealizedPerformanceProvider;
+  /**
+   * Where served answers are recorded; default: this process's files under the local store's
+   * predictions-log/ (local/server/prediction-log-files.ts). false: not recorded.
+   */
+  predictionLog?: PredictionLog | false;
 }
 
 /**
@@ -94,6 +101,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         }).start()
       : undefined;
   const featureStore = featureCache ?? options.featureStore;
+  const predictionLog =
+    options.predictionLog === false
+      ? undefined
+      : (options.predictionLog ?? new PredictionLogFiles(root.home.store));
   const registry = new ModelRegistry(root.objectStore, { name: options.modelName, clock: root.clock });
   const router = new ModelRouter<ApiHandler>({
     readAliases: async () => {
@@ -103,7 +114,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     load: async (version) => {
       const model = await loadRegisteredModel(root.objectStore, registry, version);
       const handler = Object.assign(
-        createPredictHandler({ featureStore, clock: root.clock, model }) as ApiHandler,
+        createPredictHandler({ featureStore, clock: root.clock, model, predictionLog }) as ApiHandler,
         { probe: () => probeModel(model) },
       );
       return { handler, dispose: () => model.release() };
@@ -114,6 +125,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   try {
     await router.refresh();
   } catch (e) {
+    await predictionLog?.close();
     if (e instanceof Error && /no champion/.test(e.message)) {
       await featureCache?.close();
       throw noChampionError(options.modelName);
@@ -141,6 +153,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     // A busy port: nothing started here may keep the process alive behind the error.
     await router.close();
     await featureCache?.close();
+    await predictionLog?.close();
     throw e;
   }
   return {
@@ -151,6 +164,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       await server.close();
       await router.close();
       await featureCache?.close();
+      await predictionLog?.close();
     },
   };
 }
