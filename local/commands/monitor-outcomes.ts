@@ -15,6 +15,8 @@ import { createLocalRoot } from '#local/root.ts';
  * (lib/monitoring/prediction-log-records.ts, outcomes.ts, performance.ts).
  */
 
+/** An object store names objects, not folders: the folder of one of its files. */
+const folderOf = (described: string) => described.replace(/[^/\\]*$/, '');
 const err = (line: string) => process.stderr.write(`${line}\n`);
 const fixed = (x: number | null, digits = 4) => (x === null ? '-' : x.toFixed(digits));
 
@@ -148,7 +150,7 @@ id,decision_date,status header or no rows (BAD_OUTCOMES_HEADER, EMPTY_OUTCOMES),
       const s = result.summary;
       if (o.json) {
         process.stdout.write(
-          `${JSON.stringify({ ingested: result.ingested, folder: root.objectStore.describe(result.folder), ...s }, null, 2)}\n`,
+          `${JSON.stringify({ ingested: result.ingested, folder: folderOf(root.objectStore.describe(`${result.folder}summary.json`)), ...s }, null, 2)}\n`,
         );
         return;
       }
@@ -167,7 +169,7 @@ id,decision_date,status header or no rows (BAD_OUTCOMES_HEADER, EMPTY_OUTCOMES),
       if (result.rejectedRows.length > 10)
         lines.push(`  ... ${result.rejectedRows.length - 10} more rejected`);
       lines.push(
-        `kept in ${root.objectStore.describe(result.folder)} (matched.jsonl, unmatched.csv, rejected.csv)`,
+        `kept in ${folderOf(root.objectStore.describe(`${result.folder}summary.json`))} (matched.jsonl, unmatched.csv, rejected.csv)`,
       );
       process.stdout.write(`${lines.join('\n')}\n`);
     });
