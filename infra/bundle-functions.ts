@@ -37,6 +37,8 @@ export const ZIP_FUNCTIONS: ZipFunction[] = [
   { dir: 'training-turn', key: 'trainingTurn', architecture: 'arm64' },
   { dir: 'start-pipeline', key: 'startPipeline', architecture: 'arm64' },
   { dir: 'drift-check', key: 'driftCheck', architecture: 'x86_64' },
+  { dir: 'ingest-outcomes', key: 'ingestOutcomes', architecture: 'arm64' },
+  { dir: 'realized-performance', key: 'realizedPerformance', architecture: 'arm64' },
 ];
 
 /**

@@ -206,6 +206,10 @@ export function matchOutcomes(
   return { matched, unmatched };
 }
 
+function nextDate(date: string): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+}
+
 function csvField(s: string): string {
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
@@ -247,7 +251,12 @@ export async function ingestOutcomes(
     if (oldest === undefined || r.decisionDate < oldest) oldest = r.decisionDate;
     if (newest === undefined || r.decisionDate > newest) newest = r.decisionDate;
   }
-  const log = rows.length > 0 ? await readPredictionLog(store, { since: oldest, until: newest }) : undefined;
+  // The folders are the UTC date the record was WRITTEN (Firehose: received); a record answered
+  // just before midnight can sit in the next day's folder: read one day more, match on its time.
+  const log =
+    rows.length > 0 && newest !== undefined
+      ? await readPredictionLog(store, { since: oldest, until: nextDate(newest) })
+      : undefined;
   const { matched, unmatched } = matchOutcomes(rows, log?.records ?? []);
   progress(
     `outcomes: ${matched.length} matched, ${unmatched.length} unmatched (${log?.records.length ?? 0} predictions read)`,

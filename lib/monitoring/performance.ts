@@ -164,3 +164,29 @@ export async function loadPerformance(
   }
   return { ...realizedPerformance(outcomes, offline), ingests: ingests.length };
 }
+
+export interface PerformanceMetrics {
+  /** One data point per version with a realized AUC (dimension modelVersion). */
+  perVersion: Array<{ modelVersion: string; realizedAuc: number; realizedAucGap: number | null }>;
+  /**
+   * The champion's, without the modelVersion dimension: what the realizedAucGap alarm watches
+   * (an alarm names fixed dimensions; a retired version's old gap must not hold it in ALARM).
+   * null when the champion has no realized AUC yet.
+   */
+  champion: { modelVersion: string; realizedAuc: number; realizedAucGap: number | null } | null;
+}
+
+/** The daily job's data points (functions/realized-performance). */
+export function performanceMetrics(
+  report: PerformanceReport,
+  championVersion: string | undefined,
+): PerformanceMetrics {
+  const perVersion = report.versions
+    .filter((v) => v.realizedAuc !== null)
+    .map((v) => ({
+      modelVersion: v.modelVersion,
+      realizedAuc: v.realizedAuc!,
+      realizedAucGap: realizedAucGap(v),
+    }));
+  return { perVersion, champion: perVersion.find((v) => v.modelVersion === championVersion) ?? null };
+}
