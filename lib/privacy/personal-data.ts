@@ -11,8 +11,9 @@
 export const RAW_PREFIX = 'raw/';
 
 /**
- * The prediction log, one record per served prediction (not written yet: the rule and the erasure
- * are ready for it). Features bucket in AWS, the local store locally.
+ * The prediction log, one record per served prediction, and the loan outcomes matched to it
+ * (lib/monitoring/prediction-log-records.ts, outcomes.ts). Features bucket in AWS, the local
+ * store locally.
  */
 export const PREDICTION_LOG_PREFIX = 'predictions-log/';
 
@@ -30,7 +31,7 @@ export interface RetentionPeriods {
   stagingDays: number;
   /** Batch-scoring outputs (every customer's features with a score). */
   predictionsDays: number;
-  /** The prediction log (when it exists): long enough to join outcomes back to decisions. */
+  /** The prediction log and its matched outcomes: long enough to join outcomes back to decisions. */
   predictionLogDays: number;
   /** Drift reports and retraining markers (aggregates, no rows). */
   monitoringDays: number;
