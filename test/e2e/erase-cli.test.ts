@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -13,7 +13,7 @@ import { SMALL_RUN_GATE } from '../support/gates.ts';
  * The acceptance test of `credit-risk data erase` (issue 21): a home made by the real commands
  * (a training run with generated data, a second raw file with dirty rows built and published,
  * batch scoring, serve answering /predict for the customer, a drift check), plus the stores that
- * do not exist yet but have a rule (a rotated gzip log, the prediction log). Before the erase the
+ * do not exist yet but have a rule (a rotated gzip log). Before the erase the
  * customer's id is in a dozen places; after it, no file of the home holds it: every file's bytes
  * are searched for the id as a plain substring (gzip files decompressed), and every Parquet file
  * is read with DuckDB, every column cast to text (its pages are compressed, its bytes hide them).
@@ -168,18 +168,14 @@ beforeAll(async () => {
   other = [...generated].find((v) => /^\d{7}$/.test(v) && v !== id && !v.includes(id) && !id.includes(v))!;
   expect(id).toMatch(/^\d{7}$/);
 
-  // 4. serve answers /predict for them (logs/predict.jsonl names the customer), then a drift check.
+  // 4. serve answers /predict for them (logs/predict.jsonl names the customer, and the prediction
+  // log store/predictions-log/date=<today>/<pid>.jsonl records both answers), then a drift check.
   expect(await serveRequests([id, other])).toEqual([200, 200]);
   ok('monitor', 'drift');
-  // 5. Stores with a rule that nothing writes yet: a rotated, compressed log and the prediction log.
+  // 5. A store with a rule that nothing writes yet: a rotated, compressed log.
   writeFileSync(
     join(home.root, 'logs', 'predict.jsonl.1.gz'),
     gzipSync(`{"customerId":"${id}","n":1}\n{"customerId":"${other}","n":2}\n`),
-  );
-  mkdirSync(join(home.store, 'predictions-log', '2026-12-06'), { recursive: true });
-  writeFileSync(
-    join(home.store, 'predictions-log', '2026-12-06', 'part-0.jsonl'),
-    `{"id":"${id}","p":0.1}\n{"id":"${other}","p":0.2}\n`,
   );
   before = await filesHolding(id);
 }, 600_000);
@@ -215,7 +211,9 @@ describe('credit-risk data erase --id (CLI, every store of a real home)', () => 
       'logs/predict.jsonl',
       'logs/predict.jsonl.1.gz',
     ]);
-    expect(result.predictionLog).toEqual([{ key: 'predictions-log/2026-12-06/part-0.jsonl', removed: 1 }]);
+    expect(result.predictionLog).toEqual([
+      { key: expect.stringMatching(/^predictions-log\/date=\d{4}-\d{2}-\d{2}\/\d+\.jsonl$/), removed: 1 },
+    ]);
     expect(r.stdout).not.toContain(id);
     expect(await filesHolding(id)).toEqual([]);
   }, 300_000);
@@ -226,6 +224,11 @@ describe('credit-risk data erase --id (CLI, every store of a real home)', () => 
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('UNKNOWN_CUSTOMER');
     expect(readFileSync(join(home.root, 'logs', 'predict.jsonl'), 'utf8')).toContain(other);
+    expect(
+      JSON.parse(ok('monitor', 'predictions', '--json')).records.map(
+        (r: { customerId: string }) => r.customerId,
+      ),
+    ).toEqual([other]);
     expect(gunzipSync(readFileSync(join(home.root, 'logs', 'predict.jsonl.1.gz'))).toString()).toBe(
       `{"customerId":"${other}","n":2}\n`,
     );
