@@ -203,3 +203,26 @@ describe('ingestOutcomes', () => {
     ]);
   });
 });
+
+describe('retention of the prediction log and its outcomes (credit-risk data retention)', () => {
+  it('the files the writers and the ingest make fall under the prediction-log rule', async () => {
+    const { planRetention } = await import('#lib/privacy/retention.ts');
+    const { DEFAULT_RETENTION } = await import('#lib/privacy/personal-data.ts');
+    const now = new Date('2028-01-01T00:00:00Z');
+    const old = now.getTime() - (DEFAULT_RETENTION.predictionLogDays + 1) * 86_400_000;
+    const paths = [
+      `store/${predictionLogFolder('2026-12-01')}4242.jsonl`,
+      'store/predictions-log/outcomes/ingest=ab/matched.jsonl',
+      'store/predictions-log/outcomes/ingest=ab/summary.json',
+    ];
+    const plan = planRetention(
+      paths.map((path) => ({ path, mtimeMs: old, size: 10 })),
+      DEFAULT_RETENTION,
+      { snapshots: new Map(), predictionRuns: new Map() },
+      now,
+    );
+    expect(plan.expired.map((u) => [u.unit, u.store])).toEqual(
+      [...paths].sort().map((p) => [p, 'prediction-log']),
+    );
+  });
+});
