@@ -19,6 +19,7 @@ import {
   type VersionTrafficView,
 } from '#lib/monitoring/dashboard-page.ts';
 import type { CheckedReport } from '#lib/monitoring/drift-check.ts';
+import { loadPerformance } from '#lib/monitoring/performance.ts';
 import type { RealizedPerformanceProvider } from '#lib/monitoring/realized-performance-view.ts';
 import { getJson, type ObjectStore } from '#lib/ports/object-store.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
@@ -280,7 +281,22 @@ export async function gatherDashboardData(src: DashboardSources): Promise<Dashbo
   };
 }
 
-/** The page for a local root, now (GET /dashboard, `credit-risk monitor report`). */
+/**
+ * Realized performance over the local prediction log and the outcomes ingested into it
+ * (`credit-risk monitor outcomes`); null before any outcome is matched ("no outcomes yet").
+ */
+export function localRealizedPerformance(store: ObjectStore, modelName: string): RealizedPerformanceProvider {
+  return async () => {
+    const registry = new ModelRegistry(store, { name: modelName });
+    const report = await loadPerformance({ featuresStore: store, registry });
+    return report.versions.length > 0 ? report : null;
+  };
+}
+
+/**
+ * The page for a local root, now (GET /dashboard, `credit-risk monitor report`); realized
+ * performance from the local outcomes unless a provider is given.
+ */
 export async function localDashboardPage(
   root: Pick<LocalRoot, 'home' | 'objectStore' | 'clock'>,
   modelName: string,
@@ -292,7 +308,7 @@ export async function localDashboardPage(
       objectStore: root.objectStore,
       modelName,
       now: root.clock.now(),
-      ...(performance ? { performance } : {}),
+      performance: performance ?? localRealizedPerformance(root.objectStore, modelName),
     }),
   );
 }

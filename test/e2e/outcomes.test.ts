@@ -190,6 +190,12 @@ describe('served predictions -> outcomes -> realized performance', () => {
     const text = ok('monitor', 'performance');
     expect(text).toContain(`realized AUC ${v.realizedAuc.toFixed(4)}`);
     expect(text).toContain(`offline AUC ${offlineAuc.toFixed(4)}`);
+    // The monitoring page (GET /dashboard, monitor report) shows the same realized AUC.
+    const page = join(home.data, 'monitoring.html');
+    ok('monitor', 'report', '--out', page);
+    const html = readFileSync(page, 'utf8');
+    expect(html).not.toContain('no outcomes yet');
+    expect(html).toContain(`<td data-metric="realizedAuc">${v.realizedAuc.toFixed(4)}</td>`);
   });
 
   it('an outcomes file without the columns is refused with exit 2 and its code', () => {
