@@ -579,6 +579,7 @@ describe('observability', () => {
     expect(threshold('DriftAlarm')).toBe(t.DRIFT_PSI_MAX);
     expect(threshold('ChampionAgeAlarm')).toBe(t.CHAMPION_AGE_DAYS_MAX);
     expect(threshold('QuarantineRateAlarm')).toBe(t.QUARANTINE_RATE_MAX);
+    expect(threshold('RealizedAucGapAlarm')).toBe(t.REALIZED_AUC_GAP_MAX);
     for (const id of [
       'TrainingFailedAlarm',
       'BatchScoringFailedAlarm',

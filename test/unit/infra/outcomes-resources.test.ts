@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { OUTCOMES_DROP_PREFIX, OUTCOMES_REFUSED_PREFIX } from '#functions/ingest-outcomes/schema.ts';
 import { REALIZED_AUC_GAP_MAX } from '#lib/monitoring/alarm-thresholds.ts';
@@ -76,7 +77,13 @@ describe('infra/resources/outcomes.yml', () => {
       ],
     });
     expect(a.Threshold).toBe('${param:realizedAucGapMax}');
-    expect(serverless.params.default.realizedAucGapMax).toBe(REALIZED_AUC_GAP_MAX);
+    // The param is read from the thresholds module at package time (ADR 0175).
+    expect(serverless.params.default.realizedAucGapMax).toBe(
+      '${file(infra/alarm-thresholds.cjs):REALIZED_AUC_GAP_MAX}',
+    );
+    expect(createRequire(import.meta.url)(resolve(root, 'infra/alarm-thresholds.cjs'))).toMatchObject({
+      REALIZED_AUC_GAP_MAX,
+    });
     expect(a.ComparisonOperator).toBe('GreaterThanThreshold');
   });
 });

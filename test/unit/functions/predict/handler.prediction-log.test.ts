@@ -4,7 +4,7 @@ import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { createPredictHandler } from '#functions/predict/handler.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
 import type { PredictionLog, PredictionRecord } from '#lib/ports/prediction-log.ts';
-import { customerRow, MemoryFeatureStore, stumpModel } from '../serving/fake-ports.ts';
+import { customerRow, MemoryFeatureStore, stumpModel } from '../../serving/fake-ports.ts';
 
 const context = { awsRequestId: 'lambda-req', functionName: 'predict' } as unknown as Context;
 
