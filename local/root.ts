@@ -4,6 +4,7 @@ import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { systemClock, type Clock } from '#lib/ports/clock.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { ensureHome, localHome, type LocalHome } from './home.ts';
+import { sweepOrphanTemps } from './orphan-temps.ts';
 
 /**
  * The local composition root: the one place that picks the embedded adapters (a directory for
@@ -27,6 +28,12 @@ export interface LocalRoot {
 
 export function createLocalRoot(home: LocalHome = localHome()): LocalRoot {
   ensureHome(home);
+  // Temps of a process killed mid-write (local/orphan-temps.ts): the next command removes them.
+  const swept = sweepOrphanTemps(home.root, { skip: [home.pglite] });
+  if (swept.length > 0)
+    console.error(
+      `removed ${swept.length} temporary file(s) left by a killed process (${swept[0]}${swept.length > 1 ? ', ...' : ''})`,
+    );
   return {
     home,
     objectStore: new FsObjectStore(home.store),

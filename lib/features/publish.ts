@@ -3,6 +3,7 @@ import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { crashPoint } from '#lib/crash-point.ts';
 import { InputError } from '#lib/errors.ts';
 import { systemClock, type Clock } from '#lib/ports/clock.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
@@ -324,6 +325,7 @@ export async function publishSnapshot(options: PublishOptions): Promise<PublishR
         );
         (wrote ? written : kept).push(key);
         progress(`${wrote ? 'uploaded' : 'already there'}: ${objectStore.describe(key)}`);
+        if (key !== keys.manifest) crashPoint('features-publish:offline-before-manifest');
       }
       return { written, kept };
     },
@@ -460,7 +462,10 @@ async function activate(options: CommonOptions, plan: Activation): Promise<Publi
   const { snapshotId, facts } = plan;
   const clock = options.clock ?? systemClock;
   const progress = options.onProgress ?? (() => undefined);
-  const afterStep = options.afterStep ?? (() => undefined);
+  const afterStep = async (step: PublishStep) => {
+    crashPoint(`features-publish:after-${step}`);
+    await options.afterStep?.(step);
+  };
   const keys = snapshotKeys(snapshotId);
 
   const previous = await readCurrentSnapshot(objectStore);

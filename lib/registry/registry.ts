@@ -12,6 +12,7 @@ import {
   type Transition,
 } from './aliases.ts';
 import { AuditLog, type AuditEntry } from './audit.ts';
+import { crashPoint } from '#lib/crash-point.ts';
 
 /**
  * The model registry on the ObjectStore port (S3 in AWS, a directory locally):
@@ -302,12 +303,32 @@ export class ModelRegistry {
    * it (a writer that crashed, or lost a race, between appending its entry and writing aliases.json).
    */
   async aliases(): Promise<Aliases> {
+    return (await this.state()).aliases;
+  }
+
+  /** aliases(), and the sequence number aliases.json was at (lower: a writer died after its entry). */
+  private async state(): Promise<{ aliases: Aliases; cachedSeq: number }> {
     let state: Aliases = (await getJson<Aliases>(this.store, this.aliasesKey)) ?? { ...EMPTY_ALIASES };
+    const cachedSeq = state.seq;
     for (;;) {
       const next = await this.audit.entry(state.seq + 1);
-      if (!next) return state;
+      if (!next) return { aliases: state, cachedSeq };
       state = next.aliases;
     }
+  }
+
+  /**
+   * The derived views after an entry: audit.jsonl first, aliases.json last, so an aliases.json at
+   * seq N means audit.jsonl holds entries 1..N too. A writer killed in between leaves aliases.json
+   * behind the log, which the next change (or no-op change: re-running the command) sees and
+   * rewrites both (the crash matrix, test/e2e/crash-matrix.test.ts).
+   */
+  private async writeViews(state: Aliases): Promise<void> {
+    await this.audit.writeJsonl();
+    crashPoint('registry:after-audit-jsonl');
+    await this.store.put(this.aliasesKey, `${JSON.stringify(state, null, 2)}\n`, {
+      contentType: 'application/json',
+    });
   }
 
   async history(): Promise<AuditEntry[]> {
@@ -390,9 +411,12 @@ export class ModelRegistry {
     for (let attempt = 0; attempt < MAX_CHANGE_ATTEMPTS; attempt++) {
       // Random backoff after a lost race, so a crowd of writers spreads out instead of colliding again.
       if (attempt > 0) await new Promise((done) => setTimeout(done, Math.random() * 25 * attempt));
-      const current = await this.aliases();
+      const { aliases: current, cachedSeq } = await this.state();
       const t = build(current);
-      if (!t) return { aliases: current };
+      if (!t) {
+        if (cachedSeq < current.seq) await this.writeViews(current);
+        return { aliases: current };
+      }
       const at = this.clock.now().toISOString();
       const seq = current.seq + 1;
       const next: Aliases = t.action === 'register' ? { ...current, seq } : { ...t.next, seq, updatedAt: at };
@@ -408,10 +432,8 @@ export class ModelRegistry {
         aliases: next,
       };
       if (await this.audit.tryAppend(entry)) {
-        await this.store.put(this.aliasesKey, `${JSON.stringify(next, null, 2)}\n`, {
-          contentType: 'application/json',
-        });
-        await this.audit.writeJsonl();
+        crashPoint(`registry:${t.action}:after-audit-entry`);
+        await this.writeViews(next);
         return { aliases: next, entry };
       }
     }

@@ -20,7 +20,7 @@ export class RunStore {
   save(record: RunRecord): void {
     const file = this.file(record.executionId);
     mkdirSync(join(this.dir, record.executionId), { recursive: true });
-    const tmp = `${file}.tmp-${randomUUID()}`;
+    const tmp = `${file}.tmp-${process.pid}-${randomUUID()}`;
     writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
     renameSync(tmp, file);
   }

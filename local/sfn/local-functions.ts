@@ -111,8 +111,8 @@ export function cachedExtract(root: LocalRoot, extract: LocalFunction): LocalFun
     }
     const result = (await extract(request)) as { snapshotId: string };
     mkdirSync(dir, { recursive: true });
-    writeFileSync(`${file}.tmp`, JSON.stringify(result));
-    renameSync(`${file}.tmp`, file);
+    writeFileSync(`${file}.tmp-${process.pid}`, JSON.stringify(result));
+    renameSync(`${file}.tmp-${process.pid}`, file);
     return result;
   };
 }

@@ -12,6 +12,7 @@ import {
 } from './local-functions.ts';
 import { localFeatureGlueJob, type LocalGlueJob } from './local-glue-job.ts';
 import { runLocally, type LocalRunResult, type LocalServices } from './runner.ts';
+import { crashPoint } from '#lib/crash-point.ts';
 
 /**
  * `credit-risk pipeline run` underneath: the training ASL file, run on this machine against the
@@ -203,6 +204,8 @@ export async function runPipelineLocally(options: LocalPipelineOptions): Promise
     reusable: REUSABLE_STATES,
     onEvent: (event) => {
       onEvent(event);
+      // The record says this state is running: the crash matrix kills here (lib/crash-point.ts).
+      if (event.type === 'StateEntered') crashPoint(`pipeline:${event.name}`);
       options.onEvent?.(event, record);
     },
   });

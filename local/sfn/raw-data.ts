@@ -33,8 +33,8 @@ export async function ensureGeneratedRaw(
   } else {
     summary = generateLoans({ rows: options.rows, seed: options.seed, out: file });
     // The summary is written last: a file without it is regenerated (a crash mid-way).
-    writeFileSync(`${summaryFile}.tmp`, JSON.stringify(summary, null, 2));
-    renameSync(`${summaryFile}.tmp`, summaryFile);
+    writeFileSync(`${summaryFile}.tmp-${process.pid}`, JSON.stringify(summary, null, 2));
+    renameSync(`${summaryFile}.tmp-${process.pid}`, summaryFile);
     generated = true;
   }
   const key = `raw/${name}`;

@@ -37,7 +37,7 @@ export class AliasTableDeployer implements Deployer {
 
   private async write(table: AliasTable): Promise<void> {
     await mkdir(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.tmp-${randomUUID()}`;
+    const tmp = `${this.file}.tmp-${process.pid}-${randomUUID()}`;
     await writeFile(tmp, `${JSON.stringify(table, null, 2)}\n`);
     await rename(tmp, this.file);
   }

@@ -34,7 +34,7 @@ export class BuildDirBuilder implements Builder {
         `cannot build ${request.modelName} ${request.modelVersion}: it is not registered`,
       );
     }
-    const tmp = join(this.buildsDir, `.tmp-${randomUUID()}`);
+    const tmp = join(this.buildsDir, `.tmp-${process.pid}-${randomUUID()}`);
     await mkdir(join(tmp, 'model'), { recursive: true });
     try {
       const bundleFile = await this.bundle(join(tmp, 'function'));

@@ -18,6 +18,7 @@ import {
   type ObjectStore,
   type PutOptions,
 } from '#lib/ports/object-store.ts';
+import { crashPoint } from '#lib/crash-point.ts';
 
 /**
  * ObjectStore on a local directory: key `a/b/c` is file `<root>/a/b/c`.
@@ -54,15 +55,16 @@ export class FsObjectStore implements ObjectStore {
   async put(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<void> {
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
-    const tmp = join(dirname(target), `.tmp-${randomUUID()}`);
+    const tmp = join(dirname(target), `.tmp-${process.pid}-${randomUUID()}`);
     await writeFile(tmp, body);
+    crashPoint('object-store:temp-written');
     await this.commit(tmp, target, key, options);
   }
 
   async upload(file: string, key: string, options: PutOptions = {}): Promise<void> {
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
-    const tmp = join(dirname(target), `.tmp-${randomUUID()}`);
+    const tmp = join(dirname(target), `.tmp-${process.pid}-${randomUUID()}`);
     await copyFile(file, tmp);
     await this.commit(tmp, target, key, options);
   }

@@ -55,7 +55,7 @@ export class LocalTrainingStarter implements TrainingStarter {
       return { started: false, executionId: earlier.executionId ?? name };
     }
     const { executionId } = await this.runs.run(input);
-    const tmp = `${file}.tmp-${randomUUID()}`;
+    const tmp = `${file}.tmp-${process.pid}-${randomUUID()}`;
     await writeFile(tmp, JSON.stringify({ ...record, executionId }));
     await rename(tmp, file);
     return { started: true, executionId };

@@ -34,6 +34,7 @@ import {
   rowFromColumns,
 } from '#lib/features/online-store-sql.ts';
 import { FeatureStoreUnavailableError, type FeatureStore } from '#lib/ports/feature-store.ts';
+import { crashPoint } from '#lib/crash-point.ts';
 
 /**
  * The online feature store on PGlite (PostgreSQL compiled to WASM, embedded), with the same SQL
@@ -201,7 +202,7 @@ export class PgliteFeatureStore implements FeatureStore {
   replaceSnapshotFromParquet(snapshotId: string, file: string): Promise<{ rows: number }> {
     return this.serially(() =>
       this.load(snapshotId, async (db) => {
-        const work = await mkdtemp(join(tmpdir(), 'cr-online-csv-'));
+        const work = await mkdtemp(join(tmpdir(), `cr-online-csv-${process.pid}-`));
         try {
           const csv = join(work, 'online.csv');
           await writeOnlineCsv(file, snapshotId, csv);
@@ -227,6 +228,7 @@ export class PgliteFeatureStore implements FeatureStore {
       await fill(db);
       await db.exec(FINISH_STAGING);
       const count = (await db.query<{ n: number }>(COUNT_STAGING)).rows[0].n;
+      crashPoint('online-store:staging-filled');
       const swap = SWAP_IN_STAGING.map(positional);
       await db.transaction(async (tx) => {
         for (const { text, names } of swap) {
@@ -234,6 +236,7 @@ export class PgliteFeatureStore implements FeatureStore {
             n === 'snapshot_id' ? snapshotId : n === 'row_count' ? count : undefined,
           );
           await tx.query(text, params);
+          crashPoint('online-store:inside-swap');
         }
       });
       return { rows: count };
