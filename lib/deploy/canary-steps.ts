@@ -92,6 +92,8 @@ export async function deployCanary(
     deadline: null,
   };
   if (aliases.champion === request.modelVersion) {
+    // A resumed run whose first try was killed inside its promote: finish that promote's views.
+    await registry.completeViews();
     return { ...base, status: 'already-champion', functionVersion: null, championFunctionVersion: null };
   }
   const published = await deployer.publish({

@@ -306,6 +306,16 @@ export class ModelRegistry {
     return (await this.state()).aliases;
   }
 
+  /**
+   * Brings aliases.json and audit.jsonl up to the log when a writer died between its entry and
+   * them; nothing otherwise. For a step that finds its change already made (the canary's deploy
+   * finding its model champion: the run that promoted it was killed) and so changes nothing.
+   */
+  async completeViews(): Promise<void> {
+    const { aliases, cachedSeq } = await this.state();
+    if (cachedSeq < aliases.seq) await this.writeViews(aliases);
+  }
+
   /** aliases(), and the sequence number aliases.json was at (lower: a writer died after its entry). */
   private async state(): Promise<{ aliases: Aliases; cachedSeq: number }> {
     let state: Aliases = (await getJson<Aliases>(this.store, this.aliasesKey)) ?? { ...EMPTY_ALIASES };

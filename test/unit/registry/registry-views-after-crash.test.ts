@@ -53,6 +53,27 @@ describe('registry views after a crash between the audit entry and the views', (
     expect(cached).toMatchObject({ seq: 4, champion: b });
   });
 
+  it('completeViews does the same without a change, and nothing when the views are current', async () => {
+    const { s, r, b } = await setUp();
+    const stale = await getText(s, 'models/credit-risk/aliases.json');
+    await r.promote(b);
+    await s.put('models/credit-risk/aliases.json', stale ?? '');
+    await r.completeViews();
+    expect(await getJson<Aliases>(s, 'models/credit-risk/aliases.json')).toMatchObject({
+      seq: 4,
+      champion: b,
+    });
+    expect(await jsonlSeqs(s)).toEqual([1, 2, 3, 4]);
+    const puts: string[] = [];
+    const put = s.put.bind(s);
+    s.put = async (key, body, options) => {
+      puts.push(key);
+      return put(key, body, options);
+    };
+    await r.completeViews();
+    expect(puts).toEqual([]);
+  });
+
   it('writes audit.jsonl before aliases.json, so a current aliases.json means a whole jsonl', async () => {
     const { s, r, b } = await setUp();
     const order: string[] = [];
