@@ -1,8 +1,11 @@
+import { join } from 'node:path';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
 import { OwnedPgliteFeatureStore } from '#lib/adapters/local/owned-pglite-feature-store.ts';
 import type { FeatureStore } from '#lib/ports/feature-store.ts';
 import { systemClock, type Clock } from '#lib/ports/clock.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
+import { LOG_ID_KEY_ENV } from '#lib/privacy/log-pseudonym.ts';
+import { loadSubjectKey } from '#lib/privacy/subject-key.ts';
 import { ensureHome, localHome, type LocalHome } from './home.ts';
 import { sweepOrphanTemps } from './orphan-temps.ts';
 
@@ -28,6 +31,9 @@ export interface LocalRoot {
 
 export function createLocalRoot(home: LocalHome = localHome()): LocalRoot {
   ensureHome(home);
+  // The local stand-in for the stack's log key secret: request logs name customers by a keyed
+  // pseudonym (lib/privacy/log-pseudonym.ts); the key is made once per home, readable by its owner.
+  process.env[LOG_ID_KEY_ENV] ??= Buffer.from(loadSubjectKey(logIdKeyFile(home.root))).toString('hex');
   // Temps of a process killed mid-write (local/orphan-temps.ts): the next command removes them.
   const swept = sweepOrphanTemps(home.root, { skip: [home.pglite] });
   if (swept.length > 0)
@@ -47,4 +53,9 @@ export function createLocalRoot(home: LocalHome = localHome()): LocalRoot {
     }),
     clock: systemClock,
   };
+}
+
+/** The key of the customer pseudonyms in local logs (0600, created on first use). */
+export function logIdKeyFile(homeRoot: string): string {
+  return join(homeRoot, 'keys', 'log-id.key');
 }

@@ -1,5 +1,4 @@
 import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { awsRoot } from '#functions/commons/aws-root.ts';
@@ -62,9 +61,10 @@ export function createPredictHandler(deps: PredictDeps): PredictHandler {
     logger.debug('warmed', { modelVersion });
     return { warmed: true, modelVersion };
   }
-  return middy(handle)
-    .use(captureLambdaHandler(tracer))
-    .use(injectLambdaContext(logger)) as unknown as PredictHandler;
+  // No injectLambdaContext: it adds six fields (function ARN, name, memory, request id, sampling
+  // rate, cold start) to every request's log line; the line carries the request id itself, the
+  // log stream names the function, and coldStart is a metric (docs/adr/0188).
+  return middy(handle).use(captureLambdaHandler(tracer)) as unknown as PredictHandler;
 }
 
 /**

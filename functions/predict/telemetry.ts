@@ -1,5 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger, metrics } from '#functions/commons/powertools.ts';
+import { LOG_ID_KEY_ENV, logPseudonymFor, withoutId } from '#lib/privacy/log-pseudonym.ts';
 import type { PredictTelemetry } from '#lib/serving/predict-api.ts';
 import { NON_FINITE_PROBABILITY, type Prediction } from '#lib/serving/predictor.ts';
 
@@ -40,6 +41,10 @@ export function powertoolsPredictTelemetry(
 ): PredictTelemetry & { coldStart(): void } {
   if (explainerWarning) logger.warn('no explainer: reasons are empty', { modelVersion, explainerWarning });
   const single = metrics.singleMetric();
+  // Logs name a customer by a keyed pseudonym only (lib/privacy/log-pseudonym.ts), and a version
+  // by its 12-digit prefix (what the CLI shows; the metrics carry the whole id).
+  const customer = logPseudonymFor(process.env[LOG_ID_KEY_ENV]);
+  const version = modelVersion.slice(0, 12);
   return {
     coldStart() {
       if (!coldStart) return;
@@ -64,11 +69,11 @@ export function powertoolsPredictTelemetry(
       single.addMetric('predictionsByProbabilityBucket', MetricUnit.Count, 1);
       logger.info('prediction', {
         requestId,
-        customerId,
-        modelVersion,
+        customer: customer(customerId),
+        model: version,
         prediction: p.prediction,
-        probability: p.probability,
-        latencyMs,
+        probability: Math.round(p.probability * 1e4) / 1e4,
+        latencyMs: Math.round(latencyMs * 10) / 10,
       });
     },
     rejected({ code, statusCode }, { requestId, customerId }, error) {
@@ -82,10 +87,27 @@ export function powertoolsPredictTelemetry(
         if (code === NON_FINITE_PROBABILITY)
           metrics.addMetric(PREDICT_ALARM_METRICS.nonFiniteProbabilities, MetricUnit.Count, 1);
         metrics.publishStoredMetrics();
-      }
-      if (statusCode >= 500)
-        logger.error('failed', { requestId, customerId, modelVersion, code, error: error as Error });
-      else logger.info('rejected', { requestId, customerId, modelVersion, code, statusCode });
+        // A message can quote the id (a driver error echoing its query): it goes out without it.
+        const e = error instanceof Error ? error : new Error(String(error));
+        logger.error('failed', {
+          requestId,
+          customer: customer(customerId),
+          model: version,
+          code,
+          error: {
+            name: e.name,
+            message: withoutId(e.message, customerId),
+            stack: withoutId(e.stack ?? '', customerId),
+          },
+        });
+      } else
+        logger.info('rejected', {
+          requestId,
+          customer: customer(customerId),
+          model: version,
+          code,
+          statusCode,
+        });
     },
   };
 }

@@ -37,6 +37,7 @@ import {
   scanForMentions,
   type LocalFileErasure,
 } from '#lib/privacy/home-files.ts';
+import { LOG_ID_KEY_ENV, logPseudonym } from '#lib/privacy/log-pseudonym.ts';
 import { loadSubjectKey } from '#lib/privacy/subject-key.ts';
 import { DEFAULT_MODEL_NAME, ModelRegistry } from '#lib/registry/registry.ts';
 import { createLocalRoot } from '../root.ts';
@@ -285,7 +286,14 @@ Exit codes: 0 erased and verified; 1 ERASE_INCOMPLETE (files listed) or a failur
         });
         local = {
           data: await eraseFromDataFiles(home.data, id),
-          lines: await eraseFromLineFiles([join(home.root, 'logs'), home.metrics], id),
+          // Request logs name the customer by their keyed pseudonym (lib/privacy/log-pseudonym.ts).
+          lines: mergeErasures([
+            ...(await eraseFromLineFiles([join(home.root, 'logs'), home.metrics], id)),
+            ...(await eraseFromLineFiles(
+              [join(home.root, 'logs')],
+              logPseudonym(id, process.env[LOG_ID_KEY_ENV] ?? ''),
+            )),
+          ]),
           scratch: await eraseFromScratch(home.tmp, id),
         };
         for (const f of [...local.data, ...local.lines])
@@ -594,4 +602,14 @@ function parseRate(value: string): number {
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** One entry per file: the id's and the pseudonym's passes over the same log add up. */
+function mergeErasures(all: LocalFileErasure[]): LocalFileErasure[] {
+  const byFile = new Map<string, LocalFileErasure>();
+  for (const e of all) {
+    const seen = byFile.get(e.file);
+    byFile.set(e.file, seen ? { ...seen, removed: seen.removed + e.removed } : e);
+  }
+  return [...byFile.values()];
 }

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { parseCsvFields } from '#lib/privacy/csv-records.ts';
+import { logPseudonym } from '#lib/privacy/log-pseudonym.ts';
+import { logIdKeyFile } from '#local/root.ts';
 import { freshHome } from '../support/home.ts';
 import { SMALL_RUN_GATE } from '../support/gates.ts';
 
@@ -27,6 +29,11 @@ const env = {
   POWERTOOLS_LOG_LEVEL: 'INFO',
 };
 const GATE = JSON.stringify(SMALL_RUN_GATE);
+
+/** The customer as the home's request logs name them (its key: keys/log-id.key). */
+function pseudonym(customer: string): string {
+  return logPseudonym(customer, readFileSync(logIdKeyFile(home.root)).toString('hex'));
+}
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, ['bin/credit-risk.mjs', ...args], {
@@ -190,7 +197,9 @@ describe('credit-risk data erase --id (CLI, every store of a real home)', () => 
     expect(where(/^store\/quarantine\/snapshot=[^/]+\/quarantine\.csv$/).length).toBeGreaterThanOrEqual(1);
     expect(where(/^store\/predictions\/.+\.parquet \(values\)$/)).toHaveLength(1);
     expect(where(/^store\/predictions-log\//)).toHaveLength(1);
-    expect(where(/^logs\/predict\.jsonl$/)).toHaveLength(1);
+    // Request logs name the customer by a keyed pseudonym, never the id (lib/privacy/log-pseudonym.ts).
+    expect(where(/^logs\/predict\.jsonl$/)).toHaveLength(0);
+    expect(readFileSync(join(home.root, 'logs', 'predict.jsonl'), 'utf8')).toContain(pseudonym(id));
     expect(where(/^logs\/predict\.jsonl\.1\.gz$/)).toHaveLength(1);
     expect(where(/^pglite\//).length).toBeGreaterThan(0);
   });
@@ -216,6 +225,7 @@ describe('credit-risk data erase --id (CLI, every store of a real home)', () => 
     ]);
     expect(r.stdout).not.toContain(id);
     expect(await filesHolding(id)).toEqual([]);
+    expect(readFileSync(join(home.root, 'logs', 'predict.jsonl'), 'utf8')).not.toContain(pseudonym(id));
   }, 300_000);
 
   it('the others are untouched: served, in the logs, in the rewritten snapshot; the customer is unknown', async () => {
@@ -223,7 +233,7 @@ describe('credit-risk data erase --id (CLI, every store of a real home)', () => 
     const unknown = cli('features', 'get', '--id', id);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('UNKNOWN_CUSTOMER');
-    expect(readFileSync(join(home.root, 'logs', 'predict.jsonl'), 'utf8')).toContain(other);
+    expect(readFileSync(join(home.root, 'logs', 'predict.jsonl'), 'utf8')).toContain(pseudonym(other));
     expect(
       JSON.parse(ok('monitor', 'predictions', '--json')).records.map(
         (r: { customerId: string }) => r.customerId,

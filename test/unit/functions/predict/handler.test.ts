@@ -5,6 +5,7 @@ import { createPredictHandler, probabilityBucket } from '#functions/predict/hand
 import { fixedClock } from '#lib/ports/clock.ts';
 import { customerRow, MemoryFeatureStore, RecordingModel, stumpModel } from '../../serving/fake-ports.ts';
 import { captureJsonLines } from '../../../support/stdout.ts';
+import { logPseudonym } from '#lib/privacy/log-pseudonym.ts';
 
 const context = {
   awsRequestId: 'req-1',
@@ -179,8 +180,11 @@ describe('predict handler telemetry', () => {
     expect(out.some((o) => o.probabilityBucket && o.predictionsByProbabilityBucket === 1)).toBe(true);
   });
 
-  it('the prediction log line carries request id, customer id and model version, and no features', async () => {
+  it('the prediction log line carries request id, a keyed pseudonym of the customer and the model, and no features', async () => {
+    const key = 'k'.repeat(40);
+    process.env.LOG_ID_KEY = key;
     const { call } = setup();
+    delete process.env.LOG_ID_KEY;
     const { logger } = await import('#functions/commons/powertools.ts');
     const info = jest.spyOn(logger, 'info');
     try {
@@ -188,11 +192,27 @@ describe('predict handler telemetry', () => {
       const entry = info.mock.calls.find((c) => c[0] === 'prediction');
       expect(entry?.[1]).toMatchObject({
         requestId: 'c6af9ac6-7b61-11e6-9a41-93e8deadbeef',
-        customerId: '5008827',
-        modelVersion: 'v-handler',
+        customer: logPseudonym('5008827', key),
+        model: 'v-handler',
       });
       const text = JSON.stringify(entry);
-      for (const leak of ['1990-06-15', 'birthday', 'sumLoanAmount', 'age']) expect(text).not.toContain(leak);
+      for (const leak of ['5008827', '1990-06-15', 'birthday', 'sumLoanAmount', 'age'])
+        expect(text).not.toContain(leak);
+    } finally {
+      info.mockRestore();
+    }
+  });
+
+  it('without a log key the line names no customer at all', async () => {
+    const { call } = setup();
+    const { logger } = await import('#functions/commons/powertools.ts');
+    const info = jest.spyOn(logger, 'info');
+    try {
+      await call(event('predict-known'));
+      const entry = info.mock.calls.find((c) => c[0] === 'prediction');
+      expect(entry?.[1]).toMatchObject({ model: 'v-handler' });
+      expect((entry?.[1] as Record<string, unknown>).customer).toBeUndefined();
+      expect(JSON.stringify(entry)).not.toContain('5008827');
     } finally {
       info.mockRestore();
     }
