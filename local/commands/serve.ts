@@ -10,7 +10,7 @@ import { startClusterServe } from '#local/server/cluster.ts';
 import { assertCanListen } from '#local/server/http-server.ts';
 import { snapshotProcessEnv } from '#local/server/process-env.ts';
 import { startServe } from '#local/server/serve.ts';
-import { divertTelemetry } from '#local/server/telemetry-sink.ts';
+import { divertTelemetry, rotationFromEnv } from '#local/server/telemetry-sink.ts';
 
 function featureStoreOf(root: LocalRoot): FeatureStore {
   // The local root owns the PGlite store (one instance per data directory per process).
@@ -68,7 +68,11 @@ export function register(program: Command): void {
         '  curl -s localhost:8080/predict -d \'{"id":"5008827"}\'\n' +
         '  PORT=9000 credit-risk serve\n' +
         '  credit-risk serve --workers 1                    # one process, no cluster\n' +
-        '  credit-risk models canary VERSION --weight 0.1   # while serving: 10% go to VERSION\n',
+        '  credit-risk models canary VERSION --weight 0.1   # while serving: 10% go to VERSION\n' +
+        '\nLogs and metrics go to logs/predict.jsonl and metrics/predict.emf.jsonl under the home; each\n' +
+        'file rotates at CREDIT_RISK_LOG_MAX_MB (default 32) into predict.1.jsonl, ..., keeping\n' +
+        'CREDIT_RISK_LOG_KEEP rotated files (default 4). Customers appear there only as a keyed\n' +
+        'pseudonym (key: keys/log-id.key under the home).\n',
     )
     .action(
       async (options: {
@@ -82,6 +86,7 @@ export function register(program: Command): void {
         const port = portOf(options.port);
         // A busy port is one line (error [PORT_IN_USE]) before seconds of store and model loading.
         await assertCanListen(options.host, port);
+        rotationFromEnv(); // a bad CREDIT_RISK_LOG_* is exit 2 here, not a failing worker later
         const root = createLocalRoot();
         const featureStore = featureStoreOf(root);
         if (workers > 1 && isScannable(featureStore)) {
