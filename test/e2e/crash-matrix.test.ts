@@ -95,7 +95,16 @@ beforeAll(() => {
   const data = join(base, 'data');
   ok(base, 'data', 'generate', '--rows', '4000', '--seed', '8', '--out', join(data, 'b.csv'));
   ok(base, 'features', 'build', '--input', join(data, 'b.csv'), '--out', join(data, 'snap-b'));
-  ok(base, 'train', '--input', join(data, 'snap-b/features.parquet'), '--out', join(data, 'model-b'));
+  ok(
+    base,
+    'train',
+    '--input',
+    join(data, 'snap-b/features.parquet'),
+    '--out',
+    join(data, 'model-b'),
+    '--trees',
+    '4',
+  );
   versionB = (
     JSON.parse(ok(base, 'models', 'register', join(data, 'model-b'), '--json')) as { version: string }
   ).version;
