@@ -30,6 +30,7 @@ export default tseslint.config(
       '.venv/',
       '.venv-scan/',
       '.venv-aws/',
+      '.venv-peers/',
       '.credit-risk/',
       'dist/',
       '.serverless/',

@@ -92,6 +92,15 @@ export function ensureAwsEmulatorVenv() {
   return ensureVenv('.venv-aws', 'requirements-aws.txt');
 }
 
+/**
+ * The features bench's current dataframe peers (.venv-peers from requirements-peers.txt: Polars,
+ * pandas 3, pyarrow, numpy 2, which requirements-dev.txt's numpy 1.26 pin excludes). Built by the
+ * bench runner only (`npm run bench -- features`), never by `npm test`; the bin directory or null.
+ */
+export function ensurePeersVenv() {
+  return ensureVenv('.venv-peers', 'requirements-peers.txt');
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const py = requirePythonOrExplain();
   if (py) console.log(py);
@@ -103,6 +112,16 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const bin = ensureAwsEmulatorVenv();
     if (!bin) {
       console.error('[python] FAILED: .venv-aws (requirements-aws.txt: moto) could not be built');
+      process.exit(1);
+    }
+    console.log(bin);
+  }
+  if (process.argv.includes('--peers')) {
+    const bin = ensurePeersVenv();
+    if (!bin) {
+      console.error(
+        '[python] FAILED: .venv-peers (requirements-peers.txt: polars, pandas) could not be built',
+      );
       process.exit(1);
     }
     console.log(bin);

@@ -1,19 +1,32 @@
 /**
- * `npm run bench -- features [--rows N] [--big-rows M] [--loop-sample K] [--big-peers pandas|all|none]`
+ * `npm run bench -- features [--rows N[,M]] [--runs K] [--peers LIST] [--big-peers LIST] [--loop-sample S]`
  *
- * Our path (features build: validation + feature SQL on DuckDB + Parquet + online rows, then the
- * online load into PGlite) against, on the same generated file in the same run:
- * - vectorized pandas (groupby/cumsum, correct semantics, no validation),
- * - PySpark local[2] (DataFrame windows, correct semantics, no validation),
- * - the per-customer pandas loop of the public solutions (sampled, extrapolated: a lower bound).
- * Each runs in its own process; wall time, CPU time and the peak RSS of its process tree are
- * measured from outside. The peers' feature tables are checked against ours row by row.
+ * Ours is the whole `credit-risk features build` process as a user runs it: bin/credit-risk.mjs
+ * (the compiled CLI in dist/cli, built here first when stale), validation, feature SQL on DuckDB,
+ * features.parquet, online.parquet, quarantine and manifest. Beside it, on the same generated file
+ * in the same run, whole processes measured from outside (wall, CPU, peak RSS of the tree):
+ *
+ * - floor:   bare DuckDB, one SQL script from plain Node, no validation (peers/duckdb_floor.mjs);
+ * - polars:  Polars lazy, latest release (peers/polars_features.py, .venv-peers);
+ * - pandas:  pandas 3 with the pyarrow CSV engine, vectorized (peers/pandas_vectorized.py, .venv-peers);
+ * - pyspark: PySpark local[2] (peers/pyspark_features.py, .venv);
+ * - loop:    the per-customer pandas loop of the public solutions, sampled and extrapolated (once).
+ *
+ * K rounds (default 3); each round runs every path once, in an order rotated round by round, so
+ * all of them see the same machine. Every peer's features.parquet and online.parquet are compared
+ * with ours, every row and column (rows differing must be 0). The goals (issue 22): Polars wall /
+ * ours >= 1.0 and ours / floor <= 1.2 at 777,715 rows; at 10M rows ours / floor <= 1.3 and our peak
+ * RSS <= 1.5 GiB. Ratios are medians of the per-round ratios (same round, same machine load).
+ *
+ * --rows 777715 (default), or e.g. --rows 10000000, or --rows 777715,10000000.
+ * --peers floor,polars,pandas,pyspark,loop (default: all) for the first size; --big-peers
+ * floor,polars (default) for sizes over 2M rows (pandas takes ~10 GB there, Spark minutes).
  */
-import { DuckDBInstance } from '@duckdb/node-api';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ensurePgliteTemplate, pgliteTemplateDir } from '#lib/adapters/local/pglite-feature-store.ts';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { generateLoans } from '#lib/data/generate.ts';
 import { projectPython } from '#lib/features/spark-engine.ts';
 import { lastJson, measure, type Measured } from './measure.ts';
@@ -21,17 +34,43 @@ import { lastJson, measure, type Measured } from './measure.ts';
 const AS_OF = '2024-12-31';
 const here = import.meta.dirname;
 const root = resolve(here, '../..');
+const BIG = 2_000_000;
+const GIB = 1024;
 
-interface Row {
-  size: number;
-  name: string;
+type PathName = 'ours' | 'floor' | 'polars' | 'pandas' | 'pyspark' | 'loop';
+const ALL_PEERS: PathName[] = ['floor', 'polars', 'pandas', 'pyspark', 'loop'];
+const LABEL: Record<PathName, string> = {
+  ours: 'ours: credit-risk features build',
+  floor: 'floor: bare DuckDB, one SQL',
+  polars: 'Polars (lazy)',
+  pandas: 'pandas (pyarrow engine)',
+  pyspark: 'PySpark local[2]',
+  loop: 'pandas per-customer loop',
+};
+const NOTE: Record<PathName, string> = {
+  ours: 'validation + features + online + quarantine + manifest, compiled CLI, node start included',
+  floor: 'no validation, no manifest; node + DuckDB start included',
+  polars: 'no validation; Python start included',
+  pandas: 'no validation; Python start included',
+  pyspark: 'no validation; JVM start included',
+  loop: 'EXTRAPOLATED from a sample of customers (a lower bound), run once',
+};
+
+interface Run {
+  round: number;
   wallSeconds: number;
   cpuSeconds: number;
   peakRssMiB: number;
-  rowsPerSecond: number;
-  note: string;
   phases: Record<string, unknown>;
-  mismatchedRows?: number;
+}
+
+interface PathResult {
+  size: number;
+  path: PathName;
+  version: string;
+  runs: Run[];
+  /** Rows of the peer's features.parquet / online.parquet not identical to ours (both directions). */
+  mismatched?: { features: number; online: number };
 }
 
 function flag(args: string[], name: string, fallback: string): string {
@@ -50,187 +89,314 @@ function ensureData(rows: number): string {
   return file;
 }
 
-async function mismatches(ours: string, peer: string): Promise<number> {
+/** The compiled CLI, rebuilt when any source changed: ours is timed as users run it. */
+function ensureCompiledCli(): void {
+  const build = spawnSync(process.execPath, [join(root, 'scripts/build-cli.mjs'), '--quiet'], {
+    stdio: 'inherit',
+  });
+  if (build.status !== 0) throw new Error('scripts/build-cli.mjs failed');
+  const probe = spawnSync(process.execPath, [join(root, 'bin/credit-risk.mjs'), '--help'], {
+    env: { ...process.env, CREDIT_RISK_CLI_TRACE: '1' },
+    encoding: 'utf8',
+  });
+  if (!probe.stderr.includes('compiled dist/cli'))
+    throw new Error(`credit-risk does not run the compiled CLI: ${probe.stderr.slice(0, 500)}`);
+}
+
+/**
+ * .venv-peers (Polars, pandas 3): built on first use by scripts/python-env.mjs, never by npm test.
+ * Only that venv: the shared .venv is npm test's to build (a bench must not reinstall it).
+ */
+function peersPython(): string {
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const m = await import(${JSON.stringify(join(root, 'scripts/python-env.mjs'))}); console.log(m.ensurePeersVenv() ?? '');`,
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const bin = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !bin || !existsSync(join(bin, 'python')))
+    throw new Error('.venv-peers (requirements-peers.txt) could not be built');
+  return join(bin, 'python');
+}
+
+function pythonVersions(python: string, modules: string[]): string {
+  const r = spawnSync(
+    python,
+    [
+      '-c',
+      `import ${modules.join(', ')}; print(' '.join(m.__name__ + ' ' + m.__version__ for m in [${modules.join(', ')}]))`,
+    ],
+    { encoding: 'utf8' },
+  );
+  return r.stdout.trim();
+}
+
+async function mismatches(ours: string, peer: string): Promise<{ features: number; online: number }> {
   const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
   const conn = await instance.connect();
-  const cols = (
+  // Both sides cast to our types: pandas writes dates as timestamps, Spark as DATE.
+  const features = (
     src: string,
-  ) => `SELECT CAST(loan_id AS BIGINT) loan_id, CAST(id AS BIGINT) id, CAST(loan_date AS DATE) loan_date,
-    CAST(status AS INT) status, CAST(nb_previous_loans AS INT) nb, CAST(avg_amount_loans_previous AS DOUBLE) avg, CAST(age AS INT) age,
-    CAST(years_on_the_job AS INT) yoj, CAST(flag_own_car AS INT) car, CAST(days_since_previous_loan AS INT) dsp,
-    CAST(amt_income_total AS DOUBLE) income FROM read_parquet('${src}')`;
-  const r = await conn.runAndReadAll(
-    `SELECT (SELECT count(*) FROM (${cols(ours)} EXCEPT ALL ${cols(peer)})) + (SELECT count(*) FROM (${cols(peer)} EXCEPT ALL ${cols(ours)}))`,
-  );
+  ) => `SELECT CAST(loan_id AS BIGINT), CAST(id AS BIGINT), CAST(loan_date AS DATE),
+    CAST(status AS INT), CAST(nb_previous_loans AS INT), CAST(avg_amount_loans_previous AS DOUBLE), CAST(age AS INT),
+    CAST(years_on_the_job AS INT), CAST(flag_own_car AS INT), CAST(days_since_previous_loan AS INT),
+    CAST(amt_income_total AS DOUBLE), CAST(code_gender AS VARCHAR), CAST(age_band AS VARCHAR) FROM read_parquet('${src}')`;
+  const online = (
+    src: string,
+  ) => `SELECT CAST(id AS VARCHAR), CAST(nb_loans AS INT), CAST(sum_loan_amount AS DOUBLE),
+    CAST(last_loan_date AS DATE), CAST(nb_loans_before_last_date AS INT), CAST(sum_loan_amount_before_last_date AS DOUBLE),
+    CAST(previous_loan_date AS DATE), CAST(birthday AS DATE), CAST(job_start_date AS DATE), CAST(flag_own_car AS INT),
+    CAST(amt_income_total AS DOUBLE) FROM read_parquet('${src}')`;
+  const differ = async (q: (s: string) => string, a: string, b: string) =>
+    Number(
+      (
+        await conn.runAndReadAll(
+          `SELECT (SELECT count(*) FROM (${q(a)} EXCEPT ALL ${q(b)})) + (SELECT count(*) FROM (${q(b)} EXCEPT ALL ${q(a)}))`,
+        )
+      ).getRows()[0][0],
+    );
+  const file = (dir: string, name: string) =>
+    existsSync(join(dir, `${name}.parquet`)) ? join(dir, `${name}.parquet`) : join(dir, name, '*.parquet');
+  const out = {
+    features: await differ(features, file(ours, 'features'), file(peer, 'features')),
+    online: await differ(online, file(ours, 'online'), file(peer, 'online')),
+  };
   conn.closeSync();
   instance.closeSync();
-  return Number(r.getRows()[0][0]);
+  return out;
 }
 
 function check(name: string, m: Measured): void {
   if (m.code !== 0) throw new Error(`${name} failed (exit ${m.code}):\n${m.stderr.slice(-3000)}`);
 }
 
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
 export async function main(args: string[]): Promise<void> {
   const loadStart = loadavg();
-  const sizes = [Number(flag(args, 'rows', '777715')), Number(flag(args, 'big-rows', '10000000'))].filter(
-    (n) => n > 0,
-  );
+  const sizes = flag(args, 'rows', '777715')
+    .split(',')
+    .map(Number)
+    .filter((n) => n > 0);
+  const rounds = Number(flag(args, 'runs', '3'));
+  const smallPeers = flag(args, 'peers', ALL_PEERS.join(',')).split(',') as PathName[];
+  const bigPeers = flag(args, 'big-peers', 'floor,polars').split(',') as PathName[];
   const loopSample = Number(flag(args, 'loop-sample', '1000'));
-  const bigPeers = flag(args, 'big-peers', 'pandas');
-  const python = projectPython();
-  if (!python) throw new Error('the peers need the project Python (.venv): node scripts/python-env.mjs');
-  const results: Row[] = [];
-  // A new PGlite store is a copy of this machine's initdb template; building it is a one-time
-  // cost per machine and PGlite version, measured here and reported apart, not in the runs.
-  const template = pgliteTemplateDir();
-  const templateStarted = performance.now();
-  const templateBuilt = template !== false && (await ensurePgliteTemplate(template));
-  const pgliteTemplate = {
-    dir: template,
-    builtNow: templateBuilt,
-    ms: templateBuilt ? Math.round(performance.now() - templateStarted) : 0,
+  for (const p of [...smallPeers, ...bigPeers])
+    if (!ALL_PEERS.includes(p)) throw new Error(`unknown peer ${p}; peers: ${ALL_PEERS.join(', ')}`);
+
+  ensureCompiledCli();
+  const wanted = new Set([...smallPeers, ...bigPeers]);
+  const py = wanted.has('polars') || wanted.has('pandas') ? peersPython() : '';
+  const sparkPython = wanted.has('pyspark') || wanted.has('loop') ? projectPython() : undefined;
+  if ((wanted.has('pyspark') || wanted.has('loop')) && !sparkPython)
+    throw new Error('PySpark and the loop need the project Python (.venv): node scripts/python-env.mjs');
+  const versions: Record<PathName, string> = {
+    ours: `node ${process.version}, @duckdb/node-api ${JSON.parse(readFileSync(join(root, 'node_modules/@duckdb/node-api/package.json'), 'utf8')).version}`,
+    floor: 'same DuckDB',
+    polars: py ? pythonVersions(py, ['polars']) : '',
+    pandas: py ? pythonVersions(py, ['pandas', 'pyarrow']) : '',
+    pyspark: sparkPython ? pythonVersions(sparkPython, ['pyspark']) : '',
+    loop: sparkPython ? pythonVersions(sparkPython, ['pandas']) : '',
   };
-  console.error(`[bench features] PGlite initdb template: ${JSON.stringify(pgliteTemplate)}`);
+  console.error(`[bench features] versions: ${JSON.stringify(versions)}`);
 
-  for (const [index, size] of sizes.entries()) {
-    const small = index === 0;
+  const results: PathResult[] = [];
+  for (const size of sizes) {
     const input = ensureData(size);
+    const peers = (size > BIG ? bigPeers : smallPeers).filter((p) => p !== 'loop');
+    const order: PathName[] = ['ours', ...peers];
+    const bySize = new Map<PathName, PathResult>(
+      order.map((p) => [p, { size, path: p, version: versions[p], runs: [] }]),
+    );
     const work = mkdtempSync(join(tmpdir(), 'bench-features-'));
-    const add = (
-      name: string,
-      m: Measured,
-      note: string,
-      phases: Record<string, unknown>,
-      seconds = m.wallSeconds,
-    ): Row => {
-      const row: Row = {
-        size,
-        name,
-        wallSeconds: seconds,
-        cpuSeconds: m.cpuSeconds,
-        peakRssMiB: m.peakRssMiB,
-        rowsPerSecond: size / seconds,
-        note,
-        phases,
-      };
-      results.push(row);
-      console.error(
-        `[bench features] ${size} rows  ${name.padEnd(28)} ${seconds.toFixed(1).padStart(7)} s wall  ${m.cpuSeconds.toFixed(1).padStart(6)} s cpu  ${m.peakRssMiB.toFixed(0).padStart(5)} MiB  ${note}`,
-      );
-      return row;
-    };
     try {
-      const oursOut = join(work, 'ours');
-      const ours = await measure(process.execPath, [
-        join(root, 'bin/run-ts.mjs'),
-        join(here, 'our-path.ts'),
-        input,
-        oursOut,
-        join(work, 'pglite'),
-        AS_OF,
-      ]);
-      check('our path', ours);
-      add(
-        'ours (DuckDB + PGlite load)',
-        ours,
-        'validate + features + Parquet + online load',
-        lastJson(ours.stdout),
-      );
-
-      const pandasOut = join(work, 'pandas');
-      mkdirSync(pandasOut);
-      const pandas = await measure(python, [join(here, 'peers/pandas_vectorized.py'), input, pandasOut]);
-      check('pandas', pandas);
-      const pandasRow = add(
-        'pandas vectorized',
-        pandas,
-        'no validation, no online load',
-        lastJson(pandas.stdout),
-      );
-      pandasRow.mismatchedRows = await mismatches(
-        join(oursOut, 'features.parquet'),
-        join(pandasOut, 'features.parquet'),
-      );
-
-      if (small || bigPeers === 'all') {
-        const sparkOut = join(work, 'spark');
-        const spark = await measure(
-          python,
-          [join(here, 'peers/pyspark_features.py'), input, sparkOut, '2g'],
-          {
-            ...process.env,
-            PYSPARK_PYTHON: python,
-          },
-        );
-        check('pyspark', spark);
-        const sparkRow = add(
-          'PySpark local[2]',
-          spark,
-          'no validation, no online load; JVM start included',
-          lastJson(spark.stdout),
-        );
-        sparkRow.mismatchedRows = await mismatches(
-          join(oursOut, 'features.parquet'),
-          join(sparkOut, 'features', '*.parquet'),
-        );
+      // The file is read once before timing, so no path pays the cold page cache alone.
+      spawnSync('cat', [input], { stdio: ['ignore', 'ignore', 'ignore'] });
+      const keep = join(work, 'ours-0');
+      for (let round = 0; round < rounds; round++) {
+        const rotated = order.map((_, i) => order[(i + round) % order.length]);
+        for (const p of rotated) {
+          const out = join(work, `${p}-${round}`);
+          mkdirSync(out, { recursive: true });
+          const m = await runPath(p, input, out, { py, sparkPython });
+          check(p, m);
+          const run: Run = {
+            round,
+            wallSeconds: m.wallSeconds,
+            cpuSeconds: m.cpuSeconds,
+            peakRssMiB: m.peakRssMiB,
+            phases: phasesOf(p, m, out),
+          };
+          const r = bySize.get(p) as PathResult;
+          r.runs.push(run);
+          console.error(
+            `[bench features] ${size} rows, round ${round + 1}/${rounds}: ${LABEL[p].padEnd(34)} ${m.wallSeconds.toFixed(2).padStart(7)} s wall ${m.cpuSeconds.toFixed(2).padStart(6)} s cpu ${m.peakRssMiB.toFixed(0).padStart(6)} MiB (load ${loadavg()[0].toFixed(2)})`,
+          );
+          // Round 0 runs ours first and keeps its output; each peer's round-0 output is compared with it.
+          if (round === 0 && p !== 'ours') {
+            r.mismatched = await mismatches(keep, out);
+            if (r.mismatched.features + r.mismatched.online > 0)
+              console.error(`[bench features] ${p} DIFFERS from ours: ${JSON.stringify(r.mismatched)}`);
+          }
+          if (out !== keep) rmSync(out, { recursive: true, force: true });
+        }
       }
-      if (small || bigPeers === 'all') {
-        const loop = await measure(python, [join(here, 'peers/pandas_loop.py'), input, String(loopSample)]);
-        check('pandas loop', loop);
-        const j = lastJson(loop.stdout);
-        add(
-          'pandas per-customer loop',
-          loop,
-          `EXTRAPOLATED from ${j.sampled} of ${j.customers} customers (lower bound)`,
-          j,
-          Number(j.extrapolatedTotalSeconds),
-        );
+      results.push(...bySize.values());
+      if (size <= BIG && smallPeers.includes('loop') && sparkPython) {
+        const m = await measure(sparkPython, [join(here, 'peers/pandas_loop.py'), input, String(loopSample)]);
+        check('pandas loop', m);
+        const j = lastJson(m.stdout);
+        results.push({
+          size,
+          path: 'loop',
+          version: versions.loop,
+          runs: [
+            {
+              round: 0,
+              wallSeconds: Number(j.extrapolatedTotalSeconds),
+              cpuSeconds: m.cpuSeconds,
+              peakRssMiB: m.peakRssMiB,
+              phases: { ...j, measuredWallSeconds: m.wallSeconds },
+            },
+          ],
+        });
       }
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
   }
+  report(args, results, loadStart, rounds);
+}
 
+async function runPath(
+  p: PathName,
+  input: string,
+  out: string,
+  env: { py: string; sparkPython?: string },
+): Promise<Measured> {
+  switch (p) {
+    case 'ours':
+      return measure(process.execPath, [
+        join(root, 'bin/credit-risk.mjs'),
+        'features',
+        'build',
+        '--input',
+        input,
+        '--out',
+        out,
+        '--as-of',
+        AS_OF,
+        '--json',
+      ]);
+    case 'floor':
+      return measure(process.execPath, [join(here, 'peers/duckdb_floor.mjs'), input, out]);
+    case 'polars':
+      return measure(env.py, [join(here, 'peers/polars_features.py'), input, out]);
+    case 'pandas':
+      return measure(env.py, [join(here, 'peers/pandas_vectorized.py'), input, out]);
+    case 'pyspark':
+      return measure(env.sparkPython as string, [join(here, 'peers/pyspark_features.py'), input, out, '2g'], {
+        ...process.env,
+        PYSPARK_PYTHON: env.sparkPython,
+      });
+    case 'loop':
+      throw new Error('the loop runs once, apart');
+  }
+}
+
+/** Our build steps from the manifest; the peers' own phase timings from their last JSON line. */
+function phasesOf(p: PathName, m: Measured, out: string): Record<string, unknown> {
+  if (p === 'ours') {
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as {
+      timingsMs: Record<string, number>;
+    };
+    return { buildMs: manifest.timingsMs, summary: lastJson(m.stdout) };
+  }
+  return lastJson(m.stdout);
+}
+
+function report(args: string[], results: PathResult[], loadStart: number[], rounds: number): void {
+  const loadEnd = loadavg();
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   mkdirSync(join(root, 'bench/results'), { recursive: true });
   const file = join(root, 'bench/results', `features-${stamp}.json`);
   writeFileSync(
     file,
-    JSON.stringify(
-      { args, pgliteTemplate, loadAverage: { start: loadStart, end: loadavg() }, results },
-      null,
-      2,
-    ),
+    JSON.stringify({ args, rounds, loadAverage: { start: loadStart, end: loadEnd }, results }, null, 2),
   );
 
   const lines = [
-    '| rows | path | wall s | CPU s | peak RSS MiB | rows/s | ours faster by | rows differing from ours | note |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---|',
+    `| rows | path | wall s, median (best) of ${rounds} | CPU s, median | peak RSS MiB, max | ours faster by (median of per-round ratios) | rows differing from ours (features; online) | versions | note |`,
+    '|---|---|---:|---:|---:|---:|---:|---|---|',
   ];
-  for (const r of results) {
-    const ours = results.find((x) => x.size === r.size && x.name.startsWith('ours')) as Row;
-    lines.push(
-      `| ${r.size.toLocaleString('en')} | ${r.name} | ${r.wallSeconds.toFixed(1)} | ${r.cpuSeconds.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} | ${Math.round(r.rowsPerSecond).toLocaleString('en')} | ${r === ours ? '' : `${(r.wallSeconds / ours.wallSeconds).toFixed(1)}x`} | ${r.mismatchedRows ?? ''} | ${r.note} |`,
-    );
+  const goals: string[] = [];
+  for (const size of [...new Set(results.map((r) => r.size))]) {
+    const ours = results.find((r) => r.size === size && r.path === 'ours') as PathResult;
+    /** Median over rounds of this path's wall / ours' wall in the same round. */
+    const paired = (r: PathResult) =>
+      median(
+        r.runs.map(
+          (x) => x.wallSeconds / (ours.runs.find((o) => o.round === x.round) ?? ours.runs[0]).wallSeconds,
+        ),
+      );
+    for (const r of results.filter((x) => x.size === size)) {
+      const walls = r.runs.map((x) => x.wallSeconds);
+      lines.push(
+        `| ${size.toLocaleString('en')} | ${LABEL[r.path]} | ${median(walls).toFixed(2)} (${Math.min(...walls).toFixed(2)}) | ${median(r.runs.map((x) => x.cpuSeconds)).toFixed(2)} | ${Math.max(...r.runs.map((x) => x.peakRssMiB)).toFixed(0)} | ${r === ours ? '' : `${paired(r).toFixed(2)}x`} | ${r.mismatched ? `${r.mismatched.features}; ${r.mismatched.online}` : ''} | ${r.version} | ${NOTE[r.path]} |`,
+      );
+    }
+    const polars = results.find((r) => r.size === size && r.path === 'polars');
+    const floor = results.find((r) => r.size === size && r.path === 'floor');
+    const big = size > BIG;
+    if (polars) {
+      const ratio = paired(polars);
+      const perRound = polars.runs.map((x) => (x.wallSeconds / ours.runs[x.round].wallSeconds).toFixed(2));
+      goals.push(
+        `${size.toLocaleString('en')} rows: Polars wall / ours = ${ratio.toFixed(2)} (rounds ${perRound.join(', ')})${big ? '' : `; goal >= 1.0: ${ratio >= 1 ? 'MET' : 'not met'}`}`,
+      );
+    }
+    if (floor) {
+      const ratio = 1 / paired(floor);
+      const perRound = floor.runs.map((x) => (ours.runs[x.round].wallSeconds / x.wallSeconds).toFixed(2));
+      const goal = big ? 1.3 : 1.2;
+      goals.push(
+        `${size.toLocaleString('en')} rows: ours / DuckDB floor = ${ratio.toFixed(2)} (rounds ${perRound.join(', ')}); goal <= ${goal}: ${ratio <= goal ? 'MET' : 'not met'}`,
+      );
+    }
+    if (big) {
+      const peak = Math.max(...ours.runs.map((x) => x.peakRssMiB));
+      goals.push(
+        `${size.toLocaleString('en')} rows: our peak RSS ${peak.toFixed(0)} MiB; goal <= 1.5 GiB (${1.5 * GIB} MiB): ${peak <= 1.5 * GIB ? 'MET' : 'not met'}`,
+      );
+    }
   }
   console.log(lines.join('\n'));
-  // Where our time goes: the steps timed inside our process (features build steps from the manifest).
-  const s = (ms: unknown) => (typeof ms === 'number' ? `${(ms / 1000).toFixed(2)} s` : '');
+  console.log(`\nGoals (issue 22), ratios of the same round's runs, median over ${rounds} rounds:`);
+  for (const g of goals) console.log(`- ${g}`);
+
+  // Where our time goes: the build steps from each run's manifest (median over rounds).
   console.log(
-    '\n| rows | process start (node, tsx, imports) | validate | history | features (join + ordered Parquet) | online rows | hash | PGlite open (new dir) | online load |',
+    '\n| rows | validate | history | features | online | hash outputs | build total | process wall |',
   );
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const r of results.filter((x) => x.name.startsWith('ours'))) {
-    const b = (r.phases.buildMs ?? {}) as Record<string, number>;
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  for (const r of results.filter((x) => x.path === 'ours')) {
+    const step = (name: string) =>
+      s(median(r.runs.map((x) => ((x.phases.buildMs ?? {}) as Record<string, number>)[name] ?? NaN)));
     console.log(
-      `| ${r.size.toLocaleString('en')} | ${s(r.phases.startMs)} | ${s(b.validate)} | ${s(b.history)} | ${s(b.features)} | ${s(b.online)} | ${s(b['hash outputs'])} | ${s(r.phases.storeOpenMs)} | ${s(r.phases.onlineLoadMs)} |`,
+      `| ${r.size.toLocaleString('en')} | ${step('validate')} | ${step('history')} | ${step('features')} | ${step('online')} | ${step('hash outputs')} | ${step('total')} | ${median(r.runs.map((x) => x.wallSeconds)).toFixed(2)} s |`,
     );
   }
   console.log(
-    `\nload average at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadavg()
-      .map((x) => x.toFixed(2))
-      .join(' ')}`,
+    `\nload average at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadEnd.map((x) => x.toFixed(2)).join(' ')}`,
   );
   console.log(`raw results: ${file}`);
 }

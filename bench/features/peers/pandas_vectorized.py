@@ -1,6 +1,7 @@
 """Peer: the same features with vectorized pandas (groupby / cumsum), written to be correct.
 
-CSV -> features.parquet (one row per loan) + online.parquet (one row per customer), the semantics
+CSV -> features.parquet (one row per loan, ordered by loan_date, loan_id) + online.parquet (one row
+per customer, ordered by id), zstd, as ours writes them; the semantics
 of lib/features/catalog.ts: same-day loans do not see each other, amounts summed exactly in
 micro-units, whole years with anniversary semantics, no years on the job for the 365243 sentinel.
 No validation (the input is clean): this peer does less work than our path.
@@ -40,8 +41,8 @@ def main(inp: str, out: str) -> None:
     df = pd.read_csv(
         inp,
         engine="pyarrow",
-        usecols=["loan_id", "id", "flag_own_car", "amt_income_total", "status", "birthday", "job_start_date", "loan_date", "loan_amount"],
-        dtype={"birthday": str, "job_start_date": str, "loan_date": str, "flag_own_car": str},
+        usecols=["loan_id", "id", "code_gender", "flag_own_car", "amt_income_total", "status", "birthday", "job_start_date", "loan_date", "loan_amount"],
+        dtype={"birthday": str, "job_start_date": str, "loan_date": str, "flag_own_car": str, "code_gender": str},
     )
     t["read_csv"] = time.perf_counter() - t0
 
@@ -65,6 +66,8 @@ def main(inp: str, out: str) -> None:
     ld = f["loan_day"].to_numpy(dtype="datetime64[D]")
     prev_day = f["prev_day"].to_numpy(dtype="datetime64[D]")
     yoj = whole_years(job_f, ld)
+    age = whole_years(f["birthday"].to_numpy(dtype="datetime64[D]"), ld).astype("int32")
+    bands = np.array(["<25", "25-34", "35-44", "45-54", "55-64", "65+"], dtype=object)
     features = pd.DataFrame(
         {
             "loan_id": f["loan_id"].astype("int64"),
@@ -73,17 +76,21 @@ def main(inp: str, out: str) -> None:
             "status": f["status"].astype("int32"),
             "nb_previous_loans": prev_n.astype("int32"),
             "avg_amount_loans_previous": avg,
-            "age": whole_years(f["birthday"].to_numpy(dtype="datetime64[D]"), ld).astype("int32"),
+            "age": age,
             "years_on_the_job": pd.arrays.IntegerArray(np.where(job_f > ld, 0, yoj).astype(np.int32), job_f > ld),
             "flag_own_car": (f["flag_own_car"] == "Y").astype("int32"),
             "days_since_previous_loan": pd.arrays.IntegerArray(np.where(np.isnat(prev_day), 0, (ld - prev_day).astype(np.int64)).astype(np.int32), np.isnat(prev_day)),
             "amt_income_total": f["amt_income_total"].astype("float64"),
+            "code_gender": f["code_gender"],
+            "age_band": bands[np.searchsorted([25, 35, 45, 55, 65], age, side="right")],
         }
     )
     t["features"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    features.to_parquet(f"{out}/features.parquet", index=False)
+    # The same output as ours: rows ordered by loan_date, loan_id; zstd.
+    features = features.sort_values(["loan_date", "loan_id"], ignore_index=True)
+    features.to_parquet(f"{out}/features.parquet", index=False, compression="zstd")
     t["write_features"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -105,7 +112,8 @@ def main(inp: str, out: str) -> None:
             "amt_income_total": latest["amt_income_total"].to_numpy(),
         }
     )
-    online.to_parquet(f"{out}/online.parquet", index=False)
+    online = online.sort_values("id", ignore_index=True)
+    online.to_parquet(f"{out}/online.parquet", index=False, compression="zstd")
     t["online"] = time.perf_counter() - t0
     print(json.dumps({"seconds": {k: round(v, 3) for k, v in t.items()}, "rows": len(features)}))
 

@@ -1,5 +1,6 @@
 """Peer: the same features with PySpark in local mode (DataFrame API and window functions), the
-way a team reaching for Spark would write them. CSV -> features/ + online/ Parquet directories.
+way a team reaching for Spark would write them. CSV -> features/ + online/ Parquet directories
+(ordered as ours: features by loan_date, loan_id; online by id).
 No validation (the input is clean). Reports its own phases; the caller measures the process.
 
 usage: pyspark_features.py INPUT.csv OUTDIR [driver_memory]
@@ -44,6 +45,7 @@ def main(inp: str, out: str, driver_memory: str) -> None:
         F.col("loan_id").cast("long").alias("loan_id"),
         F.col("id").cast("long").alias("id"),
         F.to_date("loan_date").alias("loan_date"),
+        F.col("code_gender"),
         F.col("status").cast("int").alias("status"),
         F.to_date("birthday").alias("birthday"),
         F.to_date("job_start_date").alias("job_start_date"),
@@ -60,7 +62,7 @@ def main(inp: str, out: str, driver_memory: str) -> None:
         F.coalesce(F.sum("s").over(earlier), F.lit(0)).alias("prev_s"),
         F.lag("loan_date").over(Window.partitionBy("id").orderBy("loan_date")).alias("prev_day"),
     ).cache()
-    f = loans.join(history, ["id", "loan_date"])
+    f = loans.join(history, ["id", "loan_date"]).withColumn("age", whole_years(F.col("birthday"), F.col("loan_date")))
     features = f.select(
         "loan_id",
         "id",
@@ -68,12 +70,20 @@ def main(inp: str, out: str, driver_memory: str) -> None:
         "status",
         F.col("prev_n").cast("int").alias("nb_previous_loans"),
         F.when(F.col("prev_n") == 0, F.lit(None)).otherwise((F.col("prev_s").cast("double") / 1e6) / F.col("prev_n").cast("double")).alias("avg_amount_loans_previous"),
-        whole_years(F.col("birthday"), F.col("loan_date")).alias("age"),
+        F.col("age"),
         F.when(F.col("job_start_date") > F.col("loan_date"), F.lit(None)).otherwise(whole_years(F.col("job_start_date"), F.col("loan_date"))).alias("years_on_the_job"),
         F.when(F.col("flag_own_car") == "Y", 1).otherwise(0).alias("flag_own_car"),
         F.datediff("loan_date", "prev_day").alias("days_since_previous_loan"),
         "amt_income_total",
-    )
+        "code_gender",
+        F.when(F.col("age") < 25, "<25")
+        .when(F.col("age") < 35, "25-34")
+        .when(F.col("age") < 45, "35-44")
+        .when(F.col("age") < 55, "45-54")
+        .when(F.col("age") < 65, "55-64")
+        .otherwise("65+")
+        .alias("age_band"),
+    ).orderBy("loan_date", "loan_id")
     features.write.mode("overwrite").parquet(f"{out}/features")
     t["features"] = time.perf_counter() - t0
 
@@ -98,6 +108,7 @@ def main(inp: str, out: str, driver_memory: str) -> None:
             F.when(F.col("flag_own_car") == "Y", 1).otherwise(0).alias("flag_own_car"),
             "amt_income_total",
         )
+        .orderBy("id")
     )
     online.write.mode("overwrite").parquet(f"{out}/online")
     t["online"] = time.perf_counter() - t0
