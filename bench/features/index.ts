@@ -349,8 +349,14 @@ function report(args: string[], results: PathResult[], loadStart: number[], roun
       );
     for (const r of results.filter((x) => x.size === size)) {
       const walls = r.runs.map((x) => x.wallSeconds);
+      // /usr/bin/time does not see Spark's JVM (not a waited-for child), and the loop's CPU is
+      // that of its sample, not of the extrapolated run.
+      const cpu =
+        r.path === 'pyspark' || r.path === 'loop'
+          ? 'n/a'
+          : median(r.runs.map((x) => x.cpuSeconds)).toFixed(2);
       lines.push(
-        `| ${size.toLocaleString('en')} | ${LABEL[r.path]} | ${median(walls).toFixed(2)} (${Math.min(...walls).toFixed(2)}) | ${median(r.runs.map((x) => x.cpuSeconds)).toFixed(2)} | ${Math.max(...r.runs.map((x) => x.peakRssMiB)).toFixed(0)} | ${r === ours ? '' : `${paired(r).toFixed(2)}x`} | ${r.mismatched ? `${r.mismatched.features}; ${r.mismatched.online}` : ''} | ${r.version} | ${NOTE[r.path]} |`,
+        `| ${size.toLocaleString('en')} | ${LABEL[r.path]} | ${median(walls).toFixed(2)} (${Math.min(...walls).toFixed(2)}) | ${cpu} | ${Math.max(...r.runs.map((x) => x.peakRssMiB)).toFixed(0)} | ${r === ours ? '' : `${paired(r).toFixed(2)}x`} | ${r.mismatched ? `${r.mismatched.features}; ${r.mismatched.online}` : ''} | ${r.version} | ${NOTE[r.path]} |`,
       );
     }
     const polars = results.find((r) => r.size === size && r.path === 'polars');
@@ -381,6 +387,20 @@ function report(args: string[], results: PathResult[], loadStart: number[], roun
   console.log(lines.join('\n'));
   console.log(`\nGoals (issue 22), ratios of the same round's runs, median over ${rounds} rounds:`);
   for (const g of goals) console.log(`- ${g}`);
+  // CPU seconds move less with the machine's load than wall seconds do: the same ratios in CPU.
+  for (const size of [...new Set(results.map((r) => r.size))]) {
+    const cpuOf = (p: PathName) => {
+      const r = results.find((x) => x.size === size && x.path === p);
+      return r ? median(r.runs.map((x) => x.cpuSeconds)) : NaN;
+    };
+    const parts = [
+      `ours / floor ${(cpuOf('ours') / cpuOf('floor')).toFixed(2)}`,
+      `Polars / ours ${(cpuOf('polars') / cpuOf('ours')).toFixed(2)}`,
+    ];
+    console.log(
+      `- ${size.toLocaleString('en')} rows, the same in CPU seconds (medians): ${parts.join(', ')}`,
+    );
+  }
 
   // Where our time goes: the build steps from each run's manifest (median over rounds).
   console.log(
