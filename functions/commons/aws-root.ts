@@ -174,15 +174,11 @@ export function createAwsRoot(env: NodeJS.ProcessEnv = process.env): AwsRoot {
 let firehose: Promise<FirehoseBatchClient> | undefined;
 
 /**
- * The Firehose client, loaded on the first flush (never on the answer's path). The module name is
- * held in a variable so the type check does not need the package: @aws-sdk/client-firehose is
- * not in package.json yet; without it every flush fails, which onError logs and no answer feels.
+ * The Firehose client, loaded on the first flush (never on the answer's path, nor in a cold start
+ * that serves no answer).
  */
 function firehoseClient(): Promise<FirehoseBatchClient> {
-  const name = '@aws-sdk/client-firehose';
-  firehose ??= (import(name) as Promise<{ Firehose: new (config: object) => FirehoseBatchClient }>).then(
-    (m) => new m.Firehose({}),
-  );
+  firehose ??= import('@aws-sdk/client-firehose').then((m) => new m.Firehose({}));
   return firehose;
 }
 

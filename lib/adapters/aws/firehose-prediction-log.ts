@@ -2,10 +2,9 @@ import { encodePredictionRecord } from '#lib/monitoring/prediction-log-records.t
 import type { PredictionLog, PredictionRecord } from '#lib/ports/prediction-log.ts';
 
 /**
- * The PutRecordBatch call this adapter makes, as the SDK's aggregated client
- * (`new Firehose({})` of @aws-sdk/client-firehose) declares it; written against this shape so the
- * adapter, and its contract test, do not need the SDK package (functions/commons/aws-root.ts
- * loads it).
+ * The PutRecordBatch call this adapter makes, the part of the SDK's aggregated client
+ * (`new Firehose({})` of @aws-sdk/client-firehose, which functions/commons/aws-root.ts loads on the
+ * first flush) that it uses.
  */
 export interface PutRecordBatchInput {
   DeliveryStreamName: string;
