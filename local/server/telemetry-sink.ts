@@ -61,9 +61,9 @@ const REOPEN_CHECK_MS = 1000;
  * An append-only file fed with whole lines, written in batches: the lines wait in memory until
  * 64 KiB have gathered or 20 ms have passed since the first of them, then go out in one
  * synchronous `write` (to the page cache: tens of microseconds for 64 KiB). Under HTTP load a serve
- * worker emits three lines per request; a WriteStream write per line, and then an asynchronous
- * write per event-loop turn, cost a thread-pool hand-off each (5-7% of a worker's CPU in a
- * profile, docs/BENCHMARKS.md, Serving); this costs a few writes a second. Bytes and their order
+ * worker emits several lines per request; a WriteStream write per line, or an asynchronous write
+ * per event-loop turn, costs a thread-pool hand-off each (a visible share of a worker's CPU:
+ * docs/adr/0024-batched-local-telemetry-sink.md); this costs a few writes a second. Bytes and their order
  * are exactly those given; a line reaches the file at most 20 ms after it was emitted (the local
  * canary judge reads the files over windows of seconds), and everything is in the file when
  * close() returns.
