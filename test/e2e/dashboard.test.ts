@@ -1,11 +1,12 @@
 /** @jest-environment ./test/integration/serving/onnx-environment.cjs */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { LocalHome } from '#local/home.ts';
 import { freshHome } from '../support/home.ts';
+import { startServeProcess } from '../support/served-home.ts';
 
 /**
  * The monitoring page end to end: a trained model registered and promoted, a drift report
@@ -80,24 +81,9 @@ beforeAll(async () => {
   const ids = [...new Set(lines.slice(1).map((l) => l.split(',')[idColumn]))].slice(0, KNOWN);
   expect(ids).toHaveLength(KNOWN);
 
-  serve = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--workers', '1'], {
-    cwd: repo,
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  serve.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const m = /listening on (http:\/\/[\d.:]+)/.exec(stderr);
-    if (m) {
-      base = m[1];
-      break;
-    }
-    if (serve.exitCode !== null || Date.now() > deadline)
-      throw new Error(`serve did not start (exit ${serve.exitCode}):\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const started = await startServeProcess(env, 1);
+  serve = started.proc;
+  base = started.base;
   for (const id of ids) {
     const res = await fetch(`${base}/predict`, { method: 'POST', body: JSON.stringify({ id }) });
     expect(res.status).toBe(200);

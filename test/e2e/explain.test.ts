@@ -1,11 +1,12 @@
 /** @jest-environment ./test/integration/serving/onnx-environment.cjs */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LocalHome } from '#local/home.ts';
 import { freshHome } from '../support/home.ts';
 import { openApiChecker } from '../integration/serving/openapi-validator.ts';
+import { startServeProcess } from '../support/served-home.ts';
 
 /**
  * Reasons and explanations through every entry point, on a real trained model: generated loans,
@@ -61,24 +62,9 @@ beforeAll(async () => {
   const idColumn = lines[0].split(',').indexOf('id');
   ids = [...new Set(lines.slice(1).map((l) => l.split(',')[idColumn]))].slice(0, 150);
 
-  serve = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
-    cwd: repo,
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  serve.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const m = /listening on (http:\/\/[\d.:]+)/.exec(stderr);
-    if (m) {
-      base = m[1];
-      break;
-    }
-    if (serve.exitCode !== null || Date.now() > deadline)
-      throw new Error(`serve did not start (exit ${serve.exitCode}):\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const started = await startServeProcess(env, 'default');
+  serve = started.proc;
+  base = started.base;
 }, 300_000);
 
 afterAll(async () => {

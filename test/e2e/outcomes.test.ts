@@ -1,10 +1,11 @@
 /** @jest-environment ./test/integration/serving/onnx-environment.cjs */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LocalHome } from '#local/home.ts';
 import { freshHome } from '../support/home.ts';
+import { startServeProcess } from '../support/served-home.ts';
 
 /**
  * The outcome loop of issue 19 through the CLI, as a user runs it: a trained, promoted model;
@@ -62,22 +63,9 @@ beforeAll(async () => {
   const idColumn = lines[0].split(',').indexOf('id');
   const ids = [...new Set(lines.slice(1).map((l) => l.split(',')[idColumn]))].slice(0, REQUESTS);
 
-  serve = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
-    cwd: repo,
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  serve.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  let base: string | undefined;
-  const deadline = Date.now() + 90_000;
-  while (!base) {
-    base = /listening on (http:\/\/[\d.:]+)/.exec(stderr)?.[1];
-    if (base) break;
-    if (serve.exitCode !== null || Date.now() > deadline)
-      throw new Error(`serve did not start (exit ${serve.exitCode}):\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const started = await startServeProcess(env, 'default');
+  serve = started.proc;
+  const base = started.base;
   // The first id twice: the log keeps both answers, the outcome matches the last one.
   for (const id of [ids[0], ...ids]) {
     const res = await fetch(`${base}/predict`, { method: 'POST', body: JSON.stringify({ id }) });

@@ -105,9 +105,16 @@ export const exited = (p: ChildProcess): Promise<number | null> =>
     p.exitCode !== null || p.signalCode !== null ? r(p.exitCode) : p.once('exit', (c) => r(c)),
   );
 
-/** `credit-risk serve --port 0` as a child; resolves once it says where it listens. */
-export async function startServeProcess(env: NodeJS.ProcessEnv, workers = 1): Promise<ServeProcess> {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--workers', String(workers), '--port', '0'], {
+/**
+ * `credit-risk serve --port 0` as a child; resolves once it says where it listens. `workers`:
+ * a count, or 'default' for serve's own default (what `npm start` runs).
+ */
+export async function startServeProcess(
+  env: NodeJS.ProcessEnv,
+  workers: number | 'default' = 1,
+): Promise<ServeProcess> {
+  const workerArgs = workers === 'default' ? [] : ['--workers', String(workers)];
+  const proc = spawn(process.execPath, [BIN, 'serve', ...workerArgs, '--port', '0'], {
     cwd: REPO,
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
