@@ -3,25 +3,17 @@ import { tmpdir } from 'node:os';
 import { awsRoot } from '#functions/commons/aws-root.ts';
 import { defineHandler } from '#functions/commons/define-handler.ts';
 import { logger, metrics } from '#functions/commons/powertools.ts';
-import type { Clock } from '#lib/ports/clock.ts';
-import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { batchModelSource } from '#lib/serving/batch-model-source.ts';
 import * as batch from '#lib/serving/batch-shards.ts';
 import { parseBatchScoreEvent } from './schema.ts';
+import type { BatchScoreDeps, BatchScoreResult } from './schema.ts';
+export type { BatchScoreDeps, BatchScoreResult } from './schema.ts';
 
 /**
  * The batch-score function: list-shards, score-shard, write-manifest (events in ./schema.ts), over
  * the features store (snapshots and predictions: FEATURES_BUCKET in AWS), the model source and a
  * scratch directory for a shard and its predictions (/tmp in Lambda).
  */
-export interface BatchScoreDeps {
-  featuresStore: ObjectStore;
-  models: batch.BatchModelSource;
-  clock: Clock;
-  tmpDir: string;
-}
-
-export type BatchScoreResult = batch.BatchPlan | batch.ShardResult | batch.ManifestResult;
 export { parseBatchScoreEvent } from './schema.ts';
 
 const batchScore = defineHandler({

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { eventParser } from '#functions/commons/define-handler.ts';
+import type { Clock } from '#lib/ports/clock.ts';
+import type { ObjectStore } from '#lib/ports/object-store.ts';
+import type * as batch from '#lib/serving/batch-shards.ts';
 
 /**
  * The batch-score function's events: the three Task steps of state-machines/batch-scoring.asl.json,
@@ -93,3 +96,12 @@ export const BatchScoreEvent = z.discriminatedUnion('action', [
 export type BatchScoreEvent = z.infer<typeof BatchScoreEvent>;
 
 export const parseBatchScoreEvent = eventParser(BatchScoreEvent, 'BAD_BATCH_EVENT', 'batch-score event');
+
+export interface BatchScoreDeps {
+  featuresStore: ObjectStore;
+  models: batch.BatchModelSource;
+  clock: Clock;
+  tmpDir: string;
+}
+
+export type BatchScoreResult = batch.BatchPlan | batch.ShardResult | batch.ManifestResult;

@@ -2,12 +2,13 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { awsRoot } from '#functions/commons/aws-root.ts';
 import { defineHandler } from '#functions/commons/define-handler.ts';
 import { logger, metrics } from '#functions/commons/powertools.ts';
-import { runDriftCheck, type DriftCheckOutcome, type TrainingStarter } from '#lib/monitoring/drift-check.ts';
+import { runDriftCheck, type DriftCheckOutcome } from '#lib/monitoring/drift-check.ts';
 import { championAge } from '#lib/monitoring/champion-age.ts';
-import type { Clock } from '#lib/ports/clock.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
-import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { driftConfig } from './schema.ts';
+import { recordDriftCheck } from './telemetry.ts';
+import type { DriftCheckHandlerDeps } from './schema.ts';
+export type { DriftCheckHandlerDeps } from './schema.ts';
 
 export { driftConfig } from './schema.ts';
 
@@ -21,15 +22,6 @@ export { driftConfig } from './schema.ts';
  * also emits `championAgeDays` (lib/monitoring/champion-age.ts, the champion-age alarm).
  * Settings: ./schema.ts.
  */
-export interface DriftCheckHandlerDeps {
-  featuresStore: ObjectStore;
-  modelsStore: ObjectStore;
-  clock: Clock;
-  starter: TrainingStarter;
-  tmpDir: string;
-  env?: Record<string, string | undefined>;
-}
-
 const driftCheck = defineHandler({
   parse: (event: unknown) => event,
   async run(event, deps: DriftCheckHandlerDeps): Promise<DriftCheckOutcome> {
@@ -45,33 +37,7 @@ const driftCheck = defineHandler({
       logger.info('drift check skipped', { reason: outcome.reason });
       return outcome;
     }
-    const { report, reportKey } = outcome;
-    const { score, retrain } = report;
-    metrics.addMetric('featurePsiMax', MetricUnit.NoUnit, report.maxPsi);
-    // Only when computed (no batch runs yet: no data point, not 0).
-    if (score.available) metrics.addMetric('scorePsi', MetricUnit.NoUnit, score.psi);
-    if (retrain.started) metrics.addMetric('driftRetrainsStarted', MetricUnit.Count, 1);
-    if (retrain.runningUnknown !== undefined)
-      logger.warn('drift retraining not started: the running executions could not be listed', {
-        error: retrain.runningUnknown,
-      });
-    logger.info('drift checked', {
-      reportKey,
-      champion: report.model.version,
-      snapshot: report.snapshot,
-      maxPsi: report.maxPsi,
-      maxPsiFeature: report.maxPsiFeature,
-      score: score.available
-        ? {
-            psi: score.psi,
-            status: score.status,
-            referenceRun: score.referenceRun.snapshotId,
-            currentRun: score.currentRun.snapshotId,
-          }
-        : { reason: score.reason },
-      decision: report.decision,
-      retrain,
-    });
+    recordDriftCheck(outcome);
     return outcome;
   },
 });

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { eventParser } from '#functions/commons/define-handler.ts';
 import type { DriftCheckConfig } from '#lib/monitoring/drift-check.ts';
+import type { TrainingStarter } from '#lib/monitoring/drift-check.ts';
+import type { Clock } from '#lib/ports/clock.ts';
+import type { ObjectStore } from '#lib/ports/object-store.ts';
 
 /**
  * The drift-check event (EventBridge schedule `{"trigger":"schedule"}`, or a manual invocation
@@ -43,4 +46,13 @@ function envNumber(env: Record<string, string | undefined>, name: string): numbe
   if (!Number.isFinite(n) || n < 0)
     throw new Error(`environment variable ${name} must be a number >= 0, got ${JSON.stringify(raw)}`);
   return n;
+}
+
+export interface DriftCheckHandlerDeps {
+  featuresStore: ObjectStore;
+  modelsStore: ObjectStore;
+  clock: Clock;
+  starter: TrainingStarter;
+  tmpDir: string;
+  env?: Record<string, string | undefined>;
 }

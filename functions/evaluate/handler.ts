@@ -1,46 +1,22 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
 import { awsRoot } from '#functions/commons/aws-root.ts';
-import { defineHandler, eventParser } from '#functions/commons/define-handler.ts';
+import { defineHandler } from '#functions/commons/define-handler.ts';
 import { logger, metrics } from '#functions/commons/powertools.ts';
 import { gateConfig } from '#lib/model/gate.ts';
 import { scoreOnnxBytes } from '#lib/model/onnx-runtime.ts';
-import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { recordEvaluation } from '#lib/registry/candidate-evaluation.ts';
-import {
-  evaluateCandidate,
-  loadCandidate,
-  type Evaluation,
-  type OnnxScorer,
-} from '#lib/registry/candidate.ts';
+import { evaluateCandidate, loadCandidate } from '#lib/registry/candidate.ts';
 import { DEFAULT_MODEL_NAME, ModelRegistry } from '#lib/registry/registry.ts';
+import { parseEvaluateEvent, type EvaluateDeps, type EvaluateResult } from './schema.ts';
+
+export type { EvaluateDeps, EvaluateResult } from './schema.ts';
 
 /**
  * Evaluate step: the staged candidate against the current champion on the same test rows, and
  * the quality gate. Its `gate.pass` feeds the Choice state; `gate.reasons` say why in words.
  */
-export interface EvaluateDeps {
-  /** Candidates and the registry (MODELS_BUCKET in AWS). */
-  modelsStore: ObjectStore;
-  score: OnnxScorer;
-  /** Gate settings from the environment (GATE_MIN_AUC, ...); the event's `gate` overrides them. */
-  env?: Record<string, string | undefined>;
-}
-
-export interface EvaluateResult extends Evaluation {
-  candidateKey: string;
-  version: string;
-  name: string;
-}
-
-const EvaluateEvent = z.object({
-  candidateKey: z.string().min(1),
-  name: z.string().optional(),
-  gate: z.record(z.string(), z.unknown()).optional(),
-});
-
 const evaluate = defineHandler({
-  parse: eventParser(EvaluateEvent, 'BAD_EVALUATE_EVENT', 'evaluate event'),
+  parse: parseEvaluateEvent,
   async run({ candidateKey, gate, name: named }, deps: EvaluateDeps): Promise<EvaluateResult> {
     const name = named ?? deps.env?.MODEL_NAME ?? DEFAULT_MODEL_NAME;
     const registry = new ModelRegistry(deps.modelsStore, { name });

@@ -3,10 +3,10 @@ import { awsRoot } from '#functions/commons/aws-root.ts';
 import { defineHandler } from '#functions/commons/define-handler.ts';
 import { logger, metrics } from '#functions/commons/powertools.ts';
 import { InputError } from '#lib/errors.ts';
-import { ingestOutcomes, type IngestSummary } from '#lib/monitoring/outcomes.ts';
-import type { Clock } from '#lib/ports/clock.ts';
-import type { ObjectStore } from '#lib/ports/object-store.ts';
+import { ingestOutcomes } from '#lib/monitoring/outcomes.ts';
 import { OUTCOMES_DROP_PREFIX, OUTCOMES_REFUSED_PREFIX, parseOutcomesEvent } from './schema.ts';
+import type { IngestOutcome, IngestOutcomesDeps } from './schema.ts';
+export type { IngestOutcome, IngestOutcomesDeps } from './schema.ts';
 
 /**
  * A loan-outcomes CSV dropped under outcomes/ in the raw bucket -> the same ingest as
@@ -16,17 +16,6 @@ import { OUTCOMES_DROP_PREFIX, OUTCOMES_REFUSED_PREFIX, parseOutcomesEvent } fro
  * reason beside it. A repeated event finds the drop gone, or the same bytes already ingested:
  * nothing changes either way.
  */
-export interface IngestOutcomesDeps {
-  rawStore: ObjectStore;
-  featuresStore: ObjectStore;
-  clock: Clock;
-}
-
-export type IngestOutcome =
-  | { key: string; status: 'ingested' | 'already-ingested'; summary: IngestSummary }
-  | { key: string; status: 'refused'; code: string; reason: string }
-  | { key: string; status: 'skipped'; reason: string };
-
 const ingest = defineHandler({
   parse: parseOutcomesEvent,
   async run(objects, deps: IngestOutcomesDeps): Promise<{ files: IngestOutcome[] }> {

@@ -1,5 +1,8 @@
 import { parseS3ObjectEvent, type NewObject } from '#lib/pipeline/new-data.ts';
 import { InputError } from '#lib/errors.ts';
+import type { IngestSummary } from '#lib/monitoring/outcomes.ts';
+import type { Clock } from '#lib/ports/clock.ts';
+import type { ObjectStore } from '#lib/ports/object-store.ts';
 
 /**
  * The ingest-outcomes event: S3 "Object Created" through EventBridge (infra/resources/outcomes.yml
@@ -15,3 +18,14 @@ export function parseOutcomesEvent(event: unknown): NewObject[] {
     throw new InputError('BAD_OUTCOMES_EVENT', 'ingest-outcomes event: not an S3 Object Created event');
   return parsed.objects;
 }
+
+export interface IngestOutcomesDeps {
+  rawStore: ObjectStore;
+  featuresStore: ObjectStore;
+  clock: Clock;
+}
+
+export type IngestOutcome =
+  | { key: string; status: 'ingested' | 'already-ingested'; summary: IngestSummary }
+  | { key: string; status: 'refused'; code: string; reason: string }
+  | { key: string; status: 'skipped'; reason: string };

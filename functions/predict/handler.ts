@@ -1,45 +1,23 @@
 import middy from '@middy/core';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { awsRoot } from '#functions/commons/aws-root.ts';
 import { logger, tracer } from '#functions/commons/powertools.ts';
-import type { Clock } from '#lib/ports/clock.ts';
-import type { FeatureStore } from '#lib/ports/feature-store.ts';
-import type { PredictionLog } from '#lib/ports/prediction-log.ts';
 import { loadServingModelFromDir } from '#lib/serving/model.ts';
 import { answerPredictRequest, predictionRecord, type ApiRequest } from '#lib/serving/predict-api.ts';
-import { createPredictor, type Prediction, type ServingModel } from '#lib/serving/predictor.ts';
+import { createPredictor, type Prediction } from '#lib/serving/predictor.ts';
 import { isWarmerEvent } from '#lib/serving/warmer.ts';
+import type { PredictDeps, PredictEvent, PredictHandler, WarmerResult } from './schema.ts';
 import { powertoolsPredictTelemetry } from './telemetry.ts';
 
+export type { PredictDeps, PredictEvent, PredictHandler, WarmerResult } from './schema.ts';
 export { probabilityBucket } from './telemetry.ts';
 
 /**
  * POST /predict behind an API Gateway REST API (payload 1.0, ADR 0009) and the warm-up event. Not
- * made with defineHandler: a proxy answers every error as HTTP (lib/serving/predict-api.ts).
- */
-export interface PredictDeps {
-  featureStore: FeatureStore;
-  clock: Clock;
-  model: ServingModel;
-  /** Where every served answer is recorded (batched, off the answer's path); none: not recorded. */
-  predictionLog?: PredictionLog;
-}
-
-export interface WarmerResult {
-  warmed: true;
-  modelVersion: string;
-}
-
-export type PredictEvent = APIGatewayProxyEvent | { warmer: true } | Record<string, unknown>;
-export type PredictHandler = (
-  event: PredictEvent,
-  context: Context,
-) => Promise<APIGatewayProxyResult | WarmerResult>;
-
-/**
- * A predict handler over its ports. One per model version: the local server builds one for the
- * champion and one for the canary; AWS builds one per container (`handler` below).
+ * made with defineHandler: a proxy answers every error as HTTP (lib/serving/predict-api.ts). One
+ * handler per model version: the local server builds one for the champion and one for the canary;
+ * AWS builds one per container (`handler` below).
  */
 export function createPredictHandler(deps: PredictDeps): PredictHandler {
   const predictor = createPredictor(deps);

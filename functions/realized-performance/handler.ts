@@ -1,17 +1,14 @@
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { awsRoot } from '#functions/commons/aws-root.ts';
 import { defineHandler } from '#functions/commons/define-handler.ts';
-import { logger, metrics } from '#functions/commons/powertools.ts';
 import { loadPerformance, performanceMetrics, type PerformanceMetrics } from '#lib/monitoring/performance.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 import { ModelRegistry } from '#lib/registry/registry.ts';
+import { recordPerformance } from './telemetry.ts';
 
 /**
  * Daily (EventBridge schedule): realized performance from every ingested outcome
- * (lib/monitoring/performance.ts). Emits, namespace CreditRisk, service realized-performance:
- * `realizedAuc` and `realizedAucGap` (offline test AUC - realized) per model version (dimension
- * modelVersion), and the champion's two without that dimension: the RealizedAucGapAlarm
- * (infra/resources/outcomes.yml) watches the champion's gap. No outcomes yet: no data point.
+ * (lib/monitoring/performance.ts), emitted per model version and for the champion (./telemetry.ts:
+ * the RealizedAucGapAlarm watches the champion's gap). No outcomes yet: no data point.
  */
 export interface RealizedPerformanceDeps {
   featuresStore: ObjectStore;
@@ -26,36 +23,7 @@ const realizedPerformance = defineHandler({
     const report = await loadPerformance({ featuresStore: deps.featuresStore, registry });
     const { champion: championVersion } = await registry.aliases();
     const points = performanceMetrics(report, championVersion ?? undefined);
-    for (const v of points.perVersion) {
-      const single = metrics.singleMetric();
-      single.addDimension('modelVersion', v.modelVersion);
-      single.addMetric('realizedAuc', MetricUnit.NoUnit, v.realizedAuc);
-      if (v.realizedAucGap !== null) {
-        const gap = metrics.singleMetric();
-        gap.addDimension('modelVersion', v.modelVersion);
-        gap.addMetric('realizedAucGap', MetricUnit.NoUnit, v.realizedAucGap);
-      }
-    }
-    if (points.champion) {
-      metrics.addMetric('realizedAuc', MetricUnit.NoUnit, points.champion.realizedAuc);
-      if (points.champion.realizedAucGap !== null)
-        metrics.addMetric('realizedAucGap', MetricUnit.NoUnit, points.champion.realizedAucGap);
-    }
-    logger.info('realized performance', {
-      ingests: report.ingests,
-      versions: report.versions.map(
-        ({ modelVersion, rows, positives, realizedAuc, offlineAuc, ks, ece }) => ({
-          modelVersion,
-          rows,
-          positives,
-          realizedAuc,
-          offlineAuc,
-          ks,
-          ece,
-        }),
-      ),
-      champion: points.champion,
-    });
+    recordPerformance(report, points);
     return { ...points, versions: report.versions.length };
   },
 });

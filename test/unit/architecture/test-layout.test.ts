@@ -10,6 +10,7 @@ import { join, relative, resolve } from 'node:path';
 const TOPIC_SUITES: Record<string, string> = {
   'adapters/aws/deploy-adapters': 'the four AWS deploy adapters against one recorded release',
   'adapters/local/deploy-adapters': 'the local deploy adapters together, as the local canary uses them',
+  'architecture/handler-size': 'the size of every functions/<name>/handler.ts',
   'architecture/import-cycles': 'the import graph of every source file',
   'architecture/lint-boundaries': 'the eslint boundary rules, on fixtures',
   'architecture/test-layout': 'this rule',

@@ -1,0 +1,28 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { Clock } from '#lib/ports/clock.ts';
+import type { FeatureStore } from '#lib/ports/feature-store.ts';
+import type { PredictionLog } from '#lib/ports/prediction-log.ts';
+import type { ServingModel } from '#lib/serving/predictor.ts';
+
+/**
+ * The predict function's ports, its events (API Gateway proxy, payload 1.0, or the warm-up) and
+ * its answers. The request body's rules are lib/serving/request.ts's (the API's own errors).
+ */
+export interface PredictDeps {
+  featureStore: FeatureStore;
+  clock: Clock;
+  model: ServingModel;
+  /** Where every served answer is recorded (batched, off the answer's path); none: not recorded. */
+  predictionLog?: PredictionLog;
+}
+
+export interface WarmerResult {
+  warmed: true;
+  modelVersion: string;
+}
+
+export type PredictEvent = APIGatewayProxyEvent | { warmer: true } | Record<string, unknown>;
+export type PredictHandler = (
+  event: PredictEvent,
+  context: Context,
+) => Promise<APIGatewayProxyResult | WarmerResult>;
