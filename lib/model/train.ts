@@ -156,23 +156,35 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-export async function trainModel(options: TrainModelOptions): Promise<TrainedModel> {
-  const started = performance.now();
-  const progress = options.onProgress ?? (() => {});
+/** What loadTrainingTable reads and checks (trainModel's and the tuning trials' common options). */
+export interface TrainingTableOptions {
+  input: string | Table;
+  target?: string;
+  timeColumn?: string | null;
+  ignore?: readonly string[];
+  protectedColumns?: readonly string[];
+}
+
+/**
+ * The table, its manifest, the label and the feature selection: the checks trainModel and the
+ * tuning trials (tuning.ts prepareTrialData) share, so a trial trains on exactly what the final
+ * model will. `onRead` hears of the table before it is checked; `targetHint` names, in the
+ * missing-target error, how the caller's user gives the target.
+ */
+export async function loadTrainingTable(
+  options: TrainingTableOptions,
+  hooks: { onRead?: (table: Table, inputPath: string) => void; targetHint?: string } = {},
+) {
   const inputPath = typeof options.input === 'string' ? options.input : options.input.path;
   const manifest = readManifestNextTo(inputPath);
   const table = typeof options.input === 'string' ? await readTable(options.input) : options.input;
-  progress(
-    `read ${table.numRows.toLocaleString('en-US')} rows x ${table.schema.length} columns from ${basename(inputPath)}`,
-  );
+  hooks.onRead?.(table, inputPath);
   if (table.numRows === 0) throw new InputError('EMPTY_TABLE', `${inputPath} has no rows`);
-
-  // Checks and feature selection.
   const target = options.target ?? manifest?.label ?? undefined;
   if (!target)
     throw new InputError(
       'MISSING_TARGET',
-      'no --target given and no manifest.json next to the table names a label column',
+      `no ${hooks.targetHint ?? 'target'} given and no manifest.json next to the table names a label column`,
     );
   const label = checkTarget(table, target, inputPath);
   const timeColumn = options.timeColumn === null ? null : (options.timeColumn ?? manifest?.time ?? null);
@@ -184,6 +196,23 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
     inputPath,
     protectedColumns: options.protectedColumns ?? manifest?.protected ?? [],
   });
+  return { inputPath, manifest, table, target, label, timeColumn, selection };
+}
+
+export async function trainModel(options: TrainModelOptions): Promise<TrainedModel> {
+  const started = performance.now();
+  const progress = options.onProgress ?? (() => {});
+  // Read, checks and feature selection.
+  const { inputPath, manifest, table, target, label, timeColumn, selection } = await loadTrainingTable(
+    options,
+    {
+      targetHint: '--target',
+      onRead: (t, path) =>
+        progress(
+          `read ${t.numRows.toLocaleString('en-US')} rows x ${t.schema.length} columns from ${basename(path)}`,
+        ),
+    },
+  );
   const { featureNames, idColumns } = selection;
 
   // Split.

@@ -1,12 +1,11 @@
-import { InputError } from '#lib/errors.ts';
 import { predictProbability, toRowMajorFloat32 } from './gbdt/booster.ts';
 import { resolveParams, type GbdtParams } from './gbdt/params.ts';
 import { Prng } from './gbdt/prng.ts';
 import { binaryMetrics } from './metrics.ts';
 import { DEFAULT_SPLIT_FRACTIONS, take, type SplitFractions } from './split.ts';
-import { readTable, type Table } from './table.ts';
-import { readManifestNextTo } from './train.ts';
-import { boost, checkTarget, selectFeatures, splitRows, type TrainingPart } from './train-stages.ts';
+import type { Table } from './table.ts';
+import { loadTrainingTable } from './train.ts';
+import { boost, splitRows, type TrainingPart } from './train-stages.ts';
 import {
   planTuning,
   type PlanRequest,
@@ -44,26 +43,7 @@ export interface TrialDataOptions {
 
 /** Reads the table and splits it exactly as trainModel does for the same options. */
 export async function prepareTrialData(options: TrialDataOptions): Promise<TrialData> {
-  const inputPath = typeof options.input === 'string' ? options.input : options.input.path;
-  const manifest = readManifestNextTo(inputPath);
-  const table = typeof options.input === 'string' ? await readTable(options.input) : options.input;
-  if (table.numRows === 0) throw new InputError('EMPTY_TABLE', `${inputPath} has no rows`);
-  const target = options.target ?? manifest?.label ?? undefined;
-  if (!target)
-    throw new InputError(
-      'MISSING_TARGET',
-      'no target given and no manifest.json next to the table names a label column',
-    );
-  const label = checkTarget(table, target, inputPath);
-  const timeColumn = options.timeColumn === null ? null : (options.timeColumn ?? manifest?.time ?? null);
-  const selection = selectFeatures(table, {
-    target,
-    timeColumn,
-    ignore: options.ignore ?? [],
-    manifestIds: manifest?.ids ?? [],
-    inputPath,
-    protectedColumns: manifest?.protected ?? [],
-  });
+  const { table, label, timeColumn, selection } = await loadTrainingTable(options);
   const seed = options.seed ?? resolveParams().seed;
   const { train, valid } = splitRows(table, {
     label,
