@@ -1,4 +1,4 @@
-import { binaryMetrics } from './metrics.ts';
+import { binaryMetrics, scoresByClass } from './metrics.ts';
 
 /**
  * What a credit-risk team reads besides ROC AUC (docs/adr/0144-credit-views-champion-column-and-compare.md):
@@ -62,16 +62,7 @@ function riskiestFirst(
   p: ArrayLike<number>,
 ): { scores: Float64Array; labels: Uint8Array } {
   const n = y.length;
-  let positives = 0;
-  for (let i = 0; i < n; i++) positives += y[i] === 1 ? 1 : 0;
-  const pos = new Float64Array(positives);
-  const neg = new Float64Array(n - positives);
-  for (let i = 0, a = 0, b = 0; i < n; i++) {
-    if (y[i] === 1) pos[a++] = p[i];
-    else neg[b++] = p[i];
-  }
-  pos.sort();
-  neg.sort();
+  const { pos, neg } = scoresByClass(y, p);
   const scores = new Float64Array(n);
   const labels = new Uint8Array(n);
   for (let k = 0, i = pos.length - 1, j = neg.length - 1; k < n; k++) {
