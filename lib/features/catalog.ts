@@ -197,6 +197,20 @@ export const FEATURE_TABLE_COLUMN_NAMES: readonly FeatureTableColumnName[] = FEA
   (c) => c.name,
 );
 
+/**
+ * The protected age band of an age in whole years: the bands of `age_band` above, as the feature
+ * SQL's CASE writes them (lib/features/sql/features.sql). The TypeScript reference features and
+ * the trainer (for a table with an age column but no age_band) both take it from here.
+ */
+export function ageBandOf(age: number): string {
+  if (age < 25) return '<25';
+  if (age < 35) return '25-34';
+  if (age < 45) return '35-44';
+  if (age < 55) return '45-54';
+  if (age < 65) return '55-64';
+  return '65+';
+}
+
 export const ID_COLUMNS = ['loan_id', 'id'] as const;
 export const TIME_COLUMN = 'loan_date';
 export const LABEL_COLUMN = 'status';

@@ -1,4 +1,5 @@
 import { daysBetween, wholeYearsBetween } from './calendar.ts';
+import { ageBandOf } from './catalog.ts';
 
 /**
  * The features of docs/DATA.md in plain TypeScript, written to be obviously correct rather than fast:
@@ -36,16 +37,6 @@ export interface ReferenceFeatureRow {
   amt_income_total: number;
   code_gender: string;
   age_band: string;
-}
-
-/** The protected age band of an age in whole years (the SQL's CASE). */
-export function ageBandOf(age: number): string {
-  if (age < 25) return '<25';
-  if (age < 35) return '25-34';
-  if (age < 45) return '35-44';
-  if (age < 55) return '45-54';
-  if (age < 65) return '55-64';
-  return '65+';
 }
 
 /**

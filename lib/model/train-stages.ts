@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { InputError } from '#lib/errors.ts';
+import { ageBandOf } from '#lib/features/catalog.ts';
 import {
   baselineVerdict,
   CARD_SCHEMA_VERSION,
@@ -373,13 +374,7 @@ export const DEFAULT_SLICE_COLUMNS = [
 ] as const;
 
 export function ageBand(age: number): string {
-  if (Number.isNaN(age)) return 'missing';
-  if (age < 25) return '<25';
-  if (age < 35) return '25-34';
-  if (age < 45) return '35-44';
-  if (age < 55) return '45-54';
-  if (age < 65) return '55-64';
-  return '65+';
+  return Number.isNaN(age) ? 'missing' : ageBandOf(age);
 }
 
 export interface EvaluationStage {
