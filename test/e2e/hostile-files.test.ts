@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RAW_COLUMN_NAMES } from '#lib/features/raw-schema.ts';
@@ -11,6 +10,7 @@ import {
   type ServeProcess,
   type ServedHome,
 } from '../support/served-home.ts';
+import { measuredRun, type MeasuredRun } from '../support/measured-run.ts';
 
 /**
  * Issue 21, hostile files: `credit-risk features build` and `features publish` as a user runs
@@ -22,7 +22,6 @@ import {
  * answering 200 from the old snapshot throughout.
  */
 const MEMORY_BOUND = 1.5 * 1024 ** 3;
-const GNU_TIME = '/usr/bin/time';
 const HEADER = RAW_COLUMN_NAMES.join(',');
 
 let served: ServedHome;
@@ -41,39 +40,11 @@ afterAll(async () => {
   if (served) rmSync(served.home.root, { recursive: true, force: true });
 });
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-  peakRss: number | null;
-}
+type Run = MeasuredRun;
 
 /** The CLI under GNU time (or /proc sampling), with its peak RSS. */
-async function measured(args: string[]): Promise<Run> {
-  const rssFile = join(served.home.root, `rss-${Date.now()}-${Math.random()}.txt`);
-  const timed = existsSync(GNU_TIME);
-  const cmd = [process.execPath, BIN, ...args];
-  const child = timed
-    ? spawn(GNU_TIME, ['-f', '%M', '-o', rssFile, ...cmd], { cwd: REPO, env: served.env })
-    : spawn(cmd[0], cmd.slice(1), { cwd: REPO, env: served.env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  let sampled: number | null = null;
-  const sample = setInterval(() => {
-    if (timed || child.pid === undefined) return;
-    try {
-      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      if (hwm) sampled = Math.max(sampled ?? 0, Number(hwm[1]) * 1024);
-    } catch {
-      // exited between two samples
-    }
-  }, 20);
-  const status = await new Promise<number | null>((ok) => child.on('close', (code) => ok(code)));
-  clearInterval(sample);
-  const peakRss = timed ? Number(readFileSync(rssFile, 'utf8').trim().split('\n').at(-1)) * 1024 : sampled;
-  return { status, stdout, stderr, peakRss };
+function measured(args: string[]): Promise<Run> {
+  return measuredRun([BIN, ...args], { scratchDir: served.home.root, cwd: REPO, env: served.env });
 }
 
 /** serve still answers a known customer from the snapshot published in beforeAll. */

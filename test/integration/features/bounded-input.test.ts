@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { generateLoans } from '#lib/data/generate.ts';
 import type { FeatureManifest } from '#lib/features/manifest.ts';
 import { RAW_COLUMN_NAMES } from '#lib/features/raw-schema.ts';
+import { measuredRun, type MeasuredRun } from '../../support/measured-run.ts';
 
 /**
  * Issue 15, "bounded input": `credit-risk features build` as a user runs it (a child process),
@@ -19,45 +19,11 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-  seconds: number;
-  /** Peak resident set size in bytes, null where neither /usr/bin/time nor /proc exists. */
-  peakRss: number | null;
-}
-
-const GNU_TIME = '/usr/bin/time';
+type Run = MeasuredRun;
 
 /** Runs the CLI and measures its wall time and peak RSS. */
-async function cli(args: string[]): Promise<Run> {
-  const cliArgs = [resolve('bin/credit-risk.mjs'), ...args];
-  const rssFile = join(dir, `rss-${Date.now()}-${Math.random()}.txt`);
-  const timed = existsSync(GNU_TIME);
-  const child = timed
-    ? spawn(GNU_TIME, ['-f', '%M', '-o', rssFile, process.execPath, ...cliArgs])
-    : spawn(process.execPath, cliArgs);
-  const started = performance.now();
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  let sampled: number | null = null;
-  const sample = setInterval(() => {
-    if (timed || child.pid === undefined) return;
-    try {
-      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      if (hwm) sampled = Math.max(sampled ?? 0, Number(hwm[1]) * 1024);
-    } catch {
-      // the child has exited between two samples
-    }
-  }, 20);
-  const status = await new Promise<number | null>((ok) => child.on('close', (code) => ok(code)));
-  clearInterval(sample);
-  const seconds = (performance.now() - started) / 1000;
-  const peakRss = timed ? Number(readFileSync(rssFile, 'utf8').trim().split('\n').at(-1)) * 1024 : sampled;
-  return { status, stdout, stderr, seconds, peakRss };
+function cli(args: string[]): Promise<Run> {
+  return measuredRun([resolve('bin/credit-risk.mjs'), ...args], { scratchDir: dir });
 }
 
 const GiB = 1024 ** 3;
