@@ -10,32 +10,63 @@
  * before `from`; callers decide what a negative span means.
  */
 export function wholeYearsBetween(from: string, to: string): number {
-  const [fy, fm, fd] = parseIsoDate(from);
-  const [ty, tm, td] = parseIsoDate(to);
-  const beforeAnniversary = tm < fm || (tm === fm && td < fd);
-  return ty - fy - (beforeAnniversary ? 1 : 0);
+  const f = packedDate(from);
+  const t = packedDate(to);
+  // yyyymmdd: the year is the part above 10^4, (month, day) order is the order of the rest.
+  return Math.floor(t / 10_000) - Math.floor(f / 10_000) - (t % 10_000 < f % 10_000 ? 1 : 0);
 }
 
 /** Calendar days from `from` to `to` (negative when `to` is earlier). */
 export function daysBetween(from: string, to: string): number {
-  const [fy, fm, fd] = parseIsoDate(from);
-  const [ty, tm, td] = parseIsoDate(to);
-  return Math.round((Date.UTC(ty, tm - 1, td) - Date.UTC(fy, fm - 1, fd)) / 86_400_000);
+  return Math.round((utcMs(packedDate(to)) - utcMs(packedDate(from))) / 86_400_000);
 }
-
-const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 /** [year, month, day] of a YYYY-MM-DD string; throws on anything else (a bug upstream, not input). */
 export function parseIsoDate(date: string): [number, number, number] {
-  const m = ISO_DATE.exec(date);
-  if (!m) throw new Error(`not an ISO date (YYYY-MM-DD): ${JSON.stringify(date)}`);
-  return [Number(m[1]), Number(m[2]), Number(m[3])];
+  const p = packedDate(date);
+  return [Math.floor(p / 10_000), Math.floor(p / 100) % 100, p % 100];
 }
 
 /** True when `date` is a real calendar date in YYYY-MM-DD form (no 2023-02-30). */
 export function isIsoDate(date: string): boolean {
-  const m = ISO_DATE.exec(date);
-  if (!m) return false;
-  const d = new Date(`${date}T00:00:00Z`);
-  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === date;
+  const p = shapedDate(date);
+  if (p < 0) return false;
+  const year = Math.floor(p / 10_000);
+  const month = Math.floor(p / 100) % 100;
+  const day = p % 100;
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month);
+}
+
+/** Proleptic Gregorian, as Date's: 1900 is not a leap year, 2000 and 0000 are. */
+function daysInMonth(year: number, month: number): number {
+  if (month !== 2) return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+}
+
+function utcMs(p: number): number {
+  return Date.UTC(Math.floor(p / 10_000), (Math.floor(p / 100) % 100) - 1, p % 100);
+}
+
+/**
+ * yyyymmdd of a YYYY-MM-DD string, read digit by digit: these run for every feature of every
+ * served request, where a RegExp match, its array and a Date per call were a visible share of
+ * the CPU (docs/adr/0196-batched-predict-metrics-in-long-lived-servers.md). The shape only; -1 otherwise.
+ */
+function shapedDate(s: string): number {
+  if (s.length !== 10 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return -1;
+  let p = 0;
+  for (let i = 0; i < 10; i++) {
+    if (i === 4 || i === 7) continue;
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    p = p * 10 + d;
+  }
+  return p;
+}
+
+/** shapedDate, which must succeed (the callers' dates come from validated data). */
+function packedDate(s: string): number {
+  const p = shapedDate(s);
+  if (p < 0) throw new Error(`not an ISO date (YYYY-MM-DD): ${JSON.stringify(s)}`);
+  return p;
 }

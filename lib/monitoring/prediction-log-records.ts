@@ -68,7 +68,11 @@ export function parsePredictionLine(line: string): PredictionRecord | string {
 
 /** The UTC date (YYYY-MM-DD) of a record's answer. */
 export function decisionDate(r: Pick<PredictionRecord, 'time'>): string {
-  return new Date(r.time).toISOString().slice(0, 10);
+  // The served path writes Date#toISOString (UTC, `Z`): its first ten characters are the date.
+  const t = r.time;
+  if (t.length === 24 && t.charCodeAt(23) === 90 /* Z */ && t.charCodeAt(10) === 84 /* T */)
+    return t.slice(0, 10);
+  return new Date(t).toISOString().slice(0, 10);
 }
 
 export interface PredictionLogRead {

@@ -5,9 +5,19 @@ export interface Clock {
   today(): string;
 }
 
+/** Today's date string, formatted again only once the day is over (a served request asks each time). */
+let today = { date: '', until: 0 };
+
 export const systemClock: Clock = {
   now: () => new Date(),
-  today: () => new Date().toISOString().slice(0, 10),
+  today: () => {
+    const now = Date.now();
+    if (now >= today.until || now < today.until - 86_400_000) {
+      const date = new Date(now).toISOString().slice(0, 10);
+      today = { date, until: Date.parse(`${date}T00:00:00Z`) + 86_400_000 };
+    }
+    return today.date;
+  },
 };
 
 export function fixedClock(isoDate: string): Clock {

@@ -18,6 +18,14 @@ describe('logPseudonym', () => {
     expect(logPseudonymFor(KEY)('5008827')).toBe(logPseudonym('5008827', KEY));
     expect(logPseudonymFor(KEY)(undefined)).toBeUndefined();
   });
+
+  it('names an id the same through the reused key object as through the key text, zeros or not', () => {
+    const named = logPseudonymFor(`é${KEY}`);
+    for (const id of ['5008827', '005008827', '0', '000', '10'])
+      expect(named(id)).toBe(logPseudonym(id, `é${KEY}`));
+    expect(named('0')).toBe(createHmac('sha256', `é${KEY}`).update('0').digest('hex').slice(0, 16));
+    expect(named('000')).toBe(named('0'));
+  });
 });
 
 describe('withoutId', () => {
