@@ -16,6 +16,20 @@ export const metrics = new Metrics({
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'credit-risk',
   logger,
 });
+
+/**
+ * A Metrics of its own with these dimensions always on (besides `service`), configured as the
+ * shared one: for metrics gathered over many requests and published together, which the shared
+ * instance cannot do while other handlers add and publish theirs (functions/predict/telemetry.ts).
+ */
+export function dimensionedMetrics(dimensions: Record<string, string>): Metrics {
+  return new Metrics({
+    namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'CreditRisk',
+    serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'credit-risk',
+    logger,
+    defaultDimensions: dimensions,
+  });
+}
 export const tracer = new Tracer({
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'credit-risk',
   enabled:

@@ -19,10 +19,13 @@ export { probabilityBucket } from './telemetry.ts';
  * handler per model version: the local server builds one for the champion and one for the canary;
  * AWS builds one per container (`handler` below).
  */
-export function createPredictHandler(deps: PredictDeps): PredictHandler {
+export function createPredictHandler(deps: PredictDeps): PredictHandler & { flushMetrics(): void } {
   const predictor = createPredictor(deps);
   const { modelVersion } = predictor;
-  const telemetry = powertoolsPredictTelemetry(modelVersion, deps.model.explainerWarning);
+  const telemetry = powertoolsPredictTelemetry(modelVersion, {
+    explainerWarning: deps.model.explainerWarning,
+    metricsBatchMs: deps.metricsBatchMs,
+  });
   const { predictionLog, clock } = deps;
   const served = predictionLog
     ? (p: Prediction, requestId: string | undefined) =>
@@ -42,7 +45,8 @@ export function createPredictHandler(deps: PredictDeps): PredictHandler {
   // No injectLambdaContext: it adds six fields (function ARN, name, memory, request id, sampling
   // rate, cold start) to every request's log line; the line carries the request id itself, the
   // log stream names the function, and coldStart is a metric (docs/adr/0188).
-  return middy(handle).use(captureLambdaHandler(tracer)) as unknown as PredictHandler;
+  const wrapped = middy(handle).use(captureLambdaHandler(tracer)) as unknown as PredictHandler;
+  return Object.assign(wrapped, { flushMetrics: () => telemetry.flush() });
 }
 
 /**

@@ -14,6 +14,12 @@ export interface PredictDeps {
   model: ServingModel;
   /** Where every served answer is recorded (batched, off the answer's path); none: not recorded. */
   predictionLog?: PredictionLog;
+  /**
+   * Gather the metrics of many answers and publish them together, at most this many ms after the
+   * first (and on the handler's flushMetrics()): for a long-lived server (`credit-risk serve`).
+   * Absent: each answer publishes its own, as a Lambda invocation must before it returns.
+   */
+  metricsBatchMs?: number;
 }
 
 export interface WarmerResult {

@@ -1,5 +1,5 @@
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logger, metrics } from '#functions/commons/powertools.ts';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { dimensionedMetrics, logger, metrics } from '#functions/commons/powertools.ts';
 import { LOG_ID_KEY_ENV, logPseudonymFor, withoutId } from '#lib/privacy/log-pseudonym.ts';
 import type { PredictTelemetry } from '#lib/serving/predict-api.ts';
 import { NON_FINITE_PROBABILITY, type Prediction } from '#lib/serving/predictor.ts';
@@ -12,8 +12,11 @@ export const PREDICT_ALARM_METRICS = {
 
 /** Probability bucket label for the score-distribution metric: ten fixed-width bins, low cardinality. */
 export function probabilityBucket(p: number): string {
-  return BUCKET_LABELS[Math.min(9, Math.max(0, Math.floor(p * 10)))];
+  return BUCKET_LABELS[bucketIndex(p)];
 }
+
+// NaN (never a served answer: lib/serving/predictor.ts refuses it) counts in the lowest bucket.
+const bucketIndex = (p: number): number => (p > 0 ? Math.min(9, Math.floor(p * 10)) : 0);
 
 const BUCKET_LABELS = Array.from(
   { length: 10 },
@@ -23,76 +26,123 @@ const BUCKET_LABELS = Array.from(
 let coldStart = true;
 
 /**
- * The predict handler's metrics and logs through Powertools, for one model version.
+ * The predict handler's metrics, one Metrics per dimension set (the version's; the version's with
+ * a probability bucket or an error code; the alarms' `service` alone), so that each set's metrics
+ * can be gathered and published together.
  *
- * Metrics are added and flushed in one synchronous block: the Metrics singleton is shared, and in
- * the local server several requests (and model versions) are in flight at once. One single-metric
- * emitter per handler, reused: `metrics.singleMetric()` builds a new Metrics (a Console,
- * environment reads) on every call, which was a visible share of the per-request CPU
- * (docs/adr/0011-predict-metrics.md). It publishes on each addMetric and then clears its
- * dimensions, so every use sets its dimensions first, all in one synchronous block.
+ * `batchMs` absent (Lambda): each answer's metrics are published with it, as the invocation's end
+ * is the last chance. `batchMs` set (a long-lived server answering many requests at once, `credit-risk
+ * serve`): they gather, as arrays of values, and a set is published when it holds 100 values of a
+ * metric (Powertools' own limit) or batchMs after its first value, and on flush(): one EMF document
+ * per set per 100 answers instead of two per answer, with the same names, dimensions and sums
+ * (docs/adr/0196-batched-predict-metrics-in-long-lived-servers.md).
+ */
+class MetricSets {
+  private readonly sets = new Map<string, Metrics>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly batchMs: number | undefined) {}
+
+  of(key: string, dimensions: () => Record<string, string>): Metrics {
+    let set = this.sets.get(key);
+    if (!set) this.sets.set(key, (set = dimensionedMetrics(dimensions())));
+    return set;
+  }
+
+  /** Called once the metrics of one answer are added to `set`. */
+  added(set: Metrics): void {
+    if (this.batchMs === undefined) set.publishStoredMetrics();
+    else
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.flush();
+      }, this.batchMs).unref();
+  }
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const set of this.sets.values()) if (set.hasStoredMetrics()) set.publishStoredMetrics();
+  }
+}
+
+export type PowertoolsPredictTelemetry = PredictTelemetry & {
+  coldStart(): void;
+  /** Publishes every gathered metric now (a server closing, a version retired). */
+  flush(): void;
+};
+
+/**
+ * The predict handler's metrics and logs through Powertools, for one model version.
  *
  * One telemetry per loaded version (a handler per version), so `explainerWarning`, why this
  * version answers without reasons (lib/serving/model.ts), is logged here once per version.
  */
 export function powertoolsPredictTelemetry(
   modelVersion: string,
-  explainerWarning?: string,
-): PredictTelemetry & { coldStart(): void } {
+  options: { explainerWarning?: string; metricsBatchMs?: number } = {},
+): PowertoolsPredictTelemetry {
+  const { explainerWarning } = options;
   if (explainerWarning) logger.warn('no explainer: reasons are empty', { modelVersion, explainerWarning });
-  const single = metrics.singleMetric();
+  const sets = new MetricSets(options.metricsBatchMs);
+  const version = sets.of('version', () => ({ modelVersion }));
+  // What the alarms watch: dimension `service` only, the set an alarm can name (serverErrors
+  // carries errorCode and modelVersion, which an alarm would have to list value by value).
+  const alarms = sets.of('alarms', () => ({}));
+  const byBucket = BUCKET_LABELS.map((probabilityBucket) =>
+    sets.of(`bucket ${probabilityBucket}`, () => ({ modelVersion, probabilityBucket })),
+  );
+  const byError = (code: string) => sets.of(`error ${code}`, () => ({ modelVersion, errorCode: code }));
   // Logs name a customer by a keyed pseudonym only (lib/privacy/log-pseudonym.ts), and a version
   // by its 12-digit prefix (what the CLI shows; the metrics carry the whole id).
   const customer = logPseudonymFor(process.env[LOG_ID_KEY_ENV]);
-  const version = modelVersion.slice(0, 12);
+  const shortVersion = modelVersion.slice(0, 12);
   return {
     coldStart() {
       if (!coldStart) return;
       coldStart = false;
+      const single = metrics.singleMetric();
       single.addDimension('modelVersion', modelVersion);
       single.addMetric('coldStart', MetricUnit.Count, 1);
     },
     prediction(p: Prediction, latencyMs, { requestId, customerId }) {
-      metrics.addDimension('modelVersion', modelVersion);
-      metrics.addMetric('predictionLatency', MetricUnit.Milliseconds, latencyMs);
-      metrics.addMetric('predictions', MetricUnit.Count, 1);
-      metrics.addMetric(
+      version.addMetric('predictionLatency', MetricUnit.Milliseconds, latencyMs);
+      version.addMetric('predictions', MetricUnit.Count, 1);
+      version.addMetric(
         p.prediction === 1 ? 'predictionsPositive' : 'predictionsNegative',
         MetricUnit.Count,
         1,
       );
       // Raw values: CloudWatch percentiles of `probability` give the score quantiles.
-      metrics.addMetric('probability', MetricUnit.NoUnit, p.probability);
-      metrics.publishStoredMetrics();
-      single.addDimension('modelVersion', modelVersion);
-      single.addDimension('probabilityBucket', probabilityBucket(p.probability));
-      single.addMetric('predictionsByProbabilityBucket', MetricUnit.Count, 1);
+      version.addMetric('probability', MetricUnit.NoUnit, p.probability);
+      sets.added(version);
+      const bucket = byBucket[bucketIndex(p.probability)];
+      bucket.addMetric('predictionsByProbabilityBucket', MetricUnit.Count, 1);
+      sets.added(bucket);
       logger.info('prediction', {
         requestId,
         customer: customer(customerId),
-        model: version,
+        model: shortVersion,
         prediction: p.prediction,
         probability: Math.round(p.probability * 1e4) / 1e4,
         latencyMs: Math.round(latencyMs * 10) / 10,
       });
     },
     rejected({ code, statusCode }, { requestId, customerId }, error) {
-      single.addDimension('modelVersion', modelVersion);
-      single.addDimension('errorCode', code);
-      single.addMetric(statusCode >= 500 ? 'serverErrors' : 'clientErrors', MetricUnit.Count, 1);
+      const set = byError(code);
+      set.addMetric(statusCode >= 500 ? 'serverErrors' : 'clientErrors', MetricUnit.Count, 1);
+      sets.added(set);
       if (statusCode >= 500) {
-        // The alarms' metrics: dimension `service` only, the set an alarm can name (serverErrors
-        // carries errorCode and modelVersion, which an alarm would have to list value by value).
-        metrics.addMetric(PREDICT_ALARM_METRICS.handledServerErrors, MetricUnit.Count, 1);
+        alarms.addMetric(PREDICT_ALARM_METRICS.handledServerErrors, MetricUnit.Count, 1);
         if (code === NON_FINITE_PROBABILITY)
-          metrics.addMetric(PREDICT_ALARM_METRICS.nonFiniteProbabilities, MetricUnit.Count, 1);
-        metrics.publishStoredMetrics();
+          alarms.addMetric(PREDICT_ALARM_METRICS.nonFiniteProbabilities, MetricUnit.Count, 1);
+        sets.added(alarms);
         // A message can quote the id (a driver error echoing its query): it goes out without it.
         const e = error instanceof Error ? error : new Error(String(error));
         logger.error('failed', {
           requestId,
           customer: customer(customerId),
-          model: version,
+          model: shortVersion,
           code,
           error: {
             name: e.name,
@@ -104,10 +154,11 @@ export function powertoolsPredictTelemetry(
         logger.info('rejected', {
           requestId,
           customer: customer(customerId),
-          model: version,
+          model: shortVersion,
           code,
           statusCode,
         });
     },
+    flush: () => sets.flush(),
   };
 }

@@ -20,6 +20,12 @@ import {
 import { ModelRouter, type AliasState } from './model-router.ts';
 import { PredictionLogFiles } from './prediction-log-files.ts';
 
+/**
+ * A server answers thousands of requests a second: their metrics go out together, at most this
+ * late (the local canary judge and dashboard read windows of seconds). functions/predict/schema.ts.
+ */
+export const METRICS_BATCH_MS = 200;
+
 export const OPENAPI_FILE = resolve(import.meta.dirname, '../../openapi/openapi.json');
 
 export function noChampionError(modelName: string): InputError {
@@ -113,11 +119,21 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     },
     load: async (version) => {
       const model = await loadRegisteredModel(root.objectStore, registry, version);
-      const handler = Object.assign(
-        createPredictHandler({ featureStore, clock: root.clock, model, predictionLog }) as ApiHandler,
-        { probe: () => probeModel(model) },
-      );
-      return { handler, dispose: () => model.release() };
+      const predict = createPredictHandler({
+        featureStore,
+        clock: root.clock,
+        model,
+        predictionLog,
+        metricsBatchMs: METRICS_BATCH_MS,
+      });
+      const handler = Object.assign(predict as ApiHandler, { probe: () => probeModel(model) });
+      return {
+        handler,
+        dispose: () => {
+          predict.flushMetrics();
+          return model.release();
+        },
+      };
     },
     onReload: options.onReload,
     onReloadError: options.onReloadError,
