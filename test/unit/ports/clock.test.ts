@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { fixedClock, systemClock } from '#lib/ports/clock.ts';
 
 describe('systemClock.today', () => {
-  afterEach(() => jest.useRealTimers());
+  afterEach(() => {
+    jest.useRealTimers();
+  });
 
   it('follows the UTC date across midnight and when time is set back', () => {
     jest.useFakeTimers({ now: Date.UTC(2026, 11, 6, 23, 59, 59, 999) });
