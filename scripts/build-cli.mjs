@@ -9,7 +9,8 @@
 // so a command loads only its own code. Sources that find files next to themselves
 // (import.meta.url / import.meta.dirname: the feature SQL, the ASL files, the OpenAPI document,
 // the serve worker entry) keep finding them: those expressions are rewritten to the source file's
-// own location, relative to the chunk that carries it.
+// own location, relative to the chunk that carries it. `import.meta.builtDirname` (undefined from
+// the sources) becomes the chunk's own directory: how the serve primary finds the compiled worker.
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { build } from 'esbuild';
@@ -32,6 +33,8 @@ const sourceLocation = {
       const contents = replaceInCode(text, {
         'import.meta.url': `new URL(${JSON.stringify(fromOut)}, import.meta.url).href`,
         'import.meta.dirname': `__cliFileURLToPath(new URL(${JSON.stringify(`${dirFromOut}/`)}, import.meta.url))`,
+        // The chunk's own directory (dist/cli/): where the build's other entries are.
+        'import.meta.builtDirname': `__cliFileURLToPath(new URL('./', import.meta.url))`,
       });
       return { contents, loader: 'ts' };
     });
@@ -122,7 +125,8 @@ rmSync(staging, { recursive: true, force: true });
 mkdirSync(staging, { recursive: true });
 const result = await build({
   absWorkingDir: root,
-  entryPoints: { cli: 'local/cli.ts' },
+  // The serve worker's entry too: `credit-risk serve --workers N` forks it when the CLI runs compiled.
+  entryPoints: { cli: 'local/cli.ts', 'serve-worker': 'local/server/serve-worker-main.ts' },
   outdir: staging,
   bundle: true,
   splitting: true,

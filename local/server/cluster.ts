@@ -22,7 +22,25 @@ export interface ServeWorkerConfig {
 }
 
 export const SERVE_WORKER_ENV = 'CREDIT_RISK_SERVE_WORKER';
-const WORKER_ENTRY = resolve(import.meta.dirname, 'serve-worker.mjs');
+declare global {
+  interface ImportMeta {
+    /**
+     * dist/cli/ when this code runs compiled (scripts/build-cli.mjs writes it in); undefined when it
+     * runs from the sources through tsx.
+     */
+    readonly builtDirname?: string;
+  }
+}
+
+/**
+ * A worker runs the code its primary runs: the compiled entry built beside the CLI's chunks
+ * (dist/cli/serve-worker.mjs) when the CLI runs compiled, else the sources through tsx
+ * (docs/adr/0197-compiled-serve-workers.md).
+ */
+const WORKER_ENTRY =
+  import.meta.builtDirname !== undefined
+    ? resolve(import.meta.builtDirname, 'serve-worker.mjs')
+    : resolve(import.meta.dirname, 'serve-worker.mjs');
 
 /**
  * V8 flags of each worker: a young generation fixed at 64 MiB per semi-space (min and max; by

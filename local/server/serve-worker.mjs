@@ -1,9 +1,6 @@
-// Entry of a `credit-risk serve --workers N` worker process (node:cluster forks this file). Like
-// bin/credit-risk.mjs: TypeScript through tsx, and the X-Ray SDK in manual mode (no async hooks)
-// before anything loads it; the primary's environment already carries AWS_XRAY_MANUAL_MODE.
+// Entry of a `credit-risk serve --workers N` worker when the CLI runs from the sources: TypeScript
+// through tsx, then the same entry the compiled CLI forks (serve-worker-main.ts).
 import { register } from 'tsx/esm/api';
 
 register();
-if (process.env.AWS_LAMBDA_FUNCTION_NAME === undefined) process.env.AWS_XRAY_MANUAL_MODE ??= '1';
-const { runServeWorker } = await import('./serve-worker.ts');
-await runServeWorker();
+await import('./serve-worker-main.ts');

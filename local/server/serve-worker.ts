@@ -61,7 +61,8 @@ export async function runServeWorker(): Promise<void> {
       host: config.host,
       pollMs: config.pollMs,
       cacheFeatures: false,
-      health: { worker: process.pid },
+      // Which code the worker runs: the primary's (the compiled build or the sources, ADR 0197).
+      health: { worker: process.pid, code: import.meta.builtDirname === undefined ? 'sources' : 'compiled' },
       limits: config.limits,
       onReload: (s) =>
         console.error(

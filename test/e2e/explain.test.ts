@@ -26,6 +26,8 @@ let version: string;
 let features: string[];
 let ids: string[];
 let snapshotDir: string;
+let primaryCode: string;
+let serveStderr: () => string;
 
 function ok(...args: string[]): string {
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd: repo, env, encoding: 'utf8' });
@@ -62,9 +64,11 @@ beforeAll(async () => {
   const idColumn = lines[0].split(',').indexOf('id');
   ids = [...new Set(lines.slice(1).map((l) => l.split(',')[idColumn]))].slice(0, 150);
 
-  const started = await startServeProcess(env, 'default');
+  const started = await startServeProcess({ ...env, CREDIT_RISK_CLI_TRACE: '1' }, 'default');
   serve = started.proc;
   base = started.base;
+  serveStderr = started.stderr;
+  primaryCode = /\[cli\] compiled dist\/cli/.test(started.stderr()) ? 'compiled' : 'sources';
 }, 300_000);
 
 afterAll(async () => {
@@ -75,6 +79,13 @@ afterAll(async () => {
 });
 
 describe('POST /predict on credit-risk serve with a trained model', () => {
+  it('the workers run the code the primary runs (the compiled build when it is current)', async () => {
+    expect(serveStderr()).toMatch(/\[cli\] (compiled dist\/cli|sources through tsx)/);
+    const health = (await (await fetch(`${base}/healthz`)).json()) as { worker?: number; code?: string };
+    expect(health.worker).toEqual(expect.any(Number));
+    expect(health.code).toBe(primaryCode);
+  });
+
   it('{"id", "explain": true}: reasons, and an explanation where bias + sum = margin and sigmoid(margin) = probability', async () => {
     const checker = openApiChecker();
     let withReasons = 0;
