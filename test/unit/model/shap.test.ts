@@ -19,12 +19,22 @@ function bruteForceRows(model: ExplainableModel, rows: Float32Array, n: number):
   return out;
 }
 
-/** Both ways of explaining a leaf: precomputed tables (default) and Algorithm 2 on the path. */
+/**
+ * The ways of explaining a leaf: precomputed contribution tables (per subtree by default, per
+ * leaf, per pair of sibling leaves, per larger subtree), Algorithm 2 on the path, and mixes.
+ */
 const MODES = [
-  { name: 'leaf tables', options: {} },
+  { name: 'subtree tables (defaults)', options: {} },
+  { name: 'one table per leaf', options: { maxGroupSplits: 0 } },
+  { name: 'tables per split and its two children', options: { maxGroupSplits: 1 } },
+  {
+    name: 'subtrees of up to 15 splits, 12-bit index',
+    options: { maxGroupSplits: 15, maxGroupIndexBits: 12 },
+  },
   { name: 'Algorithm 2 on every path', options: { maxTableDepth: 0 } },
   { name: 'tables for paths of <= 2 features, Algorithm 2 beyond', options: { maxTableDepth: 2 } },
   { name: 'a 64-entry table budget', options: { maxTableEntries: 64 } },
+  { name: 'a 600-entry table budget (subtrees split into leaves)', options: { maxTableEntries: 600 } },
 ] as const;
 
 describe('TreeSHAP against brute-force Shapley values over every feature subset', () => {
@@ -39,6 +49,41 @@ describe('TreeSHAP against brute-force Shapley values over every feature subset'
       }
     });
   }
+
+  it('subtree tables, leaf tables and Algorithm 2 leaves in one model, NaN routed both ways inside subtrees', () => {
+    const model = randomModel(91, 6, 6, 30);
+    // NaN-heavy rows: every split inside a subtree table meets missing values too.
+    const rows = randomRows(92, 6, 80);
+    for (let i = 0; i < rows.length; i += 3) rows[i] = Number.NaN;
+    const expected = bruteForceRows(model, rows, 80);
+    for (const options of [
+      // Subtrees fit 6 index bits, leaves 5 path features; deeper leaves take Algorithm 2.
+      { maxTableDepth: 5, maxGroupIndexBits: 6 },
+      // A budget that takes some subtree tables, splits others into leaf tables, and leaves
+      // the rest of the leaves to Algorithm 2.
+      { maxTableEntries: 3000 },
+    ]) {
+      const explainer = TreeShapExplainer.fromModel(model, options);
+      const { stats } = explainer;
+      expect(stats.subtreeTables).toBeGreaterThan(0);
+      expect(stats.tableGroups).toBeGreaterThan(stats.subtreeTables);
+      expect(stats.tableLeaves).toBeGreaterThan(stats.tableGroups);
+      expect(stats.pathLeaves).toBeGreaterThan(0);
+      expect(stats.tableEntries).toBeLessThanOrEqual(options.maxTableEntries ?? Infinity);
+      expect(worstDifference(explainer.explainRows(rows, 80), expected)).toBeLessThan(1e-9);
+    }
+  });
+
+  it('a budget of 0 entries leaves every leaf to Algorithm 2', () => {
+    const model = randomModel(93, 5, 3, 20);
+    const explainer = TreeShapExplainer.fromModel(model, { maxTableEntries: 0 });
+    expect(explainer.stats.tableGroups).toBe(0);
+    expect(explainer.stats.tableEntries).toBe(0);
+    const rows = randomRows(94, 5, 30);
+    expect(worstDifference(explainer.explainRows(rows, 30), bruteForceRows(model, rows, 30))).toBeLessThan(
+      1e-9,
+    );
+  });
 
   it('refuses covers that do not add up (the game needs row counts: a child never covers more than its parent)', () => {
     const model = randomModel(20, 6, 3, 20, false);
@@ -128,13 +173,20 @@ describe('TreeSHAP local accuracy and API', () => {
   });
 
   it('one row and the batch give the same numbers; explainRow writes into a caller buffer', () => {
-    const explainer = TreeShapExplainer.fromModel(trained);
-    const batch = explainer.explainRows(rows, 2000);
-    const out = new Float64Array(7);
-    for (const r of [0, 1, 999, 1999]) {
-      const one = explainer.explainRow(rows.subarray(r * 6, (r + 1) * 6), out);
-      expect(one).toBe(out);
-      expect(Array.from(one)).toEqual(Array.from(batch.subarray(r * 7, (r + 1) * 7)));
+    for (const { options } of MODES) {
+      const explainer = TreeShapExplainer.fromModel(trained, options);
+      const batch = explainer.explainRows(rows, 2000);
+      const out = new Float64Array(7);
+      for (const r of [0, 1, 999, 1999]) {
+        const one = explainer.explainRow(rows.subarray(r * 6, (r + 1) * 6), out);
+        expect(one).toBe(out);
+        expect(Array.from(one)).toEqual(Array.from(batch.subarray(r * 7, (r + 1) * 7)));
+      }
+      // Blocks of 1 to 16 rows (what the serving batcher sends) give the batch's numbers too.
+      for (const block of [2, 3, 16]) {
+        const part = explainer.explainRows(rows.subarray(100 * 6, (100 + block) * 6), block);
+        expect(Array.from(part)).toEqual(Array.from(batch.subarray(100 * 7, (100 + block) * 7)));
+      }
     }
   });
 
