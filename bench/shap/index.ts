@@ -3,7 +3,7 @@
  * ours against the `shap` package and LightGBM on the same trees, in one run.
  *
  *   (a) one row: explainRow p50 / p99 over --samples rows of the feature table (after a warm-up),
- *       with the precomputed leaf tables (the default) and with Algorithm 2 on every path;
+ *       with the precomputed contribution tables (the default) and with Algorithm 2 on every path;
  *   (b) batch: --batch-rows rows (the feature table's rows, cycled) on --threads threads
  *       (lib/model/shap-pool.ts), against bench/peers/shap_reference.py reading the same
  *       explainer.json: shap.TreeExplainer (tree_path_dependent; single-threaded C++) in one
@@ -24,6 +24,13 @@
  *   --dir DIR         cache for data and model (default $TMPDIR/credit-risk-bench-shap-r<rows>-s<seed>[-<params>])
  *   --skip-batch      (a) and (c) only: no batch run, no peers
  *   --rounds N        interleaved rounds of (c), 2,000 calls per variant each (default 10)
+ *
+ *   --blocks LIST     instead of (a)-(c): microseconds per row for blocks of LIST rows (e.g.
+ *                     1,2,4,8,16: what the serving row batcher sends) for each table layout,
+ *                     interleaved over --rounds rounds (default 10), and the explainer's load time
+ *                     (bench/shap/blocks.ts)
+ *   --model-dir DIR   with --blocks: this model directory instead of the prepared one (e.g. the
+ *                     serve bench's), its rows from --features FILE (default: the prepared table)
  */
 import '../serve/untraced.ts';
 import { spawnSync } from 'node:child_process';
@@ -39,6 +46,7 @@ import { ShapPool } from '#lib/model/shap-pool.ts';
 import { readTable } from '#lib/model/table.ts';
 import { trainModel, writeModelDirectory } from '#lib/model/train.ts';
 import { FULL_ROWS, START_TRAIN_PARAMS } from '#local/commands/start.ts';
+import { blocksBench, blocksTable } from './blocks.ts';
 import { servedPath, type ServedPathResult } from './served.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
@@ -185,6 +193,29 @@ export async function main(args: string[]): Promise<void> {
   );
 
   const prepared = await prepare(dir, rows, seed, params);
+  const blockList = arg(args, '--blocks', '');
+  if (blockList) {
+    const blocks = blockList.split(',').map(Number);
+    if (blocks.some((b) => !Number.isInteger(b) || b < 1))
+      throw new Error(`--blocks ${blockList}: integers >= 1`);
+    const result = await blocksBench({
+      modelDir: resolve(arg(args, '--model-dir', prepared.modelDir)),
+      features: resolve(arg(args, '--features', prepared.features)),
+      blocks,
+      rounds,
+      log,
+    });
+    console.log(blocksTable(result, blocks));
+    log(`load average: ${loadStart.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end`);
+    mkdirSync('bench/results', { recursive: true });
+    const file = `bench/results/shap-blocks-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+    writeFileSync(
+      file,
+      JSON.stringify({ args, ...result, loadAverage: { start: loadStart, end: loadavg()[0] } }, null, 2),
+    );
+    log(`raw results: ${file}`);
+    return;
+  }
   // The serving path: model.onnx names explainer.json by its sha256.
   const files = {
     model: readFileSync(join(prepared.modelDir, 'model.onnx')),
@@ -219,7 +250,7 @@ export async function main(args: string[]): Promise<void> {
     samples,
   );
   log(
-    `one row (${samples} rows): leaf tables p50 ${tables.p50Micros.toFixed(1)} us, p99 ${tables.p99Micros.toFixed(1)} us; ` +
+    `one row (${samples} rows): tables p50 ${tables.p50Micros.toFixed(1)} us, p99 ${tables.p99Micros.toFixed(1)} us; ` +
       `Algorithm 2 on every path p50 ${algorithm2.p50Micros.toFixed(1)} us, p99 ${algorithm2.p99Micros.toFixed(1)} us`,
   );
 
@@ -304,8 +335,8 @@ export async function main(args: string[]): Promise<void> {
   const lines = [
     '| measure | ours | peer | peer value | ratio (peer / ours) wall, CPU |',
     '|---|---|---|---|---|',
-    `| one row p50 (leaf tables) | ${tables.p50Micros.toFixed(1)} us | goal | 200 us | |`,
-    `| one row p99 (leaf tables) | ${tables.p99Micros.toFixed(1)} us | | | |`,
+    `| one row p50 (tables) | ${tables.p50Micros.toFixed(1)} us | goal | 200 us | |`,
+    `| one row p99 (tables) | ${tables.p99Micros.toFixed(1)} us | | | |`,
     `| one row p50, Algorithm 2 on every path | ${algorithm2.p50Micros.toFixed(1)} us | | | |`,
     `| served rows: TreeSHAP p50 / p99 | ${served.shapServedRows.p50Micros.toFixed(1)} / ${served.shapServedRows.p99Micros.toFixed(1)} us | goal | 200 us | |`,
     `| predict handler p50, with reasons | ${(served.withReasons.p50Ms * 1000).toFixed(0)} us | same handler without reasons | ${(served.withoutReasons.p50Ms * 1000).toFixed(0)} us | ${served.ratioP50.toFixed(2)}x (goal <= 2x; p50 goal <= 500 us) |`,
