@@ -520,26 +520,74 @@ interface TableScratch {
   weights: Float64Array[];
   /** Where the subtables of a group's nodes below its root are built, stack-like. */
   arena: Float64Array;
+  leftColumns: Int32Array;
+  rightColumns: Int32Array;
+}
+
+/** Numbers in the table of `node` inside a group of `width` columns: a leaf's has only its own. */
+function subtableSize(node: number, info: TreeInfo, width: number): number {
+  const bits = info.pathLength[node];
+  return info.left[node] < 0 ? bits * 2 ** bits : width * 2 ** (bits + info.splitsUnder[node]);
 }
 
 /** Numbers in the subtables below `node` (what subtreeTable needs in the arena for a group there). */
 function arenaNeed(node: number, info: TreeInfo, width: number): number {
   if (info.left[node] < 0) return 0;
-  const { left, right, pathLength, splitsUnder } = info;
-  const l = left[node];
-  const r = right[node];
-  const lSize = width * 2 ** (pathLength[l] + splitsUnder[l]);
-  const rSize = width * 2 ** (pathLength[r] + splitsUnder[r]);
+  const l = info.left[node];
+  const r = info.right[node];
+  const lSize = subtableSize(l, info, width);
+  const rSize = subtableSize(r, info, width);
   return Math.max(lSize + arenaNeed(l, info, width), lSize + rSize + arenaNeed(r, info, width));
 }
 
+/** A leaf's own table into out[offset ..]: row h (its hot set) holds its d contributions, path order. */
+function leafTable(leaf: LeafPath, scratch: TableScratch, out: Float64Array, offset: number): void {
+  const { features, zeros, value } = leaf;
+  const d = features.length;
+  const { g } = scratch;
+  fillLeafTable(zeros, value, g, scratch);
+  for (let k = 0; k < d; k++) {
+    const c = (1 - zeros[k]) / zeros[k];
+    const kb = 1 << k;
+    // What Fast TreeSHAP v2 adds for feature k with hot set h (module comment).
+    for (let h = 0, at = offset + k; h < 1 << d; h++, at += d) out[at] = h & kb ? c * g[h ^ kb] : -g[h];
+  }
+}
+
 /**
- * The contributions table of the subtree at `node`, as a group rooted there holds it, written
- * into out[offset ..]: row (hot set of node, one direction bit per split below it in preorder,
- * 1 = left) holds the `width` numbers to add (slot[feature] is a feature's column). Built bottom
- * up: an internal node's row is its left child's row plus its right child's, each found from the
- * node's hot set and direction, so the work is about the table's size whatever the number of
- * leaves. Subtables go to scratch.arena from `free` on. Returns the number of splits below node.
+ * out[row ..+ width] = the left child's row at arena[a ..] + the right child's at arena[b ..]; a
+ * leaf child's row has only its own columns (lCol / rCol, null for a full row). A small function
+ * of its own: the JIT optimizes it after a few calls, which matters at load (it runs once, cold).
+ */
+function addRows(
+  out: Float64Array,
+  row: number,
+  width: number,
+  arena: Float64Array,
+  a: number,
+  lCol: Int32Array | null,
+  lw: number,
+  b: number,
+  rCol: Int32Array | null,
+  rw: number,
+): void {
+  if (lCol === null) for (let j = 0; j < width; j++) out[row + j] = arena[a + j];
+  else {
+    for (let j = 0; j < width; j++) out[row + j] = 0;
+    for (let k = 0; k < lw; k++) out[row + lCol[k]] += arena[a + k];
+  }
+  if (rCol === null) for (let j = 0; j < width; j++) out[row + j] += arena[b + j];
+  else for (let k = 0; k < rw; k++) out[row + rCol[k]] += arena[b + k];
+}
+
+/**
+ * The contributions table of the subtree at internal node `node`, as a group rooted there holds
+ * it, written into out[offset ..]: row (hot set of node, one direction bit per split below it in
+ * preorder, 1 = left) holds the `width` numbers to add (slot[feature] is a feature's column).
+ * Built bottom up: a node's row is its left child's row plus its right child's, each found from
+ * the node's hot set and direction, so the work is about the table's size whatever the number of
+ * leaves. Subtables go to scratch.arena from `free` on (a leaf's with its own columns only).
+ * Returns the number of splits in the subtree.
  */
 function subtreeTable(
   node: number,
@@ -552,37 +600,37 @@ function subtreeTable(
   offset: number,
   free: number,
 ): number {
-  const rootBits = info.pathLength[node];
-  const li = info.leafIndex[node];
-  if (li >= 0) {
-    const { features, zeros, value } = leaves[li];
-    const d = features.length;
-    const { g } = scratch;
-    fillLeafTable(zeros, value, g, scratch);
-    out.fill(0, offset, offset + (width << d));
-    for (let k = 0; k < d; k++) {
-      const column = offset + slot[features[k]];
-      const c = (1 - zeros[k]) / zeros[k];
-      const kb = 1 << k;
-      // What Fast TreeSHAP v2 adds for feature k with hot set h (module comment).
-      for (let h = 0; h < 1 << d; h++) out[column + h * width] = h & kb ? c * g[h ^ kb] : -g[h];
-    }
-    return 0;
-  }
   const arena = scratch.arena;
-  // Each child's table, then the tables below it (arenaNeed counts the same layout).
   const left = info.left[node];
   const right = info.right[node];
+  // Each child's table, then the tables below it (arenaNeed counts the same layout).
   const lAt = free;
-  const lSize = width * 2 ** (info.pathLength[left] + info.splitsUnder[left]);
-  const ls = subtreeTable(left, info, leaves, width, slot, scratch, arena, lAt, lAt + lSize);
-  const rAt = lAt + lSize;
-  const rSize = width * 2 ** (info.pathLength[right] + info.splitsUnder[right]);
-  const rs = subtreeTable(right, info, leaves, width, slot, scratch, arena, rAt, rAt + rSize);
+  const rAt = lAt + subtableSize(left, info, width);
+  const free2 = rAt + subtableSize(right, info, width);
+  const leftLeaf = info.leafIndex[left];
+  const rightLeaf = info.leafIndex[right];
+  const ls = leftLeaf >= 0 ? 0 : subtreeTable(left, info, leaves, width, slot, scratch, arena, lAt, rAt);
+  const rs = rightLeaf >= 0 ? 0 : subtreeTable(right, info, leaves, width, slot, scratch, arena, rAt, free2);
+  // A leaf's columns in the group's row (its table is written after the recursion: one scratch each).
+  const lCol = scratch.leftColumns;
+  const rCol = scratch.rightColumns;
+  let lw = width;
+  let rw = width;
+  if (leftLeaf >= 0) {
+    leafTable(leaves[leftLeaf], scratch, arena, lAt);
+    lw = leaves[leftLeaf].features.length;
+    for (let k = 0; k < lw; k++) lCol[k] = slot[leaves[leftLeaf].features[k]];
+  }
+  if (rightLeaf >= 0) {
+    leafTable(leaves[rightLeaf], scratch, arena, rAt);
+    rw = leaves[rightLeaf].features.length;
+    for (let k = 0; k < rw; k++) rCol[k] = slot[leaves[rightLeaf].features[k]];
+  }
   const nl = 1 << ls;
   const nr = 1 << rs;
   const bit = info.bit[node];
   const setBit = info.setBit[node];
+  const rootBits = info.pathLength[node];
   let row = offset;
   // Rows in index order: h, then this split's bit, then the left subtree's bits, then the right's.
   for (let h = 0; h < 1 << rootBits; h++) {
@@ -593,10 +641,21 @@ function subtreeTable(
       const hl = dir ? onPath : offPath;
       const hr = dir ? offPath : onPath;
       for (let dl = 0; dl < nl; dl++) {
-        const a = lAt + (hl * nl + dl) * width;
+        const a = lAt + (hl * nl + dl) * lw;
         for (let dr = 0; dr < nr; dr++) {
-          const b = rAt + (hr * nr + dr) * width;
-          for (let j = 0; j < width; j++) out[row + j] = arena[a + j] + arena[b + j];
+          const b = rAt + (hr * nr + dr) * rw;
+          addRows(
+            out,
+            row,
+            width,
+            arena,
+            a,
+            leftLeaf >= 0 ? lCol : null,
+            lw,
+            b,
+            rightLeaf >= 0 ? rCol : null,
+            rw,
+          );
           row += width;
         }
       }
@@ -742,6 +801,8 @@ export function buildShapKernel(
   const scratch: TableScratch = {
     arena: new Float64Array(arena),
     weights: [],
+    leftColumns: new Int32Array(maxBits),
+    rightColumns: new Int32Array(maxBits),
     g: new Float64Array(2 ** maxBits),
     prodIn: new Float64Array(2 ** maxBits),
     sym: new Float64Array(2 ** maxBits * (maxBits + 1)),
@@ -771,8 +832,11 @@ export function buildShapKernel(
           splitMissingLeft[sAt] = info.missingLeft[s];
           sAt++;
         }
-        plan.features.forEach((f, j) => (slot[f] = j));
-        subtreeTable(plan.root, info, leaves, plan.features.length, slot, scratch, tables, tableAt, 0);
+        if (plan.splits.length === 0) leafTable(leaves[plan.leaves[0]], scratch, tables, tableAt);
+        else {
+          plan.features.forEach((f, j) => (slot[f] = j));
+          subtreeTable(plan.root, info, leaves, plan.features.length, slot, scratch, tables, tableAt, 0);
+        }
         tableAt += plan.entries;
       } else {
         const { value, features, zeros, node } = leaves[leaf as number];
