@@ -207,9 +207,10 @@ export function histogramKernel(s: SharedViews, item: number): void {
   // item, D = 1 when rows[] is the identity (a tree's root without bagging), E = number of used
   // features, F = histogram slot offset (in bins) for item 0, G = scratch offset for item 1.
   // Item k > 0 writes to scratch slot k - 1; the caller adds the slots in item order. Below the
-  // root the item's gradients are first gathered in row order (a leaf's rows are scattered over
-  // the table: later passes then read them sequentially), and up to four features share one
-  // pass over the rows. Each bin still sums its rows in row order, so neither changes a sum.
+  // root, with every feature used and at most 8, one pass reads the row-major bins; otherwise
+  // the item's gradients are first gathered in row order (a leaf's rows are scattered over the
+  // table: later passes then read them sequentially), and up to four features share one pass
+  // over the rows. Each bin still sums its rows in row order, so no path changes a sum.
   // (Indices from the Float64 params are made int32 with `| 0`: V8 then indexes typed arrays
   // without float-to-int checks in the loops.)
   const begin = p[2] | 0;
@@ -221,13 +222,13 @@ export function histogramKernel(s: SharedViews, item: number): void {
   const hist = s.hist;
   const rows = s.rows;
   const identity = p[5] === 1;
+  const numFeatures = s.numFeatures | 0;
+  const words = s.packedWords | 0;
   if (identity) {
     // The root without bagging: rows are the identity, so gradients and the row-major bins are
     // read in sequence (4 features per 32-bit word, 8 per pass), and counts are not summed: they
     // are the bin counts of the whole table, which the caller fills in. Every feature is summed
     // (feature_fraction only narrows the split search); padding bytes go to the slot's spare bin.
-    const numFeatures = s.numFeatures | 0;
-    const words = s.packedWords | 0;
     const packed = s.packed;
     const gh = s.gradHess;
     hist.fill(0, base * 3, (base + s.binOffset[numFeatures] + 1) * 3);
@@ -305,6 +306,99 @@ export function histogramKernel(s: SharedViews, item: number): void {
           hist[k] += g;
           hist[k + 1] += h;
         }
+      }
+    }
+    return;
+  }
+  if (numUsed === numFeatures && words <= 2) {
+    // Every feature used and at most 8 of them: one pass reads each row's bins from its
+    // row-major copy (one cache line) and its gradients where they are, instead of a gather
+    // pass and one column read per feature (a leaf's rows are scattered, so each column read
+    // was a cache miss of its own). On the 545k-row table this halved the time of the
+    // histograms below the root (ADR 0194). Padding bytes of a partly used second word are
+    // skipped as at the root; those of a single word go to the slot's spare bin.
+    const packed = s.packed;
+    const gh = s.gradHess;
+    hist.fill(0, base * 3, (base + s.binOffset[numFeatures] + 1) * 3);
+    const off = new Int32Array(8);
+    for (let j = 0; j < 8; j++) off[j] = (base + s.binOffset[j < numFeatures ? j : numFeatures]) * 3;
+    const o1 = off[0];
+    const o2 = off[1];
+    const o3 = off[2];
+    const o4 = off[3];
+    const o5 = off[4];
+    const o6 = off[5];
+    const o7 = off[6];
+    const o8 = off[7];
+    if (words === 2) {
+      const inB = Math.min(4, numFeatures - 4) | 0;
+      for (let i = from; i < to; i++) {
+        const r = rows[i];
+        const g = gh[2 * r];
+        const h = gh[2 * r + 1];
+        const a = packed[2 * r];
+        const b = packed[2 * r + 1];
+        let k = o1 + (a & 255) * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+        k = o2 + ((a >>> 8) & 255) * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+        k = o3 + ((a >>> 16) & 255) * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+        k = o4 + (a >>> 24) * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+        k = o5 + (b & 255) * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+        if (inB > 1) {
+          k = o6 + ((b >>> 8) & 255) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          hist[k + 2] += 1;
+        }
+        if (inB > 2) {
+          k = o7 + ((b >>> 16) & 255) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          hist[k + 2] += 1;
+        }
+        if (inB > 3) {
+          k = o8 + (b >>> 24) * 3;
+          hist[k] += g;
+          hist[k + 1] += h;
+          hist[k + 2] += 1;
+        }
+      }
+    } else {
+      for (let i = from; i < to; i++) {
+        const r = rows[i];
+        const g = gh[2 * r];
+        const h = gh[2 * r + 1];
+        const a = packed[r];
+        let k = o1 + (a & 255) * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+        k = o2 + ((a >>> 8) & 255) * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+        k = o3 + ((a >>> 16) & 255) * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
+        k = o4 + (a >>> 24) * 3;
+        hist[k] += g;
+        hist[k + 1] += h;
+        hist[k + 2] += 1;
       }
     }
     return;

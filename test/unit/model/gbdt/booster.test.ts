@@ -9,8 +9,10 @@ import {
 import {
   binKernel,
   drainWorkItems,
+  histogramKernel,
   KERNELS,
   rehearseKernels,
+  TASK_HISTOGRAM,
   type SharedViews,
 } from '#lib/model/gbdt/kernels.ts';
 import {
@@ -211,7 +213,68 @@ function expectRehearsed(views: SharedViews, rounds: number): void {
   expect(views.expNegScore.every((v) => v > 0 && Number.isFinite(v))).toBe(true);
 }
 
+/**
+ * A below-root histogram of a scattered leaf (every third row and a few more), one work item, by
+ * histogramKernel into slot 0, against a loop that adds each row's float32 gradient and hessian
+ * to its bins in row order: the same adds in the same order, so the same bits.
+ */
+function expectLeafHistogramLikeSequentialSum(numFeatures: number, used: number[]): void {
+  const n = 3000;
+  const views = allocateViews(n, numFeatures, 255, 4);
+  const stride = views.packedWords * 4;
+  const rowMajor = new Uint8Array(views.packed.buffer, views.packed.byteOffset, views.packed.length * 4);
+  const prng = new Prng(7 + numFeatures);
+  for (let f = 0; f <= numFeatures; f++) views.binOffset[f] = 256 * f;
+  for (let f = 0; f < numFeatures; f++) views.numBins[f] = 256;
+  for (let r = 0; r < n; r++) {
+    for (let f = 0; f < numFeatures; f++) {
+      // Few bins for some features (long runs of rows in one bin), many for others.
+      const b = Math.floor(prng.next() * (f % 2 === 0 ? 3 : 256));
+      views.bins[f][r] = b;
+      rowMajor[r * stride + f] = b;
+    }
+    views.gradHess[2 * r] = prng.next() - 0.7;
+    views.gradHess[2 * r + 1] = prng.next() * 0.25;
+  }
+  const leaf = Array.from({ length: n }, (_, r) => r).filter((r) => r % 3 === 0 || r % 7 === 1);
+  views.rows.set(leaf);
+  used.forEach((f, j) => (views.usedFeatures[j] = f));
+  const p = views.params;
+  p[0] = TASK_HISTOGRAM;
+  p[2] = 0;
+  p[3] = leaf.length;
+  p[4] = leaf.length;
+  p[5] = 0;
+  p[6] = used.length;
+  p[7] = 0;
+  p[8] = 4 * (numFeatures * 256 + 1);
+  histogramKernel(views, 0);
+  for (const f of used) {
+    const expected = new Float64Array(256 * 3);
+    for (const r of leaf) {
+      const k = views.bins[f][r] * 3;
+      expected[k] += views.gradHess[2 * r];
+      expected[k + 1] += views.gradHess[2 * r + 1];
+      expected[k + 2] += 1;
+    }
+    expect(views.hist.slice(256 * f * 3, 256 * (f + 1) * 3)).toEqual(expected);
+  }
+}
+
 describe('histogram GBDT', () => {
+  it('sums a leaf histogram bit for bit as a sequential loop, from row-major or column bins', () => {
+    // Every feature used, at most 8: the row-major bins (one word or two, padding skipped or in
+    // the spare bin); some features or more than 8: the column bins, up to 4 per pass.
+    for (const numFeatures of [1, 3, 4, 5, 7, 8]) {
+      expectLeafHistogramLikeSequentialSum(
+        numFeatures,
+        Array.from({ length: numFeatures }, (_, f) => f),
+      );
+    }
+    expectLeafHistogramLikeSequentialSum(7, [0, 2, 3, 5, 6]);
+    expectLeafHistogramLikeSequentialSum(9, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
   it('rehearses every kernel on a synthetic table of its own without breaking its invariants (1 to 8 features)', () => {
     for (const numFeatures of [1, 3, 7, 8]) {
       const views = allocateViews(4096, numFeatures, 255, 4);
