@@ -87,17 +87,21 @@ export interface TrainGbdtOptions {
   onTree?: (p: GbdtProgress) => void;
 }
 
+// Work items. Where an item's rows are summed together (histograms) its size is part of the
+// model: the float sums are grouped by item. The other tasks give the same result whatever their
+// items, and theirs are small enough (8-16k rows, 4k validation rows) that the thread left
+// waiting at the end of a task waits for a short item only (ADR 0194).
 const HIST_ITEM_ROWS = 4096;
 const HIST_MAX_ITEMS = 32;
-const PART_ITEM_ROWS = 32768;
+const PART_ITEM_ROWS = 8192;
 const PART_MAX_ITEMS = 64;
 /** Partitions of at least this many rows are copied back from scratch by the pool. */
 const POOL_COPY_BACK_ROWS = 1 << 15;
-const SCORE_ITEM_ROWS = 1 << 16;
+const SCORE_ITEM_ROWS = 1 << 14;
 /** Validation rows per work item when they are routed through a tree. */
-const VALID_ITEM_ROWS = 1 << 14;
+const VALID_ITEM_ROWS = 1 << 12;
 const BIN_CHUNK_ROWS = 1 << 18;
-const GRAD_CHUNK_ROWS = 1 << 16;
+const GRAD_CHUNK_ROWS = 1 << 14;
 /** Rows of the synthetic table the workers rehearse on (rehearseKernels; rounds in pool.ts). */
 const REHEARSAL_ROWS = 4096;
 /** Validation rows in the rehearsal, when the training has a validation set. */
