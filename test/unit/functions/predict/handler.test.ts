@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { createPredictHandler, probabilityBucket } from '#functions/predict/handler.ts';
 import { fixedClock } from '#lib/ports/clock.ts';
+import { tracer } from '#functions/commons/powertools.ts';
 import { customerRow, MemoryFeatureStore, RecordingModel, stumpModel } from '../../serving/fake-ports.ts';
 import { captureJsonLines } from '../../../support/stdout.ts';
 import { logPseudonym } from '#lib/privacy/log-pseudonym.ts';
@@ -305,5 +306,23 @@ describe('predict handler telemetry', () => {
       expect.objectContaining({ errorCode: 'UNKNOWN_CUSTOMER', clientErrors: 1, modelVersion: 'v-handler' }),
     );
     expect(out.some((o) => 'predictions' in o)).toBe(false);
+  });
+});
+
+describe('predict handler tracing', () => {
+  it('is wrapped by middy with the tracer only when tracing is on (Lambda), bare otherwise', () => {
+    const deps = {
+      featureStore: new MemoryFeatureStore(),
+      clock: fixedClock('2025-01-01'),
+      model: new RecordingModel('v-t'),
+    };
+    const traced = jest.spyOn(tracer, 'isTracingEnabled').mockReturnValue(true);
+    try {
+      expect(typeof (createPredictHandler(deps) as unknown as { use?: unknown }).use).toBe('function');
+    } finally {
+      traced.mockRestore();
+    }
+    expect(tracer.isTracingEnabled()).toBe(false);
+    expect((createPredictHandler(deps) as unknown as { use?: unknown }).use).toBeUndefined();
   });
 });
