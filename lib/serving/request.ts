@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { InputError } from '#lib/errors.ts';
 
 /**
@@ -9,12 +8,17 @@ import { InputError } from '#lib/errors.ts';
  * 400 (INVALID_EXPLAIN), not a guess. Other fields are ignored, so a client may add its own
  * correlation fields.
  */
-export const PredictRequestSchema = z.object({
-  id: z.string().regex(/^[0-9]{1,20}$/, 'id must be a string of 1 to 20 digits'),
-  explain: z.boolean().optional(),
-});
+export interface PredictRequest {
+  id: string;
+  explain?: boolean;
+}
 
-export type PredictRequest = z.infer<typeof PredictRequestSchema>;
+const CUSTOMER_ID = /^[0-9]{1,20}$/;
+
+/** A customer id as the API takes it: a string of 1 to 20 digits. */
+export function isCustomerIdText(id: unknown): id is string {
+  return typeof id === 'string' && CUSTOMER_ID.test(id);
+}
 
 /** Bodies above this are refused with 413 before parsing: the contract's body is ~20 bytes. */
 export const MAX_BODY_BYTES = 4096;
@@ -54,11 +58,12 @@ export function parsePredictRequest(
     const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
     throw new InputError('INVALID_JSON', `request body must be a JSON object, got ${kind}; send ${EXAMPLE}`);
   }
-  const parsed = PredictRequestSchema.safeParse(value);
-  if (parsed.success) return parsed.data;
+  // Checked by hand, not by a schema library: this runs on every request, where a zod parse was
+  // ~1.7% of a serve worker's CPU for two fields.
   const { id, explain } = value as Record<string, unknown>;
-  if (!PredictRequestSchema.shape.id.safeParse(id).success)
-    throw new InputError('INVALID_ID', describeBadId(id));
+  if (!isCustomerIdText(id)) throw new InputError('INVALID_ID', describeBadId(id));
+  if (explain === undefined) return { id };
+  if (typeof explain === 'boolean') return { id, explain };
   throw new InputError(
     'INVALID_EXPLAIN',
     `"explain" must be true or false, got ${describeValue(explain)}; send {"id": "5008827", "explain": true}`,
