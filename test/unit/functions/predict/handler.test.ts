@@ -181,6 +181,40 @@ describe('predict handler telemetry', () => {
     expect(out.some((o) => o.probabilityBucket && o.predictionsByProbabilityBucket === 1)).toBe(true);
   });
 
+  it('batched (a long-lived server): nothing until the flush, then counts summed and every latency and probability kept', async () => {
+    const featureStore = new MemoryFeatureStore();
+    const model = new RecordingModel('v-batch');
+    const handler = createPredictHandler({
+      featureStore,
+      clock: fixedClock('2025-01-01'),
+      model,
+      metricsBatchMs: 60_000,
+    });
+    const call = (e: Record<string, unknown>) => handler(e, context);
+    const before = await captureStdout(async () => {
+      for (let i = 0; i < 3; i++) await call(event('predict-known'));
+      await call(event('predict-unknown'));
+    });
+    expect(before.filter((o) => o._aws)).toEqual([]);
+    const out = await captureStdout(async () => handler.flushMetrics());
+    const emf = out.filter((o) => o._aws);
+    const version = emf.filter((o) => 'predictions' in o);
+    expect(version).toHaveLength(1);
+    expect(version[0]).toMatchObject({ modelVersion: 'v-batch', predictions: 3 });
+    expect(version[0].predictionLatency).toHaveLength(3);
+    expect(version[0].probability).toHaveLength(3);
+    expect(version[0]._aws.CloudWatchMetrics[0].Dimensions).toEqual([['service', 'modelVersion']]);
+    const byBucket = emf.filter((o) => 'predictionsByProbabilityBucket' in o);
+    expect(byBucket.reduce((n, o) => n + o.predictionsByProbabilityBucket, 0)).toBe(3);
+    expect(emf.find((o) => 'clientErrors' in o)).toMatchObject({
+      errorCode: 'UNKNOWN_CUSTOMER',
+      clientErrors: 1,
+      modelVersion: 'v-batch',
+    });
+    // A second flush has nothing left to publish (and warns about nothing).
+    expect(await captureStdout(async () => handler.flushMetrics())).toEqual([]);
+  });
+
   it('the prediction log line carries request id, a keyed pseudonym of the customer and the model, and no features', async () => {
     const key = 'k'.repeat(40);
     process.env.LOG_ID_KEY = key;
