@@ -299,14 +299,10 @@ function nodeOrder(
 }
 
 /** One tree checked and relabelled (internal nodes in preorder, then leaves), with its paths. */
-interface TreeInfo {
-  feature: Int32Array;
-  threshold: Float32Array;
-  missingLeft: Uint8Array;
-  left: Int32Array;
-  right: Int32Array;
-  bit: Int32Array;
-  setBit: Int32Array;
+interface TreeInfo extends Pick<
+  ShapKernelModel,
+  'feature' | 'threshold' | 'missingLeft' | 'left' | 'right' | 'bit' | 'setBit'
+> {
   /** Unique features on the splits above each node (its hot set's bits). */
   pathLength: Int32Array;
   /** -1 for the root. */
