@@ -155,6 +155,8 @@ describeWithPython('credit-risk serve --workers 2 (node:cluster over real PGlite
         champion: a.version,
         canary: null,
         worker: pid,
+        // The code the worker runs: the primary's (the compiled build here when it is current).
+        code: expect.stringMatching(/^(compiled|sources)$/),
         checks: {
           featureStore: { ok: true, ms: expect.any(Number), snapshotId: 's1' },
           model: { ok: true, ms: expect.any(Number), version: a.version },
