@@ -1,5 +1,5 @@
 import { describe } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
@@ -14,6 +14,19 @@ describe('PredictionLog contract: local JSON-lines files (credit-risk serve)', (
     return {
       log: new PredictionLogFiles(dir, 'worker-1'),
       delivered: async () => (await readPredictionLog(store)).records,
+      // Every line of every file under the store, read synchronously.
+      deliveredCountNow: () =>
+        (readdirSync(dir, { recursive: true, encoding: 'utf8' }) as string[])
+          .map((f) => join(dir, f))
+          .filter((f) => statSync(f).isFile())
+          .reduce(
+            (n, f) =>
+              n +
+              readFileSync(f, 'utf8')
+                .split('\n')
+                .filter((l) => l.startsWith('{')).length,
+            0,
+          ),
       cleanup: async () => rmSync(dir, { recursive: true, force: true }),
     };
   });
