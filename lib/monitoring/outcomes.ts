@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { InputError } from '#lib/errors.ts';
+import { isIsoDate } from '#lib/features/calendar.ts';
 import { ObjectExistsError, type ObjectStore } from '#lib/ports/object-store.ts';
 import type { PredictionRecord } from '#lib/ports/prediction-log.ts';
+import { isCustomerId } from '#lib/privacy/customer-id.ts';
 import { PREDICTION_LOG_PREFIX } from '#lib/privacy/personal-data.ts';
 import { decisionDate, readPredictionLog } from './prediction-log-records.ts';
 
@@ -88,18 +90,9 @@ export interface IngestResult {
   rejectedRows: RejectedRow[];
 }
 
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-const CUSTOMER_ID = /^[0-9]{1,20}$/;
-
 function unquote(field: string): string {
   const t = field.trim();
   return t.length >= 2 && t.startsWith('"') && t.endsWith('"') ? t.slice(1, -1).trim() : t;
-}
-
-function isCalendarDate(s: string): boolean {
-  if (!DATE.test(s)) return false;
-  const d = new Date(`${s}T00:00:00Z`);
-  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
 }
 
 /**
@@ -145,8 +138,8 @@ export function parseOutcomesCsv(text: string): {
       continue;
     }
     const [id, date, status] = at.map((k) => unquote(fields[k]));
-    if (!CUSTOMER_ID.test(id)) reject(`id ${JSON.stringify(id)} is not a customer id (1-20 digits)`);
-    else if (!isCalendarDate(date)) reject(`decision_date ${JSON.stringify(date)} is not a date YYYY-MM-DD`);
+    if (!isCustomerId(id)) reject(`id ${JSON.stringify(id)} is not a customer id (1-20 digits)`);
+    else if (!isIsoDate(date)) reject(`decision_date ${JSON.stringify(date)} is not a date YYYY-MM-DD`);
     else if (status !== '0' && status !== '1') reject(`status ${JSON.stringify(status)} is not 0 or 1`);
     else {
       const key = `${id}|${date}`;

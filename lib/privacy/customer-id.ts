@@ -6,9 +6,16 @@ import { InputError } from '#lib/errors.ts';
  * lives (docs/SECURITY.md, "Personal data"; docs/adr/0150-erasure-rewrites-snapshots-under-new-ids.md).
  */
 
-/** A customer id is 1-20 digits (docs/adr/0010-customer-ids-are-digit-strings.md). */
+const CUSTOMER_ID = /^[0-9]{1,20}$/;
+
+/** A customer id is a string of 1-20 digits (docs/adr/0010-customer-ids-are-digit-strings.md). */
+export function isCustomerId(id: unknown): id is string {
+  return typeof id === 'string' && CUSTOMER_ID.test(id);
+}
+
+/** The id, or an InputError naming --id when it is not a customer id. */
 export function checkCustomerId(id: string): string {
-  if (!/^[0-9]{1,20}$/.test(id)) {
+  if (!CUSTOMER_ID.test(id)) {
     const shown = id.length > 40 ? `${id.slice(0, 40)}...` : id;
     throw new InputError(
       'INVALID_ID',

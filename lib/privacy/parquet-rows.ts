@@ -1,5 +1,6 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { sqlIdentifier, sqlString } from '#lib/features/sql-text.ts';
+import { isCustomerId } from './customer-id.ts';
 
 /**
  * Parquet files read and rewritten without one customer's rows, with DuckDB: feature snapshots
@@ -38,7 +39,7 @@ function read(file: string): string {
 /** The id column as this customer: the text itself, or the same integer (validation casts ids to BIGINT). */
 function isCustomer(column: string, id: string): string {
   // Written into the SQL text below as a number: only digits may get there.
-  if (!/^[0-9]{1,20}$/.test(id)) throw new Error(`not a customer id: ${JSON.stringify(id)}`);
+  if (!isCustomerId(id)) throw new Error(`not a customer id: ${JSON.stringify(id)}`);
   const text = `trim(CAST(${sqlIdentifier(column)} AS VARCHAR))`;
   return `coalesce(${text} = ${sqlString(id)} OR TRY_CAST(${text} AS HUGEINT) = ${id}::HUGEINT, false)`;
 }

@@ -6,7 +6,7 @@ import { DEFAULT_MODEL_NAME, ModelRegistry, shortId } from '#lib/registry/regist
 import { loadRegisteredModel } from '#lib/serving/model.ts';
 import { createPredictor, type Prediction } from '#lib/serving/predictor.ts';
 import { reasonText } from '#lib/serving/reasons.ts';
-import { isCustomerIdText } from '#lib/serving/request.ts';
+import { isCustomerId } from '#lib/privacy/customer-id.ts';
 import { createLocalRoot } from '../root.ts';
 
 /**
@@ -54,7 +54,7 @@ export function register(program: Command): void {
         'Exit code 2 with UNKNOWN_CUSTOMER when the id is not in the online store, NO_CHAMPION without a model.\n',
     )
     .action(async (opts: { id: string; asOf?: string; model: string; name: string; json?: boolean }) => {
-      if (!isCustomerIdText(opts.id))
+      if (!isCustomerId(opts.id))
         throw new InputError('INVALID_ID', `--id must be 1 to 20 digits, got ${JSON.stringify(opts.id)}`);
       const root = createLocalRoot();
       try {
