@@ -32,15 +32,15 @@ declare global {
   }
 }
 
+/** Which code this process runs: the compiled build or the sources (docs/adr/0197-compiled-serve-workers.md). */
+export const RUNNING_CODE: 'compiled' | 'sources' =
+  import.meta.builtDirname === undefined ? 'sources' : 'compiled';
+
 /**
  * A worker runs the code its primary runs: the compiled entry built beside the CLI's chunks
- * (dist/cli/serve-worker.mjs) when the CLI runs compiled, else the sources through tsx
- * (docs/adr/0197-compiled-serve-workers.md).
+ * (dist/cli/serve-worker.mjs) when the CLI runs compiled, else the sources through tsx.
  */
-const WORKER_ENTRY =
-  import.meta.builtDirname !== undefined
-    ? resolve(import.meta.builtDirname, 'serve-worker.mjs')
-    : resolve(import.meta.dirname, 'serve-worker.mjs');
+const WORKER_ENTRY = resolve(import.meta.builtDirname ?? import.meta.dirname, 'serve-worker.mjs');
 
 /**
  * V8 flags of each worker: a young generation fixed at 64 MiB per semi-space (min and max; by

@@ -3,7 +3,7 @@ import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } fro
 import { isInputError } from '#lib/errors.ts';
 import { shortId } from '#lib/registry/registry.ts';
 import { createLocalRoot } from '#local/root.ts';
-import { SERVE_WORKER_ENV, type ServeWorkerConfig } from './cluster.ts';
+import { RUNNING_CODE, SERVE_WORKER_ENV, type ServeWorkerConfig } from './cluster.ts';
 import { ReplicaFeatureStore, type ToPrimary, type ToWorker } from './replica-feature-store.ts';
 import { startServe, type RunningServe } from './serve.ts';
 import { snapshotProcessEnv } from './process-env.ts';
@@ -62,7 +62,7 @@ export async function runServeWorker(): Promise<void> {
       pollMs: config.pollMs,
       cacheFeatures: false,
       // Which code the worker runs: the primary's (the compiled build or the sources, ADR 0197).
-      health: { worker: process.pid, code: import.meta.builtDirname === undefined ? 'sources' : 'compiled' },
+      health: { worker: process.pid, code: RUNNING_CODE },
       limits: config.limits,
       onReload: (s) =>
         console.error(
