@@ -8,14 +8,16 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
  * Namespace `CreditRisk`; service names come from POWERTOOLS_SERVICE_NAME per function.
  * Metric names are lowerCamelCase (docs/ARCHITECTURE.md lists them).
  */
-export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'credit-risk' });
+const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'credit-risk';
+export const logger = new Logger({ serviceName });
 // Metrics' own warnings (e.g. "No application metrics to publish" after a failed invocation)
 // go through the structured logger, as WARN lines with the request context, not raw console text.
-export const metrics = new Metrics({
+const metricsOptions = {
   namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'CreditRisk',
-  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'credit-risk',
+  serviceName,
   logger,
-});
+};
+export const metrics = new Metrics(metricsOptions);
 
 /**
  * A Metrics of its own with these dimensions always on (besides `service`), configured as the
@@ -23,15 +25,10 @@ export const metrics = new Metrics({
  * instance cannot do while other handlers add and publish theirs (functions/predict/telemetry.ts).
  */
 export function dimensionedMetrics(dimensions: Record<string, string>): Metrics {
-  return new Metrics({
-    namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'CreditRisk',
-    serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'credit-risk',
-    logger,
-    defaultDimensions: dimensions,
-  });
+  return new Metrics({ ...metricsOptions, defaultDimensions: dimensions });
 }
 export const tracer = new Tracer({
-  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'credit-risk',
+  serviceName,
   enabled:
     process.env.POWERTOOLS_TRACE_ENABLED !== 'false' && process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined,
 });
