@@ -12,8 +12,8 @@
 export function wholeYearsBetween(from: string, to: string): number {
   const f = packedDate(from);
   const t = packedDate(to);
-  // yyyymmdd: the year is the part above 10^4, (month, day) order is the order of the rest.
-  return Math.floor(t / 10_000) - Math.floor(f / 10_000) - (t % 10_000 < f % 10_000 ? 1 : 0);
+  // yyyymmdd: (month, day) order is the order of the part below 10^4.
+  return yearOf(t) - yearOf(f) - (t % 10_000 < f % 10_000 ? 1 : 0);
 }
 
 /** Calendar days from `from` to `to` (negative when `to` is earlier). */
@@ -21,20 +21,12 @@ export function daysBetween(from: string, to: string): number {
   return Math.round((utcMs(packedDate(to)) - utcMs(packedDate(from))) / 86_400_000);
 }
 
-/** [year, month, day] of a YYYY-MM-DD string; throws on anything else (a bug upstream, not input). */
-export function parseIsoDate(date: string): [number, number, number] {
-  const p = packedDate(date);
-  return [Math.floor(p / 10_000), Math.floor(p / 100) % 100, p % 100];
-}
-
 /** True when `date` is a real calendar date in YYYY-MM-DD form (no 2023-02-30). */
 export function isIsoDate(date: string): boolean {
   const p = shapedDate(date);
   if (p < 0) return false;
-  const year = Math.floor(p / 10_000);
-  const month = Math.floor(p / 100) % 100;
-  const day = p % 100;
-  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month);
+  const month = monthOf(p);
+  return month >= 1 && month <= 12 && dayOf(p) >= 1 && dayOf(p) <= daysInMonth(yearOf(p), month);
 }
 
 /** Proleptic Gregorian, as Date's: 1900 is not a leap year, 2000 and 0000 are. */
@@ -44,8 +36,13 @@ function daysInMonth(year: number, month: number): number {
 }
 
 function utcMs(p: number): number {
-  return Date.UTC(Math.floor(p / 10_000), (Math.floor(p / 100) % 100) - 1, p % 100);
+  return Date.UTC(yearOf(p), monthOf(p) - 1, dayOf(p));
 }
+
+/** The parts of a yyyymmdd number. */
+const yearOf = (p: number): number => Math.floor(p / 10_000);
+const monthOf = (p: number): number => Math.floor(p / 100) % 100;
+const dayOf = (p: number): number => p % 100;
 
 /**
  * yyyymmdd of a YYYY-MM-DD string, read digit by digit: these run for every feature of every
