@@ -9,10 +9,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { toRowMajorFloat32 } from '#lib/model/gbdt/booster.ts';
 import { EXPLAINER_FILE, parseExplainer } from '#lib/model/explainer-artifact.ts';
 import { TreeShapExplainer, type TreeShapOptions } from '#lib/model/shap.ts';
-import { readTable } from '#lib/model/table.ts';
+import { readFeatureMatrix } from './feature-matrix.ts';
 
 export const LAYOUTS: { name: string; options: TreeShapOptions }[] = [
   { name: 'subtree tables (defaults)', options: {} },
@@ -65,19 +64,13 @@ export async function blocksBench(options: {
     }
     return { name, options: o, explainer, firstBuildMillis, buildMillis: median(times) };
   });
-  const table = await readTable(options.features);
-  const columns = featureNames.map((n) => {
-    const c = table.columns.get(n);
-    if (!c || c.kind === 'text') throw new Error(`feature ${n} is not numeric in ${options.features}`);
-    return c.values;
-  });
-  const all = toRowMajorFloat32(columns, table.numRows);
+  const { matrix: all, rows: tableRows } = await readFeatureMatrix(options.features, featureNames);
   const F = featureNames.length;
   // Rows spread over the whole table, not its first (oldest) ones.
   const x = new Float32Array(ROWS * F);
-  const step = Math.max(1, Math.floor(table.numRows / ROWS));
+  const step = Math.max(1, Math.floor(tableRows / ROWS));
   for (let i = 0; i < ROWS; i++) {
-    const r = (i * step) % table.numRows;
+    const r = (i * step) % tableRows;
     x.set(all.subarray(r * F, (r + 1) * F), i * F);
   }
   const time = (explainer: TreeShapExplainer, block: number): number => {

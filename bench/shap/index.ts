@@ -39,11 +39,10 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { generateLoans } from '#lib/data/generate.ts';
 import { buildFeatures } from '#lib/features/build.ts';
-import { toRowMajorFloat32 } from '#lib/model/gbdt/booster.ts';
 import { EXPLAINER_FILE, explainerForModel } from '#lib/model/explainer-artifact.ts';
 import { TreeShapExplainer } from '#lib/model/shap.ts';
 import { ShapPool } from '#lib/model/shap-pool.ts';
-import { readTable } from '#lib/model/table.ts';
+import { readFeatureMatrix } from './feature-matrix.ts';
 import { trainModel, writeModelDirectory } from '#lib/model/train.ts';
 import { FULL_ROWS, START_TRAIN_PARAMS } from '#local/commands/start.ts';
 import { blocksBench, blocksTable } from './blocks.ts';
@@ -228,13 +227,7 @@ export async function main(args: string[]): Promise<void> {
   const explainer = loaded.explainer;
   const names = explainer.featureNames as readonly string[];
   const F = names.length;
-  const table = await readTable(prepared.features);
-  const columns = names.map((n) => {
-    const c = table.columns.get(n);
-    if (!c || c.kind === 'text') throw new Error(`feature ${n} is not numeric in ${prepared.features}`);
-    return c.values;
-  });
-  const base = toRowMajorFloat32(columns, table.numRows);
+  const { matrix: base, rows: tableRows } = await readFeatureMatrix(prepared.features, names);
   log(
     `model: ${prepared.trees} trees, ${F} features (${names.join(', ')}), test AUC ${prepared.testAuc.toFixed(4)}; ` +
       `${explainer.stats.leaves} leaves, ${explainer.stats.tableEntries} table entries (${((explainer.stats.tableEntries * 8) / 1024).toFixed(0)} KiB), ` +
@@ -242,11 +235,11 @@ export async function main(args: string[]): Promise<void> {
   );
 
   // (a) one row.
-  const tables = oneRow(explainer, base, table.numRows, samples);
+  const tables = oneRow(explainer, base, tableRows, samples);
   const algorithm2 = oneRow(
     explainerForModel(files, { maxTableDepth: 0 }).explainer as TreeShapExplainer,
     base,
-    table.numRows,
+    tableRows,
     samples,
   );
   log(
@@ -264,8 +257,8 @@ export async function main(args: string[]): Promise<void> {
 
   // (b) batch.
   const batch = new Float32Array(new SharedArrayBuffer(batchRows * F * 4), 0, batchRows * F);
-  for (let r = 0; r < batchRows; r += table.numRows) {
-    const n = Math.min(table.numRows, batchRows - r);
+  for (let r = 0; r < batchRows; r += tableRows) {
+    const n = Math.min(tableRows, batchRows - r);
     batch.set(base.subarray(0, n * F), r * F);
   }
   // The references cannot route -inf like us (bench/peers/shap_reference.py): such rows are not compared.
