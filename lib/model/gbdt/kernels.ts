@@ -87,6 +87,8 @@ export interface SharedViews {
   treeMissingLeft: Int32Array;
   treeNext: Int32Array;
   treeValue: Float64Array;
+  /** Per node, what a row's expZ is multiplied by: [2k] e^value (label 0), [2k + 1] e^-value (label 1). */
+  treeFactor: Float64Array;
 }
 
 /**
@@ -105,8 +107,14 @@ export interface ValidationSet {
   score: Float64Array;
   /** Scores after the best tree so far, for early stopping (see validScoreKernel). */
   best: Float64Array;
-  /** Each row's logloss under `score`. */
-  loss: Float64Array;
+  /**
+   * e^z of each row under `score`, z = -score for label 1 and score for label 0: the row's
+   * logloss is log(1 + e^z). Each tree multiplies it by e^(-/+ leaf value) (treeFactor), as
+   * expNegScore is for the training rows, so that no row pays an exp and a log per tree.
+   */
+  expZ: Float64Array;
+  /** The validation logloss summed over the rows of each work item of validScoreKernel. */
+  lossSum: Float64Array;
 }
 
 export const TASK_BIN = 1;
@@ -667,12 +675,15 @@ export function validBinKernel(s: SharedViews, item: number): void {
 export function validScoreKernel(s: SharedViews, item: number): void {
   const p = s.params;
   // The validation rows' scores += the value of the leaf the tree in tree* routes them to, and
-  // each row's logloss under the new score. A = rows per item, B = 1 to first copy the scores to
-  // `best` (the previous tree was the best so far: early stopping may keep it). The routing is
-  // leafByBins' (tree.ts) on row-major bins: a value bin b goes left when b <= threshold, which
-  // is (b - 1) < threshold unsigned, and bin 0 (missing) where missingLeft says. Four rows walk
-  // side by side, each step a branch-free choice of treeNext[2k] or [2k + 1] (see forestKernel
-  // in predict.ts), until all four are at leaves.
+  // the item's logloss under the new scores into lossSum[item]. A = rows per item, B = 1 to first
+  // copy the scores to `best` (the previous tree was the best so far: early stopping may keep it).
+  // The routing is leafByBins' (tree.ts) on row-major bins: a value bin b goes left when
+  // b <= threshold, which is (b - 1) < threshold unsigned, and bin 0 (missing) where missingLeft
+  // says. Four rows walk side by side, each step a branch-free choice of treeNext[2k] or [2k + 1]
+  // (see forestKernel in predict.ts), until all four are at leaves.
+  // The logloss: a row's e^z times its leaf's factor, then log(1 + e^z) summed as the log of the
+  // product of 16 rows' (1 + e^z), each factor at most 1 + 1e15 (so the product stays finite).
+  // A row outside [1e-200, 1e15] takes its e^z and its loss from its score instead.
   const set = s.valid;
   const from = (item * p[2]) | 0;
   const to = Math.min(set.numRows, from + p[2]) | 0;
@@ -682,12 +693,15 @@ export function validScoreKernel(s: SharedViews, item: number): void {
   const score = set.score;
   const best = set.best;
   const label = set.label;
-  const loss = set.loss;
+  const expZ = set.expZ;
   const feature = s.treeFeature;
   const thr = s.treeBin;
   const ml = s.treeMissingLeft;
   const next = s.treeNext;
   const value = s.treeValue;
+  const factor = s.treeFactor;
+  let sum = 0;
+  let product = 1;
   for (let r = from; r < to; r += 4) {
     let n0 = 0;
     let n1 = 0;
@@ -715,11 +729,23 @@ export function validScoreKernel(s: SharedViews, item: number): void {
       if (copyBest) best[i] = before;
       const sc = before + value[node];
       score[i] = sc;
-      // log(1 + e^-s) for y = 1, log(1 + e^s) for y = 0, without overflow.
-      const z = label[i] === 1 ? -sc : sc;
-      loss[i] = z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
+      const y = label[i];
+      let e = expZ[i] * factor[2 * node + y];
+      if (e <= 1e15 && e >= 1e-200) product *= 1 + e;
+      else {
+        // log(1 + e^-s) for y = 1, log(1 + e^s) for y = 0, without overflow.
+        const z = y === 1 ? -sc : sc;
+        e = Math.exp(z);
+        sum += z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(e);
+      }
+      expZ[i] = e;
+    }
+    if (((r - from) & 12) === 12) {
+      sum += Math.log(product);
+      product = 1;
     }
   }
+  set.lossSum[item] = sum + Math.log(product);
 }
 
 /** The kernels by task id (TASK_*); index 0 is never a task. */
@@ -810,6 +836,7 @@ export function rehearseKernels(
   for (let r = 0; r < validRows; r++) {
     s.valid.label[r] = r & 1;
     s.valid.score[r] = 0;
+    s.valid.expZ[r] = 1;
   }
   const treeNext = [1, 2, 3, 4, 2, 2, 3, 3, 4, 4];
   for (let node = 0; node < 5; node++) {
@@ -818,6 +845,8 @@ export function rehearseKernels(
     s.treeNext[2 * node] = treeNext[2 * node];
     s.treeNext[2 * node + 1] = treeNext[2 * node + 1];
     s.treeValue[node] = 0.01 * (node - 2);
+    s.treeFactor[2 * node] = Math.exp(s.treeValue[node]);
+    s.treeFactor[2 * node + 1] = Math.exp(-s.treeValue[node]);
   }
   for (let round = 0; round < rounds; round++) {
     s.treeMissingLeft[0] = round & 1;

@@ -10,7 +10,7 @@ import {
   type GbdtModel,
   type LabelledColumns,
 } from '#lib/model/gbdt/booster.ts';
-import { drainWorkItems, KERNELS, rehearseKernels } from '#lib/model/gbdt/kernels.ts';
+import { drainWorkItems, KERNELS, rehearseKernels, TASK_VALID_SCORE } from '#lib/model/gbdt/kernels.ts';
 import { flattenForest, predictForest, predictForestParallel } from '#lib/model/gbdt/predict.ts';
 import { Prng } from '#lib/model/gbdt/prng.ts';
 import { leafByValues } from '#lib/model/gbdt/tree.ts';
@@ -60,21 +60,59 @@ const test = slice(table, 25_003, 30_000);
 const validMatrix = toRowMajorFloat32(valid.columns, valid.numRows);
 
 describe('validation scored in the pool', () => {
-  it.each([1, 2])(
-    'records each tree’s validation logloss as the serial sum over predicted scores (%i threads)',
-    async (numThreads) => {
-      const r = await trainGbdt(train, {
+  it('records each tree’s validation logloss within 1e-12 of the serial sum over predicted scores, the same to the bit on 1 and 2 threads', async () => {
+    const run = (numThreads: number) =>
+      trainGbdt(train, {
         valid,
         params: { numTrees: 12, learningRate: 0.2, numLeaves: 15, earlyStoppingRounds: 0, numThreads },
       });
-      expect(r.history).toHaveLength(12);
-      for (let k = 1; k <= r.model.trees.length; k++) {
-        const prefix = { ...r.model, trees: r.model.trees.slice(0, k) };
-        const expected = referenceLogloss(referenceRaw(prefix, validMatrix, valid.numRows), valid.label);
-        expect(r.history[k - 1].validLogloss).toBe(expected);
-      }
-    },
-  );
+    const [one, two] = [await run(1), await run(2)];
+    expect(one.history).toHaveLength(12);
+    expect(two.history.map((h) => h.validLogloss)).toEqual(one.history.map((h) => h.validLogloss));
+    for (let k = 1; k <= one.model.trees.length; k++) {
+      const prefix = { ...one.model, trees: one.model.trees.slice(0, k) };
+      const expected = referenceLogloss(referenceRaw(prefix, validMatrix, valid.numRows), valid.label);
+      const got = one.history[k - 1].validLogloss ?? Number.NaN;
+      expect(Math.abs(got - expected) / expected).toBeLessThan(1e-12);
+    }
+  });
+
+  it('takes the logloss of rows whose e^z leaves [1e-200, 1e15] from their scores, overflow and underflow included', () => {
+    // One leaf (value 0.5) for every row; scores from -800 to 800 on both labels, expZ = e^z as
+    // the trainer keeps it (Infinity and 0 at the ends).
+    const scores = [-800, -460, -50, -36, -3, 0, 3, 33, 36, 50, 460, 800];
+    const rows = 2 * scores.length;
+    const views = allocateViews(64, 1, 255, 2, rows);
+    const label = new Uint8Array(rows);
+    const before = new Float64Array(rows);
+    for (let i = 0; i < rows; i++) {
+      label[i] = i & 1;
+      before[i] = scores[i >> 1];
+      const z = label[i] === 1 ? -before[i] : before[i];
+      views.valid.label[i] = label[i];
+      views.valid.score[i] = before[i];
+      views.valid.expZ[i] = Math.exp(z);
+    }
+    views.treeNext[0] = 0;
+    views.treeNext[1] = 0;
+    views.treeValue[0] = 0.5;
+    views.treeFactor[0] = Math.exp(0.5);
+    views.treeFactor[1] = Math.exp(-0.5);
+    views.params[2] = rows;
+    views.params[3] = 0;
+    KERNELS[TASK_VALID_SCORE](views, 0);
+    const after = before.map((v) => v + 0.5);
+    expect(views.valid.score).toEqual(after);
+    const expected = referenceLogloss(after, label) * rows;
+    expect(Math.abs(views.valid.lossSum[0] - expected) / expected).toBeLessThan(1e-12);
+    for (let i = 0; i < rows; i++) {
+      const z = label[i] === 1 ? -after[i] : after[i];
+      const e = views.valid.expZ[i];
+      if (Number.isFinite(Math.exp(z)) && Math.exp(z) > 0)
+        expect(Math.abs(e - Math.exp(z)) / Math.exp(z)).toBeLessThan(1e-12);
+      else expect(e).toBe(Math.exp(z));
+    }
+  });
 
   it.each([1, 2])(
     'returns the kept trees’ validation scores, bit for bit a prediction’s, when early stopping cuts trees (%i threads)',
@@ -112,7 +150,8 @@ describe('validation scored in the pool', () => {
     }
     // Three rounds of one tree each, every row scored and its loss computed.
     expect(views.valid.score.every((v) => v !== 0 && Number.isFinite(v))).toBe(true);
-    expect(views.valid.loss.every((v) => v > 0 && Number.isFinite(v))).toBe(true);
+    expect(views.valid.expZ.every((v) => v > 0 && Number.isFinite(v))).toBe(true);
+    expect(views.valid.lossSum.every((v) => v > 0 && Number.isFinite(v))).toBe(true);
   });
 });
 
