@@ -16,6 +16,8 @@
  * - With a single class, auc, prAuc and ks are NaN (undefined, not zero); JSON writes them as null.
  */
 
+import { sortFloat64InPlace } from './sort-float64.ts';
+
 export interface ReliabilityBin {
   lower: number;
   upper: number;
@@ -120,7 +122,7 @@ function cachedOperatingPoints(y: ArrayLike<number>, p: ArrayLike<number>): Oper
 
 /**
  * The scores of the positives and of the negatives, each in ascending order (the native numeric
- * sort: no comparator, see operatingPoints). Merging them from the top walks the scores from the
+ * sort's order, by sortFloat64InPlace; see operatingPoints). Merging them from the top walks the scores from the
  * riskiest down (credit-views.ts, operatingPoints).
  */
 export function scoresByClass(
@@ -136,8 +138,8 @@ export function scoresByClass(
     if (y[i] === 1) pos[a++] = p[i];
     else neg[b++] = p[i];
   }
-  pos.sort();
-  neg.sort();
+  sortFloat64InPlace(pos);
+  sortFloat64InPlace(neg);
   return { pos, neg };
 }
 
@@ -501,7 +503,7 @@ export function reliabilityByQuantile(
   // and its scores summed in ascending order, as over the rows sorted by score then index. Only
   // the sign of a zero bound depends on that index order (+0 and -0 tie): it is the first and
   // last zero row's.
-  const sorted = Float64Array.from(p).sort();
+  const sorted = sortFloat64InPlace(Float64Array.from(p));
   let positives = 0;
   for (let i = 0; i < n; i++) positives += y[i];
   const pos = new Float64Array(positives);
@@ -514,7 +516,7 @@ export function reliabilityByQuantile(
       lastZero = i;
     }
   }
-  pos.sort();
+  sortFloat64InPlace(pos);
   const out: ReliabilityBin[] = [];
   let start = 0;
   let j = 0;
