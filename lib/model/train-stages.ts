@@ -762,7 +762,7 @@ export function buildCard(input: {
     metrics: { test: evaluation.test, valid: evaluation.valid, slices: evaluation.sliceResult },
     baseline: {
       name: 'logistic-regression',
-      description: `L2 (1e-4) logistic regression on standardised features, mean-imputed with ${baseline.baseline.indicatorOf.length} missing-value indicators; Newton's method, ${baseline.baseline.iterations} iterations${baseline.baseline.warmStartIterations > 0 ? ` after ${baseline.baseline.warmStartIterations} on a 1-in-8 sample` : ''}; its own max-F1 validation threshold`,
+      description: `L2 (1e-4) logistic regression on standardised features, mean-imputed with ${baseline.baseline.indicatorOf.length} missing-value indicators; Newton's method, ${baseline.baseline.iterations} iterations${baseline.baseline.warmStartIterations > 0 ? ` (the Hessian of a 1-in-8 sample) after ${baseline.baseline.warmStartIterations} on that sample` : ''}; its own max-F1 validation threshold`,
       metrics: baseline.metrics,
       verdict: baselineVerdict(evaluation.test.auc, baseline.metrics.test.auc),
     },
