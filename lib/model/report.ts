@@ -10,6 +10,7 @@ import {
   rocCurve,
   sliceMetrics,
   type BinaryMetrics,
+  type ReliabilityBin,
 } from './metrics.ts';
 import { shapSection } from './report-shap.ts';
 import { barChart, escapeHtml, lineChart, thin, type Series } from './report-svg.ts';
@@ -52,6 +53,8 @@ export interface ReportInput {
   baseline?: { name: string; p: ArrayLike<number>; threshold?: number };
   /** Slice columns aligned with the test rows, e.g. { gender: [...], ageBand: [...] }. */
   slices?: Record<string, ArrayLike<string>>;
+  /** sliceMetrics of `slices` at the card's threshold when the caller has it; else computed here. */
+  sliceMetrics?: ReturnType<typeof sliceMetrics>;
   /** Feature importance, any order (sorted by gain here). */
   importance?: { feature: string; gain: number; splits: number }[];
   /** Global SHAP summary of the test split (lib/model/shap-summary.ts). */
@@ -289,6 +292,7 @@ function chartsSection(input: ReportInput, m: BinaryMetrics): string {
     ],
   });
 
+  // 20 equal-count bins: the linear chart here and the log-axes one (logCalibration) share them.
   const reliability = reliabilityByQuantile(y, p, 20);
   const calMax = niceCeil(
     Math.max(...reliability.map((r) => Math.max(r.meanPredicted, r.fractionPositive)), 0.01),
@@ -327,7 +331,7 @@ function chartsSection(input: ReportInput, m: BinaryMetrics): string {
 ${lineChart(rocSeries, { title: 'ROC curve', xLabel: 'false positive rate', yLabel: 'true positive rate', legend: 'bottom-right' })}
 ${lineChart(prSeries, { title: 'Precision-recall curve', xLabel: 'recall', yLabel: 'precision', legend: 'top-right' })}
 ${calibration}
-${logCalibration(y, p)}
+${logCalibration(reliability)}
 ${scoreDistribution(y, p, input.card.threshold)}
 </div>
 </section>`;
@@ -393,7 +397,8 @@ ${chart}
 }
 
 function sliceSection(input: ReportInput): string {
-  const slices = sliceMetrics(input.test.y, input.test.p, input.card.threshold, input.slices ?? {});
+  const slices =
+    input.sliceMetrics ?? sliceMetrics(input.test.y, input.test.p, input.card.threshold, input.slices ?? {});
   const rows: string[] = [];
   for (const [column, groups] of Object.entries(slices)) {
     for (const [value, m] of Object.entries(groups)) {
@@ -553,8 +558,8 @@ ${features}
 }
 
 /** Calibration on log axes: a 3% base rate puts most bins near zero, where a linear axis hides them. */
-function logCalibration(y: ArrayLike<number>, p: ArrayLike<number>): string {
-  const bins = reliabilityByQuantile(y, p, 20).filter((r) => r.meanPredicted > 0 && r.fractionPositive > 0);
+function logCalibration(reliability: readonly ReliabilityBin[]): string {
+  const bins = reliability.filter((r) => r.meanPredicted > 0 && r.fractionPositive > 0);
   if (bins.length < 2) return '';
   const lo = Math.min(...bins.map((r) => Math.min(r.meanPredicted, r.fractionPositive)));
   const hi = Math.max(...bins.map((r) => Math.max(r.meanPredicted, r.fractionPositive)));

@@ -826,6 +826,7 @@ export function buildReport(input: {
     test: { y: splitStage.test.label, p: evaluation.pTest },
     baseline: { name: 'logistic regression', p: baseline.pTest, threshold: baseline.threshold },
     slices: evaluation.slices,
+    sliceMetrics: evaluation.sliceResult,
     importance: card.importance,
     shap: input.shap,
     generatedAt: card.createdAt,
