@@ -115,8 +115,18 @@ export function randomSplit(
 }
 
 /** The values of `column` at `rows`. */
-export function take(column: ArrayLike<number>, rows: Uint32Array): Float64Array {
+export function take(column: ArrayLike<number>, rows: ArrayLike<number>): Float64Array {
   const out = new Float64Array(rows.length);
+  for (let i = 0; i < rows.length; i++) out[i] = column[rows[i]];
+  return out;
+}
+
+/**
+ * The values of `column` at `rows` as float32 (a loop: Float32Array.from with a mapping function
+ * took ~60 ns a value, a second for the test columns of a 10M-row table).
+ */
+export function takeFloat32(column: ArrayLike<number>, rows: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(rows.length);
   for (let i = 0; i < rows.length; i++) out[i] = column[rows[i]];
   return out;
 }

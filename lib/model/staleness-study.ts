@@ -2,6 +2,7 @@ import { InputError } from '#lib/errors.ts';
 import type { ModelCard } from './card.ts';
 import { loadOnnxModel } from './onnx-runtime.ts';
 import { stalenessByMonth, type StalenessRecord } from './staleness.ts';
+import { take } from './split.ts';
 import { isoDay, readTable, type Table } from './table.ts';
 import { readManifestNextTo, trainModel, type TrainedModel, type TrainModelOptions } from './train.ts';
 
@@ -36,8 +37,8 @@ export function filterRows(table: Table, keep: (row: number) => boolean): Table 
     [...table.columns].map(([name, col]) => [
       name,
       col.kind === 'text'
-        ? { ...col, values: rows.map((r) => col.values[r]) }
-        : { ...col, values: Float64Array.from(rows, (r) => col.values[r]) },
+        ? { ...col, codes: Uint32Array.from(rows, (r) => col.codes[r]) }
+        : { ...col, values: take(col.values, rows) },
     ]),
   );
   return { ...table, numRows: rows.length, columns };

@@ -1,4 +1,5 @@
 import { binaryMetrics } from './metrics.ts';
+import { take } from './split.ts';
 import { isoDay } from './table.ts';
 
 /**
@@ -93,18 +94,26 @@ export function stalenessByMonth(input: {
 }): StalenessRecord {
   const { days, y, p } = input;
   const byMonth = new Map<string, number[]>();
+  // A table has a few hundred distinct days: each day's rows list is found once, not formatted
+  // per row (1.5M test rows at 10M made that 0.7 s).
+  const byDay = new Map<number, number[]>();
   for (let i = 0; i < days.length; i++) {
     if (!Number.isFinite(days[i])) continue;
-    const m = monthOf(days[i]);
-    let rows = byMonth.get(m);
-    if (!rows) byMonth.set(m, (rows = []));
+    const day = Math.floor(days[i]);
+    let rows = byDay.get(day);
+    if (!rows) {
+      const m = monthOf(day);
+      rows = byMonth.get(m);
+      if (!rows) byMonth.set(m, (rows = []));
+      byDay.set(day, rows);
+    }
     rows.push(i);
   }
   const origin = monthIndex(input.trainedUntil.slice(0, 7));
   const months: StalenessMonth[] = [...byMonth.keys()].sort().map((month) => {
     const rows = byMonth.get(month) as number[];
-    const yy = Float64Array.from(rows, (r) => y[r]);
-    const pp = Float64Array.from(rows, (r) => p[r]);
+    const yy = take(y, rows);
+    const pp = take(p, rows);
     const m = binaryMetrics(yy, pp, 0.5);
     let sum = 0;
     for (const v of pp) sum += v;

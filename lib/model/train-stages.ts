@@ -47,7 +47,7 @@ import { TreeShapExplainer } from './shap.ts';
 import { ShapPool } from './shap-pool.ts';
 import { shapSummary, type ShapSummary } from './shap-summary.ts';
 import { outOfTimeSplit, randomSplit, take, type Split, type SplitFractions } from './split.ts';
-import { isoDay, type NumericColumn, type Table } from './table.ts';
+import { isoDay, textAt, type NumericColumn, type Table } from './table.ts';
 
 /**
  * The stages of trainModel (lib/model/train.ts), each a function of what the previous ones
@@ -76,7 +76,7 @@ export function checkTarget(table: Table, target: string, inputPath: string): Ui
     );
   }
   if (targetColumn.kind === 'text') {
-    const example = targetColumn.values.find((v) => v !== null);
+    const example = targetColumn.dictionary.find((v) => v !== null);
     throw new InputError(
       'BAD_TARGET',
       `target column "${target}" must be 0/1, but it holds text such as ${JSON.stringify(example)}`,
@@ -162,7 +162,7 @@ export function selectFeatures(
     if (!col || col.kind !== 'numeric') {
       const what =
         col?.kind === 'text'
-          ? `text (e.g. ${JSON.stringify(col.values.find((v) => v !== null && v !== ''))})`
+          ? `text (e.g. ${JSON.stringify(col.dictionary.find((v) => v !== null && v !== ''))})`
           : `a ${col?.sqlType ?? 'non-numeric'} column`;
       throw new InputError(
         'NON_NUMERIC_FEATURE',
@@ -429,7 +429,7 @@ export function evaluateModel(
     }
     const values: string[] = [];
     for (const r of options.testRows) {
-      if (col.kind === 'text') values.push(col.values[r] ?? 'missing');
+      if (col.kind === 'text') values.push(textAt(col, r) ?? 'missing');
       else if (c === 'age') values.push(ageBand(col.values[r]));
       else values.push(Number.isNaN(col.values[r]) ? 'missing' : String(col.values[r]));
     }
@@ -562,7 +562,7 @@ export function protectedGroups(
     const col = table.columns.get(c);
     if (!col) continue;
     out[c] = Array.from(rows, (r) => {
-      if (col.kind === 'text') return col.values[r] ?? 'missing';
+      if (col.kind === 'text') return textAt(col, r) ?? 'missing';
       const v = col.values[r];
       return Number.isNaN(v) ? 'missing' : col.kind === 'date' ? isoDay(v) : String(v);
     });

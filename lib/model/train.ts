@@ -16,9 +16,9 @@ import type { GbdtModel } from './gbdt/booster.ts';
 import { resolveParams, type GbdtParams } from './gbdt/params.ts';
 import type { ThresholdPolicy } from './metrics.ts';
 import { exportOnnx } from './onnx-export.ts';
-import { DEFAULT_SPLIT_FRACTIONS, type SplitFractions } from './split.ts';
+import { DEFAULT_SPLIT_FRACTIONS, takeFloat32, type SplitFractions } from './split.ts';
 import { stalenessByMonth, type StalenessRecord } from './staleness.ts';
-import { isoDay, readTable, type Table } from './table.ts';
+import { isoDay, readTable, textAt, type Table } from './table.ts';
 import {
   boost,
   buildCard,
@@ -383,12 +383,12 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
   for (const c of idColumns) {
     const col = table.columns.get(c);
     if (!col) continue;
-    ids[c] = Array.from(split.test, (r) => (col.kind === 'text' ? (col.values[r] ?? '') : col.values[r]));
+    ids[c] = Array.from(split.test, (r) => (col.kind === 'text' ? (textAt(col, r) ?? '') : col.values[r]));
   }
   const testColumns: Record<string, Float32Array> = {};
   for (const [c, col] of table.columns) {
     if (col.kind !== 'numeric' || c === target) continue;
-    testColumns[c] = Float32Array.from(split.test, (r) => col.values[r]);
+    testColumns[c] = takeFloat32(col.values, split.test);
   }
   return {
     modelBytes,

@@ -10,7 +10,7 @@ import { EXPLAINER_FILE, explainerForModel } from '#lib/model/explainer-artifact
 import { loadOnnxModel } from '#lib/model/onnx-runtime.ts';
 import { ShapPool } from '#lib/model/shap-pool.ts';
 import type { TreeShapExplainer } from '#lib/model/shap.ts';
-import { isoDay, readTable } from '#lib/model/table.ts';
+import { isoDay, readTable, textAt } from '#lib/model/table.ts';
 import { trainModel, writeModelDirectory } from '#lib/model/train.ts';
 import { monthsUntilAucLoss, type StalenessRecord } from '#lib/model/staleness.ts';
 import { measureStaleness, stalenessStudy } from '#lib/model/staleness-study.ts';
@@ -548,7 +548,7 @@ async function predictFile(opts: PredictCliOptions): Promise<void> {
         const cells = idColumns.map((c) => {
           const col = table.columns.get(c);
           if (!col) return '';
-          const v = col.values[r];
+          const v = col.kind === 'text' ? textAt(col, r) : col.values[r];
           if (col.kind === 'date' && typeof v === 'number' && !Number.isNaN(v)) {
             return Number.isInteger(v) ? isoDay(v) : new Date(v * 86_400_000).toISOString();
           }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { InputError } from '#lib/errors.ts';
-import type { Table, TableColumn } from '#lib/model/table.ts';
+import { textColumn, type Table, type TableColumn } from '#lib/model/table.ts';
 import {
   ageBand,
   checkTarget,
@@ -13,7 +13,7 @@ import {
 function table(columns: TableColumn[]): Table {
   return {
     path: 'fixture.parquet',
-    numRows: columns[0].values.length,
+    numRows: columns[0].kind === 'text' ? columns[0].codes.length : columns[0].values.length,
     schema: columns.map((c) => ({ name: c.name, kind: c.kind, sqlType: c.sqlType })),
     columns: new Map(columns.map((c) => [c.name, c])),
   };
@@ -30,12 +30,7 @@ const day = (name: string, values: number[]): TableColumn => ({
   sqlType: 'DATE',
   values: Float64Array.from(values),
 });
-const text = (name: string, values: (string | null)[]): TableColumn => ({
-  kind: 'text',
-  name,
-  sqlType: 'VARCHAR',
-  values,
-});
+const text = (name: string, values: (string | null)[]): TableColumn => textColumn(name, values);
 
 function codeOf(run: () => unknown): string | undefined {
   try {
