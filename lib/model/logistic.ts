@@ -100,7 +100,7 @@ export function fitLogistic(
   // From there the curvature changes little: the Hessian of the warm start's rows (at the current
   // weights) steers each step, while the gradient of all m rows decides where the steps end. The
   // minimiser is the same (the gradient is exact); a step costs a seventh of an exact one, and it
-  // takes about one step more (ADR 0199).
+  // takes about one step more (ADR 0201).
   const iterations = newton(X, y, D, theta, l2, maxIterations, warmStartIterations > 0 ? WARM_STRIDE : 1);
   return {
     means,
