@@ -297,20 +297,33 @@ function solveSymmetric(A: Float64Array, b: Float64Array, P: number): Float64Arr
   return x;
 }
 
-/** Probabilities of class 1 for rows given by column (NaN = missing). */
+/**
+ * Probabilities of class 1 for rows given by column (NaN = missing). Column by column: each row's
+ * sum still starts from the bias and adds the weights in order (the row-by-row sum, to the bit),
+ * without assembling a row first (~70 ns a row that way: 0.2 s for the 3M rows of a 10M table).
+ */
 export function predictLogistic(
   model: LogisticModel,
   columns: ArrayLike<number>[],
   numRows: number,
 ): Float64Array {
-  const D = model.weights.length;
-  const row = new Float64Array(D);
-  const out = new Float64Array(numRows);
-  for (let i = 0; i < numRows; i++) {
-    fillRow(row, 0, columns, i, model.means, model.stds, model.indicatorOf);
-    let z = model.bias;
-    for (let d = 0; d < D; d++) z += model.weights[d] * row[d];
-    out[i] = 1 / (1 + Math.exp(-z));
+  const F = columns.length;
+  const z = new Float64Array(numRows).fill(model.bias);
+  for (let f = 0; f < F; f++) {
+    const c = columns[f];
+    const w = model.weights[f];
+    const mean = model.means[f];
+    const std = model.stds[f];
+    for (let i = 0; i < numRows; i++) {
+      const v = c[i];
+      z[i] += w * (Number.isNaN(v) ? 0 : (v - mean) / std);
+    }
   }
-  return out;
+  for (let k = 0; k < model.indicatorOf.length; k++) {
+    const c = columns[model.indicatorOf[k]];
+    const w = model.weights[F + k];
+    for (let i = 0; i < numRows; i++) z[i] += w * (Number.isNaN(c[i]) ? 1 : 0);
+  }
+  for (let i = 0; i < numRows; i++) z[i] = 1 / (1 + Math.exp(-z[i]));
+  return z;
 }

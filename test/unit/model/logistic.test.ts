@@ -37,4 +37,22 @@ describe('fitLogistic', () => {
     expect(model.indicatorOf.length).toBeGreaterThan(0);
     for (const g of gradient(model, t.columns, t.label, 1e-4)) expect(Math.abs(g)).toBeLessThan(1e-9);
   });
+
+  it('predicts each row as the bias plus the weighted standardised values, in feature order, to the bit', () => {
+    const t = syntheticTable(3000, 12);
+    const model = fitLogistic(t.columns, t.label);
+    const p = predictLogistic(model, t.columns, t.label.length);
+    const F = t.columns.length;
+    for (let i = 0; i < t.label.length; i++) {
+      let z = model.bias;
+      for (let f = 0; f < F; f++) {
+        const v = t.columns[f][i];
+        z += model.weights[f] * (Number.isNaN(v) ? 0 : (v - model.means[f]) / model.stds[f]);
+      }
+      model.indicatorOf.forEach((f, k) => {
+        z += model.weights[F + k] * (Number.isNaN(t.columns[f][i]) ? 1 : 0);
+      });
+      expect(p[i]).toBe(1 / (1 + Math.exp(-z)));
+    }
+  });
 });
