@@ -134,11 +134,8 @@ function newton(
   for (; iterations < maxIterations; iterations++) {
     const grad = new Float64Array(P);
     const hess = new Float64Array(P * P);
-    if (hessianStride === 1) accumulateNewton(X, y, theta, D, grad, hess);
-    else {
-      accumulateGradient(X, y, theta, D, grad);
-      accumulateHessian(X, theta, D, hess, hessianStride);
-    }
+    accumulateGradient(X, y, theta, D, grad);
+    accumulateHessian(X, theta, D, hess, hessianStride);
     for (let a = 0; a < P; a++) {
       grad[a] /= m;
       for (let b = 0; b <= a; b++) hess[a * P + b] /= hessianRows;
@@ -161,48 +158,7 @@ function newton(
   return iterations;
 }
 
-/**
- * One pass of Newton's method over the rows: the gradient and the lower triangle of the Hessian
- * (with the bias row D), unnormalised. Each entry sums its terms in row order, so the result is
- * the same to the bit as any other loop order over a and b; the row is read once into xr.
- */
-function accumulateNewton(
-  X: Float64Array,
-  y: Float64Array,
-  theta: Float64Array,
-  D: number,
-  grad: Float64Array,
-  hess: Float64Array,
-): void {
-  const P = D + 1;
-  const m = y.length;
-  const biasRow = D * P;
-  const xr = new Float64Array(D);
-  for (let i = 0; i < m; i++) {
-    const o = i * D;
-    let z = theta[D];
-    for (let d = 0; d < D; d++) {
-      const v = X[o + d];
-      xr[d] = v;
-      z += theta[d] * v;
-    }
-    const p = 1 / (1 + Math.exp(-z));
-    const r = p - y[i];
-    const w = p * (1 - p);
-    for (let a = 0; a < D; a++) {
-      const xa = xr[a];
-      grad[a] += r * xa;
-      const wa = w * xa;
-      const row = a * P;
-      for (let b = 0; b <= a; b++) hess[row + b] += wa * xr[b];
-      hess[biasRow + a] += wa;
-    }
-    grad[D] += r;
-    hess[biasRow + D] += w;
-  }
-}
-
-/** The gradient alone (accumulateNewton's), unnormalised. */
+/** The gradient of the mean logloss over all rows, unnormalised, each entry summed in row order. */
 function accumulateGradient(
   X: Float64Array,
   y: Float64Array,
@@ -221,7 +177,10 @@ function accumulateGradient(
   }
 }
 
-/** The lower triangle of the Hessian (accumulateNewton's) over every stride-th row, unnormalised. */
+/**
+ * The lower triangle of the Hessian (with the bias row D) over every stride-th row, unnormalised,
+ * each entry summed in row order; the row is read once into xr.
+ */
 function accumulateHessian(
   X: Float64Array,
   theta: Float64Array,
