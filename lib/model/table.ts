@@ -207,7 +207,6 @@ function validityOf(vector: duckdb.Vector, rows: number): Uint8Array | null {
   return duckdb.vector_get_validity(vector, Math.ceil(rows / 64) * 8);
 }
 
-/** A numeric column gathered in blocks of BLOCK_ROWS and joined once at the end (no regrowth). */
 /** A column gathered in blocks of BLOCK_ROWS and joined once at the end (no regrowth copies). */
 class Blocks<A extends Float64Array | Uint32Array> {
   static readonly BLOCK_ROWS = 1 << 16;
