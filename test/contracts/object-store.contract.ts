@@ -57,6 +57,16 @@ export function objectStoreContract(open: () => Promise<ObjectStoreSubject>): vo
     expect(after?.etag).not.toBe(before?.etag);
   });
 
+  it('an overwrite with as many bytes changes the etag too, and an unchanged object keeps its etag', async () => {
+    await store.put('ow/same-size.txt', 'abc');
+    const first = await store.head('ow/same-size.txt');
+    expect((await store.head('ow/same-size.txt'))?.etag).toBe(first?.etag);
+    await store.put('ow/same-size.txt', 'xyz');
+    const after = await store.head('ow/same-size.txt');
+    expect(after?.size).toBe(3);
+    expect(after?.etag).not.toBe(first?.etag);
+  });
+
   it('create-if-absent: the first put wins, a second one fails with ObjectExistsError and changes nothing', async () => {
     await store.put('immutable/model.onnx', 'first', { ifAbsent: true });
     const second = store.put('immutable/model.onnx', 'second', { ifAbsent: true });

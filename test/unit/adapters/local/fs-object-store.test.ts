@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsObjectStore } from '#lib/adapters/local/fs-object-store.ts';
@@ -34,6 +35,21 @@ describe('FsObjectStore', () => {
       ObjectExistsError,
     );
     expect(new TextDecoder().decode(await s.get('models/m/v1/model.onnx'))).toBe('first');
+  });
+
+  it('hashes an unchanged file once, and again when it is rewritten in place behind its back', async () => {
+    const s = fresh();
+    await s.put('raw/loans.csv', 'id,amount\n1,10\n');
+    const file = join(s.root, 'raw', 'loans.csv');
+    const first = await s.head('raw/loans.csv');
+    // Same bytes, same inode and times: the remembered hash, which is the hash of the bytes.
+    expect((await s.head('raw/loans.csv'))?.etag).toBe(first?.etag);
+    expect(first?.etag).toBe(createHash('md5').update('id,amount\n1,10\n').digest('hex'));
+    // In place, as many bytes (the inode stays): mtime and ctime move, so it is hashed again.
+    await new Promise((r) => setTimeout(r, 5));
+    writeFileSync(file, 'id,amount\n1,99\n');
+    const after = await s.head('raw/loans.csv');
+    expect(after?.etag).toBe(createHash('md5').update('id,amount\n1,99\n').digest('hex'));
   });
 
   it('rejects keys that would escape the root', async () => {
