@@ -1,4 +1,5 @@
 import { InputError } from '#lib/errors.ts';
+import { isIsoDate } from '#lib/features/calendar.ts';
 import type { ObjectStore } from '#lib/ports/object-store.ts';
 import type { PredictionRecord } from '#lib/ports/prediction-log.ts';
 import { PREDICTION_LOG_PREFIX } from '#lib/privacy/personal-data.ts';
@@ -84,7 +85,8 @@ export interface PredictionLogRead {
 }
 
 export function checkDate(flag: string, value: string): string {
-  if (!DATE.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`)))
+  // A calendar date: Date.parse would roll 2023-02-30 over to March 2.
+  if (!isIsoDate(value))
     throw new InputError('BAD_DATE', `${flag} must be a date YYYY-MM-DD, got ${JSON.stringify(value)}`);
   return value;
 }
