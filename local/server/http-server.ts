@@ -423,8 +423,10 @@ export async function startLocalApiServer(options: LocalApiServerOptions): Promi
         { connection: 'close' },
       );
     }
-    if (url.pathname === '/openapi.json' && req.method === 'GET') return send(res, 200, openapiText);
-    if (url.pathname === '/healthz' && req.method === 'GET') return health(res);
+    // HEAD is GET without the body (node:http leaves it out): load balancers probe with either.
+    const read = req.method === 'GET' || req.method === 'HEAD';
+    if (url.pathname === '/openapi.json' && read) return send(res, 200, openapiText);
+    if (url.pathname === '/healthz' && read) return health(res);
     if (url.pathname === '/dashboard' && req.method === 'GET' && options.dashboard) {
       let page: string;
       try {

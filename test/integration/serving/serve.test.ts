@@ -87,6 +87,12 @@ describeWithPython('credit-risk serve over the local registry (real ONNX models)
         model: { ok: true, ms: expect.any(Number), version: b.version },
       },
     });
+    // HEAD answers as GET does, without a body (a load balancer's probe).
+    const head = await fetch(`${serve.server.url}/healthz`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toBe('application/json');
+    expect(Number(head.headers.get('content-length'))).toBeGreaterThan(0);
+    expect(await head.text()).toBe('');
   });
 
   it('refuses to start without a champion, saying how to get one', async () => {
