@@ -169,6 +169,18 @@ describe('local state-machine runner (aws-local-stepfunctions, Node 20 polyfill)
     });
   });
 
+  it('refuses an invalid definition every time, and runs a valid one again after checking it once', async () => {
+    const { s } = services();
+    // A Next that names no state: the ASL check refuses it, on the second attempt too.
+    const broken = {
+      ...TOY,
+      States: { ...TOY.States, Double: { ...TOY.States.Double, Next: 'Nowhere' } },
+    } as AslDefinition;
+    await expect(run({ services: s, definition: broken })).rejects.toThrow();
+    await expect(run({ services: s, definition: broken })).rejects.toThrow();
+    for (let k = 0; k < 2; k++) expect((await run({ services: s })).result.status).toBe('succeeded');
+  });
+
   it('retries a transient error and counts the retry', async () => {
     const { s, calls } = services({ transientFailures: 1 });
     const { result, record } = await run({ services: s });
