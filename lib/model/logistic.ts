@@ -222,12 +222,18 @@ function fillRow(
   indicatorOf: number[],
 ): void {
   const F = columns.length;
-  for (let f = 0; f < F; f++) {
-    const v = columns[f][row];
-    X[o + f] = Number.isNaN(v) ? 0 : (v - means[f]) / stds[f];
-  }
-  for (let k = 0; k < indicatorOf.length; k++)
-    X[o + F + k] = Number.isNaN(columns[indicatorOf[k]][row]) ? 1 : 0;
+  for (let f = 0; f < F; f++) X[o + f] = standardised(columns[f][row], means[f], stds[f]);
+  for (let k = 0; k < indicatorOf.length; k++) X[o + F + k] = missing(columns[indicatorOf[k]][row]);
+}
+
+/** A value of the design matrix: standardised, and a missing one imputed by the mean (0 after scaling). */
+function standardised(v: number, mean: number, std: number): number {
+  return Number.isNaN(v) ? 0 : (v - mean) / std;
+}
+
+/** The value of a missing-value indicator. */
+function missing(v: number): number {
+  return Number.isNaN(v) ? 1 : 0;
 }
 
 /** Solves A x = b for a symmetric positive definite A (Cholesky), A given as a full P x P matrix. */
@@ -273,15 +279,12 @@ export function predictLogistic(
     const w = model.weights[f];
     const mean = model.means[f];
     const std = model.stds[f];
-    for (let i = 0; i < numRows; i++) {
-      const v = c[i];
-      z[i] += w * (Number.isNaN(v) ? 0 : (v - mean) / std);
-    }
+    for (let i = 0; i < numRows; i++) z[i] += w * standardised(c[i], mean, std);
   }
   for (let k = 0; k < model.indicatorOf.length; k++) {
     const c = columns[model.indicatorOf[k]];
     const w = model.weights[F + k];
-    for (let i = 0; i < numRows; i++) z[i] += w * (Number.isNaN(c[i]) ? 1 : 0);
+    for (let i = 0; i < numRows; i++) z[i] += w * missing(c[i]);
   }
   for (let i = 0; i < numRows; i++) z[i] = 1 / (1 + Math.exp(-z[i]));
   return z;
