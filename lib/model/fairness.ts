@@ -1,4 +1,4 @@
-import { binaryMetrics } from './metrics.ts';
+import { rocAucOf, rowsByGroup } from './metrics.ts';
 
 /**
  * Fairness of a model's decisions across the groups of protected attributes (code_gender, age
@@ -59,15 +59,9 @@ export function fairnessByAttribute(
   for (const [attribute, values] of Object.entries(attributes)) {
     if (values.length !== y.length)
       throw new RangeError(`attribute ${attribute} has ${values.length} values for ${y.length} rows`);
-    const rowsOf = new Map<string, number[]>();
-    for (let i = 0; i < values.length; i++) {
-      const g = values[i];
-      let rows = rowsOf.get(g);
-      if (!rows) rowsOf.set(g, (rows = []));
-      rows.push(i);
-    }
     const groups: FairnessGroup[] = [];
-    for (const [group, rows] of rowsOf) groups.push(groupStats(group, rows, y, p, threshold, minGroupRows));
+    for (const [group, rows] of rowsByGroup(values))
+      groups.push(groupStats(group, rows, y, p, threshold, minGroupRows));
     groups.sort((a, b) => b.rows - a.rows || a.group.localeCompare(b.group));
     out[attribute] = summarise(groups, minGroupRows);
   }
@@ -76,7 +70,7 @@ export function fairnessByAttribute(
 
 function groupStats(
   group: string,
-  rows: number[],
+  rows: Uint32Array,
   y: ArrayLike<number>,
   p: ArrayLike<number>,
   threshold: number,
@@ -89,7 +83,8 @@ function groupStats(
   let approvedGood = 0;
   const gy = new Uint8Array(rows.length);
   const gp = new Float64Array(rows.length);
-  rows.forEach((r, k) => {
+  for (let k = 0; k < rows.length; k++) {
+    const r = rows[k];
     const bad = y[r] === 1;
     const approve = p[r] < threshold;
     gy[k] = bad ? 1 : 0;
@@ -100,14 +95,14 @@ function groupStats(
       if (bad) approvedBad++;
       else approvedGood++;
     } else if (bad) declinedBad++;
-  });
+  }
   const n = rows.length;
   const singleClass = positives === 0 || positives === n;
   return {
     group,
     rows: n,
     positives,
-    auc: singleClass ? null : binaryMetrics(gy, gp, threshold).auc,
+    auc: singleClass ? null : rocAucOf(gy, gp),
     approvalRate: approved / n,
     badRateApproved: approved > 0 ? approvedBad / approved : null,
     truePositiveRate: positives > 0 ? declinedBad / positives : null,

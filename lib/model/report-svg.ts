@@ -40,18 +40,24 @@ export function escapeHtml(text: string): string {
 const r2 = (x: number) => (Math.round(x * 100) / 100).toString();
 
 /**
- * Drops points closer than `resolution` (in domain units, Manhattan distance) to the last kept
- * one: a 100k-point ROC curve becomes a few hundred points that draw the same picture.
+ * The points (xs[i], ys[i]) less those closer than `resolution` (in domain units, Manhattan
+ * distance) to the last kept one: a 100k-point ROC curve becomes a few hundred points that draw
+ * the same picture. Takes the curve's coordinate arrays as they are (no pair per point).
  */
-export function thin(points: [number, number][], resolution = 0.002): [number, number][] {
-  if (points.length <= 2) return points;
-  const out: [number, number][] = [points[0]];
-  for (let i = 1; i < points.length - 1; i++) {
-    const last = out[out.length - 1];
-    if (Math.abs(points[i][0] - last[0]) + Math.abs(points[i][1] - last[1]) >= resolution)
-      out.push(points[i]);
+export function thin(xs: ArrayLike<number>, ys: ArrayLike<number>, resolution = 0.002): [number, number][] {
+  const n = Math.min(xs.length, ys.length);
+  if (n === 0) return [];
+  const out: [number, number][] = [[xs[0], ys[0]]];
+  let lastX = xs[0];
+  let lastY = ys[0];
+  for (let i = 1; i < n - 1; i++) {
+    if (Math.abs(xs[i] - lastX) + Math.abs(ys[i] - lastY) >= resolution) {
+      lastX = xs[i];
+      lastY = ys[i];
+      out.push([lastX, lastY]);
+    }
   }
-  out.push(points[points.length - 1]);
+  if (n > 1) out.push([xs[n - 1], ys[n - 1]]);
   return out;
 }
 

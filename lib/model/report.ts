@@ -49,8 +49,13 @@ export interface ReportInput {
   card: ReportModelInfo;
   /** Labels and model scores on the test split. */
   test: { y: ArrayLike<number>; p: ArrayLike<number> };
-  /** A simpler model scored on the same test rows; its threshold defaults to the model's. */
-  baseline?: { name: string; p: ArrayLike<number>; threshold?: number };
+  /** binaryMetrics of `test` at the card's threshold when the caller has it; else computed here. */
+  testMetrics?: BinaryMetrics;
+  /**
+   * A simpler model scored on the same test rows; its threshold defaults to the model's. `metrics`:
+   * its binaryMetrics at that threshold when the caller has them; else computed here.
+   */
+  baseline?: { name: string; p: ArrayLike<number>; threshold?: number; metrics?: BinaryMetrics };
   /** Slice columns aligned with the test rows, e.g. { gender: [...], ageBand: [...] }. */
   slices?: Record<string, ArrayLike<string>>;
   /** sliceMetrics of `slices` at the card's threshold when the caller has it; else computed here. */
@@ -119,16 +124,17 @@ const HEADLINE: MetricRow[] = [
 
 export function renderReport(input: ReportInput): string {
   const { card, test } = input;
-  const model = binaryMetrics(test.y, test.p, card.threshold);
+  const model = input.testMetrics ?? binaryMetrics(test.y, test.p, card.threshold);
   const baseline = input.baseline
-    ? binaryMetrics(test.y, input.baseline.p, input.baseline.threshold ?? card.threshold)
+    ? (input.baseline.metrics ??
+      binaryMetrics(test.y, input.baseline.p, input.baseline.threshold ?? card.threshold))
     : undefined;
   const title = `${card.name ?? 'model'} ${card.version ? card.version.slice(0, 12) : ''}`.trim();
   const sections = [
     header(input, model),
     input.gate ? gateSection(input.gate) : '',
     headlineSection(model, baseline, input.baseline?.name),
-    chartsSection(input, model),
+    chartsSection(input, model, baseline),
     input.importance && input.importance.length > 0 ? importanceSection(input.importance) : '',
     input.shap ? shapSection(input.shap) : '',
     input.slices && Object.keys(input.slices).length > 0 ? sliceSection(input) : '',
@@ -239,14 +245,15 @@ function confusionTable(m: BinaryMetrics): string {
 </tbody></table>`;
 }
 
-function chartsSection(input: ReportInput, m: BinaryMetrics): string {
+/** `bm`: the baseline's metrics (renderReport's), when there is a baseline. */
+function chartsSection(input: ReportInput, m: BinaryMetrics, bm: BinaryMetrics | undefined): string {
   const { y, p } = input.test;
   const roc = rocCurve(y, p);
   const rocSeries: Series[] = [
     {
       name: `model (AUC ${fmt(m.auc)})`,
       color: MODEL_COLOR,
-      points: thin(roc.fpr.map((x, i) => [x, roc.tpr[i]])),
+      points: thin(roc.fpr, roc.tpr),
     },
   ];
   const pr = prCurve(y, p);
@@ -254,22 +261,21 @@ function chartsSection(input: ReportInput, m: BinaryMetrics): string {
     {
       name: `model (AP ${fmt(m.prAuc)})`,
       color: MODEL_COLOR,
-      points: thin(pr.recall.map((r, i) => [r, pr.precision[i]])),
+      points: thin(pr.recall, pr.precision),
     },
   ];
-  if (input.baseline) {
+  if (input.baseline && bm) {
     const broc = rocCurve(y, input.baseline.p);
-    const bm = binaryMetrics(y, input.baseline.p, input.baseline.threshold ?? input.card.threshold);
     rocSeries.push({
       name: `${input.baseline.name} (AUC ${fmt(bm.auc)})`,
       color: BASELINE_COLOR,
-      points: thin(broc.fpr.map((x, i) => [x, broc.tpr[i]])),
+      points: thin(broc.fpr, broc.tpr),
     });
     const bpr = prCurve(y, input.baseline.p);
     prSeries.push({
       name: `${input.baseline.name} (AP ${fmt(bm.prAuc)})`,
       color: BASELINE_COLOR,
-      points: thin(bpr.recall.map((r, i) => [r, bpr.precision[i]])),
+      points: thin(bpr.recall, bpr.precision),
     });
   }
   rocSeries.push({

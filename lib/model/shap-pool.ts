@@ -75,6 +75,19 @@ export class ShapPool {
    * Float64Array [rows, F + 1], the bias last. One call at a time per pool.
    */
   async explainRows(matrix: Float32Array, rows: number): Promise<Float64Array> {
+    return (await this.explainRowsWhile(matrix, rows, () => undefined)).contributions;
+  }
+
+  /**
+   * explainRows that first runs `meanwhile` on the calling thread while the workers explain, then
+   * joins them for the chunks left (as predictForestWhile does for scores, ADR 0202). The same
+   * values as explainRows.
+   */
+  async explainRowsWhile<T>(
+    matrix: Float32Array,
+    rows: number,
+    meanwhile: () => T | Promise<T>,
+  ): Promise<{ contributions: Float64Array; meanwhile: T }> {
     const F = this.kernel.numFeatures;
     if (matrix.length !== rows * F)
       throw new RangeError(`matrix has ${matrix.length} values, expected ${rows} x ${F}`);
@@ -107,13 +120,25 @@ export class ShapPool {
             w.postMessage(job);
           }),
       );
+      // A worker that fails while `meanwhile` runs is reported by Promise.all below.
+      for (const d of done) d.catch(() => {});
+      let value: T;
+      try {
+        value = await meanwhile();
+      } catch (e) {
+        // Stop the job (the workers take no further chunk) and wait for them, so that their
+        // reply cannot be taken for the next call's.
+        Atomics.store(counter, 0, rows);
+        await Promise.allSettled(done);
+        throw e;
+      }
       for (;;) {
         const start = Atomics.add(counter, 0, CHUNK_ROWS);
         if (start >= rows) break;
         shapKernel(this.kernel, x, start, Math.min(rows, start + CHUNK_ROWS), out, this.scratch);
       }
       await Promise.all(done);
-      return out;
+      return { contributions: out, meanwhile: value };
     } finally {
       this.busy = false;
     }

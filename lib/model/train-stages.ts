@@ -5,6 +5,7 @@ import {
   baselineVerdict,
   CARD_SCHEMA_VERSION,
   featureReference,
+  type FeatureReference,
   type ModelCard,
   type ModelLineage,
   type PermutationImportance,
@@ -16,7 +17,7 @@ import type { FeatureImportance } from './explain.ts';
 import { fairnessByAttribute, type FairnessReport } from './fairness.ts';
 import {
   predictProbability,
-  predictProbabilityParallel,
+  predictProbabilityWhile,
   probabilities,
   toRowMajorFloat32,
   trainGbdt,
@@ -389,15 +390,53 @@ export interface EvaluationStage {
 
 /**
  * The test rows as the model takes them, and the model's probabilities on them, on `threads`
- * threads (what evaluateModel computes itself when not given them).
+ * threads (what evaluateModel computes itself when not given them). `meanwhile`, when given, runs
+ * on this thread while the workers score, and its value comes back with the scores
+ * (predictForestWhile, ADR 0202).
  */
-export async function scoreTest(
+export async function scoreTest<T = undefined>(
   model: GbdtModel,
   test: TrainingPart,
   threads: number,
-): Promise<{ testMatrix: Float32Array; pTest: Float64Array }> {
+  meanwhile?: () => T | Promise<T>,
+): Promise<{ testMatrix: Float32Array; pTest: Float64Array; meanwhile: T }> {
   const testMatrix = toRowMajorFloat32(test.columns, test.numRows);
-  return { testMatrix, pTest: await predictProbabilityParallel(model, testMatrix, test.numRows, threads) };
+  const scored = await predictProbabilityWhile(
+    model,
+    testMatrix,
+    test.numRows,
+    threads,
+    meanwhile ?? (() => undefined as T),
+  );
+  return { testMatrix, pTest: scored.p, meanwhile: scored.meanwhile };
+}
+
+/**
+ * The test rows' group names per slice column (age as ageBand): the columns given, or those of
+ * DEFAULT_SLICE_COLUMNS the table has.
+ */
+export function testSlices(
+  table: Table,
+  testRows: Uint32Array,
+  sliceColumns: readonly string[] | undefined,
+  inputPath: string,
+): Record<string, string[]> {
+  const slices: Record<string, string[]> = {};
+  for (const c of sliceColumns ?? DEFAULT_SLICE_COLUMNS) {
+    const col = table.columns.get(c);
+    if (!col) {
+      if (sliceColumns) throw new InputError('UNKNOWN_COLUMN', `slice column "${c}" is not in ${inputPath}`);
+      continue;
+    }
+    const values: string[] = [];
+    for (const r of testRows) {
+      if (col.kind === 'text') values.push(textAt(col, r) ?? 'missing');
+      else if (c === 'age') values.push(ageBand(col.values[r]));
+      else values.push(Number.isNaN(col.values[r]) ? 'missing' : String(col.values[r]));
+    }
+    slices[c === 'age' ? 'ageBand' : c] = values;
+  }
+  return slices;
 }
 
 /** Evaluation: test and validation metrics at the threshold, and test metrics by slice. */
@@ -414,27 +453,15 @@ export function evaluateModel(
     inputPath: string;
     /** The model's test scores, already computed (scoreTest). */
     scored?: { testMatrix: Float32Array; pTest: Float64Array };
+    /** testSlices of these options, already computed. */
+    slices?: Record<string, string[]>;
   },
 ): EvaluationStage {
   const { test, valid, threshold, table } = options;
   const testMatrix = options.scored?.testMatrix ?? toRowMajorFloat32(test.columns, test.numRows);
   const pTest = options.scored?.pTest ?? predictProbability(model, testMatrix, test.numRows);
-  const slices: Record<string, string[]> = {};
-  for (const c of options.sliceColumns ?? DEFAULT_SLICE_COLUMNS) {
-    const col = table.columns.get(c);
-    if (!col) {
-      if (options.sliceColumns)
-        throw new InputError('UNKNOWN_COLUMN', `slice column "${c}" is not in ${options.inputPath}`);
-      continue;
-    }
-    const values: string[] = [];
-    for (const r of options.testRows) {
-      if (col.kind === 'text') values.push(textAt(col, r) ?? 'missing');
-      else if (c === 'age') values.push(ageBand(col.values[r]));
-      else values.push(Number.isNaN(col.values[r]) ? 'missing' : String(col.values[r]));
-    }
-    slices[c === 'age' ? 'ageBand' : c] = values;
-  }
+  const slices =
+    options.slices ?? testSlices(table, options.testRows, options.sliceColumns, options.inputPath);
   return {
     testMatrix,
     pTest,
@@ -449,9 +476,11 @@ export function evaluateModel(
  * Explanation: exact TreeSHAP (lib/model/shap.ts) of the test rows, summarised per feature (mean
  * |SHAP|, the points of a beeswarm) for the card and the report. At most `maxRows` rows, evenly
  * spaced over the test split: the summary's means settle long before (docs/adr/0125), and the
- * whole split of a 777k-row table cost 2.3 CPU s of a 4 s training.
+ * whole split of a 777k-row table cost 2.3 CPU s of a 4 s training. `meanwhile.run`, when given,
+ * runs on this thread while the pool's workers explain (ShapPool.explainRowsWhile, ADR 0202); the
+ * progress line names it by `meanwhile.label`, since its time is in the line's.
  */
-export async function explainTest(
+export async function explainTest<T = undefined>(
   model: GbdtModel,
   options: {
     featureNames: readonly string[];
@@ -460,8 +489,9 @@ export async function explainTest(
     threads: number;
     maxRows?: number;
     progress: Progress;
+    meanwhile?: { run: () => T | Promise<T>; label: string };
   },
-): Promise<ShapSummary> {
+): Promise<{ shap: ShapSummary; meanwhile: T }> {
   const { featureNames, testMatrix, rows } = options;
   const started = performance.now();
   const F = featureNames.length;
@@ -476,22 +506,23 @@ export async function explainTest(
   }
   const explainer = TreeShapExplainer.fromModel(model, { featureNames: [...featureNames] });
   const pool = new ShapPool(explainer.kernel, options.threads);
-  let contributions: Float64Array;
+  let explained: { contributions: Float64Array; meanwhile: T };
   try {
-    contributions = await pool.explainRows(matrix, take);
+    explained = await pool.explainRowsWhile(matrix, take, options.meanwhile?.run ?? (() => undefined as T));
   } finally {
     await pool.close();
   }
-  const summary = shapSummary(contributions, matrix, take, featureNames);
+  const shap = shapSummary(explained.contributions, matrix, take, featureNames);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  const top = summary.importance
+  const top = shap.importance
     .slice(0, 3)
     .map((r) => r.feature)
     .join(', ');
+  const beside = options.meanwhile ? ` (${options.meanwhile.label} beside it)` : '';
   options.progress(
-    `SHAP: ${take.toLocaleString('en-US')} of ${rows.toLocaleString('en-US')} test rows explained in ${seconds} s on ${options.threads} threads; top features by mean |SHAP|: ${top}`,
+    `SHAP: ${take.toLocaleString('en-US')} of ${rows.toLocaleString('en-US')} test rows explained in ${seconds} s on ${options.threads} threads${beside}; top features by mean |SHAP|: ${top}`,
   );
-  return summary;
+  return { shap, meanwhile: explained.meanwhile };
 }
 
 /**
@@ -676,6 +707,21 @@ function stratifiedSample(label: Uint8Array, maxRows: number, prng: Prng): Uint3
   return Uint32Array.from(out).sort();
 }
 
+/**
+ * The card's reference distribution of each feature (drift monitoring's baseline): the final
+ * model's bins and bin counts, and the rows those bins were built on (train, or train +
+ * validation after a refit).
+ */
+export function featureReferences(
+  selection: FeatureSelection,
+  boosted: GbdtTrainingResult,
+  columns: readonly ArrayLike<number>[],
+): FeatureReference[] {
+  return selection.featureNames.map((f, j) =>
+    featureReference(f, boosted.model.binEdges[j], boosted.binCounts[j], columns[j]),
+  );
+}
+
 /** The card: everything a reviewer needs to know about the model and how it was made. */
 export function buildCard(input: {
   name: string;
@@ -705,8 +751,8 @@ export function buildCard(input: {
   fairness?: FairnessReport;
   credit?: CreditViews;
   lineage?: ModelLineage;
-  /** The rows the final model's bins were built on (train + validation after a refit). */
-  referenceColumns?: Float64Array[];
+  /** featureReferences of the final model. */
+  reference: FeatureReference[];
 }): ModelCard {
   const { boosted: result, baseline, evaluation, selection, splitStage } = input;
   const { numThreads: _threads, ...paramsForCard } = input.params;
@@ -772,14 +818,7 @@ export function buildCard(input: {
     ...(input.fairness ? { fairness: input.fairness } : {}),
     ...(input.credit ? { credit: input.credit } : {}),
     ...(input.lineage ? { lineage: input.lineage } : {}),
-    reference: selection.featureNames.map((f, j) =>
-      featureReference(
-        f,
-        result.model.binEdges[j],
-        result.binCounts[j],
-        (input.referenceColumns ?? splitStage.train.columns)[j],
-      ),
-    ),
+    reference: input.reference,
     onnx: {
       irVersion: ONNX_IR_VERSION,
       opset: ONNX_OPSET,
@@ -824,7 +863,13 @@ export function buildReport(input: {
           : `random (seed ${card.seed}): ${fractions.train} / ${fractions.valid} / ${fractions.test}`,
     },
     test: { y: splitStage.test.label, p: evaluation.pTest },
-    baseline: { name: 'logistic regression', p: baseline.pTest, threshold: baseline.threshold },
+    testMetrics: evaluation.test,
+    baseline: {
+      name: 'logistic regression',
+      p: baseline.pTest,
+      threshold: baseline.threshold,
+      metrics: baseline.metrics.test,
+    },
     slices: evaluation.slices,
     sliceMetrics: evaluation.sliceResult,
     importance: card.importance,

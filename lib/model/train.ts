@@ -16,7 +16,7 @@ import type { GbdtModel } from './gbdt/booster.ts';
 import { resolveParams, type GbdtParams } from './gbdt/params.ts';
 import type { ThresholdPolicy } from './metrics.ts';
 import { exportOnnx } from './onnx-export.ts';
-import { DEFAULT_SPLIT_FRACTIONS, takeFloat32, type SplitFractions } from './split.ts';
+import { DEFAULT_SPLIT_FRACTIONS, take, takeFloat32, type SplitFractions } from './split.ts';
 import { stalenessByMonth, type StalenessRecord } from './staleness.ts';
 import { isoDay, readTable, textAt, type Table } from './table.ts';
 import {
@@ -27,6 +27,7 @@ import {
   chooseModelThreshold,
   evaluateModel,
   explainTest,
+  featureReferences,
   fitBaseline,
   measureCreditViews,
   measureFairness,
@@ -37,6 +38,7 @@ import {
   selectFeatures,
   SMALL_DATA_MAX_ROWS,
   splitRows,
+  testSlices,
 } from './train-stages.ts';
 import type { TuningRecord } from './tuning-plan.ts';
 
@@ -251,58 +253,87 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
       }
     : firstFit;
   const model = result.model;
-  const baseline = fitBaseline(train, valid, test, policy, seed, refit?.combined);
-
   const name = options.name ?? 'credit-risk';
-  const explainerBytes = encodeExplainer(model, featureNames);
-  const modelBytes = exportOnnx(model, {
-    featureNames,
-    threshold,
-    metadata: { name, [EXPLAINER_DIGEST_KEY]: explainerDigest(explainerBytes) },
+
+  // Test scoring on the workers while this thread does what needs no test score: the baseline,
+  // the ONNX export, slices and groups, permutation importance, feature references and the test
+  // rows' ids and columns (ADR 0202). Then the evaluation, SHAP, fairness, card and report.
+  const scored = await scoreTest(model, test, params.numThreads, () => {
+    const baseline = fitBaseline(train, valid, test, policy, seed, refit?.combined);
+    const explainerBytes = encodeExplainer(model, featureNames);
+    const modelBytes = exportOnnx(model, {
+      featureNames,
+      threshold,
+      metadata: { name, [EXPLAINER_DIGEST_KEY]: explainerDigest(explainerBytes) },
+    });
+    const slices = testSlices(table, split.test, options.sliceColumns, inputPath);
+    const groups = protectedGroups(table, selection.protectedColumns, split.test);
+    const valueStarted = performance.now();
+    const featureValue = permutationImportance(firstFit.model, valid, featureNames, seed);
+    progress(
+      `permutation importance (${featureValue.rows} validation rows) in ${((performance.now() - valueStarted) / 1000).toFixed(2)} s`,
+    );
+    const reference = featureReferences(selection, result, refit?.combined.columns ?? train.columns);
+    return {
+      baseline,
+      explainerBytes,
+      modelBytes,
+      slices,
+      groups,
+      featureValue,
+      reference,
+      ...testRowsOutput(table, split.test, idColumns, target),
+    };
   });
+  const { baseline, explainerBytes, modelBytes, slices, groups, featureValue, reference, ids, testColumns } =
+    scored.meanwhile;
   const version = sha256(modelBytes);
 
-  // Evaluation, card, report.
-  const scored = await scoreTest(model, test, params.numThreads);
-  const evaluation = evaluateModel(model, {
-    table,
-    testRows: split.test,
-    test,
-    valid,
-    pValid,
-    threshold,
-    sliceColumns: options.sliceColumns,
-    inputPath,
-    scored,
-  });
-  const shap = await explainTest(model, {
+  // SHAP on the workers while this thread computes the test metrics, slices, fairness, credit
+  // views and staleness, which need the scores but no SHAP value (ADR 0202).
+  const { shap, meanwhile: measured } = await explainTest(model, {
     featureNames,
-    testMatrix: evaluation.testMatrix,
+    testMatrix: scored.testMatrix,
     rows: test.numRows,
     threads: params.numThreads,
     progress,
+    meanwhile: {
+      label: 'test metrics, fairness and credit views',
+      run: () => {
+        const evaluation = evaluateModel(model, {
+          table,
+          testRows: split.test,
+          test,
+          valid,
+          pValid,
+          threshold,
+          sliceColumns: options.sliceColumns,
+          inputPath,
+          scored,
+          slices,
+        });
+        const viewsStarted = performance.now();
+        const fairness = measureFairness(groups, test.label, evaluation.pTest, threshold);
+        const credit = measureCreditViews(
+          table,
+          split.test,
+          test.label,
+          evaluation.pTest,
+          threshold,
+          options.amountColumn,
+        );
+        progress(`fairness and credit views in ${((performance.now() - viewsStarted) / 1000).toFixed(2)} s`);
+        const staleness = testStaleness(table, timeColumn, split.test, test.label, evaluation.pTest);
+        return { evaluation, fairness, credit, staleness };
+      },
+    },
   });
+  const { evaluation, fairness, credit, staleness } = measured;
   const meanAbsShap = new Map(shap.importance.map((r) => [r.feature, r.meanAbsShap]));
   const importance = featureImportance(model, featureNames).map((r) => ({
     ...r,
     meanAbsShap: meanAbsShap.get(r.feature) ?? 0,
   }));
-  const viewsStarted = performance.now();
-  const groups = protectedGroups(table, selection.protectedColumns, split.test);
-  const fairness = measureFairness(groups, test.label, evaluation.pTest, threshold);
-  const credit = measureCreditViews(
-    table,
-    split.test,
-    test.label,
-    evaluation.pTest,
-    threshold,
-    options.amountColumn,
-  );
-  const valueStarted = performance.now();
-  const featureValue = permutationImportance(firstFit.model, valid, featureNames, seed);
-  progress(
-    `fairness and credit views in ${((valueStarted - viewsStarted) / 1000).toFixed(2)} s, permutation importance (${featureValue.rows} validation rows) in ${((performance.now() - valueStarted) / 1000).toFixed(2)} s`,
-  );
   const snapshotId = options.snapshotId ?? manifest?.snapshotId ?? null;
   const code = options.codeVersion
     ? { value: options.codeVersion, source: 'caller' as const }
@@ -363,14 +394,13 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
       trees: result.bestIteration,
       rows: train.numRows,
     },
-    ...(refit ? { referenceColumns: refit.combined.columns } : {}),
+    reference,
     featureValue,
     fairness,
     credit,
     lineage,
   });
   if (options.tuning) card.tuning = options.tuning;
-  const staleness = testStaleness(table, timeColumn, split.test, test.label, evaluation.pTest);
   if (staleness) card.staleness = staleness;
   progress(
     `test AUC ${evaluation.test.auc.toFixed(4)} (baseline ${baseline.metrics.test.auc.toFixed(4)}), threshold ${threshold.toPrecision(6)}`,
@@ -379,17 +409,6 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
   const reportHtml = buildReport({ card, params, splitStage, evaluation, baseline, shap });
   progress(`report.html in ${((performance.now() - reportStarted) / 1000).toFixed(2)} s`);
 
-  const ids: Record<string, (string | number)[]> = {};
-  for (const c of idColumns) {
-    const col = table.columns.get(c);
-    if (!col) continue;
-    ids[c] = Array.from(split.test, (r) => (col.kind === 'text' ? (textAt(col, r) ?? '') : col.values[r]));
-  }
-  const testColumns: Record<string, Float32Array> = {};
-  for (const [c, col] of table.columns) {
-    if (col.kind !== 'numeric' || c === target) continue;
-    testColumns[c] = takeFloat32(col.values, split.test);
-  }
   return {
     modelBytes,
     explainerBytes,
@@ -409,6 +428,27 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainedMod
   };
 }
 
+/** The test rows' id values and numeric columns, as TrainedModel.testPredictions and testColumns carry them. */
+function testRowsOutput(
+  table: Table,
+  testRows: Uint32Array,
+  idColumns: readonly string[],
+  target: string,
+): { ids: Record<string, (string | number)[]>; testColumns: Record<string, Float32Array> } {
+  const ids: Record<string, (string | number)[]> = {};
+  for (const c of idColumns) {
+    const col = table.columns.get(c);
+    if (!col) continue;
+    ids[c] = Array.from(testRows, (r) => (col.kind === 'text' ? (textAt(col, r) ?? '') : col.values[r]));
+  }
+  const testColumns: Record<string, Float32Array> = {};
+  for (const [c, col] of table.columns) {
+    if (col.kind !== 'numeric' || c === target) continue;
+    testColumns[c] = takeFloat32(col.values, testRows);
+  }
+  return { ids, testColumns };
+}
+
 /**
  * AUC and calibration per month of the out-of-time test split (lib/model/staleness.ts): the model
  * saw data up to the day before the first test day. Only for a date time column.
@@ -422,7 +462,7 @@ function testStaleness(
 ): StalenessRecord | undefined {
   const col = timeColumn ? table.columns.get(timeColumn) : undefined;
   if (!timeColumn || !col || col.kind !== 'date' || testRows.length === 0) return undefined;
-  const days = Float64Array.from(testRows, (r) => col.values[r]);
+  const days = take(col.values, testRows);
   let first = Number.POSITIVE_INFINITY;
   for (const d of days) if (d < first) first = d;
   return stalenessByMonth({

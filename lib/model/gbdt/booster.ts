@@ -22,7 +22,7 @@ import {
 } from './kernels.ts';
 import { resolveParams, type GbdtParams } from './params.ts';
 import { WorkerPool } from './pool.ts';
-import { flattenForest, predictForest, predictForestParallel } from './predict.ts';
+import { flattenForest, predictForest, predictForestWhile } from './predict.ts';
 import { Prng } from './prng.ts';
 import { allocateTree, compactTree, leafByBins, type Tree } from './tree.ts';
 
@@ -962,9 +962,21 @@ export async function predictProbabilityParallel(
   numRows: number,
   threads: number,
 ): Promise<Float64Array> {
-  const raw = await predictForestParallel(flattenForest(model), matrix, numRows, threads);
+  return (await predictProbabilityWhile(model, matrix, numRows, threads, () => undefined)).p;
+}
+
+/** predictProbabilityParallel, running `meanwhile` on the calling thread first (predictForestWhile). */
+export async function predictProbabilityWhile<T>(
+  model: GbdtModel,
+  matrix: Float32Array,
+  numRows: number,
+  threads: number,
+  meanwhile: () => T | Promise<T>,
+): Promise<{ p: Float64Array; meanwhile: T }> {
+  const scored = await predictForestWhile(flattenForest(model), matrix, numRows, threads, meanwhile);
+  const raw = scored.scores;
   for (let i = 0; i < numRows; i++) raw[i] = sigmoid(raw[i]);
-  return raw;
+  return { p: raw, meanwhile: scored.meanwhile };
 }
 
 /** Columns (NaN = missing) to the row-major float32 matrix the model and ONNX take. */

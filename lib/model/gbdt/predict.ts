@@ -169,12 +169,32 @@ export async function predictForestParallel(
   numRows: number,
   threads: number,
 ): Promise<Float64Array> {
+  return (await predictForestWhile(forest, matrix, numRows, threads, () => undefined)).scores;
+}
+
+/**
+ * predictForestParallel that first runs `meanwhile` on the calling thread while the workers score,
+ * then joins them for the blocks left: other work of the caller's that does not need the scores
+ * takes the core the calling thread would have scored on, and the counter gives the workers
+ * whatever that work leaves (ADR 0202). Scores are the same as predictForest's, bit for bit. When
+ * the input is scored on the calling thread alone, `meanwhile` runs first. The workers stop
+ * whether `meanwhile` returns or throws.
+ */
+export async function predictForestWhile<T>(
+  forest: FlatForest,
+  matrix: Float32Array,
+  numRows: number,
+  threads: number,
+  meanwhile: () => T | Promise<T>,
+): Promise<{ scores: Float64Array; meanwhile: T }> {
   checkMatrix(forest, matrix, numRows);
   if (!Number.isInteger(threads) || threads < 1)
     throw new RangeError(`threads must be an integer >= 1, got ${threads}`);
   const workers = Math.min(threads - 1, Math.ceil(numRows / BLOCK_ROWS) - 1);
-  if (workers <= 0 || numRows * forest.numTrees < MIN_PARALLEL_WALKS)
-    return predictForest(forest, matrix, numRows);
+  if (workers <= 0 || numRows * forest.numTrees < MIN_PARALLEL_WALKS) {
+    const value = await meanwhile();
+    return { scores: predictForest(forest, matrix, numRows), meanwhile: value };
+  }
   const x = new Float32Array(new SharedArrayBuffer(matrix.byteLength), 0, matrix.length);
   x.set(matrix);
   const out = new Float64Array(new SharedArrayBuffer(numRows * 8), 0, numRows);
@@ -194,14 +214,18 @@ export async function predictForestParallel(
           worker.postMessage(job);
         }),
     );
+    // A worker that fails while `meanwhile` runs is reported by Promise.all below, not as an
+    // unhandled rejection.
+    for (const d of done) d.catch(() => {});
+    const value = await meanwhile();
     for (;;) {
       const start = Atomics.add(counter, 0, BLOCK_ROWS);
       if (start >= numRows) break;
       forestKernel(forest, x, start, Math.min(numRows, start + BLOCK_ROWS), out);
     }
     await Promise.all(done);
+    return { scores: out.slice(), meanwhile: value };
   } finally {
     await Promise.all(pool.map((w) => w.terminate()));
   }
-  return out.slice();
 }

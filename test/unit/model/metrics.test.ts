@@ -8,7 +8,9 @@ import {
   prCurve,
   predictLabel,
   reliabilityByQuantile,
+  rocAucOf,
   rocCurve,
+  rowsByGroup,
   sliceMetrics,
 } from '#lib/model/metrics.ts';
 import { describeWithPython } from '../../support/python.ts';
@@ -227,5 +229,26 @@ print(json.dumps({
     expect(m.confusion).toEqual(ref.confusion);
     expect(m.f1).toBeCloseTo(ref.maxF1, 10);
     expect(t).toBe(ref.maxF1Threshold);
+  });
+});
+
+describe('rowsByGroup', () => {
+  it("gives each value's rows in ascending order, the groups in the order they first appear", () => {
+    const groups = rowsByGroup(['b', 'a', 'b', 'c', 'a', 'b']);
+    expect([...groups].map(([key, rows]) => [key, Array.from(rows)])).toEqual([
+      ['b', [0, 2, 5]],
+      ['a', [1, 4]],
+      ['c', [3]],
+    ]);
+    expect(rowsByGroup([]).size).toBe(0);
+  });
+});
+
+describe('rocAucOf', () => {
+  it("equals binaryMetrics' AUC, and is NaN with a single class", () => {
+    const { y, p } = sample(400, 11);
+    expect(rocAucOf(y, p)).toBe(binaryMetrics(y, p, 0.5).auc);
+    expect(rocAucOf([1, 1], [0.2, 0.4])).toBeNaN();
+    expect(() => rocAucOf([1, 2], [0.2, 0.4])).toThrow(/label at row 1/);
   });
 });

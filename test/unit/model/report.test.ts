@@ -118,6 +118,23 @@ describe('renderReport', () => {
     expect(html).toMatch(/data-slice="gender" data-value="X">.*?only 10 rows/);
   });
 
+  it('takes the metrics the caller already has instead of computing them again', () => {
+    const model = binaryMetrics(y, p, 0.25);
+    const baseline = binaryMetrics(y, weak, 0.25);
+    const generatedAt = '2026-12-07T00:00:00.000Z';
+    const computed = renderReport({ ...input, generatedAt });
+    const given = renderReport({
+      ...input,
+      generatedAt,
+      testMetrics: model,
+      baseline: { name: 'logistic regression', p: weak, metrics: baseline },
+    });
+    expect(given).toBe(computed);
+    // The given numbers are the ones shown.
+    const shown = renderReport({ ...input, generatedAt, testMetrics: { ...model, auc: 0.123456 } });
+    expect(shown).toContain('data-metric="auc" data-model="model">0.1235<');
+  });
+
   it('escapes names and shows the gate decision', () => {
     expect(html).toContain('income &lt;per year&gt; &amp; &quot;net&quot;');
     expect(html).not.toContain('income <per year>');

@@ -27,6 +27,31 @@ describe('ShapPool (worker threads)', () => {
     }
   });
 
+  it('runs meanwhile while the workers explain, returns its value, and passes on what it throws', async () => {
+    for (const threads of [1, 2]) {
+      const pool = new ShapPool(explainer.kernel, threads);
+      try {
+        const done = await pool.explainRowsWhile(x, rows, async () => {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          return 42;
+        });
+        expect(done.meanwhile).toBe(42);
+        expect(Array.from(done.contributions)).toEqual(Array.from(expected));
+        await expect(
+          pool.explainRowsWhile(x, rows, () => {
+            throw new Error('side work failed');
+          }),
+        ).rejects.toThrow('side work failed');
+        // The pool stays usable: the failed call's workers finished before it returned.
+        expect(Array.from(await pool.explainRows(x.subarray(0, 60), 10))).toEqual(
+          Array.from(expected.subarray(0, 70)),
+        );
+      } finally {
+        await pool.close();
+      }
+    }
+  });
+
   it('refuses a matrix of the wrong size', async () => {
     const pool = new ShapPool(explainer.kernel, 2);
     try {

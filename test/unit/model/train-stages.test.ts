@@ -8,6 +8,7 @@ import {
   robustThreshold,
   selectFeatures,
   splitRows,
+  testSlices,
 } from '#lib/model/train-stages.ts';
 
 function table(columns: TableColumn[]): Table {
@@ -182,5 +183,29 @@ describe('ageBand', () => {
       '65+',
       'missing',
     ]);
+  });
+});
+
+describe('testSlices', () => {
+  const t = table([
+    num('age', [30, Number.NaN, 70, 20]),
+    text('code_gender', ['F', null, 'M', 'F']),
+    num('flag_own_car', [1, 0, Number.NaN, 1]),
+  ]);
+  const rows = Uint32Array.of(3, 0, 1);
+
+  it('names the group of each test row per default slice column the table has, ages as bands', () => {
+    expect(testSlices(t, rows, undefined, 'fixture.parquet')).toEqual({
+      ageBand: ['<25', '25-34', 'missing'],
+      code_gender: ['F', 'F', 'missing'],
+      flag_own_car: ['1', '1', '0'],
+    });
+  });
+
+  it('takes the columns asked for, and refuses one the table lacks', () => {
+    expect(testSlices(t, Uint32Array.of(2), ['flag_own_car'], 'fixture.parquet')).toEqual({
+      flag_own_car: ['missing'],
+    });
+    expect(codeOf(() => testSlices(t, rows, ['income_type'], 'fixture.parquet'))).toBe('UNKNOWN_COLUMN');
   });
 });

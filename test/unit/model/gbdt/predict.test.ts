@@ -11,7 +11,12 @@ import {
   type LabelledColumns,
 } from '#lib/model/gbdt/booster.ts';
 import { drainWorkItems, KERNELS, rehearseKernels, TASK_VALID_SCORE } from '#lib/model/gbdt/kernels.ts';
-import { flattenForest, predictForest, predictForestParallel } from '#lib/model/gbdt/predict.ts';
+import {
+  flattenForest,
+  predictForest,
+  predictForestParallel,
+  predictForestWhile,
+} from '#lib/model/gbdt/predict.ts';
 import { Prng } from '#lib/model/gbdt/prng.ts';
 import { leafByValues } from '#lib/model/gbdt/tree.ts';
 import {
@@ -190,6 +195,36 @@ describe('forest scoring', () => {
     expect(await predictForestParallel(forest, bigMatrix, big.numRows, threads)).toEqual(expected);
     expect(await predictProbabilityParallel(model, bigMatrix, big.numRows, threads)).toEqual(
       predictProbability(model, bigMatrix, big.numRows),
+    );
+  });
+
+  it.each([1, 2, 3])(
+    'runs meanwhile once on the calling thread beside %i-thread scoring and returns its value',
+    async (threads) => {
+      const forest = flattenForest(model);
+      const expected = predictForest(forest, bigMatrix, big.numRows);
+      let calls = 0;
+      const scored = await predictForestWhile(forest, bigMatrix, big.numRows, threads, async () => {
+        calls++;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return 'side work';
+      });
+      expect(calls).toBe(1);
+      expect(scored.meanwhile).toBe('side work');
+      expect(scored.scores).toEqual(expected);
+    },
+  );
+
+  it('passes on what meanwhile throws, and stops the workers', async () => {
+    const forest = flattenForest(model);
+    await expect(
+      predictForestWhile(forest, bigMatrix, big.numRows, 2, () => {
+        throw new Error('side work failed');
+      }),
+    ).rejects.toThrow('side work failed');
+    // The next call starts its own workers and scores as before.
+    expect(await predictForestParallel(forest, bigMatrix, big.numRows, 2)).toEqual(
+      predictForest(forest, bigMatrix, big.numRows),
     );
   });
 
