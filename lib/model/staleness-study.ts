@@ -37,11 +37,18 @@ export function filterRows(table: Table, keep: (row: number) => boolean): Table 
     [...table.columns].map(([name, col]) => [
       name,
       col.kind === 'text'
-        ? { ...col, codes: Uint32Array.from(rows, (r) => col.codes[r]) }
+        ? { ...col, codes: takeCodes(col.codes, rows) }
         : { ...col, values: take(col.values, rows) },
     ]),
   );
   return { ...table, numRows: rows.length, columns };
+}
+
+/** codes[rows[i]] for each i (a loop: Uint32Array.from with a mapping function is ~60 ns a value). */
+function takeCodes(codes: Uint32Array, rows: readonly number[]): Uint32Array {
+  const out = new Uint32Array(rows.length);
+  for (let i = 0; i < rows.length; i++) out[i] = codes[rows[i]];
+  return out;
 }
 
 async function asTable(input: string | Table): Promise<Table> {

@@ -627,7 +627,7 @@ export function measureCreditViews(
       'UNKNOWN_COLUMN',
       `amount column "${amountColumn}" is not a numeric column of the table`,
     );
-  const amounts = col && col.kind !== 'text' ? Float64Array.from(testRows, (r) => col.values[r]) : undefined;
+  const amounts = col && col.kind !== 'text' ? take(col.values, testRows) : undefined;
   return creditViews(y, p, threshold, { amounts, amountColumn });
 }
 

@@ -1,10 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { InputError } from '#lib/errors.ts';
+import { creditViews } from '#lib/model/credit-views.ts';
 import { textColumn, type Table, type TableColumn } from '#lib/model/table.ts';
 import {
   ageBand,
   checkTarget,
   fitBaseline,
+  measureCreditViews,
   robustThreshold,
   selectFeatures,
   splitRows,
@@ -207,5 +209,29 @@ describe('testSlices', () => {
       flag_own_car: ['missing'],
     });
     expect(codeOf(() => testSlices(t, rows, ['income_type'], 'fixture.parquet'))).toBe('UNKNOWN_COLUMN');
+  });
+});
+
+describe('measureCreditViews', () => {
+  it("takes the test rows' amounts from the named column for the losses, and refuses a text column", () => {
+    const n = 400;
+    const amount = Float64Array.from({ length: n }, (_, i) => 100 + i);
+    const t = table([
+      num('loan_amount', Array.from(amount)),
+      text(
+        'name',
+        Array.from({ length: n }, () => 'x'),
+      ),
+    ]);
+    const rows = Uint32Array.from({ length: 200 }, (_, i) => 2 * i);
+    const y = Uint8Array.from(rows, (r) => (r % 10 === 0 ? 1 : 0));
+    const p = Float64Array.from(rows, (r) => ((r * 37) % 100) / 100);
+    const views = measureCreditViews(t, rows, y, p, 0.5, 'loan_amount');
+    expect(views.amountColumn).toBe('loan_amount');
+    const gathered = Float64Array.from(rows, (r) => amount[r]);
+    const direct = creditViews(y, p, 0.5, { amounts: gathered, amountColumn: 'loan_amount' });
+    expect(views).toEqual(direct);
+    expect(measureCreditViews(t, rows, y, p, 0.5).amountColumn).toBeUndefined();
+    expect(codeOf(() => measureCreditViews(t, rows, y, p, 0.5, 'name'))).toBe('UNKNOWN_COLUMN');
   });
 });
