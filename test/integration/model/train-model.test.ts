@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '#lib/errors.ts';
-import { trainToDirectory } from '#lib/model/train.ts';
+import { trainModel, trainToDirectory } from '#lib/model/train.ts';
 import { readModelDirectory } from '#lib/registry/model-directory.ts';
 import { syntheticTable } from '../../unit/model/synthetic-data.ts';
 
@@ -46,6 +46,16 @@ describe('trainToDirectory (the pipeline train step)', () => {
     expect(Object.keys(testSet.columns)).toEqual(['loan_id', ...t.featureNames]);
     expect(trained.card.data.snapshotId).toBe('s1');
     expect(trained.card.split.kind).toBe('random');
+  });
+
+  it('refuses an unknown slice column with its code, from the work done beside test scoring', async () => {
+    const failed = trainModel({
+      input: csv,
+      sliceColumns: ['no_such_column'],
+      params: { numTrees: 5, numThreads: 2 },
+    });
+    await expect(failed).rejects.toThrow(InputError);
+    await expect(failed).rejects.toMatchObject({ code: 'UNKNOWN_COLUMN' });
   });
 
   it('rejects an unknown training parameter as an input error', async () => {

@@ -215,7 +215,7 @@ describe('forest scoring', () => {
     },
   );
 
-  it('passes on what meanwhile throws, and stops the workers', async () => {
+  it('passes on what meanwhile throws, and the next call scores as before', async () => {
     const forest = flattenForest(model);
     await expect(
       predictForestWhile(forest, bigMatrix, big.numRows, 2, () => {
