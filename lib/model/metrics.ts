@@ -93,11 +93,12 @@ function validate(y: ArrayLike<number>, p: ArrayLike<number>): void {
 
 /**
  * The operating points last computed for each score array, with copies of the labels and scores
- * they came from. A training run asks for the same split's points again and again (the threshold
- * and the metrics on validation; the metrics on test, then the report's metrics and curves for the
- * model and the baseline: 8 of the run's 12 calls repeat one, ~0.2 s each on the 1.5M test rows
- * of a 10M-row table). A call with the same array object whose labels and scores still equal the
- * copies gets the same points back (nothing mutates them); entries go with their score arrays.
+ * they came from. A training run asks for the same split's points again and again (the threshold,
+ * then the metrics, on validation; the metrics on test, then the credit views and the report's ROC
+ * and PR curves; for the model and the baseline: 7 of the run's 11 calls on a whole split repeat
+ * one, ~0.2 s each on the 1.5M test rows of a 10M-row table). A call with the same array object
+ * whose labels and scores still equal the copies gets the same points back (nothing mutates them);
+ * entries go with their score arrays.
  */
 const pointsCache = new WeakMap<object, { labels: Uint8Array; scores: Float64Array; op: OperatingPoints }>();
 
