@@ -16,10 +16,20 @@
  *                     the contract (body, JSON.parse, a Map lookup, a constant answer), on as many
  *                     cluster workers as ours: what this machine allows any Node server under the mix
  *
+ * Ablations (only when named in --targets; not configurations we ship, since issue 22 asks for
+ * reasons and logging on): ours with parts of the required work taken away, to measure what each
+ * part costs in throughput and p99 against the floor (docs/adr/0203-serving-p99-goal-out-of-reach.md).
+ *   ours-no-info-logs          ours with POWERTOOLS_LOG_LEVEL=WARN: no per-request log line (warnings,
+ *                              errors and metrics as before)
+ *   ours-no-reasons            ours on a copy of the bench's home whose champion has no explainer.json:
+ *                              answers with `reasons: []`, no TreeSHAP (the state of a version trained
+ *                              before explanations)
+ *   ours-no-reasons-no-info-logs  both
+ *
  * Everything started here is killed when the comparison ends, fails, times out or is interrupted.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { processTree, rssBytes } from '../process-tree.ts';
@@ -41,6 +51,8 @@ export interface TargetSpec {
    * (bench/serve/load.mjs --new-connection-per-request) instead of autocannon's keep-alive clients.
    */
   keepAlive: boolean;
+  /** Run before the target starts (an ablation's home). */
+  prepare?: () => void;
 }
 
 export interface LoadFigures {
@@ -98,11 +110,51 @@ export interface CompareOptions {
   oursArgs?: readonly string[];
 }
 
+/** The ablations' names: ours with parts of the required work taken away (see the header). */
+export const ABLATIONS = ['ours-no-info-logs', 'ours-no-reasons', 'ours-no-reasons-no-info-logs'] as const;
+
+/** Every target's name, in the order they run (what --targets takes). */
+export const TARGET_NAMES: readonly string[] = [
+  'ours',
+  ...ABLATIONS,
+  'flask',
+  'gunicorn',
+  'starlette-onnx',
+  'node-floor',
+];
+
+/** Fails, naming the targets there are, when --targets names one that is not. */
+export function checkTargetNames(names: readonly string[]): void {
+  const unknown = names.filter((name) => !TARGET_NAMES.includes(name));
+  if (unknown.length > 0)
+    throw new Error(`unknown --targets ${unknown.join(', ')}; the targets are ${TARGET_NAMES.join(', ')}`);
+}
+
+/**
+ * A copy of the bench's home for the no-reasons ablations: the champion's explainer.json removed,
+ * so the version serves `reasons: []` (it says so in a warning at load). The home's outputs
+ * (prediction log, logs, metrics) are not copied: the copy is tens of MB, the home gigabytes.
+ */
+export function homeWithoutExplainer(data: PreparedData, dir: string): string {
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(data.home, dir, {
+    recursive: true,
+    filter: (source) =>
+      !/^[/\\](store[/\\]predictions-log|logs|metrics)([/\\]|$)/.test(source.slice(data.home.length)),
+  });
+  const explainer = join(dir, 'store/models/credit-risk', data.modelVersion, 'explainer.json');
+  if (!existsSync(explainer))
+    throw new Error(`no ${explainer} to remove: is ${data.modelVersion} the champion?`);
+  rmSync(explainer);
+  return dir;
+}
+
 export function targets(
   data: PreparedData,
   python: string,
   oursArgs: readonly string[] = [],
   idsFile = '',
+  work = '',
 ): TargetSpec[] {
   const bin = resolve(python, '..');
   const oursWorkers = oursArgs.includes('--workers')
@@ -114,16 +166,42 @@ export function targets(
     MODEL_DIR: data.modelDir,
     PYTHONDONTWRITEBYTECODE: '1',
   };
+  const ours: TargetSpec = {
+    name: 'ours',
+    description: `credit-risk serve${oursArgs.length ? ` ${oursArgs.join(' ')}` : ''}: Node (cluster workers, one per core, by default), predict handler, onnxruntime-node, PGlite online store in the primary, in-memory snapshot copy in each worker`,
+    command: process.execPath,
+    args: (port) => [join(repo, 'bin/credit-risk.mjs'), 'serve', '--port', String(port), ...oursArgs],
+    cwd: repo,
+    env: { CREDIT_RISK_HOME: data.home },
+    keepAlive: true,
+  };
+  const noInfoLogs = { POWERTOOLS_LOG_LEVEL: 'WARN' };
+  const ablationHome = join(work, 'home-without-explainer');
+  const noReasons = (name: string, env: Record<string, string>, what: string): TargetSpec => ({
+    ...ours,
+    name,
+    description: `ablation, not shipped: ${what}`,
+    env: { ...env, CREDIT_RISK_HOME: ablationHome },
+    prepare: () => homeWithoutExplainer(data, ablationHome),
+  });
   return [
+    ours,
     {
-      name: 'ours',
-      description: `credit-risk serve${oursArgs.length ? ` ${oursArgs.join(' ')}` : ''}: Node (cluster workers, one per core, by default), predict handler, onnxruntime-node, PGlite online store in the primary, in-memory snapshot copy in each worker`,
-      command: process.execPath,
-      args: (port) => [join(repo, 'bin/credit-risk.mjs'), 'serve', '--port', String(port), ...oursArgs],
-      cwd: repo,
-      env: { CREDIT_RISK_HOME: data.home },
-      keepAlive: true,
+      ...ours,
+      name: 'ours-no-info-logs',
+      description: 'ablation, not shipped: ours with POWERTOOLS_LOG_LEVEL=WARN (no log line per request)',
+      env: { ...ours.env, ...noInfoLogs },
     },
+    noReasons(
+      'ours-no-reasons',
+      {},
+      'ours without TreeSHAP (the champion without explainer.json: reasons [])',
+    ),
+    noReasons(
+      'ours-no-reasons-no-info-logs',
+      noInfoLogs,
+      'ours without TreeSHAP and without a log line per request',
+    ),
     {
       name: 'flask',
       description:
@@ -532,8 +610,10 @@ export async function compareHttp(options: CompareOptions): Promise<TargetResult
     (_, i) => options.data.ids[(i * 104729) % options.data.ids.length],
   );
   const results: TargetResult[] = [];
-  for (const spec of targets(options.data, options.python, options.oursArgs, idsFile)) {
+  checkTargetNames(options.only ?? []);
+  for (const spec of targets(options.data, options.python, options.oursArgs, idsFile, options.work)) {
     if (options.only && !options.only.includes(spec.name)) continue;
+    spec.prepare?.();
     const port = await freePort();
     const url = `http://127.0.0.1:${port}/predict`;
     const logFile = join(options.work, `${spec.name}.log`);
@@ -610,6 +690,13 @@ export interface Ratios {
   floorThroughputVsStarlette?: number;
   /** gunicorn p99 / node-floor p99: the p99 ratio an empty Node server got against gunicorn in this run. */
   p99GunicornOverFloor?: number;
+  /** ours p99 / node-floor p99 (issue 22: <= 1.5). */
+  p99VsFloor?: number;
+  /** Each ablation that ran, against the floor and against ours (docs/adr/0203). */
+  ablations?: Record<
+    string,
+    { throughputVsFloor?: number; p99VsFloor?: number; throughputVsOurs?: number; cpuMsPerRequest: number }
+  >;
   goals: Record<string, { goal: string; measured: number | undefined; met: boolean | undefined }>;
 }
 
@@ -630,8 +717,20 @@ export function ratios(results: readonly TargetResult[]): Ratios {
     throughputVsFloor: div(ours?.requestsPerSecond, floor?.requestsPerSecond),
     floorThroughputVsStarlette: div(floor?.requestsPerSecond, starlette?.requestsPerSecond),
     p99GunicornOverFloor: div(gunicorn?.latencyP99Ms, floor?.latencyP99Ms),
+    p99VsFloor: div(ours?.latencyP99Ms, floor?.latencyP99Ms),
     goals: {},
   };
+  for (const name of ABLATIONS) {
+    const a = by(name);
+    if (!a) continue;
+    out.ablations ??= {};
+    out.ablations[name] = {
+      throughputVsFloor: div(a.requestsPerSecond, floor?.requestsPerSecond),
+      p99VsFloor: div(a.latencyP99Ms, floor?.latencyP99Ms),
+      throughputVsOurs: div(a.requestsPerSecond, ours?.requestsPerSecond),
+      cpuMsPerRequest: a.cpuMsPerRequest,
+    };
+  }
   if (ours && starlette) {
     let max = 0;
     for (const [id, p] of Object.entries(ours.contract.probabilities)) {
@@ -645,10 +744,18 @@ export function ratios(results: readonly TargetResult[]): Ratios {
     measured,
     met: measured === undefined ? undefined : measured >= min,
   });
+  const atMost = (text: string, measured: number | undefined, max: number) => ({
+    goal: text,
+    measured,
+    met: measured === undefined ? undefined : measured <= max,
+  });
   out.goals = {
     throughputVsGunicorn: goal('>= 20x', out.throughputVsGunicorn, 20),
     p99VsGunicorn: goal('ours <= 1/10 of gunicorn p99', out.p99GunicornOverOurs, 10),
     throughputVsStarlette: goal('>= 5x', out.throughputVsStarlette, 5),
+    // Issue 22; both out of reach with reasons and logs on (docs/adr/0198, docs/adr/0203).
+    throughputVsFloor: goal('>= 0.6x the node floor (#22)', out.throughputVsFloor, 0.6),
+    p99VsFloor: atMost("<= 1.5x the node floor's p99 (#22)", out.p99VsFloor, 1.5),
   };
   return out;
 }

@@ -29,7 +29,7 @@ import { scoreFeatureTable } from '#lib/serving/batch-scoring.ts';
 import { CachedFeatureStore, isScannable } from '#lib/serving/cached-feature-store.ts';
 import { loadServingModelFromDir } from '#lib/serving/model.ts';
 import { buildFunctions } from '../../scripts/build.ts';
-import { compareHttp, ratios } from '../peers/http-compare.ts';
+import { checkTargetNames, compareHttp, ratios } from '../peers/http-compare.ts';
 import { prepareServeData } from '../peers/prepare.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
@@ -106,6 +106,8 @@ export async function main(argv: string[]): Promise<void> {
       'ours-workers': { type: 'string' },
     },
   });
+  // Before minutes of preparing data: a misspelt target would otherwise just not run.
+  checkTargetNames(values.targets!.split(','));
   const work = mkdtempSync(join(tmpdir(), 'cr-bench-serve-'));
   const python = resolve(repo, '.venv/bin/python');
   const results: Record<string, unknown> = {
