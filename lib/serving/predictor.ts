@@ -138,7 +138,9 @@ export function createPredictor({ featureStore, clock, model }: PredictorDeps): 
         input[i] = v ?? Number.NaN;
       }
       // TreeSHAP of the very float32 row ONNX scores; both calls coalesce with the requests in
-      // flight, and TreeSHAP runs on this thread while onnxruntime runs on its own.
+      // flight (one model run and one TreeSHAP pass a batch), and both run on this thread, one
+      // after the other: onnxruntime-node runs a session synchronously in a setImmediate, on one
+      // intra-op thread for serving (lib/model/onnx-session.ts).
       const [scores, shap] = await Promise.all([model.scoreRows(input, 1), explainRows?.(input, 1)]);
       const probability = scores[0];
       // A NaN or infinite score would be served as a decision (NaN >= threshold is a silent 0).
