@@ -29,7 +29,17 @@
  * Everything started here is killed when the comparison ends, fails, times out or is interrupted.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, cpSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { processTree, rssBytes } from '../process-tree.ts';
@@ -149,6 +159,22 @@ export function homeWithoutExplainer(data: PreparedData, dir: string): string {
   return dir;
 }
 
+/**
+ * Removes the prediction log the earlier runs of the bench left in its home and says how much it
+ * was. Every run of ours appends ~10^5 records to it, and nothing else prunes it (`credit-risk data
+ * retention` would, in a real home), so the reused home grew by gigabytes over a day of runs. The
+ * logs and metrics beside it rotate by size (CREDIT_RISK_LOG_MAX_MB) and stay.
+ */
+export function pruneEarlierPredictionLog(home: string): number {
+  const dir = join(home, 'store/predictions-log');
+  if (!existsSync(dir)) return 0;
+  let bytes = 0;
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true }))
+    if (entry.isFile()) bytes += statSync(join(entry.parentPath, entry.name)).size;
+  rmSync(dir, { recursive: true, force: true });
+  return bytes;
+}
+
 export function targets(
   data: PreparedData,
   python: string,
@@ -174,6 +200,13 @@ export function targets(
     cwd: repo,
     env: { CREDIT_RISK_HOME: data.home },
     keepAlive: true,
+    prepare: () => {
+      const bytes = pruneEarlierPredictionLog(data.home);
+      if (bytes > 0)
+        console.error(
+          `[serve bench] removed the earlier runs' prediction log from ${data.home} (${(bytes / 2 ** 20).toFixed(0)} MiB)`,
+        );
+    },
   };
   const noInfoLogs = { POWERTOOLS_LOG_LEVEL: 'WARN' };
   const ablationHome = join(work, 'home-without-explainer');

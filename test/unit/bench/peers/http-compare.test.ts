@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   checkTargetNames,
   homeWithoutExplainer,
+  pruneEarlierPredictionLog,
   ratios,
   TARGET_NAMES,
   targets,
@@ -109,6 +110,19 @@ describe('the ablation targets', () => {
     expect(existsSync(join(copy, 'logs'))).toBe(false);
     // The bench's own home keeps its explainer.
     expect(existsSync(join(data.home, 'store/models/credit-risk', version, 'explainer.json'))).toBe(true);
+  });
+
+  it("ours starts without the earlier runs' prediction log, and keeps the rest of the home", () => {
+    const ours = targets(data, '/usr/bin/python3', [], '', dir).find((s) => s.name === 'ours')!;
+    ours.prepare!();
+    expect(existsSync(join(data.home, 'store/predictions-log'))).toBe(false);
+    expect(readFileSync(join(data.home, 'logs/predict.jsonl'), 'utf8')).toBe('{}\n');
+    expect(existsSync(join(data.home, 'store/models/credit-risk', version, 'explainer.json'))).toBe(true);
+    expect(pruneEarlierPredictionLog(data.home)).toBe(0); // nothing left: nothing to say
+  });
+
+  it('says how many bytes of prediction log it removed', () => {
+    expect(pruneEarlierPredictionLog(data.home)).toBe(3);
   });
 
   it('fails when the champion has no explainer to remove', () => {
