@@ -114,7 +114,7 @@ export function stalenessByMonth(input: {
     const rows = byMonth.get(month) as number[];
     const yy = take(y, rows);
     const pp = take(p, rows);
-    const m = binaryMetrics(yy, pp, 0.5);
+    const m = binaryMetrics(yy, pp, 0.5, { reuse: false });
     let sum = 0;
     for (const v of pp) sum += v;
     return {

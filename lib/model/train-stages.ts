@@ -673,7 +673,7 @@ export function permutationImportance(
     const original = new Float32Array(n);
     for (let i = 0; i < n; i++) original[i] = matrix[i * F + j];
     for (let i = 0; i < n; i++) matrix[i * F + j] = original[shuffled[i]];
-    const m = binaryMetrics(y, predictProbability(model, matrix, n), 0.5);
+    const m = binaryMetrics(y, predictProbability(model, matrix, n), 0.5, { reuse: false });
     for (let i = 0; i < n; i++) matrix[i * F + j] = original[i];
     features.push({
       feature: featureNames[j],

@@ -183,6 +183,40 @@ describe('sliceMetrics', () => {
     });
     expect(JSON.stringify(out)).not.toMatch(/null|NaN/);
   });
+
+  it('gives every group exactly what binaryMetrics gives its rows (losses summed once per row)', () => {
+    const { y, p } = sample(3000, 5, 3);
+    const region = y.map((_, i) => ['north', 'south', 'east', 'west'][(i * 7) % 4]);
+    const band = p.map((_, i) => (i % 3 === 0 ? 'renter' : 'owner'));
+    const out = sliceMetrics(y, p, 0.35, { region, band });
+    for (const [column, values] of Object.entries({ region, band })) {
+      for (const key of new Set(values)) {
+        const rows = values.flatMap((v, i) => (v === key ? [i] : []));
+        const expected = binaryMetrics(
+          rows.map((i) => y[i]),
+          rows.map((i) => p[i]),
+          0.35,
+          { reuse: false },
+        );
+        expect(out[column][key]).toEqual(expected);
+      }
+    }
+    expect(sliceMetrics(y, p, 0.35, {})).toEqual({});
+  });
+});
+
+describe('binaryMetrics without reuse', () => {
+  it('gives the same numbers as with it, for a fresh array and for one asked again', () => {
+    const { y, p } = sample(2000, 8, 2);
+    const reused = binaryMetrics(y, p, 0.3);
+    expect(binaryMetrics(y, p, 0.3, { reuse: false })).toEqual(reused);
+    expect(binaryMetrics(y, p, 0.3)).toEqual(reused);
+    // An array changed in place after a reused call: without reuse, its new numbers.
+    const q = Float64Array.from(p);
+    binaryMetrics(y, q, 0.3);
+    q.reverse();
+    expect(binaryMetrics(y, q, 0.3, { reuse: false })).toEqual(binaryMetrics(y, Array.from(q), 0.3));
+  });
 });
 
 describeWithPython('binaryMetrics agrees with scikit-learn', (python) => {
