@@ -175,6 +175,11 @@ export function pruneEarlierPredictionLog(home: string): number {
   return bytes;
 }
 
+/** Where the no-reasons ablations' home copy goes in the bench's work directory (removed when the comparison ends). */
+export function ablationHomeIn(work: string): string {
+  return join(work, 'home-without-explainer');
+}
+
 export function targets(
   data: PreparedData,
   python: string,
@@ -209,7 +214,7 @@ export function targets(
     },
   };
   const noInfoLogs = { POWERTOOLS_LOG_LEVEL: 'WARN' };
-  const ablationHome = join(work, 'home-without-explainer');
+  const ablationHome = ablationHomeIn(work);
   const noReasons = (name: string, env: Record<string, string>, what: string): TargetSpec => ({
     ...ours,
     name,
@@ -644,68 +649,81 @@ export async function compareHttp(options: CompareOptions): Promise<TargetResult
   );
   const results: TargetResult[] = [];
   checkTargetNames(options.only ?? []);
-  for (const spec of targets(options.data, options.python, options.oursArgs, idsFile, options.work)) {
-    if (options.only && !options.only.includes(spec.name)) continue;
-    spec.prepare?.();
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}/predict`;
-    const logFile = join(options.work, `${spec.name}.log`);
-    const fd = openSync(logFile, 'w');
-    const started = performance.now();
-    // detached: its own process group, so the whole tree (pre-fork workers too) can be killed at once.
-    const child = spawn(spec.command, spec.args(port), {
-      cwd: spec.cwd,
-      env: { ...process.env, ...spec.env, PORT: String(port) },
-      stdio: ['ignore', fd, fd],
-      detached: true,
-    });
-    closeSync(fd);
-    running.add(child);
-    try {
-      log(`[serve bench] ${spec.name}: starting on port ${port} (log ${logFile})`);
-      await waitReady(url, options.data.ids[0], child, 180_000);
-      const startSeconds = (performance.now() - started) / 1000;
-      const contract = await checkContract(url, checkIds);
-      if (!contract.ok) log(`[serve bench] ${spec.name}: CONTRACT PROBLEMS: ${contract.problems.join('; ')}`);
-      if (options.warmupSeconds > 0)
-        await runLoad(url, options.warmupSeconds, options.connections, mixFile, spec.keepAlive, wrkFile);
-      const rss = watchRss(child.pid as number);
-      let figures: LoadFigures;
-      let memory: { peakBytes: number; processes: number } | undefined;
-      const cpuBefore = treeCpuSeconds(child.pid as number);
-      let cpuAfter: number;
+  try {
+    for (const spec of targets(options.data, options.python, options.oursArgs, idsFile, options.work)) {
+      if (options.only && !options.only.includes(spec.name)) continue;
+      spec.prepare?.();
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}/predict`;
+      const logFile = join(options.work, `${spec.name}.log`);
+      const fd = openSync(logFile, 'w');
+      const started = performance.now();
+      // detached: its own process group, so the whole tree (pre-fork workers too) can be killed at once.
+      const child = spawn(spec.command, spec.args(port), {
+        cwd: spec.cwd,
+        env: { ...process.env, ...spec.env, PORT: String(port) },
+        stdio: ['ignore', fd, fd],
+        detached: true,
+      });
+      closeSync(fd);
+      running.add(child);
       try {
-        figures = await runLoad(url, options.seconds, options.connections, mixFile, spec.keepAlive, wrkFile);
+        log(`[serve bench] ${spec.name}: starting on port ${port} (log ${logFile})`);
+        await waitReady(url, options.data.ids[0], child, 180_000);
+        const startSeconds = (performance.now() - started) / 1000;
+        const contract = await checkContract(url, checkIds);
+        if (!contract.ok)
+          log(`[serve bench] ${spec.name}: CONTRACT PROBLEMS: ${contract.problems.join('; ')}`);
+        if (options.warmupSeconds > 0)
+          await runLoad(url, options.warmupSeconds, options.connections, mixFile, spec.keepAlive, wrkFile);
+        const rss = watchRss(child.pid as number);
+        let figures: LoadFigures;
+        let memory: { peakBytes: number; processes: number } | undefined;
+        const cpuBefore = treeCpuSeconds(child.pid as number);
+        let cpuAfter: number;
+        try {
+          figures = await runLoad(
+            url,
+            options.seconds,
+            options.connections,
+            mixFile,
+            spec.keepAlive,
+            wrkFile,
+          );
+        } finally {
+          cpuAfter = treeCpuSeconds(child.pid as number);
+          memory = rss.stop();
+        }
+        const serverCpuSeconds = cpuAfter - cpuBefore;
+        const result: TargetResult = {
+          name: spec.name,
+          description: spec.description,
+          ...figures,
+          peakRssMiB: memory.peakBytes / 2 ** 20,
+          processes: memory.processes,
+          startSeconds,
+          contract,
+          serverCpuSeconds,
+          cpuMsPerRequest: figures.requests > 0 ? (serverCpuSeconds / figures.requests) * 1000 : Number.NaN,
+        };
+        log(
+          `[serve bench] ${spec.name}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.latencyP50Ms} ms, p99 ${result.latencyP99Ms} ms, ` +
+            `peak RSS ${result.peakRssMiB.toFixed(0)} MiB over ${result.processes} process(es), 5xx ${result.statusCounts['5xx']}, errors ${result.errors}, ` +
+            `CPU ${result.serverCpuSeconds.toFixed(1)} s (${result.cpuMsPerRequest.toFixed(3)} ms/request)` +
+            (result.generatorCpuSeconds !== undefined
+              ? `, generator CPU ${result.generatorCpuSeconds.toFixed(1)} s`
+              : ''),
+        );
+        results.push(result);
+      } catch (e) {
+        throw new Error(`${spec.name}: ${(e as Error).message} (see ${logFile})`, { cause: e });
       } finally {
-        cpuAfter = treeCpuSeconds(child.pid as number);
-        memory = rss.stop();
+        await stopChild(child);
       }
-      const serverCpuSeconds = cpuAfter - cpuBefore;
-      const result: TargetResult = {
-        name: spec.name,
-        description: spec.description,
-        ...figures,
-        peakRssMiB: memory.peakBytes / 2 ** 20,
-        processes: memory.processes,
-        startSeconds,
-        contract,
-        serverCpuSeconds,
-        cpuMsPerRequest: figures.requests > 0 ? (serverCpuSeconds / figures.requests) * 1000 : Number.NaN,
-      };
-      log(
-        `[serve bench] ${spec.name}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.latencyP50Ms} ms, p99 ${result.latencyP99Ms} ms, ` +
-          `peak RSS ${result.peakRssMiB.toFixed(0)} MiB over ${result.processes} process(es), 5xx ${result.statusCounts['5xx']}, errors ${result.errors}, ` +
-          `CPU ${result.serverCpuSeconds.toFixed(1)} s (${result.cpuMsPerRequest.toFixed(3)} ms/request)` +
-          (result.generatorCpuSeconds !== undefined
-            ? `, generator CPU ${result.generatorCpuSeconds.toFixed(1)} s`
-            : ''),
-      );
-      results.push(result);
-    } catch (e) {
-      throw new Error(`${spec.name}: ${(e as Error).message} (see ${logFile})`, { cause: e });
-    } finally {
-      await stopChild(child);
     }
+  } finally {
+    // The home copy (~100 MB with what its runs wrote); the targets' logs stay for reading.
+    rmSync(ablationHomeIn(options.work), { recursive: true, force: true });
   }
   return results;
 }

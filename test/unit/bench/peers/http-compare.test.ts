@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  ablationHomeIn,
   checkTargetNames,
   homeWithoutExplainer,
   pruneEarlierPredictionLog,
@@ -138,7 +139,8 @@ describe('the ablation targets', () => {
       CREDIT_RISK_HOME: data.home,
       POWERTOOLS_LOG_LEVEL: 'WARN',
     });
-    expect(by('ours-no-reasons').env).toEqual({ CREDIT_RISK_HOME: join(dir, 'home-without-explainer') });
+    expect(ablationHomeIn(dir)).toBe(join(dir, 'home-without-explainer'));
+    expect(by('ours-no-reasons').env).toEqual({ CREDIT_RISK_HOME: ablationHomeIn(dir) });
     expect(by('ours-no-reasons-no-info-logs').env).toEqual({
       CREDIT_RISK_HOME: join(dir, 'home-without-explainer'),
       POWERTOOLS_LOG_LEVEL: 'WARN',
