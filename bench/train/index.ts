@@ -120,12 +120,26 @@ function featuresLabel(file: string, rows: number): string {
   return `real features ${rows.toLocaleString('en-US')} rows (features build${snapshot ? ` snapshot ${snapshot}` : ''})`;
 }
 
-const LIGHTGBM = 'LightGBM 4.5';
-const LIGHTGBM_VARIANTS: { name: string; env: Record<string, string> }[] = [
-  { name: 'LightGBM 4.5 (OMP passive)', env: { OMP_WAIT_POLICY: 'PASSIVE' } },
-  { name: 'LightGBM 4.5 (OMP spin 100k)', env: { GOMP_SPINCOUNT: '100000' } },
-];
-const SKLEARN = 'scikit-learn HGB 1.5 (OMP spin 100k)';
+// The peers' names carry the versions installed in .venv (read at start, see peerVersions), so a
+// figure always says which release it was measured against.
+let LIGHTGBM = 'LightGBM';
+let LIGHTGBM_VARIANTS: { name: string; env: Record<string, string> }[] = [];
+let SKLEARN = 'scikit-learn HGB';
+
+/** `major.minor` of LightGBM and scikit-learn in the bench's Python, for the peers' names. */
+function peerVersions(python: string): { lightgbm: string; sklearn: string } {
+  const r = spawnSync(
+    python,
+    ['-c', 'import lightgbm, sklearn; print(lightgbm.__version__, sklearn.__version__)'],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`cannot read the peers' versions with ${python}: ${r.stderr}`);
+  const [lightgbm, sklearn] = r.stdout
+    .trim()
+    .split(' ')
+    .map((v) => v.split('.').slice(0, 2).join('.'));
+  return { lightgbm, sklearn };
+}
 const OURS = 'ours (TypeScript GBDT)';
 const OURS_BOOST = 'ours: boost stage with validation';
 const LIGHTGBM_VALID = 'LightGBM lgb.train with valid set';
@@ -197,6 +211,13 @@ export async function main(args: string[]): Promise<void> {
     maxBin: Number(arg(args, '--max-bin', '255')),
   };
   const python = resolve('.venv/bin/python');
+  const versions = peerVersions(python);
+  LIGHTGBM = `LightGBM ${versions.lightgbm}`;
+  LIGHTGBM_VARIANTS = [
+    { name: `${LIGHTGBM} (OMP passive)`, env: { OMP_WAIT_POLICY: 'PASSIVE' } },
+    { name: `${LIGHTGBM} (OMP spin 100k)`, env: { GOMP_SPINCOUNT: '100000' } },
+  ];
+  SKLEARN = `scikit-learn HGB ${versions.sklearn} (OMP spin 100k)`;
   // How OpenMP threads wait between parallel regions decides a lot on a shared 2-core machine:
   // LightGBM runs with both policies (see the header), scikit-learn with the one our pool uses.
   const peerEnv = (extra: Record<string, string>) => {
