@@ -93,9 +93,11 @@ export function ensureAwsEmulatorVenv() {
 }
 
 /**
- * The features bench's current dataframe peers (.venv-peers from requirements-peers.txt: Polars,
- * pandas 3, pyarrow, numpy 2, which requirements-dev.txt's numpy 1.26 pin excludes). Built by the
- * bench runner only (`npm run bench -- features`), never by `npm test`; the bin directory or null.
+ * The benches' peers at their latest releases (.venv-peers from requirements-peers.txt: the
+ * features bench's Polars and pandas 3, the serve bench's scikit-learn, Flask, gunicorn,
+ * Starlette, uvicorn and onnxruntime, on numpy 2, which requirements-dev.txt's numpy 1.26 pin
+ * excludes). Built by the bench runners only (`npm run bench -- features|serve`), never by
+ * `npm test`; the bin directory or null.
  */
 export function ensurePeersVenv() {
   return ensureVenv('.venv-peers', 'requirements-peers.txt');
@@ -120,7 +122,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const bin = ensurePeersVenv();
     if (!bin) {
       console.error(
-        '[python] FAILED: .venv-peers (requirements-peers.txt: polars, pandas) could not be built',
+        "[python] FAILED: .venv-peers (requirements-peers.txt: the benches' peers) could not be built",
       );
       process.exit(1);
     }

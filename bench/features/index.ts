@@ -30,6 +30,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { generateLoans } from '#lib/data/generate.ts';
 import { projectPython } from '#lib/features/spark-engine.ts';
 import { lastJson, measure, type Measured } from './measure.ts';
+import { peersPython } from '../peers-venv.ts';
 
 const AS_OF = '2024-12-31';
 const here = import.meta.dirname;
@@ -101,26 +102,6 @@ function ensureCompiledCli(): void {
   });
   if (!probe.stderr.includes('compiled dist/cli'))
     throw new Error(`credit-risk does not run the compiled CLI: ${probe.stderr.slice(0, 500)}`);
-}
-
-/**
- * .venv-peers (Polars, pandas 3): built on first use by scripts/python-env.mjs, never by npm test.
- * Only that venv: the shared .venv is npm test's to build (a bench must not reinstall it).
- */
-function peersPython(): string {
-  const r = spawnSync(
-    process.execPath,
-    [
-      '--input-type=module',
-      '-e',
-      `const m = await import(${JSON.stringify(join(root, 'scripts/python-env.mjs'))}); console.log(m.ensurePeersVenv() ?? '');`,
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const bin = r.stdout.trim().split('\n').pop() ?? '';
-  if (r.status !== 0 || !bin || !existsSync(join(bin, 'python')))
-    throw new Error('.venv-peers (requirements-peers.txt) could not be built');
-  return join(bin, 'python');
 }
 
 function pythonVersions(python: string, modules: string[]): string {

@@ -43,6 +43,35 @@ export interface PreparedData {
   ids: string[];
   features: string[];
   seconds: { data: number; publish: number; train: number; peers: number };
+  /** The scikit-learn that pickled the forest: a reused home whose forest another release pickled gets its peers prepared again. */
+  peersSklearn?: string;
+}
+
+function sklearnVersion(python: string): string {
+  return execFileSync(python, ['-c', 'import sklearn; print(sklearn.__version__)']).toString().trim();
+}
+
+/** The peers' SQLite online rows and their random forest (bench/peers/prepare_peers.py). */
+function preparePeers(
+  python: string,
+  snapshotDir: string,
+  out: { sqlite: string; forest: string },
+  features: readonly string[],
+  seed: number,
+): void {
+  execFileSync(
+    python,
+    [
+      join(repo, 'bench/peers/prepare_peers.py'),
+      join(snapshotDir, 'features.parquet'),
+      join(snapshotDir, 'online.parquet'),
+      out.sqlite,
+      out.forest,
+      JSON.stringify(features),
+      String(seed),
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
 }
 
 /** Builds (or reuses) the prepared home for these parameters. Progress goes to stderr. */
@@ -60,6 +89,15 @@ export async function prepareServeData(options: {
     // reasons, which is not what serving does now, so such data is prepared again.
     if (done.loans === options.rows && existsSync(join(done.modelDir, EXPLAINER_FILE))) {
       console.error(`[serve bench] reusing prepared data in ${dir}`);
+      const sklearn = sklearnVersion(options.python);
+      if (done.peersSklearn !== sklearn) {
+        console.error(
+          `[serve bench] the peers' forest was pickled by scikit-learn ${done.peersSklearn ?? 'of an older .venv'}; preparing the peers again with ${sklearn}`,
+        );
+        preparePeers(options.python, join(dir, 'snapshot'), done, done.features, options.seed);
+        done.peersSklearn = sklearn;
+        writeFileSync(doneFile, JSON.stringify(done));
+      }
       return done;
     }
   }
@@ -135,19 +173,7 @@ export async function prepareServeData(options: {
   );
   const sqlite = join(dir, 'online.sqlite');
   const forest = join(dir, 'reference_rf.pkl');
-  execFileSync(
-    options.python,
-    [
-      join(repo, 'bench/peers/prepare_peers.py'),
-      join(snapshotDir, 'features.parquet'),
-      join(snapshotDir, 'online.parquet'),
-      sqlite,
-      forest,
-      JSON.stringify(trained.featureNames),
-      String(options.seed),
-    ],
-    { stdio: ['ignore', 'inherit', 'inherit'] },
-  );
+  preparePeers(options.python, snapshotDir, { sqlite, forest }, trained.featureNames, options.seed);
   const peersSeconds = (performance.now() - t) / 1000;
 
   const prepared: PreparedData = {
@@ -162,6 +188,7 @@ export async function prepareServeData(options: {
     ids,
     features: trained.featureNames,
     seconds: { data: dataSeconds, publish: publishSeconds, train: trainSeconds, peers: peersSeconds },
+    peersSklearn: sklearnVersion(options.python),
   };
   writeFileSync(doneFile, JSON.stringify(prepared));
   return prepared;

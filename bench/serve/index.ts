@@ -30,6 +30,7 @@ import { CachedFeatureStore, isScannable } from '#lib/serving/cached-feature-sto
 import { loadServingModelFromDir } from '#lib/serving/model.ts';
 import { buildFunctions } from '../../scripts/build.ts';
 import { checkTargetNames, compareHttp, ratios } from '../peers/http-compare.ts';
+import { peersPython } from '../peers-venv.ts';
 import { prepareServeData } from '../peers/prepare.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
@@ -271,16 +272,19 @@ export async function main(argv: string[]): Promise<void> {
 
   // 5. HTTP side by side: ours and the Python peers, each a child process, the same autocannon run.
   const dataRows = Number(values['data-rows']);
+  // The Python peers (Flask, gunicorn, Starlette, uvicorn, onnxruntime, scikit-learn's forest) run
+  // at their latest releases from .venv-peers, not from npm test's .venv (requirements-peers.txt).
+  const peers = peersPython();
   const data = await prepareServeData({
     dir: values['data-dir'] ?? join(tmpdir(), `credit-risk-bench-serve-r${dataRows}`),
     rows: dataRows,
     seed: 7,
-    python,
+    python: peers,
   });
   const loadBefore = loadavg();
   const http = await compareHttp({
     data,
-    python,
+    python: peers,
     seconds: Number(values.seconds),
     warmupSeconds: Number(values.warmup),
     connections: Number(values.connections),
